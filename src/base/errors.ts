@@ -1,0 +1,89 @@
+/**
+ * The error family every layer throws. A `code` is the transport-neutral category the server
+ * maps to an HTTP status in one place; a `reason` is a stable, finer-grained machine code
+ * (for example `CSR_SIGNATURE`) that tests and callers may match on. Messages are for people
+ * and may change; they must never contain secret material.
+ */
+
+export type ErrorCode =
+  | 'INVALID'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'CONFLICT'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'GONE'
+  | 'TOO_LARGE'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+export interface ErrorDetails {
+  /** The input field or file the error is about, when there is one. */
+  readonly field?: string;
+  readonly cause?: unknown;
+}
+
+export class TlsbootError extends Error {
+  readonly code: ErrorCode;
+  readonly reason: string;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, reason: string, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'TlsbootError';
+    this.code = code;
+    this.reason = reason;
+    this.field = details.field;
+  }
+}
+
+export class InvalidError extends TlsbootError {
+  declare readonly code: 'INVALID';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('INVALID', reason, message, details);
+    this.name = 'InvalidError';
+  }
+}
+
+export class NotFoundError extends TlsbootError {
+  declare readonly code: 'NOT_FOUND';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('NOT_FOUND', reason, message, details);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends TlsbootError {
+  declare readonly code: 'CONFLICT';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('CONFLICT', reason, message, details);
+    this.name = 'ConflictError';
+  }
+}
+
+export class TooLargeError extends TlsbootError {
+  declare readonly code: 'TOO_LARGE';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('TOO_LARGE', reason, message, details);
+    this.name = 'TooLargeError';
+  }
+}
+
+export class UnavailableError extends TlsbootError {
+  declare readonly code: 'UNAVAILABLE';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('UNAVAILABLE', reason, message, details);
+    this.name = 'UnavailableError';
+  }
+}
+
+export function isTlsbootError(value: unknown): value is TlsbootError {
+  return value instanceof TlsbootError;
+}
+
+/** Narrows an unknown thrown value to a message safe to show, without leaking stack or cause. */
+export function describeError(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  return String(value);
+}
