@@ -1,0 +1,17 @@
+/**
+ * What a command may touch of the outside world, injected so commands run in tests in-process:
+ * output streams, the clock, randomness and the host name. Only main.ts builds the real one.
+ */
+export interface Output {
+  write(text: string): void;
+}
+
+export interface CliEnv {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly now: () => Date;
+  readonly randomBytes: (size: number) => Uint8Array;
+  readonly hostname: string;
+  /** Environment variables the commands honour (for example KUBECONFIG). */
+  readonly vars: Readonly<Record<string, string | undefined>>;
+}

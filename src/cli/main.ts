@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+/**
+ * The process edge: the only module that reads process.argv and the environment, and sets the
+ * exit code. Everything else receives what it needs through CliEnv.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { CliEnv } from './io.ts';
+import { runCli } from './program.ts';
+
+const env: CliEnv = {
+  stdout: { write: (s) => void process.stdout.write(s) },
+  stderr: { write: (s) => void process.stderr.write(s) },
+  now: () => new Date(),
+  randomBytes: (n) => randomBytes(n),
+  hostname: hostname(),
+  vars: process.env,
+};
+
+process.exitCode = await runCli(process.argv.slice(2), env);

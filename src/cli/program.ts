@@ -1,0 +1,38 @@
+/**
+ * The tlsboot command tree. `runCli` parses argv against it and returns an exit code; it never
+ * touches `process`, so tests run commands in-process with fake output, clock and randomness.
+ * Errors with a code print as `error: <message>` and exit 1; anything else is a bug and exits 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, isTlsbootError } from '../base/errors.ts';
+import { registerInit } from './commands/init.ts';
+import type { CliEnv } from './io.ts';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(env: CliEnv): Command {
+  const program = new Command('tlsboot')
+    .description('Kubernetes-compatible cluster PKI and TLS bootstrapping')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => env.stdout.write(s), writeErr: (s) => env.stderr.write(s) })
+    .showHelpAfterError();
+  registerInit(program, env);
+  return program;
+}
+
+export async function runCli(argv: readonly string[], env: CliEnv): Promise<number> {
+  const program = buildProgram(env);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (isTlsbootError(error)) {
+      env.stderr.write(`error: ${error.message}\n`);
+      return 1;
+    }
+    env.stderr.write(`internal error: ${describeError(error)}\n`);
+    return 2;
+  }
+}
