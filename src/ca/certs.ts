@@ -90,7 +90,11 @@ function kubeadmDate(d: Date): string {
 /** Go tabwriter with kubeadm's settings (min width 10, padding 3); the last cell is not padded. */
 function tabulate(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
+  }
   return rows
     .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(Math.max(10, (widths[i] ?? 0) + 3)))).join(''))
     .map((line) => line.trimEnd())
