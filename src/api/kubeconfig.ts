@@ -51,16 +51,23 @@ export interface ClientKubeconfigParams {
   readonly server: string;
   readonly caPem: string;
   readonly userName: string;
+  /** Context name; `<user>@<cluster>` (kubeadm's form) when absent. */
+  readonly contextName?: string;
   readonly clientCertificatePem?: string;
   readonly clientKeyPem?: string;
+  /** Paths instead of embedded data, so a rotated file is picked up without rewriting the kubeconfig. */
+  readonly clientCertificateFile?: string;
+  readonly clientKeyFile?: string;
   readonly token?: string;
 }
 
 /** A single-cluster, single-user kubeconfig with everything embedded, keyed as client-go writes it. */
 export function buildKubeconfig(p: ClientKubeconfigParams): string {
-  const context = `${p.userName}@${p.clusterName}`;
+  const context = p.contextName ?? `${p.userName}@${p.clusterName}`;
   const user: Record<string, string> = {};
+  if (p.clientCertificateFile !== undefined) user['client-certificate'] = p.clientCertificateFile;
   if (p.clientCertificatePem !== undefined) user['client-certificate-data'] = b64(p.clientCertificatePem);
+  if (p.clientKeyFile !== undefined) user['client-key'] = p.clientKeyFile;
   if (p.clientKeyPem !== undefined) user['client-key-data'] = b64(p.clientKeyPem);
   if (p.token !== undefined) user.token = p.token;
   return stringify({

@@ -7,6 +7,9 @@
 
 export type ErrorCode =
   | 'INVALID'
+  | 'BAD_REQUEST'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'METHOD_NOT_ALLOWED'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'CONFLICT'

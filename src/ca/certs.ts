@@ -8,6 +8,7 @@ import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kube
 import { shortHumanDuration } from '../base/duration.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { type FileToWrite, writeFilesAtomically } from '../base/fs.ts';
+import { formatTextTable } from '../base/text-table.ts';
 import { type Certificate, type ExtKeyUsage, keyAlgorithmOf, type NameAttribute, parseCertificatePem, parseSpki } from '../pki/index.ts';
 import { type IssueEnv, issueLeaf, type SigningCa } from './control-plane-certs.ts';
 import { CAS, type CaName, KUBECONFIG_FILES, LEAF_FILES } from './layout.ts';
@@ -87,20 +88,6 @@ function kubeadmDate(d: Date): string {
   return `${MONTHS[d.getUTCMonth()]} ${p(d.getUTCDate())}, ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())} UTC`;
 }
 
-/** Go tabwriter with kubeadm's settings (min width 10, padding 3); the last cell is not padded. */
-function tabulate(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length);
-    });
-  }
-  return rows
-    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(Math.max(10, (widths[i] ?? 0) + 3)))).join(''))
-    .map((line) => line.trimEnd())
-    .join('\n');
-}
-
 export function formatExpirationTable(report: ExpirationReport, now: Date): string {
   const yesNo = (b: boolean) => (b ? 'yes' : 'no');
   const certRows = report.certificates.map((r) =>
@@ -119,8 +106,9 @@ export function formatExpirationTable(report: ExpirationReport, now: Date): stri
       ? [`!MISSING! ${r.name}`, '', '', '']
       : [r.name, kubeadmDate(r.expires), shortHumanDuration(r.expires.getTime() - now.getTime()), yesNo(r.externallyManaged)],
   );
-  return `${tabulate([['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED'], ...certRows])}\n\n${tabulate(
+  return `${formatTextTable([['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'EXTERNALLY MANAGED'], ...certRows], 10)}\n\n${formatTextTable(
     [['CERTIFICATE AUTHORITY', 'EXPIRES', 'RESIDUAL TIME', 'EXTERNALLY MANAGED'], ...caRows],
+    10,
   )}\n`;
 }
 

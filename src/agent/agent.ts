@@ -1,0 +1,151 @@
+/**
+ * `tlsboot agent`: runs the rotators for the node's client certificate and, when asked, its
+ * serving certificate, and serves a small HTTPS endpoint with the current serving certificate
+ * (swapped in place on rotation, no restart), so anyone can check it against the cluster CA.
+ * Everything it starts is owned by the returned handle and stopped by `close()`.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
+import { InvalidError } from '../base/errors.ts';
+import { canonicalIp, certificateToPem, privateKeyToPem } from '../pki/index.ts';
+import { CertStore, type StoredPair } from './cert-store.ts';
+import { kubeletClientSpec, validateNodeName } from './join.ts';
+import type { CertificateRequestSpec } from './request.ts';
+import { CertificateRotator, type RotationClock } from './rotation.ts';
+
+export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
+
+export interface AgentParams {
+  readonly nodeDir: string;
+  readonly nodeName: string;
+  readonly bootstrapKubeconfig?: string;
+  readonly rotateServerCertificates: boolean;
+  readonly nodeIps: readonly string[];
+  /** `host:port` for the HTTPS endpoint; served only with a serving certificate. */
+  readonly servingHost: string;
+  readonly servingPort: number;
+  readonly clock: RotationClock;
+  readonly log: (event: Record<string, unknown>, message: string) => void;
+}
+
+export interface AgentHandle {
+  readonly client: CertificateRotator;
+  readonly serving: CertificateRotator | undefined;
+  /** Resolves with the endpoint's address once it serves (after the first serving certificate). */
+  readonly servingAddress: Promise<{ host: string; port: number } | undefined>;
+  close(): Promise<void>;
+}
+
+export function kubeletServingSpec(nodeName: string, nodeIps: readonly string[]): CertificateRequestSpec {
+  return {
+    signerName: KUBELET_SERVING_SIGNER,
+    commonName: `system:node:${nodeName}`,
+    organizations: ['system:nodes'],
+    sans: { dns: [nodeName], ip: [...new Set(nodeIps.map(canonicalIp))].sort(), email: [], uri: [] },
+    usages: ['digital signature', 'server auth'],
+  };
+}
+
+function tlsMaterial(pair: StoredPair): { cert: string; key: string } {
+  return { cert: pair.certificates.map((c) => certificateToPem(c)).join(''), key: privateKeyToPem(pair.key) };
+}
+
+export function startAgent(p: AgentParams): AgentHandle {
+  validateNodeName(p.nodeName);
+  const kubeconfigPath = join(p.nodeDir, 'kubelet.conf');
+  const resolved = resolveKubeconfig(parseKubeconfig(readFileSync(kubeconfigPath, 'utf8')));
+  const caPem = resolved.cluster.certificateAuthorityData;
+  if (!caPem)
+    throw new InvalidError('AGENT_KUBECONFIG', `${kubeconfigPath} has no embedded certificate-authority-data`, { field: kubeconfigPath });
+  let bootstrapToken: string | undefined;
+  if (p.bootstrapKubeconfig !== undefined) {
+    bootstrapToken = resolveKubeconfig(parseKubeconfig(readFileSync(p.bootstrapKubeconfig, 'utf8'))).user.token;
+    if (!bootstrapToken)
+      throw new InvalidError('AGENT_BOOTSTRAP', `${p.bootstrapKubeconfig} has no token`, { field: 'bootstrap-kubeconfig' });
+  }
+  if (p.rotateServerCertificates && p.nodeIps.length === 0) {
+    throw new InvalidError('AGENT_NODE_IP', '--rotate-server-certificates needs at least one --node-ip', { field: 'node-ip' });
+  }
+  const store = CertStore.open(join(p.nodeDir, 'pki'));
+  store.recover('kubelet-client');
+  store.recover('kubelet-server');
+  const stop = new AbortController();
+  const clientPair = () => {
+    try {
+      return store.loadCurrent('kubelet-client');
+    } catch {
+      return undefined;
+    }
+  };
+  const client = new CertificateRotator({
+    store,
+    prefix: 'kubelet-client',
+    spec: kubeletClientSpec(p.nodeName),
+    server: resolved.cluster.server,
+    caPem,
+    clientCredential: clientPair,
+    ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
+    clock: p.clock,
+    log: p.log,
+  });
+  const loops: Promise<void>[] = [client.run(stop.signal)];
+  let server: Server | undefined;
+  let serving: CertificateRotator | undefined;
+  let resolveAddress: (a: { host: string; port: number } | undefined) => void = () => {};
+  const servingAddress = new Promise<{ host: string; port: number } | undefined>((r) => {
+    resolveAddress = r;
+  });
+  const listen = (pair: StoredPair) => {
+    if (server) {
+      server.setSecureContext(tlsMaterial(pair));
+      return;
+    }
+    const s = createServer({ ...tlsMaterial(pair), minVersion: 'TLSv1.2' }, (req, res) => {
+      res.writeHead(req.url === '/healthz' ? 200 : 404, { 'Content-Type': 'text/plain' });
+      res.end(req.url === '/healthz' ? 'ok' : 'not found');
+    });
+    server = s;
+    s.listen(p.servingPort, p.servingHost, () => {
+      const addr = s.address();
+      resolveAddress(addr && typeof addr === 'object' ? { host: addr.address, port: addr.port } : undefined);
+      p.log({ address: addr }, 'serving endpoint listening');
+    });
+  };
+  if (p.rotateServerCertificates) {
+    serving = new CertificateRotator({
+      store,
+      prefix: 'kubelet-server',
+      spec: kubeletServingSpec(p.nodeName, p.nodeIps),
+      server: resolved.cluster.server,
+      caPem,
+      clientCredential: clientPair,
+      clock: p.clock,
+      log: p.log,
+      onRotated: listen,
+    });
+    try {
+      const existing = store.loadCurrent('kubelet-server');
+      if (existing && (existing.certificates[0]?.notAfter ?? new Date(0)) > p.clock.now()) listen(existing);
+    } catch {
+      // A broken serving pair is replaced by the rotator's first attempt.
+    }
+    loops.push(serving.run(stop.signal));
+  } else {
+    resolveAddress(undefined);
+  }
+  return {
+    client,
+    serving,
+    servingAddress,
+    async close() {
+      stop.abort();
+      await Promise.allSettled(loops);
+      resolveAddress(undefined);
+      const s = server;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+      s?.closeAllConnections();
+    },
+  };
+}

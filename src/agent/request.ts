@@ -1,0 +1,205 @@
+/**
+ * Requesting a certificate through the CSR API as the kubelet does (reference §7.1): the
+ * bootstrap CSR gets a deterministic `node-csr-` name derived from the public key and subject, so
+ * a restarted join finds and reuses its own request; the wait is a watch, not polling; and the
+ * certificate that comes back is checked (our key, requested subject and usages, chains to the
+ * trusted CA) before anyone installs it.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { TlsbootError } from '../base/errors.ts';
+import type { JsonObject, KubeClient } from '../client/client.ts';
+import { CSR_PATH, csrCertificate, csrConditions } from '../client/csr.ts';
+import {
+  type Certificate,
+  commonName,
+  createCsrPem,
+  type ExtKeyUsage,
+  type NameAttribute,
+  organizations,
+  parseCertificateBundle,
+  parseCsrPem,
+  type SubjectAltNames,
+  spkiOf,
+  verifyChain,
+} from '../pki/index.ts';
+
+export interface CertificateRequestSpec {
+  readonly signerName: string;
+  readonly commonName: string;
+  readonly organizations: readonly string[];
+  readonly sans?: SubjectAltNames;
+  /** Kubernetes usage strings, e.g. `digital signature`, `client auth`. */
+  readonly usages: readonly string[];
+  readonly expirationSeconds?: number;
+}
+
+const b64url = (data: Uint8Array | string) => Buffer.from(data).toString('base64url');
+
+/** `node-csr-<digest>` of reference §7.1 step 6: SHA-512/256 over `b64url(item)|` for key, CN, Os, usages. */
+export function bootstrapCsrName(key: KeyObject, spec: CertificateRequestSpec): string {
+  const h = createHash('sha512-256');
+  for (const item of [spkiOf(key), spec.commonName, ...spec.organizations, ...spec.usages]) h.update(`${b64url(item)}|`);
+  return `node-csr-${h.digest('base64url')}`;
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function subjectOf(spec: CertificateRequestSpec): NameAttribute[] {
+  return [...spec.organizations.map((value) => ({ type: 'O', value })), { type: 'CN', value: spec.commonName }];
+}
+
+export function csrBody(key: KeyObject, spec: CertificateRequestSpec, naming: { name: string } | { generateName: string }): JsonObject {
+  const pem = createCsrPem({ key, subject: subjectOf(spec), ...(spec.sans ? { sans: spec.sans } : {}) });
+  return {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: naming,
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: spec.signerName,
+      usages: [...spec.usages],
+      ...(spec.expirationSeconds === undefined ? {} : { expirationSeconds: spec.expirationSeconds }),
+    },
+  };
+}
+
+/** Whether an existing CSR is ours to reuse: same subject, signer and public key, and not spent. */
+function compatible(existing: JsonObject, key: KeyObject, spec: CertificateRequestSpec, now: Date): boolean {
+  const s = isObject(existing.spec) ? existing.spec : {};
+  if (s.signerName !== spec.signerName || typeof s.request !== 'string') return false;
+  try {
+    const req = parseCsrPem(Buffer.from(s.request, 'base64'));
+    if (!spkiOf(key).equals(req.spki)) return false;
+    if (commonName(req.subject) !== spec.commonName) return false;
+    if (organizations(req.subject).join('\n') !== [...spec.organizations].join('\n')) return false;
+  } catch {
+    return false;
+  }
+  const pem = csrCertificate(existing);
+  if (pem) {
+    const [leaf] = parseCertificateBundle(pem);
+    if (!leaf || leaf.notAfter <= now) return false;
+  }
+  return true;
+}
+
+/** Creates the CSR, or reuses a compatible one of the same name. Returns the stored object. */
+export async function submitCsr(
+  client: KubeClient,
+  body: JsonObject,
+  key: KeyObject,
+  spec: CertificateRequestSpec,
+  now: Date,
+): Promise<JsonObject> {
+  try {
+    return await client.request(CSR_PATH, { method: 'POST', body });
+  } catch (error) {
+    const name = isObject(body.metadata) ? body.metadata.name : undefined;
+    if (!(error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && typeof name === 'string')) throw error;
+    const existing = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`);
+    if (!compatible(existing, key, spec, now)) {
+      throw new TlsbootError(
+        'CONFLICT',
+        'CSR_INCOMPATIBLE',
+        `certificatesigningrequest ${name} exists and was not made with this key and subject`,
+      );
+    }
+    return existing;
+  }
+}
+
+function terminalState(csr: JsonObject, name: string): string | undefined {
+  const conditions = csrConditions(csr);
+  const denied = conditions.find((c) => c.type === 'Denied');
+  if (denied)
+    throw new TlsbootError(
+      'FORBIDDEN',
+      'CSR_DENIED',
+      `certificatesigningrequest ${name} was denied: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim(),
+    );
+  const failed = conditions.find((c) => c.type === 'Failed');
+  if (failed)
+    throw new TlsbootError(
+      'INVALID',
+      'CSR_FAILED',
+      `certificatesigningrequest ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(),
+    );
+  if (!conditions.some((c) => c.type === 'Approved')) return undefined;
+  return csrCertificate(csr);
+}
+
+/**
+ * Waits with a watch (field selector on the name) until the CSR carries a certificate. Denied,
+ * Failed, deletion or a different UID end the wait with an error; so does `timeoutMs`.
+ */
+export async function waitForCertificate(
+  client: KubeClient,
+  created: JsonObject,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<string> {
+  const meta = isObject(created.metadata) ? created.metadata : {};
+  const name = String(meta.name);
+  const uid = meta.uid;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let current = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`, { signal: both });
+  for (;;) {
+    const curMeta = isObject(current.metadata) ? current.metadata : {};
+    if (uid !== undefined && curMeta.uid !== uid)
+      throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
+    const done = terminalState(current, name);
+    if (done) return done;
+    const from = String(curMeta.resourceVersion ?? '');
+    let next: JsonObject | undefined;
+    for await (const event of client.watch(CSR_PATH, { fieldSelector: `metadata.name=${name}`, resourceVersion: from }, both)) {
+      if (event.type === 'DELETED')
+        throw new TlsbootError('NOT_FOUND', 'CSR_DELETED', `certificatesigningrequest ${name} was deleted while waiting`);
+      if (event.type === 'ERROR') break;
+      next = event.object;
+      const nextMeta = isObject(next.metadata) ? next.metadata : {};
+      if (uid !== undefined && nextMeta.uid !== uid)
+        throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
+      const got = terminalState(next, name);
+      if (got) return got;
+    }
+    if (timeout.aborted)
+      throw new TlsbootError(
+        'UNAVAILABLE',
+        'CSR_TIMEOUT',
+        `timed out waiting for certificatesigningrequest ${name} to be approved and signed`,
+      );
+    if (signal?.aborted) throw new TlsbootError('UNAVAILABLE', 'ABORTED', 'aborted');
+    // The watch ended (server restart, expired history): re-read and watch again from there.
+    current = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`, { signal: both });
+  }
+}
+
+const USAGE_EKU: Record<string, ExtKeyUsage> = { 'client auth': 'clientAuth', 'server auth': 'serverAuth' };
+
+/**
+ * Checks an issued chain before it is installed: the leaf certifies our key, carries the requested
+ * subject, has the requested extended usages and chains to the trusted CA now.
+ */
+export function verifyIssued(pem: string, key: KeyObject, spec: CertificateRequestSpec, caPem: string, now: Date): Certificate[] {
+  const chain = parseCertificateBundle(pem, 'issued certificate');
+  const leaf = chain[0] as Certificate;
+  const fail = (message: string) => new TlsbootError('INVALID', 'ISSUED_CERTIFICATE', `the issued certificate was refused: ${message}`);
+  if (!spkiOf(key).equals(leaf.spki)) throw fail('it does not certify our public key');
+  if (commonName(leaf.subject) !== spec.commonName) throw fail(`its CN is "${commonName(leaf.subject) ?? ''}", not "${spec.commonName}"`);
+  if (organizations(leaf.subject).join('\n') !== [...spec.organizations].join('\n'))
+    throw fail('its organizations differ from the request');
+  for (const usage of spec.usages) {
+    const eku = USAGE_EKU[usage];
+    if (eku && !(leaf.extKeyUsage ?? []).includes(eku)) throw fail(`it lacks the ${usage} usage`);
+  }
+  if (leaf.basicConstraints?.ca) throw fail('it is a CA certificate');
+  try {
+    verifyChain({ leaf, roots: parseCertificateBundle(caPem, 'cluster CA'), intermediates: chain.slice(1), now });
+  } catch (error) {
+    throw fail(error instanceof Error ? error.message : String(error));
+  }
+  return chain;
+}

@@ -1,0 +1,155 @@
+/**
+ * Keeps one certificate of the node fresh (reference §7.2). The rotation deadline is drawn once per
+ * certificate, uniformly in 70-90% of its lifetime; a missing, expired or non-matching certificate
+ * rotates at once. Each attempt reuses the persisted pending key (so a crash resumes rather than
+ * piles up keys), authenticates with the current client certificate or, when that is unusable, the
+ * bootstrap credential, waits for issuance with a watch, checks the result, and swaps it in.
+ * Failures back off 2 s, 4 s, ... up to 32 s with 10% jitter. Time, randomness and sleep are injected.
+ */
+import type { KeyObject } from 'node:crypto';
+import { type ConnectionConfig, KubeClient } from '../client/client.ts';
+import { type Certificate, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
+import type { CertPrefix, CertStore, StoredPair } from './cert-store.ts';
+import { type CertificateRequestSpec, csrBody, submitCsr, verifyIssued, waitForCertificate } from './request.ts';
+
+export interface RotationClock {
+  now(): Date;
+  /** Resolves after `ms`, or early when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** Uniform in [0, 1). */
+  random(): number;
+}
+
+export interface RotatorOptions {
+  readonly store: CertStore;
+  readonly prefix: CertPrefix;
+  readonly spec: CertificateRequestSpec;
+  readonly server: string;
+  readonly caPem: string;
+  /** The credential to request with: the current client pair, or undefined to fall back. */
+  readonly clientCredential: () => StoredPair | undefined;
+  /** The bootstrap credential, when there is one (token). */
+  readonly bootstrapToken?: string;
+  readonly clock: RotationClock;
+  readonly log: (event: Record<string, unknown>, message: string) => void;
+  /** How long one request may wait for approval and signing. */
+  readonly waitTimeoutMs?: number;
+  /** Called after a new pair is installed (serving certificates reload their TLS context). */
+  readonly onRotated?: (pair: StoredPair) => void;
+}
+
+/** The deadline of reference §7.2: NotBefore + U x lifetime, U uniform in [0.7, 0.9). */
+export function rotationDeadline(cert: Certificate, random: () => number): Date {
+  const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
+  return new Date(cert.notBefore.getTime() + lifetime * (0.7 + 0.2 * random()));
+}
+
+/** Backoff before attempt n (0-based) after failures: 2 s doubling to 32 s, +/-10% jitter. */
+export function retryDelayMs(failures: number, random: () => number): number {
+  const base = Math.min(32_000, 2000 * 2 ** Math.max(0, failures - 1));
+  return Math.round(base * (1 + 0.1 * (2 * random() - 1)));
+}
+
+function satisfies(pair: StoredPair, spec: CertificateRequestSpec): boolean {
+  const leaf = pair.certificates[0];
+  if (!leaf || commonName(leaf.subject) !== spec.commonName) return false;
+  if (spec.sans) {
+    if (!spec.sans.dns.every((d) => leaf.sans.dns.includes(d))) return false;
+    if (!spec.sans.ip.every((i) => leaf.sans.ip.includes(i))) return false;
+  }
+  return true;
+}
+
+export class CertificateRotator {
+  private readonly o: RotatorOptions;
+  private deadline: { serial: string; at: Date } | undefined;
+  private failures = 0;
+  rotations = 0;
+
+  constructor(options: RotatorOptions) {
+    this.o = options;
+  }
+
+  /** When the current certificate should be replaced (now, when it is missing or unusable). */
+  nextRotation(): Date {
+    const { store, prefix, spec, clock } = this.o;
+    const now = clock.now();
+    let pair: StoredPair | undefined;
+    try {
+      pair = store.loadCurrent(prefix);
+    } catch {
+      return now;
+    }
+    const leaf = pair?.certificates[0];
+    if (!pair || !leaf || leaf.notAfter <= now || !satisfies(pair, spec)) return now;
+    if (this.deadline?.serial !== leaf.serialNumber)
+      this.deadline = { serial: leaf.serialNumber, at: rotationDeadline(leaf, clock.random) };
+    return this.deadline.at;
+  }
+
+  private connection(): ConnectionConfig {
+    const { server, caPem, clock } = this.o;
+    const pair = this.o.clientCredential();
+    const leaf = pair?.certificates[0];
+    if (pair && leaf && leaf.notAfter > clock.now() && leaf.notBefore <= clock.now()) {
+      return {
+        server,
+        caPem,
+        clientCertificatePem: pair.certificates.map((c) => certificateToPem(c)).join(''),
+        clientKeyPem: privateKeyToPem(pair.key),
+      };
+    }
+    if (this.o.bootstrapToken !== undefined) {
+      this.o.log({ prefix: this.o.prefix }, 'client certificate unusable; falling back to the bootstrap credential');
+      return { server, caPem, token: this.o.bootstrapToken };
+    }
+    throw new Error('no usable credential: the client certificate is missing or expired and there is no bootstrap credential');
+  }
+
+  /** One rotation attempt: request, wait, verify, install. */
+  async rotateOnce(signal: AbortSignal): Promise<StoredPair> {
+    const { store, prefix, spec, clock } = this.o;
+    const key: KeyObject = store.pendingKey(prefix);
+    const client = new KubeClient(this.connection());
+    try {
+      const body = csrBody(key, spec, { generateName: 'csr-' });
+      const created = await submitCsr(client, body, key, spec, clock.now());
+      const pem = await waitForCertificate(client, created, this.o.waitTimeoutMs ?? 15 * 60_000, signal);
+      const chain = verifyIssued(pem, key, spec, this.o.caPem, clock.now());
+      const path = store.install(prefix, chain, key, clock.now());
+      this.rotations++;
+      const pair: StoredPair = { certificates: chain, key, path };
+      this.o.log({ prefix, serial: chain[0]?.serialNumber, notAfter: chain[0]?.notAfter.toISOString() }, 'certificate rotated');
+      this.o.onRotated?.(pair);
+      return pair;
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Runs until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock } = this.o;
+    while (!signal.aborted) {
+      const wait = this.nextRotation().getTime() - clock.now().getTime();
+      if (wait > 0) {
+        // Wake at least every minute so clock jumps (suspend, NTP steps) are noticed.
+        await clock.sleep(Math.min(wait, 60_000), signal);
+        continue;
+      }
+      try {
+        await this.rotateOnce(signal);
+        this.failures = 0;
+      } catch (error) {
+        if (signal.aborted) return;
+        this.failures++;
+        const delay = retryDelayMs(this.failures, clock.random);
+        this.o.log(
+          { prefix: this.o.prefix, error: error instanceof Error ? error.message : String(error), retryInMs: delay },
+          'rotation failed',
+        );
+        await clock.sleep(delay, signal);
+      }
+    }
+  }
+}

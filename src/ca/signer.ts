@@ -1,0 +1,118 @@
+/**
+ * The Signer contract (DESIGN.md): `sign(request) -> certificate` behind one interface, with the
+ * lifetime rules of Kubernetes' CSR signer (reference §4.4) applied identically by every backend:
+ * TTL clamped to [10 min, the signer's maximum], NotBefore backdated 5 minutes, NotAfter cut to the
+ * CA's, refusal once the CA has expired. The certificate comes from a template: subject and SANs as
+ * approved, usages from policy, CA:FALSE; nothing is copied from the CSR's extensions.
+ */
+import type { KeyObject } from 'node:crypto';
+import { TlsbootError } from '../base/errors.ts';
+import {
+  type Certificate,
+  certificateToPem,
+  type ExtKeyUsage,
+  issueCertificate,
+  type KeyUsage,
+  type NameAttribute,
+  parseCertificate,
+  type SubjectAltNames,
+} from '../pki/index.ts';
+
+export const BACKDATE_MS = 5 * 60_000;
+export const MIN_TTL_MS = 10 * 60_000;
+/** Below this lifetime the end is not backdated (Kubernetes' `Short`). */
+export const SHORT_TTL_MS = 8 * 3_600_000;
+export const DEFAULT_MAX_TTL_MS = 8760 * 3_600_000;
+
+export interface SignRequest {
+  readonly signerName: string;
+  /** Subject as approved, in request order. */
+  readonly subject: readonly NameAttribute[];
+  /** DER SubjectPublicKeyInfo from the verified CSR. */
+  readonly publicKey: Uint8Array;
+  readonly sans: SubjectAltNames;
+  readonly keyUsage: readonly KeyUsage[];
+  readonly extKeyUsage: readonly ExtKeyUsage[];
+  /** Requested lifetime (spec.expirationSeconds), if any. */
+  readonly requestedTtlMs?: number;
+  /** For audit: the CSR's name and requester. */
+  readonly csrName: string;
+  readonly requester: string;
+}
+
+export interface SignedCertificate {
+  readonly certificate: Certificate;
+  /** Leaf PEM (what goes into status.certificate). */
+  readonly pem: string;
+}
+
+export interface Signer {
+  /** Throws UNAVAILABLE when the backend cannot sign right now (sealed, remote down). */
+  sign(request: SignRequest, now: Date): Promise<SignedCertificate>;
+  /** The CA certificate this signer issues under. */
+  readonly caCertificate: Certificate;
+  close(): Promise<void>;
+}
+
+export interface Validity {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** The validity window of reference §4.4 for a request at `now`. */
+export function signingValidity(p: { now: Date; requestedTtlMs: number | undefined; maxTtlMs: number; caNotAfter: Date }): Validity {
+  const { now, caNotAfter } = p;
+  if (now >= caNotAfter)
+    throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'refusing to sign a certificate: the signing CA has expired');
+  const ttl = Math.max(MIN_TTL_MS, Math.min(p.requestedTtlMs ?? p.maxTtlMs, p.maxTtlMs));
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  if (notBefore >= caNotAfter) throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'the signer has expired');
+  let notAfter = new Date(now.getTime() + ttl - (ttl >= SHORT_TTL_MS ? BACKDATE_MS : 0));
+  if (notAfter >= caNotAfter) notAfter = caNotAfter;
+  return { notBefore, notAfter };
+}
+
+export interface LocalSignerOptions {
+  readonly caCertificate: Certificate;
+  readonly caKey: KeyObject;
+  readonly maxTtlMs?: number;
+  readonly randomBytes: (size: number) => Uint8Array;
+}
+
+/** Signs with a CA key held in this process's memory. */
+export class LocalSigner implements Signer {
+  readonly caCertificate: Certificate;
+  private readonly caKey: KeyObject;
+  private readonly maxTtlMs: number;
+  private readonly randomBytes: (size: number) => Uint8Array;
+
+  constructor(options: LocalSignerOptions) {
+    this.caCertificate = options.caCertificate;
+    this.caKey = options.caKey;
+    this.maxTtlMs = options.maxTtlMs ?? DEFAULT_MAX_TTL_MS;
+    this.randomBytes = options.randomBytes;
+  }
+
+  async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
+    const validity = signingValidity({
+      now,
+      requestedTtlMs: request.requestedTtlMs,
+      maxTtlMs: this.maxTtlMs,
+      caNotAfter: this.caCertificate.notAfter,
+    });
+    const der = issueCertificate({
+      subject: request.subject,
+      publicKey: request.publicKey,
+      sans: request.sans,
+      keyUsage: request.keyUsage,
+      extKeyUsage: [...request.extKeyUsage].sort(),
+      notBefore: validity.notBefore,
+      notAfter: validity.notAfter,
+      issuer: { kind: 'ca', certificate: this.caCertificate, key: this.caKey },
+      randomBytes: this.randomBytes,
+    });
+    return { certificate: parseCertificate(der), pem: certificateToPem(der) };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,246 @@
+/**
+ * A typed HTTPS client for the Kubernetes-style API: connection settings from a kubeconfig (CA,
+ * client certificate or bearer token), JSON requests whose failures come back as TlsbootErrors
+ * mapped from the Kubernetes Status, and watches as async iterables of events. One keep-alive
+ * agent per client; `close()` ends it and every watch it opened.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
+import { type ErrorCode, TlsbootError } from '../base/errors.ts';
+
+export interface ConnectionConfig {
+  readonly server: string;
+  /** PEM bundle to trust; absent means the system store (or nothing, with insecure). */
+  readonly caPem?: string;
+  readonly clientCertificatePem?: string;
+  readonly clientKeyPem?: string;
+  readonly token?: string;
+  /** Only for the first, pinned step of discovery: the caller verifies what it fetched. */
+  readonly insecureSkipTlsVerify?: boolean;
+  readonly timeoutMs?: number;
+  /** Responses larger than this are aborted (bounded memory against hostile servers). */
+  readonly maxResponseBytes?: number;
+}
+
+export type JsonObject = Record<string, unknown>;
+
+export interface WatchEvent {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: JsonObject;
+}
+
+const HTTP_CODES: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  410: 'GONE',
+  413: 'TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'INVALID',
+  429: 'RATE_LIMITED',
+  503: 'UNAVAILABLE',
+};
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A TlsbootError from an HTTP status and a Kubernetes Status body (if the body is one). */
+export function errorFromStatus(httpStatus: number, body: unknown): TlsbootError {
+  let code: ErrorCode = HTTP_CODES[httpStatus] ?? (httpStatus >= 500 ? 'UNAVAILABLE' : 'INTERNAL');
+  if (httpStatus === 409) code = isObject(body) && body.reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
+  const reason = isObject(body) && typeof body.reason === 'string' ? body.reason : `HTTP_${httpStatus}`;
+  const message = isObject(body) && typeof body.message === 'string' ? body.message : `the server answered HTTP ${httpStatus}`;
+  return new TlsbootError(code, reason, message);
+}
+
+function readRelative(base: string, path: string | undefined): string | undefined {
+  return path === undefined ? undefined : readFileSync(resolve(base, path), 'utf8');
+}
+
+/** Connection settings from a kubeconfig file (its current context). */
+export function loadKubeconfig(path: string): ConnectionConfig {
+  const text = readFileSync(path, 'utf8');
+  const resolved = resolveKubeconfig(parseKubeconfig(text));
+  const base = dirname(path);
+  const { cluster, user } = resolved;
+  const caPem = cluster.certificateAuthorityData ?? readRelative(base, cluster.certificateAuthority);
+  const clientCertificatePem = user.clientCertificateData ?? readRelative(base, user.clientCertificate);
+  const clientKeyPem = user.clientKeyData ?? readRelative(base, user.clientKey);
+  return {
+    server: cluster.server,
+    ...(caPem === undefined ? {} : { caPem }),
+    ...(clientCertificatePem === undefined ? {} : { clientCertificatePem }),
+    ...(clientKeyPem === undefined ? {} : { clientKeyPem }),
+    ...(user.token === undefined ? {} : { token: user.token }),
+    ...(cluster.insecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : {}),
+  };
+}
+
+export interface RequestOptions {
+  readonly method?: string;
+  readonly body?: unknown;
+  readonly contentType?: string;
+  readonly query?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+  readonly accept?: string;
+}
+
+export class KubeClient {
+  readonly config: ConnectionConfig;
+  private readonly agent: Agent;
+  private readonly base: URL;
+  private readonly watches = new Set<AbortController>();
+
+  constructor(config: ConnectionConfig) {
+    this.config = config;
+    this.base = new URL(config.server);
+    if (this.base.protocol !== 'https:')
+      throw new TlsbootError('INVALID', 'CLIENT_SERVER', `server ${config.server} must be an https:// URL`);
+    this.agent = new Agent({
+      keepAlive: true,
+      ...(config.caPem === undefined ? {} : { ca: config.caPem }),
+      ...(config.clientCertificatePem === undefined ? {} : { cert: config.clientCertificatePem }),
+      ...(config.clientKeyPem === undefined ? {} : { key: config.clientKeyPem }),
+      rejectUnauthorized: config.insecureSkipTlsVerify !== true,
+    });
+  }
+
+  private url(path: string, query?: Readonly<Record<string, string>>): URL {
+    const u = new URL(path, this.base);
+    for (const [k, v] of Object.entries(query ?? {})) u.searchParams.set(k, v);
+    return u;
+  }
+
+  private headers(contentType: string | undefined, hasBody: boolean, accept = 'application/json'): Record<string, string> {
+    return {
+      Accept: accept,
+      ...(hasBody ? { 'Content-Type': contentType ?? 'application/json' } : {}),
+      ...(this.config.token === undefined ? {} : { Authorization: `Bearer ${this.config.token}` }),
+    };
+  }
+
+  /** One request; resolves with the raw body bytes and status. */
+  raw(path: string, options: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
+    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    return new Promise((resolvePromise, reject) => {
+      const req = request(
+        this.url(path, options.query),
+        {
+          method: options.method ?? 'GET',
+          agent: this.agent,
+          headers: this.headers(options.contentType, payload !== undefined, options.accept),
+          timeout: this.config.timeoutMs ?? 30_000,
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          const cap = this.config.maxResponseBytes ?? 16 * 1024 * 1024;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > cap) {
+              req.destroy(
+                new TlsbootError('TOO_LARGE', 'CLIENT_RESPONSE_TOO_LARGE', `the response from ${this.config.server} exceeds ${cap} bytes`),
+              );
+              return;
+            }
+            chunks.push(c);
+          });
+          res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new TlsbootError('UNAVAILABLE', 'CLIENT_TIMEOUT', `request to ${this.config.server} timed out`)));
+      req.on('error', (error) =>
+        reject(
+          error instanceof TlsbootError
+            ? error
+            : new TlsbootError('UNAVAILABLE', 'CLIENT_CONNECT', `cannot reach ${this.config.server}: ${error.message}`, { cause: error }),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+
+  /** A JSON request; a non-2xx answer throws the TlsbootError its Status maps to. */
+  async request<T = JsonObject>(path: string, options: RequestOptions = {}): Promise<T> {
+    const { status, body } = await this.raw(path, options);
+    let parsed: unknown;
+    try {
+      parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    if (status < 200 || status > 299) throw errorFromStatus(status, parsed);
+    if (parsed === undefined) throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not JSON for ${path}`);
+    return parsed as T;
+  }
+
+  /** A list as kubectl's Table (server-side columns). */
+  async requestTable(path: string): Promise<JsonObject> {
+    return this.request(path, { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+  }
+
+  /** A watch stream; ends when the server ends it, on `signal`, or on `close()`. */
+  async *watch(path: string, query: Readonly<Record<string, string>> = {}, signal?: AbortSignal): AsyncGenerator<WatchEvent> {
+    const controller = new AbortController();
+    this.watches.add(controller);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await new Promise<import('node:http').IncomingMessage>((resolvePromise, reject) => {
+        const req = request(
+          this.url(path, { ...query, watch: '1' }),
+          { agent: this.agent, headers: this.headers(undefined, false), signal: controller.signal },
+          resolvePromise,
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      if ((res.statusCode ?? 0) !== 200) {
+        const chunks: Buffer[] = [];
+        for await (const c of res) chunks.push(c as Buffer);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          parsed = undefined;
+        }
+        throw errorFromStatus(res.statusCode ?? 0, parsed);
+      }
+      const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        const event: unknown = JSON.parse(line);
+        if (!isObject(event) || typeof event.type !== 'string' || !isObject(event.object)) {
+          throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
+        }
+        yield event as unknown as WatchEvent;
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      if (error instanceof TlsbootError) throw error;
+      throw new TlsbootError(
+        'UNAVAILABLE',
+        'CLIENT_WATCH',
+        `watch on ${path} failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      controller.abort();
+      this.watches.delete(controller);
+    }
+  }
+
+  close(): void {
+    for (const w of this.watches) w.abort();
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * A controller work queue with client-go's semantics: a key is queued at most once; a key being
+ * processed that is added again is re-queued once after it is done (never two workers on one
+ * key); failures back off exponentially per key; `addAfter` schedules timed re-checks; and a
+ * global token bucket limits the overall rate. Time and timers are injected.
+ */
+
+export interface QueueClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const REAL_CLOCK: QueueClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface WorkQueueOptions {
+  readonly clock?: QueueClock;
+  /** Per-key backoff: base * 2^failures, capped. Kubernetes' controllers: 200 ms to 1000 s. */
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Overall token bucket. */
+  readonly qps?: number;
+  readonly burst?: number;
+}
+
+export class WorkQueue {
+  private readonly clock: QueueClock;
+  private readonly baseDelay: number;
+  private readonly maxDelay: number;
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, unknown>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private tokens: number;
+  private lastRefill: number;
+  private closed = false;
+
+  constructor(options: WorkQueueOptions = {}) {
+    this.clock = options.clock ?? REAL_CLOCK;
+    this.baseDelay = options.baseDelayMs ?? 200;
+    this.maxDelay = options.maxDelayMs ?? 1_000_000;
+    this.qps = options.qps ?? 10;
+    this.burst = options.burst ?? 100;
+    this.tokens = this.burst;
+    this.lastRefill = this.clock.now();
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  add(key: string): void {
+    if (this.closed) return;
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.queued.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  /** Adds the key after `ms`; an earlier pending delayed add for the key is kept if sooner. */
+  addAfter(key: string, ms: number): void {
+    if (this.closed) return;
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
+    if (this.timers.has(key)) return;
+    const handle = this.clock.setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    this.timers.set(key, handle);
+  }
+
+  /** Re-queues after the key's next backoff delay and the global rate limit. */
+  addRateLimited(key: string): void {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const perKey = Math.min(this.maxDelay, this.baseDelay * 2 ** Math.min(n, 30));
+    this.addAfter(key, Math.max(perKey, this.globalDelay()));
+  }
+
+  private globalDelay(): number {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.qps);
+    this.lastRefill = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
+  }
+
+  /** Clears the key's failure count after a success. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  failureCount(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** The next key, waiting if none; undefined once the queue is closed. */
+  get(): Promise<string | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.queued.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Marks processing finished; a key added meanwhile is queued again now. */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.delete(key)) this.add(key);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const h of this.timers.values()) this.clock.clearTimeout(h);
+    this.timers.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+}
