@@ -12,6 +12,8 @@ export interface CliEnv {
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
   readonly hostname: string;
+  /** Aborted on SIGTERM/SIGINT: long-running commands shut down cleanly. */
+  readonly shutdown: AbortSignal;
   /** Environment variables the commands honour (for example KUBECONFIG). */
   readonly vars: Readonly<Record<string, string | undefined>>;
 }

@@ -8,6 +8,9 @@ import { hostname } from 'node:os';
 import type { CliEnv } from './io.ts';
 import { runCli } from './program.ts';
 
+const shutdown = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
+
 const env: CliEnv = {
   stdout: { write: (s) => void process.stdout.write(s) },
   stderr: { write: (s) => void process.stderr.write(s) },
@@ -15,6 +18,7 @@ const env: CliEnv = {
   randomBytes: (n) => randomBytes(n),
   hostname: hostname(),
   vars: process.env,
+  shutdown: shutdown.signal,
 };
 
 process.exitCode = await runCli(process.argv.slice(2), env);

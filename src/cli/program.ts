@@ -5,10 +5,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, isTlsbootError } from '../base/errors.ts';
+import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
+import { registerNode } from './commands/node.ts';
+import { registerServer } from './commands/server.ts';
 import type { CliEnv } from './io.ts';
-
-export const VERSION = '0.1.0';
+import { VERSION } from './version.ts';
 
 export function buildProgram(env: CliEnv): Command {
   const program = new Command('tlsboot')
@@ -18,6 +20,9 @@ export function buildProgram(env: CliEnv): Command {
     .configureOutput({ writeOut: (s) => env.stdout.write(s), writeErr: (s) => env.stderr.write(s) })
     .showHelpAfterError();
   registerInit(program, env);
+  registerServer(program, env);
+  registerCsr(program, env);
+  registerNode(program, env);
   return program;
 }
 

@@ -1,0 +1,374 @@
+/**
+ * CertificateSigningRequest (`certificates.k8s.io/v1`) as Kubernetes defines it: the object shape,
+ * every validation rule of reference §3.4, the registry strategy of §3.5 (what create, update,
+ * `/status` and `/approval` may change), the usage strings and their X.509 meaning, the built-in
+ * signers' policies (§4.3), the kubelet-client recognisers the approver uses (§5), and kubectl's
+ * CONDITION summary. Errors name the Kubernetes field path. Pure; `now` is passed in.
+ */
+import { InvalidError, TlsbootError } from '../base/errors.ts';
+import {
+  type CertificateRequest,
+  commonName,
+  type ExtKeyUsage,
+  type KeyUsage,
+  organizations,
+  parseCertificateBundle,
+  parseCsrPem,
+} from '../pki/index.ts';
+import type { UserInfo } from './rbac.ts';
+
+export type JsonObject = Record<string, unknown>;
+
+export const SIGNER_KUBE_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client';
+export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
+export const SIGNER_KUBELET_SERVING = 'kubernetes.io/kubelet-serving';
+export const SIGNER_LEGACY_UNKNOWN = 'kubernetes.io/legacy-unknown';
+
+export interface CsrCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly lastUpdateTime?: string;
+  readonly lastTransitionTime?: string;
+}
+
+/** Usage strings (reference §3.2) and the key usage or extended key usage each asserts. */
+export const USAGES: Readonly<Record<string, { readonly ku?: KeyUsage; readonly eku?: ExtKeyUsage }>> = {
+  signing: { ku: 'digitalSignature' },
+  'digital signature': { ku: 'digitalSignature' },
+  'content commitment': { ku: 'contentCommitment' },
+  'key encipherment': { ku: 'keyEncipherment' },
+  'key agreement': { ku: 'keyAgreement' },
+  'data encipherment': { ku: 'dataEncipherment' },
+  'cert sign': { ku: 'keyCertSign' },
+  'crl sign': { ku: 'cRLSign' },
+  'encipher only': { ku: 'encipherOnly' },
+  'decipher only': { ku: 'decipherOnly' },
+  any: { eku: 'any' },
+  'server auth': { eku: 'serverAuth' },
+  'client auth': { eku: 'clientAuth' },
+  'code signing': { eku: 'codeSigning' },
+  'email protection': { eku: 'emailProtection' },
+  's/mime': { eku: 'emailProtection' },
+  'ipsec end system': { eku: 'ipsecEndSystem' },
+  'ipsec tunnel': { eku: 'ipsecTunnel' },
+  'ipsec user': { eku: 'ipsecUser' },
+  timestamping: { eku: 'timeStamping' },
+  'ocsp signing': { eku: 'ocspSigning' },
+  'microsoft sgc': { eku: 'microsoftSgc' },
+  'netscape sgc': { eku: 'netscapeSgc' },
+};
+
+/** Key usages and sorted, de-duplicated extended key usages for a list of usage strings. */
+export function x509Usages(usages: readonly string[]): { keyUsage: KeyUsage[]; extKeyUsage: ExtKeyUsage[] } {
+  const ku = new Set<KeyUsage>();
+  const eku = new Set<ExtKeyUsage>();
+  for (const u of usages) {
+    const m = USAGES[u];
+    if (m?.ku) ku.add(m.ku);
+    if (m?.eku) eku.add(m.eku);
+  }
+  return { keyUsage: [...ku], extKeyUsage: [...eku].sort() };
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function invalid(field: string, message: string, reason = 'CSR_FIELD'): InvalidError {
+  return new InvalidError(reason, `${field}: ${message}`, { field });
+}
+
+const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** signerName rules of reference §3.4. */
+export function validateSignerName(name: unknown, field = 'spec.signerName'): string {
+  if (typeof name !== 'string' || name === '') throw invalid(field, 'Required value');
+  if (name.length > 571) throw invalid(field, `Invalid value: "${name}": must be no more than 571 characters`);
+  const parts = name.split('/');
+  if (parts.length !== 2)
+    throw invalid(field, `Invalid value: "${name}": must be a fully qualified domain and path of the form 'example.com/signer-name'`);
+  const [domain, path] = parts as [string, string];
+  if (domain.length > 253 || !SUBDOMAIN.test(domain) || !domain.includes('.')) {
+    throw invalid(field, `Invalid value: "${name}": the domain must be a DNS subdomain with at least two labels`);
+  }
+  if (path === '' || !path.split('.').every((seg) => SUBDOMAIN.test(seg))) {
+    throw invalid(field, `Invalid value: "${name}": the path must be one or more DNS subdomain segments separated by '.'`);
+  }
+  return name;
+}
+
+export interface ValidatedCsrSpec {
+  readonly request: string;
+  readonly signerName: string;
+  readonly expirationSeconds?: number;
+  readonly usages: readonly string[];
+  readonly parsed: CertificateRequest;
+}
+
+const SPEC_FIELDS = new Set(['request', 'signerName', 'expirationSeconds', 'usages', 'username', 'uid', 'groups', 'extra']);
+
+/** Decodes spec.request (base64 in JSON) and checks it is one verified PKCS#10 request. */
+export function parseCsrRequestField(request: unknown, field = 'spec.request'): CertificateRequest {
+  if (typeof request !== 'string' || request === '') throw invalid(field, 'Required value');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(request) || request.length % 4 !== 0)
+    throw invalid(field, 'Invalid value: must be base64-encoded PEM');
+  try {
+    return parseCsrPem(Buffer.from(request, 'base64'), field);
+  } catch (error) {
+    if (error instanceof TlsbootError)
+      throw new InvalidError(error.reason, `${field}: Invalid value: ${error.message}`, { field, cause: error });
+    throw error;
+  }
+}
+
+/** Every spec rule of reference §3.4. */
+export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean }): ValidatedCsrSpec {
+  if (!isObject(spec)) throw invalid('spec', 'Required value');
+  for (const k of Object.keys(spec)) {
+    if (!SPEC_FIELDS.has(k))
+      throw new TlsbootError('BAD_REQUEST', 'UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
+  }
+  const parsed = parseCsrRequestField(spec.request);
+  const signerName = validateSignerName(spec.signerName);
+  if (opts.create && signerName === SIGNER_LEGACY_UNKNOWN) {
+    throw invalid('spec.signerName', `Invalid value: "${signerName}": the legacy signerName is not allowed via this API version`);
+  }
+  let expirationSeconds: number | undefined;
+  if (spec.expirationSeconds !== undefined && spec.expirationSeconds !== null) {
+    const e = spec.expirationSeconds;
+    if (typeof e !== 'number' || !Number.isInteger(e) || e > 2 ** 31 - 1 || e < 0) {
+      throw invalid('spec.expirationSeconds', `Invalid value: ${String(e)}: must be a non-negative 32-bit integer`);
+    }
+    if (e < 600)
+      throw invalid('spec.expirationSeconds', `Invalid value: ${e}: may not specify a duration less than 600 seconds (10 minutes)`);
+    expirationSeconds = e;
+  }
+  const usages = spec.usages;
+  if (!Array.isArray(usages) || usages.length === 0) throw invalid('spec.usages', 'Required value');
+  const seen = new Set<string>();
+  usages.forEach((u, i) => {
+    if (typeof u !== 'string' || !Object.hasOwn(USAGES, u)) {
+      throw invalid(
+        `spec.usages[${i}]`,
+        `Unsupported value: ${JSON.stringify(u)}: supported values: "${Object.keys(USAGES).join('", "')}"`,
+      );
+    }
+    if (seen.has(u)) throw invalid(`spec.usages[${i}]`, `Duplicate value: "${u}"`);
+    seen.add(u);
+  });
+  return {
+    request: spec.request as string,
+    signerName,
+    ...(expirationSeconds === undefined ? {} : { expirationSeconds }),
+    usages: usages as string[],
+    parsed,
+  };
+}
+
+function timestamp(now: Date): string {
+  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Create strategy (§3.5): validated spec, requester identity from authentication, empty status. */
+export function prepareCsrCreate(obj: JsonObject, user: UserInfo): JsonObject {
+  const spec = validateCsrSpec(obj.spec, { create: true });
+  return {
+    ...obj,
+    spec: {
+      request: spec.request,
+      signerName: spec.signerName,
+      ...(spec.expirationSeconds === undefined ? {} : { expirationSeconds: spec.expirationSeconds }),
+      usages: [...spec.usages],
+      username: user.name,
+      ...(user.uid ? { uid: user.uid } : {}),
+      groups: [...user.groups],
+      ...(user.extra && Object.keys(user.extra).length > 0 ? { extra: user.extra } : {}),
+    },
+    status: {},
+  };
+}
+
+const STICKY = ['Approved', 'Denied', 'Failed'];
+
+export function csrConditions(obj: JsonObject): CsrCondition[] {
+  const status = isObject(obj.status) ? obj.status : {};
+  return Array.isArray(status.conditions) ? (status.conditions.filter(isObject) as unknown as CsrCondition[]) : [];
+}
+
+export function csrCertificatePem(obj: JsonObject): string | undefined {
+  const status = isObject(obj.status) ? obj.status : {};
+  return typeof status.certificate === 'string' && status.certificate !== ''
+    ? Buffer.from(status.certificate, 'base64').toString('utf8')
+    : undefined;
+}
+
+function validateConditions(raw: unknown): CsrCondition[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw invalid('status.conditions', 'must be a list');
+  const seen = new Set<string>();
+  return raw.map((c, i) => {
+    const field = `status.conditions[${i}]`;
+    if (!isObject(c)) throw invalid(field, 'must be an object');
+    if (typeof c.type !== 'string' || c.type === '') throw invalid(`${field}.type`, 'Required value');
+    if (typeof c.status !== 'string' || c.status === '') throw invalid(`${field}.status`, 'Required value');
+    if (STICKY.includes(c.type) && c.status !== 'True')
+      throw invalid(`${field}.status`, `Unsupported value: "${c.status}": supported values: "True"`);
+    if (!['True', 'False', 'Unknown'].includes(c.status))
+      throw invalid(`${field}.status`, `Unsupported value: "${c.status}": supported values: "False", "True", "Unknown"`);
+    if (seen.has(c.type)) throw invalid(`${field}.type`, `Duplicate value: "${c.type}"`);
+    seen.add(c.type);
+    for (const k of ['reason', 'message', 'lastUpdateTime', 'lastTransitionTime'] as const) {
+      if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`${field}.${k}`, 'must be a string');
+    }
+    return c as unknown as CsrCondition;
+  });
+}
+
+function defaultTimes(conditions: readonly CsrCondition[], old: readonly CsrCondition[], now: Date): CsrCondition[] {
+  return conditions.map((c) => {
+    const before = old.find((o) => o.type === c.type && o.status === c.status);
+    return {
+      ...c,
+      lastUpdateTime: c.lastUpdateTime || timestamp(now),
+      lastTransitionTime: c.lastTransitionTime || before?.lastTransitionTime || timestamp(now),
+    };
+  });
+}
+
+function validateCertificateField(raw: unknown): string | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (typeof raw !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(raw)) throw invalid('status.certificate', 'must be base64-encoded PEM');
+  const pem = Buffer.from(raw, 'base64').toString('utf8');
+  try {
+    parseCertificateBundle(pem, 'status.certificate');
+  } catch (error) {
+    throw invalid('status.certificate', `Invalid value: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return raw;
+}
+
+/**
+ * Update strategy (§3.4, §3.5) for the main resource (''), `status` or `approval`. Returns the
+ * object to store: spec always from `old`; status parts from `next` only where the subresource
+ * may change them. Throws INVALID naming the field.
+ */
+export function prepareCsrUpdate(old: JsonObject, next: JsonObject, subresource: string, now: Date): JsonObject {
+  const oldStatus = isObject(old.status) ? old.status : {};
+  const nextStatus = isObject(next.status) ? next.status : {};
+  const oldConditions = csrConditions(old);
+  if (subresource === '') return { ...next, spec: old.spec, status: oldStatus };
+  let conditions = validateConditions(nextStatus.conditions);
+  if (subresource === 'status') {
+    // Approval is the approver's business: /status keeps whatever Approved/Denied there was.
+    conditions = [
+      ...conditions.filter((c) => c.type !== 'Approved' && c.type !== 'Denied'),
+      ...oldConditions.filter((c) => c.type === 'Approved' || c.type === 'Denied'),
+    ];
+  } else if (subresource !== 'approval') {
+    throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', `subresource ${subresource} does not exist`);
+  }
+  for (const sticky of STICKY) {
+    if (oldConditions.some((c) => c.type === sticky) && !conditions.some((c) => c.type === sticky)) {
+      throw invalid('status.conditions', `Forbidden: updates may not remove a condition of type "${sticky}"`);
+    }
+  }
+  if (conditions.some((c) => c.type === 'Approved') && conditions.some((c) => c.type === 'Denied')) {
+    throw invalid('status.conditions', 'Approved and Denied conditions are mutually exclusive');
+  }
+  const oldCert = typeof oldStatus.certificate === 'string' && oldStatus.certificate !== '' ? oldStatus.certificate : undefined;
+  let certificate = oldCert;
+  if (subresource === 'status') {
+    const proposed = validateCertificateField(nextStatus.certificate);
+    if (oldCert !== undefined && proposed !== oldCert)
+      throw invalid('status.certificate', 'Forbidden: updates may not modify existing certificate content');
+    certificate = proposed;
+  }
+  return {
+    ...old,
+    metadata: next.metadata,
+    status: { conditions: defaultTimes(conditions, oldConditions, now), ...(certificate === undefined ? {} : { certificate }) },
+  };
+}
+
+/** kubectl's CONDITION column: `Pending`, `Approved`, `Approved,Issued`, `Denied`, `Failed`. */
+export function csrConditionSummary(obj: JsonObject): string {
+  const parts = csrConditions(obj).map((c) => c.type);
+  if (csrCertificatePem(obj) !== undefined) parts.push('Issued');
+  return parts.length === 0 ? 'Pending' : parts.join(',');
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+function hasNoSans(csr: CertificateRequest): boolean {
+  const s = csr.sans;
+  return s.dns.length + s.ip.length + s.email.length + s.uri.length === 0;
+}
+
+const KUBELET_CLIENT_USAGES = [
+  ['digital signature', 'key encipherment', 'client auth'],
+  ['digital signature', 'client auth'],
+];
+const KUBELET_SERVING_USAGES = [
+  ['digital signature', 'key encipherment', 'server auth'],
+  ['digital signature', 'server auth'],
+];
+
+function nodeSubjectProblem(csr: CertificateRequest): string | undefined {
+  const orgs = organizations(csr.subject);
+  if (orgs.length !== 1 || orgs[0] !== 'system:nodes') return 'subject organization must be exactly ["system:nodes"]';
+  if (!(commonName(csr.subject) ?? '').startsWith('system:node:')) return 'subject common name must begin with "system:node:"';
+  if (csr.subject.attributes.some((a) => a.type !== 'O' && a.type !== 'CN')) return 'subject may only carry CN and O';
+  return undefined;
+}
+
+/**
+ * The built-in signers' policies (§4.3). Returns why a CSR cannot be signed by `signerName`, or
+ * undefined when it can. Unknown signers are not ours to sign.
+ */
+export function signerPolicyProblem(signerName: string, csr: CertificateRequest, usages: readonly string[]): string | undefined {
+  switch (signerName) {
+    case SIGNER_KUBE_APISERVER_CLIENT: {
+      const allowed = ['digital signature', 'key encipherment', 'client auth'];
+      if (!usages.every((u) => allowed.includes(u)))
+        return `usages ${JSON.stringify(usages)} are not a subset of ${JSON.stringify(allowed)}`;
+      if (!usages.includes('client auth')) return 'usages must include "client auth"';
+      if (organizations(csr.subject).includes('system:masters')) return 'subject organization "system:masters" is not allowed';
+      return undefined;
+    }
+    case SIGNER_KUBELET_CLIENT: {
+      const subject = nodeSubjectProblem(csr);
+      if (subject) return subject;
+      if (!hasNoSans(csr)) return 'kubelet client certificates may not carry DNS, IP, email or URI subject alternative names';
+      if (!KUBELET_CLIENT_USAGES.some((set) => sameSet(set, usages)))
+        return `usages must be exactly ${KUBELET_CLIENT_USAGES.map((s) => JSON.stringify(s)).join(' or ')}`;
+      return undefined;
+    }
+    case SIGNER_KUBELET_SERVING: {
+      const subject = nodeSubjectProblem(csr);
+      if (subject) return subject;
+      if (csr.sans.dns.length + csr.sans.ip.length === 0)
+        return 'kubelet serving certificates need at least one DNS or IP subject alternative name';
+      if (csr.sans.email.length + csr.sans.uri.length > 0)
+        return 'kubelet serving certificates may not carry email or URI subject alternative names';
+      if (!KUBELET_SERVING_USAGES.some((set) => sameSet(set, usages)))
+        return `usages must be exactly ${KUBELET_SERVING_USAGES.map((s) => JSON.stringify(s)).join(' or ')}`;
+      return undefined;
+    }
+    default:
+      return `signer ${signerName} is not a built-in signer`;
+  }
+}
+
+/** §5 recogniser: a kubelet client certificate request (first approval or renewal). */
+export function isNodeClientRequest(signerName: string, csr: CertificateRequest, usages: readonly string[]): boolean {
+  return signerName === SIGNER_KUBELET_CLIENT && signerPolicyProblem(signerName, csr, usages) === undefined;
+}
+
+/** §5 recogniser: a node renewing its own client certificate (requester is the CN). */
+export function isSelfNodeClientRequest(signerName: string, csr: CertificateRequest, usages: readonly string[], username: string): boolean {
+  return isNodeClientRequest(signerName, csr, usages) && commonName(csr.subject) === username;
+}

@@ -1,0 +1,46 @@
+/** The public surface of the API layer: resource types, validation, strategies and Status mapping. */
+export type { CsrCondition, ValidatedCsrSpec } from './certificates.ts';
+export {
+  csrCertificatePem,
+  csrConditionSummary,
+  csrConditions,
+  isNodeClientRequest,
+  isSelfNodeClientRequest,
+  parseCsrRequestField,
+  prepareCsrCreate,
+  prepareCsrUpdate,
+  SIGNER_KUBE_APISERVER_CLIENT,
+  SIGNER_KUBELET_CLIENT,
+  SIGNER_KUBELET_SERVING,
+  SIGNER_LEGACY_UNKNOWN,
+  signerPolicyProblem,
+  USAGES,
+  validateCsrSpec,
+  validateSignerName,
+  x509Usages,
+} from './certificates.ts';
+export type { BootstrapToken, TokenCheck, TokenFacts, TokenSecretParams } from './core.ts';
+export {
+  BOOTSTRAP_GROUP,
+  BOOTSTRAP_TOKEN_NAMESPACE,
+  BOOTSTRAP_TOKEN_PREFIX,
+  BOOTSTRAP_TOKEN_SECRET_TYPE,
+  bootstrapTokenSecret,
+  bootstrapTokenSecretName,
+  bootstrapTokenUser,
+  checkBootstrapTokenSecret,
+  EXTRA_GROUP_PATTERN,
+  parseBootstrapToken,
+  prepareConfigMap,
+  prepareSecret,
+  secretString,
+  secretsEqual,
+  TOKEN_ALPHABET,
+  TOKEN_PATTERN,
+} from './core.ts';
+export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
+export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
+export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';
+export { authorize, prepareBinding, prepareRole } from './rbac.ts';
+export type { StatusDetails, StatusResponse } from './status.ts';
+export { STATUS_TABLE, toStatus } from './status.ts';

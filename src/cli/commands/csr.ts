@@ -1,0 +1,140 @@
+/** `tlsboot csr list|get|describe|approve|deny`: the operator's view of pending requests. */
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { InvalidError } from '../../base/errors.ts';
+import { formatTextTable } from '../../base/text-table.ts';
+import { type JsonObject, KubeClient, loadKubeconfig } from '../../client/client.ts';
+import { csrConditions, decideCsr, getCsr, listCsrsTable } from '../../client/csr.ts';
+import { commonName, organizations, parseCsrPem } from '../../pki/index.ts';
+import type { CliEnv } from '../io.ts';
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The client for --kubeconfig, else $KUBECONFIG. */
+export function clientFor(flags: { kubeconfig?: string }, env: CliEnv): KubeClient {
+  const path = flags.kubeconfig ?? env.vars.KUBECONFIG;
+  if (!path) throw new InvalidError('KUBECONFIG', 'no kubeconfig: pass --kubeconfig FILE or set KUBECONFIG', { field: 'kubeconfig' });
+  return new KubeClient(loadKubeconfig(path));
+}
+
+export async function withClient<T>(flags: { kubeconfig?: string }, env: CliEnv, work: (client: KubeClient) => Promise<T>): Promise<T> {
+  const client = clientFor(flags, env);
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** kubectl's rendering of a Table: upper-case headers, server-side cells. */
+export function renderTable(table: JsonObject, only?: string): string {
+  const columns = Array.isArray(table.columnDefinitions) ? table.columnDefinitions.filter(isObject) : [];
+  const rows = (Array.isArray(table.rows) ? table.rows.filter(isObject) : []).filter((r) => {
+    if (only === undefined) return true;
+    const cells = Array.isArray(r.cells) ? r.cells : [];
+    return cells[0] === only;
+  });
+  if (rows.length === 0) return 'No resources found\n';
+  const header = columns.map((c) => String(c.name ?? '').toUpperCase());
+  const body = rows.map((r) => (Array.isArray(r.cells) ? r.cells.map((c) => String(c)) : []));
+  return `${formatTextTable([header, ...body])}\n`;
+}
+
+function describe(csr: JsonObject): string {
+  const meta = isObject(csr.metadata) ? csr.metadata : {};
+  const spec = isObject(csr.spec) ? csr.spec : {};
+  const conditions = csrConditions(csr);
+  const status = conditions.length === 0 ? 'Pending' : conditions.map((c) => c.type).join(',');
+  const lines = [
+    `Name:                ${String(meta.name ?? '')}`,
+    `Labels:              ${
+      isObject(meta.labels)
+        ? Object.entries(meta.labels)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(',')
+        : '<none>'
+    }`,
+    `CreationTimestamp:   ${String(meta.creationTimestamp ?? '')}`,
+    `Requesting User:     ${String(spec.username ?? '')}`,
+    `Signer:              ${String(spec.signerName ?? '')}`,
+    `Requested Duration:  ${typeof spec.expirationSeconds === 'number' ? `${spec.expirationSeconds}s` : '<none>'}`,
+    `Usages:              ${Array.isArray(spec.usages) ? spec.usages.join(', ') : ''}`,
+    `Status:              ${status}`,
+  ];
+  for (const c of conditions) lines.push(`  ${c.type}: ${c.reason ?? ''}${c.message ? ` (${c.message})` : ''}`);
+  if (typeof spec.request === 'string') {
+    try {
+      const req = parseCsrPem(Buffer.from(spec.request, 'base64'));
+      lines.push('Subject:');
+      lines.push(`         Common Name:   ${commonName(req.subject) ?? ''}`);
+      lines.push(`         Organization:  ${organizations(req.subject).join(', ')}`);
+      const { dns, ip, email, uri } = req.sans;
+      if (dns.length + ip.length + email.length + uri.length > 0) {
+        lines.push('Subject Alternative Names:');
+        if (dns.length) lines.push(`         DNS Names:      ${dns.join(', ')}`);
+        if (ip.length) lines.push(`         IP Addresses:   ${ip.join(', ')}`);
+        if (email.length) lines.push(`         Email:          ${email.join(', ')}`);
+        if (uri.length) lines.push(`         URIs:           ${uri.join(', ')}`);
+      }
+    } catch (error) {
+      lines.push(`Subject:             <unreadable request: ${error instanceof Error ? error.message : String(error)}>`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface KubeFlags {
+  kubeconfig?: string;
+}
+
+export function registerCsr(program: Command, env: CliEnv): void {
+  const csr = program.command('csr').description('list, inspect, approve and deny certificate signing requests');
+  const kubeconfigOption = '--kubeconfig <file>';
+  const kubeconfigHelp = 'kubeconfig to use (default: $KUBECONFIG)';
+  csr
+    .command('list')
+    .description('list certificate signing requests')
+    .option(kubeconfigOption, kubeconfigHelp)
+    .action((flags: KubeFlags) => withClient(flags, env, async (client) => env.stdout.write(renderTable(await listCsrsTable(client)))));
+  csr
+    .command('get')
+    .argument('<name>')
+    .option(kubeconfigOption, kubeconfigHelp)
+    .option('-o, --output <format>', 'table, yaml or json', 'table')
+    .action((name: string, flags: KubeFlags & { output: string }) =>
+      withClient(flags, env, async (client) => {
+        if (flags.output === 'table') {
+          await getCsr(client, name);
+          env.stdout.write(renderTable(await listCsrsTable(client), name));
+        } else if (flags.output === 'yaml') env.stdout.write(stringify(await getCsr(client, name)));
+        else if (flags.output === 'json') env.stdout.write(`${JSON.stringify(await getCsr(client, name), null, 2)}\n`);
+        else throw new InvalidError('OUTPUT_FORMAT', '--output must be table, yaml or json', { field: 'output' });
+      }),
+    );
+  csr
+    .command('describe')
+    .argument('<name>')
+    .option(kubeconfigOption, kubeconfigHelp)
+    .action((name: string, flags: KubeFlags) =>
+      withClient(flags, env, async (client) => env.stdout.write(describe(await getCsr(client, name)))),
+    );
+  for (const [verb, decision, reason, pastTense] of [
+    ['approve', 'Approved', 'TlsbootApprove', 'approved'],
+    ['deny', 'Denied', 'TlsbootDeny', 'denied'],
+  ] as const) {
+    csr
+      .command(verb)
+      .argument('<name>')
+      .option(kubeconfigOption, kubeconfigHelp)
+      .option('--reason <reason>', 'condition reason (CamelCase)', reason)
+      .option('--message <text>', 'condition message', `This CSR was ${pastTense} by tlsboot csr ${verb}.`)
+      .action((name: string, flags: KubeFlags & { reason: string; message: string }) =>
+        withClient(flags, env, async (client) => {
+          await decideCsr(client, name, decision, flags.reason, flags.message, env.now);
+          env.stdout.write(`certificatesigningrequest.certificates.k8s.io/${name} ${pastTense}\n`);
+        }),
+      );
+  }
+}

@@ -1,0 +1,127 @@
+/** `tlsboot join` and `tlsboot agent`: the node side; the work is in src/agent. */
+import type { Command } from 'commander';
+import { startAgent } from '../../agent/agent.ts';
+import { joinCluster } from '../../agent/join.ts';
+import { parseDuration } from '../../base/duration.ts';
+import { InvalidError } from '../../base/errors.ts';
+import { parseEndpoint } from '../../ca/layout.ts';
+import type { CliEnv } from '../io.ts';
+import { createLogger } from '../logger.ts';
+
+interface JoinFlags {
+  token?: string;
+  tlsBootstrapToken?: string;
+  discoveryTokenCaCertHash: string[];
+  discoveryTokenUnsafeSkipCaVerification?: boolean;
+  discoveryFile?: string;
+  nodeName?: string;
+  dir: string;
+  discoveryTimeout: string;
+  tlsBootstrapTimeout: string;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Sleep that ends early on abort, so shutdown never waits out a backoff. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function registerNode(program: Command, env: CliEnv): void {
+  program
+    .command('join')
+    .description('join this machine to a cluster: signed discovery, then TLS bootstrap of its client certificate')
+    .argument('[endpoint]', 'control-plane endpoint https://HOST:PORT (with token discovery)')
+    .option('--token <token>', 'bootstrap token ID.SECRET for discovery and TLS bootstrap')
+    .option('--tls-bootstrap-token <token>', 'bootstrap token for TLS bootstrap, when it differs from --token')
+    .option('--discovery-token-ca-cert-hash <sha256:hex>', 'pin of the cluster CA public key (repeatable)', collect, [])
+    .option('--discovery-token-unsafe-skip-ca-verification', 'trust the JWS alone, without a CA pin (MITM-able)')
+    .option('--discovery-file <path>', 'kubeconfig with the cluster and CA, instead of token discovery')
+    .option('--node-name <name>', 'node name (default: the host name)')
+    .requiredOption('--dir <dir>', 'node directory: kubelet.conf, bootstrap-kubelet.conf and pki/')
+    .option('--discovery-timeout <duration>', 'how long to wait for signed cluster-info', '5m')
+    .option('--tls-bootstrap-timeout <duration>', 'how long to wait for the certificate', '5m')
+    .action(async (endpoint: string | undefined, flags: JoinFlags) => {
+      let url: string | undefined;
+      if (endpoint !== undefined) {
+        const bare = endpoint.replace(/^https:\/\//, '');
+        if (/^[a-z]+:\/\//.test(bare)) throw new InvalidError('ENDPOINT', 'the endpoint must be https://HOST:PORT', { field: 'endpoint' });
+        const { host, port } = parseEndpoint(bare.replace(/\/+$/, ''), 6443);
+        url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      }
+      const token = flags.tlsBootstrapToken ?? flags.token;
+      const result = await joinCluster({
+        ...(url === undefined ? {} : { endpoint: url }),
+        ...(token === undefined ? {} : { token }),
+        pins: flags.discoveryTokenCaCertHash,
+        unsafeSkipCaVerification: flags.discoveryTokenUnsafeSkipCaVerification === true,
+        ...(flags.discoveryFile === undefined ? {} : { discoveryFile: flags.discoveryFile }),
+        nodeName: flags.nodeName ?? env.hostname.toLowerCase(),
+        nodeDir: flags.dir,
+        discoveryTimeoutMs: parseDuration(flags.discoveryTimeout, 'discovery-timeout'),
+        tlsBootstrapTimeoutMs: parseDuration(flags.tlsBootstrapTimeout, 'tls-bootstrap-timeout'),
+        now: env.now,
+        sleep: abortableSleep,
+        log: (line) => env.stdout.write(`${line}\n`),
+        signal: env.shutdown,
+      });
+      env.stdout.write(`\nThis node has joined the cluster. Certificate: ${result.certificatePath}\n`);
+    });
+
+  program
+    .command('agent')
+    .description("keep this node's client (and optionally serving) certificate fresh")
+    .requiredOption('--dir <dir>', 'node directory written by join')
+    .option('--node-name <name>', 'node name (default: the host name)')
+    .option('--bootstrap-kubeconfig <file>', 'bootstrap credential to fall back to when the client certificate expired')
+    .option('--rotate-server-certificates', 'also request and rotate a kubelet-serving certificate')
+    .option('--node-ip <ips>', 'IP addresses of this node for the serving certificate, comma-separated', '')
+    .option('--serving-address <host:port>', 'where the HTTPS endpoint listens (with --rotate-server-certificates)', '127.0.0.1:10250')
+    .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
+    .action(
+      async (flags: {
+        dir: string;
+        nodeName?: string;
+        bootstrapKubeconfig?: string;
+        rotateServerCertificates?: boolean;
+        nodeIp: string;
+        servingAddress: string;
+        logLevel: string;
+      }) => {
+        const logger = createLogger(env, flags.logLevel);
+        const serving = parseEndpoint(flags.servingAddress, 10250);
+        const agent = startAgent({
+          nodeDir: flags.dir,
+          nodeName: flags.nodeName ?? env.hostname.toLowerCase(),
+          ...(flags.bootstrapKubeconfig === undefined ? {} : { bootstrapKubeconfig: flags.bootstrapKubeconfig }),
+          rotateServerCertificates: flags.rotateServerCertificates === true,
+          nodeIps: flags.nodeIp
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+          servingHost: serving.host,
+          servingPort: serving.port,
+          clock: { now: env.now, sleep: abortableSleep, random: () => Buffer.from(env.randomBytes(4)).readUInt32BE() / 2 ** 32 },
+          log: (event, message) => logger.info(event, message),
+        });
+        logger.info({ dir: flags.dir }, 'agent running');
+        await new Promise<void>((resolve) => {
+          if (env.shutdown.aborted) resolve();
+          env.shutdown.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await agent.close();
+        logger.info({}, 'agent stopped');
+      },
+    );
+}

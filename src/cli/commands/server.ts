@@ -1,0 +1,82 @@
+/** `tlsboot server`: flag parsing and the process lifetime; the control plane is built in src/server. */
+import type { Command } from 'commander';
+import { InvalidError } from '../../base/errors.ts';
+import { runInit } from '../../ca/init.ts';
+import {
+  DEFAULT_CA_VALIDITY_MS,
+  DEFAULT_CERT_VALIDITY_MS,
+  DEFAULT_DNS_DOMAIN,
+  DEFAULT_SERVICE_CIDR,
+  isIp,
+  parseEndpoint,
+} from '../../ca/layout.ts';
+import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
+import { startControlPlane } from '../control-plane.ts';
+import type { CliEnv } from '../io.ts';
+import { createLogger } from '../logger.ts';
+
+interface ServerFlags {
+  dir: string;
+  listen: string;
+  store?: string;
+  tokenAuthFile?: string;
+  logLevel: string;
+}
+
+export function registerServer(program: Command, env: CliEnv): void {
+  program
+    .command('server')
+    .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
+    .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
+    .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:6443')
+    .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db)')
+    .option('--token-auth-file <file>', 'static bearer tokens: TOKEN,USER,UID,"GROUP1,GROUP2" per line')
+    .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
+    .action(async (flags: ServerFlags) => {
+      const { host, port } = parseEndpoint(flags.listen, 6443);
+      if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
+      const logger = createLogger(env, flags.logLevel);
+      if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt'))) {
+        const report = runInit(
+          flags.dir,
+          {
+            nodeName: env.hostname.toLowerCase(),
+            advertiseAddress: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host,
+            bindPort: port,
+            extraSans: [],
+            serviceCidr: DEFAULT_SERVICE_CIDR,
+            dnsDomain: DEFAULT_DNS_DOMAIN,
+            keyAlgorithm: 'ecdsa-p256',
+            certValidityMs: DEFAULT_CERT_VALIDITY_MS,
+            caValidityMs: DEFAULT_CA_VALIDITY_MS,
+          },
+          { now: env.now(), randomBytes: env.randomBytes },
+        );
+        logger.info({ dir: flags.dir, files: report.written.length, caPin: report.caPin }, 'created the cluster PKI');
+      }
+      const plane = await startControlPlane({
+        dir: flags.dir,
+        host,
+        port,
+        ...(flags.store === undefined ? {} : { storeUrl: flags.store }),
+        ...(flags.tokenAuthFile === undefined ? {} : { tokenAuthFile: flags.tokenAuthFile }),
+        logger,
+        now: env.now,
+        randomBytes: env.randomBytes,
+      });
+      logger.info(
+        {
+          address: `https://${plane.address.host.includes(':') ? `[${plane.address.host}]` : plane.address.host}:${plane.address.port}`,
+          caPin: plane.caPin,
+        },
+        'tlsboot server ready',
+      );
+      await new Promise<void>((resolve) => {
+        if (env.shutdown.aborted) resolve();
+        env.shutdown.addEventListener('abort', () => resolve(), { once: true });
+      });
+      logger.info({}, 'shutting down');
+      await plane.close();
+      logger.info({}, 'stopped');
+    });
+}

@@ -1,0 +1,248 @@
+/**
+ * The composition root of `tlsboot server`: opens the store, loads the PKI from DIR, seeds the
+ * bootstrap RBAC policy and `kube-public/cluster-info`, builds the API server (authentication,
+ * RBAC, admission, resources) and the controllers, and returns one handle that closes all of it
+ * in reverse order.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  BOOTSTRAP_TOKEN_NAMESPACE,
+  bootstrapTokenSecretName,
+  bootstrapTokenUser,
+  checkBootstrapTokenSecret,
+  parseKubeconfig,
+  resolveKubeconfig,
+  secretsEqual,
+  TOKEN_PATTERN,
+} from '../api/index.ts';
+import { InvalidError, isTlsbootError } from '../base/errors.ts';
+import { pkiPath, readIfPresent } from '../ca/pki-files.ts';
+import { LocalSigner, type Signer } from '../ca/signer.ts';
+import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
+import { ControllerManager } from '../controllers/manager.ts';
+import { certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
+import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
+import { type ApiServer, createApiServer } from '../server/app.ts';
+import { StaticTokens, type UserInfo } from '../server/authn.ts';
+import { RbacAuthorizer } from '../server/authz.ts';
+import {
+  BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
+  BOOTSTRAP_CLUSTER_ROLES,
+  BOOTSTRAP_ROLE_BINDINGS,
+  BOOTSTRAP_ROLES,
+} from '../server/bootstrap-policy.ts';
+import { Registry, storeResourceOf } from '../server/registry.ts';
+import { ALL_RESOURCES } from '../server/resources.ts';
+import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
+import { VERSION } from './version.ts';
+
+export interface ControlPlaneParams {
+  readonly dir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly storeUrl?: string;
+  readonly tokenAuthFile?: string;
+  readonly logger: Logger;
+  readonly now: () => Date;
+  readonly randomBytes: (size: number) => Uint8Array;
+  readonly csrCleanupIntervalMs?: number;
+}
+
+export interface ControlPlane {
+  readonly address: { host: string; port: number };
+  readonly caPin: string;
+  readonly store: Store;
+  close(): Promise<void>;
+}
+
+function openStore(url: string | undefined, dir: string): Store {
+  if (url === undefined) return openSqliteStore({ path: join(dir, 'tlsboot.db') });
+  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length) });
+  throw new InvalidError('STORE_URL', `--store "${url}" is not supported yet (use sqlite:PATH)`, { field: 'store' });
+}
+
+function required(path: string, what: string): string {
+  const data = readIfPresent(path);
+  if (!data) throw new InvalidError('PKI_MISSING', `${path} (${what}) is missing; run tlsboot init --dir first`, { field: path });
+  return data.toString('utf8');
+}
+
+async function createIfAbsent(store: Store, resource: string, obj: Record<string, unknown>, now: Date): Promise<void> {
+  const meta = obj.metadata as { name: string; namespace?: string };
+  const object = {
+    ...obj,
+    metadata: { ...meta, uid: randomUUID(), creationTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+  } as StoredObject;
+  try {
+    await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, object);
+  } catch (error) {
+    if (!(isTlsbootError(error) && error.code === 'ALREADY_EXISTS')) throw error;
+  }
+}
+
+/** kube-public/cluster-info's kubeconfig as kubeadm writes it: one cluster named "", nothing else. */
+export function clusterInfoKubeconfig(server: string, caPem: string): string {
+  return [
+    'apiVersion: v1',
+    'clusters:',
+    '- cluster:',
+    `    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}`,
+    `    server: ${server}`,
+    '  name: ""',
+    'contexts: null',
+    'current-context: ""',
+    'kind: Config',
+    'preferences: {}',
+    'users: null',
+    '',
+  ].join('\n');
+}
+
+async function ensureClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
+  const kubeconfig = clusterInfoKubeconfig(server, caPem);
+  const key = { resource: CONFIGMAP_RESOURCE, namespace: 'kube-public', name: 'cluster-info' };
+  try {
+    const current = await store.get(key);
+    const data = (current.data ?? {}) as Record<string, unknown>;
+    if (data.kubeconfig !== kubeconfig) {
+      await store.update(
+        key,
+        { ...current, data: { ...data, kubeconfig } },
+        { expectedResourceVersion: current.metadata.resourceVersion ?? '' },
+      );
+    }
+  } catch (error) {
+    if (!(isTlsbootError(error) && error.code === 'NOT_FOUND')) throw error;
+    await createIfAbsent(
+      store,
+      CONFIGMAP_RESOURCE,
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig } },
+      now,
+    );
+  }
+}
+
+export async function startControlPlane(p: ControlPlaneParams): Promise<ControlPlane> {
+  const caPem = required(pkiPath(p.dir, 'ca', 'crt'), 'cluster CA certificate');
+  const clientCas = parseCertificateBundle(caPem, pkiPath(p.dir, 'ca', 'crt'));
+  const caCertificate = parseCertificatePem(caPem, pkiPath(p.dir, 'ca', 'crt'));
+  const certPem = required(pkiPath(p.dir, 'apiserver', 'crt'), 'API server certificate');
+  const keyPem = required(pkiPath(p.dir, 'apiserver', 'key'), 'API server key');
+  const caKeyPem = readIfPresent(pkiPath(p.dir, 'ca', 'key'));
+  const staticTokens =
+    p.tokenAuthFile === undefined ? StaticTokens.empty() : StaticTokens.parse(readFileSync(p.tokenAuthFile, 'utf8'), p.tokenAuthFile);
+  const adminConf = readIfPresent(join(p.dir, 'admin.conf'));
+  const advertised = adminConf
+    ? resolveKubeconfig(parseKubeconfig(adminConf.toString('utf8'))).cluster.server
+    : `https://${p.host}:${p.port}`;
+
+  const cleanup: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of cleanup.reverse())
+      await c().catch((error: unknown) => p.logger.error({ error: String(error) }, 'shutdown step failed'));
+  };
+  try {
+    const store = openStore(p.storeUrl, p.dir);
+    cleanup.push(() => store.close());
+    const now = p.now();
+    const registry = new Registry(ALL_RESOURCES);
+    const storeKey = (resource: string) => {
+      const def = registry.all.find((d) => d.resource === resource);
+      if (!def) throw new Error(`no resource ${resource}`);
+      return storeResourceOf(def);
+    };
+    for (const obj of BOOTSTRAP_CLUSTER_ROLES) await createIfAbsent(store, storeKey('clusterroles'), obj, now);
+    for (const obj of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) await createIfAbsent(store, storeKey('clusterrolebindings'), obj, now);
+    for (const obj of BOOTSTRAP_ROLES) await createIfAbsent(store, storeKey('roles'), obj, now);
+    for (const obj of BOOTSTRAP_ROLE_BINDINGS) await createIfAbsent(store, storeKey('rolebindings'), obj, now);
+    await ensureClusterInfo(store, advertised, caPem, now);
+
+    const cache = (resource: string) =>
+      new ObjectCache({ store, resource: storeKey(resource), onError: (e) => p.logger.warn({ error: String(e) }, 'rbac informer') });
+    const rbac = {
+      clusterRoles: cache('clusterroles'),
+      clusterRoleBindings: cache('clusterrolebindings'),
+      roles: cache('roles'),
+      roleBindings: cache('rolebindings'),
+    };
+    for (const c of Object.values(rbac)) {
+      await c.start();
+      cleanup.push(() => c.close());
+    }
+    const authorizer = new RbacAuthorizer(rbac);
+    const bootstrapTokens = async (token: string, at: Date): Promise<UserInfo | undefined> => {
+      const m = TOKEN_PATTERN.exec(token);
+      if (!m) return undefined;
+      let secret: StoredObject;
+      try {
+        secret = await store.get({
+          resource: storeKey('secrets'),
+          namespace: BOOTSTRAP_TOKEN_NAMESPACE,
+          name: bootstrapTokenSecretName(m[1] as string),
+        });
+      } catch {
+        return undefined;
+      }
+      const check = checkBootstrapTokenSecret(secret, at);
+      if (!check.ok || !check.token.usages.authentication || check.token.id !== m[1] || !secretsEqual(check.token.secret, m[2] as string))
+        return undefined;
+      return bootstrapTokenUser(check.token);
+    };
+    const random = p.randomBytes;
+    const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
+    const server: ApiServer = await createApiServer({
+      store,
+      registry,
+      tls: { certPem, keyPem, clientCaPem: caPem },
+      clientCas,
+      staticTokens,
+      bootstrapTokens,
+      authorizer,
+      admission: new ControlPlaneAdmission(authorizer),
+      createHandlers: accessReviewHandlers(authorizer),
+      now: p.now,
+      uid: () => randomUUID(),
+      randomSuffix: () => Array.from(random(5), (b) => suffixAlphabet[b % suffixAlphabet.length]).join(''),
+      logger: p.logger,
+      version: {
+        major: '1',
+        minor: '33',
+        gitVersion: `v1.33.0-tlsboot.${VERSION}`,
+        platform: `${process.platform}/${process.arch}`,
+        goVersion: `node${process.versions.node}`,
+      },
+      advertisedAddress: `${p.host}:${p.port}`,
+      ready: () => true,
+    });
+    const address = await server.listen(p.host, p.port);
+    cleanup.push(() => server.close());
+
+    let signer: Signer | undefined;
+    if (caKeyPem) {
+      signer = new LocalSigner({
+        caCertificate,
+        caKey: parsePrivateKeyPem(caKeyPem, pkiPath(p.dir, 'ca', 'key')),
+        randomBytes: p.randomBytes,
+      });
+    } else {
+      p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
+    }
+    const manager = new ControllerManager({
+      store,
+      client: new StoreClusterClient(store, rbac, p.now),
+      signer,
+      now: p.now,
+      logger: p.logger,
+      ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
+    });
+    await manager.start();
+    cleanup.push(() => manager.close());
+    return { address, caPin: certificatePin(caCertificate), store, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The node-client approver (reference §5): a kubelet client CSR is approved when a
+ * SubjectAccessReview lets its requester `create` `certificatesigningrequests/selfnodeclient`
+ * (renewing its own name) or `/nodeclient` (a new node). It never denies. Stricter than Kubernetes:
+ * a first-time request for a node name that already holds a valid client certificate is not
+ * auto-approved (a bootstrap token cannot take over a registered node); it is marked with an
+ * `AutoApprovalWithheld` condition saying why, and a person may still approve it.
+ */
+import {
+  csrCertificatePem,
+  csrConditions,
+  isNodeClientRequest,
+  isSelfNodeClientRequest,
+  parseCsrRequestField,
+  SIGNER_KUBELET_CLIENT,
+} from '../api/index.ts';
+import { commonName } from '../pki/index.ts';
+import { type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
+import type { ReconcileResult } from './runner.ts';
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringArray(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+export interface ApproverOptions {
+  readonly client: ClusterClient;
+  readonly now: () => Date;
+}
+
+export function stamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Whether a valid kubelet client certificate was already issued for this CN. */
+async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
+  for (const issued of await client.listObjects(ISSUED_RESOURCE)) {
+    if (issued.signerName !== SIGNER_KUBELET_CLIENT || issued.commonName !== cn) continue;
+    if (typeof issued.notAfter === 'string' && Date.parse(issued.notAfter) > now.getTime()) return String(issued.serialNumber ?? '');
+  }
+  return undefined;
+}
+
+export async function reconcileApproval(name: string, o: ApproverOptions): Promise<ReconcileResult | undefined> {
+  const csr = await o.client.getCsr(name);
+  if (!csr || csrCertificatePem(csr) !== undefined) return undefined;
+  const conditions = csrConditions(csr);
+  if (conditions.some((c) => c.type === 'Approved' || c.type === 'Denied')) return undefined;
+  const spec = isObject(csr.spec) ? csr.spec : {};
+  let parsed: ReturnType<typeof parseCsrRequestField>;
+  try {
+    parsed = parseCsrRequestField(spec.request);
+  } catch {
+    return undefined;
+  }
+  const signerName = String(spec.signerName ?? '');
+  const usages = stringArray(spec.usages);
+  const username = String(spec.username ?? '');
+  const user = {
+    name: username,
+    groups: stringArray(spec.groups),
+    ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
+  };
+  const sar = (subresource: string) =>
+    o.client.allowed({ user, verb: 'create', apiGroup: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource });
+  let message: string | undefined;
+  if (isSelfNodeClientRequest(signerName, parsed, usages, username) && sar('selfnodeclient')) {
+    message = 'Auto approving self kubelet client certificate after SubjectAccessReview.';
+  } else if (isNodeClientRequest(signerName, parsed, usages) && sar('nodeclient')) {
+    const cn = commonName(parsed.subject) ?? '';
+    const serial = await nameAlreadyRegistered(o.client, cn, o.now());
+    if (serial !== undefined) {
+      if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
+      const why = `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`;
+      await write(o, csr, { type: 'AutoApprovalWithheld', status: 'True', reason: 'NodeAlreadyRegistered', message: why });
+      return undefined;
+    }
+    message = 'Auto approving kubelet client certificate after SubjectAccessReview.';
+  } else {
+    return undefined;
+  }
+  await write(o, csr, { type: 'Approved', status: 'True', reason: 'AutoApproved', message });
+  return undefined;
+}
+
+async function write(o: ApproverOptions, csr: JsonObject, condition: Record<string, string>): Promise<void> {
+  const status = isObject(csr.status) ? csr.status : {};
+  const conditions = [...csrConditions(csr), { ...condition, lastUpdateTime: stamp(o.now()) }];
+  await o.client.updateCsrApproval({ ...csr, status: { ...status, conditions } });
+}

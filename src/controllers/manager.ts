@@ -1,0 +1,120 @@
+/**
+ * Starts tlsboot's controllers in one process: informers on CSRs, kube-system Secrets and the
+ * cluster-info ConfigMap feed per-controller work queues (handlers only enqueue keys), workers
+ * reconcile level-based, and the CSR cleaner sweeps on a timer. `close()` stops everything it
+ * started, workers first, then informers.
+ */
+import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
+import type { Signer } from '../ca/signer.ts';
+import { ObjectCache, type Store } from '../store/index.ts';
+import { reconcileApproval } from './approver.ts';
+import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
+import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
+import { sweepCsrs } from './csr-cleaner.ts';
+import { Controller, type ControllerLogger } from './runner.ts';
+import { reconcileSigning } from './signer.ts';
+import { reconcileToken } from './token-cleaner.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export interface ControllerManagerOptions {
+  readonly store: Store;
+  readonly client: ClusterClient;
+  readonly signer: Signer | undefined;
+  readonly now: () => Date;
+  readonly logger: ControllerLogger & { info(obj: Record<string, unknown>, msg: string): void };
+  readonly csrCleanupIntervalMs?: number;
+}
+
+export class ControllerManager {
+  private readonly o: ControllerManagerOptions;
+  private readonly caches: ObjectCache[] = [];
+  private readonly controllers: Controller[] = [];
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: ControllerManagerOptions) {
+    this.o = options;
+  }
+
+  async start(): Promise<void> {
+    const { store, client, now, logger } = this.o;
+    const approvals = new WorkQueue();
+    const signing = new WorkQueue();
+    const tokens = new WorkQueue();
+    const clusterInfo = new WorkQueue();
+    const nameOf = (key: string) => key.slice(key.indexOf('/') + 1);
+    const csrCache = new ObjectCache({
+      store,
+      resource: CSR_RESOURCE,
+      onChange: (key, type) => {
+        if (type === 'DELETED') return;
+        approvals.add(nameOf(key));
+        signing.add(nameOf(key));
+      },
+      onError: (error) => logger.warn({ error: String(error) }, 'csr informer'),
+    });
+    const secretCache = new ObjectCache({
+      store,
+      resource: SECRET_RESOURCE,
+      namespace: BOOTSTRAP_TOKEN_NAMESPACE,
+      onChange: (key, type) => {
+        if (type !== 'DELETED') tokens.add(nameOf(key));
+        clusterInfo.add('cluster-info');
+      },
+      onError: (error) => logger.warn({ error: String(error) }, 'secret informer'),
+    });
+    const configCache = new ObjectCache({
+      store,
+      resource: CONFIGMAP_RESOURCE,
+      namespace: CLUSTER_INFO_NAMESPACE,
+      onChange: () => clusterInfo.add('cluster-info'),
+      onError: (error) => logger.warn({ error: String(error) }, 'configmap informer'),
+    });
+    for (const c of [csrCache, secretCache, configCache]) {
+      await c.start();
+      this.caches.push(c);
+    }
+    this.controllers.push(
+      new Controller({
+        name: 'csr-approver',
+        queue: approvals,
+        workers: 2,
+        logger,
+        reconcile: (name) => reconcileApproval(name, { client, now }),
+      }),
+      new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
+      new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),
+    );
+    const signer = this.o.signer;
+    if (signer) {
+      this.controllers.push(
+        new Controller({
+          name: 'csr-signer',
+          queue: signing,
+          workers: 2,
+          logger,
+          reconcile: (name) => reconcileSigning(name, { client, signer, now }),
+        }),
+      );
+    } else {
+      signing.close();
+    }
+    for (const c of this.controllers) c.start();
+    const sweep = async () => {
+      try {
+        const deleted = await sweepCsrs(client, now());
+        if (deleted.length > 0) logger.info({ deleted }, 'csr cleaner removed old requests');
+      } catch (error) {
+        logger.warn({ error: String(error) }, 'csr cleaner');
+      }
+    };
+    this.sweepTimer = setInterval(() => void sweep(), this.o.csrCleanupIntervalMs ?? 3_600_000);
+    this.sweepTimer.unref();
+    void sweep();
+  }
+
+  async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await Promise.all(this.controllers.map((c) => c.close()));
+    await Promise.all(this.caches.map((c) => c.close()));
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The token cleaner (reference §1.4): deletes bootstrap-token Secrets once expired (an unparsable
+ * expiration counts as expired), with a resourceVersion precondition so a token updated meanwhile
+ * is re-examined instead; tokens without expiry are kept. Others are looked at again at expiry.
+ */
+import { BOOTSTRAP_TOKEN_NAMESPACE, BOOTSTRAP_TOKEN_SECRET_TYPE, secretString } from '../api/index.ts';
+import { type ClusterClient, isRaceError, SECRET_RESOURCE } from './cluster.ts';
+import type { ReconcileResult } from './runner.ts';
+
+export async function reconcileToken(name: string, client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
+  const secret = await client.getObject(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE, name);
+  if (!secret || secret.type !== BOOTSTRAP_TOKEN_SECRET_TYPE) return undefined;
+  const expiration = secretString(secret, 'expiration');
+  if (expiration === undefined) return undefined;
+  const at = Date.parse(expiration);
+  if (Number.isNaN(at) || at <= now.getTime()) {
+    const rv = String((secret.metadata as Record<string, unknown>).resourceVersion ?? '');
+    try {
+      await client.deleteObject(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE, name, rv);
+    } catch (error) {
+      if (!isRaceError(error)) throw error;
+    }
+    return undefined;
+  }
+  return { requeueAfterMs: at - now.getTime() + 1 };
+}

@@ -1,0 +1,174 @@
+/**
+ * Admission, after validation and before storage, as kube-apiserver's plugins do it (reference
+ * §3.6): CertificateApproval (`approve` on the signer to change Approved/Denied),
+ * CertificateSigning (`sign` on the signer to set a certificate or Failed), CertificateSubject-
+ * Restriction (no `system:masters` from the generic client signer), NodeRestriction (a node asks
+ * only for its own name), and a check that bootstrap-token Secrets are well-formed, because
+ * authentication trusts their fields. Also the SubjectAccessReview endpoints.
+ */
+
+import {
+  BOOTSTRAP_TOKEN_SECRET_TYPE,
+  csrCertificatePem,
+  csrConditions,
+  EXTRA_GROUP_PATTERN,
+  parseCsrRequestField,
+  SIGNER_KUBE_APISERVER_CLIENT,
+  SIGNER_KUBELET_CLIENT,
+  SIGNER_KUBELET_SERVING,
+  secretString,
+  type UserInfo,
+} from '../api/index.ts';
+import { TlsbootError } from '../base/errors.ts';
+import { commonName, organizations } from '../pki/index.ts';
+import { type Authorizer, forbiddenMessage } from './authz.ts';
+import type { JsonObject, ResourceDef } from './registry.ts';
+import type { Admission } from './rest.ts';
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function forbidden(message: string): TlsbootError {
+  return new TlsbootError('FORBIDDEN', 'ADMISSION', message);
+}
+
+function decisions(obj: JsonObject | undefined): string {
+  if (!obj) return '';
+  return JSON.stringify(csrConditions(obj).filter((c) => c.type === 'Approved' || c.type === 'Denied'));
+}
+
+function signingState(obj: JsonObject | undefined): string {
+  if (!obj) return '';
+  return JSON.stringify([csrCertificatePem(obj) ?? '', csrConditions(obj).filter((c) => c.type !== 'Approved' && c.type !== 'Denied')]);
+}
+
+export class ControlPlaneAdmission implements Admission {
+  private readonly authorizer: Authorizer;
+
+  constructor(authorizer: Authorizer) {
+    this.authorizer = authorizer;
+  }
+
+  /** `verb` on `signers` named exactly, or `<domain>/*` (reference §3.6). */
+  private mayUseSigner(user: UserInfo, verb: 'approve' | 'sign', signerName: string): boolean {
+    const domain = signerName.split('/')[0] ?? '';
+    return [signerName, `${domain}/*`].some(
+      (name) => this.authorizer.authorize({ user, verb, apiGroup: 'certificates.k8s.io', resource: 'signers', name }).allowed,
+    );
+  }
+
+  async admit(p: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void> {
+    if (p.def.resource === 'certificatesigningrequests') return this.admitCsr(p);
+    if (p.def.resource === 'secrets' && p.obj.type === BOOTSTRAP_TOKEN_SECRET_TYPE) return this.admitTokenSecret(p.obj);
+  }
+
+  private admitCsr(p: { subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): void {
+    const spec = isObject(p.obj.spec) ? p.obj.spec : {};
+    const signerName = String(spec.signerName ?? '');
+    if (p.old === undefined) {
+      const csr = parseCsrRequestField(spec.request);
+      if (signerName === SIGNER_KUBE_APISERVER_CLIENT && organizations(csr.subject).includes('system:masters')) {
+        throw forbidden(`use of ${signerName} signer with system:masters group is not allowed`);
+      }
+      const node = /^system:node:(.+)$/.exec(p.user.name);
+      if (
+        node &&
+        p.user.groups.includes('system:nodes') &&
+        (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)
+      ) {
+        if (commonName(csr.subject) !== p.user.name) {
+          throw forbidden(`node "${node[1]}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
+        }
+      }
+      return;
+    }
+    if (p.subresource === 'approval' && decisions(p.old) !== decisions(p.obj) && !this.mayUseSigner(p.user, 'approve', signerName)) {
+      throw forbidden(`user not permitted to approve requests with signerName "${signerName}"`);
+    }
+    if (p.subresource === 'status' && signingState(p.old) !== signingState(p.obj) && !this.mayUseSigner(p.user, 'sign', signerName)) {
+      throw forbidden(`user not permitted to sign requests with signerName "${signerName}"`);
+    }
+  }
+
+  private admitTokenSecret(secret: JsonObject): void {
+    const meta = isObject(secret.metadata) ? secret.metadata : {};
+    const id = secretString(secret, 'token-id') ?? '';
+    const bad = (field: string, message: string) =>
+      new TlsbootError('INVALID', 'TOKEN_SECRET', `data[${field}]: ${message}`, { field: `data[${field}]` });
+    if (!/^[a-z0-9]{6}$/.test(id)) throw bad('token-id', 'must match [a-z0-9]{6}');
+    if (meta.name !== `bootstrap-token-${id}`) throw bad('token-id', `must equal the id in the name bootstrap-token-<id>`);
+    if (!/^[a-z0-9]{16}$/.test(secretString(secret, 'token-secret') ?? '')) throw bad('token-secret', 'must match [a-z0-9]{16}');
+    const groups = secretString(secret, 'auth-extra-groups');
+    if (groups !== undefined && groups !== '' && !groups.split(',').every((g) => EXTRA_GROUP_PATTERN.test(g.trim()))) {
+      throw bad('auth-extra-groups', `every group must match ${EXTRA_GROUP_PATTERN.source}`);
+    }
+    const expiration = secretString(secret, 'expiration');
+    if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw bad('expiration', 'must be an RFC 3339 time');
+  }
+}
+
+function attributesFrom(spec: JsonObject, user: UserInfo) {
+  const ra = isObject(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
+  const nra = isObject(spec.nonResourceAttributes) ? spec.nonResourceAttributes : undefined;
+  if (ra) {
+    return {
+      user,
+      verb: String(ra.verb ?? ''),
+      apiGroup: String(ra.group ?? ''),
+      resource: String(ra.resource ?? ''),
+      subresource: String(ra.subresource ?? ''),
+      name: String(ra.name ?? ''),
+      namespace: String(ra.namespace ?? ''),
+    };
+  }
+  if (nra) return { user, verb: String(nra.verb ?? ''), nonResourceURL: String(nra.path ?? '') };
+  throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec: exactly one of resourceAttributes or nonResourceAttributes must be set', {
+    field: 'spec',
+  });
+}
+
+function stringArray(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** `authorization.k8s.io/v1` SubjectAccessReview and SelfSubjectAccessReview create handlers. */
+export function accessReviewHandlers(authorizer: Authorizer): Map<string, (body: unknown, user: UserInfo) => Promise<JsonObject>> {
+  const review = (kind: string, spec: JsonObject, subject: UserInfo): JsonObject => {
+    const attributes = attributesFrom(spec, subject);
+    const decision = authorizer.authorize(attributes);
+    return {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind,
+      metadata: {},
+      spec,
+      status: { allowed: decision.allowed, ...(decision.allowed ? { reason: decision.reason } : { reason: forbiddenMessage(attributes) }) },
+    };
+  };
+  return new Map([
+    [
+      'authorization.k8s.io/subjectaccessreviews',
+      async (body: unknown) => {
+        const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
+        if (!spec || typeof spec.user !== 'string' || spec.user === '') {
+          throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
+        }
+        const extra = isObject(spec.extra)
+          ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
+          : undefined;
+        const subject: UserInfo = {
+          name: spec.user,
+          groups: stringArray(spec.groups),
+          ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
+          ...(extra ? { extra } : {}),
+        };
+        return review('SubjectAccessReview', spec, subject);
+      },
+    ],
+    [
+      'authorization.k8s.io/selfsubjectaccessreviews',
+      async (body: unknown, user: UserInfo) =>
+        review('SelfSubjectAccessReview', isObject(body) && isObject(body.spec) ? body.spec : {}, user),
+    ],
+  ]);
+}

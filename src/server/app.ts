@@ -1,0 +1,347 @@
+/**
+ * The HTTPS API server: a factory that returns a server value with `listen` and `close`. It
+ * authenticates every request (client certificate, bearer token, anonymous), parses it into
+ * Kubernetes request attributes, authorises it with RBAC, and dispatches to discovery, health,
+ * the generic REST verbs or a watch stream. Errors become Kubernetes Status bodies in one place.
+ * Bodies are size-capped before parsing; nothing secret is logged.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { TlsbootError } from '../base/errors.ts';
+import type { Certificate } from '../pki/index.ts';
+import type { Store } from '../store/index.ts';
+import {
+  ANONYMOUS,
+  bearerToken,
+  parsePeerCertificate,
+  type StaticTokens,
+  type UserInfo,
+  userFromCertificate,
+  withAuthenticatedGroup,
+} from './authn.ts';
+import type { Authorizer } from './authz.ts';
+import { forbiddenMessage } from './authz.ts';
+import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { openApiGroupVersion, openApiIndex } from './openapi.ts';
+import { decodeKubernetesProtobuf } from './protobuf.ts';
+import type { JsonObject, Registry, ResourceDef } from './registry.ts';
+import { type ResourceRequestInfo, requestInfo } from './request-info.ts';
+import { type Admission, RestHandlers } from './rest.ts';
+import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { statusFor } from './status.ts';
+import { buildTable, wantsTable } from './table.ts';
+import { parseResourceVersion, serveWatch } from './watch.ts';
+
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
+export interface ApiServerDeps {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly tls: { readonly certPem: string; readonly keyPem: string; readonly clientCaPem: string };
+  /** Trust anchors for client certificates (the cluster CA). */
+  readonly clientCas: readonly Certificate[];
+  readonly staticTokens: StaticTokens;
+  /** Bootstrap-token authenticator: a user for a valid token, undefined when it is not one. */
+  readonly bootstrapTokens: (token: string, now: Date) => Promise<UserInfo | undefined>;
+  readonly authorizer: Authorizer;
+  readonly admission: Admission;
+  /** Custom verbs that are not REST storage (e.g. SubjectAccessReview create). */
+  readonly createHandlers?: ReadonlyMap<string, (body: unknown, user: UserInfo) => Promise<JsonObject>>;
+  readonly now: () => Date;
+  readonly uid: () => string;
+  readonly randomSuffix: () => string;
+  readonly logger: Logger;
+  readonly version: JsonObject;
+  /** `host:port` clients should use, reported in /api. */
+  readonly advertisedAddress: string;
+  readonly maxBodyBytes?: number;
+  /** Reports readiness (controllers synced, store open). */
+  readonly ready: () => boolean;
+}
+
+export interface ApiServer {
+  readonly app: FastifyInstance;
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  close(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tlsbootUser: UserInfo | undefined;
+  }
+}
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseBody(raw: unknown, contentType: string | undefined): unknown {
+  if (!Buffer.isBuffer(raw) || raw.length === 0) return undefined;
+  const type = (contentType ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/vnd.kubernetes.protobuf') return decodeKubernetesProtobuf(raw);
+  const allowed = ['application/json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', '*/*', ''];
+  if (!allowed.includes(type)) {
+    throw new TlsbootError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'MEDIA_TYPE',
+      'the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf',
+    );
+  }
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new TlsbootError('BAD_REQUEST', 'BODY_JSON', 'the request body is not valid JSON');
+  }
+}
+
+export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
+  const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const shutdown = new AbortController();
+  const rest = new RestHandlers({
+    store: deps.store,
+    now: deps.now,
+    uid: deps.uid,
+    randomSuffix: deps.randomSuffix,
+    admission: deps.admission,
+  });
+  const peerUsers = new WeakMap<TLSSocket, UserInfo | null>();
+  const app = Fastify({
+    https: {
+      cert: deps.tls.certPem,
+      key: deps.tls.keyPem,
+      ca: deps.tls.clientCaPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
+    bodyLimit: maxBody,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  app.decorateRequest('tlsbootUser', undefined);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+
+  const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
+    const { code, body } = statusFor(error, info);
+    if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
+    return reply.code(code).type('application/json').send(body);
+  };
+
+  app.setErrorHandler((error: unknown, _req, reply) => {
+    const fastifyCode = isObject(error) && typeof error.code === 'string' ? error.code : '';
+    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, new TlsbootError('TOO_LARGE', 'BODY_TOO_LARGE', `the request body is larger than ${maxBody} bytes`));
+    }
+    if (fastifyCode.startsWith('FST_ERR_CTP'))
+      return sendError(reply, new TlsbootError('BAD_REQUEST', 'BODY', 'the request body could not be read'));
+    return sendError(reply, error);
+  });
+
+  async function authenticate(req: IncomingMessage): Promise<UserInfo> {
+    const socket = req.socket as TLSSocket;
+    const now = deps.now();
+    let certUser = peerUsers.get(socket);
+    if (certUser === undefined) {
+      const peer = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+      certUser = peer ? (userFromCertificate(parsePeerCertificate(peer.raw), deps.clientCas, now) ?? null) : null;
+      // A certificate can expire while its connection stays open, so only keep-alive reuse is cached.
+      peerUsers.set(socket, certUser);
+    }
+    if (certUser) return withAuthenticatedGroup(certUser);
+    const token = bearerToken(req.headers.authorization);
+    if (token !== undefined) {
+      const user = deps.staticTokens.lookup(token) ?? (await deps.bootstrapTokens(token, now));
+      if (!user) throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      return withAuthenticatedGroup(user);
+    }
+    return ANONYMOUS;
+  }
+
+  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const url = new URL(req.url, 'https://localhost');
+    const info = requestInfo(req.method, url.pathname, url.searchParams);
+    const started = performance.now();
+    let user: UserInfo | undefined;
+    reply.raw.on('finish', () => {
+      deps.logger.info(
+        {
+          method: req.method,
+          path: url.pathname,
+          status: reply.raw.statusCode,
+          user: user?.name,
+          ms: Math.round(performance.now() - started),
+        },
+        'request',
+      );
+    });
+    try {
+      user = await authenticate(req.raw);
+      req.tlsbootUser = user;
+      if (info.kind === 'nonresource') {
+        const decision = deps.authorizer.authorize({ user, verb: info.verb, nonResourceURL: url.pathname });
+        if (!decision.allowed)
+          throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage({ user, verb: info.verb, nonResourceURL: url.pathname }));
+        return serveNonResource(url.pathname, reply);
+      }
+      const def = deps.registry.find(info.group, info.version, info.resource);
+      if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
+        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      }
+      if (!def.namespaced && info.namespace !== '')
+        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      const attrs = {
+        user,
+        verb: info.verb,
+        apiGroup: info.group,
+        resource: info.resource,
+        subresource: info.subresource,
+        name: info.name,
+        namespace: info.namespace,
+      };
+      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+      return await serveResource(def, info, url.searchParams, req, reply, user);
+    } catch (error) {
+      return sendError(reply, error, info.kind === 'resource' ? info : undefined);
+    }
+  }
+
+  function serveNonResource(path: string, reply: FastifyReply): unknown {
+    const trimmed = path.replace(/\/+$/, '') || '/';
+    if (trimmed === '/healthz' || trimmed === '/livez') return reply.type('text/plain').send('ok');
+    if (trimmed === '/readyz')
+      return deps.ready() ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready');
+    if (trimmed === '/version') return reply.send(deps.version);
+    if (trimmed === '/api') return reply.send(apiVersions(deps.advertisedAddress));
+    if (trimmed === '/apis') return reply.send(apiGroupList(deps.registry));
+    if (trimmed === '/openapi/v3') return reply.send(openApiIndex(deps.registry));
+    const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(trimmed);
+    if (oa) {
+      const doc = oa[1]
+        ? openApiGroupVersion(deps.registry, '', oa[1])
+        : openApiGroupVersion(deps.registry, oa[2] as string, oa[3] as string);
+      if (doc) return reply.send(doc);
+    }
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(trimmed);
+    if (m) {
+      const list = m[1] ? apiResourceList(deps.registry, '', m[1]) : apiResourceList(deps.registry, m[2] as string, m[3] as string);
+      if (list) return reply.send(list);
+    }
+    throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+  }
+
+  async function serveResource(
+    def: ResourceDef,
+    info: ResourceRequestInfo,
+    query: URLSearchParams,
+    req: FastifyRequest,
+    reply: FastifyReply,
+    user: UserInfo,
+  ): Promise<unknown> {
+    const target = { namespace: info.namespace, name: info.name, subresource: info.subresource };
+    const table = wantsTable(req.headers.accept);
+    switch (info.verb) {
+      case 'get':
+        return reply.send(await rest.get(def, target));
+      case 'list':
+      case 'watch': {
+        const labels = parseLabelSelector(query.get('labelSelector'));
+        const fields = parseFieldSelector(
+          query.get('fieldSelector'),
+          {
+            'metadata.name': (o) => String((o.metadata as JsonObject | undefined)?.name ?? ''),
+            'metadata.namespace': (o) => String((o.metadata as JsonObject | undefined)?.namespace ?? ''),
+            ...def.fields,
+          },
+          def.resource,
+        );
+        const matches = (o: JsonObject) => {
+          const meta = isObject(o.metadata) ? o.metadata : {};
+          const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
+          return matchesLabels(labels, objLabels) && matchesFields(fields, o);
+        };
+        if (info.verb === 'watch') {
+          parseResourceVersion(query.get('resourceVersion'));
+          reply.hijack();
+          const timeout = query.get('timeoutSeconds');
+          await serveWatch({
+            def,
+            store: deps.store,
+            namespace: info.namespace,
+            resourceVersion: query.get('resourceVersion'),
+            timeoutSeconds: timeout === null ? undefined : Number(timeout),
+            matches,
+            table: table ? { columns: def.columns, now: deps.now, includeObject: query.get('includeObject') } : undefined,
+            response: reply.raw,
+            shutdown: shutdown.signal,
+            statusFor: (e) => statusFor(e, info).body,
+          });
+          return reply;
+        }
+        const { items, revision } = await rest.list(def, info.namespace);
+        const selected = items.filter(matches);
+        if (table) {
+          return reply.send(
+            buildTable({
+              columns: def.columns,
+              items: selected,
+              resourceVersion: String(revision),
+              now: deps.now(),
+              includeObject: query.get('includeObject'),
+            }),
+          );
+        }
+        return reply.send({
+          apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`,
+          kind: `${def.kind}List`,
+          metadata: { resourceVersion: String(revision) },
+          items: selected,
+        });
+      }
+      case 'create': {
+        const body = parseBody(req.body, req.headers['content-type']);
+        const custom = deps.createHandlers?.get(`${def.group}/${def.resource}`);
+        if (custom) return reply.code(201).send(await custom(body, user));
+        const dryRun = query.getAll('dryRun').includes('All');
+        return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+      }
+      case 'update':
+        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));
+      case 'patch': {
+        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+          throw new TlsbootError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            'PATCH_TYPE',
+            `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
+          );
+        }
+        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user));
+      }
+      case 'delete':
+        return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type'])));
+      default:
+        throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
+    }
+  }
+
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: handle });
+  app.route({ method: ['GET', 'HEAD'], url: '/', handler: handle });
+
+  return {
+    app,
+    async listen(host, port) {
+      await app.listen({ host, port });
+      const addr = app.server.address();
+      if (!addr || typeof addr === 'string') throw new TlsbootError('INTERNAL', 'LISTEN', 'server has no address');
+      return { host: addr.address, port: addr.port };
+    },
+    async close() {
+      shutdown.abort();
+      await app.close();
+    },
+  };
+}

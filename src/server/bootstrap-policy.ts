@@ -1,0 +1,144 @@
+/**
+ * The RBAC objects a fresh control plane starts with: Kubernetes' bootstrap roles for discovery
+ * and CSRs, kubeadm's bindings for bootstrap tokens and node renewal, `kubeadm:cluster-admins`
+ * for admin.conf, and anonymous read of `kube-public/cluster-info`. Created when absent at
+ * start-up and otherwise left alone, so an operator's edits survive restarts.
+ */
+import type { JsonObject } from './registry.ts';
+
+const RBAC = 'rbac.authorization.k8s.io/v1';
+const DEFAULT_TOKEN_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
+
+export const CERT_SIGNERS = [
+  'kubernetes.io/kube-apiserver-client',
+  'kubernetes.io/kube-apiserver-client-kubelet',
+  'kubernetes.io/kubelet-serving',
+  'kubernetes.io/legacy-unknown',
+] as const;
+
+interface Rule {
+  readonly apiGroups?: readonly string[];
+  readonly resources?: readonly string[];
+  readonly resourceNames?: readonly string[];
+  readonly nonResourceURLs?: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+const bootstrapLabels = { 'kubernetes.io/bootstrapping': 'rbac-defaults' };
+
+function clusterRole(name: string, rules: readonly Rule[]): JsonObject {
+  return { apiVersion: RBAC, kind: 'ClusterRole', metadata: { name, labels: bootstrapLabels }, rules };
+}
+
+function subject(kind: 'Group' | 'User', name: string): JsonObject {
+  return { kind, apiGroup: 'rbac.authorization.k8s.io', name };
+}
+
+function clusterRoleBinding(name: string, role: string, subjects: readonly JsonObject[]): JsonObject {
+  return {
+    apiVersion: RBAC,
+    kind: 'ClusterRoleBinding',
+    metadata: { name, labels: bootstrapLabels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects,
+  };
+}
+
+const CSR = 'certificates.k8s.io';
+
+export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
+  clusterRole('cluster-admin', [
+    { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
+    { nonResourceURLs: ['*'], verbs: ['*'] },
+  ]),
+  clusterRole('system:discovery', [
+    {
+      nonResourceURLs: [
+        '/api',
+        '/api/*',
+        '/apis',
+        '/apis/*',
+        '/healthz',
+        '/livez',
+        '/openapi',
+        '/openapi/*',
+        '/readyz',
+        '/version',
+        '/version/',
+      ],
+      verbs: ['get'],
+    },
+  ]),
+  clusterRole('system:public-info-viewer', [
+    { nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] },
+  ]),
+  clusterRole('system:basic-user', [
+    { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
+  ]),
+  clusterRole('system:node-bootstrapper', [
+    { apiGroups: [CSR], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:certificatesigningrequests:nodeclient', [
+    { apiGroups: [CSR], resources: ['certificatesigningrequests/nodeclient'], verbs: ['create'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', [
+    { apiGroups: [CSR], resources: ['certificatesigningrequests/selfnodeclient'], verbs: ['create'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:kube-apiserver-client-approver', [
+    { apiGroups: [CSR], resources: ['signers'], resourceNames: ['kubernetes.io/kube-apiserver-client'], verbs: ['approve'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:kube-apiserver-client-kubelet-approver', [
+    { apiGroups: [CSR], resources: ['signers'], resourceNames: ['kubernetes.io/kube-apiserver-client-kubelet'], verbs: ['approve'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:kubelet-serving-approver', [
+    { apiGroups: [CSR], resources: ['signers'], resourceNames: ['kubernetes.io/kubelet-serving'], verbs: ['approve'] },
+  ]),
+  clusterRole('system:certificates.k8s.io:legacy-unknown-approver', [
+    { apiGroups: [CSR], resources: ['signers'], resourceNames: ['kubernetes.io/legacy-unknown'], verbs: ['approve'] },
+  ]),
+  // Kubernetes gives nodes their CSR rights through the Node authorizer; tlsboot has no Node
+  // objects, so the same rights are an ordinary role bound to system:nodes.
+  clusterRole('tlsboot:node-certificates', [
+    { apiGroups: [CSR], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
+  ]),
+];
+
+export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly JsonObject[] = [
+  clusterRoleBinding('cluster-admin', 'cluster-admin', [subject('Group', 'system:masters')]),
+  clusterRoleBinding('kubeadm:cluster-admins', 'cluster-admin', [subject('Group', 'kubeadm:cluster-admins')]),
+  clusterRoleBinding('system:discovery', 'system:discovery', [subject('Group', 'system:authenticated')]),
+  clusterRoleBinding('system:public-info-viewer', 'system:public-info-viewer', [
+    subject('Group', 'system:authenticated'),
+    subject('Group', 'system:unauthenticated'),
+  ]),
+  clusterRoleBinding('system:basic-user', 'system:basic-user', [subject('Group', 'system:authenticated')]),
+  clusterRoleBinding('kubeadm:kubelet-bootstrap', 'system:node-bootstrapper', [subject('Group', DEFAULT_TOKEN_GROUP)]),
+  clusterRoleBinding('kubeadm:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [
+    subject('Group', DEFAULT_TOKEN_GROUP),
+  ]),
+  clusterRoleBinding(
+    'kubeadm:node-autoapprove-certificate-rotation',
+    'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
+    [subject('Group', 'system:nodes')],
+  ),
+  clusterRoleBinding('tlsboot:node-certificates', 'tlsboot:node-certificates', [subject('Group', 'system:nodes')]),
+];
+
+export const BOOTSTRAP_ROLES: readonly JsonObject[] = [
+  {
+    apiVersion: RBAC,
+    kind: 'Role',
+    metadata: { name: 'kubeadm:bootstrap-signer-clusterinfo', namespace: 'kube-public' },
+    rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['cluster-info'], verbs: ['get'] }],
+  },
+];
+
+export const BOOTSTRAP_ROLE_BINDINGS: readonly JsonObject[] = [
+  {
+    apiVersion: RBAC,
+    kind: 'RoleBinding',
+    metadata: { name: 'kubeadm:bootstrap-signer-clusterinfo', namespace: 'kube-public' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubeadm:bootstrap-signer-clusterinfo' },
+    subjects: [subject('User', 'system:anonymous')],
+  },
+];

@@ -1,0 +1,246 @@
+/**
+ * The generic REST verbs over the Store, the way kube-apiserver's registry does them: metadata
+ * rules (name or generateName, namespace agreement, uid and creation time set by the server,
+ * immutable fields kept), the resource's strategy for validation, admission, and compare-and-swap
+ * writes so that concurrent writers get 409 Conflict instead of lost updates.
+ */
+import { TlsbootError } from '../base/errors.ts';
+import type { Store, StoredObject } from '../store/index.ts';
+import type { UserInfo } from './authn.ts';
+import { applyMergePatch } from './merge-patch.ts';
+import { apiVersionOf, type JsonObject, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
+
+export interface Admission {
+  /** Throws FORBIDDEN when the change may not be made by this user. */
+  admit(params: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void>;
+}
+
+export interface RestDeps {
+  readonly store: Store;
+  readonly now: () => Date;
+  readonly uid: () => string;
+  readonly randomSuffix: () => string;
+  readonly admission: Admission;
+}
+
+export interface Target {
+  readonly namespace: string;
+  readonly name: string;
+  readonly subresource: string;
+}
+
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function metadataOf(obj: JsonObject): JsonObject {
+  return isObject(obj.metadata) ? obj.metadata : {};
+}
+
+function invalid(field: string, message: string): TlsbootError {
+  return new TlsbootError('INVALID', 'FIELD_INVALID', message, { field });
+}
+
+function badRequest(message: string): TlsbootError {
+  return new TlsbootError('BAD_REQUEST', 'BAD_REQUEST', message);
+}
+
+export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): void {
+  if (def.group === 'rbac.authorization.k8s.io') {
+    if (name === '' || name === '.' || name === '..' || /[/%]/.test(name)) {
+      throw invalid(field, `${field}: Invalid value: "${name}": may not be '.' or '..' and may not contain '/' or '%'`);
+    }
+    return;
+  }
+  if (!DNS_SUBDOMAIN.test(name)) {
+    throw invalid(
+      field,
+      `${field}: Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+    );
+  }
+}
+
+function checkTypeMeta(def: ResourceDef, obj: JsonObject): void {
+  const apiVersion = apiVersionOf(def);
+  if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
+    throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`);
+  }
+  if (obj.kind !== undefined && obj.kind !== def.kind) {
+    throw badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${def.kind})`);
+  }
+}
+
+function stringMap(meta: JsonObject, key: 'labels' | 'annotations'): void {
+  const m = meta[key];
+  if (m === undefined || m === null) return;
+  if (!isObject(m) || !Object.values(m).every((v) => typeof v === 'string')) {
+    throw invalid(`metadata.${key}`, `metadata.${key}: must be a map of strings`);
+  }
+}
+
+/** Output shape: apiVersion and kind first, as clients expect them on every object. */
+export function present(def: ResourceDef, obj: StoredObject | JsonObject): JsonObject {
+  return { apiVersion: apiVersionOf(def), kind: def.kind, ...obj };
+}
+
+function timestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class RestHandlers {
+  private readonly deps: RestDeps;
+
+  constructor(deps: RestDeps) {
+    this.deps = deps;
+  }
+
+  private key(def: ResourceDef, t: Pick<Target, 'namespace' | 'name'>) {
+    return { resource: storeResourceOf(def), namespace: def.namespaced ? t.namespace : '', name: t.name };
+  }
+
+  async get(def: ResourceDef, t: Target): Promise<JsonObject> {
+    return present(def, await this.deps.store.get(this.key(def, t)));
+  }
+
+  async list(def: ResourceDef, namespace: string): Promise<{ items: JsonObject[]; revision: number }> {
+    const { items, revision } = await this.deps.store.list(storeResourceOf(def), def.namespaced && namespace !== '' ? { namespace } : {});
+    return { items: items.map((o) => present(def, o)), revision };
+  }
+
+  async create(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
+    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
+    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    checkTypeMeta(def, body);
+    const meta = { ...metadataOf(body) };
+    stringMap(meta, 'labels');
+    stringMap(meta, 'annotations');
+    if (def.namespaced) {
+      const ns = typeof meta.namespace === 'string' ? meta.namespace : '';
+      if (ns !== '' && ns !== t.namespace)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      meta.namespace = t.namespace;
+    } else {
+      delete meta.namespace;
+    }
+    let name = typeof meta.name === 'string' ? meta.name : '';
+    if (name === '') {
+      const prefix = typeof meta.generateName === 'string' ? meta.generateName : '';
+      if (prefix === '') throw invalid('metadata.name', 'metadata.name: Required value: name or generateName is required');
+      name = `${prefix.slice(0, 58)}${this.deps.randomSuffix()}`;
+    }
+    validateName(def, name);
+    const now = this.deps.now();
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.managedFields;
+    const obj: JsonObject = {
+      ...body,
+      apiVersion: apiVersionOf(def),
+      kind: def.kind,
+      metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: timestamp(now) },
+    };
+    const prepared = def.prepareCreate(obj, { user, now });
+    await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });
+    if (dryRun) return present(def, prepared);
+    const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), prepared as StoredObject);
+    return present(def, stored);
+  }
+
+  /** PUT on the resource or a subresource. */
+  async update(def: ResourceDef, t: Target, body: unknown, user: UserInfo): Promise<JsonObject> {
+    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    checkTypeMeta(def, body);
+    const bodyMeta = metadataOf(body);
+    if (typeof bodyMeta.name === 'string' && bodyMeta.name !== t.name) {
+      throw badRequest(`the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
+    }
+    const old = await this.deps.store.get(this.key(def, t));
+    const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
+    return this.write(def, t, old as JsonObject, body, rv, user);
+  }
+
+  /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
+  async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo): Promise<JsonObject> {
+    if (!isObject(body)) throw badRequest('the patch must be a JSON object');
+    const pinned = metadataOf(body).resourceVersion;
+    for (let attempt = 0; ; attempt++) {
+      const old = (await this.deps.store.get(this.key(def, t))) as JsonObject;
+      const merged = applyMergePatch(old, body);
+      if (!isObject(merged)) throw badRequest('the patch must leave an object');
+      const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
+      try {
+        return await this.write(def, t, old, merged, rv, user);
+      } catch (error) {
+        if (error instanceof TlsbootError && error.code === 'CONFLICT' && typeof pinned !== 'string' && attempt < 5) continue;
+        throw error;
+      }
+    }
+  }
+
+  private async write(
+    def: ResourceDef,
+    t: Target,
+    old: JsonObject,
+    body: JsonObject,
+    expectedRv: string | undefined,
+    user: UserInfo,
+  ): Promise<JsonObject> {
+    const oldMeta = metadataOf(old);
+    const currentRv = oldMeta.resourceVersion as string;
+    if (expectedRv !== undefined && expectedRv !== currentRv) {
+      throw new TlsbootError(
+        'CONFLICT',
+        'RESOURCE_VERSION',
+        `Operation cannot be fulfilled on ${qualifiedResource(def)} "${t.name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
+    }
+    const bodyMeta = metadataOf(body);
+    stringMap(bodyMeta, 'labels');
+    stringMap(bodyMeta, 'annotations');
+    const meta: JsonObject =
+      t.subresource === ''
+        ? {
+            ...bodyMeta,
+            name: oldMeta.name,
+            ...(def.namespaced ? { namespace: oldMeta.namespace } : {}),
+            uid: oldMeta.uid,
+            creationTimestamp: oldMeta.creationTimestamp,
+          }
+        : { ...oldMeta };
+    delete meta.resourceVersion;
+    delete meta.namespace;
+    if (def.namespaced) meta.namespace = oldMeta.namespace;
+    const candidate: JsonObject = { ...body, apiVersion: apiVersionOf(def), kind: def.kind, metadata: meta };
+    const now = this.deps.now();
+    const prepared = def.prepareUpdate(old, candidate, t.subresource, { user, now });
+    await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
+    const stored = await this.deps.store.update(this.key(def, t), prepared as StoredObject, { expectedResourceVersion: currentRv });
+    return present(def, stored);
+  }
+
+  async delete(def: ResourceDef, t: Target, body: unknown): Promise<JsonObject> {
+    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `delete is not supported on ${t.subresource}`);
+    let expectedRv: string | undefined;
+    let expectedUid: string | undefined;
+    if (isObject(body) && isObject(body.preconditions)) {
+      const p = body.preconditions;
+      if (typeof p.resourceVersion === 'string') expectedRv = p.resourceVersion;
+      if (typeof p.uid === 'string') expectedUid = p.uid;
+    }
+    if (expectedUid !== undefined) {
+      const current = metadataOf((await this.deps.store.get(this.key(def, t))) as JsonObject);
+      if (current.uid !== expectedUid) {
+        throw new TlsbootError(
+          'CONFLICT',
+          'PRECONDITION',
+          `Precondition failed: UID in precondition: ${expectedUid}, UID in object meta: ${String(current.uid)}`,
+        );
+      }
+      expectedRv ??= current.resourceVersion as string;
+    }
+    const deleted = await this.deps.store.delete(this.key(def, t), expectedRv === undefined ? {} : { expectedResourceVersion: expectedRv });
+    return present(def, deleted);
+  }
+}

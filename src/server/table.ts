@@ -1,0 +1,84 @@
+/**
+ * kubectl asks for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1` and prints the server's
+ * columns verbatim. This builds those Table bodies: column definitions per resource, cells from
+ * each object, and ages in kubectl's short form, with the object's metadata attached per row.
+ */
+import { shortHumanDuration } from '../base/duration.ts';
+
+export interface TableColumn {
+  readonly name: string;
+  readonly type: 'string' | 'integer' | 'date';
+  readonly format?: 'name';
+  readonly description: string;
+  readonly cell: (obj: Record<string, unknown>, now: Date) => string | number;
+}
+
+/** Whether an Accept header asks for a meta.k8s.io Table. */
+export function wantsTable(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((part) => {
+    const params = part.split(';').map((p) => p.trim());
+    return params.includes('as=Table') && params.includes('g=meta.k8s.io');
+  });
+}
+
+function metadataOf(obj: Record<string, unknown>): Record<string, unknown> {
+  const m = obj.metadata;
+  return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
+}
+
+export function nameCell(obj: Record<string, unknown>): string {
+  const n = metadataOf(obj).name;
+  return typeof n === 'string' ? n : '';
+}
+
+export function ageCell(obj: Record<string, unknown>, now: Date): string {
+  const ts = metadataOf(obj).creationTimestamp;
+  if (typeof ts !== 'string') return '<unknown>';
+  return shortHumanDuration(now.getTime() - Date.parse(ts));
+}
+
+export const NAME_COLUMN: TableColumn = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  cell: nameCell,
+};
+
+export const AGE_COLUMN: TableColumn = {
+  name: 'Age',
+  type: 'date',
+  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  cell: ageCell,
+};
+
+export const DEFAULT_COLUMNS: readonly TableColumn[] = [NAME_COLUMN, AGE_COLUMN];
+
+function partialMetadata(obj: Record<string, unknown>): Record<string, unknown> {
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(obj) };
+}
+
+export function buildTable(params: {
+  readonly columns: readonly TableColumn[];
+  readonly items: readonly Record<string, unknown>[];
+  readonly resourceVersion: string;
+  readonly now: Date;
+  readonly includeObject: string | null;
+  readonly withColumnDefinitions?: boolean;
+}): Record<string, unknown> {
+  const { columns, items, now } = params;
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: { resourceVersion: params.resourceVersion },
+    columnDefinitions:
+      params.withColumnDefinitions === false
+        ? []
+        : columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description, priority: 0 })),
+    rows: items.map((obj) => ({
+      cells: columns.map((c) => c.cell(obj, now)),
+      ...(params.includeObject === 'None' ? {} : { object: params.includeObject === 'Object' ? obj : partialMetadata(obj) }),
+    })),
+  };
+}
