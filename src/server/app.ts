@@ -161,6 +161,42 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     return ANONYMOUS;
   }
 
+  /**
+   * Impersonation (Impersonate-User/-Group/-Uid headers) as Kubernetes does it: every requested
+   * identity needs the `impersonate` verb on users, groups or uids; ignoring the headers instead
+   * would answer questions like `kubectl auth can-i --as` for the wrong user.
+   */
+  function impersonate(user: UserInfo, req: IncomingMessage): UserInfo {
+    const header = (name: string): string[] => {
+      const v = req.headers[name];
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    };
+    const asUser = header('impersonate-user');
+    const asGroups = header('impersonate-group');
+    const asUid = header('impersonate-uid');
+    const extras = Object.keys(req.headers).filter((h) => h.startsWith('impersonate-extra-'));
+    if (asUser.length === 0) {
+      if (asGroups.length > 0 || asUid.length > 0 || extras.length > 0)
+        throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
+      return user;
+    }
+    if (asUser.length > 1 || asUid.length > 1)
+      throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'only one user and one uid may be impersonated');
+    if (extras.length > 0) throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating extra fields is not supported');
+    const checks: [string, string][] = [
+      ['users', asUser[0] as string],
+      ...asGroups.map((g): [string, string] => ['groups', g]),
+      ...asUid.map((u): [string, string] => ['uids', u]),
+    ];
+    for (const [resource, name] of checks) {
+      const attrs = { user, verb: 'impersonate', apiGroup: resource === 'uids' ? 'authentication.k8s.io' : '', resource, name };
+      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'IMPERSONATION', forbiddenMessage(attrs));
+    }
+    const name = asUser[0] as string;
+    const groups = name === 'system:anonymous' ? [...asGroups, 'system:unauthenticated'] : [...asGroups, 'system:authenticated'];
+    return { name, groups: [...new Set(groups)], ...(asUid[0] ? { uid: asUid[0] } : {}) };
+  }
+
   async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const url = new URL(req.url, 'https://localhost');
     const info = requestInfo(req.method, url.pathname, url.searchParams);
@@ -179,7 +215,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       );
     });
     try {
-      user = await authenticate(req.raw);
+      user = impersonate(await authenticate(req.raw), req.raw);
       req.tlsbootUser = user;
       if (info.kind === 'nonresource') {
         const decision = deps.authorizer.authorize({ user, verb: info.verb, nonResourceURL: url.pathname });
@@ -244,8 +280,20 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     const target = { namespace: info.namespace, name: info.name, subresource: info.subresource };
     const table = wantsTable(req.headers.accept);
     switch (info.verb) {
-      case 'get':
-        return reply.send(await rest.get(def, target));
+      case 'get': {
+        const obj = await rest.get(def, target);
+        if (!table || info.subresource !== '') return reply.send(obj);
+        const rv = String((obj.metadata as JsonObject | undefined)?.resourceVersion ?? '');
+        return reply.send(
+          buildTable({
+            columns: def.columns,
+            items: [obj],
+            resourceVersion: rv,
+            now: deps.now(),
+            includeObject: query.get('includeObject'),
+          }),
+        );
+      }
       case 'list':
       case 'watch': {
         const labels = parseLabelSelector(query.get('labelSelector'));

@@ -1,9 +1,10 @@
 /**
  * Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), which
- * kubectl's typed clients send for updates such as `kubectl certificate approve`: the `k8s\0`
- * envelope around `runtime.Unknown`, and the CertificateSigningRequest message with the ObjectMeta
- * fields the strategies read, converted to the JSON shape the rest of the server uses. Responses
- * stay JSON, which every client accepts. Bounded and strict: a malformed body is a BAD_REQUEST.
+ * kubectl's typed clients send (`kubectl certificate approve`, `create secret`, `auth can-i`):
+ * the `k8s\0` envelope around `runtime.Unknown`, then the object by a table of field numbers
+ * (from Kubernetes' generated.proto) for every kind tlsboot serves, into the JSON shape the rest
+ * of the server uses. Responses stay JSON, which every client accepts. Strict and bounded: a
+ * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
  */
 import { TlsbootError } from '../base/errors.ts';
 import type { JsonObject } from './registry.ts';
@@ -16,7 +17,6 @@ function bad(message: string): TlsbootError {
 
 interface Field {
   readonly no: number;
-  readonly wire: number;
   readonly varint: bigint;
   readonly bytes: Buffer;
 }
@@ -35,112 +35,179 @@ function* fields(buf: Buffer): Generator<Field> {
   };
   while (pos < buf.length) {
     const key = Number(varint());
-    const no = key >>> 3;
     const wire = key & 7;
-    if (wire === 0) yield { no, wire, varint: varint(), bytes: Buffer.alloc(0) };
+    const no = key >>> 3;
+    if (wire === 0) yield { no, varint: varint(), bytes: Buffer.alloc(0) };
     else if (wire === 2) {
       const len = Number(varint());
       if (pos + len > buf.length) throw bad('length runs past the end');
-      yield { no, wire, varint: 0n, bytes: buf.subarray(pos, pos + len) };
+      yield { no, varint: 0n, bytes: buf.subarray(pos, pos + len) };
       pos += len;
     } else if (wire === 1 || wire === 5) {
-      const size = wire === 1 ? 8 : 4;
-      if (pos + size > buf.length) throw bad('truncated fixed field');
-      pos += size;
+      pos += wire === 1 ? 8 : 4;
+      if (pos > buf.length) throw bad('truncated fixed field');
     } else throw bad(`unsupported wire type ${wire}`);
   }
 }
 
-const str = (f: Field) => f.bytes.toString('utf8');
+/** A field's JSON name and type; `[]` marks repeated, `map:` a map entry, `msg:` a message. */
+type FieldType =
+  | 'string'
+  | 'bytes'
+  | 'int'
+  | 'bool'
+  | 'time'
+  | `msg:${string}`
+  | `[]${string}`
+  | 'map:string'
+  | 'map:bytes'
+  | `map:msg:${string}`;
+type Schema = Record<number, readonly [string, FieldType]>;
+
+const SCHEMAS: Record<string, Schema> = {
+  ObjectMeta: {
+    1: ['name', 'string'],
+    2: ['generateName', 'string'],
+    3: ['namespace', 'string'],
+    5: ['uid', 'string'],
+    6: ['resourceVersion', 'string'],
+    8: ['creationTimestamp', 'time'],
+    11: ['labels', 'map:string'],
+    12: ['annotations', 'map:string'],
+    14: ['finalizers', '[]string'],
+  },
+  CertificateSigningRequest: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:CSRSpec'], 3: ['status', 'msg:CSRStatus'] },
+  CSRSpec: {
+    1: ['request', 'bytes'],
+    2: ['username', 'string'],
+    3: ['uid', 'string'],
+    4: ['groups', '[]string'],
+    5: ['usages', '[]string'],
+    6: ['extra', 'map:msg:ExtraValue'],
+    7: ['signerName', 'string'],
+    8: ['expirationSeconds', 'int'],
+  },
+  ExtraValue: { 1: ['items', '[]string'] },
+  CSRStatus: { 1: ['conditions', '[]msg:CSRCondition'], 2: ['certificate', 'bytes'] },
+  CSRCondition: {
+    1: ['type', 'string'],
+    2: ['reason', 'string'],
+    3: ['message', 'string'],
+    4: ['lastUpdateTime', 'time'],
+    5: ['lastTransitionTime', 'time'],
+    6: ['status', 'string'],
+  },
+  Secret: {
+    1: ['metadata', 'msg:ObjectMeta'],
+    2: ['data', 'map:bytes'],
+    3: ['type', 'string'],
+    4: ['stringData', 'map:string'],
+    5: ['immutable', 'bool'],
+  },
+  ConfigMap: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['data', 'map:string'], 3: ['binaryData', 'map:bytes'], 4: ['immutable', 'bool'] },
+  SelfSubjectAccessReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SelfSARSpec'] },
+  SelfSARSpec: { 1: ['resourceAttributes', 'msg:ResourceAttributes'], 2: ['nonResourceAttributes', 'msg:NonResourceAttributes'] },
+  SubjectAccessReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SARSpec'] },
+  SARSpec: {
+    1: ['resourceAttributes', 'msg:ResourceAttributes'],
+    2: ['nonResourceAttributes', 'msg:NonResourceAttributes'],
+    3: ['user', 'string'],
+    4: ['groups', '[]string'],
+    5: ['extra', 'map:msg:ExtraValue'],
+    6: ['uid', 'string'],
+  },
+  ResourceAttributes: {
+    1: ['namespace', 'string'],
+    2: ['verb', 'string'],
+    3: ['group', 'string'],
+    4: ['version', 'string'],
+    5: ['resource', 'string'],
+    6: ['subresource', 'string'],
+    7: ['name', 'string'],
+  },
+  NonResourceAttributes: { 1: ['path', 'string'], 2: ['verb', 'string'] },
+  ClusterRole: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['rules', '[]msg:PolicyRule'] },
+  Role: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['rules', '[]msg:PolicyRule'] },
+  PolicyRule: {
+    1: ['verbs', '[]string'],
+    2: ['apiGroups', '[]string'],
+    3: ['resources', '[]string'],
+    4: ['resourceNames', '[]string'],
+    5: ['nonResourceURLs', '[]string'],
+  },
+  ClusterRoleBinding: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['subjects', '[]msg:Subject'], 3: ['roleRef', 'msg:RoleRef'] },
+  RoleBinding: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['subjects', '[]msg:Subject'], 3: ['roleRef', 'msg:RoleRef'] },
+  Subject: { 1: ['kind', 'string'], 2: ['apiGroup', 'string'], 3: ['name', 'string'], 4: ['namespace', 'string'] },
+  RoleRef: { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] },
+  Lease: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:LeaseSpec'] },
+  LeaseSpec: {
+    1: ['holderIdentity', 'string'],
+    2: ['leaseDurationSeconds', 'int'],
+    3: ['acquireTime', 'time'],
+    4: ['renewTime', 'time'],
+    5: ['leaseTransitions', 'int'],
+  },
+};
 
 function time(buf: Buffer): string {
   let seconds = 0n;
-  for (const f of fields(buf)) if (f.no === 1) seconds = BigInt.asIntN(64, f.varint);
-  return new Date(Number(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function stringMapEntry(buf: Buffer): [string, string] {
-  let k = '';
-  let v = '';
+  let nanos = 0;
   for (const f of fields(buf)) {
-    if (f.no === 1) k = str(f);
-    if (f.no === 2) v = str(f);
+    if (f.no === 1) seconds = BigInt.asIntN(64, f.varint);
+    if (f.no === 2) nanos = Number(f.varint);
   }
-  return [k, v];
+  const iso = new Date(Number(seconds) * 1000).toISOString();
+  return nanos === 0 ? iso.replace(/\.\d{3}Z$/, 'Z') : iso.replace(/\.\d{3}Z$/, `.${String(nanos).padStart(9, '0').slice(0, 6)}Z`);
 }
 
-function objectMeta(buf: Buffer): JsonObject {
-  const meta: JsonObject = {};
-  const labels: Record<string, string> = {};
-  const annotations: Record<string, string> = {};
-  const finalizers: string[] = [];
-  for (const f of fields(buf)) {
-    if (f.no === 1) meta.name = str(f);
-    else if (f.no === 2) meta.generateName = str(f);
-    else if (f.no === 3) meta.namespace = str(f);
-    else if (f.no === 5) meta.uid = str(f);
-    else if (f.no === 6) meta.resourceVersion = str(f);
-    else if (f.no === 8) meta.creationTimestamp = time(f.bytes);
-    else if (f.no === 11) labels[stringMapEntry(f.bytes)[0]] = stringMapEntry(f.bytes)[1];
-    else if (f.no === 12) annotations[stringMapEntry(f.bytes)[0]] = stringMapEntry(f.bytes)[1];
-    else if (f.no === 14) finalizers.push(str(f));
+function scalar(type: FieldType, f: Field): unknown {
+  switch (type) {
+    case 'string':
+      return f.bytes.toString('utf8');
+    case 'bytes':
+      return f.bytes.toString('base64');
+    case 'int':
+      return Number(BigInt.asIntN(64, f.varint));
+    case 'bool':
+      return f.varint !== 0n;
+    case 'time':
+      return time(f.bytes);
+    default:
+      return decodeMessage(type.slice(4), f.bytes);
   }
-  if (Object.keys(labels).length > 0) meta.labels = labels;
-  if (Object.keys(annotations).length > 0) meta.annotations = annotations;
-  if (finalizers.length > 0) meta.finalizers = finalizers;
-  return meta;
 }
 
-function csrSpec(buf: Buffer): JsonObject {
-  const spec: JsonObject = {};
-  const usages: string[] = [];
-  const groups: string[] = [];
-  const extra: Record<string, string[]> = {};
+function decodeMessage(schemaName: string, buf: Buffer): JsonObject {
+  const schema = SCHEMAS[schemaName];
+  if (!schema) throw bad(`no schema for ${schemaName}`);
+  const out: JsonObject = {};
   for (const f of fields(buf)) {
-    if (f.no === 1) spec.request = f.bytes.toString('base64');
-    else if (f.no === 2) spec.username = str(f);
-    else if (f.no === 3) spec.uid = str(f);
-    else if (f.no === 4) groups.push(str(f));
-    else if (f.no === 5) usages.push(str(f));
-    else if (f.no === 6) {
+    const entry = schema[f.no];
+    if (!entry) continue;
+    const [name, type] = entry;
+    if (type.startsWith('[]')) {
+      const list = (out[name] as unknown[] | undefined) ?? [];
+      list.push(scalar(type.slice(2) as FieldType, f));
+      out[name] = list;
+    } else if (type.startsWith('map:')) {
       let key = '';
-      const items: string[] = [];
+      let value: unknown = '';
+      const valueType = type.slice(4) as FieldType;
       for (const e of fields(f.bytes)) {
-        if (e.no === 1) key = str(e);
-        if (e.no === 2) for (const i of fields(e.bytes)) if (i.no === 1) items.push(str(i));
+        if (e.no === 1) key = e.bytes.toString('utf8');
+        if (e.no === 2) value = scalar(valueType, e);
       }
-      extra[key] = items;
-    } else if (f.no === 7) spec.signerName = str(f);
-    else if (f.no === 8) spec.expirationSeconds = Number(BigInt.asIntN(32, f.varint));
+      const map = (out[name] as JsonObject | undefined) ?? {};
+      map[key] = valueType === 'msg:ExtraValue' ? ((value as JsonObject).items ?? []) : value;
+      out[name] = map;
+    } else {
+      out[name] = scalar(type, f);
+    }
   }
-  spec.usages = usages;
-  spec.groups = groups;
-  if (Object.keys(extra).length > 0) spec.extra = extra;
-  return spec;
+  return out;
 }
 
-function csrStatus(buf: Buffer): JsonObject {
-  const conditions: JsonObject[] = [];
-  const status: JsonObject = {};
-  for (const f of fields(buf)) {
-    if (f.no === 1) {
-      const c: JsonObject = {};
-      for (const g of fields(f.bytes)) {
-        if (g.no === 1) c.type = str(g);
-        else if (g.no === 2) c.reason = str(g);
-        else if (g.no === 3) c.message = str(g);
-        else if (g.no === 4) c.lastUpdateTime = time(g.bytes);
-        else if (g.no === 5) c.lastTransitionTime = time(g.bytes);
-        else if (g.no === 6) c.status = str(g);
-      }
-      conditions.push(c);
-    } else if (f.no === 2) status.certificate = f.bytes.toString('base64');
-  }
-  if (conditions.length > 0) status.conditions = conditions;
-  return status;
-}
-
-/** Decodes an enveloped CertificateSigningRequest; other kinds are refused as unsupported. */
+/** Decodes an enveloped object of a kind tlsboot serves. */
 export function decodeKubernetesProtobuf(body: Buffer): JsonObject {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw bad('missing the k8s envelope');
   let apiVersion = '';
@@ -149,24 +216,18 @@ export function decodeKubernetesProtobuf(body: Buffer): JsonObject {
   for (const f of fields(body.subarray(4))) {
     if (f.no === 1) {
       for (const t of fields(f.bytes)) {
-        if (t.no === 1) apiVersion = str(t);
-        if (t.no === 2) kind = str(t);
+        if (t.no === 1) apiVersion = t.bytes.toString('utf8');
+        if (t.no === 2) kind = t.bytes.toString('utf8');
       }
     } else if (f.no === 2) raw = f.bytes;
     else if (f.no === 3 && f.bytes.length > 0) throw bad('content encodings are not supported');
   }
-  if (kind !== 'CertificateSigningRequest' || !raw) {
+  if (!raw || !Object.hasOwn(SCHEMAS, kind) || kind.startsWith('CSR') || kind === 'ObjectMeta') {
     throw new TlsbootError(
       'UNSUPPORTED_MEDIA_TYPE',
       'MEDIA_TYPE',
-      `protobuf bodies are accepted for CertificateSigningRequest only, not ${kind || 'this object'}; send JSON`,
+      `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`,
     );
   }
-  const obj: JsonObject = { apiVersion, kind };
-  for (const f of fields(raw)) {
-    if (f.no === 1) obj.metadata = objectMeta(f.bytes);
-    else if (f.no === 2) obj.spec = csrSpec(f.bytes);
-    else if (f.no === 3) obj.status = csrStatus(f.bytes);
-  }
-  return obj;
+  return { apiVersion, kind, ...decodeMessage(kind, raw) };
 }
