@@ -193,6 +193,7 @@ export class KubeClient {
     this.watches.add(controller);
     const onAbort = () => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    let response: import('node:http').IncomingMessage | undefined;
     try {
       const res = await new Promise<import('node:http').IncomingMessage>((resolvePromise, reject) => {
         const req = request(
@@ -214,6 +215,13 @@ export class KubeClient {
         }
         throw errorFromStatus(res.statusCode ?? 0, parsed);
       }
+      response = res;
+      // Ending a watch aborts its response; the stream's error must have a listener, and a real
+      // failure is reported below once the lines stop.
+      let streamError: Error | undefined;
+      res.on('error', (error) => {
+        streamError = error;
+      });
       const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
       for await (const line of lines) {
         if (line.trim() === '') continue;
@@ -223,6 +231,7 @@ export class KubeClient {
         }
         yield event as unknown as WatchEvent;
       }
+      if (streamError && !controller.signal.aborted) throw streamError;
     } catch (error) {
       if (controller.signal.aborted) return;
       if (error instanceof TlsbootError) throw error;
@@ -234,6 +243,8 @@ export class KubeClient {
       );
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      // Destroyed without an error first, so the socket's close does not raise 'aborted' on it.
+      response?.destroy();
       controller.abort();
       this.watches.delete(controller);
     }

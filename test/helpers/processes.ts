@@ -1,0 +1,141 @@
+/**
+ * Test helpers that start real tlsboot processes and tools: a control-plane server on a free
+ * loopback port (stopped with SIGTERM by `stop()`), the CLI as a child process, kubectl with a
+ * private discovery cache, and temporary directories that are removed afterwards.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function tempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Runs the CLI to completion. */
+export function tlsboot(args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): RunResult {
+  const r = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...options.env },
+    input: options.input ?? '',
+    timeout: 120_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the CLI without blocking the event loop (for commands that talk to a server in this process). */
+export function tlsbootAsync(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  readonly caPin: string;
+  readonly logs: string[];
+  readonly child: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+/** Starts `tlsboot server --dir DIR` on a free port and resolves once it logged readiness. */
+export async function startServer(dir: string, extraArgs: readonly string[] = []): Promise<RunningServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const caPin = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${logs.join('')}`)), 30_000);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      logs.push(line);
+      if (line.includes('tlsboot server ready')) {
+        clearTimeout(timer);
+        const m = /"caPin":"(sha256:[0-9a-f]{64})"/.exec(line);
+        resolve(m ? (m[1] as string) : '');
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${logs.join('\n')}`));
+    });
+  });
+  return {
+    url: `https://127.0.0.1:${port}`,
+    port,
+    dir,
+    caPin,
+    logs,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export function hasTool(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+/** Skip reason for a missing tool, except in CI where a missing tool is a failure. */
+export function toolSkip(tool: string): string | false {
+  if (hasTool(tool)) return false;
+  if (process.env.CI === 'true') throw new Error(`${tool} is required in CI (.ci/run installs it)`);
+  return `${tool} is not installed`;
+}
+
+export function kubectl(kubeconfig: string, cacheDir: string, args: readonly string[], input?: string): RunResult {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, '--request-timeout', '20s', ...args], {
+    encoding: 'utf8',
+    input: input ?? '',
+    timeout: 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function openssl(args: readonly string[], input?: string): RunResult {
+  const r = spawnSync('openssl', args, { encoding: 'utf8', input: input ?? '' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
