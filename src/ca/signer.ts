@@ -1,58 +1,22 @@
 /**
- * The Signer contract (DESIGN.md): `sign(request) -> certificate` behind one interface, with the
+ * The local Signer backend (the contract is in src/api/signer.ts), with the
  * lifetime rules of Kubernetes' CSR signer (reference §4.4) applied identically by every backend:
  * TTL clamped to [10 min, the signer's maximum], NotBefore backdated 5 minutes, NotAfter cut to the
  * CA's, refusal once the CA has expired. The certificate comes from a template: subject and SANs as
  * approved, usages from policy, CA:FALSE; nothing is copied from the CSR's extensions.
  */
 import type { KeyObject } from 'node:crypto';
+import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { TlsbootError } from '../base/errors.ts';
-import {
-  type Certificate,
-  certificateToPem,
-  type ExtKeyUsage,
-  issueCertificate,
-  type KeyUsage,
-  type NameAttribute,
-  parseCertificate,
-  type SubjectAltNames,
-} from '../pki/index.ts';
+import { type Certificate, certificateToPem, issueCertificate, parseCertificate } from '../pki/index.ts';
+
+export type { SignedCertificate, Signer, SignRequest };
 
 export const BACKDATE_MS = 5 * 60_000;
 export const MIN_TTL_MS = 10 * 60_000;
 /** Below this lifetime the end is not backdated (Kubernetes' `Short`). */
 export const SHORT_TTL_MS = 8 * 3_600_000;
 export const DEFAULT_MAX_TTL_MS = 8760 * 3_600_000;
-
-export interface SignRequest {
-  readonly signerName: string;
-  /** Subject as approved, in request order. */
-  readonly subject: readonly NameAttribute[];
-  /** DER SubjectPublicKeyInfo from the verified CSR. */
-  readonly publicKey: Uint8Array;
-  readonly sans: SubjectAltNames;
-  readonly keyUsage: readonly KeyUsage[];
-  readonly extKeyUsage: readonly ExtKeyUsage[];
-  /** Requested lifetime (spec.expirationSeconds), if any. */
-  readonly requestedTtlMs?: number;
-  /** For audit: the CSR's name and requester. */
-  readonly csrName: string;
-  readonly requester: string;
-}
-
-export interface SignedCertificate {
-  readonly certificate: Certificate;
-  /** Leaf PEM (what goes into status.certificate). */
-  readonly pem: string;
-}
-
-export interface Signer {
-  /** Throws UNAVAILABLE when the backend cannot sign right now (sealed, remote down). */
-  sign(request: SignRequest, now: Date): Promise<SignedCertificate>;
-  /** The CA certificate this signer issues under. */
-  readonly caCertificate: Certificate;
-  close(): Promise<void>;
-}
 
 export interface Validity {
   readonly notBefore: Date;

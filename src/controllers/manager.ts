@@ -5,7 +5,7 @@
  * started, workers first, then informers.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
-import type { Signer } from '../ca/signer.ts';
+import type { Signer } from '../api/signer.ts';
 import { ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';

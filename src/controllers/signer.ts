@@ -15,8 +15,8 @@ import {
   signerPolicyProblem,
   x509Usages,
 } from '../api/index.ts';
+import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
-import type { Signer } from '../ca/signer.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import { stamp } from './approver.ts';
 import { type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
