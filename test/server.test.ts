@@ -158,7 +158,12 @@ describe('tlsboot server', () => {
       await expectError(CSRS, csrManifest('bad-request', { CN: 'x' }, { request: Buffer.from('not a csr').toString('base64') }), 'INVALID');
       await expectError(CSRS, csrManifest('short', { CN: 'x' }, { expirationSeconds: 100 }), 'INVALID');
       await expectError(CSRS, csrManifest('usage', { CN: 'x' }, { usages: ['client auth', 'flying'] }), 'INVALID');
-      await expectError(CSRS, csrManifest('Not_A_Name', { CN: 'x' }), 'INVALID');
+      await expectError(CSRS, csrManifest('..', { CN: 'x' }), 'INVALID');
+      await expectError(
+        '/api/v1/namespaces/default/configmaps',
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Not_A_Name' } },
+        'INVALID',
+      );
       await expectError(CSRS, { ...csrManifest('kind', { CN: 'x' }), kind: 'Secret' }, 'BAD_REQUEST');
       await expectError(CSRS, csrManifest('legacy', { CN: 'x' }, { signerName: 'kubernetes.io/legacy-unknown' }), 'INVALID');
     });

@@ -9,6 +9,7 @@ import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
 import { registerServer } from './commands/server.ts';
+import { registerToken } from './commands/token.ts';
 import type { CliEnv } from './io.ts';
 import { VERSION } from './version.ts';
 
@@ -23,6 +24,7 @@ export function buildProgram(env: CliEnv): Command {
   registerServer(program, env);
   registerCsr(program, env);
   registerNode(program, env);
+  registerToken(program, env);
   return program;
 }
 

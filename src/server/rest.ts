@@ -48,7 +48,8 @@ function badRequest(message: string): TlsbootError {
 }
 
 export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): void {
-  if (def.group === 'rbac.authorization.k8s.io') {
+  // Kubernetes validates RBAC and CSR names only as path segments (node-csr-<base64url> has capitals).
+  if (def.group === 'rbac.authorization.k8s.io' || def.resource === 'certificatesigningrequests') {
     if (name === '' || name === '.' || name === '..' || /[/%]/.test(name)) {
       throw invalid(field, `${field}: Invalid value: "${name}": may not be '.' or '..' and may not contain '/' or '%'`);
     }
