@@ -28,6 +28,16 @@ export interface StoredPair {
   readonly certificates: readonly Certificate[];
   readonly key: KeyObject;
   readonly path: string;
+  /** When it was installed, from the timestamp in its file name. */
+  readonly installedAt?: Date;
+}
+
+/** The install time encoded in `<prefix>-YYYY-MM-DD-HH-MM-SS.pem`. */
+export function installedAtOf(path: string): Date | undefined {
+  const m = /-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\.pem$/.exec(path);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, se));
 }
 
 function storeError(reason: string, message: string, field: string): InvalidError {
@@ -126,7 +136,9 @@ export class CertStore {
       return undefined;
     }
     const { certificates, key } = parseCombinedPem(readFileSync(path, 'utf8'), path);
-    return { certificates, key, path: readlinkSafe(path) };
+    const target = readlinkSafe(path);
+    const installedAt = installedAtOf(target);
+    return { certificates, key, path: target, ...(installedAt ? { installedAt } : {}) };
   }
 
   /** The pending key of an unfinished request, created (and persisted) when there is none. */

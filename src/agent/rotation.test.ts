@@ -36,6 +36,15 @@ describe('rotationDeadline', () => {
   });
 });
 
+describe('rotationDeadline with a backdated short-lived certificate', () => {
+  test('counts from installation when that is later than NotBefore, so it does not rotate in a loop', () => {
+    const installedAt = new Date(cert.notBefore.getTime() + 0.8 * lifetime);
+    const deadline = rotationDeadline(cert, () => 0, installedAt).getTime();
+    assert.equal(deadline, installedAt.getTime() + 0.7 * (cert.notAfter.getTime() - installedAt.getTime()));
+    assert.ok(deadline > installedAt.getTime());
+  });
+});
+
 describe('retryDelayMs', () => {
   test('doubles from 2 s and stays at 32 s, within 10% jitter', () => {
     const mid = () => 0.5;

@@ -38,10 +38,16 @@ export interface RotatorOptions {
   readonly onRotated?: (pair: StoredPair) => void;
 }
 
-/** The deadline of reference §7.2: NotBefore + U x lifetime, U uniform in [0.7, 0.9). */
-export function rotationDeadline(cert: Certificate, random: () => number): Date {
-  const lifetime = cert.notAfter.getTime() - cert.notBefore.getTime();
-  return new Date(cert.notBefore.getTime() + lifetime * (0.7 + 0.2 * random()));
+/**
+ * The deadline of reference §7.2: start + U x (NotAfter - start), U uniform in [0.7, 0.9). The
+ * kubelet starts at NotBefore; because signers backdate NotBefore by 5 minutes, a short-lived
+ * certificate's deadline then lies in the past and it rotates in a loop. tlsboot starts at the
+ * later of NotBefore and the moment the certificate was installed.
+ */
+export function rotationDeadline(cert: Certificate, random: () => number, installedAt?: Date): Date {
+  const start = Math.max(cert.notBefore.getTime(), installedAt?.getTime() ?? 0);
+  const lifetime = cert.notAfter.getTime() - start;
+  return new Date(start + lifetime * (0.7 + 0.2 * random()));
 }
 
 /** Backoff before attempt n (0-based) after failures: 2 s doubling to 32 s, +/-10% jitter. */
@@ -83,7 +89,7 @@ export class CertificateRotator {
     const leaf = pair?.certificates[0];
     if (!pair || !leaf || leaf.notAfter <= now || !satisfies(pair, spec)) return now;
     if (this.deadline?.serial !== leaf.serialNumber)
-      this.deadline = { serial: leaf.serialNumber, at: rotationDeadline(leaf, clock.random) };
+      this.deadline = { serial: leaf.serialNumber, at: rotationDeadline(leaf, clock.random, pair.installedAt) };
     return this.deadline.at;
   }
 

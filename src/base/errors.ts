@@ -65,6 +65,23 @@ export class ConflictError extends TlsbootError {
   }
 }
 
+export class AlreadyExistsError extends TlsbootError {
+  declare readonly code: 'ALREADY_EXISTS';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('ALREADY_EXISTS', reason, message, details);
+    this.name = 'AlreadyExistsError';
+  }
+}
+
+/** The requested history is no longer available (compacted, or a watcher fell too far behind); re-list and start over. */
+export class GoneError extends TlsbootError {
+  declare readonly code: 'GONE';
+  constructor(reason: string, message: string, details?: ErrorDetails) {
+    super('GONE', reason, message, details);
+    this.name = 'GoneError';
+  }
+}
+
 export class TooLargeError extends TlsbootError {
   declare readonly code: 'TOO_LARGE';
   constructor(reason: string, message: string, details?: ErrorDetails) {

@@ -28,7 +28,10 @@ export function signingValidity(p: { now: Date; requestedTtlMs: number | undefin
   const { now, caNotAfter } = p;
   if (now >= caNotAfter)
     throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'refusing to sign a certificate: the signing CA has expired');
-  const ttl = Math.max(MIN_TTL_MS, Math.min(p.requestedTtlMs ?? p.maxTtlMs, p.maxTtlMs));
+  // Kubernetes' rule: no request takes the configured duration (which may be under 10 minutes);
+  // a request above it is cut down to it; a request under 10 minutes is raised to 10 minutes.
+  const requested = p.requestedTtlMs;
+  const ttl = requested === undefined || requested > p.maxTtlMs ? p.maxTtlMs : Math.max(MIN_TTL_MS, requested);
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   if (notBefore >= caNotAfter) throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'the signer has expired');
   let notAfter = new Date(now.getTime() + ttl - (ttl >= SHORT_TTL_MS ? BACKDATE_MS : 0));

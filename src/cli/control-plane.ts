@@ -18,6 +18,7 @@ import {
   secretsEqual,
   TOKEN_PATTERN,
 } from '../api/index.ts';
+import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { pkiPath, readIfPresent } from '../ca/pki-files.ts';
 import { LocalSigner, type Signer } from '../ca/signer.ts';
@@ -49,6 +50,9 @@ export interface ControlPlaneParams {
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
   readonly csrCleanupIntervalMs?: number;
+  readonly servingPolicy?: ServingPolicy;
+  /** The longest certificate the signer issues (Kubernetes' --cluster-signing-duration). */
+  readonly signingDurationMs?: number;
 }
 
 export interface ControlPlane {
@@ -226,6 +230,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         caCertificate,
         caKey: parsePrivateKeyPem(caKeyPem, pkiPath(p.dir, 'ca', 'key')),
         randomBytes: p.randomBytes,
+        ...(p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs }),
       });
     } else {
       p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
@@ -237,6 +242,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       now: p.now,
       logger: p.logger,
       ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
+      ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
     });
     await manager.start();
     cleanup.push(() => manager.close());

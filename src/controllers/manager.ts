@@ -5,6 +5,7 @@
  * started, workers first, then informers.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
+import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
@@ -12,6 +13,7 @@ import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer
 import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { Controller, type ControllerLogger } from './runner.ts';
+import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -23,6 +25,8 @@ export interface ControllerManagerOptions {
   readonly now: () => Date;
   readonly logger: ControllerLogger & { info(obj: Record<string, unknown>, msg: string): void };
   readonly csrCleanupIntervalMs?: number;
+  /** Without a policy, kubelet-serving CSRs wait for a person. */
+  readonly servingPolicy?: ServingPolicy;
 }
 
 export class ControllerManager {
@@ -38,6 +42,7 @@ export class ControllerManager {
   async start(): Promise<void> {
     const { store, client, now, logger } = this.o;
     const approvals = new WorkQueue();
+    const serving = new WorkQueue();
     const signing = new WorkQueue();
     const tokens = new WorkQueue();
     const clusterInfo = new WorkQueue();
@@ -48,6 +53,7 @@ export class ControllerManager {
       onChange: (key, type) => {
         if (type === 'DELETED') return;
         approvals.add(nameOf(key));
+        serving.add(nameOf(key));
         signing.add(nameOf(key));
       },
       onError: (error) => logger.warn({ error: String(error) }, 'csr informer'),
@@ -84,6 +90,20 @@ export class ControllerManager {
       new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
       new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),
     );
+    const policy = this.o.servingPolicy;
+    if (policy) {
+      this.controllers.push(
+        new Controller({
+          name: 'serving-approver',
+          queue: serving,
+          workers: 2,
+          logger,
+          reconcile: (name) => reconcileServing(name, { client, policy, now }),
+        }),
+      );
+    } else {
+      serving.close();
+    }
     const signer = this.o.signer;
     if (signer) {
       this.controllers.push(

@@ -1,28 +1,32 @@
 /**
  * The Store contract (DESIGN.md): Kubernetes-shaped JSON objects keyed by (resource, namespace,
  * name), one global monotonic revision that is every object's resourceVersion, compare-and-swap
- * updates and deletes, and watch from a revision with GONE once history is compacted. etcd has
- * exactly these semantics; every backend passes the suite in conformance.ts.
+ * updates and deletes, and watch from a revision with GONE once history is compacted. The rules
+ * are written against etcd's semantics so an etcd backend can implement them one for one; every
+ * backend must pass the suite in conformance.ts, which is the executable form of this file.
  */
 
 export interface ObjectMeta {
   name: string;
   namespace?: string;
+  /** Set by the store to the decimal revision of the object's last write; never trusted from callers. */
   resourceVersion?: string;
   uid?: string;
   [key: string]: unknown;
 }
 
+/** A JSON object shaped like a Kubernetes object. Anything JSON cannot represent is lost on the way in. */
 export interface StoredObject {
   metadata: ObjectMeta;
   [key: string]: unknown;
 }
 
 export interface ObjectKey {
-  /** Opaque resource name, e.g. `certificates.k8s.io/certificatesigningrequests`. */
+  /** Opaque to the store, e.g. `certificates.k8s.io/certificatesigningrequests` or `v1/secrets`. */
   readonly resource: string;
-  /** '' for cluster-scoped objects. */
+  /** '' for cluster-scoped objects; must equal `metadata.namespace ?? ''` of the object. */
   readonly namespace: string;
+  /** Must equal `metadata.name` of the object. */
   readonly name: string;
 }
 
@@ -30,33 +34,77 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface WatchEvent {
   readonly type: WatchEventType;
+  /** The object as stored by the write; for DELETED, the last stored state with the deletion revision as resourceVersion. */
   readonly object: StoredObject;
   readonly revision: number;
 }
 
+export interface ListOptions {
+  /** Only this namespace ('' = only cluster-scoped objects); every namespace when absent. */
+  readonly namespace?: string;
+}
+
 export interface ListResult {
+  /** Ordered by namespace, then name. */
   readonly items: StoredObject[];
-  /** The store revision the list was read at. */
+  /** The store revision the list was read at: watch from here to follow on without gap. */
   readonly revision: number;
 }
 
+export interface UpdateOptions {
+  /** The resourceVersion the caller last read; any other stored value is CONFLICT. */
+  readonly expectedResourceVersion: string;
+}
+
+export interface DeleteOptions {
+  /** When present, the delete happens only if the stored resourceVersion equals it (else CONFLICT). */
+  readonly expectedResourceVersion?: string;
+}
+
 export interface WatchOptions {
-  /** Only this namespace; all when absent. */
+  /** Only this namespace ('' = only cluster-scoped objects); every namespace when absent. */
   readonly namespace?: string;
-  /** Deliver every change with a revision greater than this. */
+  /** Deliver every change with a revision greater than this (a list's revision, or 0 for all history). */
   readonly fromRevision: number;
+  /** Ends the watch: the iterator then finishes without error. */
   readonly signal: AbortSignal;
 }
 
+/**
+ * One global revision orders every write: it starts at 0 for an empty store and every successful
+ * write (create, update, delete) adds exactly 1; failed writes change nothing. All methods are
+ * asynchronous so that a networked backend fits. Every object going in or out is a copy.
+ *
+ * Errors are TlsbootError codes: INVALID (key disagrees with metadata, malformed input),
+ * NOT_FOUND, ALREADY_EXISTS, CONFLICT (stale expected resourceVersion), GONE (history compacted,
+ * or a watcher fell too far behind: re-list and watch again), UNAVAILABLE (store closed or
+ * storage failure).
+ */
 export interface Store {
+  /** @throws NOT_FOUND */
   get(key: ObjectKey): Promise<StoredObject>;
-  list(resource: string, options?: { readonly namespace?: string }): Promise<ListResult>;
+  list(resource: string, options?: ListOptions): Promise<ListResult>;
+  /** Stores a new object; its resourceVersion becomes the new revision. @throws ALREADY_EXISTS, INVALID */
   create(key: ObjectKey, object: StoredObject): Promise<StoredObject>;
-  update(key: ObjectKey, object: StoredObject, options: { readonly expectedResourceVersion: string }): Promise<StoredObject>;
-  delete(key: ObjectKey, options?: { readonly expectedResourceVersion?: string }): Promise<StoredObject>;
+  /** Compare-and-swap replace. @throws NOT_FOUND, CONFLICT, INVALID */
+  update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject>;
+  /** Returns the last stored object with resourceVersion set to the deletion revision. @throws NOT_FOUND, CONFLICT */
+  delete(key: ObjectKey, options?: DeleteOptions): Promise<StoredObject>;
+  /**
+   * Every change to `resource` (optionally one namespace) with revision > fromRevision, in
+   * revision order: first the stored history, then live changes, with no gap and no duplicate.
+   * Never throws synchronously; errors (GONE when fromRevision is below the compacted revision
+   * or the consumer fell too far behind, INVALID, UNAVAILABLE) come from the iterator. Ends
+   * cleanly when the signal aborts or the store closes.
+   */
   watch(resource: string, options: WatchOptions): AsyncIterable<WatchEvent>;
+  /** The revision of the last successful write (0 for an empty store). */
   revision(): Promise<number>;
-  /** Drops history at or below `revision`; watches from there answer GONE. */
+  /**
+   * Drops the history at or below `revision` (clamped to the current revision; never moves
+   * backwards). Objects and the revision are untouched; watches from below it answer GONE.
+   */
   compact(revision: number): Promise<void>;
+  /** Releases everything and ends open watches; later calls fail with UNAVAILABLE. Idempotent. */
   close(): Promise<void>;
 }

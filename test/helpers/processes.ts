@@ -35,7 +35,10 @@ export function tlsboot(args: readonly string[], options: { env?: NodeJS.Process
 }
 
 /** Runs the CLI without blocking the event loop (for commands that talk to a server in this process). */
-export function tlsbootAsync(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function tlsbootAsync(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -47,6 +50,7 @@ export function tlsbootAsync(args: readonly string[], options: { env?: NodeJS.Pr
       stderr += d.toString();
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    options.signal?.addEventListener('abort', () => child.kill('SIGTERM'), { once: true });
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
@@ -77,8 +81,8 @@ export interface RunningServer {
 }
 
 /** Starts `tlsboot server --dir DIR` on a free port and resolves once it logged readiness. */
-export async function startServer(dir: string, extraArgs: readonly string[] = []): Promise<RunningServer> {
-  const port = await freePort();
+export async function startServer(dir: string, extraArgs: readonly string[] = [], fixedPort?: number): Promise<RunningServer> {
+  const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, [MAIN, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,9 @@
 /** `tlsboot server`: flag parsing and the process lifetime; the control plane is built in src/server. */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { parseServingPolicy } from '../../api/serving-policy.ts';
+import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { runInit } from '../../ca/init.ts';
 import {
@@ -20,6 +24,8 @@ interface ServerFlags {
   listen: string;
   store?: string;
   tokenAuthFile?: string;
+  servingPolicy?: string;
+  clusterSigningDuration: string;
   logLevel: string;
 }
 
@@ -31,6 +37,8 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:6443')
     .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db)')
     .option('--token-auth-file <file>', 'static bearer tokens: TOKEN,USER,UID,"GROUP1,GROUP2" per line')
+    .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates (without it, a person approves them)')
+    .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(async (flags: ServerFlags) => {
       const { host, port } = parseEndpoint(flags.listen, 6443);
@@ -60,6 +68,10 @@ export function registerServer(program: Command, env: CliEnv): void {
         port,
         ...(flags.store === undefined ? {} : { storeUrl: flags.store }),
         ...(flags.tokenAuthFile === undefined ? {} : { tokenAuthFile: flags.tokenAuthFile }),
+        ...(flags.servingPolicy === undefined
+          ? {}
+          : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
+        signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         logger,
         now: env.now,
         randomBytes: env.randomBytes,

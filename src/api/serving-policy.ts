@@ -1,0 +1,246 @@
+/**
+ * The policy that decides kubelet-serving CSRs (peers-and-approvers.md, security.md §5 "Serving
+ * certificates"): the requester must be the node the CSR names, the request must have the
+ * kubelet-serving shape, and every IP and DNS SAN must belong to that node by the operator's
+ * policy (an address inventory per node, allowed CIDRs, and DNS suffixes under the node's own
+ * name). Loopback, unspecified, link-local (metadata), multicast, service-range and API-server
+ * names and addresses are always refused, as is anything owned by another node. Each refusal says
+ * which SAN and why, so a person can act on it. Pure.
+ */
+import { InvalidError } from '../base/errors.ts';
+import { bytesToIp, type CertificateRequest, canonicalIp, commonName, ipToBytes } from '../pki/index.ts';
+import { SIGNER_KUBELET_SERVING, signerPolicyProblem } from './certificates.ts';
+
+export interface NodeAddresses {
+  readonly ips: readonly string[];
+  readonly dns: readonly string[];
+}
+
+export interface ServingPolicy {
+  /** Decide and record what would happen, but neither approve nor deny. */
+  readonly dryRun: boolean;
+  /** Known addresses of each node: the strongest evidence of ownership. */
+  readonly nodes: Readonly<Record<string, NodeAddresses>>;
+  /** Node IPs outside the inventory are accepted when inside one of these. */
+  readonly allowedCidrs: readonly string[];
+  /** DNS names `<node-name><suffix>` are accepted for these suffixes (each starting with a dot). */
+  readonly dnsSuffixes: readonly string[];
+  /** Never in a node certificate: the service range and anything else the operator lists. */
+  readonly forbiddenCidrs: readonly string[];
+  /** The cluster DNS domain, to recognise service names. */
+  readonly clusterDomain: string;
+  readonly maxSans: number;
+}
+
+export const DEFAULT_SERVING_POLICY: ServingPolicy = {
+  dryRun: false,
+  nodes: {},
+  allowedCidrs: [],
+  dnsSuffixes: [],
+  forbiddenCidrs: ['10.96.0.0/12'],
+  clusterDomain: 'cluster.local',
+  maxSans: 16,
+};
+
+export type ServingDecision =
+  | { readonly kind: 'not-serving' }
+  | { readonly kind: 'approve'; readonly message: string }
+  | { readonly kind: 'deny'; readonly reason: string; readonly problems: readonly string[] };
+
+interface Cidr {
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+  readonly text: string;
+}
+
+function parseCidr(text: string, field: string): Cidr {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  let bytes: Uint8Array;
+  try {
+    bytes = ipToBytes(m?.[1] ?? '');
+  } catch {
+    throw new InvalidError('SERVING_POLICY', `${field}: "${text}" is not a CIDR`, { field });
+  }
+  const prefix = Number(m?.[2]);
+  if (prefix > bytes.length * 8)
+    throw new InvalidError('SERVING_POLICY', `${field}: "${text}" has a prefix longer than the address`, { field });
+  return { bytes, prefix, text };
+}
+
+function inCidr(ip: Uint8Array, cidr: Cidr): boolean {
+  if (ip.length !== cidr.bytes.length) return false;
+  for (let bit = 0; bit < cidr.prefix; bit++) {
+    const mask = 0x80 >> (bit & 7);
+    if (((ip[bit >> 3] as number) & mask) !== ((cidr.bytes[bit >> 3] as number) & mask)) return false;
+  }
+  return true;
+}
+
+const ALWAYS_FORBIDDEN: readonly [string, string][] = [
+  ['127.0.0.0/8', 'a loopback address'],
+  ['::1/128', 'a loopback address'],
+  ['0.0.0.0/8', 'an unspecified or "this network" address'],
+  ['::/128', 'the unspecified address'],
+  ['169.254.0.0/16', 'a link-local address (cloud metadata services live here)'],
+  ['fe80::/10', 'a link-local address'],
+  ['224.0.0.0/4', 'a multicast address'],
+  ['ff00::/8', 'a multicast address'],
+  ['255.255.255.255/32', 'the broadcast address'],
+];
+
+/** `::ffff:a.b.c.d` is judged as the IPv4 address it carries, so it cannot smuggle 127.0.0.1. */
+function normaliseIp(text: string): Uint8Array {
+  const b = ipToBytes(text);
+  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return b.subarray(12);
+  return b;
+}
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function dnsProblem(name: string, clusterDomain: string): string | undefined {
+  if (name !== name.toLowerCase()) return 'is not lower case';
+  if (name.endsWith('.')) return 'has a trailing dot';
+  if (name.includes('*')) return 'is a wildcard';
+  if (name.length > 253) return 'is longer than 253 characters';
+  const labels = name.split('.');
+  if (!labels.every((l) => LABEL.test(l))) return 'is not a valid DNS name (empty, over-long or invalid label)';
+  if (labels.some((l) => l.startsWith('xn--'))) return 'has an internationalised (punycode) label, which can impersonate other names';
+  if (name === 'localhost' || name.endsWith('.localhost') || name === 'localhost.localdomain') return 'is a loopback name';
+  if (name === 'kubernetes' || name.startsWith('kubernetes.default')) return 'is an API server name';
+  if (name.endsWith('.svc') || name.endsWith(`.svc.${clusterDomain}`) || name.endsWith(`.${clusterDomain}`))
+    return 'is a cluster service name';
+  return undefined;
+}
+
+/** Checks a policy document (parsed YAML/JSON) and fills in defaults. */
+export function parseServingPolicy(doc: unknown): ServingPolicy {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new InvalidError('SERVING_POLICY', 'the serving policy must be a mapping', { field: 'policy' });
+  const o = doc as Record<string, unknown>;
+  const list = (key: string): string[] => {
+    const v = o[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      throw new InvalidError('SERVING_POLICY', `${key} must be a list of strings`, { field: key });
+    return v;
+  };
+  const nodes: Record<string, NodeAddresses> = {};
+  const rawNodes = o.nodes ?? {};
+  if (typeof rawNodes !== 'object' || rawNodes === null || Array.isArray(rawNodes))
+    throw new InvalidError('SERVING_POLICY', 'nodes must be a mapping of node name to {ips, dns}', { field: 'nodes' });
+  for (const [name, value] of Object.entries(rawNodes)) {
+    const v = (value ?? {}) as Record<string, unknown>;
+    const ips = Array.isArray(v.ips) ? v.ips.map(String) : [];
+    const dns = Array.isArray(v.dns) ? v.dns.map(String) : [];
+    for (const ip of ips) {
+      try {
+        canonicalIp(ip);
+      } catch {
+        throw new InvalidError('SERVING_POLICY', `nodes.${name}.ips: "${ip}" is not an IP address`, { field: `nodes.${name}.ips` });
+      }
+    }
+    nodes[name] = { ips: ips.map(canonicalIp), dns };
+  }
+  const policy: ServingPolicy = {
+    dryRun: o.dryRun === true,
+    nodes,
+    allowedCidrs: list('allowedCidrs'),
+    dnsSuffixes: list('dnsSuffixes'),
+    forbiddenCidrs: o.forbiddenCidrs === undefined ? DEFAULT_SERVING_POLICY.forbiddenCidrs : list('forbiddenCidrs'),
+    clusterDomain: typeof o.clusterDomain === 'string' ? o.clusterDomain : DEFAULT_SERVING_POLICY.clusterDomain,
+    maxSans: typeof o.maxSans === 'number' && o.maxSans > 0 ? o.maxSans : DEFAULT_SERVING_POLICY.maxSans,
+  };
+  policy.allowedCidrs.forEach((c) => parseCidr(c, 'allowedCidrs'));
+  policy.forbiddenCidrs.forEach((c) => parseCidr(c, 'forbiddenCidrs'));
+  for (const s of policy.dnsSuffixes)
+    if (!s.startsWith('.') || dnsProblem(s.slice(1), '\0') !== undefined)
+      throw new InvalidError('SERVING_POLICY', `dnsSuffixes: "${s}" must be a DNS suffix starting with "."`, { field: 'dnsSuffixes' });
+  return policy;
+}
+
+export interface ServingRequest {
+  readonly signerName: string;
+  readonly csr: CertificateRequest;
+  readonly usages: readonly string[];
+  readonly username: string;
+  readonly groups: readonly string[];
+}
+
+export function evaluateServingRequest(r: ServingRequest, policy: ServingPolicy): ServingDecision {
+  if (r.signerName !== SIGNER_KUBELET_SERVING) return { kind: 'not-serving' };
+  const node = /^system:node:(.+)$/.exec(r.username)?.[1];
+  if (!node || !r.groups.includes('system:nodes')) {
+    return {
+      kind: 'deny',
+      reason: 'RequesterNotANode',
+      problems: [`the requester ${r.username} is not a node (system:node:<name> in group system:nodes)`],
+    };
+  }
+  if (commonName(r.csr.subject) !== r.username) {
+    return {
+      kind: 'deny',
+      reason: 'SubjectNotRequester',
+      problems: [
+        `the CSR is for ${commonName(r.csr.subject) ?? '(no CN)'} but was sent by ${r.username}; a node may only ask for its own name`,
+      ],
+    };
+  }
+  const shape = signerPolicyProblem(r.signerName, r.csr, r.usages);
+  if (shape) return { kind: 'deny', reason: 'InvalidServingRequest', problems: [shape] };
+  const { dns, ip } = r.csr.sans;
+  if (dns.length + ip.length > policy.maxSans) {
+    return {
+      kind: 'deny',
+      reason: 'TooManySANs',
+      problems: [`${dns.length + ip.length} SANs requested; the policy allows at most ${policy.maxSans}`],
+    };
+  }
+  const problems: string[] = [];
+  const mine = policy.nodes[node];
+  const owner = (pred: (a: NodeAddresses) => boolean) => Object.entries(policy.nodes).find(([n, a]) => n !== node && pred(a))?.[0];
+  const forbidden = [
+    ...ALWAYS_FORBIDDEN.map(([c, why]) => ({ cidr: parseCidr(c, 'builtin'), why })),
+    ...policy.forbiddenCidrs.map((c) => ({
+      cidr: parseCidr(c, 'forbiddenCidrs'),
+      why: `inside the forbidden range ${c} (service addresses)`,
+    })),
+  ];
+  const allowed = policy.allowedCidrs.map((c) => parseCidr(c, 'allowedCidrs'));
+  for (const text of ip) {
+    const bytes = normaliseIp(text);
+    const shown = bytesToIp(bytes);
+    const hit = forbidden.find((f) => inCidr(bytes, f.cidr));
+    if (hit) {
+      problems.push(`IP ${text} is ${hit.why}`);
+      continue;
+    }
+    const other = owner((a) => a.ips.includes(shown));
+    if (other) {
+      problems.push(`IP ${text} belongs to node ${other}`);
+      continue;
+    }
+    if (mine?.ips.includes(shown) || allowed.some((c) => inCidr(bytes, c))) continue;
+    problems.push(
+      `IP ${text} is not an address of ${node}: add it to nodes.${node}.ips in the serving policy${policy.allowedCidrs.length > 0 ? ` (it is outside ${policy.allowedCidrs.join(', ')})` : ''}`,
+    );
+  }
+  for (const name of dns) {
+    const bad = dnsProblem(name, policy.clusterDomain);
+    if (bad) {
+      problems.push(`DNS name ${name} ${bad}`);
+      continue;
+    }
+    const other =
+      owner((a) => a.dns.includes(name)) ?? Object.keys(policy.nodes).find((n) => n !== node && (name === n || name.startsWith(`${n}.`)));
+    if (other) {
+      problems.push(`DNS name ${name} belongs to node ${other}`);
+      continue;
+    }
+    if (name === node || mine?.dns.includes(name) || policy.dnsSuffixes.some((s) => name === `${node}${s}`)) continue;
+    problems.push(
+      `DNS name ${name} is not a name of ${node}: it must be ${node}, ${node}<suffix> for a configured suffix, or listed in nodes.${node}.dns`,
+    );
+  }
+  if (problems.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems };
+  return { kind: 'approve', message: `Every SAN (${[...dns, ...ip].join(', ')}) belongs to ${node} by the serving policy.` };
+}

@@ -1,0 +1,230 @@
+/**
+ * Node TLS bootstrap end to end: a real server with a serving policy and 40-second certificates,
+ * a token from `tlsboot token create`, three `tlsboot join` processes in parallel, openssl checks
+ * of every issued certificate, discovery refusals (no pin, wrong pin, wrong secret, deleted token),
+ * the guard against re-registering a node with a bootstrap token, an agent rotating its client and
+ * serving certificates, and forged serving CSRs denied with a reason naming the SAN.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:tls';
+import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { freePort, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+
+const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+describe('tlsboot join and agent', () => {
+  const dir = tempDir('join');
+  let server: RunningServer;
+  let kubeconfig: string;
+  let admin: KubeClient;
+  let token: string;
+  const env = () => ({ KUBECONFIG: kubeconfig });
+
+  before(async () => {
+    const policy = join(dir.path, 'policy.yaml');
+    writeFileSync(policy, 'nodes:\n  node-1: { ips: [10.0.0.11] }\n  node-2: { ips: [10.0.0.12] }\n  node-3: { ips: [10.0.0.13] }\n');
+    const cluster = join(dir.path, 'cluster');
+    const port = await freePort();
+    const init = await tlsbootAsync(['init', '--dir', cluster, '--apiserver-bind-port', String(port), '--node-name', 'cp']);
+    assert.equal(init.code, 0, init.stderr);
+    server = await startServer(cluster, ['--serving-policy', policy, '--cluster-signing-duration', '40s'], port);
+    kubeconfig = join(cluster, 'admin.conf');
+    admin = new KubeClient(loadKubeconfig(kubeconfig));
+    const created = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: env() });
+    assert.equal(created.code, 0, created.stderr);
+    token = created.stdout.trim();
+    assert.match(token, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  });
+
+  after(async () => {
+    admin?.close();
+    await server?.stop();
+    dir.remove();
+  });
+
+  const joinNode = (name: string, extra: string[] = [], nodeDir = join(dir.path, name)) =>
+    tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      name,
+      '--dir',
+      nodeDir,
+      '--discovery-timeout',
+      '3s',
+      ...extra,
+    ]);
+
+  test('three nodes join in parallel and get client certificates that openssl verifies', async () => {
+    const results = await Promise.all(['node-1', 'node-2', 'node-3'].map((n) => joinNode(n)));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.code, 0, `node-${i + 1}: ${r.stdout}${r.stderr}`);
+      const pem = join(dir.path, `node-${i + 1}`, 'pki', 'kubelet-client-current.pem');
+      assert.match(readlinkSync(pem), /kubelet-client-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}\.pem$/);
+      const verified = openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', join(server.dir, 'pki', 'ca.crt'), pem]);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+      const text = openssl(['x509', '-in', pem, '-noout', '-subject', '-ext', 'extendedKeyUsage,keyUsage,basicConstraints']).stdout;
+      assert.match(text, new RegExp(`O = system:nodes, CN = system:node:node-${i + 1}`));
+      assert.match(text, /TLS Web Client Authentication/);
+      assert.match(text, /CA:FALSE/);
+      assert.ok(existsSync(join(dir.path, `node-${i + 1}`, 'kubelet.conf')));
+    }
+  });
+
+  test('join refuses without a CA pin, with a wrong pin, or with a wrong token secret, and writes nothing', async () => {
+    const noPin = await tlsbootAsync(['join', server.url, '--token', token, '--node-name', 'x1', '--dir', join(dir.path, 'x1')]);
+    assert.equal(noPin.code, 1);
+    assert.match(noPin.stderr, /discovery-token-ca-cert-hash/);
+    assert.equal(existsSync(join(dir.path, 'x1')), false);
+    const wrongPin = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      `sha256:${'0'.repeat(64)}`,
+      '--node-name',
+      'x2',
+      '--dir',
+      join(dir.path, 'x2'),
+    ]);
+    assert.equal(wrongPin.code, 1);
+    assert.match(wrongPin.stderr, /not pinned/);
+    assert.ok(wrongPin.stderr.includes(server.caPin), 'the actual pin is shown');
+    assert.equal(existsSync(join(dir.path, 'x2')), false);
+    const wrongSecret = `${token.slice(0, 7)}${'z'.repeat(16)}`;
+    const forged = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      wrongSecret,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      'x3',
+      '--dir',
+      join(dir.path, 'x3'),
+    ]);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /JWS/);
+    assert.doesNotMatch(forged.stderr + forged.stdout, new RegExp(wrongSecret.slice(7)), 'no token secret in the output');
+  });
+
+  test('a bootstrap token cannot re-register a node that holds a valid certificate', async () => {
+    const r = await joinNode('node-1', ['--tls-bootstrap-timeout', '3s'], join(dir.path, 'node-1-again'));
+    assert.notEqual(r.code, 0);
+    const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
+    const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
+    assert.equal(withheld.length, 1);
+    assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-1 already holds a valid client certificate/);
+  });
+
+  test('forged serving CSRs are denied with a reason naming the SAN', async () => {
+    const node3 = new KubeClient(loadKubeconfig(join(dir.path, 'node-3', 'kubelet.conf')));
+    try {
+      const forge = async (name: string, sans: { dns?: string[]; ip?: string[] }) => {
+        const key = generatePrivateKey('ecdsa-p256');
+        const pem = createCsrPem({
+          key,
+          subject: [
+            { type: 'O', value: 'system:nodes' },
+            { type: 'CN', value: 'system:node:node-3' },
+          ],
+          sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: [], uri: [] },
+        });
+        await node3.request(CSRS, {
+          method: 'POST',
+          body: {
+            apiVersion: 'certificates.k8s.io/v1',
+            kind: 'CertificateSigningRequest',
+            metadata: { name },
+            spec: {
+              request: Buffer.from(pem).toString('base64'),
+              signerName: 'kubernetes.io/kubelet-serving',
+              usages: ['digital signature', 'server auth'],
+            },
+          },
+        });
+        for (let i = 0; i < 50; i++) {
+          const csr = await admin.request<{ status?: { conditions?: { type: string; reason: string; message: string }[] } }>(
+            `${CSRS}/${name}`,
+          );
+          const decided = csr.status?.conditions?.find((c) => c.type === 'Denied' || c.type === 'Approved');
+          if (decided) return decided;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`${name} was not decided`);
+      };
+      const otherNode = await forge('forged-other-ip', { ip: ['10.0.0.12'] });
+      assert.equal(otherNode.type, 'Denied');
+      assert.match(otherNode.message, /10\.0\.0\.12 belongs to node node-2/);
+      const service = await forge('forged-service', { dns: ['kubernetes.default.svc'], ip: ['10.0.0.13'] });
+      assert.equal(service.type, 'Denied');
+      assert.match(service.message, /kubernetes\.default\.svc is an API server name/);
+      const loopback = await forge('forged-loopback', { ip: ['127.0.0.1'] });
+      assert.equal(loopback.type, 'Denied');
+      assert.match(loopback.message, /127\.0\.0\.1 is a loopback address/);
+      const honest = await forge('honest-node-3', { dns: ['node-3'], ip: ['10.0.0.13'] });
+      assert.equal(honest.type, 'Approved');
+    } finally {
+      node3.close();
+    }
+  });
+
+  test('the agent rotates the client and serving certificates under a 40 s lifetime and serves the new one', async () => {
+    const nodeDir = join(dir.path, 'node-2');
+    const servingPort = await freePort();
+    const clientLink = join(nodeDir, 'pki', 'kubelet-client-current.pem');
+    const firstClient = readlinkSync(clientLink);
+    const stopAgent = new AbortController();
+    const agent = tlsbootAsync(
+      [
+        'agent',
+        '--dir',
+        nodeDir,
+        '--node-name',
+        'node-2',
+        '--rotate-server-certificates',
+        '--node-ip',
+        '10.0.0.12',
+        '--serving-address',
+        `127.0.0.1:${servingPort}`,
+        '--bootstrap-kubeconfig',
+        join(nodeDir, 'bootstrap-kubelet.conf'),
+      ],
+      { timeoutMs: 90_000, signal: stopAgent.signal },
+    );
+    const deadline = Date.now() + 55_000;
+    while (Date.now() < deadline && readlinkSync(clientLink) === firstClient) await new Promise((r) => setTimeout(r, 500));
+    assert.notEqual(readlinkSync(clientLink), firstClient, 'the client certificate was rotated');
+    const verified = openssl(['verify', '-purpose', 'sslclient', '-CAfile', join(server.dir, 'pki', 'ca.crt'), clientLink]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const served = await new Promise<string>((resolve, reject) => {
+      const socket = connect(
+        { host: '127.0.0.1', port: servingPort, ca: readFileSync(join(server.dir, 'pki', 'ca.crt')), servername: 'node-2' },
+        () => {
+          const cert = socket.getPeerX509Certificate();
+          socket.end();
+          resolve(cert?.subject ?? '');
+        },
+      );
+      socket.on('error', reject);
+    });
+    assert.match(served, /CN=system:node:node-2/);
+    const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
+    const renewals = list.items.filter((c) => String((c.spec as Record<string, unknown>).username) === 'system:node:node-2');
+    assert.ok(renewals.length >= 2, 'the agent requested its serving certificate and renewed its client certificate itself');
+    assert.ok(renewals.length <= 6, `rotation must not loop: ${renewals.length} requests from node-2`);
+    stopAgent.abort();
+    const exited = await agent;
+    assert.equal(exited.code, 0, `the agent stops cleanly on SIGTERM: ${exited.stderr}`);
+  });
+});
