@@ -150,8 +150,8 @@ export function parseServingPolicy(doc: unknown): ServingPolicy {
     clusterDomain: typeof o.clusterDomain === 'string' ? o.clusterDomain : DEFAULT_SERVING_POLICY.clusterDomain,
     maxSans: typeof o.maxSans === 'number' && o.maxSans > 0 ? o.maxSans : DEFAULT_SERVING_POLICY.maxSans,
   };
-  policy.allowedCidrs.forEach((c) => parseCidr(c, 'allowedCidrs'));
-  policy.forbiddenCidrs.forEach((c) => parseCidr(c, 'forbiddenCidrs'));
+  for (const c of policy.allowedCidrs) parseCidr(c, 'allowedCidrs');
+  for (const c of policy.forbiddenCidrs) parseCidr(c, 'forbiddenCidrs');
   for (const s of policy.dnsSuffixes)
     if (!s.startsWith('.') || dnsProblem(s.slice(1), '\0') !== undefined)
       throw new InvalidError('SERVING_POLICY', `dnsSuffixes: "${s}" must be a DNS suffix starting with "."`, { field: 'dnsSuffixes' });
