@@ -1,96 +1,111 @@
 /**
- * The embedded Store on `node:sqlite`: one table of current objects, one of change events (the
- * watch history), one row for the current and compacted revisions. Each write is one IMMEDIATE
- * transaction in WAL mode with synchronous=FULL, so an acknowledged write survives kill -9 and
- * power loss. Watchers are registered and served their history in the same synchronous step, so
- * no event falls between history and live delivery; a watcher that falls too far behind is ended
- * with GONE rather than buffered without bound.
+ * The SQLite backend of the Store contract on `node:sqlite`: a table of current objects, a table
+ * of change events (the watch history) and a meta table holding the current and compacted
+ * revisions. Each write is one IMMEDIATE transaction in WAL mode with synchronous=FULL, so a write
+ * is durable (kill -9, power loss) before its promise resolves. The file is opened with an
+ * exclusive lock because the revision counter and the watch notifier live in this process: a
+ * second process writing the same file would fork the revision and its watchers would miss events,
+ * so it is refused instead. Watches replay history from the events table page by page, then
+ * switch to events the notifier queued since the watch registered; a watcher whose queue passes
+ * its bound is ended with GONE. Compaction runs only when `compact` is called.
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { ConflictError, NotFoundError, TlsbootError } from '../base/errors.ts';
-import type { ListResult, ObjectKey, Store, StoredObject, WatchEvent, WatchEventType, WatchOptions } from './types.ts';
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
+import { isTlsbootError, TlsbootError, UnavailableError } from '../base/errors.ts';
+import {
+  alreadyExists,
+  checkKey,
+  checkObjectKey,
+  checkRevision,
+  compacted,
+  conflict,
+  decodeObject,
+  type Encoded,
+  encodeObject,
+  notFound,
+  tooSlow,
+} from './objects.ts';
+import type {
+  DeleteOptions,
+  ListOptions,
+  ListResult,
+  ObjectKey,
+  Store,
+  StoredObject,
+  UpdateOptions,
+  WatchEvent,
+  WatchEventType,
+  WatchOptions,
+} from './types.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
   readonly path: string;
-  /** Revisions of history kept for watchers; older ones are compacted automatically. */
-  readonly historyRevisions?: number;
-  /** Events a slow watcher may have queued before it is ended with GONE. */
+  /** Live events a watcher may have waiting before it is ended with GONE. Default 10,000. */
   readonly maxWatchBacklog?: number;
+  /** History events read per query while a watch replays; bounds its memory. Default 500. */
+  readonly historyPageSize?: number;
+  /** How long to wait for another process to release the file before failing with UNAVAILABLE. Default 5,000 ms. */
+  readonly lockTimeoutMs?: number;
 }
 
-interface Subscriber {
+/** SQLITE_BUSY: another connection holds the lock. */
+const SQLITE_BUSY = 5;
+
+/** A live event, kept as JSON text so each watcher decodes its own copy only when it consumes it. */
+interface Pending {
+  readonly type: WatchEventType;
+  readonly revision: number;
+  readonly body: string;
+}
+
+interface Watcher {
   readonly resource: string;
   readonly namespace: string | undefined;
-  readonly queue: WatchEvent[];
-  wake: (() => void) | undefined;
-  failed: TlsbootError | undefined;
+  /** Live events at or below this revision are either in the replayed history or were not asked for. */
+  readonly after: number;
+  queue: Pending[];
+  head: number;
+  failure: TlsbootError | undefined;
   ended: boolean;
+  wake: (() => void) | undefined;
+  detach: () => void;
 }
 
-function gone(from: number, compacted: number): TlsbootError {
-  return new TlsbootError('GONE', 'STORE_COMPACTED', `too old resource version: ${from} (${compacted})`);
+type Row = Record<string, SQLOutputValue>;
+
+function isEventType(value: unknown): value is WatchEventType {
+  return value === 'ADDED' || value === 'MODIFIED' || value === 'DELETED';
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+function text(row: Row | undefined, column: string): string {
+  const value = row?.[column];
+  if (typeof value !== 'string') throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is not text`);
+  return value;
 }
 
-function decode(body: string): StoredObject {
-  const parsed: unknown = JSON.parse(body);
-  if (!isRecord(parsed) || !isRecord(parsed.metadata) || typeof parsed.metadata.name !== 'string') {
-    throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored object is not a valid object');
-  }
-  return parsed as StoredObject;
+function integer(row: Row | undefined, column: string): number {
+  const value = row?.[column];
+  if (typeof value !== 'number') throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is not an integer`);
+  return value;
 }
 
-function checkKey(key: ObjectKey, object: StoredObject): void {
-  if (object.metadata.name !== key.name) {
-    throw new TlsbootError('INVALID', 'STORE_KEY', `object name "${object.metadata.name}" does not match key name "${key.name}"`, {
-      field: 'metadata.name',
-    });
-  }
-  const ns = object.metadata.namespace ?? '';
-  if (ns !== key.namespace) {
-    throw new TlsbootError('INVALID', 'STORE_KEY', `object namespace "${ns}" does not match key namespace "${key.namespace}"`, {
-      field: 'metadata.namespace',
-    });
-  }
+/** Storage failures (disk full, I/O error) become UNAVAILABLE; the contract's own errors pass through. */
+function storageError(error: unknown): TlsbootError {
+  if (isTlsbootError(error)) return error;
+  return new UnavailableError('STORE_IO', `the store failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
-function label(key: ObjectKey): string {
-  return key.namespace === '' ? `${key.resource} "${key.name}"` : `${key.resource} "${key.namespace}/${key.name}"`;
-}
-
-export class SqliteStore implements Store {
-  private readonly db: DatabaseSync;
-  private readonly subscribers = new Set<Subscriber>();
-  private readonly historyRevisions: number;
-  private readonly maxBacklog: number;
-  private closed = false;
-  private rev: number;
-  private compacted: number;
-  private readonly stmt: {
-    get: StatementSync;
-    list: StatementSync;
-    listNs: StatementSync;
-    insert: StatementSync;
-    update: StatementSync;
-    remove: StatementSync;
-    event: StatementSync;
-    setMeta: StatementSync;
-    history: StatementSync;
-    compact: StatementSync;
-  };
-
-  constructor(options: SqliteStoreOptions) {
-    this.historyRevisions = options.historyRevisions ?? 100_000;
-    this.maxBacklog = options.maxWatchBacklog ?? 10_000;
-    this.db = new DatabaseSync(options.path);
-    this.db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA synchronous = FULL;
-      PRAGMA busy_timeout = 5000;
+function openDatabase(path: string, lockTimeoutMs: number): DatabaseSync {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { timeout: lockTimeoutMs });
+    // locking_mode must precede the switch to WAL: then SQLite keeps the WAL index in private
+    // memory instead of a shared-memory file, and the lock taken below is held until close.
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec(`
       CREATE TABLE IF NOT EXISTS objects (
         resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
         rv INTEGER NOT NULL, body TEXT NOT NULL,
@@ -98,175 +113,279 @@ export class SqliteStore implements Store {
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS events (
         rev INTEGER PRIMARY KEY, type TEXT NOT NULL,
-        resource TEXT NOT NULL, namespace TEXT NOT NULL, body TEXT NOT NULL
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
       );
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);
     `);
-    const metaValue = (key: string): number => {
-      const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key);
-      return isRecord(row) && typeof row.value === 'number' ? row.value : 0;
-    };
-    this.rev = metaValue('revision');
-    this.compacted = metaValue('compacted');
+    // Files written before events had a name column stay readable: delivery decodes the body.
+    const columns = db.prepare('PRAGMA table_info(events)').all();
+    if (!columns.some((c) => c.name === 'name')) db.exec("ALTER TABLE events ADD COLUMN name TEXT NOT NULL DEFAULT ''");
+    db.exec('CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rev)');
+    db.exec('COMMIT');
+    return db;
+  } catch (error) {
+    const busy = typeof error === 'object' && error !== null && 'errcode' in error && error.errcode === SQLITE_BUSY;
+    if (db?.isOpen) db.close();
+    if (busy) throw new UnavailableError('STORE_LOCKED', `${path} is in use by another process`, { cause: error });
+    throw new UnavailableError(
+      'STORE_OPEN',
+      `cannot open the store at ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+class SqliteStore implements Store {
+  private readonly db: DatabaseSync;
+  private readonly watchers = new Set<Watcher>();
+  private readonly maxBacklog: number;
+  private readonly pageSize: number;
+  private closed = false;
+  /** Authoritative copies of meta: the exclusive lock means no one else can move them. */
+  private rev: number;
+  private compactedRev: number;
+  private readonly stmt: {
+    readonly get: StatementSync;
+    readonly current: StatementSync;
+    readonly list: StatementSync;
+    readonly listNamespace: StatementSync;
+    readonly insert: StatementSync;
+    readonly update: StatementSync;
+    readonly remove: StatementSync;
+    readonly event: StatementSync;
+    readonly setMeta: StatementSync;
+    readonly history: StatementSync;
+    readonly historyNamespace: StatementSync;
+    readonly compact: StatementSync;
+  };
+
+  constructor(db: DatabaseSync, options: SqliteStoreOptions) {
+    this.db = db;
+    this.maxBacklog = options.maxWatchBacklog ?? 10_000;
+    this.pageSize = options.historyPageSize ?? 500;
+    const meta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.rev = integer(meta.get('revision'), 'value');
+    this.compactedRev = integer(meta.get('compacted'), 'value');
     this.stmt = {
-      get: this.db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
-      list: this.db.prepare('SELECT body FROM objects WHERE resource = ? ORDER BY namespace, name'),
-      listNs: this.db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
-      insert: this.db.prepare('INSERT INTO objects (resource, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)'),
-      update: this.db.prepare('UPDATE objects SET rv = ?, body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
-      remove: this.db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
-      event: this.db.prepare('INSERT INTO events (rev, type, resource, namespace, body) VALUES (?, ?, ?, ?, ?)'),
-      setMeta: this.db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
-      history: this.db.prepare('SELECT rev, type, namespace, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev'),
-      compact: this.db.prepare('DELETE FROM events WHERE rev <= ?'),
+      get: db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      current: db.prepare('SELECT rv, body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      list: db.prepare('SELECT body FROM objects WHERE resource = ? ORDER BY namespace, name'),
+      listNamespace: db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
+      insert: db.prepare('INSERT INTO objects (resource, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)'),
+      update: db.prepare('UPDATE objects SET rv = ?, body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
+      remove: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+      event: db.prepare('INSERT INTO events (rev, type, resource, namespace, name, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
+      history: db.prepare('SELECT rev, type, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?'),
+      historyNamespace: db.prepare(
+        'SELECT rev, type, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
+      ),
+      compact: db.prepare('DELETE FROM events WHERE rev <= ?'),
     };
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new TlsbootError('UNAVAILABLE', 'STORE_CLOSED', 'the store is closed');
+    if (this.closed) throw new UnavailableError('STORE_CLOSED', 'the store is closed');
   }
 
-  private read(key: ObjectKey): StoredObject | undefined {
-    const row = this.stmt.get.get(key.resource, key.namespace, key.name);
-    return isRecord(row) && typeof row.body === 'string' ? decode(row.body) : undefined;
-  }
-
-  /** Runs one write transaction and publishes its event after the commit. */
-  private write(key: ObjectKey, type: WatchEventType, apply: (rev: number) => StoredObject): StoredObject {
-    this.assertOpen();
+  private transaction(apply: () => void): void {
     this.db.exec('BEGIN IMMEDIATE');
-    let stored: StoredObject;
-    const rev = this.rev + 1;
     try {
-      stored = apply(rev);
-      this.stmt.event.run(rev, type, key.resource, key.namespace, JSON.stringify(stored));
-      this.stmt.setMeta.run(rev, 'revision');
-      if (rev - this.compacted > this.historyRevisions * 2) {
-        const upTo = rev - this.historyRevisions;
-        this.stmt.compact.run(upTo);
-        this.stmt.setMeta.run(upTo, 'compacted');
-        this.compacted = upTo;
-      }
+      apply();
       this.db.exec('COMMIT');
     } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
+      // A failed COMMIT may already have rolled back; a second ROLLBACK would mask the cause.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw storageError(error);
     }
-    this.rev = rev;
-    this.publish({ type, object: stored, revision: rev }, key);
-    return structuredClone(stored);
   }
 
-  private publish(event: WatchEvent, key: ObjectKey): void {
-    for (const s of this.subscribers) {
-      if (s.resource !== key.resource || (s.namespace !== undefined && s.namespace !== key.namespace) || s.failed) continue;
-      if (s.queue.length >= this.maxBacklog) {
-        s.failed = new TlsbootError('GONE', 'WATCH_TOO_SLOW', 'the watcher fell too far behind; re-list and watch again');
-      } else {
-        s.queue.push({ type: event.type, object: structuredClone(event.object), revision: event.revision });
+  /**
+   * Records one write: the object change (done by `change`, which may refuse and returns what was
+   * stored), the event and the new revision commit together; watchers hear of it only after the
+   * commit, so a watcher never sees a write that a failed commit undid.
+   */
+  private write(key: ObjectKey, type: WatchEventType, revision: number, change: () => Encoded): StoredObject {
+    let body = '';
+    let object: StoredObject | undefined;
+    this.transaction(() => {
+      ({ body, object } = change());
+      this.stmt.event.run(revision, type, key.resource, key.namespace, key.name, body);
+      this.stmt.setMeta.run(revision, 'revision');
+    });
+    if (object === undefined) throw new TlsbootError('INTERNAL', 'STORE_WRITE', 'a write committed without its object');
+    this.rev = revision;
+    this.publish(key, { type, revision, body });
+    return object;
+  }
+
+  private publish(key: ObjectKey, event: Pending): void {
+    for (const w of this.watchers) {
+      if (w.resource !== key.resource || (w.namespace !== undefined && w.namespace !== key.namespace) || event.revision <= w.after)
+        continue;
+      if (w.queue.length - w.head >= this.maxBacklog) {
+        this.fail(w, tooSlow(this.maxBacklog));
+        continue;
       }
-      s.wake?.();
+      w.queue.push(event);
+      w.wake?.();
     }
+  }
+
+  /** Drops the watcher's queue at once, so a stalled consumer holds no memory while its GONE waits. */
+  private fail(w: Watcher, error: TlsbootError): void {
+    w.failure = error;
+    w.queue = [];
+    w.head = 0;
+    this.watchers.delete(w);
+    w.wake?.();
+  }
+
+  private release(w: Watcher): void {
+    w.ended = true;
+    w.queue = [];
+    w.head = 0;
+    this.watchers.delete(w);
+    w.detach();
+    w.wake?.();
   }
 
   async get(key: ObjectKey): Promise<StoredObject> {
     this.assertOpen();
-    const obj = this.read(key);
-    if (!obj) throw new NotFoundError('STORE_NOT_FOUND', `${label(key)} not found`);
-    return obj;
+    checkKey(key);
+    const row = this.stmt.get.get(key.resource, key.namespace, key.name);
+    if (row === undefined) throw notFound(key);
+    return decodeObject(text(row, 'body'));
   }
 
-  async list(resource: string, options: { readonly namespace?: string } = {}): Promise<ListResult> {
+  async list(resource: string, options: ListOptions = {}): Promise<ListResult> {
     this.assertOpen();
-    const rows = options.namespace === undefined ? this.stmt.list.all(resource) : this.stmt.listNs.all(resource, options.namespace);
-    const items = rows
-      .map((r) => (isRecord(r) && typeof r.body === 'string' ? decode(r.body) : undefined))
-      .filter((o): o is StoredObject => o !== undefined);
-    return { items, revision: this.rev };
+    const rows = options.namespace === undefined ? this.stmt.list.all(resource) : this.stmt.listNamespace.all(resource, options.namespace);
+    // Reads and writes are synchronous on this one connection, so no write lands between the
+    // rows and the revision: they describe the same instant.
+    return { items: rows.map((row) => decodeObject(text(row, 'body'))), revision: this.rev };
   }
 
   async create(key: ObjectKey, object: StoredObject): Promise<StoredObject> {
-    checkKey(key, object);
-    return this.write(key, 'ADDED', (rev) => {
-      if (this.read(key)) throw new TlsbootError('ALREADY_EXISTS', 'STORE_EXISTS', `${label(key)} already exists`);
-      const stored: StoredObject = structuredClone(object);
-      stored.metadata.resourceVersion = String(rev);
-      this.stmt.insert.run(key.resource, key.namespace, key.name, rev, JSON.stringify(stored));
-      return stored;
+    this.assertOpen();
+    checkObjectKey(key, object);
+    const revision = this.rev + 1;
+    const encoded = encodeObject(object, revision);
+    return this.write(key, 'ADDED', revision, () => {
+      if (this.stmt.current.get(key.resource, key.namespace, key.name) !== undefined) throw alreadyExists(key);
+      this.stmt.insert.run(key.resource, key.namespace, key.name, revision, encoded.body);
+      return encoded;
     });
   }
 
-  async update(key: ObjectKey, object: StoredObject, options: { readonly expectedResourceVersion: string }): Promise<StoredObject> {
-    checkKey(key, object);
-    return this.write(key, 'MODIFIED', (rev) => {
-      const current = this.read(key);
-      if (!current) throw new NotFoundError('STORE_NOT_FOUND', `${label(key)} not found`);
-      if (current.metadata.resourceVersion !== options.expectedResourceVersion) {
-        throw new ConflictError(
-          'STORE_CONFLICT',
-          `${label(key)} was modified (resourceVersion ${current.metadata.resourceVersion ?? ''}, expected ${options.expectedResourceVersion})`,
-        );
-      }
-      const stored: StoredObject = structuredClone(object);
-      stored.metadata.resourceVersion = String(rev);
-      this.stmt.update.run(rev, JSON.stringify(stored), key.resource, key.namespace, key.name);
-      return stored;
+  async update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject> {
+    this.assertOpen();
+    checkObjectKey(key, object);
+    const revision = this.rev + 1;
+    const encoded = encodeObject(object, revision);
+    return this.write(key, 'MODIFIED', revision, () => {
+      const row = this.stmt.current.get(key.resource, key.namespace, key.name);
+      if (row === undefined) throw notFound(key);
+      const stored = String(integer(row, 'rv'));
+      if (stored !== options.expectedResourceVersion) throw conflict(key, stored, options.expectedResourceVersion);
+      this.stmt.update.run(revision, encoded.body, key.resource, key.namespace, key.name);
+      return encoded;
     });
   }
 
-  async delete(key: ObjectKey, options: { readonly expectedResourceVersion?: string } = {}): Promise<StoredObject> {
-    return this.write(key, 'DELETED', (rev) => {
-      const current = this.read(key);
-      if (!current) throw new NotFoundError('STORE_NOT_FOUND', `${label(key)} not found`);
-      if (options.expectedResourceVersion !== undefined && current.metadata.resourceVersion !== options.expectedResourceVersion) {
-        throw new ConflictError(
-          'STORE_CONFLICT',
-          `${label(key)} was modified (resourceVersion ${current.metadata.resourceVersion ?? ''}, expected ${options.expectedResourceVersion})`,
-        );
+  async delete(key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
+    this.assertOpen();
+    checkKey(key);
+    const revision = this.rev + 1;
+    return this.write(key, 'DELETED', revision, () => {
+      const row = this.stmt.current.get(key.resource, key.namespace, key.name);
+      if (row === undefined) throw notFound(key);
+      const stored = String(integer(row, 'rv'));
+      if (options.expectedResourceVersion !== undefined && stored !== options.expectedResourceVersion) {
+        throw conflict(key, stored, options.expectedResourceVersion);
       }
       this.stmt.remove.run(key.resource, key.namespace, key.name);
-      current.metadata.resourceVersion = String(rev);
-      return current;
+      // As etcd-backed Kubernetes reports it: the last state, at the revision that deleted it.
+      return encodeObject(decodeObject(text(row, 'body')), revision);
     });
   }
 
   watch(resource: string, options: WatchOptions): AsyncIterable<WatchEvent> {
-    this.assertOpen();
-    if (options.fromRevision < this.compacted) throw gone(options.fromRevision, this.compacted);
-    // Registering and reading history in one synchronous step: every write after this point
-    // lands in the queue, every write before it is in the history, none in both.
-    const sub: Subscriber = { resource, namespace: options.namespace, queue: [], wake: undefined, failed: undefined, ended: false };
-    this.subscribers.add(sub);
-    const history = this.stmt.history.all(resource, options.fromRevision, this.rev);
-    for (const row of history) {
-      if (!isRecord(row) || typeof row.body !== 'string' || typeof row.rev !== 'number') continue;
-      if (options.namespace !== undefined && row.namespace !== options.namespace) continue;
-      sub.queue.push({ type: row.type as WatchEventType, object: decode(row.body), revision: row.rev });
-    }
-    return this.consume(sub, options.signal);
+    return this.stream(resource, options);
   }
 
-  private async *consume(sub: Subscriber, signal: AbortSignal): AsyncGenerator<WatchEvent> {
-    const onAbort = () => sub.wake?.();
-    signal.addEventListener('abort', onAbort);
+  private async *stream(resource: string, options: WatchOptions): AsyncGenerator<WatchEvent> {
+    const { signal, fromRevision } = options;
+    if (signal.aborted) return;
+    this.assertOpen();
+    checkRevision(fromRevision, 'fromRevision');
+    if (fromRevision < this.compactedRev) throw compacted(fromRevision, this.compactedRev);
+    // The boundary between history and live delivery: every write up to `replayTo` is committed
+    // and in the events table; every later one reaches the queue below, because registration and
+    // this read happen in one synchronous step that no write can interleave with.
+    const replayTo = this.rev;
+    const w: Watcher = {
+      resource,
+      namespace: options.namespace,
+      after: Math.max(fromRevision, replayTo),
+      queue: [],
+      head: 0,
+      failure: undefined,
+      ended: false,
+      wake: undefined,
+      detach: () => signal.removeEventListener('abort', onAbort),
+    };
+    const onAbort = () => this.release(w);
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.watchers.add(w);
     try {
+      let cursor = fromRevision;
+      while (cursor < replayTo) {
+        if (w.ended) return;
+        if (w.failure) throw w.failure;
+        // Between pages the consumer may have been slow enough for a compaction to pass it;
+        // querying on would silently skip the dropped events.
+        if (cursor < this.compactedRev) throw compacted(cursor, this.compactedRev);
+        const rows =
+          w.namespace === undefined
+            ? this.stmt.history.all(resource, cursor, replayTo, this.pageSize)
+            : this.stmt.historyNamespace.all(resource, w.namespace, cursor, replayTo, this.pageSize);
+        for (const row of rows) {
+          const type = row.type;
+          if (!isEventType(type)) throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored event has an unknown type');
+          cursor = integer(row, 'rev');
+          if (w.ended) return;
+          if (w.failure) throw w.failure;
+          yield { type, object: decodeObject(text(row, 'body')), revision: cursor };
+        }
+        if (rows.length < this.pageSize) break;
+      }
       for (;;) {
-        if (signal.aborted || sub.ended) return;
-        const next = sub.queue.shift();
-        if (next) {
-          yield next;
+        if (w.ended) return;
+        if (w.failure) throw w.failure;
+        const next = w.queue[w.head];
+        if (next !== undefined) {
+          w.head++;
+          if (w.head === w.queue.length) {
+            w.queue = [];
+            w.head = 0;
+          } else if (w.head >= 1024) {
+            w.queue = w.queue.slice(w.head);
+            w.head = 0;
+          }
+          yield { type: next.type, object: decodeObject(next.body), revision: next.revision };
           continue;
         }
-        if (sub.failed) throw sub.failed;
         await new Promise<void>((resolve) => {
-          sub.wake = resolve;
+          w.wake = resolve;
         });
-        sub.wake = undefined;
+        w.wake = undefined;
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
-      this.subscribers.delete(sub);
+      this.release(w);
     }
   }
 
@@ -277,32 +396,41 @@ export class SqliteStore implements Store {
 
   async compact(revision: number): Promise<void> {
     this.assertOpen();
+    checkRevision(revision, 'revision');
     const upTo = Math.min(revision, this.rev);
-    if (upTo <= this.compacted) return;
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
+    if (upTo <= this.compactedRev) return;
+    this.transaction(() => {
       this.stmt.compact.run(upTo);
       this.stmt.setMeta.run(upTo, 'compacted');
-      this.db.exec('COMMIT');
-    } catch (error) {
-      this.db.exec('ROLLBACK');
-      throw error;
-    }
-    this.compacted = upTo;
+    });
+    this.compactedRev = upTo;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.subscribers) {
-      s.ended = true;
-      s.wake?.();
-    }
-    this.subscribers.clear();
+    for (const w of [...this.watchers]) this.release(w);
     this.db.close();
   }
 }
 
-export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  return new SqliteStore(options);
+/**
+ * Opens (creating if needed) a store at `path`, or an in-memory one for ':memory:'. The process
+ * holds the file exclusively until `close()`.
+ *
+ * @throws UNAVAILABLE (`STORE_LOCKED`) when another process has the file open, (`STORE_OPEN`) when it cannot be opened.
+ * @example
+ * const store = openSqliteStore({ path: join(dir, 'tlsboot.db') });
+ * try { await store.create(key, object); } finally { await store.close(); }
+ */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  for (const [name, value] of [
+    ['maxWatchBacklog', options.maxWatchBacklog],
+    ['historyPageSize', options.historyPageSize],
+  ] as const) {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+      throw new TlsbootError('INVALID', 'STORE_OPTION', `${name} must be a positive integer`, { field: name });
+    }
+  }
+  return new SqliteStore(openDatabase(options.path, options.lockTimeoutMs ?? 5000), options);
 }
