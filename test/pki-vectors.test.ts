@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { isTlsbootError } from '../src/base/errors.ts';
 import { decodePemBlocks, parseCsr, parseCsrPem } from '../src/pki/index.ts';
 
 const dir = process.env.TLSBOOT_VECTORS ?? new URL('../.vectors/requests', import.meta.url).pathname;
@@ -58,8 +59,8 @@ function reasonOf(fn: () => unknown): string | undefined {
     fn();
     return undefined;
   } catch (error) {
-    assert.ok(error instanceof Error && 'code' in error, `a TlsbootError, not ${String(error)}`);
-    return String((error as { reason: string }).reason);
+    assert.ok(isTlsbootError(error), `a TlsbootError, not ${String(error)}`);
+    return error.reason;
   }
 }
 
