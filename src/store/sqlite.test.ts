@@ -1,6 +1,8 @@
 /**
- * The SQLite backend: the conformance suite in memory and on disk, persistence across reopen, and
- * durability under kill -9: every write acknowledged before the kill is there after restart.
+ * The SQLite backend: the conformance suite in memory and on disk (on disk with tiny history
+ * pages, so every watch test also crosses the boundary between paged replay and live delivery),
+ * then what only a file-backed store can show: persistence across reopen, the exclusive lock,
+ * the bound on a slow watcher, compaction under a replaying watcher, and durability under kill -9.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,63 +13,180 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { runStoreConformance } from './conformance.ts';
 import { openSqliteStore } from './sqlite.ts';
+import type { Store } from './types.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'sqlite-store-'));
+const root = mkdtempSync(join(tmpdir(), 'tlsboot-sqlite-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-let n = 0;
+let files = 0;
+const freshPath = () => join(root, `store-${files++}.db`);
 
 runStoreConformance('sqlite in memory', async () => openSqliteStore({ path: ':memory:' }));
-runStoreConformance('sqlite on disk', async () => openSqliteStore({ path: join(root, `c${n++}.db`) }));
+runStoreConformance('sqlite on disk', async () => openSqliteStore({ path: freshPath(), historyPageSize: 3 }));
 
-describe('SqliteStore on disk', () => {
-  test('objects and the revision survive close and reopen', async () => {
-    const path = join(root, 'reopen.db');
+function code(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+}
+
+function reason(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'reason' in error ? String(error.reason) : undefined;
+}
+
+async function createMany(s: Store, names: string[]): Promise<void> {
+  for (const name of names) await s.create({ resource: 'r', namespace: '', name }, { metadata: { name } });
+}
+
+describe('SqliteStore', () => {
+  test('objects, the revision and the compacted revision survive close and reopen', async () => {
+    const path = freshPath();
     const s1 = openSqliteStore({ path });
-    await s1.create({ resource: 'r', namespace: '', name: 'a' }, { metadata: { name: 'a' } });
+    await createMany(s1, ['a', 'b', 'c']);
+    await s1.delete({ resource: 'r', namespace: '', name: 'b' });
+    await s1.compact(2);
     await s1.close();
     const s2 = openSqliteStore({ path });
-    assert.equal(await s2.revision(), 1);
-    const b = await s2.create({ resource: 'r', namespace: '', name: 'b' }, { metadata: { name: 'b' } });
-    assert.equal(b.metadata.resourceVersion, '2');
-    await s2.close();
+    try {
+      assert.equal(await s2.revision(), 4);
+      assert.deepEqual(
+        (await s2.list('r')).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
+        ['a@1', 'c@3'],
+      );
+      const d = await s2.create({ resource: 'r', namespace: '', name: 'd' }, { metadata: { name: 'd' } });
+      assert.equal(d.metadata.resourceVersion, '5');
+      const it = s2.watch('r', { fromRevision: 1, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      await assert.rejects(it.next(), (e: unknown) => code(e) === 'GONE');
+      const history = s2.watch('r', { fromRevision: 2, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      assert.deepEqual(
+        [(await history.next()).value?.revision, (await history.next()).value?.revision, (await history.next()).value?.revision],
+        [3, 4, 5],
+      );
+      await history.return?.();
+    } finally {
+      await s2.close();
+    }
   });
 
-  test('every write acknowledged before kill -9 is present after restart', async () => {
-    const path = join(root, 'crash.db');
-    const script = join(root, 'writer.ts');
+  test('a second open of the same file is refused with UNAVAILABLE until the first closes', async () => {
+    const path = freshPath();
+    const s1 = openSqliteStore({ path });
+    try {
+      await createMany(s1, ['a']);
+      assert.throws(
+        () => openSqliteStore({ path, lockTimeoutMs: 0 }),
+        (e: unknown) => code(e) === 'UNAVAILABLE' && reason(e) === 'STORE_LOCKED',
+      );
+      await createMany(s1, ['b']);
+    } finally {
+      await s1.close();
+    }
+    const s2 = openSqliteStore({ path, lockTimeoutMs: 0 });
+    try {
+      assert.equal(await s2.revision(), 2);
+    } finally {
+      await s2.close();
+    }
+  });
+
+  test('a watcher that falls more than maxWatchBacklog events behind ends with GONE at once', async () => {
+    const s = openSqliteStore({ path: ':memory:', maxWatchBacklog: 5 });
+    try {
+      await createMany(s, ['h']);
+      const it = s.watch('r', { fromRevision: 0, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      assert.equal((await it.next()).value?.revision, 1);
+      await createMany(s, ['l1', 'l2', 'l3', 'l4', 'l5']);
+      const fast = s.watch('r', { fromRevision: 6, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const fastNext = fast.next();
+      await createMany(s, ['over']);
+      // The queued events are dropped rather than delivered: the caller must re-list anyway.
+      await assert.rejects(it.next(), (e: unknown) => code(e) === 'GONE' && reason(e) === 'WATCH_TOO_SLOW');
+      assert.equal((await fastNext).value?.revision, 7, 'a watcher that keeps up is unaffected');
+      await fast.return?.();
+      const within = s.watch('r', { fromRevision: 7, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const first = within.next();
+      await createMany(s, ['w1', 'w2', 'w3', 'w4', 'w5']);
+      assert.equal((await first).value?.revision, 8);
+      for (const r of [9, 10, 11, 12]) assert.equal((await within.next()).value?.revision, r);
+      await within.return?.();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('compaction that overtakes a paged replay ends the watch with GONE instead of skipping events', async () => {
+    const s = openSqliteStore({ path: ':memory:', historyPageSize: 2 });
+    try {
+      await createMany(s, ['a', 'b', 'c', 'd', 'e', 'f']);
+      const it = s.watch('r', { fromRevision: 0, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      assert.equal((await it.next()).value?.revision, 1);
+      await s.compact(4);
+      // Revision 2 was read with the first page; the page after it was compacted away.
+      assert.equal((await it.next()).value?.revision, 2);
+      await assert.rejects(it.next(), (e: unknown) => code(e) === 'GONE' && reason(e) === 'STORE_COMPACTED');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('invalid tuning options are INVALID', () => {
+    assert.throws(
+      () => openSqliteStore({ path: ':memory:', historyPageSize: 0 }),
+      (e: unknown) => code(e) === 'INVALID',
+    );
+    assert.throws(
+      () => openSqliteStore({ path: ':memory:', maxWatchBacklog: 1.5 }),
+      (e: unknown) => code(e) === 'INVALID',
+    );
+  });
+
+  test('every write acknowledged before kill -9 is present after restart', { timeout: 15_000 }, async () => {
+    const path = freshPath();
+    const script = join(root, 'crash-writer.ts');
     const storeModule = new URL('./sqlite.ts', import.meta.url).href;
+    // The child acknowledges a name only after create() resolved, i.e. after the commit.
     writeFileSync(
       script,
       `import { openSqliteStore } from ${JSON.stringify(storeModule)};
 const s = openSqliteStore({ path: ${JSON.stringify(path)} });
 for (let i = 0; ; i++) {
   const name = 'o' + i;
-  await s.create({ resource: 'r', namespace: '', name }, { metadata: { name }, payload: 'x'.repeat(200) });
+  await s.create({ resource: 'r', namespace: 'ns', name }, { metadata: { name, namespace: 'ns' }, payload: 'x'.repeat(500 + (i % 7) * 300) });
   process.stdout.write(name + '\\n');
 }
 `,
     );
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const acknowledged: string[] = [];
     const lines = createInterface({ input: child.stdout });
-    await new Promise<void>((resolve) => {
-      lines.on('line', (line) => {
-        acknowledged.push(line);
-        if (acknowledged.length === 300) {
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', () => reject(new Error(`the writer exited early after ${acknowledged.length} writes`)));
+      lines.on('line', (name) => {
+        acknowledged.push(name);
+        if (acknowledged.length === 400) {
           child.kill('SIGKILL');
           resolve();
         }
       });
     });
-    await new Promise((r) => child.once('exit', r));
+    await exited;
+    lines.close();
     const s = openSqliteStore({ path });
     try {
-      const { items } = await s.list('r');
+      const { items, revision } = await s.list('r');
       const stored = new Set(items.map((o) => o.metadata.name));
-      const missing = acknowledged.filter((a) => !stored.has(a));
-      assert.deepEqual(missing, []);
+      assert.deepEqual(
+        acknowledged.filter((a) => !stored.has(a)),
+        [],
+      );
       assert.ok(items.length >= acknowledged.length);
-      assert.equal(await s.revision(), items.length);
+      // Every committed create left exactly one revision behind, and nothing half-written.
+      assert.equal(revision, items.length);
+      assert.deepEqual(
+        items.map((o) => o.metadata.resourceVersion),
+        items.map((o) => String(Number(String(o.metadata.name).slice(1)) + 1)),
+      );
+      const next = await s.create({ resource: 'r', namespace: 'ns', name: 'after' }, { metadata: { name: 'after', namespace: 'ns' } });
+      assert.equal(next.metadata.resourceVersion, String(revision + 1));
     } finally {
       await s.close();
     }

@@ -1,0 +1,177 @@
+/**
+ * The serving approver's policy (security.md §5 items 30-34) and the bootstrap-token rules (items
+ * 1-6): every forbidden SAN form is denied with a reason naming it, honest requests are approved,
+ * and token Secrets are judged exactly as reference §1 says.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createCsrPem, generatePrivateKey, parseCsrPem } from '../pki/index.ts';
+import { bootstrapTokenSecret, checkBootstrapTokenSecret, parseBootstrapToken } from './core.ts';
+import { evaluateServingRequest, parseServingPolicy } from './serving-policy.ts';
+
+const policy = parseServingPolicy({
+  nodes: { 'node-1': { ips: ['10.0.0.11'], dns: ['node-1.corp.example'] }, 'node-2': { ips: ['10.0.0.12'] } },
+  allowedCidrs: ['10.1.0.0/16'],
+  dnsSuffixes: ['.nodes.example'],
+});
+const key = generatePrivateKey('ecdsa-p256');
+
+function request(
+  sans: { dns?: string[]; ip?: string[]; email?: string[] },
+  opts: { cn?: string; user?: string; groups?: string[]; usages?: string[] } = {},
+) {
+  const csr = parseCsrPem(
+    createCsrPem({
+      key,
+      subject: [
+        { type: 'O', value: 'system:nodes' },
+        { type: 'CN', value: opts.cn ?? 'system:node:node-1' },
+      ],
+      sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: sans.email ?? [], uri: [] },
+    }),
+  );
+  return evaluateServingRequest(
+    {
+      signerName: 'kubernetes.io/kubelet-serving',
+      csr,
+      usages: opts.usages ?? ['digital signature', 'server auth'],
+      username: opts.user ?? 'system:node:node-1',
+      groups: opts.groups ?? ['system:nodes', 'system:authenticated'],
+    },
+    policy,
+  );
+}
+
+function denied(d: ReturnType<typeof request>, pattern: RegExp): void {
+  assert.equal(d.kind, 'deny', JSON.stringify(d));
+  assert.match(d.kind === 'deny' ? d.problems.join('; ') : '', pattern);
+}
+
+describe('serving policy', () => {
+  test('approves names and addresses that belong to the node by inventory, CIDR or suffix', () => {
+    assert.equal(
+      request({ dns: ['node-1', 'node-1.corp.example', 'node-1.nodes.example'], ip: ['10.0.0.11', '10.1.2.3'] }).kind,
+      'approve',
+    );
+  });
+
+  const deniedIps: [string, RegExp][] = [
+    ['127.0.0.1', /loopback/],
+    ['0.0.0.0', /unspecified/],
+    ['::', /unspecified/],
+    ['::1', /loopback/],
+    ['::ffff:127.0.0.1', /loopback/],
+    ['169.254.169.254', /link-local/],
+    ['10.96.0.1', /forbidden range 10\.96\.0\.0\/12/],
+    ['10.0.0.12', /belongs to node node-2/],
+    ['192.168.5.5', /not an address of node-1/],
+  ];
+  // SANs are shown canonically (::ffff:127.0.0.1 reads ::ffff:7f00:1), so match the reason.
+  for (const [ip, why] of deniedIps)
+    test(`denies IP ${ip}`, () => denied(request({ dns: ['node-1'], ip: [ip] }), new RegExp(`IP \\S+ .*${why.source}`)));
+
+  const deniedDns: [string, RegExp][] = [
+    ['node-2', /belongs to node node-2/],
+    ['kubernetes.default.svc', /API server name/],
+    ['kubernetes', /API server name/],
+    ['web.default.svc.cluster.local', /cluster service name/],
+    ['*.nodes.example', /wildcard/],
+    ['localhost', /loopback name/],
+    ['Node-1', /not lower case/],
+    ['node-1.', /trailing dot/],
+    ['xn--node-1.nodes.example', /punycode/],
+    [`${'a'.repeat(64)}.example`, /not a valid DNS name/],
+    ['node-1..example', /not a valid DNS name/],
+    ['node_1.example', /not a valid DNS name/],
+    ['evil.example', /not a name of node-1/],
+  ];
+  for (const [dns, why] of deniedDns) test(`denies DNS ${dns.slice(0, 30)}`, () => denied(request({ dns: [dns], ip: ['10.0.0.11'] }), why));
+
+  test('denies a requester that is not the node named, a non-node, bad usages, email SANs, and too many SANs', () => {
+    denied(request({ ip: ['10.0.0.11'] }, { user: 'system:node:node-2' }), /sent by system:node:node-2/);
+    denied(request({ ip: ['10.0.0.11'] }, { user: 'system:node:node-1', groups: ['system:authenticated'] }), /is not a node/);
+    denied(request({ ip: ['10.0.0.11'] }, { usages: ['digital signature', 'server auth', 'client auth'] }), /usages must be exactly/);
+    denied(request({ ip: ['10.0.0.11'], email: ['a@example.com'] }), /email or URI/);
+    denied(request({ ip: Array.from({ length: 17 }, (_, i) => `10.1.0.${i + 1}`) }), /at most 16/);
+  });
+
+  test('refuses a malformed policy with the field named', () => {
+    assert.throws(
+      () => parseServingPolicy({ allowedCidrs: ['10.0.0.0'] }),
+      (e: unknown) => (e as { field?: string }).field === 'allowedCidrs',
+    );
+    assert.throws(
+      () => parseServingPolicy({ nodes: { a: { ips: ['nope'] } } }),
+      (e: unknown) => (e as { field?: string }).field === 'nodes.a.ips',
+    );
+    assert.throws(
+      () => parseServingPolicy({ dnsSuffixes: ['nodes.example'] }),
+      (e: unknown) => (e as { field?: string }).field === 'dnsSuffixes',
+    );
+  });
+});
+
+describe('bootstrap token rules (reference §1)', () => {
+  const now = new Date('2026-06-01T00:00:00Z');
+  const token = { id: 'abc123', secret: '0123456789abcdef' };
+  const secret = (overrides: Record<string, string | undefined> = {}) => {
+    const s = bootstrapTokenSecret({
+      token,
+      usages: ['authentication', 'signing'],
+      groups: ['system:bootstrappers:kubeadm:default-node-token'],
+      expiration: new Date('2026-06-02T00:00:00Z'),
+    });
+    const data = { ...(s.data as Record<string, string>) };
+    for (const [k, v] of Object.entries(overrides)) {
+      if (v === undefined) delete data[k];
+      else data[k] = Buffer.from(v).toString('base64');
+    }
+    return { ...s, data };
+  };
+
+  test('tokens that do not match the format are refused without echoing them', () => {
+    for (const bad of [
+      'ABC123.0123456789abcdef',
+      'abc123.0123456789abcde',
+      'abc123.0123456789abcdefg',
+      'abc.123.0123456789abcd',
+      'abc123.0123456789abcdef\n',
+      'аbc123.0123456789abcdef',
+    ]) {
+      assert.throws(
+        () => parseBootstrapToken(bad),
+        (e: unknown) => (e as { reason?: string }).reason === 'TOKEN_FORMAT' && !(e as Error).message.includes(bad),
+      );
+    }
+  });
+
+  test('a valid token yields its usages and groups', () => {
+    const check = checkBootstrapTokenSecret(secret(), now);
+    assert.ok(check.ok);
+    assert.deepEqual(check.ok && check.token.usages, { authentication: true, signing: true });
+  });
+
+  test('expired one second ago, or an unparsable expiration, is invalid', () => {
+    assert.equal(checkBootstrapTokenSecret(secret({ expiration: '2026-05-31T23:59:59Z' }), now).ok, false);
+    assert.equal(checkBootstrapTokenSecret(secret({ expiration: 'tomorrow' }), now).ok, false);
+  });
+
+  test('usage-bootstrap-authentication must be exactly "true"', () => {
+    const check = checkBootstrapTokenSecret(secret({ 'usage-bootstrap-authentication': 'yes' }), now);
+    assert.ok(check.ok && !check.token.usages.authentication);
+    const missing = checkBootstrapTokenSecret(secret({ 'usage-bootstrap-authentication': undefined }), now);
+    assert.ok(missing.ok && !missing.token.usages.authentication);
+  });
+
+  test('one extra group outside system:bootstrappers:* (system:masters) invalidates the token, and cannot be created', () => {
+    assert.equal(checkBootstrapTokenSecret(secret({ 'auth-extra-groups': 'system:bootstrappers:ok,system:masters' }), now).ok, false);
+    assert.throws(
+      () => bootstrapTokenSecret({ token, usages: ['authentication'], groups: ['system:masters'] }),
+      (e: unknown) => (e as { reason?: string }).reason === 'TOKEN_GROUP',
+    );
+  });
+
+  test('a token-id that disagrees with the Secret name is invalid', () => {
+    assert.equal(checkBootstrapTokenSecret(secret({ 'token-id': 'zzz999' }), now).ok, false);
+  });
+});
