@@ -1,0 +1,234 @@
+/**
+ * The approver and signer controllers against an in-memory store with the API's strategies
+ * (security.md §5 items 23-27 and 29): what is and is not auto-approved, signer policy failures,
+ * requested extensions never reaching the certificate, lifetime clamping, one certificate per CSR.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID, sign } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { csrCertificatePem, csrConditions, prepareCsrCreate, type UserInfo } from '../src/api/index.ts';
+import { LocalSigner } from '../src/ca/signer.ts';
+import { reconcileApproval } from '../src/controllers/approver.ts';
+import { CSR_RESOURCE, ISSUED_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
+import { reconcileSigning } from '../src/controllers/signer.ts';
+import {
+  contextTag,
+  encodeBitString,
+  encodeOctetString,
+  encodeOid,
+  encodeSequence,
+  encodeSetOf,
+  encodeSmallInt,
+  encodeString,
+  encodeTlv,
+  encodeTrue,
+  Tag,
+} from '../src/pki/der.ts';
+import { createCsrPem, generatePrivateKey, issueCertificate, parseCertificate, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
+import { Oid } from '../src/pki/oids.ts';
+import { encodePem } from '../src/pki/pem.ts';
+import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
+
+const RBAC = 'rbac.authorization.k8s.io';
+const bootstrapUser: UserInfo = {
+  name: 'system:bootstrap:abc123',
+  groups: ['system:bootstrappers', 'system:bootstrappers:kubeadm:default-node-token', 'system:authenticated'],
+};
+const node = (n: string): UserInfo => ({ name: `system:node:${n}`, groups: ['system:nodes', 'system:authenticated'] });
+const H = 3_600_000;
+
+let store: Store;
+let client: StoreClusterClient;
+let caches: ObjectCache[] = [];
+let signer: LocalSigner;
+const now = () => new Date();
+
+async function seedRbac(): Promise<void> {
+  const role = (name: string, sub: string) => ({
+    metadata: { name },
+    rules: [{ apiGroups: ['certificates.k8s.io'], resources: [`certificatesigningrequests/${sub}`], verbs: ['create'] }],
+  });
+  const binding = (name: string, role: string, group: string) => ({
+    metadata: { name },
+    roleRef: { kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'Group', name: group }],
+  });
+  await store.create({ resource: `${RBAC}/clusterroles`, namespace: '', name: 'nodeclient' }, role('nodeclient', 'nodeclient'));
+  await store.create({ resource: `${RBAC}/clusterroles`, namespace: '', name: 'selfnodeclient' }, role('selfnodeclient', 'selfnodeclient'));
+  await store.create(
+    { resource: `${RBAC}/clusterrolebindings`, namespace: '', name: 'b1' },
+    binding('b1', 'nodeclient', 'system:bootstrappers:kubeadm:default-node-token'),
+  );
+  await store.create(
+    { resource: `${RBAC}/clusterrolebindings`, namespace: '', name: 'b2' },
+    binding('b2', 'selfnodeclient', 'system:nodes'),
+  );
+}
+
+before(async () => {
+  store = openSqliteStore({ path: ':memory:' });
+  await seedRbac();
+  const cache = (r: string) => new ObjectCache({ store, resource: `${RBAC}/${r}` });
+  const rbac = {
+    clusterRoles: cache('clusterroles'),
+    clusterRoleBindings: cache('clusterrolebindings'),
+    roles: cache('roles'),
+    roleBindings: cache('rolebindings'),
+  };
+  caches = Object.values(rbac);
+  for (const c of caches) await c.start();
+  client = new StoreClusterClient(store, rbac, now);
+  const caKey = generatePrivateKey('ecdsa-p256');
+  const ca = parseCertificate(
+    issueCertificate({
+      subject: [{ type: 'CN', value: 'kubernetes' }],
+      publicKey: spkiOf(caKey),
+      keyUsage: ['keyCertSign', 'digitalSignature'],
+      ca: {},
+      notBefore: new Date(Date.now() - H),
+      notAfter: new Date(Date.now() + 100 * H),
+      issuer: { kind: 'self', key: caKey },
+      randomBytes,
+    }),
+  );
+  signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
+});
+
+after(async () => {
+  for (const c of caches) await c.close();
+  await store.close();
+});
+
+let seq = 0;
+async function submit(p: {
+  user: UserInfo;
+  cn: string;
+  o?: string[];
+  dns?: string[];
+  usages?: string[];
+  signer?: string;
+  expirationSeconds?: number;
+  pem?: string;
+}): Promise<string> {
+  const name = `csr-${seq++}`;
+  const pem =
+    p.pem ??
+    createCsrPem({
+      key: generatePrivateKey('ecdsa-p256'),
+      subject: [...(p.o ?? ['system:nodes']).map((value) => ({ type: 'O', value })), { type: 'CN', value: p.cn }],
+      sans: { dns: p.dns ?? [], ip: [], email: [], uri: [] },
+    });
+  const obj = prepareCsrCreate(
+    {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
+      spec: {
+        request: Buffer.from(pem).toString('base64'),
+        signerName: p.signer ?? 'kubernetes.io/kube-apiserver-client-kubelet',
+        usages: p.usages ?? ['digital signature', 'client auth'],
+        ...(p.expirationSeconds === undefined ? {} : { expirationSeconds: p.expirationSeconds }),
+      },
+    },
+    p.user,
+  );
+  await store.create({ resource: CSR_RESOURCE, namespace: '', name }, obj as StoredObject);
+  return name;
+}
+
+async function conditionTypes(name: string): Promise<string[]> {
+  return csrConditions((await client.getCsr(name)) ?? {}).map((c) => c.type);
+}
+
+async function approveByHand(name: string): Promise<void> {
+  const csr = (await client.getCsr(name)) ?? {};
+  await client.updateCsrApproval({
+    ...csr,
+    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'by hand' }] },
+  });
+}
+
+describe('approver', () => {
+  test('approves a bootstrap node-client request and a node renewing its own name', async () => {
+    const fresh = await submit({ user: bootstrapUser, cn: 'system:node:n1' });
+    await reconcileApproval(fresh, { client, now });
+    assert.deepEqual(await conditionTypes(fresh), ['Approved']);
+    const renewal = await submit({ user: node('n2'), cn: 'system:node:n2' });
+    await reconcileApproval(renewal, { client, now });
+    assert.deepEqual(await conditionTypes(renewal), ['Approved']);
+  });
+
+  test('does not approve O=[system:nodes, system:masters], any SAN, or a renewal for another name', async () => {
+    const masters = await submit({ user: bootstrapUser, cn: 'system:node:n3', o: ['system:nodes', 'system:masters'] });
+    const withSan = await submit({ user: bootstrapUser, cn: 'system:node:n4', dns: ['n4.example'] });
+    const otherName = await submit({ user: node('n5'), cn: 'system:node:n6' });
+    for (const name of [masters, withSan, otherName]) {
+      await reconcileApproval(name, { client, now });
+      assert.deepEqual(await conditionTypes(name), [], name);
+    }
+  });
+});
+
+describe('signer', () => {
+  test('marks Failed, with the policy in the message, usages outside the signer’s set', async () => {
+    const name = await submit({ user: bootstrapUser, cn: 'system:node:n7', usages: ['digital signature', 'client auth', 'server auth'] });
+    await approveByHand(name);
+    await reconcileSigning(name, { client, signer, now });
+    const csr = (await client.getCsr(name)) ?? {};
+    const failed = csrConditions(csr).find((c) => c.type === 'Failed');
+    assert.equal(failed?.reason, 'SignerValidationFailure');
+    assert.match(failed?.message ?? '', /usages must be exactly/);
+    assert.equal(csrCertificatePem(csr), undefined);
+  });
+
+  test('requested CA:TRUE, keyCertSign and an unknown extension never reach the certificate', async () => {
+    const key = generatePrivateKey('ecdsa-p256');
+    const ext = (oid: string, value: Buffer, critical = false) =>
+      critical
+        ? encodeSequence(encodeOid(oid), encodeTrue(), encodeOctetString(value))
+        : encodeSequence(encodeOid(oid), encodeOctetString(value));
+    const attrs = encodeSequence(
+      encodeOid(Oid.extensionRequest),
+      encodeSetOf([
+        encodeSequence(
+          ext(Oid.basicConstraints, encodeSequence(encodeTrue()), true),
+          ext(Oid.keyUsage, Buffer.from([3, 2, 1, 6]), true),
+          ext('1.2.3.4', encodeSequence()),
+        ),
+      ]),
+    );
+    const subject = encodeSequence(encodeSetOf([encodeSequence(encodeOid('2.5.4.3'), encodeString(Tag.UTF8_STRING, 'mallory'))]));
+    const cri = encodeSequence(encodeSmallInt(0), subject, spkiOf(key), encodeTlv(contextTag(0, true), [attrs]));
+    const der = encodeSequence(
+      cri,
+      encodeSequence(encodeOid(Oid.ecdsaSha256)),
+      encodeBitString(sign('sha256', cri, { key, dsaEncoding: 'der' })),
+    );
+    const name = await submit({
+      user: node('x'),
+      cn: 'mallory',
+      signer: 'kubernetes.io/kube-apiserver-client',
+      pem: encodePem('CERTIFICATE REQUEST', der),
+    });
+    await approveByHand(name);
+    await reconcileSigning(name, { client, signer, now });
+    const [cert] = parseCertificateBundle(csrCertificatePem((await client.getCsr(name)) ?? {}) ?? '');
+    assert.equal(cert?.basicConstraints?.ca, false);
+    assert.deepEqual(cert?.keyUsage, ['digitalSignature']);
+    assert.deepEqual(cert?.extKeyUsage, ['clientAuth']);
+    assert.ok(!cert?.extensions.some((e) => e.oid === '1.2.3.4'));
+  });
+
+  test('clamps a requested lifetime above the maximum, and signs each CSR once', async () => {
+    const name = await submit({ user: bootstrapUser, cn: 'system:node:n8', expirationSeconds: 48 * 3600 });
+    await approveByHand(name);
+    await reconcileSigning(name, { client, signer, now });
+    await reconcileSigning(name, { client, signer, now });
+    const csr = (await client.getCsr(name)) ?? {};
+    const [cert] = parseCertificateBundle(csrCertificatePem(csr) ?? '');
+    assert.ok(cert);
+    assert.equal(cert.notAfter.getTime() - cert.notBefore.getTime(), 24 * H);
+    const issued = (await store.list(ISSUED_RESOURCE)).items.filter((r) => r.csrName === name);
+    assert.equal(issued.length, 1);
+  });
+});
