@@ -179,9 +179,9 @@ class SqliteStore implements Store {
       remove: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
       event: db.prepare('INSERT INTO events (rev, type, resource, namespace, name, body) VALUES (?, ?, ?, ?, ?, ?)'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
-      history: db.prepare('SELECT rev, type, body FROM events WHERE resource = ? AND rev > ? AND rev < ? ORDER BY rev LIMIT ?'),
+      history: db.prepare('SELECT rev, type, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?'),
       historyNamespace: db.prepare(
-        'SELECT rev, type, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev < ? ORDER BY rev LIMIT ?',
+        'SELECT rev, type, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
       ),
       compact: db.prepare('DELETE FROM events WHERE rev <= ?'),
     };
