@@ -40,6 +40,10 @@ import { ALL_RESOURCES } from '../server/resources.ts';
 import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
 import { VERSION } from './version.ts';
 
+/** Revisions of history kept for watchers, and how often older ones are compacted away. */
+const HISTORY_REVISIONS = 100_000;
+const COMPACTION_INTERVAL_MS = 5 * 60_000;
+
 export interface ControlPlaneParams {
   readonly dir: string;
   readonly host: string;
@@ -246,6 +250,15 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await manager.start();
     cleanup.push(() => manager.close());
+    // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
+    const compactor = setInterval(() => {
+      void store
+        .revision()
+        .then((rev) => (rev > HISTORY_REVISIONS ? store.compact(rev - HISTORY_REVISIONS) : undefined))
+        .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
+    }, COMPACTION_INTERVAL_MS);
+    compactor.unref();
+    cleanup.push(async () => clearInterval(compactor));
     return { address, caPin: certificatePin(caCertificate), store, close: closeAll };
   } catch (error) {
     await closeAll();
