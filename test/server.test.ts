@@ -318,6 +318,38 @@ describe('tlsboot server', () => {
       }
     });
 
+    test('a wrong secret and an unknown token id get the same 401 body, and guessing is throttled with 429', async () => {
+      const ca = readFileSync(join(server.dir, 'pki', 'ca.crt'), 'utf8');
+      const body = async (token: string) => {
+        const c = new KubeClient({ server: server.url, caPem: ca, token });
+        try {
+          const r = await c.raw(CSRS);
+          return `${r.status} ${r.body.toString()}`;
+        } finally {
+          c.close();
+        }
+      };
+      const unknown = await body('zzzzzz.0123456789abcdef');
+      const wrongSecret = await body('abcdef.zzzzzzzzzzzzzzzz');
+      assert.equal(unknown, wrongSecret);
+      assert.match(unknown, /^401 /);
+      const guesser = new KubeClient({ server: server.url, caPem: ca, token: 'qqqqqq.0123456789abcdef' });
+      const statuses: number[] = [];
+      try {
+        for (let i = 0; i < 105; i++) statuses.push((await guesser.raw(CSRS)).status);
+      } finally {
+        guesser.close();
+      }
+      const first429 = statuses.indexOf(429);
+      assert.ok(first429 > 0 && first429 <= 100, 'throttled after at most 100 failures in a minute');
+      assert.ok(statuses.slice(0, first429).every((s) => s === 401));
+      assert.ok(
+        statuses.slice(first429).every((s) => s === 429),
+        'and stays throttled',
+      );
+      assert.equal((await admin.raw(CSRS)).status, 200, 'a client certificate is not throttled');
+    });
+
     test('anonymous may read kube-public/cluster-info but not list CSRs', async () => {
       const anon = new KubeClient({ server: server.url, caPem: readFileSync(join(server.dir, 'pki', 'ca.crt'), 'utf8') });
       try {

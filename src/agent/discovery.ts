@@ -67,7 +67,11 @@ function parseClusterInfo(kubeconfigText: string): DiscoveredCluster {
 
 export async function discoverWithToken(p: TokenDiscoveryParams): Promise<DiscoveredCluster> {
   const pins = validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
-  const base: ConnectionConfig = { server: p.endpoint, timeoutMs: 10_000, maxResponseBytes: p.maxResponseBytes ?? 1024 * 1024 };
+  const base: ConnectionConfig = {
+    server: p.endpoint,
+    timeoutMs: Math.min(10_000, p.timeoutMs),
+    maxResponseBytes: p.maxResponseBytes ?? 1024 * 1024,
+  };
   const deadline = p.now() + p.timeoutMs;
   const insecure = new KubeClient({ ...base, insecureSkipTlsVerify: true });
   let kubeconfigText: string;

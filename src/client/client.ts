@@ -156,7 +156,11 @@ export class KubeClient {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new TlsbootError('UNAVAILABLE', 'CLIENT_TIMEOUT', `request to ${this.config.server} timed out`)));
+      const timedOut = () => req.destroy(new TlsbootError('UNAVAILABLE', 'CLIENT_TIMEOUT', `request to ${this.config.server} timed out`));
+      req.on('timeout', timedOut);
+      // The socket timeout only measures idleness; a server trickling bytes needs a total deadline.
+      const deadline = setTimeout(timedOut, this.config.timeoutMs ?? 30_000);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', (error) =>
         reject(
           error instanceof TlsbootError

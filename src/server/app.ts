@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { TlsbootError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import {
   ANONYMOUS,
   bearerToken,
@@ -57,6 +58,8 @@ export interface ApiServerDeps {
   /** `host:port` clients should use, reported in /api. */
   readonly advertisedAddress: string;
   readonly maxBodyBytes?: number;
+  /** Failed bearer-token authentications one source may make per minute before getting 429. */
+  readonly maxFailedAuthPerMinute?: number;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
 }
@@ -107,6 +110,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     admission: deps.admission,
   });
   const peerUsers = new WeakMap<TLSSocket, UserInfo | null>();
+  const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
   const app = Fastify({
     https: {
       cert: deps.tls.certPem,
@@ -154,8 +158,14 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (certUser) return withAuthenticatedGroup(certUser);
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) {
+      const source = req.socket.remoteAddress ?? '';
+      if (throttle.blocked(source))
+        throw new TlsbootError('RATE_LIMITED', 'AUTHN_THROTTLED', 'too many failed authentication attempts; try again later');
       const user = deps.staticTokens.lookup(token) ?? (await deps.bootstrapTokens(token, now));
-      if (!user) throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      if (!user) {
+        throttle.recordFailure(source);
+        throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      }
       return withAuthenticatedGroup(user);
     }
     return ANONYMOUS;
