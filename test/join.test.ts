@@ -118,6 +118,35 @@ describe('tlsboot join and agent', () => {
     assert.doesNotMatch(forged.stderr + forged.stdout, new RegExp(wrongSecret.slice(7)), 'no token secret in the output');
   });
 
+  test('a predictable supplied token is refused, and a deleted token cannot join or leave a half-registered node', async () => {
+    const weak = await tlsbootAsync(['token', 'create', 'abcdef.0123456789abcdef'], { env: env() });
+    assert.equal(weak.code, 1);
+    assert.match(weak.stderr, /too predictable/);
+    const extra = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: env() });
+    const doomed = extra.stdout.trim();
+    const deleted = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const nodeDir = join(dir.path, 'node-doomed');
+    const r = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      doomed,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      'doomed',
+      '--dir',
+      nodeDir,
+      '--discovery-timeout',
+      '1s',
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no JWS signature|invalid for this cluster|expired/);
+    assert.equal(existsSync(join(nodeDir, 'kubelet.conf')), false);
+    assert.equal(existsSync(join(nodeDir, 'pki', 'kubelet-client-current.pem')), false);
+  });
+
   test('a bootstrap token cannot re-register a node that holds a valid certificate', async () => {
     const r = await joinNode('node-1', ['--tls-bootstrap-timeout', '3s'], join(dir.path, 'node-1-again'));
     assert.notEqual(r.code, 0);
