@@ -24,10 +24,11 @@ import {
   encodeTrue,
   Tag,
 } from '../src/pki/der.ts';
-import { createCsrPem, generatePrivateKey, issueCertificate, parseCertificate, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
+import { createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
 import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
+import { selfSignedCa } from './helpers/pki.ts';
 
 const RBAC = 'rbac.authorization.k8s.io';
 const bootstrapUser: UserInfo = {
@@ -78,19 +79,7 @@ before(async () => {
   caches = Object.values(rbac);
   for (const c of caches) await c.start();
   client = new StoreClusterClient(store, rbac, now);
-  const caKey = generatePrivateKey('ecdsa-p256');
-  const ca = parseCertificate(
-    issueCertificate({
-      subject: [{ type: 'CN', value: 'kubernetes' }],
-      publicKey: spkiOf(caKey),
-      keyUsage: ['keyCertSign', 'digitalSignature'],
-      ca: {},
-      notBefore: new Date(Date.now() - H),
-      notAfter: new Date(Date.now() + 100 * H),
-      issuer: { kind: 'self', key: caKey },
-      randomBytes,
-    }),
-  );
+  const { certificate: ca, key: caKey } = selfSignedCa();
   signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
 });
 

@@ -4,37 +4,18 @@
  * payload fails the JWS check, and an oversized or trickling cluster-info is cut off.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { discoverWithToken } from '../src/agent/discovery.ts';
 import { clusterInfoKubeconfig } from '../src/cli/control-plane.ts';
-import {
-  certificatePin,
-  certificateToPem,
-  generatePrivateKey,
-  issueCertificate,
-  parseCertificate,
-  privateKeyToPem,
-  signDetachedJws,
-  spkiOf,
-} from '../src/pki/index.ts';
+import { certificatePin, certificateToPem, privateKeyToPem, signDetachedJws } from '../src/pki/index.ts';
+import { selfSignedCa } from './helpers/pki.ts';
 
-const key = generatePrivateKey('ecdsa-p256');
-const cert = parseCertificate(
-  issueCertificate({
-    subject: [{ type: 'CN', value: 'kubernetes' }],
-    publicKey: spkiOf(key),
-    keyUsage: ['digitalSignature', 'keyCertSign'],
-    extKeyUsage: ['serverAuth'],
-    sans: { dns: ['localhost'], ip: ['127.0.0.1'], email: [], uri: [] },
-    ca: {},
-    notBefore: new Date(Date.now() - 3_600_000),
-    notAfter: new Date(Date.now() + 3_600_000),
-    issuer: { kind: 'self', key },
-    randomBytes,
-  }),
-);
+const { certificate: cert, key } = selfSignedCa({
+  hours: 1,
+  extKeyUsage: ['serverAuth'],
+  sans: { dns: ['localhost'], ip: ['127.0.0.1'], email: [], uri: [] },
+});
 const caPem = certificateToPem(cert);
 const tokenId = 'abcdef';
 const tokenSecret = '0123456789abcdef';

@@ -9,25 +9,14 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { selfSignedCa } from '../../test/helpers/pki.ts';
 import { generatePrivateKey, issueCertificate, parseCertificate, spkiOf } from '../pki/index.ts';
 import { CertStore } from './cert-store.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'certstore-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const caKey = generatePrivateKey('ecdsa-p256');
-const ca = parseCertificate(
-  issueCertificate({
-    subject: [{ type: 'CN', value: 'ca' }],
-    publicKey: spkiOf(caKey),
-    keyUsage: ['keyCertSign'],
-    ca: {},
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    issuer: { kind: 'self', key: caKey },
-    randomBytes,
-  }),
-);
+const { certificate: ca, key: caKey } = selfSignedCa({ cn: 'ca', hours: 24 });
 
 function leafFor(key: ReturnType<typeof generatePrivateKey>) {
   return parseCertificate(

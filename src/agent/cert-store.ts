@@ -6,10 +6,10 @@
  * resumes the same CSR. At any crash point the current link names a complete pair.
  */
 import type { KeyObject } from 'node:crypto';
-import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidError } from '../base/errors.ts';
-import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
+import { ensureDirectory, syncDir, writeFilesAtomically } from '../base/fs.ts';
 import {
   type Certificate,
   certificateToPem,
@@ -42,15 +42,6 @@ export function installedAtOf(path: string): Date | undefined {
 
 function storeError(reason: string, message: string, field: string): InvalidError {
   return new InvalidError(reason, message, { field });
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function stamp(d: Date): string {

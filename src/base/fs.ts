@@ -14,7 +14,8 @@ export interface FileToWrite {
   readonly mode: number;
 }
 
-function syncDir(dir: string): void {
+/** fsyncs a directory so that renames inside it survive a crash. */
+export function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);

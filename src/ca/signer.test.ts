@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, spkiOf } from '../pki/index.ts';
+import { selfSignedCa } from '../../test/helpers/pki.ts';
+import { certificateToPem, generatePrivateKey, spkiOf } from '../pki/index.ts';
 import { BACKDATE_MS, LocalSigner, MIN_TTL_MS, signingValidity } from './signer.ts';
 
 const H = 3_600_000;
@@ -49,19 +50,7 @@ describe('signingValidity', () => {
 
 describe('LocalSigner', () => {
   test('issues a CA:FALSE leaf with exactly the given usages and SANs that openssl verifies', async () => {
-    const caKey = generatePrivateKey('ecdsa-p256');
-    const ca = parseCertificate(
-      issueCertificate({
-        subject: [{ type: 'CN', value: 'kubernetes' }],
-        publicKey: spkiOf(caKey),
-        keyUsage: ['digitalSignature', 'keyCertSign'],
-        ca: {},
-        notBefore: new Date(Date.now() - H),
-        notAfter: new Date(Date.now() + 100 * H),
-        issuer: { kind: 'self', key: caKey },
-        randomBytes,
-      }),
-    );
+    const { certificate: ca, key: caKey } = selfSignedCa();
     const signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes });
     const leafKey = generatePrivateKey('ecdsa-p256');
     const { certificate, pem } = await signer.sign(

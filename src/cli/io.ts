@@ -17,3 +17,11 @@ export interface CliEnv {
   /** Environment variables the commands honour (for example KUBECONFIG). */
   readonly vars: Readonly<Record<string, string | undefined>>;
 }
+
+/** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
+export function waitForShutdown(env: CliEnv): Promise<void> {
+  return new Promise((resolve) => {
+    if (env.shutdown.aborted) resolve();
+    env.shutdown.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -3,19 +3,14 @@
  * Table), create, wait for the certificate with a watch, and approve/deny through the
  * `/approval` subresource with compare-and-swap retries, as `kubectl certificate` does.
  */
+import type { CsrCondition } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
+
+export type { CsrCondition };
+
 import type { JsonObject, KubeClient } from './client.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-
-export interface CsrCondition {
-  readonly type: string;
-  readonly status: string;
-  readonly reason?: string;
-  readonly message?: string;
-  readonly lastUpdateTime?: string;
-  readonly lastTransitionTime?: string;
-}
 
 function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -15,7 +15,7 @@ import {
   SIGNER_KUBELET_CLIENT,
 } from '../api/index.ts';
 import { commonName } from '../pki/index.ts';
-import { type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 function isObject(v: unknown): v is JsonObject {
@@ -29,10 +29,6 @@ function stringArray(v: unknown): string[] {
 export interface ApproverOptions {
   readonly client: ClusterClient;
   readonly now: () => Date;
-}
-
-export function stamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Whether a valid kubelet client certificate was already issued for this CN. */
@@ -75,19 +71,18 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
     if (serial !== undefined) {
       if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
       const why = `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`;
-      await write(o, csr, { type: 'AutoApprovalWithheld', status: 'True', reason: 'NodeAlreadyRegistered', message: why });
+      await appendApprovalCondition(
+        o.client,
+        csr,
+        { type: 'AutoApprovalWithheld', status: 'True', reason: 'NodeAlreadyRegistered', message: why },
+        o.now(),
+      );
       return undefined;
     }
     message = 'Auto approving kubelet client certificate after SubjectAccessReview.';
   } else {
     return undefined;
   }
-  await write(o, csr, { type: 'Approved', status: 'True', reason: 'AutoApproved', message });
+  await appendApprovalCondition(o.client, csr, { type: 'Approved', status: 'True', reason: 'AutoApproved', message }, o.now());
   return undefined;
-}
-
-async function write(o: ApproverOptions, csr: JsonObject, condition: Record<string, string>): Promise<void> {
-  const status = isObject(csr.status) ? csr.status : {};
-  const conditions = [...csrConditions(csr), { ...condition, lastUpdateTime: stamp(o.now()) }];
-  await o.client.updateCsrApproval({ ...csr, status: { ...status, conditions } });
 }

@@ -4,7 +4,7 @@
  * `/status` and `/approval` rules) and are compare-and-swap on the resourceVersion the controller
  * read, so a controller never overwrites a change it did not see.
  */
-import { type AuthorizationAttributes, authorize, type BindingLike, prepareCsrUpdate, type RoleLike } from '../api/index.ts';
+import { type AuthorizationAttributes, authorize, type BindingLike, csrConditions, prepareCsrUpdate, type RoleLike } from '../api/index.ts';
 import type { ObjectCache, Store, StoredObject } from '../store/index.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -121,4 +121,22 @@ export class StoreClusterClient implements ClusterClient {
 /** Ignores the races a level-based controller resolves on its next pass. */
 export function isRaceError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND');
+}
+
+export function timestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Adds a condition through `/approval` (Approved, Denied, or an informational type). */
+export async function appendApprovalCondition(
+  client: ClusterClient,
+  csr: JsonObject,
+  condition: Record<string, string>,
+  now: Date,
+): Promise<void> {
+  const status = typeof csr.status === 'object' && csr.status !== null ? (csr.status as JsonObject) : {};
+  await client.updateCsrApproval({
+    ...csr,
+    status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: timestamp(now) }] },
+  });
 }

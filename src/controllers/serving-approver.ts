@@ -6,8 +6,7 @@
  */
 import { csrCertificatePem, csrConditions, parseCsrRequestField } from '../api/index.ts';
 import { evaluateServingRequest, type ServingPolicy } from '../api/serving-policy.ts';
-import { stamp } from './approver.ts';
-import type { ClusterClient, JsonObject } from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, type JsonObject } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 function isObject(v: unknown): v is JsonObject {
@@ -56,17 +55,9 @@ export async function reconcileServing(
       reason: decision.kind === 'approve' ? 'WouldApprove' : 'WouldDeny',
       message: condition.message,
     };
-    await write(o, csr, would);
+    await appendApprovalCondition(o.client, csr, would, o.now());
     return undefined;
   }
-  await write(o, csr, condition);
+  await appendApprovalCondition(o.client, csr, condition, o.now());
   return undefined;
-}
-
-async function write(o: { client: ClusterClient; now: () => Date }, csr: JsonObject, condition: Record<string, string>): Promise<void> {
-  const status = isObject(csr.status) ? csr.status : {};
-  await o.client.updateCsrApproval({
-    ...csr,
-    status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: stamp(o.now()) }] },
-  });
 }

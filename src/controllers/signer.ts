@@ -18,8 +18,7 @@ import {
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
-import { stamp } from './approver.ts';
-import { type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
+import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, timestamp } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
@@ -43,7 +42,7 @@ async function setCondition(
   certificate?: string,
 ): Promise<void> {
   const status = isObject(csr.status) ? csr.status : {};
-  const conditions = [...csrConditions(csr).filter((c) => c.type !== condition.type), { ...condition, lastUpdateTime: stamp(o.now()) }];
+  const conditions = [...csrConditions(csr).filter((c) => c.type !== condition.type), { ...condition, lastUpdateTime: timestamp(o.now()) }];
   await o.client.updateCsrStatus({ ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } });
 }
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { reasonOf, selfSignedCa } from '../../test/helpers/pki.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { DerReader, decodeTime, encodeSequence, encodeTime } from './der.ts';
 import {
@@ -28,15 +29,6 @@ import {
   verifyDetachedJws,
 } from './index.ts';
 
-function reason(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    return (e as { reason?: string }).reason;
-  }
-}
-
 describe('DER reader', () => {
   const read = (bytes: number[]) => () => {
     const r = DerReader.of(Uint8Array.from(bytes));
@@ -45,13 +37,13 @@ describe('DER reader', () => {
     return t;
   };
   test('refuses BER: indefinite length, non-minimal lengths, high tags, truncation, trailing data', () => {
-    assert.equal(reason(read([0x30, 0x80, 0, 0])), 'DER_INDEFINITE_LENGTH');
-    assert.equal(reason(read([0x04, 0x81, 0x01, 0x00])), 'DER_LENGTH');
-    assert.equal(reason(read([0x04, 0x82, 0x00, 0x01, 0x00])), 'DER_LENGTH');
-    assert.equal(reason(read([0x1f, 0x20, 0x00])), 'DER_TAG');
-    assert.equal(reason(read([0x04, 0x05, 0x00])), 'DER_TRUNCATED');
-    assert.equal(reason(read([0x05, 0x00, 0x00])), 'DER_TRAILING_DATA');
-    assert.equal(reason(read([0x04, 0x01, 0x00])), undefined);
+    assert.equal(reasonOf(read([0x30, 0x80, 0, 0])), 'DER_INDEFINITE_LENGTH');
+    assert.equal(reasonOf(read([0x04, 0x81, 0x01, 0x00])), 'DER_LENGTH');
+    assert.equal(reasonOf(read([0x04, 0x82, 0x00, 0x01, 0x00])), 'DER_LENGTH');
+    assert.equal(reasonOf(read([0x1f, 0x20, 0x00])), 'DER_TAG');
+    assert.equal(reasonOf(read([0x04, 0x05, 0x00])), 'DER_TRUNCATED');
+    assert.equal(reasonOf(read([0x05, 0x00, 0x00])), 'DER_TRAILING_DATA');
+    assert.equal(reasonOf(read([0x04, 0x01, 0x00])), undefined);
   });
 
   test('times round-trip in both encodings and calendar nonsense is refused', () => {
@@ -85,7 +77,7 @@ describe('IP addresses', () => {
     assert.equal(canonicalIp('10.0.0.1'), '10.0.0.1');
     assert.equal(bytesToIp(ipToBytes('fe80::1:0:0:1')), 'fe80::1:0:0:1');
     assert.equal(
-      reason(() => ipToBytes('10.0.0.256')),
+      reasonOf(() => ipToBytes('10.0.0.256')),
       'IP_ADDRESS',
     );
   });
@@ -124,20 +116,8 @@ describe('detached JWS (reference §2.2 vectors)', () => {
 });
 
 const H = 3_600_000;
-const caKey = generatePrivateKey('ecdsa-p256');
 const now = new Date();
-const ca = parseCertificate(
-  issueCertificate({
-    subject: [{ type: 'CN', value: 'kubernetes' }],
-    publicKey: spkiOf(caKey),
-    keyUsage: ['digitalSignature', 'keyCertSign'],
-    ca: {},
-    notBefore: new Date(now.getTime() - H),
-    notAfter: new Date(now.getTime() + 48 * H),
-    issuer: { kind: 'self', key: caKey },
-    randomBytes,
-  }),
-);
+const { certificate: ca, key: caKey } = selfSignedCa({ hours: 48 });
 
 function leaf(p: {
   notAfter?: Date;
@@ -171,15 +151,15 @@ describe('pins', () => {
   test('parsePin normalises case and refuses other hashes and lengths', () => {
     assert.equal(parsePin(`SHA256:${'AB'.repeat(32)}`), `sha256:${'ab'.repeat(32)}`);
     assert.equal(
-      reason(() => parsePin(`sha1:${'ab'.repeat(20)}`)),
+      reasonOf(() => parsePin(`sha1:${'ab'.repeat(20)}`)),
       'PIN_FORMAT',
     );
     assert.equal(
-      reason(() => parsePin(`sha256:${'ab'.repeat(31)}`)),
+      reasonOf(() => parsePin(`sha256:${'ab'.repeat(31)}`)),
       'PIN_FORMAT',
     );
     assert.equal(
-      reason(() => parsePin('ab'.repeat(32))),
+      reasonOf(() => parsePin('ab'.repeat(32))),
       'PIN_FORMAT',
     );
   });
@@ -200,44 +180,22 @@ describe('verifyChain', () => {
   test('accepts a good leaf and refuses expired, unknown issuer, forged signature, non-CA issuer and wrong usage', () => {
     assert.equal(verifyChain({ leaf: leaf({}), roots: [ca], now }).length, 2);
     assert.equal(
-      reason(() => verifyChain({ leaf: leaf({ notAfter: new Date(now.getTime() - 1000) }), roots: [ca], now })),
+      reasonOf(() => verifyChain({ leaf: leaf({ notAfter: new Date(now.getTime() - 1000) }), roots: [ca], now })),
       'CHAIN_EXPIRED',
     );
     const otherKey = generatePrivateKey('ecdsa-p256');
-    const impostor = parseCertificate(
-      issueCertificate({
-        subject: [{ type: 'CN', value: 'kubernetes' }],
-        publicKey: spkiOf(otherKey),
-        keyUsage: ['keyCertSign'],
-        ca: {},
-        notBefore: new Date(now.getTime() - H),
-        notAfter: new Date(now.getTime() + H),
-        issuer: { kind: 'self', key: otherKey },
-        randomBytes,
-      }),
-    );
+    const impostor = selfSignedCa({ key: otherKey, hours: 1 }).certificate;
     assert.equal(
-      reason(() => verifyChain({ leaf: leaf({ issuer: impostor, issuerKey: otherKey }), roots: [ca], now })),
+      reasonOf(() => verifyChain({ leaf: leaf({ issuer: impostor, issuerKey: otherKey }), roots: [ca], now })),
       'CHAIN_BAD_SIGNATURE',
     );
-    const stranger = parseCertificate(
-      issueCertificate({
-        subject: [{ type: 'CN', value: 'stranger' }],
-        publicKey: spkiOf(otherKey),
-        keyUsage: ['keyCertSign'],
-        ca: {},
-        notBefore: new Date(now.getTime() - H),
-        notAfter: new Date(now.getTime() + H),
-        issuer: { kind: 'self', key: otherKey },
-        randomBytes,
-      }),
-    );
+    const stranger = selfSignedCa({ key: otherKey, cn: 'stranger', hours: 1 }).certificate;
     assert.equal(
-      reason(() => verifyChain({ leaf: leaf({ issuer: stranger, issuerKey: otherKey }), roots: [ca], now })),
+      reasonOf(() => verifyChain({ leaf: leaf({ issuer: stranger, issuerKey: otherKey }), roots: [ca], now })),
       'CHAIN_UNKNOWN_ISSUER',
     );
     assert.equal(
-      reason(() => verifyChain({ leaf: leaf({ usage: 'serverAuth' }), roots: [ca], now, usage: 'clientAuth' })),
+      reasonOf(() => verifyChain({ leaf: leaf({ usage: 'serverAuth' }), roots: [ca], now, usage: 'clientAuth' })),
       'CHAIN_USAGE',
     );
   });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { reasonOf } from '../../test/helpers/pki.ts';
 import {
   contextTag,
   encodeBitString,
@@ -24,15 +25,6 @@ import { Oid } from './oids.ts';
 import { encodePem } from './pem.ts';
 
 const ecKey = generatePrivateKey('ecdsa-p256');
-
-function reason(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    return (e as { reason?: string }).reason;
-  }
-}
 
 function rdn(type: string, value: Buffer): Buffer {
   return encodeSetOf([encodeSequence(encodeOid(type), value)]);
@@ -107,7 +99,7 @@ describe('parseCsr round trips', () => {
 
   test('a hand-built CSR with no defect parses, so the defect tests below test only their defect', () => {
     assert.equal(
-      reason(() => parseCsr(buildCsr({ attributes: [extensionRequest(ext(Oid.subjectAltName, sanDns))] }))),
+      reasonOf(() => parseCsr(buildCsr({ attributes: [extensionRequest(ext(Oid.subjectAltName, sanDns))] }))),
       undefined,
     );
   });
@@ -209,7 +201,7 @@ describe('parseCsr refuses', () => {
   for (const [what, make, expected] of cases) {
     test(`${what} (${expected})`, () =>
       assert.equal(
-        reason(() => parseCsr(make())),
+        reasonOf(() => parseCsr(make())),
         expected,
       ));
   }
@@ -217,15 +209,15 @@ describe('parseCsr refuses', () => {
   test('PEM with the wrong label, two blocks, or junk after the block', () => {
     const der = buildCsr();
     assert.equal(
-      reason(() => parseCsrPem(encodePem('CERTIFICATE', der))),
+      reasonOf(() => parseCsrPem(encodePem('CERTIFICATE', der))),
       'PEM_LABEL',
     );
     assert.equal(
-      reason(() => parseCsrPem(encodePem('CERTIFICATE REQUEST', der) + encodePem('CERTIFICATE REQUEST', der))),
+      reasonOf(() => parseCsrPem(encodePem('CERTIFICATE REQUEST', der) + encodePem('CERTIFICATE REQUEST', der))),
       'PEM_MULTIPLE',
     );
     assert.equal(
-      reason(() => parseCsrPem(`${encodePem('CERTIFICATE REQUEST', der)}junk`)),
+      reasonOf(() => parseCsrPem(`${encodePem('CERTIFICATE REQUEST', der)}junk`)),
       'PEM_JUNK',
     );
   });

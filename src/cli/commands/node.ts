@@ -5,7 +5,7 @@ import { joinCluster } from '../../agent/join.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { parseEndpoint } from '../../ca/layout.ts';
-import type { CliEnv } from '../io.ts';
+import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 
 interface JoinFlags {
@@ -116,10 +116,7 @@ export function registerNode(program: Command, env: CliEnv): void {
           log: (event, message) => logger.info(event, message),
         });
         logger.info({ dir: flags.dir }, 'agent running');
-        await new Promise<void>((resolve) => {
-          if (env.shutdown.aborted) resolve();
-          env.shutdown.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await waitForShutdown(env);
         await agent.close();
         logger.info({}, 'agent stopped');
       },

@@ -16,7 +16,7 @@ import {
 } from '../../ca/layout.ts';
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
 import { startControlPlane } from '../control-plane.ts';
-import type { CliEnv } from '../io.ts';
+import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 
 interface ServerFlags {
@@ -83,10 +83,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         },
         'tlsboot server ready',
       );
-      await new Promise<void>((resolve) => {
-        if (env.shutdown.aborted) resolve();
-        env.shutdown.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await waitForShutdown(env);
       logger.info({}, 'shutting down');
       await plane.close();
       logger.info({}, 'stopped');
