@@ -6,25 +6,10 @@
  * auto-approved (a bootstrap token cannot take over a registered node); it is marked with an
  * `AutoApprovalWithheld` condition saying why, and a person may still approve it.
  */
-import {
-  csrCertificatePem,
-  csrConditions,
-  isNodeClientRequest,
-  isSelfNodeClientRequest,
-  parseCsrRequestField,
-  SIGNER_KUBELET_CLIENT,
-} from '../api/index.ts';
+import { isNodeClientRequest, isSelfNodeClientRequest, SIGNER_KUBELET_CLIENT } from '../api/index.ts';
 import { commonName } from '../pki/index.ts';
-import { appendApprovalCondition, type ClusterClient, ISSUED_RESOURCE, type JsonObject } from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, ISSUED_RESOURCE, loadUndecidedCsr } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function stringArray(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
 
 export interface ApproverOptions {
   readonly client: ClusterClient;
@@ -41,25 +26,10 @@ async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Dat
 }
 
 export async function reconcileApproval(name: string, o: ApproverOptions): Promise<ReconcileResult | undefined> {
-  const csr = await o.client.getCsr(name);
-  if (!csr || csrCertificatePem(csr) !== undefined) return undefined;
-  const conditions = csrConditions(csr);
-  if (conditions.some((c) => c.type === 'Approved' || c.type === 'Denied')) return undefined;
-  const spec = isObject(csr.spec) ? csr.spec : {};
-  let parsed: ReturnType<typeof parseCsrRequestField>;
-  try {
-    parsed = parseCsrRequestField(spec.request);
-  } catch {
-    return undefined;
-  }
-  const signerName = String(spec.signerName ?? '');
-  const usages = stringArray(spec.usages);
-  const username = String(spec.username ?? '');
-  const user = {
-    name: username,
-    groups: stringArray(spec.groups),
-    ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
-  };
+  const pending = await loadUndecidedCsr(o.client, name);
+  if (!pending) return undefined;
+  const { csr, conditions, parsed, signerName, usages, username } = pending;
+  const user = { name: username, groups: pending.groups, ...(pending.uid ? { uid: pending.uid } : {}) };
   const sar = (subresource: string) =>
     o.client.allowed({ user, verb: 'create', apiGroup: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource });
   let message: string | undefined;

@@ -4,7 +4,18 @@
  * `/status` and `/approval` rules) and are compare-and-swap on the resourceVersion the controller
  * read, so a controller never overwrites a change it did not see.
  */
-import { type AuthorizationAttributes, authorize, type BindingLike, csrConditions, prepareCsrUpdate, type RoleLike } from '../api/index.ts';
+import {
+  type AuthorizationAttributes,
+  authorize,
+  type BindingLike,
+  type CsrCondition,
+  csrCertificatePem,
+  csrConditions,
+  parseCsrRequestField,
+  prepareCsrUpdate,
+  type RoleLike,
+} from '../api/index.ts';
+import type { CertificateRequest } from '../pki/index.ts';
 import type { ObjectCache, Store, StoredObject } from '../store/index.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -139,4 +150,45 @@ export async function appendApprovalCondition(
     ...csr,
     status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: timestamp(now) }] },
   });
+}
+
+/** A CSR still awaiting a decision, with its verified request and the requester's identity. */
+export interface UndecidedCsr {
+  readonly csr: JsonObject;
+  readonly conditions: CsrCondition[];
+  readonly parsed: CertificateRequest;
+  readonly signerName: string;
+  readonly usages: string[];
+  readonly username: string;
+  readonly groups: string[];
+  readonly uid: string | undefined;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** The CSR if nobody approved, denied or signed it yet and its request verifies; else undefined. */
+export async function loadUndecidedCsr(client: ClusterClient, name: string): Promise<UndecidedCsr | undefined> {
+  const csr = await client.getCsr(name);
+  if (!csr || csrCertificatePem(csr) !== undefined) return undefined;
+  const conditions = csrConditions(csr);
+  if (conditions.some((c) => c.type === 'Approved' || c.type === 'Denied')) return undefined;
+  const spec = (typeof csr.spec === 'object' && csr.spec !== null ? csr.spec : {}) as JsonObject;
+  let parsed: CertificateRequest;
+  try {
+    parsed = parseCsrRequestField(spec.request);
+  } catch {
+    return undefined;
+  }
+  return {
+    csr,
+    conditions,
+    parsed,
+    signerName: String(spec.signerName ?? ''),
+    usages: strings(spec.usages),
+    username: String(spec.username ?? ''),
+    groups: strings(spec.groups),
+    uid: typeof spec.uid === 'string' ? spec.uid : undefined,
+  };
 }
