@@ -215,17 +215,29 @@ function randomSerial(randomBytes: (size: number) => Uint8Array): Buffer {
 }
 
 /** Issues a certificate and returns its DER. NotAfter is cut to the issuer's NotAfter. */
+/**
+ * What issuance needs to know about a CA, checked once per (certificate, key) pair: parsing the
+ * issuer's key and exporting the private key's public half cost as much as a signature.
+ */
+const checkedIssuers = new WeakMap<Certificate, { key: KeyObject; info: PublicKeyInfo; keyId: Uint8Array }>();
+
+function checkedIssuer(certificate: Certificate, key: KeyObject): { info: PublicKeyInfo; keyId: Uint8Array } {
+  const hit = checkedIssuers.get(certificate);
+  if (hit && hit.key === key) return hit;
+  if (!certificate.basicConstraints?.ca) throw certError('ISSUER_NOT_CA', 'the issuer certificate is not a CA');
+  if (!spkiOf(key).equals(certificate.spki)) throw certError('ISSUER_KEY_MISMATCH', 'the issuer key does not match the issuer certificate');
+  const entry = { key, info: parseSpki(certificate.spki).info, keyId: certificate.subjectKeyId ?? keyIdentifier(certificate.spki) };
+  checkedIssuers.set(certificate, entry);
+  return entry;
+}
+
 export function issueCertificate(params: IssueParams): Buffer {
   const { issuer } = params;
   const issuerSpki = issuer.kind === 'ca' ? issuer.certificate.spki : spkiOf(issuer.key);
-  const issuerInfo: PublicKeyInfo = parseSpki(issuerSpki).info;
+  const ca = issuer.kind === 'ca' ? checkedIssuer(issuer.certificate, issuer.key) : undefined;
+  const issuerInfo: PublicKeyInfo = ca ? ca.info : parseSpki(issuerSpki).info;
   if (issuer.kind === 'self' && !Buffer.from(issuerSpki).equals(params.publicKey)) {
     throw certError('SELF_SIGNED_KEY', 'a self-signed certificate must certify the signing key');
-  }
-  if (issuer.kind === 'ca') {
-    if (!issuer.certificate.basicConstraints?.ca) throw certError('ISSUER_NOT_CA', 'the issuer certificate is not a CA');
-    if (!spkiOf(issuer.key).equals(issuer.certificate.spki))
-      throw certError('ISSUER_KEY_MISMATCH', 'the issuer key does not match the issuer certificate');
   }
   const notAfter = issuer.kind === 'ca' && params.notAfter > issuer.certificate.notAfter ? issuer.certificate.notAfter : params.notAfter;
   if (notAfter <= params.notBefore) throw certError('VALIDITY', 'notAfter must be after notBefore (is the issuer expired?)');
@@ -233,7 +245,7 @@ export function issueCertificate(params: IssueParams): Buffer {
   const subjectDer = encodeName(params.subject);
   const issuerDer = issuer.kind === 'ca' ? issuer.certificate.subject.der : subjectDer;
   const subjectKeyId = keyIdentifier(params.publicKey);
-  const authorityKeyId = issuer.kind === 'ca' ? (issuer.certificate.subjectKeyId ?? keyIdentifier(issuerSpki)) : subjectKeyId;
+  const authorityKeyId = ca ? ca.keyId : subjectKeyId;
   const extensions = encodeCertificateExtensions({
     basicConstraints: params.ca
       ? { ca: true, ...(params.ca.pathLength === undefined ? {} : { pathLength: params.ca.pathLength }) }

@@ -176,6 +176,21 @@ describe('issuance', () => {
   });
 });
 
+describe('issuer checks', () => {
+  test('a key that does not match the CA is refused even after the CA signed with its own key', () => {
+    leaf({});
+    const wrongKey = generatePrivateKey('ecdsa-p256');
+    assert.equal(
+      reasonOf(() => leaf({ issuer: ca, issuerKey: wrongKey })),
+      'CERT_ISSUER_KEY_MISMATCH',
+    );
+    assert.equal(
+      reasonOf(() => leaf({})),
+      undefined,
+    );
+  });
+});
+
 describe('verifyChain', () => {
   test('accepts a good leaf and refuses expired, unknown issuer, forged signature, non-CA issuer and wrong usage', () => {
     assert.equal(verifyChain({ leaf: leaf({}), roots: [ca], now }).length, 2);

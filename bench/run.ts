@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: measures tlsboot against the crypto limit on this machine and prints one table,
+ * also written as JSON under bench/results/. Scenarios so far: (1) ECDSA P-256 signatures and
+ * verifications per second on one core and the implied issuance ceiling, (2) in-process issuance
+ * (parse + verify CSR, signer policy, build and sign the certificate) as a fraction of it, (5) the
+ * server's start-up time and idle RSS. The cfssl peer (3) and the join storm (4) are not written
+ * yet; the cfssl row says how to install cfssl when it is missing.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, sign, verify } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
+import { createCsr, generatePrivateKey, issueCertificate, parseCertificate, parseCsr, spkiOf } from '../src/pki/index.ts';
+
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
+const root = new URL('..', import.meta.url).pathname;
+
+function rate(fn: () => void): number {
+  for (let i = 0; i < 200; i++) fn();
+  let n = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  do {
+    for (let i = 0; i < 100; i++) fn();
+    n += 100;
+    elapsed = performance.now() - start;
+  } while (elapsed < DURATION_MS);
+  return (n * 1000) / elapsed;
+}
+
+function cryptoLimit() {
+  const key = generatePrivateKey('ecdsa-p256');
+  const tbs = randomBytes(400);
+  const sig = sign('sha256', tbs, key);
+  const signs = rate(() => sign('sha256', tbs, key));
+  const verifies = rate(() => verify('sha256', tbs, key, sig));
+  return { signs, verifies, ceiling: 1 / (1 / signs + 1 / verifies) };
+}
+
+function issuance() {
+  const caKey = generatePrivateKey('ecdsa-p256');
+  const ca = parseCertificate(
+    issueCertificate({
+      subject: [{ type: 'CN', value: 'kubernetes' }],
+      publicKey: spkiOf(caKey),
+      keyUsage: ['keyCertSign'],
+      ca: {},
+      notBefore: new Date(Date.now() - 3_600_000),
+      notAfter: new Date(Date.now() + 87_600 * 3_600_000),
+      issuer: { kind: 'self', key: caKey },
+      randomBytes,
+    }),
+  );
+  const csrs = Array.from({ length: 64 }, (_, i) =>
+    createCsr({
+      key: generatePrivateKey('ecdsa-p256'),
+      subject: [
+        { type: 'O', value: 'system:nodes' },
+        { type: 'CN', value: `system:node:n${i}` },
+      ],
+    }),
+  );
+  const usages = ['digital signature', 'client auth'];
+  const { keyUsage, extKeyUsage } = x509Usages(usages);
+  let i = 0;
+  const now = new Date();
+  return rate(() => {
+    const csr = parseCsr(csrs[i++ % csrs.length] as Buffer);
+    if (signerPolicyProblem('kubernetes.io/kube-apiserver-client-kubelet', csr, usages)) throw new Error('policy');
+    issueCertificate({
+      subject: csr.subject.attributes,
+      publicKey: csr.spki,
+      sans: csr.sans,
+      keyUsage,
+      extKeyUsage,
+      notBefore: new Date(now.getTime() - 300_000),
+      notAfter: new Date(now.getTime() + 86_400_000),
+      issuer: { kind: 'ca', certificate: ca, key: caKey },
+      randomBytes,
+    });
+  });
+}
+
+async function idleServer(): Promise<{ startupMs: number; rssMb: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
+  try {
+    const main = join(root, 'src/cli/main.ts');
+    const init = spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench'], { encoding: 'utf8' });
+    if (init.status !== 0) throw new Error(init.stderr);
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const addr = probe.address();
+        probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+      });
+    });
+    const started = performance.now();
+    const child = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        if (line.includes('tlsboot server ready')) resolve();
+      });
+      child.once('exit', () => reject(new Error('server exited')));
+    });
+    const startupMs = performance.now() - started;
+    await new Promise((r) => setTimeout(r, 1000));
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    return { startupMs, rssMb: rssKb / 1024 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openssl: process.versions.openssl };
+const limit = cryptoLimit();
+const inProcess = issuance();
+const idle = await idleServer();
+const cfssl = spawnSync('sh', ['-c', 'command -v cfssl']).status === 0;
+
+const rows: [string, string, string][] = [
+  ['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`],
+  ['1 crypto limit', 'issuance ceiling (1 verify + 1 sign) /s', limit.ceiling.toFixed(0)],
+  [
+    '2 in-process issuance',
+    'certificates/s (1 core)',
+    `${inProcess.toFixed(0)} (${((100 * inProcess) / limit.ceiling).toFixed(0)}% of ceiling)`,
+  ],
+  ['3 peer: cfssl', 'certificates/s through the API', cfssl ? 'not measured yet' : 'skipped: cfssl missing (apt-get install golang-cfssl)'],
+  ['4 join storm', '2,000 nodes', 'not measured yet'],
+  ['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`],
+];
+const width = Math.max(...rows.map((r) => r[0].length));
+const width2 = Math.max(...rows.map((r) => r[1].length));
+process.stdout.write(`tlsboot bench: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, OpenSSL ${machine.openssl}\n`);
+for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(width + 2)}${b.padEnd(width2 + 2)}${c}\n`);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, cfsslPresent: cfssl }, null, 2)}\n`,
+);
+process.stdout.write(`written ${file}\n`);
