@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { csrCertificatePem, csrConditions, prepareCsrCreate, type UserInfo } from '../src/api/index.ts';
+import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { LocalSigner } from '../src/ca/signer.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import { CSR_RESOURCE, ISSUED_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
+import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
   contextTag,
@@ -155,6 +157,26 @@ describe('approver', () => {
       await reconcileApproval(name, { client, now });
       assert.deepEqual(await conditionTypes(name), [], name);
     }
+  });
+});
+
+describe('serving approver in dry-run mode', () => {
+  test('records what it would do once, and neither approves nor denies', async () => {
+    const name = await submit({
+      user: node('n9'),
+      cn: 'system:node:n9',
+      dns: ['n9'],
+      signer: 'kubernetes.io/kubelet-serving',
+      usages: ['digital signature', 'server auth'],
+    });
+    const policy = parseServingPolicy({ dryRun: true, nodes: { n9: { ips: [] } } });
+    await reconcileServing(name, { client, policy, now });
+    await reconcileServing(name, { client, policy, now });
+    const conditions = csrConditions((await client.getCsr(name)) ?? {});
+    assert.deepEqual(
+      conditions.map((c) => `${c.type}/${c.reason}`),
+      ['ServingApprovalDryRun/WouldApprove'],
+    );
   });
 });
 

@@ -43,6 +43,8 @@ describe('tlsboot join and agent', () => {
   after(async () => {
     admin?.close();
     await server?.stop();
+    const secret = token?.split('.')[1];
+    if (secret) assert.ok(!server.logs.join('\n').includes(secret), 'no token secret in the server logs');
     dir.remove();
   });
 
@@ -77,6 +79,21 @@ describe('tlsboot join and agent', () => {
       assert.match(text, /CA:FALSE/);
       assert.ok(existsSync(join(dir.path, `node-${i + 1}`, 'kubelet.conf')));
     }
+  });
+
+  test('a node joins with a discovery file instead of token discovery', async () => {
+    const r = await tlsbootAsync([
+      'join',
+      '--discovery-file',
+      join(dir.path, 'node-1', 'bootstrap-kubelet.conf'),
+      '--node-name',
+      'node-4',
+      '--dir',
+      join(dir.path, 'node-4'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const pem = join(dir.path, 'node-4', 'pki', 'kubelet-client-current.pem');
+    assert.equal(openssl(['verify', '-CAfile', join(server.dir, 'pki', 'ca.crt'), pem]).code, 0);
   });
 
   test('join refuses without a CA pin, with a wrong pin, or with a wrong token secret, and writes nothing', async () => {

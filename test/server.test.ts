@@ -350,6 +350,30 @@ describe('tlsboot server', () => {
       assert.equal((await admin.raw(CSRS)).status, 200, 'a client certificate is not throttled');
     });
 
+    test('the token cleaner deletes an expired bootstrap token', async () => {
+      const b64 = (v: string) => Buffer.from(v).toString('base64');
+      await admin.request('/api/v1/namespaces/kube-system/secrets', {
+        method: 'POST',
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'bootstrap-token-old111' },
+          type: 'bootstrap.kubernetes.io/token',
+          data: { 'token-id': b64('old111'), 'token-secret': b64('0123456789abcdef'), expiration: b64('2020-01-01T00:00:00Z') },
+        },
+      });
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        try {
+          await admin.request('/api/v1/namespaces/kube-system/secrets/bootstrap-token-old111');
+          await new Promise((r) => setTimeout(r, 100));
+        } catch (e) {
+          gone = code(e) === 'NOT_FOUND';
+        }
+      }
+      assert.ok(gone, 'the expired token was deleted');
+    });
+
     test('anonymous may read kube-public/cluster-info but not list CSRs', async () => {
       const anon = new KubeClient({ server: server.url, caPem: readFileSync(join(server.dir, 'pki', 'ca.crt'), 'utf8') });
       try {
