@@ -277,6 +277,18 @@ describe('tlsboot server', () => {
       }
     });
 
+    test('a client certificate that expires while its keep-alive connection is open stops working', async () => {
+      const { cert, key } = leaf({ certificate: caCert(), key: caKey() }, new Date(Date.now() + 2000));
+      const c = clientWith(cert, key);
+      try {
+        assert.equal((await c.raw(CSRS)).status, 200);
+        await new Promise((r) => setTimeout(r, 2500));
+        assert.equal((await c.raw(CSRS)).status, 401);
+      } finally {
+        c.close();
+      }
+    });
+
     test('a bootstrap token authenticates until its Secret is deleted', async () => {
       const id = 'abcdef';
       const secret = 'ghijklmnopqrstuv';

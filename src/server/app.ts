@@ -109,7 +109,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     randomSuffix: deps.randomSuffix,
     admission: deps.admission,
   });
-  const peerUsers = new WeakMap<TLSSocket, UserInfo | null>();
+  const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
   const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
   const app = Fastify({
     https: {
@@ -148,13 +148,24 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   async function authenticate(req: IncomingMessage): Promise<UserInfo> {
     const socket = req.socket as TLSSocket;
     const now = deps.now();
-    let certUser = peerUsers.get(socket);
-    if (certUser === undefined) {
-      const peer = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
-      certUser = peer ? (userFromCertificate(parsePeerCertificate(peer.raw), deps.clientCas, now) ?? null) : null;
-      // A certificate can expire while its connection stays open, so only keep-alive reuse is cached.
-      peerUsers.set(socket, certUser);
+    let peer = peerUsers.get(socket);
+    if (peer === undefined) {
+      const x509 = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+      if (x509) {
+        const leaf = parsePeerCertificate(x509.raw);
+        const user = userFromCertificate(leaf, deps.clientCas, now);
+        peer = user ? { user, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } : null;
+      } else {
+        peer = null;
+      }
+      peerUsers.set(socket, peer);
     }
+    // The chain is verified once per connection; the validity window on every request, because a
+    // certificate can expire while its keep-alive connection stays open.
+    if (peer && (now.getTime() < peer.notBefore || now.getTime() > peer.notAfter)) {
+      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
+    }
+    const certUser = peer?.user;
     if (certUser) return withAuthenticatedGroup(certUser);
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) {
