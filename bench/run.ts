@@ -9,12 +9,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, sign, verify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
-import { createCsr, generatePrivateKey, issueCertificate, parseCertificate, parseCsr, spkiOf } from '../src/pki/index.ts';
+import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import { createCsr, createCsrPem, generatePrivateKey, issueCertificate, parseCertificate, parseCsr, spkiOf } from '../src/pki/index.ts';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 const root = new URL('..', import.meta.url).pathname;
@@ -91,12 +93,7 @@ async function idleServer(): Promise<{ startupMs: number; rssMb: number }> {
     const main = join(root, 'src/cli/main.ts');
     const init = spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench'], { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(init.stderr);
-    const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const addr = probe.address();
-        probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-      });
-    });
+    const port = await freePort();
     const started = performance.now();
     const child = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`], {
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -119,11 +116,138 @@ async function idleServer(): Promise<{ startupMs: number; rssMb: number }> {
   }
 }
 
+/** Runs `op` with `concurrency` workers for the bench duration; returns completed operations per second. */
+async function load(op: () => Promise<void>, concurrency: number): Promise<number> {
+  const end = performance.now() + DURATION_MS;
+  let done = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await op();
+        done++;
+      }
+    }),
+  );
+  return (done * 1000) / (performance.now() - start);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const addr = probe.address();
+      probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** Scenario 3: one CSR signed again and again through cfssl's sign endpoint and through tlsboot's API. */
+async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: number } | undefined> {
+  if (spawnSync('sh', ['-c', 'command -v cfssl']).status !== 0) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-peer-'));
+  const children: ReturnType<typeof spawn>[] = [];
+  try {
+    const initca = spawnSync('cfssl', ['gencert', '-initca', '-'], {
+      input: '{"CN":"cfssl-ca","key":{"algo":"ecdsa","size":256}}',
+      encoding: 'utf8',
+    });
+    const ca = JSON.parse(initca.stdout) as { cert: string; key: string };
+    writeFileSync(join(dir, 'ca.pem'), ca.cert);
+    writeFileSync(join(dir, 'ca-key.pem'), ca.key);
+    const cfPort = await freePort();
+    children.push(
+      spawn(
+        'cfssl',
+        ['serve', '-address', '127.0.0.1', '-port', String(cfPort), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem')],
+        { stdio: 'ignore' },
+      ),
+    );
+    const main = join(root, 'src/cli/main.ts');
+    const cluster = join(dir, 'cluster');
+    const port = await freePort();
+    spawnSync(process.execPath, [main, 'init', '--dir', cluster, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
+    const server = spawn(process.execPath, [main, 'server', '--dir', cluster, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 1500));
+    const csrPem = createCsrPem({
+      key: generatePrivateKey('ecdsa-p256'),
+      subject: [
+        { type: 'O', value: 'bench' },
+        { type: 'CN', value: 'bench-client' },
+      ],
+    });
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: concurrency });
+    const body = JSON.stringify({ certificate_request: csrPem });
+    const cfsslSign = () =>
+      new Promise<void>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port: cfPort,
+            path: '/api/v1/cfssl/sign',
+            method: 'POST',
+            agent,
+            headers: { 'Content-Type': 'application/json' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => {
+              text += d.toString();
+            });
+            res.on('end', () => (text.includes('BEGIN CERTIFICATE') ? resolve() : reject(new Error(text))));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    await cfsslSign();
+    const client = new KubeClient(loadKubeconfig(join(cluster, 'admin.conf')));
+    const path = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    const request = Buffer.from(csrPem).toString('base64');
+    const tlsbootSign = async () => {
+      const created = await client.request<Record<string, unknown>>(path, {
+        method: 'POST',
+        body: {
+          metadata: { generateName: 'bench-' },
+          spec: { request, signerName: 'kubernetes.io/kube-apiserver-client', usages: ['digital signature', 'client auth'] },
+        },
+      });
+      const name = String((created.metadata as Record<string, unknown>).name);
+      await client.request(`${path}/${name}/approval`, {
+        method: 'PUT',
+        body: { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Bench', message: 'bench' }] } },
+      });
+      for (;;) {
+        const got = await client.request<{ status?: { certificate?: string } }>(`${path}/${name}`);
+        if (got.status?.certificate) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    await tlsbootSign();
+    const rounds = { cfssl: [] as number[], tlsboot: [] as number[] };
+    for (let i = 0; i < 2; i++) {
+      rounds.cfssl.push(await load(cfsslSign, concurrency));
+      rounds.tlsboot.push(await load(tlsbootSign, concurrency));
+    }
+    client.close();
+    agent.destroy();
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    return { cfssl: mean(rounds.cfssl), tlsboot: mean(rounds.tlsboot) };
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openssl: process.versions.openssl };
 const limit = cryptoLimit();
 const inProcess = issuance();
 const idle = await idleServer();
-const cfssl = spawnSync('sh', ['-c', 'command -v cfssl']).status === 0;
+const CONCURRENCY = 16;
+const peerResult = await peer(CONCURRENCY);
 
 const rows: [string, string, string][] = [
   ['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`],
@@ -133,7 +257,13 @@ const rows: [string, string, string][] = [
     'certificates/s (1 core)',
     `${inProcess.toFixed(0)} (${((100 * inProcess) / limit.ceiling).toFixed(0)}% of ceiling)`,
   ],
-  ['3 peer: cfssl', 'certificates/s through the API', cfssl ? 'not measured yet' : 'skipped: cfssl missing (apt-get install golang-cfssl)'],
+  [
+    '3 peer: cfssl',
+    `certificates/s through the API, ${CONCURRENCY} in flight`,
+    peerResult
+      ? `cfssl ${peerResult.cfssl.toFixed(0)}, tlsboot ${peerResult.tlsboot.toFixed(0)} (${(peerResult.tlsboot / peerResult.cfssl).toFixed(2)}x)`
+      : 'skipped: cfssl missing (apt-get install golang-cfssl)',
+  ],
   ['4 join storm', '2,000 nodes', 'not measured yet'],
   ['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`],
 ];
@@ -145,6 +275,6 @@ mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, cfsslPresent: cfssl }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null }, null, 2)}\n`,
 );
 process.stdout.write(`written ${file}\n`);
