@@ -254,7 +254,8 @@ export function decodeOid(content: Uint8Array, what: string): string {
   return dotted;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF in the value: stripping it would let two different encodings read as one name.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 
 /** A directory or IA5 string by its tag; other string types are refused, not guessed at. */
