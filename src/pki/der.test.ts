@@ -220,7 +220,8 @@ describe('DER primitives', () => {
   test('BOOLEAN must be one octet, 0x00 or 0xFF', () => {
     assert.equal(decodeBoolean(bytes(0xff), 'b'), true);
     assert.equal(decodeBoolean(bytes(0x00), 'b'), false);
-    for (const bad of [[0x01], [0x7f], [0xfe], [], [0xff, 0xff]]) rejects(() => decodeBoolean(bytes(...bad), 'b'), 'INVALID', 'DER_BOOLEAN');
+    for (const bad of [[0x01], [0x7f], [0xfe], [], [0xff, 0xff]])
+      rejects(() => decodeBoolean(bytes(...bad), 'b'), 'INVALID', 'DER_BOOLEAN');
   });
 
   test('BIT STRING for keys and signatures has no unused bits', () => {
@@ -244,7 +245,18 @@ describe('DER primitives', () => {
   });
 
   test('OIDs round-trip, including arc boundaries and large arcs', () => {
-    for (const oid of ['0.0', '0.39', '1.0', '1.39', '2.0', '2.40', '2.999.1', '1.2.840.113549.1.1.11', `1.3.6.1.4.1.${2 ** 40}`, '2.5.29.17']) {
+    for (const oid of [
+      '0.0',
+      '0.39',
+      '1.0',
+      '1.39',
+      '2.0',
+      '2.40',
+      '2.999.1',
+      '1.2.840.113549.1.1.11',
+      `1.3.6.1.4.1.${2 ** 40}`,
+      '2.5.29.17',
+    ]) {
       const der = encodeOid(oid);
       assert.equal(decodeOid(der.subarray(2), 'oid'), oid);
     }
@@ -299,7 +311,17 @@ describe('DER primitives', () => {
   });
 
   test('times that are not calendar dates or not in the one RFC 5280 form are refused', () => {
-    for (const bad of ['260231000000Z', '261301000000Z', '260101240000Z', '260101006000Z', '260101000060Z', '2601010000Z', '260101000000', '260101000000.5Z', '260101000000+0100']) {
+    for (const bad of [
+      '260231000000Z',
+      '261301000000Z',
+      '260101240000Z',
+      '260101006000Z',
+      '260101000060Z',
+      '2601010000Z',
+      '260101000000',
+      '260101000000.5Z',
+      '260101000000+0100',
+    ]) {
       rejects(() => decodeTime(Tag.UTC_TIME, Buffer.from(bad), 't'), 'INVALID', 'DER_TIME');
     }
     rejects(() => decodeTime(Tag.GENERALIZED_TIME, Buffer.from('20260101000000.123Z'), 't'), 'INVALID', 'DER_TIME');
