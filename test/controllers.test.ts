@@ -180,6 +180,29 @@ describe('serving approver in dry-run mode', () => {
   });
 });
 
+describe('serving approver with DNS resolution', () => {
+  test('a transient DNS failure retries (no decision), and the next attempt approves', async () => {
+    const name = await submit({
+      user: node('n10'),
+      cn: 'system:node:n10',
+      dns: ['web.example'],
+      signer: 'kubernetes.io/kubelet-serving',
+      usages: ['digital signature', 'server auth'],
+    });
+    const policy = parseServingPolicy({ resolveDns: true, nodes: { n10: { ips: ['10.0.0.10'] } } });
+    let attempts = 0;
+    const resolve = async () => {
+      attempts++;
+      if (attempts === 1) throw Object.assign(new Error('try again'), { code: 'EAI_AGAIN' });
+      return ['10.0.0.10'];
+    };
+    await assert.rejects(reconcileServing(name, { client, policy, now, resolve }));
+    assert.deepEqual(await conditionTypes(name), []);
+    await reconcileServing(name, { client, policy, now, resolve });
+    assert.deepEqual(await conditionTypes(name), ['Approved']);
+  });
+});
+
 describe('signer', () => {
   test('marks Failed, with the policy in the message, usages outside the signer’s set', async () => {
     const name = await submit({ user: bootstrapUser, cn: 'system:node:n7', usages: ['digital signature', 'client auth', 'server auth'] });

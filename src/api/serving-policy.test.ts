@@ -111,6 +111,45 @@ describe('serving policy', () => {
   });
 });
 
+describe('serving policy with DNS resolution', () => {
+  const withDns = parseServingPolicy({ resolveDns: true, nodes: { 'node-1': { ips: ['10.0.0.11'] }, 'node-2': { ips: ['10.0.0.12'] } } });
+  const req = () => {
+    const csr = parseCsrPem(
+      createCsrPem({
+        key,
+        subject: [
+          { type: 'O', value: 'system:nodes' },
+          { type: 'CN', value: 'system:node:node-1' },
+        ],
+        sans: { dns: ['web.example'], ip: ['10.0.0.11'], email: [], uri: [] },
+      }),
+    );
+    return {
+      signerName: 'kubernetes.io/kubelet-serving',
+      csr,
+      usages: ['digital signature', 'server auth'],
+      username: 'system:node:node-1',
+      groups: ['system:nodes'],
+    };
+  };
+  test('without resolution a name the policy does not vouch for is denied', () => {
+    const d = evaluateServingRequest(req(), policy);
+    assert.equal(d.kind, 'deny');
+  });
+  test('a name resolving only to the node’s addresses is approved', () => {
+    assert.equal(evaluateServingRequest(req(), withDns, new Map([['web.example', ['10.0.0.11']]])).kind, 'approve');
+  });
+  test('a name resolving to another node’s address, or to nothing, is denied with the reason', () => {
+    const other = evaluateServingRequest(req(), withDns, new Map([['web.example', ['10.0.0.11', '10.0.0.12']]]));
+    assert.match(other.kind === 'deny' ? other.problems.join() : '', /resolves to 10\.0\.0\.12/);
+    const none = evaluateServingRequest(req(), withDns, new Map([['web.example', []]]));
+    assert.match(none.kind === 'deny' ? none.problems.join() : '', /does not resolve/);
+  });
+  test('a transient lookup failure asks for a retry instead of a denial', () => {
+    assert.equal(evaluateServingRequest(req(), withDns, new Map([['web.example', 'transient']])).kind, 'retry');
+  });
+});
+
 describe('bootstrap token rules (reference §1)', () => {
   const now = new Date('2026-06-01T00:00:00Z');
   const token = { id: 'abc123', secret: '0123456789abcdef' };

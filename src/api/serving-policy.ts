@@ -3,7 +3,7 @@
  * certificates"): the requester must be the node the CSR names, the request must have the
  * kubelet-serving shape, and every IP and DNS SAN must belong to that node by the operator's
  * policy (an address inventory per node, allowed CIDRs, and DNS suffixes under the node's own
- * name). Loopback, unspecified, link-local (metadata), multicast, service-range and API-server
+ * name, and optionally DNS names that resolve only to the node's own addresses). Loopback, unspecified, link-local (metadata), multicast, service-range and API-server
  * names and addresses are always refused, as is anything owned by another node. Each refusal says
  * which SAN and why, so a person can act on it. Pure.
  */
@@ -30,7 +30,12 @@ export interface ServingPolicy {
   /** The cluster DNS domain, to recognise service names. */
   readonly clusterDomain: string;
   readonly maxSans: number;
+  /** Accept a DNS name not otherwise owned when it resolves only to addresses of the node. */
+  readonly resolveDns: boolean;
 }
+
+/** What resolving a DNS SAN gave: its addresses, or a transient failure worth retrying. */
+export type Resolution = readonly string[] | 'transient';
 
 export const DEFAULT_SERVING_POLICY: ServingPolicy = {
   dryRun: false,
@@ -40,12 +45,14 @@ export const DEFAULT_SERVING_POLICY: ServingPolicy = {
   forbiddenCidrs: ['10.96.0.0/12'],
   clusterDomain: 'cluster.local',
   maxSans: 16,
+  resolveDns: false,
 };
 
 export type ServingDecision =
   | { readonly kind: 'not-serving' }
   | { readonly kind: 'approve'; readonly message: string }
-  | { readonly kind: 'deny'; readonly reason: string; readonly problems: readonly string[] };
+  | { readonly kind: 'deny'; readonly reason: string; readonly problems: readonly string[] }
+  | { readonly kind: 'retry'; readonly message: string };
 
 interface Cidr {
   readonly bytes: Uint8Array;
@@ -149,6 +156,7 @@ export function parseServingPolicy(doc: unknown): ServingPolicy {
     forbiddenCidrs: o.forbiddenCidrs === undefined ? DEFAULT_SERVING_POLICY.forbiddenCidrs : list('forbiddenCidrs'),
     clusterDomain: typeof o.clusterDomain === 'string' ? o.clusterDomain : DEFAULT_SERVING_POLICY.clusterDomain,
     maxSans: typeof o.maxSans === 'number' && o.maxSans > 0 ? o.maxSans : DEFAULT_SERVING_POLICY.maxSans,
+    resolveDns: o.resolveDns === true,
   };
   for (const c of policy.allowedCidrs) parseCidr(c, 'allowedCidrs');
   for (const c of policy.forbiddenCidrs) parseCidr(c, 'forbiddenCidrs');
@@ -166,7 +174,22 @@ export interface ServingRequest {
   readonly groups: readonly string[];
 }
 
-export function evaluateServingRequest(r: ServingRequest, policy: ServingPolicy): ServingDecision {
+function ownsName(name: string, node: string, policy: ServingPolicy): boolean {
+  return name === node || (policy.nodes[node]?.dns.includes(name) ?? false) || policy.dnsSuffixes.some((s) => name === `${node}${s}`);
+}
+
+/** The DNS SANs that only resolution could vouch for (with `resolveDns`), for the caller to resolve. */
+export function namesToResolve(r: ServingRequest, policy: ServingPolicy): string[] {
+  const node = /^system:node:(.+)$/.exec(r.username)?.[1];
+  if (!policy.resolveDns || !node || r.signerName !== SIGNER_KUBELET_SERVING) return [];
+  return r.csr.sans.dns.filter((n) => dnsProblem(n, policy.clusterDomain) === undefined && !ownsName(n, node, policy));
+}
+
+export function evaluateServingRequest(
+  r: ServingRequest,
+  policy: ServingPolicy,
+  resolved: ReadonlyMap<string, Resolution> = new Map(),
+): ServingDecision {
   if (r.signerName !== SIGNER_KUBELET_SERVING) return { kind: 'not-serving' };
   const node = /^system:node:(.+)$/.exec(r.username)?.[1];
   if (!node || !r.groups.includes('system:nodes')) {
@@ -236,7 +259,24 @@ export function evaluateServingRequest(r: ServingRequest, policy: ServingPolicy)
       problems.push(`DNS name ${name} belongs to node ${other}`);
       continue;
     }
-    if (name === node || mine?.dns.includes(name) || policy.dnsSuffixes.some((s) => name === `${node}${s}`)) continue;
+    if (ownsName(name, node, policy)) continue;
+    const addresses = policy.resolveDns ? resolved.get(name) : undefined;
+    if (addresses === 'transient') return { kind: 'retry', message: `DNS lookup of ${name} failed transiently; will retry` };
+    if (addresses !== undefined) {
+      const foreign = addresses.filter((a) => {
+        const bytes = normaliseIp(a);
+        const shown = bytesToIp(bytes);
+        if (forbidden.some((f) => inCidr(bytes, f.cidr)) || owner((n) => n.ips.includes(shown))) return true;
+        return !(mine?.ips.includes(shown) || allowed.some((c) => inCidr(bytes, c)));
+      });
+      if (addresses.length > 0 && foreign.length === 0) continue;
+      problems.push(
+        addresses.length === 0
+          ? `DNS name ${name} does not resolve`
+          : `DNS name ${name} resolves to ${foreign.join(', ')}, which is not an address of ${node}`,
+      );
+      continue;
+    }
     problems.push(
       `DNS name ${name} is not a name of ${node}: it must be ${node}, ${node}<suffix> for a configured suffix, or listed in nodes.${node}.dns`,
     );

@@ -4,6 +4,7 @@
  * reconcile level-based, and the CSR cleaner sweeps on a timer. `close()` stops everything it
  * started, workers first, then informers.
  */
+import { lookup } from 'node:dns/promises';
 import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
@@ -27,6 +28,11 @@ export interface ControllerManagerOptions {
   readonly csrCleanupIntervalMs?: number;
   /** Without a policy, kubelet-serving CSRs wait for a person. */
   readonly servingPolicy?: ServingPolicy;
+}
+
+/** The system resolver: every address of a name. */
+async function dnsResolve(name: string): Promise<string[]> {
+  return (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
 }
 
 export class ControllerManager {
@@ -98,7 +104,7 @@ export class ControllerManager {
           queue: serving,
           workers: 2,
           logger,
-          reconcile: (name) => reconcileServing(name, { client, policy, now }),
+          reconcile: (name) => reconcileServing(name, { client, policy, now, resolve: dnsResolve }),
         }),
       );
     } else {

@@ -1,18 +1,51 @@
-import { evaluateServingRequest, type ServingPolicy } from '../api/serving-policy.ts';
+/**
+ * The kubelet-serving approver: decides each pending `kubernetes.io/kubelet-serving` CSR with the
+ * serving policy (src/api/serving-policy.ts). Approves when every SAN belongs to the requesting
+ * node, denies with one line per offending SAN otherwise; in dry-run mode it only records what it
+ * would do, once, in a `ServingApprovalDryRun` condition. With `resolveDns`, names the policy does
+ * not vouch for are looked up; a transient DNS failure retries with backoff instead of denying.
+ */
+import { evaluateServingRequest, namesToResolve, type Resolution, type ServingPolicy } from '../api/serving-policy.ts';
 import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
+/** Resolves a name to all its addresses; rejects with the resolver's error code on failure. */
+export type Resolver = (name: string) => Promise<string[]>;
+
+const TRANSIENT_DNS = new Set(['EAI_AGAIN', 'ETIMEOUT', 'ESERVFAIL', 'ECONNREFUSED', 'ETIMEDOUT']);
+
+async function resolveAll(names: readonly string[], resolve: Resolver): Promise<Map<string, Resolution>> {
+  const out = new Map<string, Resolution>();
+  for (const n of names) {
+    try {
+      out.set(n, await resolve(n));
+    } catch (error) {
+      const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+      out.set(n, TRANSIENT_DNS.has(code) ? 'transient' : []);
+    }
+  }
+  return out;
+}
+
 export async function reconcileServing(
   name: string,
-  o: { client: ClusterClient; policy: ServingPolicy; now: () => Date },
+  o: { client: ClusterClient; policy: ServingPolicy; now: () => Date; resolve?: Resolver },
 ): Promise<ReconcileResult | undefined> {
   const pending = await loadUndecidedCsr(o.client, name);
   if (!pending) return undefined;
   const { csr, conditions } = pending;
-  const decision = evaluateServingRequest(
-    { signerName: pending.signerName, csr: pending.parsed, usages: pending.usages, username: pending.username, groups: pending.groups },
-    o.policy,
-  );
+  const request = {
+    signerName: pending.signerName,
+    csr: pending.parsed,
+    usages: pending.usages,
+    username: pending.username,
+    groups: pending.groups,
+  };
+  const lookups = namesToResolve(request, o.policy);
+  const resolved = lookups.length > 0 && o.resolve ? await resolveAll(lookups, o.resolve) : new Map<string, Resolution>();
+  const decision = evaluateServingRequest(request, o.policy, resolved);
+  // A transient DNS failure is not evidence against the node: the runner retries with backoff.
+  if (decision.kind === 'retry') throw new Error(decision.message);
   if (decision.kind === 'not-serving') return undefined;
   const condition =
     decision.kind === 'approve'
