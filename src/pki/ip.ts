@@ -7,7 +7,8 @@ import { InvalidError } from '../base/errors.ts';
 
 export function ipToBytes(text: string): Uint8Array {
   if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
-  if (!isIPv6(text)) throw new InvalidError('IP_ADDRESS', `"${text}" is not an IP address`);
+  // node:net accepts a zone ID ("fe80::1%eth0"), which an iPAddress SAN cannot carry: refuse it, never drop it.
+  if (!isIPv6(text) || text.includes('%')) throw new InvalidError('IP_ADDRESS', `"${text}" is not an IP address`);
   let s = text;
   const tail: number[] = [];
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
