@@ -16,7 +16,20 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
-import { createCsr, createCsrPem, generatePrivateKey, issueCertificate, parseCertificate, parseCsr, spkiOf } from '../src/pki/index.ts';
+import {
+  certificatePin,
+  createCsr,
+  createCsrPem,
+  generatePrivateKey,
+  issueCertificate,
+  matchesAnyPin,
+  parseCertificate,
+  parseCertificateBundle,
+  parseCertificatePem,
+  parseCsr,
+  spkiOf,
+  verifyDetachedJws,
+} from '../src/pki/index.ts';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 const root = new URL('..', import.meta.url).pathname;
@@ -242,12 +255,114 @@ async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: numb
   }
 }
 
+/** Scenario 4: N simulated nodes each discover (JWS + pin), make a key and CSR, and wait for the certificate. */
+async function joinStorm(
+  nodes: number,
+  concurrency: number,
+): Promise<{ totalMs: number; p50: number; p99: number; max: number; peakRssMb: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-storm-'));
+  const main = join(root, 'src/cli/main.ts');
+  const port = await freePort();
+  spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
+  const server = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    const admin = new KubeClient(loadKubeconfig(join(dir, 'admin.conf')));
+    const id = 'storm1';
+    const secret = 'stormstormstorm1';
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    await admin.request('/api/v1/namespaces/kube-system/secrets', {
+      method: 'POST',
+      body: {
+        metadata: { name: `bootstrap-token-${id}` },
+        type: 'bootstrap.kubernetes.io/token',
+        data: {
+          'token-id': b64(id),
+          'token-secret': b64(secret),
+          'usage-bootstrap-authentication': b64('true'),
+          'usage-bootstrap-signing': b64('true'),
+          'auth-extra-groups': b64('system:bootstrappers:kubeadm:default-node-token'),
+        },
+      },
+    });
+    const pin = certificatePin(parseCertificatePem(readFileSync(join(dir, 'pki', 'ca.crt'))));
+    const anon = new KubeClient({ server: `https://127.0.0.1:${port}`, insecureSkipTlsVerify: true });
+    const tokenClient = new KubeClient({
+      server: `https://127.0.0.1:${port}`,
+      caPem: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
+      token: `${id}.${secret}`,
+    });
+    const csrPath = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    const joinOne = async (i: number): Promise<number> => {
+      const started = performance.now();
+      for (;;) {
+        const info = await anon.request<{ data?: Record<string, string> }>('/api/v1/namespaces/kube-public/configmaps/cluster-info');
+        const kubeconfig = info.data?.kubeconfig ?? '';
+        const jws = info.data?.[`jws-kubeconfig-${id}`];
+        if (jws) {
+          if (!verifyDetachedJws(jws, kubeconfig, id, secret)) throw new Error('JWS mismatch');
+          const caData = /certificate-authority-data: (\S+)/.exec(kubeconfig)?.[1] ?? '';
+          if (!matchesAnyPin(parseCertificateBundle(Buffer.from(caData, 'base64').toString('utf8')), [pin]))
+            throw new Error('pin mismatch');
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const key = generatePrivateKey('ecdsa-p256');
+      const request = Buffer.from(
+        createCsrPem({
+          key,
+          subject: [
+            { type: 'O', value: 'system:nodes' },
+            { type: 'CN', value: `system:node:storm-${i}` },
+          ],
+        }),
+      ).toString('base64');
+      const created = await tokenClient.request<{ metadata: { name: string } }>(csrPath, {
+        method: 'POST',
+        body: {
+          metadata: { generateName: 'node-csr-' },
+          spec: { request, signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'] },
+        },
+      });
+      for (;;) {
+        const got = await tokenClient.request<{ status?: { certificate?: string } }>(`${csrPath}/${created.metadata.name}`);
+        if (got.status?.certificate) return performance.now() - started;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < nodes) latencies.push(await joinOne(next++));
+      }),
+    );
+    const totalMs = performance.now() - started;
+    const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+    const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    for (const c of [admin, anon, tokenClient]) c.close();
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+    return { totalMs, p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? 0, peakRssMb };
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openssl: process.versions.openssl };
 const limit = cryptoLimit();
 const inProcess = issuance();
 const idle = await idleServer();
 const CONCURRENCY = 16;
 const peerResult = await peer(CONCURRENCY);
+const STORM_NODES = Number(process.env.BENCH_JOIN_NODES ?? 2000);
+const storm = await joinStorm(STORM_NODES, 200);
 
 const rows: [string, string, string][] = [
   ['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`],
@@ -264,7 +379,11 @@ const rows: [string, string, string][] = [
       ? `cfssl ${peerResult.cfssl.toFixed(0)}, tlsboot ${peerResult.tlsboot.toFixed(0)} (${(peerResult.tlsboot / peerResult.cfssl).toFixed(2)}x)`
       : 'skipped: cfssl missing (apt-get install golang-cfssl)',
   ],
-  ['4 join storm', '2,000 nodes', 'not measured yet'],
+  [
+    '4 join storm',
+    `${STORM_NODES} nodes, 200 in flight`,
+    `${(storm.totalMs / 1000).toFixed(1)} s; latency p50 ${(storm.p50 / 1000).toFixed(2)} s, p99 ${(storm.p99 / 1000).toFixed(2)} s, max ${(storm.max / 1000).toFixed(2)} s; server peak RSS ${storm.peakRssMb.toFixed(0)} MB`,
+  ],
   ['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`],
 ];
 const width = Math.max(...rows.map((r) => r[0].length));
@@ -275,6 +394,6 @@ mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null, joinStorm: { nodes: STORM_NODES, ...storm } }, null, 2)}\n`,
 );
 process.stdout.write(`written ${file}\n`);

@@ -126,8 +126,9 @@ export class RestHandlers {
       delete meta.namespace;
     }
     let name = typeof meta.name === 'string' ? meta.name : '';
-    if (name === '') {
-      const prefix = typeof meta.generateName === 'string' ? meta.generateName : '';
+    const prefix = typeof meta.generateName === 'string' ? meta.generateName : '';
+    const generated = name === '';
+    if (generated) {
       if (prefix === '') throw invalid('metadata.name', 'metadata.name: Required value: name or generateName is required');
       name = `${prefix.slice(0, 58)}${this.deps.randomSuffix()}`;
     }
@@ -145,8 +146,18 @@ export class RestHandlers {
     const prepared = def.prepareCreate(obj, { user, now });
     await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });
     if (dryRun) return present(def, prepared);
-    const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), prepared as StoredObject);
-    return present(def, stored);
+    // A generated name can collide (5 random characters); like kube-apiserver since 1.30, try
+    // fresh suffixes a few times before answering AlreadyExists.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), prepared as StoredObject);
+        return present(def, stored);
+      } catch (error) {
+        if (!(generated && error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && attempt < 7)) throw error;
+        name = `${prefix.slice(0, 58)}${this.deps.randomSuffix()}`;
+        (prepared.metadata as JsonObject).name = name;
+      }
+    }
   }
 
   /** PUT on the resource or a subresource. */
