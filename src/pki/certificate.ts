@@ -11,6 +11,7 @@ import {
   DerReader,
   decodeBitStringBytes,
   decodeIntegerBytes,
+  decodeOid,
   decodeSmallInt,
   decodeTime,
   encodeBitString,
@@ -109,7 +110,9 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const notAfter = decodeTime(naTlv.tag, validity.content(naTlv), 'notAfter');
   validity.finish('validity');
   const subject = readName(tbs, 'subject');
-  const spki = tbs.bytes(tbs.expect(Tag.SEQUENCE, 'subjectPublicKeyInfo'));
+  const spkiTlv = tbs.expect(Tag.SEQUENCE, 'subjectPublicKeyInfo');
+  const spki = tbs.bytes(spkiTlv);
+  checkSpkiForm(tbs.enter(spkiTlv, 'subjectPublicKeyInfo'));
   if (tbs.optional(contextTag(1, false)) || tbs.optional(contextTag(2, false))) {
     throw certError('UNIQUE_ID', 'issuer/subject unique identifiers are not supported');
   }
@@ -158,6 +161,24 @@ export function parseCertificate(der: Uint8Array): Certificate {
     subjectKeyId,
     authorityKeyId,
   };
+}
+
+/**
+ * The DER form of a SubjectPublicKeyInfo, without key policy: keys are judged by parseSpki where they
+ * are used (issuers, CSRs). Without this the SPKI would be the one part of a certificate taken unread.
+ */
+function checkSpkiForm(spki: DerReader): void {
+  const alg = spki.enterNext(Tag.SEQUENCE, 'public key algorithm');
+  decodeOid(alg.content(alg.expect(Tag.OID, 'public key algorithm')), 'public key algorithm');
+  const walk = (r: DerReader): void => {
+    while (!r.done) {
+      const tlv = r.next();
+      if (tlv.tag & 0x20) walk(r.enter(tlv, 'public key parameters'));
+    }
+  };
+  walk(alg);
+  decodeBitStringBytes(spki.content(spki.expect(Tag.BIT_STRING, 'subjectPublicKey')), 'subjectPublicKey');
+  spki.finish('subjectPublicKeyInfo');
 }
 
 export function parseCertificatePem(pem: string | Uint8Array, field?: string): Certificate {

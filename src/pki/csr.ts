@@ -13,6 +13,7 @@ import {
   decodeBitStringBytes,
   decodeOid,
   decodeSmallInt,
+  decodeString,
   encodeBitString,
   encodeOid,
   encodeSequence,
@@ -119,7 +120,13 @@ export function parseCsr(der: Uint8Array, limits: DerLimits = DEFAULT_DER_LIMITS
     if (type === Oid.extensionRequest) {
       if (value.tag !== Tag.SEQUENCE) throw csrError('ATTRIBUTE', 'extensionRequest value must be a SEQUENCE');
       extensions = readExtensions(values, value, 'extensionRequest');
-    } else if (type !== Oid.challengePassword) {
+    } else if (type === Oid.challengePassword) {
+      // PKCS#9 DirectoryString; of those tlsboot reads UTF8String and PrintableString, and checks the content.
+      if (value.tag !== Tag.UTF8_STRING && value.tag !== Tag.PRINTABLE_STRING) {
+        throw csrError('ATTRIBUTE', 'challengePassword must be a UTF8String or PrintableString');
+      }
+      decodeString(value.tag, values.content(value), 'challengePassword');
+    } else {
       throw csrError('ATTRIBUTE', `CSR attribute ${type} is not supported`);
     }
   }

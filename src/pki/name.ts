@@ -19,8 +19,9 @@ export interface DistinguishedName {
   readonly der: Uint8Array;
 }
 
+// C0, DEL and C1 (U+0080-U+009F, e.g. NEL): every Unicode control character.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find them
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 function nameError(reason: string, message: string): InvalidError {
   return new InvalidError(`NAME_${reason}`, message);
