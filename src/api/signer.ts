@@ -16,8 +16,12 @@ export interface SignRequest {
   readonly extKeyUsage: readonly ExtKeyUsage[];
   /** Requested lifetime (spec.expirationSeconds), if any. */
   readonly requestedTtlMs?: number;
-  /** For audit: the CSR's name and requester. */
+  /** The CSR's DER and usages, for backends that re-check policy themselves (remote). */
+  readonly csrDer: Uint8Array;
+  readonly usages: readonly string[];
+  /** For audit and idempotency: the CSR's name, uid and requester. */
   readonly csrName: string;
+  readonly csrUid: string;
   readonly requester: string;
 }
 

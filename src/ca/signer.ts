@@ -9,6 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { TlsbootError } from '../base/errors.ts';
 import { type Certificate, certificateToPem, issueCertificate, parseCertificate } from '../pki/index.ts';
+import type { AuditLog } from './audit.ts';
 
 export type { SignedCertificate, Signer, SignRequest };
 
@@ -49,7 +50,7 @@ export interface LocalSignerOptions {
 /** Signs with a CA key held in this process's memory. */
 export class LocalSigner implements Signer {
   readonly caCertificate: Certificate;
-  private readonly caKey: KeyObject;
+  private caKey: KeyObject | undefined;
   private readonly maxTtlMs: number;
   private readonly randomBytes: (size: number) => Uint8Array;
 
@@ -61,6 +62,8 @@ export class LocalSigner implements Signer {
   }
 
   async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
+    const caKey = this.caKey;
+    if (!caKey) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is closed');
     const validity = signingValidity({
       now,
       requestedTtlMs: request.requestedTtlMs,
@@ -75,11 +78,45 @@ export class LocalSigner implements Signer {
       extKeyUsage: [...request.extKeyUsage].sort(),
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
-      issuer: { kind: 'ca', certificate: this.caCertificate, key: this.caKey },
+      issuer: { kind: 'ca', certificate: this.caCertificate, key: caKey },
       randomBytes: this.randomBytes,
     });
     return { certificate: parseCertificate(der), pem: certificateToPem(der) };
   }
 
-  async close(): Promise<void> {}
+  /** Drops this signer's reference to the key, so a session's key can be collected once it ends. */
+  async close(): Promise<void> {
+    this.caKey = undefined;
+  }
+}
+
+/** Records every signature of `inner` in the audit log (the local signer; session signers audit themselves). */
+export class AuditedSigner implements Signer {
+  readonly caCertificate: Certificate;
+  private readonly inner: Signer;
+  private readonly audit: AuditLog;
+
+  constructor(inner: Signer, audit: AuditLog) {
+    this.inner = inner;
+    this.audit = audit;
+    this.caCertificate = inner.caCertificate;
+  }
+
+  async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
+    const signed = await this.inner.sign(request, now);
+    this.audit.record({
+      event: 'certificate.signed',
+      actor: request.requester,
+      mode: 'local',
+      signer: request.signerName,
+      csr: request.csrName,
+      serial: signed.certificate.serialNumber,
+      notAfter: signed.certificate.notAfter.toISOString(),
+    });
+    return signed;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }

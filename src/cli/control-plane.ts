@@ -20,11 +20,15 @@ import {
 } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
+import { type AuditLog, FileAuditLog } from '../ca/audit.ts';
 import { pkiPath, readIfPresent } from '../ca/pki-files.ts';
-import { LocalSigner, type Signer } from '../ca/signer.ts';
+import { RemoteBackend } from '../ca/remote-backend.ts';
+import { SealedKeyBackend, sealedKeyPath } from '../ca/sealed-ca.ts';
+import { SessionSigner } from '../ca/session-signer.ts';
+import { AuditedSigner, LocalSigner, type Signer } from '../ca/signer.ts';
 import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
 import { ControllerManager } from '../controllers/manager.ts';
-import { certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
+import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
 import { StaticTokens, type UserInfo } from '../server/authn.ts';
@@ -38,6 +42,7 @@ import {
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
+import { signingSessionApi } from './signing-sessions.ts';
 import { VERSION } from './version.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away. */
@@ -57,6 +62,72 @@ export interface ControlPlaneParams {
   readonly servingPolicy?: ServingPolicy;
   /** The longest certificate the signer issues (Kubernetes' --cluster-signing-duration). */
   readonly signingDurationMs?: number;
+  /** Where the CA key is: on disk (local), sealed on disk and opened per session, or on a remote signer. */
+  readonly signerMode?: SignerMode;
+  /** The CA audit log (default DIR/audit.log). */
+  readonly auditLogPath?: string;
+}
+
+export const SIGNER_MODES = ['local', 'sealed', 'remote'] as const;
+export type SignerMode = (typeof SIGNER_MODES)[number];
+
+interface SignerSetup {
+  readonly signer: Signer | undefined;
+  readonly sessions: SessionSigner | undefined;
+}
+
+/** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
+function buildSigner(p: ControlPlaneParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
+  const mode = p.signerMode ?? 'local';
+  const keyPath = pkiPath(p.dir, 'ca', 'key');
+  const sealedPath = sealedKeyPath(p.dir, 'ca');
+  const plain = readIfPresent(keyPath);
+  const sealed = readIfPresent(sealedPath);
+  const limits = p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs };
+  if (mode === 'local') {
+    if (!plain) {
+      if (sealed)
+        throw new InvalidError('SIGNER_MODE', `the CA key is sealed (${sealedPath}); run the server with --signer sealed`, {
+          field: 'signer',
+        });
+      p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
+      return { signer: undefined, sessions: undefined };
+    }
+    const local = new LocalSigner({ caCertificate, caKey: parsePrivateKeyPem(plain, keyPath), randomBytes: p.randomBytes, ...limits });
+    return { signer: new AuditedSigner(local, audit), sessions: undefined };
+  }
+  if (plain)
+    throw new InvalidError(
+      'SIGNER_MODE',
+      `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
+      { field: 'signer' },
+    );
+  const common = { caCertificate, audit, now: p.now, newId: () => randomUUID() };
+  if (mode === 'sealed') {
+    if (!sealed)
+      throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
+        field: 'signer',
+      });
+    const backend = new SealedKeyBackend({
+      sealedText: sealed.toString('utf8'),
+      sealedPath,
+      caCertificate,
+      randomBytes: p.randomBytes,
+      ...limits,
+    });
+    const sessions = new SessionSigner({ ...common, backend });
+    return { signer: sessions, sessions };
+  }
+  if (sealed)
+    throw new InvalidError(
+      'SIGNER_MODE',
+      `--signer remote keeps no key material here, but ${sealedPath} is present; move it to the signer machine`,
+      {
+        field: 'signer',
+      },
+    );
+  const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now) });
+  return { signer: sessions, sessions };
 }
 
 export interface ControlPlane {
@@ -139,7 +210,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
   const caCertificate = parseCertificatePem(caPem, pkiPath(p.dir, 'ca', 'crt'));
   const certPem = required(pkiPath(p.dir, 'apiserver', 'crt'), 'API server certificate');
   const keyPem = required(pkiPath(p.dir, 'apiserver', 'key'), 'API server key');
-  const caKeyPem = readIfPresent(pkiPath(p.dir, 'ca', 'key'));
   const staticTokens =
     p.tokenAuthFile === undefined ? StaticTokens.empty() : StaticTokens.parse(readFileSync(p.tokenAuthFile, 'utf8'), p.tokenAuthFile);
   const adminConf = readIfPresent(join(p.dir, 'admin.conf'));
@@ -153,6 +223,11 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await c().catch((error: unknown) => p.logger.error({ error: String(error) }, 'shutdown step failed'));
   };
   try {
+    // The signer first: a directory whose key material contradicts --signer fails before anything opens.
+    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
+    cleanup.push(async () => audit.close());
+    const { signer, sessions } = buildSigner(p, caCertificate, audit);
+    if (signer) cleanup.push(() => signer.close());
     const store = openStore(p.storeUrl, p.dir);
     cleanup.push(() => store.close());
     const now = p.now();
@@ -210,7 +285,10 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       bootstrapTokens,
       authorizer,
       admission: new ControlPlaneAdmission(authorizer),
-      createHandlers: accessReviewHandlers(authorizer),
+      virtualResources: new Map([
+        ...accessReviewHandlers(authorizer),
+        ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],
+      ]),
       now: p.now,
       uid: () => randomUUID(),
       randomSuffix: () => Array.from(random(5), (b) => suffixAlphabet[b % suffixAlphabet.length]).join(''),
@@ -228,17 +306,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     const address = await server.listen(p.host, p.port);
     cleanup.push(() => server.close());
 
-    let signer: Signer | undefined;
-    if (caKeyPem) {
-      signer = new LocalSigner({
-        caCertificate,
-        caKey: parsePrivateKeyPem(caKeyPem, pkiPath(p.dir, 'ca', 'key')),
-        randomBytes: p.randomBytes,
-        ...(p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs }),
-      });
-    } else {
-      p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
-    }
     const manager = new ControllerManager({
       store,
       client: new StoreClusterClient(store, rbac, p.now),
@@ -250,6 +317,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await manager.start();
     cleanup.push(() => manager.close());
+    sessions?.onOpen(() => manager.signAgain());
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
     const compactor = setInterval(() => {
       void store

@@ -16,6 +16,10 @@ export interface CliEnv {
   readonly shutdown: AbortSignal;
   /** Environment variables the commands honour (for example KUBECONFIG). */
   readonly vars: Readonly<Record<string, string | undefined>>;
+  /** All of standard input (for `--passphrase-file -`). */
+  readStdin(): Promise<Buffer>;
+  /** Asks for a secret on the terminal without echoing it; throws when there is no terminal. */
+  promptSecret(prompt: string): Promise<Buffer>;
 }
 
 /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */

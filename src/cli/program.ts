@@ -5,10 +5,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, isTlsbootError } from '../base/errors.ts';
+import { registerCa } from './commands/ca.ts';
 import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
 import { registerServer } from './commands/server.ts';
+import { registerSigner } from './commands/signer.ts';
 import { registerToken } from './commands/token.ts';
 import type { CliEnv } from './io.ts';
 import { VERSION } from './version.ts';
@@ -25,6 +27,8 @@ export function buildProgram(env: CliEnv): Command {
   registerCsr(program, env);
   registerNode(program, env);
   registerToken(program, env);
+  registerCa(program, env);
+  registerSigner(program, env);
   return program;
 }
 

@@ -40,9 +40,15 @@ export class ControllerManager {
   private readonly caches: ObjectCache[] = [];
   private readonly controllers: Controller[] = [];
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private requeueSigning: () => void = () => {};
 
   constructor(options: ControllerManagerOptions) {
     this.o = options;
+  }
+
+  /** Looks at every CSR again now, e.g. when a signing session opens, instead of at the next retry. */
+  signAgain(): void {
+    this.requeueSigning();
   }
 
   async start(): Promise<void> {
@@ -111,6 +117,9 @@ export class ControllerManager {
       serving.close();
     }
     const signer = this.o.signer;
+    this.requeueSigning = () => {
+      for (const csr of csrCache.list()) signing.add(csr.metadata.name);
+    };
     if (signer) {
       this.controllers.push(
         new Controller({

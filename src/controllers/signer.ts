@@ -3,7 +3,8 @@
  * the signer's policy refuses gets `Failed` (SignerValidationFailure) and is not retried. The
  * certificate is recorded in the store, keyed by the CSR's uid, before it is written to the CSR,
  * so no certificate is ever handed out unrecorded and a CSR never gets two. A Signer that cannot
- * sign now (sealed, remote down) leaves the CSR approved and waiting, with a condition saying so.
+ * sign now (sealed, remote down) leaves the CSR approved and waiting, with a condition saying so;
+ * one that refuses the request (INVALID) fails it.
  */
 import {
   csrCertificatePem,
@@ -78,7 +79,10 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
           keyUsage,
           extKeyUsage,
           ...(typeof spec.expirationSeconds === 'number' ? { requestedTtlMs: spec.expirationSeconds * 1000 } : {}),
+          csrDer: parsed.der,
+          usages,
           csrName: name,
+          csrUid: uid,
           requester: String(spec.username ?? ''),
         },
         o.now(),
@@ -89,6 +93,12 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
           await setCondition(o, csr, { type: 'SigningPending', status: 'True', reason: 'SignerUnavailable', message: error.message });
         }
         return { requeueAfterMs: o.retryUnavailableMs ?? 5000 };
+      }
+      // A backend that refuses the request itself, or returns a certificate that is not what was
+      // approved (remote signer), fails the CSR for good: retrying would get the same answer.
+      if (isTlsbootError(error) && error.code === 'INVALID') {
+        await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: error.message });
+        return undefined;
       }
       throw error;
     }

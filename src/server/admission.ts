@@ -22,7 +22,7 @@ import {
 import { TlsbootError } from '../base/errors.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
 
 function isObject(v: unknown): v is JsonObject {
@@ -133,7 +133,7 @@ function stringArray(v: unknown): string[] {
 }
 
 /** `authorization.k8s.io/v1` SubjectAccessReview and SelfSubjectAccessReview create handlers. */
-export function accessReviewHandlers(authorizer: Authorizer): Map<string, (body: unknown, user: UserInfo) => Promise<JsonObject>> {
+export function accessReviewHandlers(authorizer: Authorizer): Map<string, VirtualResource> {
   const review = (kind: string, spec: JsonObject, subject: UserInfo): JsonObject => {
     const attributes = attributesFrom(spec, subject);
     const decision = authorizer.authorize(attributes);
@@ -148,27 +148,31 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, (body:
   return new Map([
     [
       'authorization.k8s.io/subjectaccessreviews',
-      async (body: unknown) => {
-        const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
-        if (!spec || typeof spec.user !== 'string' || spec.user === '') {
-          throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
-        }
-        const extra = isObject(spec.extra)
-          ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
-          : undefined;
-        const subject: UserInfo = {
-          name: spec.user,
-          groups: stringArray(spec.groups),
-          ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
-          ...(extra ? { extra } : {}),
-        };
-        return review('SubjectAccessReview', spec, subject);
+      {
+        create: async (body: unknown) => {
+          const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
+          if (!spec || typeof spec.user !== 'string' || spec.user === '') {
+            throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
+          }
+          const extra = isObject(spec.extra)
+            ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
+            : undefined;
+          const subject: UserInfo = {
+            name: spec.user,
+            groups: stringArray(spec.groups),
+            ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
+            ...(extra ? { extra } : {}),
+          };
+          return review('SubjectAccessReview', spec, subject);
+        },
       },
     ],
     [
       'authorization.k8s.io/selfsubjectaccessreviews',
-      async (body: unknown, user: UserInfo) =>
-        review('SelfSubjectAccessReview', isObject(body) && isObject(body.spec) ? body.spec : {}, user),
+      {
+        create: async (body: unknown, user: UserInfo) =>
+          review('SelfSubjectAccessReview', isObject(body) && isObject(body.spec) ? body.spec : {}, user),
+      },
     ],
   ]);
 }

@@ -27,7 +27,7 @@ import { forbiddenMessage } from './authz.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
-import type { JsonObject, Registry, ResourceDef } from './registry.ts';
+import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
 import { type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -48,8 +48,8 @@ export interface ApiServerDeps {
   readonly bootstrapTokens: (token: string, now: Date) => Promise<UserInfo | undefined>;
   readonly authorizer: Authorizer;
   readonly admission: Admission;
-  /** Custom verbs that are not REST storage (e.g. SubjectAccessReview create). */
-  readonly createHandlers?: ReadonlyMap<string, (body: unknown, user: UserInfo) => Promise<JsonObject>>;
+  /** Resources served by code rather than REST storage (access reviews, signing sessions), by `group/resource`. */
+  readonly virtualResources?: ReadonlyMap<string, VirtualResource>;
   readonly now: () => Date;
   readonly uid: () => string;
   readonly randomSuffix: () => string;
@@ -290,6 +290,43 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
   }
 
+  async function serveVirtual(
+    v: VirtualResource,
+    def: ResourceDef,
+    info: ResourceRequestInfo,
+    reply: FastifyReply,
+    user: UserInfo,
+    /** Set (possibly null) when the client asked for a Table. */
+    tableIncludeObject: string | null | undefined,
+    body: unknown,
+    contentType: string | undefined,
+  ): Promise<unknown> {
+    const asTable = (items: JsonObject[]) =>
+      buildTable({ columns: def.columns, items, resourceVersion: '', now: deps.now(), includeObject: tableIncludeObject ?? null });
+    const unsupported = () => new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
+    switch (info.verb) {
+      case 'create':
+        if (!v.create) throw unsupported();
+        return reply.code(201).send(await v.create(parseBody(body, contentType), user));
+      case 'get': {
+        if (!v.get) throw unsupported();
+        const obj = await v.get(info.name, user);
+        return reply.send(tableIncludeObject === undefined ? obj : asTable([obj]));
+      }
+      case 'list': {
+        if (!v.list) throw unsupported();
+        const items = await v.list(user);
+        if (tableIncludeObject !== undefined) return reply.send(asTable(items));
+        return reply.send({ apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata: {}, items });
+      }
+      case 'delete':
+        if (!v.delete) throw unsupported();
+        return reply.send(await v.delete(info.name, user));
+      default:
+        throw unsupported();
+    }
+  }
+
   async function serveResource(
     def: ResourceDef,
     info: ResourceRequestInfo,
@@ -300,6 +337,18 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   ): Promise<unknown> {
     const target = { namespace: info.namespace, name: info.name, subresource: info.subresource };
     const table = wantsTable(req.headers.accept);
+    const virtual = deps.virtualResources?.get(`${def.group}/${def.resource}`);
+    if (virtual)
+      return serveVirtual(
+        virtual,
+        def,
+        info,
+        reply,
+        user,
+        table ? query.get('includeObject') : undefined,
+        req.body,
+        req.headers['content-type'],
+      );
     switch (info.verb) {
       case 'get': {
         const obj = await rest.get(def, target);
@@ -372,8 +421,6 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
-        const custom = deps.createHandlers?.get(`${def.group}/${def.resource}`);
-        if (custom) return reply.code(201).send(await custom(body, user));
         const dryRun = query.getAll('dryRun').includes('All');
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
       }

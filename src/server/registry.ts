@@ -78,3 +78,14 @@ export class Registry {
     return out;
   }
 }
+
+/**
+ * A resource whose objects are not stored: each verb it serves is a function of the request.
+ * Verbs left out answer 405. Authentication, authorization and auditing happen first, as for any resource.
+ */
+export interface VirtualResource {
+  create?(body: unknown, user: UserInfo): Promise<JsonObject>;
+  get?(name: string, user: UserInfo): Promise<JsonObject>;
+  list?(user: UserInfo): Promise<JsonObject[]>;
+  delete?(name: string, user: UserInfo): Promise<JsonObject>;
+}

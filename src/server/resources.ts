@@ -179,6 +179,31 @@ function reviewResource(resource: string, kind: string): ResourceDef {
   };
 }
 
+/** The CA's signing sessions (sealed and remote signers); served by code, never stored. */
+const signingSessionResource: ResourceDef = {
+  group: 'ca.tlsboot.io',
+  version: 'v1alpha1',
+  resource: 'signingsessions',
+  singular: 'signingsession',
+  kind: 'SigningSession',
+  namespaced: false,
+  shortNames: [],
+  subresources: [],
+  verbs: ['create', 'delete', 'get', 'list'],
+  columns: [
+    NAME_COLUMN,
+    column('Mode', (o) => String(field(o, 'status', 'mode') ?? '')),
+    column('Phase', (o) => String(field(o, 'status', 'phase') ?? '')),
+    column('Signed', (o) => Number(field(o, 'status', 'signed') ?? 0), 'integer'),
+    column('Max', (o) => String(field(o, 'spec', 'maxCertificates') ?? '<none>')),
+    column('Expires', (o) => String(field(o, 'status', 'expiresAt') ?? '')),
+    column('Opened-By', (o) => String(field(o, 'status', 'openedBy') ?? '')),
+  ],
+  fields: {},
+  prepareCreate: passThrough,
+  prepareUpdate: (_old, obj) => obj,
+};
+
 export const ALL_RESOURCES: readonly ResourceDef[] = [
   configMapResource,
   eventResource,
@@ -191,4 +216,5 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   leaseResource,
   reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
   reviewResource('selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
+  signingSessionResource,
 ];

@@ -15,7 +15,7 @@ import {
   parseEndpoint,
 } from '../../ca/layout.ts';
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
-import { startControlPlane } from '../control-plane.ts';
+import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 
@@ -26,6 +26,8 @@ interface ServerFlags {
   tokenAuthFile?: string;
   servingPolicy?: string;
   clusterSigningDuration: string;
+  signer: string;
+  auditLog?: string;
   logLevel: string;
 }
 
@@ -39,8 +41,12 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--token-auth-file <file>', 'static bearer tokens: TOKEN,USER,UID,"GROUP1,GROUP2" per line')
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates (without it, a person approves them)')
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
+    .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
+    .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(async (flags: ServerFlags) => {
+      const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
+      if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
       const { host, port } = parseEndpoint(flags.listen, 6443);
       if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
       const logger = createLogger(env, flags.logLevel);
@@ -72,6 +78,8 @@ export function registerServer(program: Command, env: CliEnv): void {
           ? {}
           : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
+        signerMode,
+        ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         logger,
         now: env.now,
         randomBytes: env.randomBytes,

@@ -1,0 +1,195 @@
+/**
+ * The cluster's side of `--signer remote`: a session is opened with a grant credential; while it
+ * lasts, approved CSRs are sent to the remote signer over mutual TLS and what comes back is checked
+ * against what was approved before it is accepted. The cluster holds no CA key, only the grant's
+ * short-lived transport key, in memory, for the session. An unreachable signer or a refused grant
+ * makes CSRs wait (UNAVAILABLE); a request the signer refuses, or a wrong certificate, fails them.
+ */
+import { Agent, request as httpsRequest } from 'node:https';
+import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
+import { TlsbootError } from '../base/errors.ts';
+import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
+import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
+import type { SessionBackend, SessionSecret } from './session-signer.ts';
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+interface Answer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class RemoteClient {
+  private readonly agent: Agent;
+  readonly grant: GrantCredential;
+
+  constructor(grant: GrantCredential) {
+    this.grant = grant;
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: 8,
+      ca: grant.certificateAuthority,
+      cert: grant.clientCertificate,
+      key: grant.clientKey,
+    });
+  }
+
+  call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+    const url = new URL(path, this.grant.server);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          method,
+          agent: this.agent,
+          timeout: REQUEST_TIMEOUT_MS,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
+            else chunks.push(c);
+          });
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              parsed = undefined;
+            }
+            resolve({ status: res.statusCode ?? 0, body: isObject(parsed) ? parsed : {} });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e: Error & { code?: string }) => {
+        // A TLS alert from the signer means it rejected our client certificate: the grant is not
+        // one it issued (forged, or from another signer). Anything else is the signer being away.
+        if (typeof e.code === 'string' && e.code.includes('ALERT'))
+          reject(
+            new TlsbootError(
+              'FORBIDDEN',
+              'REMOTE_GRANT_REFUSED',
+              `the remote signer at ${this.grant.server} rejected the grant's certificate`,
+            ),
+          );
+        else
+          reject(
+            new TlsbootError('UNAVAILABLE', 'REMOTE_UNREACHABLE', `waiting for the remote signer at ${this.grant.server}: ${e.message}`, {
+              cause: e,
+            }),
+          );
+      });
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function remoteMessage(a: Answer): string {
+  return typeof a.body.message === 'string' ? a.body.message : `HTTP ${a.status}`;
+}
+
+export class RemoteSigner implements Signer {
+  readonly caCertificate: Certificate;
+  private client: RemoteClient | undefined;
+
+  constructor(client: RemoteClient, caCertificate: Certificate) {
+    this.client = client;
+    this.caCertificate = caCertificate;
+  }
+
+  async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
+    const client = this.client;
+    if (!client) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signing session has ended');
+    let answer: Answer;
+    try {
+      answer = await client.call('POST', '/v1/sign', remoteSignBody(request));
+    } catch (error) {
+      if (error instanceof TlsbootError && error.code === 'FORBIDDEN')
+        throw new TlsbootError('UNAVAILABLE', error.reason, `waiting for a signing session: ${error.message}`);
+      throw error;
+    }
+    if (answer.status === 403)
+      throw new TlsbootError(
+        'UNAVAILABLE',
+        'REMOTE_GRANT_REFUSED',
+        `waiting for a signing session: the remote signer refused the grant (${remoteMessage(answer)})`,
+      );
+    if (answer.status === 422)
+      throw new TlsbootError('INVALID', 'REMOTE_REFUSED', `the remote signer refused to sign: ${remoteMessage(answer)}`);
+    if (answer.status !== 200 || typeof answer.body.certificate !== 'string')
+      throw new TlsbootError('UNAVAILABLE', 'REMOTE_ERROR', `waiting for the remote signer: ${remoteMessage(answer)}`);
+    let cert: Certificate;
+    try {
+      cert = parseCertificatePem(answer.body.certificate, 'remote certificate');
+    } catch (error) {
+      throw new TlsbootError(
+        'INVALID',
+        'REMOTE_CERT_MISMATCH',
+        'the remote signer returned something that is not one certificate; refused',
+        {
+          cause: error,
+        },
+      );
+    }
+    checkReturnedCertificate(cert, request, this.caCertificate, now);
+    return { certificate: cert, pem: certificateToPem(cert) };
+  }
+
+  /** Ends the session's use of the grant; requests already sent finish, new ones are refused. */
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    c?.close();
+  }
+}
+
+export class RemoteBackend implements SessionBackend {
+  readonly mode = 'remote' as const;
+  private readonly caCertificate: Certificate;
+  private readonly now: () => Date;
+
+  constructor(caCertificate: Certificate, now: () => Date) {
+    this.caCertificate = caCertificate;
+    this.now = now;
+  }
+
+  async unlock(secret: SessionSecret): Promise<Signer> {
+    if (secret.credential === undefined)
+      throw new TlsbootError('INVALID', 'SESSION_SECRET', 'the remote signer needs a grant credential (--grant-file)', { field: 'grant' });
+    const grant = parseGrantCredential(secret.credential);
+    if (this.now() >= grant.expiresAt)
+      throw new TlsbootError('FORBIDDEN', 'GRANT_EXPIRED', `grant ${grant.id} expired at ${grant.expiresAt.toISOString()}`);
+    const client = new RemoteClient(grant);
+    let answer: Answer;
+    try {
+      answer = await client.call('GET', '/v1/grant');
+    } catch (error) {
+      client.close();
+      throw error;
+    }
+    if (answer.status !== 200) {
+      client.close();
+      throw new TlsbootError(
+        answer.status === 403 ? 'FORBIDDEN' : 'UNAVAILABLE',
+        'REMOTE_GRANT_REFUSED',
+        `the remote signer refused the grant: ${remoteMessage(answer)}`,
+      );
+    }
+    return new RemoteSigner(client, this.caCertificate);
+  }
+}

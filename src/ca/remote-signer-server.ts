@@ -1,0 +1,394 @@
+/**
+ * `tlsboot signer serve`: the remote signer, on the machine that keeps the CA key. It signs only
+ * for a live grant, presented as a client certificate from its own transport CA over mutual TLS,
+ * and re-applies the signer policy to the CSR itself: subject, SANs, usages and lifetime are its
+ * rules, not the cluster's. It records every grant and signature in its own audit log. Grants are
+ * issued and revoked through a Unix socket in the state directory, so only the local operator can.
+ *
+ * State directory: transport-ca.{crt,key}, grants.json, audit.log, admin.sock.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import {
+  SIGNER_KUBE_APISERVER_CLIENT,
+  SIGNER_KUBELET_CLIENT,
+  SIGNER_KUBELET_SERVING,
+  signerPolicyProblem,
+  x509Usages,
+} from '../api/index.ts';
+import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
+import { type Certificate, keyMatchesSpki, parseCertificatePem, parseCsr, parsePrivateKeyPem, privateKeyToPem } from '../pki/index.ts';
+import { FileAuditLog } from './audit.ts';
+import { issueLeaf, issueSelfSignedCa } from './control-plane-certs.ts';
+import { isIp } from './layout.ts';
+import { KEY_MODE, readIfPresent } from './pki-files.ts';
+import { formatGrantCredential, type RemoteSignBody } from './remote-protocol.ts';
+import { LocalSigner } from './signer.ts';
+
+export const REMOTE_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
+const MAX_GRANT_TTL_MS = 24 * 3_600_000;
+const TRANSPORT_CA_VALIDITY_MS = 10 * 365 * 24 * 3_600_000;
+
+export interface GrantRecord {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly expiresAt: string;
+  readonly maxCertificates?: number;
+  readonly signerNames?: readonly string[];
+  readonly signed: number;
+  readonly revokedAt?: string;
+  readonly revokedBy?: string;
+  /** SHA-256 of the grant's client certificate: only that exact certificate speaks for the grant. */
+  readonly clientCertificateSha256: string;
+}
+
+export interface RemoteSignerOptions {
+  readonly caCertificate: Certificate;
+  readonly caKey: KeyObject;
+  readonly stateDir: string;
+  readonly host: string;
+  readonly port: number;
+  /** Extra names and addresses for the serving certificate (the address the cluster dials). */
+  readonly sans: readonly string[];
+  readonly maxTtlMs: number;
+  readonly now: () => Date;
+  readonly randomBytes: (size: number) => Uint8Array;
+}
+
+export interface RemoteSignerServer {
+  readonly url: string;
+  readonly adminSocket: string;
+  close(): Promise<void>;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function sha256(der: Uint8Array): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+function sendError(reply: FastifyReply, error: unknown): FastifyReply {
+  if (isTlsbootError(error)) {
+    const status =
+      error.code === 'FORBIDDEN'
+        ? 403
+        : error.code === 'INVALID'
+          ? 422
+          : error.code === 'NOT_FOUND'
+            ? 404
+            : error.code === 'BAD_REQUEST'
+              ? 400
+              : 503;
+    return reply.code(status).send({ code: error.code, reason: error.reason, message: error.message });
+  }
+  return reply.code(500).send({ code: 'INTERNAL', reason: 'INTERNAL', message: 'internal error' });
+}
+
+class GrantBook {
+  private grants: GrantRecord[];
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+    const text = readIfPresent(path);
+    const parsed: unknown = text ? JSON.parse(text.toString('utf8')) : { grants: [] };
+    if (!isObject(parsed) || !Array.isArray(parsed.grants))
+      throw new InvalidError('GRANTS_FORMAT', `${path} is not a grants file`, { field: path });
+    this.grants = parsed.grants as GrantRecord[];
+  }
+
+  all(): readonly GrantRecord[] {
+    return this.grants;
+  }
+
+  get(id: string): GrantRecord | undefined {
+    return this.grants.find((g) => g.id === id);
+  }
+
+  /** Every change is written whole before it takes effect, so a crash never forgets a signature's count or a revocation. */
+  put(record: GrantRecord): void {
+    const next = [...this.grants.filter((g) => g.id !== record.id), record];
+    writeFilesAtomically([{ path: this.path, content: `${JSON.stringify({ grants: next }, null, 2)}\n`, mode: KEY_MODE }]);
+    this.grants = next;
+  }
+}
+
+function loadOrCreateTransportCa(
+  stateDir: string,
+  now: Date,
+  randomBytes: (n: number) => Uint8Array,
+): { certificate: Certificate; pem: string; key: KeyObject } {
+  const crtPath = join(stateDir, 'transport-ca.crt');
+  const keyPath = join(stateDir, 'transport-ca.key');
+  const crt = readIfPresent(crtPath);
+  const key = readIfPresent(keyPath);
+  if (crt && key) {
+    const certificate = parseCertificatePem(crt, crtPath);
+    const k = parsePrivateKeyPem(key, keyPath);
+    if (!keyMatchesSpki(k, certificate.spki))
+      throw new InvalidError('PKI_KEY_MISMATCH', `${crtPath} does not match ${keyPath}`, { field: keyPath });
+    return { certificate, pem: crt.toString('utf8'), key: k };
+  }
+  const ca = issueSelfSignedCa({
+    commonName: 'tlsboot-signer-transport-ca',
+    dnsSans: [],
+    keyAlgorithm: 'ecdsa-p256',
+    validityMs: TRANSPORT_CA_VALIDITY_MS,
+    env: { now, randomBytes },
+  });
+  writeFilesAtomically([
+    { path: crtPath, content: ca.certificatePem, mode: 0o644 },
+    { path: keyPath, content: ca.keyPem, mode: KEY_MODE },
+  ]);
+  return { certificate: ca.certificate, pem: ca.certificatePem, key: ca.key };
+}
+
+function parseSignBody(body: unknown): RemoteSignBody {
+  const bad = (f: string) => new TlsbootError('BAD_REQUEST', 'SIGN_BODY', `sign request: ${f} is missing or malformed`, { field: f });
+  if (!isObject(body)) throw bad('body');
+  for (const k of ['signerName', 'csr', 'csrName', 'csrUid', 'requester']) if (typeof body[k] !== 'string') throw bad(k);
+  if (!Array.isArray(body.usages) || !body.usages.every((u) => typeof u === 'string')) throw bad('usages');
+  const e = body.expirationSeconds;
+  if (e !== undefined && !(typeof e === 'number' && Number.isInteger(e) && e > 0)) throw bad('expirationSeconds');
+  return body as unknown as RemoteSignBody;
+}
+
+export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteSignerServer> {
+  ensureDirectory(o.stateDir, 0o700);
+  // The admin socket's only protection is this directory's mode.
+  if ((statSync(o.stateDir).mode & 0o077) !== 0)
+    throw new InvalidError('STATE_DIR_MODE', `${o.stateDir} must be accessible to its owner only (chmod 700)`, { field: o.stateDir });
+  const transport = loadOrCreateTransportCa(o.stateDir, o.now(), o.randomBytes);
+  const grants = new GrantBook(join(o.stateDir, 'grants.json'));
+  const audit = new FileAuditLog(join(o.stateDir, 'audit.log'), o.now);
+  const signer = new LocalSigner({ caCertificate: o.caCertificate, caKey: o.caKey, randomBytes: o.randomBytes, maxTtlMs: o.maxTtlMs });
+  // A retried request for a CSR already signed under the grant gets the same certificate back,
+  // not a second one counted against the grant.
+  const issued = new Map<string, string>();
+
+  const names = [...new Set([o.host, ...o.sans].filter((h) => h !== '0.0.0.0' && h !== '::'))];
+  const serving = issueLeaf(
+    {
+      subject: [{ type: 'CN', value: 'tlsboot-signer' }],
+      sans: { dns: names.filter((n) => !isIp(n)), ip: names.filter(isIp), email: [], uri: [] },
+      extKeyUsage: ['serverAuth'],
+      keyAlgorithm: 'ecdsa-p256',
+      validityMs: TRANSPORT_CA_VALIDITY_MS,
+    },
+    transport,
+    { now: o.now(), randomBytes: o.randomBytes },
+  );
+
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    https: { key: serving.keyPem, cert: serving.certificatePem, ca: transport.pem, requestCert: true, rejectUnauthorized: true },
+  });
+
+  const liveGrant = (socket: TLSSocket, signerName: string | undefined): GrantRecord => {
+    const peer = socket.getPeerCertificate();
+    const cn = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
+    const id = cn.startsWith('grant:') ? cn.slice('grant:'.length) : '';
+    const grant = grants.get(id);
+    const refuse = (reason: string, message: string) => {
+      audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signerName ? { signer: signerName } : {}) });
+      return new TlsbootError('FORBIDDEN', reason, message);
+    };
+    if (!grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256) throw refuse('GRANT_UNKNOWN', 'unknown grant');
+    if (grant.revokedAt) throw refuse('GRANT_REVOKED', `grant ${id} was revoked at ${grant.revokedAt}`);
+    if (o.now() >= new Date(grant.expiresAt)) throw refuse('GRANT_EXPIRED', `grant ${id} expired at ${grant.expiresAt}`);
+    if (signerName !== undefined && grant.signerNames !== undefined && !grant.signerNames.includes(signerName))
+      throw refuse('GRANT_SIGNER', `grant ${id} does not cover ${signerName}`);
+    if (signerName !== undefined && grant.maxCertificates !== undefined && grant.signed >= grant.maxCertificates)
+      throw refuse('GRANT_EXHAUSTED', `grant ${id} has used its ${grant.maxCertificates} certificates`);
+    return grant;
+  };
+
+  app.get('/v1/grant', async (req, reply) => {
+    try {
+      const g = liveGrant(req.raw.socket as TLSSocket, undefined);
+      return reply.send({
+        id: g.id,
+        expiresAt: g.expiresAt,
+        signed: g.signed,
+        maxCertificates: g.maxCertificates,
+        signerNames: g.signerNames,
+      });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  app.post('/v1/sign', async (req, reply) => {
+    try {
+      const body = parseSignBody(req.body);
+      const grant = liveGrant(req.raw.socket as TLSSocket, body.signerName);
+      const again = issued.get(`${grant.id}/${body.csrUid}`);
+      if (again) return reply.send({ certificate: again });
+      const refuse = (reason: string, message: string) => {
+        audit.record({
+          event: 'certificate.refused',
+          actor: body.requester,
+          grant: grant.id,
+          csr: body.csrName,
+          signer: body.signerName,
+          reason,
+        });
+        return new InvalidError(reason, message);
+      };
+      if (!REMOTE_SIGNERS.includes(body.signerName)) throw refuse('SIGNER_UNKNOWN', `this signer does not sign for ${body.signerName}`);
+      let csr: ReturnType<typeof parseCsr>;
+      try {
+        csr = parseCsr(Buffer.from(body.csr, 'base64'));
+      } catch (error) {
+        throw refuse('CSR_INVALID', `the CSR is not valid: ${isTlsbootError(error) ? error.message : 'unreadable'}`);
+      }
+      const problem = signerPolicyProblem(body.signerName, csr, body.usages);
+      if (problem !== undefined) throw refuse('SIGNER_POLICY', problem);
+      const { keyUsage, extKeyUsage } = x509Usages(body.usages);
+      // Counted before signing: a crash after the count costs the grant one certificate, never gives one away.
+      grants.put({ ...grant, signed: grant.signed + 1 });
+      const signed = await signer.sign(
+        {
+          signerName: body.signerName,
+          subject: csr.subject.attributes,
+          publicKey: csr.spki,
+          sans: csr.sans,
+          keyUsage,
+          extKeyUsage,
+          ...(body.expirationSeconds === undefined ? {} : { requestedTtlMs: body.expirationSeconds * 1000 }),
+          csrDer: csr.der,
+          usages: body.usages,
+          csrName: body.csrName,
+          csrUid: body.csrUid,
+          requester: body.requester,
+        },
+        o.now(),
+      );
+      audit.record({
+        event: 'certificate.signed',
+        actor: body.requester,
+        grant: grant.id,
+        csr: body.csrName,
+        signer: body.signerName,
+        serial: signed.certificate.serialNumber,
+        notAfter: signed.certificate.notAfter.toISOString(),
+      });
+      issued.set(`${grant.id}/${body.csrUid}`, signed.pem);
+      return reply.send({ certificate: signed.pem });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  const admin: FastifyInstance = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  admin.post('/v1/grants', async (req, reply) => {
+    try {
+      const body = isObject(req.body) ? req.body : {};
+      const ttl = body.ttlSeconds;
+      if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 60 || ttl * 1000 > MAX_GRANT_TTL_MS)
+        throw new InvalidError('GRANT_TTL', 'the grant TTL must be between 1m and 24h', { field: 'ttl' });
+      const max = body.maxCertificates;
+      if (max !== undefined && !(typeof max === 'number' && Number.isInteger(max) && max > 0))
+        throw new InvalidError('GRANT_MAX', 'max-certificates must be a positive integer', { field: 'max-certificates' });
+      const signerNames = body.signerNames;
+      if (
+        signerNames !== undefined &&
+        !(
+          Array.isArray(signerNames) &&
+          signerNames.length > 0 &&
+          signerNames.every((n) => typeof n === 'string' && REMOTE_SIGNERS.includes(n))
+        )
+      )
+        throw new InvalidError('GRANT_SIGNERS', `signers must be some of ${REMOTE_SIGNERS.join(', ')}`, { field: 'signers' });
+      const actor = typeof body.actor === 'string' && body.actor !== '' ? body.actor : 'operator';
+      const now = o.now();
+      const id = Buffer.from(o.randomBytes(16)).toString('hex');
+      const expiresAt = new Date(now.getTime() + ttl * 1000);
+      const client = issueLeaf(
+        {
+          subject: [{ type: 'CN', value: `grant:${id}` }],
+          sans: { dns: [], ip: [], email: [], uri: [] },
+          extKeyUsage: ['clientAuth'],
+          keyAlgorithm: 'ecdsa-p256',
+          validityMs: ttl * 1000,
+        },
+        transport,
+        { now, randomBytes: o.randomBytes },
+      );
+      grants.put({
+        id,
+        createdAt: now.toISOString(),
+        createdBy: actor,
+        expiresAt: expiresAt.toISOString(),
+        ...(max === undefined ? {} : { maxCertificates: max as number }),
+        ...(signerNames === undefined ? {} : { signerNames: signerNames as string[] }),
+        signed: 0,
+        clientCertificateSha256: sha256(client.certificate.der),
+      });
+      audit.record({
+        event: 'grant.issued',
+        actor,
+        grant: id,
+        expiresAt: expiresAt.toISOString(),
+        ...(max === undefined ? {} : { maxCertificates: max as number }),
+        ...(signerNames === undefined ? {} : { signers: signerNames as string[] }),
+      });
+      const credential = formatGrantCredential({
+        id,
+        server: url,
+        expiresAt,
+        maxCertificates: max as number | undefined,
+        signerNames: signerNames as string[] | undefined,
+        certificateAuthority: transport.pem,
+        clientCertificate: client.certificatePem,
+        clientKey: privateKeyToPem(client.key),
+      });
+      return reply.code(201).send({ id, expiresAt: expiresAt.toISOString(), credential });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+  admin.get('/v1/grants', async (_req, reply) => reply.send({ grants: grants.all() }));
+  admin.delete<{ Params: { id: string } }>('/v1/grants/:id', async (req, reply) => {
+    try {
+      const g = grants.get(req.params.id);
+      if (!g) throw new TlsbootError('NOT_FOUND', 'GRANT_UNKNOWN', `grant ${req.params.id} not found`);
+      const actor = typeof req.headers['x-tlsboot-actor'] === 'string' ? req.headers['x-tlsboot-actor'] : 'operator';
+      if (!g.revokedAt) {
+        grants.put({ ...g, revokedAt: o.now().toISOString(), revokedBy: actor });
+        audit.record({ event: 'grant.revoked', actor, grant: g.id });
+      }
+      return reply.send(grants.get(g.id));
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  await app.listen({ host: o.host, port: o.port });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new TlsbootError('INTERNAL', 'LISTEN', 'signer has no address');
+  const dialHost = names.find(isIp) ?? names[0] ?? '127.0.0.1';
+  const url = `https://${dialHost.includes(':') ? `[${dialHost}]` : dialHost}:${addr.port}`;
+  const adminSocket = join(o.stateDir, 'admin.sock');
+  rmSync(adminSocket, { force: true });
+  await admin.listen({ path: adminSocket });
+  return {
+    url,
+    adminSocket,
+    async close() {
+      await admin.close();
+      await app.close();
+      rmSync(adminSocket, { force: true });
+      await signer.close();
+      audit.close();
+    },
+  };
+}

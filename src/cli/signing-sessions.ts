@@ -1,0 +1,118 @@
+/**
+ * The `signingsessions.ca.tlsboot.io` API: opening, inspecting and closing the signing sessions of
+ * a sealed or remote signer over the authenticated, RBAC-checked API. The secret a session is
+ * opened with arrives in the create body and goes straight to the SessionSigner; no response,
+ * object or log line carries it.
+ */
+import { InvalidError, NotFoundError } from '../base/errors.ts';
+import type { SessionInfo, SessionSigner, SessionStatus } from '../ca/session-signer.ts';
+import type { UserInfo } from '../server/authn.ts';
+import type { JsonObject, VirtualResource } from '../server/registry.ts';
+
+export const SESSION_API_VERSION = 'ca.tlsboot.io/v1alpha1';
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function time(d: Date | undefined): string | undefined {
+  return d?.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function phaseOf(info: SessionInfo, open: boolean): string {
+  if (open) return 'Open';
+  return info.endReason === 'expired' ? 'Expired' : info.endReason === 'exhausted' ? 'Exhausted' : 'Closed';
+}
+
+export function sessionObject(info: SessionInfo, status: SessionStatus, open: boolean): JsonObject {
+  return {
+    apiVersion: SESSION_API_VERSION,
+    kind: 'SigningSession',
+    metadata: { name: info.id, creationTimestamp: time(info.openedAt) },
+    spec: {
+      ttlSeconds: Math.round((info.expiresAt.getTime() - info.openedAt.getTime()) / 1000),
+      ...(info.maxCertificates === undefined ? {} : { maxCertificates: info.maxCertificates }),
+      ...(info.signerNames === undefined ? {} : { signerNames: [...info.signerNames] }),
+    },
+    status: {
+      mode: status.mode,
+      phase: phaseOf(info, open),
+      openedBy: info.openedBy,
+      openedAt: time(info.openedAt),
+      expiresAt: time(info.expiresAt),
+      signed: info.signed,
+      ...(info.closedAt ? { closedAt: time(info.closedAt), closedBy: info.closedBy } : {}),
+      failedUnlocks: status.failedUnlocks,
+    },
+  };
+}
+
+function optionalInteger(spec: JsonObject, key: string): number | undefined {
+  const v = spec[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new InvalidError('SESSION_SPEC', `spec.${key} must be an integer`, { field: `spec.${key}` });
+  return v;
+}
+
+/** The session API for a sealed or remote signer, or one that explains why there is none. */
+export function signingSessionApi(signer: SessionSigner | undefined, signerMode: string): VirtualResource {
+  const noSessions = () =>
+    new InvalidError('SESSION_MODE', `this server signs with --signer ${signerMode}; signing sessions need --signer sealed or remote`);
+  const actor = (user: UserInfo) => user.name;
+  const find = (name: string): JsonObject => {
+    if (!signer) throw noSessions();
+    const status = signer.status();
+    if (status.current && (name === 'current' || name === status.current.id)) return sessionObject(status.current, status, true);
+    if (status.last && name === status.last.id) return sessionObject(status.last, status, false);
+    throw new NotFoundError('SESSION_NOT_FOUND', name === 'current' ? 'no signing session is open' : `signing session "${name}" not found`);
+  };
+  return {
+    async create(body: unknown, user: UserInfo) {
+      if (!signer) throw noSessions();
+      const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
+      if (!spec) throw new InvalidError('SESSION_SPEC', 'spec: Required value', { field: 'spec' });
+      const ttlSeconds = optionalInteger(spec, 'ttlSeconds');
+      if (ttlSeconds === undefined) throw new InvalidError('SESSION_SPEC', 'spec.ttlSeconds: Required value', { field: 'spec.ttlSeconds' });
+      const maxCertificates = optionalInteger(spec, 'maxCertificates');
+      const names = spec.signerNames;
+      if (names !== undefined && !(Array.isArray(names) && names.every((n) => typeof n === 'string')))
+        throw new InvalidError('SESSION_SPEC', 'spec.signerNames must be a list of strings', { field: 'spec.signerNames' });
+      const passphrase = spec.passphrase;
+      const grant = spec.grant;
+      if (passphrase !== undefined && (typeof passphrase !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(passphrase)))
+        throw new InvalidError('SESSION_SPEC', 'spec.passphrase must be base64', { field: 'spec.passphrase' });
+      if (grant !== undefined && typeof grant !== 'string')
+        throw new InvalidError('SESSION_SPEC', 'spec.grant must be the text of a grant credential', { field: 'spec.grant' });
+      const info = await signer.open({
+        secret: {
+          ...(typeof passphrase === 'string' ? { passphrase: Buffer.from(passphrase, 'base64') } : {}),
+          ...(typeof grant === 'string' ? { credential: grant } : {}),
+        },
+        ttlMs: ttlSeconds * 1000,
+        ...(maxCertificates === undefined ? {} : { maxCertificates }),
+        ...(Array.isArray(names) ? { signerNames: names as string[] } : {}),
+        actor: actor(user),
+      });
+      return sessionObject(info, signer.status(), true);
+    },
+    async get(name: string) {
+      return find(name);
+    },
+    async list() {
+      if (!signer) return [];
+      const status = signer.status();
+      return [
+        ...(status.current ? [sessionObject(status.current, status, true)] : []),
+        ...(status.last ? [sessionObject(status.last, status, false)] : []),
+      ];
+    },
+    async delete(name: string, user: UserInfo) {
+      const current = find(name);
+      if ((current.status as JsonObject).phase !== 'Open') return current;
+      const info = await (signer as SessionSigner).closeSession(actor(user));
+      if (!info) throw new NotFoundError('SESSION_NOT_FOUND', 'no signing session is open');
+      return sessionObject(info, (signer as SessionSigner).status(), false);
+    },
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The sealed CA end to end, with the real CLI: `tlsboot ca seal` leaves no plaintext CA key; the
+ * server (`--signer sealed`) issues nothing outside a signing session; a join started while sealed
+ * completes within seconds of `tlsboot ca session open`; a wrong passphrase unlocks nothing; the
+ * certificate budget and `session close` stop issuance; and after all of it no CA key material and
+ * no passphrase is found on disk (store, WAL, audit log), in the server's logs or in the API.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
+import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { freePort, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+import { findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
+
+const PASSPHRASE = 'sealed-ca test passphrase 1';
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('sealed CA with signing sessions', () => {
+  const dir = tempDir('sealed');
+  const cluster = join(dir.path, 'cluster');
+  const passFile = join(dir.path, 'passphrase');
+  let server: RunningServer;
+  let admin: KubeClient;
+  let kubeconfig: string;
+  let token: string;
+  const needles: Needle[] = [];
+  const cli = (args: string[]) => tlsbootAsync(args, { env: { KUBECONFIG: kubeconfig } });
+
+  before(async () => {
+    const port = await freePort();
+    const init = await tlsbootAsync(['init', '--dir', cluster, '--apiserver-bind-port', String(port), '--node-name', 'cp']);
+    assert.equal(init.code, 0, init.stderr);
+    for (const f of ['ca', 'front-proxy-ca', 'etcd/ca'])
+      needles.push(...keyNeedles(readFileSync(join(cluster, 'pki', `${f}.key`), 'utf8'), f));
+    needles.push(...textNeedle(PASSPHRASE, 'passphrase'));
+    writeFileSync(passFile, `${PASSPHRASE}\n`, { mode: 0o600 });
+    const sealed = await tlsbootAsync(['ca', 'seal', '--dir', cluster, '--passphrase-file', passFile]);
+    assert.equal(sealed.code, 0, sealed.stderr);
+    assert.match(sealed.stdout, /removed .*pki\/ca\.key\n/);
+    server = await startServer(cluster, ['--signer', 'sealed'], port);
+    kubeconfig = join(cluster, 'admin.conf');
+    admin = new KubeClient(loadKubeconfig(kubeconfig));
+    const created = await cli(['token', 'create', '--ttl', '1h']);
+    assert.equal(created.code, 0, created.stderr);
+    token = created.stdout.trim();
+  });
+
+  after(async () => {
+    admin?.close();
+    await server?.stop();
+    dir.remove();
+  });
+
+  test('sealing leaves no plaintext CA key on disk', () => {
+    assert.deepEqual(findInFiles(cluster, needles), []);
+  });
+
+  test('the server refuses to run with --signer local when the key is sealed', async () => {
+    const local = await tlsbootAsync(['server', '--dir', cluster, '--listen', `127.0.0.1:${await freePort()}`]);
+    assert.equal(local.code, 1);
+    assert.match(local.stderr, /sealed.*--signer sealed/);
+  });
+
+  test('a wrong passphrase unlocks nothing, and is counted', async () => {
+    const wrong = join(dir.path, 'wrong');
+    writeFileSync(wrong, 'not the passphrase at all\n');
+    const r = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', wrong]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /wrong passphrase/);
+    const status = await cli(['ca', 'session', 'status', '-o', 'json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(JSON.parse(status.stdout), []);
+    const audit = readFileSync(join(cluster, 'audit.log'), 'utf8');
+    assert.match(audit, /"event":"session.unlock-failed","actor":"kubernetes-admin".*"failedUnlocks":1/);
+  });
+
+  test('a join waits while sealed, nothing is issued, and it completes within seconds of a session opening', async () => {
+    const join1 = tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      'node-1',
+      '--dir',
+      join(dir.path, 'node-1'),
+      '--tls-bootstrap-timeout',
+      '60s',
+    ]);
+    const waiting = await until('a CSR approved and waiting for a session', async () => {
+      const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
+      return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending'));
+    });
+    assert.ok(csrConditions(waiting).some((c) => c.type === 'Approved'));
+    assert.match(String(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message), /waiting for a signing session/);
+    await new Promise((r) => setTimeout(r, 1500));
+    const name = String((waiting.metadata as JsonObject).name);
+    assert.equal(csrCertificate(await admin.request(`${CSR_PATH}/${name}`)), undefined, 'no certificate outside a session');
+
+    const opened = Date.now();
+    const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
+    assert.equal(open.code, 0, open.stderr);
+    assert.match(open.stdout, /Phase:\s+Open/);
+    const done = await join1;
+    const took = Date.now() - opened;
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(took < 5000, `join completed ${took} ms after the session opened`);
+    const pem = join(dir.path, 'node-1', 'pki', 'kubelet-client-current.pem');
+    const verified = openssl(['verify', '-x509_strict', '-CAfile', join(cluster, 'pki', 'ca.crt'), pem]);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const status = await cli(['ca', 'session', 'status']);
+    assert.match(status.stdout, /sealed\s+Open\s+1\s+<none>/);
+    const close = await cli(['ca', 'session', 'close']);
+    assert.equal(close.code, 0, close.stderr);
+    assert.match(close.stdout, /Phase:\s+Closed/);
+  });
+
+  test('a session with a budget signs that many; closing mid-batch leaves every CSR whole or waiting', async () => {
+    const makeCsr = async (i: number) => {
+      const key = generatePrivateKey('ecdsa-p256');
+      const request = Buffer.from(createCsrPem({ key, subject: [{ type: 'CN', value: `batch-${i}` }] })).toString('base64');
+      const name = `batch-${i}`;
+      await admin.request(CSR_PATH, {
+        method: 'POST',
+        body: {
+          apiVersion: 'certificates.k8s.io/v1',
+          kind: 'CertificateSigningRequest',
+          metadata: { name },
+          spec: { request, signerName: 'kubernetes.io/kube-apiserver-client', usages: ['digital signature', 'client auth'] },
+        },
+      });
+      await decideCsr(admin, name, 'Approved', 'Test', 'batch', () => new Date());
+      return name;
+    };
+    const names = await Promise.all(Array.from({ length: 40 }, (_, i) => makeCsr(i)));
+    const budget = await cli(['ca', 'session', 'open', '--ttl', '10m', '--max-certificates', '3', '--passphrase-file', passFile]);
+    assert.equal(budget.code, 0, budget.stderr);
+    const signedCount = async () => {
+      let n = 0;
+      for (const name of names) if (csrCertificate(await admin.request(`${CSR_PATH}/${name}`))) n++;
+      return n;
+    };
+    await until('three signed', async () => ((await signedCount()) === 3 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await signedCount(), 3, 'the budget holds');
+    const afterBudget = await cli(['ca', 'session', 'status', '-o', 'json']);
+    assert.equal(JSON.parse(afterBudget.stdout)[0].status.phase, 'Exhausted');
+
+    const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
+    assert.equal(open.code, 0, open.stderr);
+    const close = await cli(['ca', 'session', 'close']);
+    assert.equal(close.code, 0, close.stderr);
+    await new Promise((r) => setTimeout(r, 1000));
+    const caPem = readFileSync(join(cluster, 'pki', 'ca.crt'), 'utf8');
+    let withCert = 0;
+    for (const name of names) {
+      const csr = await admin.request(`${CSR_PATH}/${name}`);
+      const cert = csrCertificate(csr);
+      if (cert === undefined) {
+        assert.ok(
+          csrConditions(csr).some((c) => c.type === 'SigningPending'),
+          `${name} is waiting`,
+        );
+        continue;
+      }
+      withCert++;
+      const certFile = join(dir.path, `${name}.pem`);
+      writeFileSync(certFile, cert);
+      writeFileSync(join(dir.path, 'ca.pem'), caPem);
+      assert.equal(openssl(['verify', '-CAfile', join(dir.path, 'ca.pem'), certFile]).code, 0, `${name} verifies`);
+    }
+    const audit = readFileSync(join(cluster, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JsonObject);
+    const signed = audit.filter((e) => e.event === 'certificate.signed' && String(e.csr).startsWith('batch-'));
+    assert.equal(signed.length, withCert, 'every signature is audited, and every audited signature was delivered');
+    assert.ok(audit.some((e) => e.event === 'session.closed' && e.reason === 'exhausted'));
+    assert.ok(signed.every((e) => typeof e.serial === 'string' && typeof e.session === 'string'));
+  });
+
+  test('no CA key material or passphrase on disk, in the store, in the logs or in the API', async () => {
+    const everything: string[] = [];
+    for (const path of ['/api/v1/secrets', '/api/v1/configmaps', CSR_PATH, '/apis/ca.tlsboot.io/v1alpha1/signingsessions']) {
+      everything.push(JSON.stringify(await admin.request(path)));
+    }
+    assert.deepEqual(findInText(everything.join('\n'), needles, 'API'), []);
+    assert.deepEqual(findInText(server.logs.join('\n'), needles, 'server logs'), []);
+    assert.deepEqual(findInFiles(cluster, needles), []);
+  });
+});
