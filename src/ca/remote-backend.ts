@@ -10,7 +10,7 @@ import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { TlsbootError } from '../base/errors.ts';
 import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
 import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
-import type { SessionBackend, SessionSecret } from './session-signer.ts';
+import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -168,7 +168,7 @@ export class RemoteBackend implements SessionBackend {
     this.now = now;
   }
 
-  async unlock(secret: SessionSecret): Promise<Signer> {
+  async unlock(secret: SessionSecret): Promise<Unlocked> {
     if (secret.credential === undefined)
       throw new TlsbootError('INVALID', 'SESSION_SECRET', 'the remote signer needs a grant credential (--grant-file)', { field: 'grant' });
     const grant = parseGrantCredential(secret.credential);
@@ -190,6 +190,6 @@ export class RemoteBackend implements SessionBackend {
         `the remote signer refused the grant: ${remoteMessage(answer)}`,
       );
     }
-    return new RemoteSigner(client, this.caCertificate);
+    return { signer: new RemoteSigner(client, this.caCertificate), notAfter: grant.expiresAt };
   }
 }

@@ -189,7 +189,9 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   const app: FastifyInstance = Fastify({
     logger: false,
     bodyLimit: 64 * 1024,
-    https: { key: serving.keyPem, cert: serving.certificatePem, ca: transport.pem, requestCert: true, rejectUnauthorized: true },
+    // Client certificates are verified against the transport CA, but an unverified one is refused
+    // in the handler rather than in the handshake, so the cluster learns why (a clear 403).
+    https: { key: serving.keyPem, cert: serving.certificatePem, ca: transport.pem, requestCert: true, rejectUnauthorized: false },
   });
 
   const liveGrant = (socket: TLSSocket, signerName: string | undefined): GrantRecord => {
@@ -201,7 +203,8 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signerName ? { signer: signerName } : {}) });
       return new TlsbootError('FORBIDDEN', reason, message);
     };
-    if (!grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256) throw refuse('GRANT_UNKNOWN', 'unknown grant');
+    if (!socket.authorized || !grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256)
+      throw refuse('GRANT_UNKNOWN', 'the grant certificate was not issued by this signer');
     if (grant.revokedAt) throw refuse('GRANT_REVOKED', `grant ${id} was revoked at ${grant.revokedAt}`);
     if (o.now() >= new Date(grant.expiresAt)) throw refuse('GRANT_EXPIRED', `grant ${id} expired at ${grant.expiresAt}`);
     if (signerName !== undefined && grant.signerNames !== undefined && !grant.signerNames.includes(signerName))

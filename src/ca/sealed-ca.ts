@@ -11,8 +11,8 @@ import type { Certificate } from '../pki/index.ts';
 import { CAS } from './layout.ts';
 import { KEY_MODE, loadCertAndKey, pkiPath, readIfPresent } from './pki-files.ts';
 import { sealPrivateKey, unsealCaKey, unsealCaKeyAsync } from './sealed-key.ts';
-import type { SessionBackend, SessionSecret } from './session-signer.ts';
-import { LocalSigner, type Signer } from './signer.ts';
+import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
+import { LocalSigner } from './signer.ts';
 
 export function sealedKeyPath(dir: string, file: string): string {
   return `${pkiPath(dir, file, 'key')}.sealed`;
@@ -91,15 +91,16 @@ export class SealedKeyBackend implements SessionBackend {
     this.o = o;
   }
 
-  async unlock(secret: SessionSecret): Promise<Signer> {
+  async unlock(secret: SessionSecret): Promise<Unlocked> {
     if (!secret.passphrase)
       throw new InvalidError('SESSION_SECRET', 'the CA key is sealed: a session needs its passphrase', { field: 'passphrase' });
     const caKey = await unsealCaKeyAsync(this.o.sealedText, secret.passphrase, this.o.caCertificate, this.o.sealedPath);
-    return new LocalSigner({
+    const signer = new LocalSigner({
       caCertificate: this.o.caCertificate,
       caKey,
       randomBytes: this.o.randomBytes,
       ...(this.o.maxTtlMs === undefined ? {} : { maxTtlMs: this.o.maxTtlMs }),
     });
+    return { signer };
   }
 }

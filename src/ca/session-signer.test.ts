@@ -12,7 +12,7 @@ import type { SignRequest } from '../api/signer.ts';
 import { isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { generatePrivateKey, spkiOf } from '../pki/index.ts';
 import { MemoryAuditLog } from './audit.ts';
-import { type SessionBackend, type SessionSecret, SessionSigner } from './session-signer.ts';
+import { type SessionBackend, type SessionSecret, SessionSigner, type Unlocked } from './session-signer.ts';
 import { LocalSigner, type Signer } from './signer.ts';
 
 const ca = selfSignedCa();
@@ -42,11 +42,11 @@ class FakeBackend implements SessionBackend {
   readonly mode = 'sealed' as const;
   gate: Promise<void> | undefined;
   closedSigners = 0;
-  async unlock(secret: SessionSecret): Promise<Signer> {
+  async unlock(secret: SessionSecret): Promise<Unlocked> {
     if (Buffer.from(secret.passphrase ?? []).toString() !== 'open sesame')
       throw new TlsbootError('FORBIDDEN', 'SEALED_UNLOCK', 'wrong passphrase');
     const inner = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
-    return {
+    const signer: Signer = {
       caCertificate: ca.certificate,
       sign: async (r, now) => {
         if (this.gate) await this.gate;
@@ -57,6 +57,7 @@ class FakeBackend implements SessionBackend {
         await inner.close();
       },
     };
+    return { signer };
   }
 }
 

@@ -21,10 +21,16 @@ export interface SessionSecret {
   readonly credential?: string;
 }
 
+export interface Unlocked {
+  readonly signer: Signer;
+  /** When what unlocked it stops working (a grant's expiry): the session ends then at the latest. */
+  readonly notAfter?: Date;
+}
+
 export interface SessionBackend {
   readonly mode: SessionMode;
   /** Unlocks a signer for one session; a wrong secret throws FORBIDDEN. */
-  unlock(secret: SessionSecret): Promise<Signer>;
+  unlock(secret: SessionSecret): Promise<Unlocked>;
 }
 
 export interface OpenSessionRequest {
@@ -127,10 +133,10 @@ export class SessionSigner implements Signer {
         `too many failed unlocks (${this.failedUnlocks}); try again after ${new Date(this.lockedUntil).toISOString()}`,
       );
     }
-    let signer: Signer;
+    let unlocked: Unlocked;
     this.unlocking = true;
     try {
-      signer = await this.o.backend.unlock(request.secret);
+      unlocked = await this.o.backend.unlock(request.secret);
     } catch (error) {
       if (error instanceof TlsbootError && error.code === 'FORBIDDEN') {
         this.failedUnlocks++;
@@ -142,6 +148,7 @@ export class SessionSigner implements Signer {
     } finally {
       this.unlocking = false;
     }
+    const { signer } = unlocked;
     if (this.closed) {
       await signer.close();
       throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is shutting down');
@@ -149,17 +156,18 @@ export class SessionSigner implements Signer {
     this.failedUnlocks = 0;
     this.lockedUntil = 0;
     const opened = this.o.now();
+    const ends = Math.min(opened.getTime() + request.ttlMs, unlocked.notAfter?.getTime() ?? Number.POSITIVE_INFINITY);
     const info: SessionInfo = {
       id: this.o.newId(),
       openedBy: request.actor,
       openedAt: opened,
-      expiresAt: new Date(opened.getTime() + request.ttlMs),
+      expiresAt: new Date(ends),
       maxCertificates: request.maxCertificates,
       signerNames: request.signerNames,
       signed: 0,
     };
     // The timer only wipes the key promptly; every sign() also checks the injected clock.
-    const timer = setTimeout(() => this.expireIfDue(this.o.now(), true), request.ttlMs);
+    const timer = setTimeout(() => this.expireIfDue(this.o.now(), true), Math.max(0, ends - opened.getTime()));
     timer.unref();
     this.session = { info, signer, inFlight: 0, timer };
     this.o.audit.record({

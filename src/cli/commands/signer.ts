@@ -4,13 +4,12 @@
  * the admin socket in its state directory.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
-import { InvalidError, TlsbootError } from '../../base/errors.ts';
+import { InvalidError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { isIp, parseEndpoint } from '../../ca/layout.ts';
+import { adminRequest as admin } from '../../ca/remote-admin.ts';
 import { REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server.ts';
 import { keyMatchesSpki, parseCertificatePem, parsePrivateKeyPem } from '../../pki/index.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
@@ -18,45 +17,6 @@ import { createLogger } from '../logger.ts';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** One request to the signer's admin socket; errors carry the signer's own message. */
-function admin(stateDir: string, method: string, path: string, body?: unknown, actor?: string): Promise<Record<string, unknown>> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        socketPath: join(stateDir, 'admin.sock'),
-        path,
-        method,
-        headers: {
-          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
-          ...(actor ? { 'x-tlsboot-actor': actor } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            parsed = {};
-          }
-          const obj = isObject(parsed) ? parsed : {};
-          if ((res.statusCode ?? 500) >= 300) {
-            const message = typeof obj.message === 'string' ? obj.message : `HTTP ${res.statusCode}`;
-            reject(new InvalidError(typeof obj.reason === 'string' ? obj.reason : 'SIGNER_ADMIN', message));
-          } else resolve(obj);
-        });
-      },
-    );
-    req.on('error', (e) =>
-      reject(new TlsbootError('UNAVAILABLE', 'SIGNER_NOT_RUNNING', `no signer is running with --state-dir ${stateDir} (${e.message})`)),
-    );
-    req.end(payload);
-  });
 }
 
 function listenAddress(text: string): { host: string; port: number } {

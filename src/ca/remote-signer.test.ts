@@ -1,0 +1,319 @@
+/**
+ * The remote signer and the cluster's remote backend, in one process with separate fake clocks
+ * for the two machines: signing under a grant over mutual TLS, the signer's own policy check,
+ * idempotent retries, and refusals for an expired, revoked, used-up, forged or too-narrow grant;
+ * and the cluster refusing certificates from a (malicious) signer that are not what it approved.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { selfSignedCa } from '../../test/helpers/pki.ts';
+import type { SignRequest } from '../api/signer.ts';
+import { isTlsbootError } from '../base/errors.ts';
+import {
+  certificateToPem,
+  createCsr,
+  generatePrivateKey,
+  issueCertificate,
+  type KeyUsage,
+  parseCsr,
+  privateKeyToPem,
+  spkiOf,
+  verifyChain,
+} from '../pki/index.ts';
+import { MemoryAuditLog } from './audit.ts';
+import { issueLeaf, issueSelfSignedCa } from './control-plane-certs.ts';
+import { adminRequest } from './remote-admin.ts';
+import { RemoteBackend } from './remote-backend.ts';
+import { formatGrantCredential, parseGrantCredential } from './remote-protocol.ts';
+import { type RemoteSignerServer, startRemoteSigner } from './remote-signer-server.ts';
+import { SessionSigner } from './session-signer.ts';
+
+const MIN = 60_000;
+const ca = selfSignedCa();
+const KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
+
+function nodeRequest(n: number, cn = `system:node:n${n}`): SignRequest {
+  const key = generatePrivateKey('ecdsa-p256');
+  const subject = [
+    { type: 'O', value: 'system:nodes' },
+    { type: 'CN', value: cn },
+  ] as const;
+  const csr = parseCsr(createCsr({ key, subject: [...subject] }));
+  return {
+    signerName: KUBELET_CLIENT,
+    subject: csr.subject.attributes,
+    publicKey: csr.spki,
+    sans: csr.sans,
+    keyUsage: ['digitalSignature'],
+    extKeyUsage: ['clientAuth'],
+    csrDer: csr.der,
+    usages: ['digital signature', 'client auth'],
+    csrName: `csr-${n}`,
+    csrUid: `uid-${n}-${cn}`,
+    requester: 'system:bootstrap:abcdef',
+  };
+}
+
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (error) {
+    return isTlsbootError(error) ? `${error.code}/${error.reason}` : String(error);
+  }
+}
+
+describe('remote signer', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'remote-signer-'));
+  chmodSync(stateDir, 0o700);
+  let remoteOffset = 0;
+  let clusterOffset = 0;
+  const remoteNow = () => new Date(Date.now() + remoteOffset);
+  const clusterNow = () => new Date(Date.now() + clusterOffset);
+  let remote: RemoteSignerServer;
+  const audit = new MemoryAuditLog();
+  let ids = 0;
+  const cluster = new SessionSigner({
+    backend: new RemoteBackend(ca.certificate, clusterNow),
+    caCertificate: ca.certificate,
+    audit,
+    now: clusterNow,
+    newId: () => `s${++ids}`,
+  });
+  const grant = async (body: Record<string, unknown>) =>
+    String((await adminRequest(stateDir, 'POST', '/v1/grants', { ttlSeconds: 600, actor: 'ops', ...body })).credential);
+  const open = (credential: string, ttlMs = 30 * MIN) => cluster.open({ secret: { credential }, ttlMs, actor: 'admin' });
+
+  before(async () => {
+    remote = await startRemoteSigner({
+      caCertificate: ca.certificate,
+      caKey: ca.key,
+      stateDir,
+      host: '127.0.0.1',
+      port: 0,
+      sans: [],
+      maxTtlMs: 24 * 60 * MIN,
+      now: remoteNow,
+      randomBytes,
+    });
+  });
+
+  after(async () => {
+    await cluster.close();
+    await remote.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('signs under a grant; the certificate chains to the cluster CA; a retry returns the same one', async () => {
+    const credential = await grant({ maxCertificates: 5 });
+    const info = await open(credential);
+    assert.ok(info.expiresAt <= parseGrantCredential(credential).expiresAt, 'the session ends with the grant at the latest');
+    const request = nodeRequest(1);
+    const first = await cluster.sign(request, clusterNow());
+    verifyChain({ leaf: first.certificate, roots: [ca.certificate], now: new Date(), usage: 'clientAuth' });
+    const again = await cluster.sign(request, clusterNow());
+    assert.equal(again.certificate.serialNumber, first.certificate.serialNumber);
+    const grants = await adminRequest(stateDir, 'GET', '/v1/grants');
+    assert.equal((grants.grants as { signed: number }[])[0]?.signed, 1, 'a retry is not counted twice');
+  });
+
+  test('the signer applies its own policy: a kubelet CSR for another identity is refused (the CSR fails)', async () => {
+    assert.equal(await outcome(cluster.sign(nodeRequest(2, 'system:admin'), clusterNow())), 'INVALID/REMOTE_REFUSED');
+    const log = readFileSync(join(stateDir, 'audit.log'), 'utf8');
+    assert.match(log, /"event":"certificate.refused".*"reason":"SIGNER_POLICY"/);
+  });
+
+  test('an expired grant stops issuance even when the cluster’s clock disagrees', async () => {
+    remoteOffset = 11 * MIN;
+    assert.equal(await outcome(cluster.sign(nodeRequest(3), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    remoteOffset = 0;
+    assert.equal(await outcome(cluster.sign(nodeRequest(3), clusterNow())), 'ok');
+    clusterOffset = 11 * MIN;
+    assert.equal(await outcome(cluster.sign(nodeRequest(4), clusterNow())), 'UNAVAILABLE/SESSION_NONE', 'the session ended with the grant');
+    assert.equal(cluster.status().last?.endReason, 'expired');
+    clusterOffset = 0;
+  });
+
+  test('a revoked grant, a used-up grant, and a grant for other signers make CSRs wait', async () => {
+    const narrow = await grant({ signerNames: ['kubernetes.io/kubelet-serving'] });
+    await open(narrow);
+    assert.equal(await outcome(cluster.sign(nodeRequest(5), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    await cluster.closeSession('admin');
+
+    const one = await grant({ maxCertificates: 1 });
+    await open(one);
+    assert.equal(await outcome(cluster.sign(nodeRequest(6), clusterNow())), 'ok');
+    // The cluster's session has no budget of its own here: the signer's grant is what runs out.
+    assert.equal(await outcome(cluster.sign(nodeRequest(7), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    await cluster.closeSession('admin');
+
+    const revoked = await grant({});
+    await open(revoked);
+    await adminRequest(stateDir, 'DELETE', `/v1/grants/${parseGrantCredential(revoked).id}`, undefined, 'ops');
+    assert.equal(await outcome(cluster.sign(nodeRequest(8), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    await cluster.closeSession('admin');
+    const log = readFileSync(join(stateDir, 'audit.log'), 'utf8');
+    for (const reason of ['GRANT_SIGNER', 'GRANT_EXHAUSTED', 'GRANT_REVOKED', 'GRANT_EXPIRED'])
+      assert.match(log, new RegExp(`"reason":"${reason}"`));
+    assert.match(log, /"event":"grant.revoked","actor":"ops"/);
+  });
+
+  test('a forged grant (same id, certificate from another CA) opens nothing and is counted', async () => {
+    const real = parseGrantCredential(await grant({}));
+    const other = issueSelfSignedCa({
+      commonName: 'mallory',
+      dnsSans: [],
+      keyAlgorithm: 'ecdsa-p256',
+      validityMs: 60 * MIN,
+      env: { now: new Date(), randomBytes },
+    });
+    const forgedCert = issueLeaf(
+      {
+        subject: [{ type: 'CN', value: `grant:${real.id}` }],
+        sans: { dns: [], ip: [], email: [], uri: [] },
+        extKeyUsage: ['clientAuth'],
+        keyAlgorithm: 'ecdsa-p256',
+        validityMs: 30 * MIN,
+      },
+      other,
+      { now: new Date(), randomBytes },
+    );
+    const forged = formatGrantCredential({ ...real, clientCertificate: forgedCert.certificatePem, clientKey: forgedCert.keyPem });
+    const before = cluster.status().failedUnlocks;
+    assert.equal(await outcome(open(forged)), 'FORBIDDEN/REMOTE_GRANT_REFUSED');
+    assert.equal(cluster.status().current, undefined);
+    assert.equal(cluster.status().failedUnlocks, before + 1);
+  });
+
+  test('grant credentials stay out of the signer’s state and audit files', async () => {
+    const credential = parseGrantCredential(await grant({}));
+    const body = credential.clientKey.split('\n')[1] ?? 'x';
+    for (const f of ['grants.json', 'audit.log']) assert.ok(!readFileSync(join(stateDir, f), 'utf8').includes(body), f);
+  });
+});
+
+describe('the cluster refuses what a malicious signer returns', () => {
+  const transport = issueSelfSignedCa({
+    commonName: 'transport',
+    dnsSans: [],
+    keyAlgorithm: 'ecdsa-p256',
+    validityMs: 60 * MIN,
+    env: { now: new Date(), randomBytes },
+  });
+  const env = { now: new Date(), randomBytes };
+  const serving = issueLeaf(
+    {
+      subject: [{ type: 'CN', value: 'evil' }],
+      sans: { dns: [], ip: ['127.0.0.1'], email: [], uri: [] },
+      extKeyUsage: ['serverAuth'],
+      keyAlgorithm: 'ecdsa-p256',
+      validityMs: 60 * MIN,
+    },
+    transport,
+    env,
+  );
+  const client = issueLeaf(
+    {
+      subject: [{ type: 'CN', value: 'grant:x' }],
+      sans: { dns: [], ip: [], email: [], uri: [] },
+      extKeyUsage: ['clientAuth'],
+      keyAlgorithm: 'ecdsa-p256',
+      validityMs: 60 * MIN,
+    },
+    transport,
+    env,
+  );
+  let answer: (request: SignRequest) => string = () => '';
+  let pending: SignRequest | undefined;
+  let server: Server;
+  let credential = '';
+
+  before(async () => {
+    server = createServer(
+      { key: serving.keyPem, cert: serving.certificatePem, ca: transport.certificatePem, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json');
+          if (req.url === '/v1/grant') return void res.end('{}');
+          void body;
+          res.end(JSON.stringify({ certificate: answer(pending as SignRequest) }));
+        });
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    credential = formatGrantCredential({
+      id: 'f'.repeat(32),
+      server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      expiresAt: new Date(Date.now() + 60 * MIN),
+      maxCertificates: undefined,
+      signerNames: undefined,
+      certificateAuthority: transport.certificatePem,
+      clientCertificate: client.certificatePem,
+      clientKey: privateKeyToPem(client.key),
+    });
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  const issue = (r: SignRequest, p: { key?: Uint8Array; issuer?: typeof ca; dns?: string[]; isCa?: boolean; keyUsage?: KeyUsage[] }) =>
+    certificateToPem(
+      issueCertificate({
+        subject: r.subject,
+        publicKey: p.key ?? r.publicKey,
+        sans: { ...r.sans, dns: p.dns ?? r.sans.dns },
+        keyUsage: p.keyUsage ?? r.keyUsage,
+        extKeyUsage: r.extKeyUsage,
+        ...(p.isCa ? { ca: {} } : {}),
+        notBefore: new Date(Date.now() - 5 * MIN),
+        notAfter: new Date(Date.now() + 60 * MIN),
+        issuer: { kind: 'ca', certificate: (p.issuer ?? ca).certificate, key: (p.issuer ?? ca).key },
+        randomBytes,
+      }),
+    );
+
+  test('wrong public key, wrong issuer, extra SANs, CA:TRUE: each refused as INVALID (the CSR fails)', async () => {
+    const signer = new SessionSigner({
+      backend: new RemoteBackend(ca.certificate, () => new Date()),
+      caCertificate: ca.certificate,
+      audit: new MemoryAuditLog(),
+      now: () => new Date(),
+      newId: () => 'evil-session',
+    });
+    await signer.open({ secret: { credential }, ttlMs: 10 * MIN, actor: 'admin' });
+    const otherCa = selfSignedCa();
+    const cases: [string, (r: SignRequest) => string][] = [
+      ['honest', (r) => issue(r, {})],
+      ['wrong key', (r) => issue(r, { key: spkiOf(generatePrivateKey('ecdsa-p256')) })],
+      ['wrong issuer', (r) => issue(r, { issuer: otherCa })],
+      ['extra SAN', (r) => issue(r, { dns: ['kubernetes.default'] })],
+      ['CA:TRUE', (r) => issue(r, { isCa: true, keyUsage: ['digitalSignature', 'keyCertSign'] })],
+      ['garbage', () => 'not a certificate'],
+    ];
+    const results: Record<string, string> = {};
+    for (const [name, make] of cases) {
+      const request = nodeRequest(100);
+      pending = request;
+      answer = make;
+      results[name] = await outcome(signer.sign(request, new Date()));
+    }
+    assert.deepEqual(results, {
+      honest: 'ok',
+      'wrong key': 'INVALID/REMOTE_CERT_MISMATCH',
+      'wrong issuer': 'INVALID/REMOTE_CERT_MISMATCH',
+      'extra SAN': 'INVALID/REMOTE_CERT_MISMATCH',
+      'CA:TRUE': 'INVALID/REMOTE_CERT_MISMATCH',
+      garbage: 'INVALID/REMOTE_CERT_MISMATCH',
+    });
+    await signer.close();
+  });
+});
