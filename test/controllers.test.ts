@@ -8,7 +8,8 @@ import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { csrCertificatePem, csrConditions, prepareCsrCreate, type UserInfo } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
-import { LocalSigner } from '../src/ca/signer.ts';
+import { TlsbootError } from '../src/base/errors.ts';
+import { LocalSigner, type Signer } from '../src/ca/signer.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import { CSR_RESOURCE, ISSUED_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
@@ -251,6 +252,48 @@ describe('signer', () => {
     assert.deepEqual(cert?.keyUsage, ['digitalSignature']);
     assert.deepEqual(cert?.extKeyUsage, ['clientAuth']);
     assert.ok(!cert?.extensions.some((e) => e.oid === '1.2.3.4'));
+  });
+
+  test('a backend that cannot sign now leaves the CSR waiting; one that refuses (INVALID) fails it', async () => {
+    const waitingName = await submit({ user: bootstrapUser, cn: 'system:node:n9' });
+    await approveByHand(waitingName);
+    const away: Signer = {
+      caCertificate: signer.caCertificate,
+      sign: async () => {
+        throw new TlsbootError('UNAVAILABLE', 'SESSION_NONE', 'waiting for a signing session');
+      },
+      close: async () => {},
+    };
+    const result = await reconcileSigning(waitingName, { client, signer: away, now, retryUnavailableMs: 1234 });
+    assert.deepEqual(result, { requeueAfterMs: 1234 });
+    const waiting = (await client.getCsr(waitingName)) ?? {};
+    assert.equal(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message, 'waiting for a signing session');
+    assert.equal(csrCertificatePem(waiting), undefined);
+    await reconcileSigning(waitingName, { client, signer, now });
+    const signed = (await client.getCsr(waitingName)) ?? {};
+    assert.ok(csrCertificatePem(signed), 'signed once a signer is available');
+    assert.deepEqual(
+      csrConditions(signed).map((c) => c.type),
+      ['Approved'],
+      'the waiting condition is gone',
+    );
+
+    const refusedName = await submit({ user: bootstrapUser, cn: 'system:node:n10' });
+    await approveByHand(refusedName);
+    const refusing: Signer = {
+      caCertificate: signer.caCertificate,
+      sign: async () => {
+        throw new TlsbootError('INVALID', 'REMOTE_CERT_MISMATCH', 'the remote signer returned a certificate with CA:TRUE; refused');
+      },
+      close: async () => {},
+    };
+    await reconcileSigning(refusedName, { client, signer: refusing, now });
+    const failed = (await client.getCsr(refusedName)) ?? {};
+    assert.equal(
+      csrConditions(failed).find((c) => c.type === 'Failed')?.message,
+      'the remote signer returned a certificate with CA:TRUE; refused',
+    );
+    assert.equal((await store.list(ISSUED_RESOURCE)).items.filter((r) => r.csrName === refusedName).length, 0);
   });
 
   test('clamps a requested lifetime above the maximum, and signs each CSR once', async () => {
