@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { freePort, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+import { freePort, kubectl, openssl, type RunningServer, startServer, tempDir, tlsbootAsync, toolSkip } from './helpers/processes.ts';
 import { findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
 
 const PASSPHRASE = 'sealed-ca test passphrase 1';
@@ -191,6 +191,20 @@ describe('sealed CA with signing sessions', () => {
     assert.equal(signed.length, withCert, 'every signature is audited, and every audited signature was delivered');
     assert.ok(audit.some((e) => e.event === 'session.closed' && e.reason === 'exhausted'));
     assert.ok(signed.every((e) => typeof e.serial === 'string' && typeof e.session === 'string'));
+  });
+
+  test('kubectl lists and closes sessions through the same API', { skip: toolSkip('kubectl') }, async () => {
+    const cache = join(dir.path, 'kubectl-cache');
+    const open = await cli(['ca', 'session', 'open', '--ttl', '5m', '--passphrase-file', passFile]);
+    assert.equal(open.code, 0, open.stderr);
+    const listed = kubectl(kubeconfig, cache, ['get', 'signingsessions']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^NAME\s+MODE\s+PHASE\s+SIGNED/);
+    assert.match(listed.stdout, /sealed\s+Open\s+0\s+<none>/);
+    const deleted = kubectl(kubeconfig, cache, ['delete', 'signingsession', 'current']);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const status = await cli(['ca', 'session', 'status']);
+    assert.match(status.stdout, /No signing session is open/);
   });
 
   test('no CA key material or passphrase on disk, in the store, in the logs or in the API', async () => {
