@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { freePort, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+import { freePort, joinNode as joinAs, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -49,21 +49,7 @@ describe('tlsboot join and agent', () => {
   });
 
   const joinNode = (name: string, extra: string[] = [], nodeDir = join(dir.path, name)) =>
-    tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      server.caPin,
-      '--node-name',
-      name,
-      '--dir',
-      nodeDir,
-      '--discovery-timeout',
-      '3s',
-      ...extra,
-    ]);
+    joinAs(server, token, name, nodeDir, ['--discovery-timeout', '3s', ...extra]);
 
   test('three nodes join in parallel and get client certificates that openssl verifies', async () => {
     const results = await Promise.all(['node-1', 'node-2', 'node-3'].map((n) => joinNode(n)));

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseGrantCredential } from '../src/ca/remote-protocol.ts';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { CSR_PATH, csrConditions } from '../src/client/csr.ts';
-import { freePort, MAIN, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+import { freePort, joinNode, MAIN, openssl, type RunningServer, startServer, tempDir, tlsbootAsync, until } from './helpers/processes.ts';
 import { filesMatching, findInFiles, findInText, keyNeedles, type Needle } from './helpers/secrets.ts';
 
 interface Signer {
@@ -51,16 +51,6 @@ async function startSigner(args: string[]): Promise<Signer> {
   };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('remote signer with grants', () => {
   const dir = tempDir('remote');
   const cluster = join(dir.path, 'cluster');
@@ -85,21 +75,7 @@ describe('remote signer with grants', () => {
     '--listen',
     `127.0.0.1:${signerPort}`,
   ];
-  const joinNode = (name: string) =>
-    tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      server.caPin,
-      '--node-name',
-      name,
-      '--dir',
-      join(dir.path, name),
-      '--tls-bootstrap-timeout',
-      '60s',
-    ]);
+  const joinAs = (name: string) => joinNode(server, token, name, join(dir.path, name), ['--tls-bootstrap-timeout', '60s']);
 
   before(async () => {
     const port = await freePort();
@@ -154,7 +130,7 @@ describe('remote signer with grants', () => {
     const open = await cli(['ca', 'session', 'open', '--ttl', '20m', '--grant-file', grantFile]);
     assert.equal(open.code, 0, open.stderr);
     assert.match(open.stdout, /\(remote\)/);
-    const r = await joinNode('node-1');
+    const r = await joinAs('node-1');
     assert.equal(r.code, 0, r.stderr);
     const pem = join(dir.path, 'node-1', 'pki', 'kubelet-client-current.pem');
     assert.equal(openssl(['verify', '-x509_strict', '-CAfile', join(cluster, 'pki', 'ca.crt'), pem]).code, 0);
@@ -168,7 +144,7 @@ describe('remote signer with grants', () => {
 
   test('while the signer is down CSRs wait; when it is back they are signed; nothing is lost', async () => {
     await signer.stop();
-    const pending = joinNode('node-2');
+    const pending = joinAs('node-2');
     const waiting = await until('a CSR waiting for the remote signer', async () => {
       const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
       return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /remote signer/.test(String(x.message))));
@@ -186,7 +162,7 @@ describe('remote signer with grants', () => {
     assert.equal(revoked.code, 0, revoked.stderr);
     const list = await tlsbootAsync(['signer', 'grants', '--state-dir', state]);
     assert.match(list.stdout, new RegExp(`${id}\\s+revoked`));
-    const pending = joinNode('node-3');
+    const pending = joinAs('node-3');
     await until('a CSR waiting because the grant was revoked', async () => {
       const items = (await admin.request<{ items: JsonObject[] }>(CSR_PATH)).items;
       return items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /revoked/.test(String(x.message))));

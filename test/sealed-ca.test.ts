@@ -12,20 +12,21 @@ import { after, before, describe, test } from 'node:test';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { freePort, kubectl, openssl, type RunningServer, startServer, tempDir, tlsbootAsync, toolSkip } from './helpers/processes.ts';
+import {
+  freePort,
+  joinNode,
+  kubectl,
+  openssl,
+  type RunningServer,
+  startServer,
+  tempDir,
+  tlsbootAsync,
+  toolSkip,
+  until,
+} from './helpers/processes.ts';
 import { findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
 
 const PASSPHRASE = 'sealed-ca test passphrase 1';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('sealed CA with signing sessions', () => {
   const dir = tempDir('sealed');
@@ -87,20 +88,7 @@ describe('sealed CA with signing sessions', () => {
   });
 
   test('a join waits while sealed, nothing is issued, and it completes within seconds of a session opening', async () => {
-    const join1 = tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      server.caPin,
-      '--node-name',
-      'node-1',
-      '--dir',
-      join(dir.path, 'node-1'),
-      '--tls-bootstrap-timeout',
-      '60s',
-    ]);
+    const join1 = joinNode(server, token, 'node-1', join(dir.path, 'node-1'), ['--tls-bootstrap-timeout', '60s']);
     const waiting = await until('a CSR approved and waiting for a session', async () => {
       const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
       return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending'));

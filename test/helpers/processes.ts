@@ -143,3 +143,37 @@ export function openssl(args: readonly string[], input?: string): RunResult {
   const r = spawnSync('openssl', args, { encoding: 'utf8', input: input ?? '' });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Polls `probe` every 100 ms until it returns a value; fails naming `what` after the timeout. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `tlsboot join` against a running server with token discovery pinned to its CA. */
+export function joinNode(
+  server: Pick<RunningServer, 'url' | 'caPin'>,
+  token: string,
+  name: string,
+  nodeDir: string,
+  extra: readonly string[] = [],
+): Promise<RunResult> {
+  return tlsbootAsync([
+    'join',
+    server.url,
+    '--token',
+    token,
+    '--discovery-token-ca-cert-hash',
+    server.caPin,
+    '--node-name',
+    name,
+    '--dir',
+    nodeDir,
+    ...extra,
+  ]);
+}
