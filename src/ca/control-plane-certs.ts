@@ -14,6 +14,7 @@ import {
   type KeyUsage,
   type NameAttribute,
   NO_SANS,
+  type PublicKeyInfo,
   parseCertificate,
   privateKeyToPem,
   publicKeyInfoOf,
@@ -42,8 +43,9 @@ export interface SigningCa {
 }
 
 /** Key encipherment only means something for RSA key transport (kubernetes/kubernetes#109077). */
-function leafKeyUsages(key: KeyObject): KeyUsage[] {
-  return publicKeyInfoOf(key).kind === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+export function leafKeyUsages(key: KeyObject | PublicKeyInfo): KeyUsage[] {
+  const info = 'kind' in key && typeof key.kind === 'string' ? key : publicKeyInfoOf(key as KeyObject);
+  return info.kind === 'rsa' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
 }
 
 function pair(der: Uint8Array, key: KeyObject): IssuedPair {

@@ -4,11 +4,11 @@
  * kubeconfigs point at the right server and CA); only when the whole plan is sound are the
  * missing files written, all staged before any is renamed into place. A CA is never replaced.
  */
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
+import { rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildKubeconfig, parseKubeconfig, type ResolvedKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
-import { ensureDirectory, type FileToWrite, writeFilesAtomically } from '../base/fs.ts';
+import { ensureDirectory, type FileToWrite, syncDir, writeFilesAtomically } from '../base/fs.ts';
 import {
   type Certificate,
   certificatePin,
@@ -17,6 +17,7 @@ import {
   encodePem,
   generatePrivateKey,
   keyMatchesSpki,
+  NO_SANS,
   parseCertificateBundle,
   parseCertificatePem,
   parsePrivateKeyPem,
@@ -25,6 +26,7 @@ import {
   verifyChain,
 } from '../pki/index.ts';
 import { type IssueEnv, issueLeaf, issueSelfSignedCa, type SigningCa } from './control-plane-certs.ts';
+import { checkPendingCsr, issueFromCsr, newKeyAndCsr, type PendingCsr } from './external-ca.ts';
 import {
   CAS,
   type CaName,
@@ -36,12 +38,22 @@ import {
   subjectCommonName,
   validateInitOptions,
 } from './layout.ts';
-import { CERT_MODE, KEY_MODE, loadCertAndKey, PKI_DIR_MODE, pkiPath, readIfPresent } from './pki-files.ts';
+import { CERT_MODE, KEY_MODE, kubeconfigSidePath, loadCertAndKey, PKI_DIR_MODE, pkiPath, readIfPresent } from './pki-files.ts';
 
 export interface InitReport {
   readonly lines: readonly string[];
   readonly caPin: string;
   readonly written: readonly string[];
+  /** Certificates that wait for an external CA to sign their CSR (only with `externalCa`). */
+  readonly pending: readonly PendingCsr[];
+}
+
+export interface InitMode {
+  /**
+   * `--external-ca`: the cluster CA's key lives elsewhere. Certificates it must sign that are not
+   * there yet get a key and a CSR instead, and init succeeds with them pending.
+   */
+  readonly externalCa?: boolean;
 }
 
 interface CaState {
@@ -107,15 +119,17 @@ function checkExistingCa(state: CaState, path: string, now: Date): void {
     throw fail('PKI_CA_EXPIRED', `${path} expired at ${state.certificate.notAfter.toISOString()}`, path);
 }
 
-function checkExistingKubeconfig(spec: KubeconfigSpec, text: string, ca: Certificate, path: string, now: Date): void {
-  const resolved = (() => {
-    try {
-      return resolveKubeconfig(parseKubeconfig(text));
-    } catch (error) {
-      if (isTlsbootError(error)) throw fail('PKI_KUBECONFIG', `${path}: ${error.message}`, path);
-      throw error;
-    }
-  })();
+function resolveKubeconfigFile(text: string, path: string): ResolvedKubeconfig {
+  try {
+    return resolveKubeconfig(parseKubeconfig(text));
+  } catch (error) {
+    if (isTlsbootError(error)) throw fail('PKI_KUBECONFIG', `${path}: ${error.message}`, path);
+    throw error;
+  }
+}
+
+/** The server and CA a kubeconfig points at, which hold whether or not its certificate is signed yet. */
+function checkKubeconfigCluster(spec: KubeconfigSpec, resolved: ResolvedKubeconfig, ca: Certificate, path: string): void {
   if (resolved.cluster.server !== spec.server) {
     throw fail(
       'PKI_KUBECONFIG_SERVER',
@@ -127,6 +141,11 @@ function checkExistingKubeconfig(spec: KubeconfigSpec, text: string, ca: Certifi
   if (!caData || !parseCertificateBundle(caData, path).some((c) => Buffer.from(c.der).equals(ca.der))) {
     throw fail('PKI_KUBECONFIG_CA', `${path} does not trust the cluster CA in pki/ca.crt`, path);
   }
+}
+
+function checkExistingKubeconfig(spec: KubeconfigSpec, text: string, ca: Certificate, path: string, now: Date): void {
+  const resolved = resolveKubeconfigFile(text, path);
+  checkKubeconfigCluster(spec, resolved, ca, path);
   const { clientCertificateData, clientKeyData } = resolved.user;
   if (!clientCertificateData || !clientKeyData)
     throw fail('PKI_KUBECONFIG_USER', `${path} has no embedded client certificate and key`, path);
@@ -140,12 +159,232 @@ function checkExistingKubeconfig(spec: KubeconfigSpec, text: string, ca: Certifi
     throw fail('PKI_SUBJECT', `${path} is for "${commonName(cert.subject) ?? ''}", expected "${wantCn}"`, path);
 }
 
+/** The error for a certificate whose CSR is written but which the absent CA key has not signed yet. */
+function pendingError(certPath: string, csrPath: string, caName: CaName): InvalidError {
+  return fail(
+    'PKI_CSR_PENDING',
+    `${certPath} is not signed yet: ${csrPath} waits for the external "${caName}" CA (run tlsboot certs sign-offline on the CA's machine)`,
+    certPath,
+  );
+}
+
+function missingCaKeyError(certPath: string, caName: CaName, caKeyPath: string): InvalidError {
+  return fail(
+    'PKI_CA_KEY_MISSING',
+    `cannot create ${certPath}: the ${caName} key ${caKeyPath} is not on disk (with an external CA, every certificate it signs must be provided, or run tlsboot init --external-ca to write CSRs for them)`,
+    certPath,
+  );
+}
+
+/** What the planning steps of one init run share. */
+interface Plan {
+  readonly dir: string;
+  readonly options: InitOptions;
+  readonly env: IssueEnv;
+  readonly mode: InitMode;
+  readonly files: FileToWrite[];
+  readonly lines: string[];
+  readonly pending: PendingCsr[];
+  /** Side files made useless by a certificate in place, removed only once everything else is written. */
+  readonly obsolete: string[];
+}
+
+function planLeaf(plan: Plan, spec: LeafSpec, ca: CaState): void {
+  const { dir, env, files, lines } = plan;
+  const crtPath = pkiPath(dir, spec.file, 'crt');
+  const keyPath = pkiPath(dir, spec.file, 'key');
+  const csrPath = pkiPath(dir, spec.file, 'csr');
+  const csrPem = readIfPresent(csrPath);
+  if (csrPem && !readIfPresent(crtPath)) {
+    const keyPem = readIfPresent(keyPath);
+    if (!keyPem) throw fail('PKI_ORPHAN_CSR', `${csrPath} exists but its key ${keyPath} does not; remove the CSR`, csrPath);
+    const key = parsePrivateKeyPem(keyPem, keyPath);
+    const csr = checkPendingCsr({ csrPem, csrPath, key, keyPath, subject: spec.subject, sans: spec.sans });
+    if (ca.key) {
+      // The CA key is here after all (say, an etcd CA made locally): sign the waiting request now.
+      const issued = issueFromCsr(csr, spec, { certificate: ca.certificate, key: ca.key }, plan.options.certValidityMs, env);
+      files.push({ path: crtPath, content: issued.certificatePem, mode: CERT_MODE });
+      plan.obsolete.push(csrPath);
+      lines.push(`[certs] Signing the waiting "${spec.name}" certificate signing request with the "${spec.ca}" key`);
+      return;
+    }
+    if (!plan.mode.externalCa) throw pendingError(crtPath, csrPath, spec.ca);
+    plan.pending.push({ name: spec.name, ca: spec.ca, csrPath, created: false });
+    lines.push(`[certs] Keeping the "${spec.name}" key and certificate signing request: still waiting for the "${spec.ca}" CA`);
+    return;
+  }
+  const existing = loadCertAndKey(dir, spec.file);
+  if (existing) {
+    if (!existing.key) throw fail('PKI_MISSING_KEY', `${crtPath} exists but its key ${keyPath} does not`, crtPath);
+    checkExistingLeaf(spec, existing.certificate, ca.certificate, crtPath, env.now);
+    if (csrPem) plan.obsolete.push(csrPath);
+    lines.push(`[certs] Using existing "${spec.name}" certificate and key`);
+    return;
+  }
+  if (!ca.key) {
+    if (!plan.mode.externalCa) throw missingCaKeyError(crtPath, spec.ca, pkiPath(dir, ca.file, 'key'));
+    const made = newKeyAndCsr(spec.subject, spec.sans, plan.options.keyAlgorithm);
+    files.push({ path: keyPath, content: made.keyPem, mode: KEY_MODE });
+    files.push({ path: csrPath, content: made.csrPem, mode: CERT_MODE });
+    plan.pending.push({ name: spec.name, ca: spec.ca, csrPath, created: true });
+    lines.push(`[certs] Generating "${spec.name}" key and certificate signing request for the external "${spec.ca}" CA`);
+    return;
+  }
+  const issued = issueLeaf(
+    {
+      subject: spec.subject,
+      sans: spec.sans,
+      extKeyUsage: spec.extKeyUsage,
+      keyAlgorithm: plan.options.keyAlgorithm,
+      validityMs: plan.options.certValidityMs,
+    },
+    { certificate: ca.certificate, key: ca.key },
+    env,
+  );
+  files.push({ path: crtPath, content: issued.certificatePem, mode: CERT_MODE });
+  files.push({ path: keyPath, content: issued.keyPem, mode: KEY_MODE });
+  lines.push(`[certs] Generating "${spec.name}" certificate and key`);
+  if (spec.sans.dns.length + spec.sans.ip.length > 0) {
+    lines.push(
+      `[certs] ${spec.name} serving cert is signed for DNS names [${spec.sans.dns.join(' ')}] and IPs [${spec.sans.ip.join(' ')}]`,
+    );
+  }
+}
+
+function kubeconfigContent(spec: KubeconfigSpec, ca: CaState, clientKeyPem: string, clientCertificatePem?: string): string {
+  return buildKubeconfig({
+    clusterName: 'kubernetes',
+    server: spec.server,
+    caPem: ca.certificatePem,
+    userName: subjectCommonName(spec.subject),
+    clientKeyPem,
+    ...(clientCertificatePem === undefined ? {} : { clientCertificatePem }),
+  });
+}
+
+/**
+ * A kubeconfig written by `init --external-ca` holds the client key but no certificate until the
+ * CA signed its `NAME.conf.csr`. The certificate arrives embedded (sign-offline ran on this
+ * directory) or as `NAME.conf.crt` (it ran on a copy holding only the CSRs), which is embedded here.
+ */
+function planPendingKubeconfig(plan: Plan, spec: KubeconfigSpec, ca: CaState, resolved: ResolvedKubeconfig, csrPem: Buffer): void {
+  const { dir, env, files, lines } = plan;
+  const path = join(dir, spec.file);
+  const csrPath = kubeconfigSidePath(dir, spec.file, 'csr');
+  const crtPath = kubeconfigSidePath(dir, spec.file, 'crt');
+  checkKubeconfigCluster(spec, resolved, ca.certificate, path);
+  const keyPem = resolved.user.clientKeyData;
+  if (!keyPem) throw fail('PKI_KUBECONFIG_USER', `${path} has neither a client certificate nor a client key`, path);
+  const key = parsePrivateKeyPem(keyPem, path);
+  const csr = checkPendingCsr({ csrPem, csrPath, key, keyPath: path, subject: spec.subject, sans: NO_SANS });
+  const signed = readIfPresent(crtPath);
+  let certificatePem: string | undefined;
+  if (signed) {
+    certificatePem = signed.toString('utf8');
+    lines.push(`[kubeconfig] Embedding the signed certificate ${crtPath} into "${spec.file}"`);
+  } else if (ca.key) {
+    certificatePem = issueFromCsr(
+      csr,
+      { subject: spec.subject, sans: NO_SANS, extKeyUsage: ['clientAuth'] },
+      { certificate: ca.certificate, key: ca.key },
+      plan.options.certValidityMs,
+      env,
+    ).certificatePem;
+    lines.push(`[kubeconfig] Signing the waiting "${spec.file}" certificate signing request with the "ca" key`);
+  }
+  if (certificatePem === undefined) {
+    if (!plan.mode.externalCa) throw pendingError(path, csrPath, 'ca');
+    plan.pending.push({ name: spec.file, ca: 'ca', csrPath, created: false });
+    lines.push(`[kubeconfig] Keeping the "${spec.file}" key and certificate signing request: still waiting for the "ca" CA`);
+    return;
+  }
+  const content = kubeconfigContent(spec, ca, keyPem, certificatePem);
+  // The same checks as for a complete kubeconfig: key match, chain, usage, subject.
+  checkExistingKubeconfig(spec, content, ca.certificate, signed ? crtPath : path, env.now);
+  files.push({ path, content, mode: KEY_MODE });
+  plan.obsolete.push(csrPath, ...(signed ? [crtPath] : []));
+}
+
+function planKubeconfig(plan: Plan, spec: KubeconfigSpec, ca: CaState): void {
+  const { dir, env, files, lines } = plan;
+  const path = join(dir, spec.file);
+  const csrPath = kubeconfigSidePath(dir, spec.file, 'csr');
+  const crtPath = kubeconfigSidePath(dir, spec.file, 'crt');
+  const existing = readIfPresent(path);
+  const csrPem = readIfPresent(csrPath);
+  if (existing) {
+    const text = existing.toString('utf8');
+    const resolved = resolveKubeconfigFile(text, path);
+    if (!resolved.user.clientCertificateData && csrPem) {
+      planPendingKubeconfig(plan, spec, ca, resolved, csrPem);
+      return;
+    }
+    checkExistingKubeconfig(spec, text, ca.certificate, path, env.now);
+    if (csrPem) plan.obsolete.push(csrPath);
+    if (readIfPresent(crtPath)) plan.obsolete.push(crtPath);
+    lines.push(`[kubeconfig] Using existing kubeconfig file: "${path}"`);
+    return;
+  }
+  if (csrPem) throw fail('PKI_ORPHAN_CSR', `${csrPath} exists but ${path}, which holds its key, does not; remove the CSR`, csrPath);
+  if (!ca.key) {
+    if (!plan.mode.externalCa) throw missingCaKeyError(path, 'ca', pkiPath(dir, ca.file, 'key'));
+    const made = newKeyAndCsr(spec.subject, NO_SANS, plan.options.keyAlgorithm);
+    files.push({ path, content: kubeconfigContent(spec, ca, made.keyPem), mode: KEY_MODE });
+    files.push({ path: csrPath, content: made.csrPem, mode: CERT_MODE });
+    plan.pending.push({ name: spec.file, ca: 'ca', csrPath, created: true });
+    lines.push(`[kubeconfig] Writing "${spec.file}" with a client key, and its certificate signing request for the external "ca" CA`);
+    return;
+  }
+  const issued = issueLeaf(
+    {
+      subject: spec.subject,
+      sans: NO_SANS,
+      extKeyUsage: ['clientAuth'],
+      keyAlgorithm: plan.options.keyAlgorithm,
+      validityMs: plan.options.certValidityMs,
+    },
+    { certificate: ca.certificate, key: ca.key },
+    env,
+  );
+  files.push({ path, content: kubeconfigContent(spec, ca, issued.keyPem, issued.certificatePem), mode: KEY_MODE });
+  lines.push(`[kubeconfig] Writing "${spec.file}" kubeconfig file`);
+}
+
+/** `--external-ca` is a statement about the directory; check it before planning anything. */
+function checkExternalCaDirectory(dir: string): void {
+  const crtPath = pkiPath(dir, 'ca', 'crt');
+  const keyPath = pkiPath(dir, 'ca', 'key');
+  if (!readIfPresent(crtPath)) {
+    throw fail(
+      'EXTERNAL_CA_CERT_MISSING',
+      `--external-ca needs the cluster CA certificate at ${crtPath}: copy ca.crt (never its key) from the CA's machine`,
+      crtPath,
+    );
+  }
+  if (readIfPresent(keyPath)) {
+    throw fail(
+      'EXTERNAL_CA_KEY_PRESENT',
+      `--external-ca keeps the CA key off this machine, but ${keyPath} is here; move it to the CA's machine, or run init without --external-ca`,
+      keyPath,
+    );
+  }
+  if (readIfPresent(`${keyPath}.sealed`)) {
+    throw fail(
+      'EXTERNAL_CA_SEALED',
+      `${keyPath}.sealed is here: this is a sealed CA, not an external one; run init without --external-ca`,
+      keyPath,
+    );
+  }
+}
+
 /** Plans, validates and writes the PKI. Throws INVALID naming the flag or file that is wrong. */
-export function runInit(dir: string, options: InitOptions, env: IssueEnv): InitReport {
+export function runInit(dir: string, options: InitOptions, env: IssueEnv, mode: InitMode = {}): InitReport {
   validateInitOptions(options);
   assertDirectoryOrAbsent(dir);
+  if (mode.externalCa) checkExternalCaDirectory(dir);
   const lines: string[] = [`[certs] Using certificateDir folder "${join(dir, 'pki')}"`];
-  const files: FileToWrite[] = [];
+  const plan: Plan = { dir, options, env, mode, files: [], lines, pending: [], obsolete: [] };
+  const { files } = plan;
   const cas = new Map<CaName, CaState>();
 
   for (const spec of CAS) {
@@ -172,79 +411,12 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv): InitR
     lines.push(`[certs] Generating "${spec.name}" certificate and key`);
   }
 
-  for (const spec of leafSpecs(options)) {
-    const ca = cas.get(spec.ca) as CaState;
-    const crtPath = pkiPath(dir, spec.file, 'crt');
-    const existing = loadCertAndKey(dir, spec.file);
-    if (existing) {
-      if (!existing.key) throw fail('PKI_MISSING_KEY', `${crtPath} exists but its key ${pkiPath(dir, spec.file, 'key')} does not`, crtPath);
-      checkExistingLeaf(spec, existing.certificate, ca.certificate, crtPath, env.now);
-      lines.push(`[certs] Using existing "${spec.name}" certificate and key`);
-      continue;
-    }
-    if (!ca.key) {
-      throw fail(
-        'PKI_CA_KEY_MISSING',
-        `cannot create ${crtPath}: the ${spec.ca} key ${pkiPath(dir, ca.file, 'key')} is not on disk (with an external CA, every certificate it signs must be provided)`,
-        crtPath,
-      );
-    }
-    const issued = issueLeaf(
-      {
-        subject: spec.subject,
-        sans: spec.sans,
-        extKeyUsage: spec.extKeyUsage,
-        keyAlgorithm: options.keyAlgorithm,
-        validityMs: options.certValidityMs,
-      },
-      { certificate: ca.certificate, key: ca.key },
-      env,
-    );
-    files.push({ path: crtPath, content: issued.certificatePem, mode: CERT_MODE });
-    files.push({ path: pkiPath(dir, spec.file, 'key'), content: issued.keyPem, mode: KEY_MODE });
-    lines.push(`[certs] Generating "${spec.name}" certificate and key`);
-    if (spec.sans.dns.length + spec.sans.ip.length > 0) {
-      lines.push(
-        `[certs] ${spec.name} serving cert is signed for DNS names [${spec.sans.dns.join(' ')}] and IPs [${spec.sans.ip.join(' ')}]`,
-      );
-    }
-  }
+  for (const spec of leafSpecs(options)) planLeaf(plan, spec, cas.get(spec.ca) as CaState);
 
   planServiceAccountKeys(dir, options, files, lines);
 
   const clusterCa = cas.get('ca') as CaState;
-  for (const spec of kubeconfigSpecs(options)) {
-    const path = join(dir, spec.file);
-    const existing = readIfPresent(path);
-    if (existing) {
-      checkExistingKubeconfig(spec, existing.toString('utf8'), clusterCa.certificate, path, env.now);
-      lines.push(`[kubeconfig] Using existing kubeconfig file: "${path}"`);
-      continue;
-    }
-    if (!clusterCa.key) throw fail('PKI_CA_KEY_MISSING', `cannot create ${path}: pki/ca.key is not on disk`, path);
-    const user = subjectCommonName(spec.subject);
-    const issued = issueLeaf(
-      {
-        subject: spec.subject,
-        sans: { dns: [], ip: [], email: [], uri: [] },
-        extKeyUsage: ['clientAuth'],
-        keyAlgorithm: options.keyAlgorithm,
-        validityMs: options.certValidityMs,
-      },
-      { certificate: clusterCa.certificate, key: clusterCa.key },
-      env,
-    );
-    const content = buildKubeconfig({
-      clusterName: 'kubernetes',
-      server: spec.server,
-      caPem: clusterCa.certificatePem,
-      userName: user,
-      clientCertificatePem: issued.certificatePem,
-      clientKeyPem: issued.keyPem,
-    });
-    files.push({ path, content, mode: KEY_MODE });
-    lines.push(`[kubeconfig] Writing "${spec.file}" kubeconfig file`);
-  }
+  for (const spec of kubeconfigSpecs(options)) planKubeconfig(plan, spec, clusterCa);
 
   if (files.length > 0) {
     try {
@@ -261,8 +433,22 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv): InitR
       });
     }
   }
+  removeObsolete(plan);
   const caPin = certificatePin(clusterCa.certificate);
-  return { lines, caPin, written: files.map((f) => f.path) };
+  return { lines, caPin, written: files.map((f) => f.path), pending: plan.pending };
+}
+
+/** Best effort: a leftover CSR next to a valid certificate is harmless, and the next run tries again. */
+function removeObsolete(plan: Plan): void {
+  for (const path of plan.obsolete) {
+    try {
+      rmSync(path, { force: true });
+      plan.lines.push(`[certs] Removed ${path}: its certificate is in place`);
+    } catch {
+      plan.lines.push(`[certs] Could not remove ${path}; it is no longer needed`);
+    }
+  }
+  for (const d of new Set(plan.obsolete.map((p) => dirname(p)))) syncDir(d);
 }
 
 function planServiceAccountKeys(dir: string, options: InitOptions, files: FileToWrite[], lines: string[]): void {

@@ -157,7 +157,7 @@ export function validateInitOptions(o: InitOptions): void {
     throw optionError('apiserver-advertise-address', `--apiserver-advertise-address "${o.advertiseAddress}" is not an IP address`);
   if (!DNS_SUBDOMAIN.test(o.dnsDomain)) throw optionError('dns-domain', `--dns-domain "${o.dnsDomain}" is not a DNS domain`);
   for (const san of o.extraSans) {
-    if (!isIp(san) && !DNS_SUBDOMAIN.test(san.replace(/^\*\./, 'wildcard.'))) {
+    if (!isIp(san) && !isApiserverDnsSan(san)) {
       throw optionError('apiserver-cert-extra-sans', `--apiserver-cert-extra-sans entry "${san}" is neither an IP address nor a DNS name`);
     }
   }
@@ -176,6 +176,54 @@ export function clusterServerUrl(o: InitOptions): string {
   return endpointUrl(canonicalIp(o.advertiseAddress), o.bindPort);
 }
 
+/**
+ * Where a leaf's SANs come from. The CA machine signing offline (`certs sign-offline`) does not
+ * know the init options, so it checks a CSR against the rule rather than against a list.
+ */
+export type SanRule = 'none' | 'apiserver' | 'etcd-node';
+
+export interface LeafProfile {
+  /** The subject for a node name (only the etcd server and peer certificates use it). */
+  readonly subject: (nodeName: string) => readonly NameAttribute[];
+  readonly sanRule: SanRule;
+  readonly extKeyUsage: readonly ExtKeyUsage[];
+}
+
+const cn = (value: string): NameAttribute[] => [{ type: 'CN', value }];
+
+/** Subject and usages of every leaf by kubeadm name (reference §8.1). */
+export const LEAF_PROFILES: Readonly<Record<string, LeafProfile>> = {
+  apiserver: { subject: () => cn('kube-apiserver'), sanRule: 'apiserver', extKeyUsage: ['serverAuth'] },
+  'apiserver-kubelet-client': {
+    subject: () => [...cn('kube-apiserver-kubelet-client'), { type: 'O', value: 'kubeadm:cluster-admins' }],
+    sanRule: 'none',
+    extKeyUsage: ['clientAuth'],
+  },
+  'front-proxy-client': { subject: () => cn('front-proxy-client'), sanRule: 'none', extKeyUsage: ['clientAuth'] },
+  'etcd-server': { subject: (node) => cn(node), sanRule: 'etcd-node', extKeyUsage: ['serverAuth', 'clientAuth'] },
+  'etcd-peer': { subject: (node) => cn(node), sanRule: 'etcd-node', extKeyUsage: ['serverAuth', 'clientAuth'] },
+  'etcd-healthcheck-client': { subject: () => cn('kube-etcd-healthcheck-client'), sanRule: 'none', extKeyUsage: ['clientAuth'] },
+  'apiserver-etcd-client': { subject: () => cn('kube-apiserver-etcd-client'), sanRule: 'none', extKeyUsage: ['clientAuth'] },
+};
+
+/** The subject of each kubeconfig's client certificate (reference §8.2). */
+export const KUBECONFIG_SUBJECTS: Readonly<Record<string, readonly NameAttribute[]>> = {
+  'admin.conf': [...cn('kubernetes-admin'), { type: 'O', value: 'kubeadm:cluster-admins' }],
+  'super-admin.conf': [...cn('kubernetes-super-admin'), { type: 'O', value: 'system:masters' }],
+  'controller-manager.conf': cn('system:kube-controller-manager'),
+  'scheduler.conf': cn('system:kube-scheduler'),
+};
+
+/** Whether a name may be a node name (what `--node-name` accepts). */
+export function isNodeName(name: string): boolean {
+  return DNS_SUBDOMAIN.test(name);
+}
+
+/** Whether an API server SAN is a DNS name `--apiserver-cert-extra-sans` accepts (wildcards included). */
+export function isApiserverDnsSan(name: string): boolean {
+  return DNS_SUBDOMAIN.test(name.replace(/^\*\./, 'wildcard.'));
+}
+
 export function leafSpecs(o: InitOptions): LeafSpec[] {
   const advertise = canonicalIp(o.advertiseAddress);
   const apiDns = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${o.dnsDomain}`, o.nodeName];
@@ -185,46 +233,29 @@ export function leafSpecs(o: InitOptions): LeafSpec[] {
     (isIp(host) ? apiIp : apiDns).push(host);
   }
   for (const san of o.extraSans) (isIp(san) ? apiIp : apiDns).push(san);
-  const etcdSans = sans([o.nodeName, 'localhost'], [advertise, '127.0.0.1', '::1']);
-  const cn = (value: string): NameAttribute[] => [{ type: 'CN', value }];
-  const none = sans([], []);
-  const shapes: Record<string, Omit<LeafSpec, 'name' | 'file' | 'ca'>> = {
-    apiserver: { subject: cn('kube-apiserver'), sans: sans(apiDns, apiIp), extKeyUsage: ['serverAuth'] },
-    'apiserver-kubelet-client': {
-      subject: [...cn('kube-apiserver-kubelet-client'), { type: 'O', value: 'kubeadm:cluster-admins' }],
-      sans: none,
-      extKeyUsage: ['clientAuth'],
-    },
-    'front-proxy-client': { subject: cn('front-proxy-client'), sans: none, extKeyUsage: ['clientAuth'] },
-    'etcd-server': { subject: cn(o.nodeName), sans: etcdSans, extKeyUsage: ['serverAuth', 'clientAuth'] },
-    'etcd-peer': { subject: cn(o.nodeName), sans: etcdSans, extKeyUsage: ['serverAuth', 'clientAuth'] },
-    'etcd-healthcheck-client': { subject: cn('kube-etcd-healthcheck-client'), sans: none, extKeyUsage: ['clientAuth'] },
-    'apiserver-etcd-client': { subject: cn('kube-apiserver-etcd-client'), sans: none, extKeyUsage: ['clientAuth'] },
+  const bySanRule: Record<SanRule, SubjectAltNames> = {
+    none: sans([], []),
+    apiserver: sans(apiDns, apiIp),
+    'etcd-node': sans([o.nodeName, 'localhost'], [advertise, '127.0.0.1', '::1']),
   };
-  return LEAF_FILES.map((f) => ({ ...f, ...(shapes[f.name] as Omit<LeafSpec, 'name' | 'file' | 'ca'>) }));
+  return LEAF_FILES.map((f) => {
+    const profile = LEAF_PROFILES[f.name] as LeafProfile;
+    return { ...f, subject: profile.subject(o.nodeName), sans: bySanRule[profile.sanRule], extKeyUsage: profile.extKeyUsage };
+  });
 }
 
 export function kubeconfigSpecs(o: InitOptions): KubeconfigSpec[] {
   const remote = clusterServerUrl(o);
   const local = endpointUrl(canonicalIp(o.advertiseAddress), o.bindPort);
-  return [
-    {
-      file: 'admin.conf',
-      subject: [
-        { type: 'CN', value: 'kubernetes-admin' },
-        { type: 'O', value: 'kubeadm:cluster-admins' },
-      ],
-      server: remote,
-    },
-    {
-      file: 'super-admin.conf',
-      subject: [
-        { type: 'CN', value: 'kubernetes-super-admin' },
-        { type: 'O', value: 'system:masters' },
-      ],
-      server: remote,
-    },
-    { file: 'controller-manager.conf', subject: [{ type: 'CN', value: 'system:kube-controller-manager' }], server: local },
-    { file: 'scheduler.conf', subject: [{ type: 'CN', value: 'system:kube-scheduler' }], server: local },
-  ];
+  const servers: Record<string, string> = {
+    'admin.conf': remote,
+    'super-admin.conf': remote,
+    'controller-manager.conf': local,
+    'scheduler.conf': local,
+  };
+  return KUBECONFIG_FILES.map((file) => ({
+    file,
+    subject: KUBECONFIG_SUBJECTS[file] as readonly NameAttribute[],
+    server: servers[file] as string,
+  }));
 }

@@ -13,8 +13,17 @@ export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 export const PKI_DIR_MODE = 0o700;
 
-export function pkiPath(dir: string, file: string, ext: 'crt' | 'key' | 'pub'): string {
+export function pkiPath(dir: string, file: string, ext: 'crt' | 'key' | 'pub' | 'csr'): string {
   return join(dir, 'pki', `${file}.${ext}`);
+}
+
+/**
+ * Side files of a kubeconfig signed by an external CA: `NAME.conf.csr` (what `kubeadm certs
+ * generate-csr` writes) and `NAME.conf.crt`, the certificate when it was signed on a machine that
+ * had only the CSR, which init then embeds.
+ */
+export function kubeconfigSidePath(dir: string, file: string, ext: 'csr' | 'crt'): string {
+  return join(dir, `${file}.${ext}`);
 }
 
 /** The bytes of a regular file, or undefined when nothing is there. */
@@ -33,7 +42,8 @@ export function readIfPresent(path: string): Buffer | undefined {
   return readFileSync(path);
 }
 
-function inFile<T>(path: string, read: () => T): T {
+/** Runs a parser, re-throwing its error with the file named (same code and reason). */
+export function inFile<T>(path: string, read: () => T): T {
   try {
     return read();
   } catch (error) {

@@ -1,9 +1,13 @@
 /** `tlsboot init` and `tlsboot certs`: flag parsing and output; the work is in src/ca. */
+
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
+import { FileAuditLog } from '../../ca/audit.ts';
 import { checkExpiration, formatExpirationJson, formatExpirationTable, RENEWABLE, renewCertificates } from '../../ca/certs.ts';
-import { runInit } from '../../ca/init.ts';
+import type { PendingCsr } from '../../ca/external-ca.ts';
+import { type InitReport, runInit } from '../../ca/init.ts';
 import {
   DEFAULT_BIND_PORT,
   DEFAULT_CERT_VALIDITY_MS,
@@ -11,6 +15,7 @@ import {
   DEFAULT_SERVICE_CIDR,
   type InitOptions,
 } from '../../ca/layout.ts';
+import { signOffline } from '../../ca/sign-offline.ts';
 import { isKeyAlgorithm, KEY_ALGORITHMS } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
 
@@ -26,6 +31,7 @@ interface InitFlags {
   keyAlgorithm: string;
   certValidity: string;
   caValidity: string;
+  externalCa?: boolean;
 }
 
 function positiveDuration(text: string, flag: string): number {
@@ -75,16 +81,47 @@ export function addInitFlags(cmd: Command): Command {
     .option('--ca-validity <duration>', 'validity of CA certificates', '87600h');
 }
 
+function pendingSummary(dir: string, pending: readonly PendingCsr[]): string {
+  const width = Math.max(...pending.map((p) => p.name.length));
+  const rows = pending.map((p) => `  ${p.name.padEnd(width)}  ${p.csrPath}  (CA "${p.ca}"${p.created ? ', new' : ''})`);
+  const cas = [...new Set(pending.map((p) => p.ca))];
+  return [
+    `${pending.length} certificate${pending.length === 1 ? '' : 's'} wait for an external CA to sign ${pending.length === 1 ? 'its request' : 'their requests'}:`,
+    ...rows,
+    '',
+    'Next steps:',
+    `  1. Make the requests available on the CA's machine: ${dir} itself, or a copy of just ${dir}/pki/ca.crt and the`,
+    '     .csr files above (the private keys need not leave this machine). There, for each CA:',
+    ...cas.map((ca) => `       tlsboot certs sign-offline --ca-cert <${ca}.crt> --ca-key <${ca}.key> --dir <that directory>`),
+    '  2. Bring back what it wrote: pki/**/*.crt, and the kubeconfigs or their *.conf.crt files.',
+    `  3. Run tlsboot init --external-ca --dir ${dir} with the same flags again to check them and complete the kubeconfigs.`,
+  ].join('\n');
+}
+
+function printInitReport(env: CliEnv, dir: string, report: InitReport): void {
+  env.stdout.write(`${report.lines.join('\n')}\n\n`);
+  if (report.pending.length > 0) {
+    env.stdout.write(`${pendingSummary(dir, report.pending)}\n\n`);
+    env.stdout.write(`${report.written.length} files written in ${dir}; the PKI is not complete until the requests are signed.\n`);
+  } else {
+    env.stdout.write(`Your control-plane PKI is ready in ${dir} (${report.written.length} files written).\n`);
+  }
+  env.stdout.write(`CA pin (--discovery-token-ca-cert-hash): ${report.caPin}\n`);
+}
+
 export function registerInit(program: Command, env: CliEnv): void {
-  addInitFlags(program.command('init').description('create or complete the control-plane PKI and kubeconfigs (kubeadm layout)')).action(
-    (flags: InitFlags) => {
+  addInitFlags(program.command('init').description('create or complete the control-plane PKI and kubeconfigs (kubeadm layout)'))
+    .option('--external-ca', 'the cluster CA key is elsewhere (only pki/ca.crt is here): write keys and CSRs for what it must sign')
+    .action((flags: InitFlags) => {
       const options = initOptionsFromFlags(flags, env);
-      const report = runInit(flags.dir, options, { now: env.now(), randomBytes: env.randomBytes });
-      env.stdout.write(`${report.lines.join('\n')}\n\n`);
-      env.stdout.write(`Your control-plane PKI is ready in ${flags.dir} (${report.written.length} files written).\n`);
-      env.stdout.write(`CA pin (--discovery-token-ca-cert-hash): ${report.caPin}\n`);
-    },
-  );
+      const report = runInit(
+        flags.dir,
+        options,
+        { now: env.now(), randomBytes: env.randomBytes },
+        { externalCa: flags.externalCa === true },
+      );
+      printInitReport(env, flags.dir, report);
+    });
 
   const certs = program.command('certs').description('inspect and renew control-plane certificates');
   certs
@@ -113,5 +150,47 @@ export function registerInit(program: Command, env: CliEnv): void {
       });
       for (const n of renewed) env.stdout.write(`certificate ${n} renewed\n`);
       env.stdout.write('Done renewing certificates. Restart the components that use them to pick them up.\n');
+    });
+  certs
+    .command('sign-offline')
+    .description("on the CA's machine: sign the requests init --external-ca wrote, with layout usages")
+    .requiredOption('--ca-cert <file>', 'the CA certificate; must be the same bytes as the one under DIR/pki')
+    .requiredOption('--ca-key <file>', 'the CA private key')
+    .requiredOption('--dir <dir>', 'the cluster directory (or a copy holding pki/ca.crt and the .csr files)')
+    .option('--cert-validity <duration>', 'validity of the signed certificates', `${DEFAULT_CERT_VALIDITY_MS / 3_600_000}h`)
+    .option('--audit-log <file>', "the CA machine's audit log (default: audit.log beside --ca-key)")
+    .action((flags: { caCert: string; caKey: string; dir: string; certValidity: string; auditLog?: string }) => {
+      const report = signOffline({
+        dir: flags.dir,
+        caCertPath: flags.caCert,
+        caKeyPath: flags.caKey,
+        validityMs: positiveDuration(flags.certValidity, 'cert-validity'),
+        env: { now: env.now(), randomBytes: env.randomBytes },
+      });
+      const audit = new FileAuditLog(flags.auditLog ?? join(dirname(flags.caKey), 'audit.log'), env.now);
+      try {
+        for (const s of report.signed)
+          audit.record({
+            event: 'certificate.signed',
+            actor: env.vars.SUDO_USER ?? env.vars.USER ?? 'operator',
+            mode: 'offline',
+            ca: report.ca,
+            certificate: s.name,
+            subject: s.subject,
+            serial: s.serial,
+            notAfter: s.notAfter.toISOString(),
+          });
+      } finally {
+        audit.close();
+      }
+      for (const s of report.signed) {
+        env.stdout.write(
+          `[sign-offline] signed ${s.name}: ${s.subject}; SANs [${s.sans}]; expires ${s.notAfter.toISOString()}; written to ${s.path}\n`,
+        );
+      }
+      for (const path of report.skipped) env.stdout.write(`[sign-offline] ${path} is already answered; left alone\n`);
+      env.stdout.write(
+        `Signed ${report.signed.length} certificate${report.signed.length === 1 ? '' : 's'} with the "${report.ca}" CA. Run tlsboot init --external-ca on the cluster's directory (with the certificates brought back, if this was a copy).\n`,
+      );
     });
 }
