@@ -6,12 +6,13 @@
  * no passphrase is found on disk (store, WAL, audit log), in the server's logs or in the API.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { unsealPrivateKey } from '../src/ca/sealed-key.ts';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/index.ts';
 import {
   freePort,
   joinNode,
@@ -24,7 +25,7 @@ import {
   toolSkip,
   until,
 } from './helpers/processes.ts';
-import { findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
+import { filesMatching, findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
 
 const PASSPHRASE = 'sealed-ca test passphrase 1';
 
@@ -203,5 +204,68 @@ describe('sealed CA with signing sessions', () => {
     assert.deepEqual(findInText(everything.join('\n'), needles, 'API'), []);
     assert.deepEqual(findInText(server.logs.join('\n'), needles, 'server logs'), []);
     assert.deepEqual(findInFiles(cluster, needles), []);
+  });
+});
+
+describe('init --sealed', () => {
+  const dir = tempDir('init-sealed');
+  const cluster = join(dir.path, 'cluster');
+  const passFile = join(dir.path, 'passphrase');
+  after(() => dir.remove());
+
+  test('CA keys are born sealed: no plaintext CA key is ever written, and the sealed keys open', async () => {
+    writeFileSync(passFile, `${PASSPHRASE}\n`, { mode: 0o600 });
+    const r = await tlsbootAsync(['init', '--dir', cluster, '--sealed', '--passphrase-file', passFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Generating "ca" certificate and sealed key/);
+    assert.deepEqual(filesMatching(cluster, /ca\.key$/), []);
+    const needles: Needle[] = [];
+    for (const f of ['ca', 'front-proxy-ca', 'etcd/ca']) {
+      const key = unsealPrivateKey(readFileSync(join(cluster, 'pki', `${f}.key.sealed`), 'utf8'), Buffer.from(PASSPHRASE), f);
+      needles.push(...keyNeedles(privateKeyToPem(key), f));
+    }
+    assert.deepEqual(findInFiles(cluster, needles), []);
+    for (const leaf of ['apiserver', 'front-proxy-client', 'etcd/server']) {
+      const ca = leaf.startsWith('etcd/') ? 'etcd/ca' : leaf.startsWith('front-proxy') ? 'front-proxy-ca' : 'ca';
+      const v = openssl(['verify', '-CAfile', join(cluster, 'pki', `${ca}.crt`), join(cluster, 'pki', `${leaf}.crt`)]);
+      assert.equal(v.code, 0, `${leaf}: ${v.stdout}${v.stderr}`);
+    }
+  });
+
+  test('a re-run opens the sealed keys to re-create a missing certificate; a wrong passphrase changes nothing', async () => {
+    rmSync(join(cluster, 'pki', 'apiserver.crt'));
+    rmSync(join(cluster, 'pki', 'apiserver.key'));
+    const wrong = join(dir.path, 'wrong');
+    writeFileSync(wrong, 'definitely the wrong one\n');
+    const refused = await tlsbootAsync(['init', '--dir', cluster, '--sealed', '--passphrase-file', wrong]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /wrong passphrase/);
+    assert.equal(existsSync(join(cluster, 'pki', 'apiserver.crt')), false);
+    const plain = await tlsbootAsync(['init', '--dir', cluster]);
+    assert.equal(plain.code, 1, 'without the passphrase the sealed CA cannot sign');
+    const r = await tlsbootAsync(['init', '--dir', cluster, '--sealed', '--passphrase-file', passFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sealed key, opened for this run/);
+    assert.equal(openssl(['verify', '-CAfile', join(cluster, 'pki', 'ca.crt'), join(cluster, 'pki', 'apiserver.crt')]).code, 0);
+    assert.deepEqual(filesMatching(cluster, /ca\.key$/), []);
+  });
+
+  test('tlsboot server --signer sealed does not create a PKI (it would be plaintext)', async () => {
+    const empty = join(dir.path, 'empty');
+    const r = await tlsbootAsync(['server', '--dir', empty, '--signer', 'sealed', '--listen', `127.0.0.1:${await freePort()}`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /tlsboot init --sealed/);
+    assert.equal(existsSync(empty), false);
+  });
+
+  test('refuses a plaintext CA key, and --external-ca with --sealed', async () => {
+    const other = join(dir.path, 'plain');
+    assert.equal((await tlsbootAsync(['init', '--dir', other])).code, 0);
+    const r = await tlsbootAsync(['init', '--dir', other, '--sealed', '--passphrase-file', passFile]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ca\.key is in plaintext; seal it with tlsboot ca seal/);
+    const both = await tlsbootAsync(['init', '--dir', other, '--sealed', '--external-ca', '--passphrase-file', passFile]);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /exclude each other/);
   });
 });

@@ -39,6 +39,7 @@ import {
   validateInitOptions,
 } from './layout.ts';
 import { CERT_MODE, KEY_MODE, kubeconfigSidePath, loadCertAndKey, PKI_DIR_MODE, pkiPath, readIfPresent } from './pki-files.ts';
+import { sealPrivateKey, unsealCaKey } from './sealed-key.ts';
 
 export interface InitReport {
   readonly lines: readonly string[];
@@ -54,6 +55,11 @@ export interface InitMode {
    * there yet get a key and a CSR instead, and init succeeds with them pending.
    */
   readonly externalCa?: boolean;
+  /**
+   * `--sealed`: new CA keys are written only sealed under this passphrase (`<ca>.key.sealed`),
+   * and existing sealed CA keys are opened with it, in memory, to sign what is missing.
+   */
+  readonly passphrase?: Uint8Array;
 }
 
 interface CaState {
@@ -389,13 +395,28 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv, mode: 
 
   for (const spec of CAS) {
     const existing = loadCertAndKey(dir, spec.file);
+    const sealedPath = `${pkiPath(dir, spec.file, 'key')}.sealed`;
     if (existing) {
-      const state: CaState = { ...existing, file: spec.file };
+      const sealed = existing.key ? undefined : readIfPresent(sealedPath);
+      if (mode.passphrase && existing.key)
+        throw fail(
+          'PKI_PLAINTEXT_KEY',
+          `${pkiPath(dir, spec.file, 'key')} is in plaintext; seal it with tlsboot ca seal --dir ${dir} instead of init --sealed`,
+          pkiPath(dir, spec.file, 'key'),
+        );
+      const key =
+        sealed && mode.passphrase ? unsealCaKey(sealed.toString('utf8'), mode.passphrase, existing.certificate, sealedPath) : existing.key;
+      const state: CaState = { ...existing, key, file: spec.file };
       checkExistingCa(state, pkiPath(dir, spec.file, 'crt'), env.now);
       cas.set(spec.name, state);
-      lines.push(
-        `[certs] Using existing "${spec.name}" certificate authority${existing.key ? '' : ' (external CA: its key is not on disk)'}`,
-      );
+      const how = existing.key
+        ? ''
+        : sealed
+          ? key
+            ? ' (sealed key, opened for this run)'
+            : ' (its key is sealed)'
+          : ' (external CA: its key is not on disk)';
+      lines.push(`[certs] Using existing "${spec.name}" certificate authority${how}`);
       continue;
     }
     const issued = issueSelfSignedCa({
@@ -406,9 +427,18 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv, mode: 
       env,
     });
     files.push({ path: pkiPath(dir, spec.file, 'crt'), content: issued.certificatePem, mode: CERT_MODE });
-    files.push({ path: pkiPath(dir, spec.file, 'key'), content: issued.keyPem, mode: KEY_MODE });
+    if (mode.passphrase) {
+      // Sealed from birth: the plaintext key exists only in this process's memory.
+      files.push({
+        path: sealedPath,
+        content: sealPrivateKey(issued.key, mode.passphrase, { randomBytes: env.randomBytes }),
+        mode: KEY_MODE,
+      });
+    } else {
+      files.push({ path: pkiPath(dir, spec.file, 'key'), content: issued.keyPem, mode: KEY_MODE });
+    }
     cas.set(spec.name, { ...issued, file: spec.file });
-    lines.push(`[certs] Generating "${spec.name}" certificate and key`);
+    lines.push(`[certs] Generating "${spec.name}" certificate and ${mode.passphrase ? 'sealed key' : 'key'}`);
   }
 
   for (const spec of leafSpecs(options)) planLeaf(plan, spec, cas.get(spec.ca) as CaState);

@@ -18,6 +18,7 @@ import {
 import { signOffline } from '../../ca/sign-offline.ts';
 import { isKeyAlgorithm, KEY_ALGORITHMS } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
+import { readPassphrase } from './ca.ts';
 
 interface InitFlags {
   dir: string;
@@ -32,6 +33,8 @@ interface InitFlags {
   certValidity: string;
   caValidity: string;
   externalCa?: boolean;
+  sealed?: boolean;
+  passphraseFile?: string;
 }
 
 function positiveDuration(text: string, flag: string): number {
@@ -112,15 +115,28 @@ function printInitReport(env: CliEnv, dir: string, report: InitReport): void {
 export function registerInit(program: Command, env: CliEnv): void {
   addInitFlags(program.command('init').description('create or complete the control-plane PKI and kubeconfigs (kubeadm layout)'))
     .option('--external-ca', 'the cluster CA key is elsewhere (only pki/ca.crt is here): write keys and CSRs for what it must sign')
-    .action((flags: InitFlags) => {
+    .option('--sealed', 'write the CA keys only sealed under a passphrase (for tlsboot server --signer sealed)')
+    .option('--passphrase-file <file>', 'with --sealed: read the passphrase from FILE (- for stdin) instead of prompting')
+    .action(async (flags: InitFlags) => {
       const options = initOptionsFromFlags(flags, env);
-      const report = runInit(
-        flags.dir,
-        options,
-        { now: env.now(), randomBytes: env.randomBytes },
-        { externalCa: flags.externalCa === true },
-      );
-      printInitReport(env, flags.dir, report);
+      if (flags.sealed && flags.externalCa)
+        throw new InvalidError('INIT_OPTION', '--sealed and --external-ca exclude each other: an external CA has no key here to seal', {
+          field: 'sealed',
+        });
+      if (flags.passphraseFile !== undefined && !flags.sealed)
+        throw new InvalidError('INIT_OPTION', '--passphrase-file only makes sense with --sealed', { field: 'passphrase-file' });
+      const passphrase = flags.sealed ? await readPassphrase(flags.passphraseFile, env, true) : undefined;
+      try {
+        const report = runInit(
+          flags.dir,
+          options,
+          { now: env.now(), randomBytes: env.randomBytes },
+          { externalCa: flags.externalCa === true, ...(passphrase ? { passphrase } : {}) },
+        );
+        printInitReport(env, flags.dir, report);
+      } finally {
+        passphrase?.fill(0);
+      }
     });
 
   const certs = program.command('certs').description('inspect and renew control-plane certificates');

@@ -50,6 +50,14 @@ export function registerServer(program: Command, env: CliEnv): void {
       const { host, port } = parseEndpoint(flags.listen, 6443);
       if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
       const logger = createLogger(env, flags.logLevel);
+      if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
+        // Creating the PKI here would put a plaintext CA key on this machine, which these modes exist to avoid.
+        throw new InvalidError(
+          'PKI_MISSING',
+          `${pkiPath(flags.dir, 'ca', 'crt')} is missing; with --signer ${signerMode} create the PKI first (${signerMode === 'sealed' ? 'tlsboot init --sealed' : 'tlsboot init, then move the CA keys to the signer machine'})`,
+          { field: 'dir' },
+        );
+      }
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt'))) {
         const report = runInit(
           flags.dir,
