@@ -33,6 +33,8 @@ import {
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 const root = new URL('..', import.meta.url).pathname;
+/** Node options for the server under load only, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof'. */
+const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 function rate(fn: () => void): number {
   for (let i = 0; i < 200; i++) fn();
@@ -179,9 +181,13 @@ async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: numb
     const cluster = join(dir, 'cluster');
     const port = await freePort();
     spawnSync(process.execPath, [main, 'init', '--dir', cluster, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
-    const server = spawn(process.execPath, [main, 'server', '--dir', cluster, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const server = spawn(
+      process.execPath,
+      [...serverNodeArgs, main, 'server', '--dir', cluster, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     children.push(server);
     await new Promise((r) => setTimeout(r, 1500));
     const csrPem = createCsrPem({
@@ -264,9 +270,13 @@ async function joinStorm(
   const main = join(root, 'src/cli/main.ts');
   const port = await freePort();
   spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
-  const server = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const server = spawn(
+    process.execPath,
+    [...serverNodeArgs, main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
   try {
     await new Promise((r) => setTimeout(r, 1500));
     const admin = new KubeClient(loadKubeconfig(join(dir, 'admin.conf')));
@@ -356,44 +366,55 @@ async function joinStorm(
 }
 
 const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openssl: process.versions.openssl };
-const limit = cryptoLimit();
-const inProcess = issuance();
-const idle = await idleServer();
+// BENCH_ONLY=3,4 runs a subset, so one scenario can be measured or profiled without the others.
+const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
+const limit = only.has('1') || only.has('2') ? cryptoLimit() : undefined;
+const inProcess = only.has('2') ? issuance() : undefined;
+const idle = only.has('5') ? await idleServer() : undefined;
 const CONCURRENCY = 16;
-const peerResult = await peer(CONCURRENCY);
+const peerResult = only.has('3') ? await peer(CONCURRENCY) : undefined;
 const STORM_NODES = Number(process.env.BENCH_JOIN_NODES ?? 2000);
-const storm = await joinStorm(STORM_NODES, 200);
+const storm = only.has('4') ? await joinStorm(STORM_NODES, 200) : undefined;
 
-const rows: [string, string, string][] = [
-  ['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`],
-  ['1 crypto limit', 'issuance ceiling (1 verify + 1 sign) /s', limit.ceiling.toFixed(0)],
-  [
+const rows: [string, string, string][] = [];
+if (limit) {
+  rows.push(['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`]);
+  rows.push(['1 crypto limit', 'issuance ceiling (1 verify + 1 sign) /s', limit.ceiling.toFixed(0)]);
+}
+if (limit && inProcess !== undefined) {
+  rows.push([
     '2 in-process issuance',
     'certificates/s (1 core)',
     `${inProcess.toFixed(0)} (${((100 * inProcess) / limit.ceiling).toFixed(0)}% of ceiling)`,
-  ],
-  [
+  ]);
+}
+if (only.has('3')) {
+  rows.push([
     '3 peer: cfssl',
     `certificates/s through the API, ${CONCURRENCY} in flight`,
     peerResult
       ? `cfssl ${peerResult.cfssl.toFixed(0)}, tlsboot ${peerResult.tlsboot.toFixed(0)} (${(peerResult.tlsboot / peerResult.cfssl).toFixed(2)}x)`
       : 'skipped: cfssl missing (apt-get install golang-cfssl)',
-  ],
-  [
+  ]);
+}
+if (storm) {
+  rows.push([
     '4 join storm',
     `${STORM_NODES} nodes, 200 in flight`,
     `${(storm.totalMs / 1000).toFixed(1)} s; latency p50 ${(storm.p50 / 1000).toFixed(2)} s, p99 ${(storm.p99 / 1000).toFixed(2)} s, max ${(storm.max / 1000).toFixed(2)} s; server peak RSS ${storm.peakRssMb.toFixed(0)} MB`,
-  ],
-  ['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`],
-];
+  ]);
+}
+if (idle) rows.push(['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`]);
 const width = Math.max(...rows.map((r) => r[0].length));
 const width2 = Math.max(...rows.map((r) => r[1].length));
 process.stdout.write(`tlsboot bench: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, OpenSSL ${machine.openssl}\n`);
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(width + 2)}${b.padEnd(width2 + 2)}${c}\n`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
-writeFileSync(
-  file,
-  `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null, joinStorm: { nodes: STORM_NODES, ...storm } }, null, 2)}\n`,
-);
-process.stdout.write(`written ${file}\n`);
+// A partial run is for investigation; only a full run replaces the recorded results.
+if (only.size === 5)
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null, joinStorm: { nodes: STORM_NODES, ...storm } }, null, 2)}\n`,
+  );
+process.stdout.write(only.size === 5 ? `written ${file}\n` : 'partial run (BENCH_ONLY): results not written\n');

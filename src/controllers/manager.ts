@@ -19,6 +19,13 @@ import { reconcileSigning } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
 import { WorkQueue } from './workqueue.ts';
 
+/**
+ * Workers per CSR controller. The store commits the writes of one event-loop turn together, so a
+ * worker's write waits about one turn: only many reconciles in flight at once keep issuance from
+ * being bounded by turns per second. The work queue still never gives one key to two workers.
+ */
+const CSR_WORKERS = 16;
+
 export interface ControllerManagerOptions {
   readonly store: Store;
   readonly client: ClusterClient;
@@ -95,7 +102,7 @@ export class ControllerManager {
       new Controller({
         name: 'csr-approver',
         queue: approvals,
-        workers: 2,
+        workers: CSR_WORKERS,
         logger,
         reconcile: (name) => reconcileApproval(name, { client, now }),
       }),
@@ -108,7 +115,7 @@ export class ControllerManager {
         new Controller({
           name: 'serving-approver',
           queue: serving,
-          workers: 2,
+          workers: CSR_WORKERS,
           logger,
           reconcile: (name) => reconcileServing(name, { client, policy, now, resolve: dnsResolve }),
         }),
@@ -125,7 +132,7 @@ export class ControllerManager {
         new Controller({
           name: 'csr-signer',
           queue: signing,
-          workers: 2,
+          workers: CSR_WORKERS,
           logger,
           reconcile: (name) => reconcileSigning(name, { client, signer, now }),
         }),

@@ -2,7 +2,8 @@
  * The SQLite backend: the conformance suite in memory and on disk (on disk with tiny history
  * pages, so every watch test also crosses the boundary between paged replay and live delivery),
  * then what only a file-backed store can show: persistence across reopen, the exclusive lock,
- * the bound on a slow watcher, compaction under a replaying watcher, and durability under kill -9.
+ * the bound on a slow watcher, compaction under a replaying watcher, group commit (one refused
+ * write of a batch, a failed COMMIT) and durability under kill -9.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,10 +11,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, describe, test } from 'node:test';
+import { type SQLInputValue, type StatementResultingChanges, StatementSync } from 'node:sqlite';
+import { after, describe, mock, test } from 'node:test';
 import { runStoreConformance } from './conformance.ts';
 import { openSqliteStore } from './sqlite.ts';
-import type { Store } from './types.ts';
+import type { Store, StoredObject } from './types.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tlsboot-sqlite-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -33,6 +35,30 @@ function reason(error: unknown): string | undefined {
 
 async function createMany(s: Store, names: string[]): Promise<void> {
   for (const name of names) await s.create({ resource: 'r', namespace: '', name }, { metadata: { name } });
+}
+
+const k = (name: string) => ({ resource: 'r', namespace: '', name });
+
+/** Settles every promise and reports each as its resourceVersion or its error code, in order. */
+async function outcomes(writes: Promise<StoredObject>[]): Promise<string[]> {
+  return (await Promise.allSettled(writes)).map((r) =>
+    r.status === 'fulfilled' ? `rv ${r.value.metadata.resourceVersion}` : `${code(r.reason)}`,
+  );
+}
+
+/** Makes the next `count` COMMITs fail as a full disk would, whatever statement object runs them. */
+function failCommits(count: number): { restore: () => void } {
+  // The store binds positional parameters only; naming that overload lets them pass through.
+  const run: (this: StatementSync, ...params: SQLInputValue[]) => StatementResultingChanges = StatementSync.prototype.run;
+  let left = count;
+  const m = mock.method(StatementSync.prototype, 'run', function (this: StatementSync, ...params: SQLInputValue[]) {
+    if (left > 0 && this.sourceSQL.trim().toUpperCase() === 'COMMIT') {
+      left--;
+      throw new Error('database or disk is full');
+    }
+    return run.apply(this, params);
+  });
+  return { restore: () => m.mock.restore() };
 }
 
 describe('SqliteStore', () => {
@@ -123,6 +149,115 @@ describe('SqliteStore', () => {
       await assert.rejects(it.next(), (e: unknown) => code(e) === 'GONE' && reason(e) === 'STORE_COMPACTED');
     } finally {
       await s.close();
+    }
+  });
+
+  test('concurrent writes share a commit; the one that conflicts fails alone and takes no revision', async () => {
+    const s = openSqliteStore({ path: freshPath() });
+    try {
+      await s.create(k('a'), { metadata: { name: 'a' } });
+      const w = s.watch('r', { fromRevision: 1, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const results = await outcomes([
+        s.create(k('b'), { metadata: { name: 'b' } }),
+        s.update(k('a'), { metadata: { name: 'a' }, v: 1 }, { expectedResourceVersion: '1' }),
+        // Read rv 1 like the write before it, so the earlier write of the same batch wins.
+        s.update(k('a'), { metadata: { name: 'a' }, v: 2 }, { expectedResourceVersion: '1' }),
+        s.create(k('b'), { metadata: { name: 'b' } }),
+        s.delete(k('missing')),
+        s.create(k('c'), { metadata: { name: 'c' } }),
+      ]);
+      assert.deepEqual(results, ['rv 2', 'rv 3', 'CONFLICT', 'ALREADY_EXISTS', 'NOT_FOUND', 'rv 4']);
+      assert.equal(await s.revision(), 4);
+      assert.deepEqual((await s.get(k('a'))).v, 1);
+      const events = [(await w.next()).value, (await w.next()).value, (await w.next()).value];
+      assert.deepEqual(
+        events.map((e) => `${e?.revision} ${e?.type} ${e?.object.metadata.name}`),
+        ['2 ADDED b', '3 MODIFIED a', '4 ADDED c'],
+      );
+      await w.return?.();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a failed COMMIT rejects every write of its batch, publishes nothing and leaves no gap', async () => {
+    const path = freshPath();
+    const s = openSqliteStore({ path });
+    try {
+      await s.create(k('a'), { metadata: { name: 'a' } });
+      const w = s.watch('r', { fromRevision: 1, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const first = w.next();
+      const injected = failCommits(1);
+      let results: string[];
+      try {
+        results = await outcomes([
+          s.create(k('b'), { metadata: { name: 'b' } }),
+          s.update(k('a'), { metadata: { name: 'a' }, v: 1 }, { expectedResourceVersion: '1' }),
+          s.delete(k('a')),
+          s.create(k('a'), { metadata: { name: 'a' } }),
+        ]);
+      } finally {
+        injected.restore();
+      }
+      assert.deepEqual(results, ['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+      assert.equal(await s.revision(), 1);
+      assert.deepEqual(
+        (await s.list('r')).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
+        ['a@1'],
+      );
+      // The next write takes the revision the failed batch never used, and is the first event.
+      const c = await s.create(k('c'), { metadata: { name: 'c' } });
+      assert.equal(c.metadata.resourceVersion, '2');
+      const event = (await first).value;
+      assert.equal(`${event?.revision} ${event?.type} ${event?.object.metadata.name}`, '2 ADDED c');
+      await w.return?.();
+    } finally {
+      await s.close();
+    }
+    const reopened = openSqliteStore({ path });
+    try {
+      assert.equal(await reopened.revision(), 2);
+      assert.deepEqual(
+        (await reopened.list('r')).items.map((o) => o.metadata.name),
+        ['a', 'c'],
+      );
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('a read issued after a write resolved sees it, and a list reports a revision covering it', async () => {
+    const s = openSqliteStore({ path: freshPath() });
+    try {
+      const names = Array.from({ length: 50 }, (_, i) => `n${i}`);
+      await Promise.all(
+        names.map((name) =>
+          s.create(k(name), { metadata: { name } }).then(async (created) => {
+            assert.deepEqual(await s.get(k(name)), created);
+            const listed = await s.list('r');
+            assert.ok(listed.revision >= Number(created.metadata.resourceVersion));
+            assert.ok(listed.items.some((o) => o.metadata.name === name));
+          }),
+        ),
+      );
+      assert.equal(await s.revision(), names.length);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('writes still queued when the store closes are committed, not dropped', async () => {
+    const path = freshPath();
+    const s = openSqliteStore({ path });
+    const pending = [s.create(k('a'), { metadata: { name: 'a' } }), s.create(k('b'), { metadata: { name: 'b' } })];
+    await s.close();
+    assert.deepEqual(await outcomes(pending), ['rv 1', 'rv 2']);
+    await assert.rejects(s.create(k('c'), { metadata: { name: 'c' } }), (e: unknown) => code(e) === 'UNAVAILABLE');
+    const reopened = openSqliteStore({ path });
+    try {
+      assert.equal(await reopened.revision(), 2);
+    } finally {
+      await reopened.close();
     }
   });
 

@@ -1,11 +1,14 @@
 /**
  * The SQLite backend of the Store contract on `node:sqlite`: a table of current objects, a table
  * of change events (the watch history) and a meta table holding the current and compacted
- * revisions. Each write is one IMMEDIATE transaction in WAL mode with synchronous=FULL, so a write
- * is durable (kill -9, power loss) before its promise resolves. The file is opened with an
- * exclusive lock because the revision counter and the watch notifier live in this process: a
- * second process writing the same file would fork the revision and its watchers would miss events,
- * so it is refused instead. Watches replay history from the events table page by page, then
+ * revisions. Writes use group commit: those issued in the same turn of the event loop are applied
+ * in one IMMEDIATE transaction, each inside its own SAVEPOINT so a refused write (CONFLICT,
+ * NOT_FOUND, ...) undoes only itself. The commit syncs the WAL (synchronous=FULL) and is the
+ * dominant cost of a write, so sharing it is what makes concurrent writers fast; every promise
+ * still settles only after the COMMIT that made its write durable (kill -9, power loss). The file
+ * is opened with an exclusive lock because the revision counter and the watch notifier live in
+ * this process: a second process writing the same file would fork the revision and its watchers
+ * would miss events, so it is refused instead. Watches replay history from the events table page by page, then
  * switch to events the notifier queued since the watch registered; a watcher whose queue passes
  * its bound is ended with GONE. Compaction runs only when `compact` is called.
  */
@@ -56,6 +59,23 @@ interface Pending {
   readonly type: WatchEventType;
   readonly revision: number;
   readonly body: string;
+}
+
+/** A write waiting for the next group commit. */
+interface QueuedWrite {
+  readonly key: ObjectKey;
+  readonly type: WatchEventType;
+  /** Checks and applies the object change at `revision`; throws a contract error to refuse. */
+  readonly change: (revision: number) => Encoded;
+  readonly resolve: (object: StoredObject) => void;
+  readonly reject: (error: TlsbootError) => void;
+}
+
+/** A write of the batch that applied, to be published and resolved once the batch committed. */
+interface AppliedWrite {
+  readonly write: QueuedWrite;
+  readonly event: Pending;
+  readonly object: StoredObject;
 }
 
 interface Watcher {
@@ -144,6 +164,9 @@ class SqliteStore implements Store {
   private readonly maxBacklog: number;
   private readonly pageSize: number;
   private closed = false;
+  /** Writes waiting for the next group commit, in call order, which becomes revision order. */
+  private queue: QueuedWrite[] = [];
+  private flushTimer: NodeJS.Immediate | undefined;
   /** Authoritative copies of meta: the exclusive lock means no one else can move them. */
   private rev: number;
   private compactedRev: number;
@@ -160,6 +183,12 @@ class SqliteStore implements Store {
     readonly history: StatementSync;
     readonly historyNamespace: StatementSync;
     readonly compact: StatementSync;
+    readonly begin: StatementSync;
+    readonly commit: StatementSync;
+    readonly rollback: StatementSync;
+    readonly savepoint: StatementSync;
+    readonly release: StatementSync;
+    readonly rollbackTo: StatementSync;
   };
 
   constructor(db: DatabaseSync, options: SqliteStoreOptions) {
@@ -184,6 +213,12 @@ class SqliteStore implements Store {
         'SELECT rev, type, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
       ),
       compact: db.prepare('DELETE FROM events WHERE rev <= ?'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT write'),
+      release: db.prepare('RELEASE write'),
+      rollbackTo: db.prepare('ROLLBACK TO write'),
     };
   }
 
@@ -204,22 +239,73 @@ class SqliteStore implements Store {
   }
 
   /**
-   * Records one write: the object change (done by `change`, which may refuse and returns what was
-   * stored), the event and the new revision commit together; watchers hear of it only after the
-   * commit, so a watcher never sees a write that a failed commit undid.
+   * Queues one write for the next group commit. `change` runs inside the batch's transaction at
+   * the revision the batch gives it (the next one, if every earlier write of the batch failed);
+   * it may refuse, and returns what it stored.
    */
-  private write(key: ObjectKey, type: WatchEventType, revision: number, change: () => Encoded): StoredObject {
-    let body = '';
-    let object: StoredObject | undefined;
-    this.transaction(() => {
-      ({ body, object } = change());
-      this.stmt.event.run(revision, type, key.resource, key.namespace, key.name, body);
-      this.stmt.setMeta.run(revision, 'revision');
+  private write(key: ObjectKey, type: WatchEventType, change: (revision: number) => Encoded): Promise<StoredObject> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, type, change, resolve, reject });
+      // setImmediate runs after the poll phase, so every request read from the network in this
+      // turn of the loop has queued its write by then and they all share one commit.
+      this.flushTimer ??= setImmediate(() => this.flush());
     });
-    if (object === undefined) throw new TlsbootError('INTERNAL', 'STORE_WRITE', 'a write committed without its object');
+  }
+
+  /**
+   * Commits every queued write in one transaction. Revisions are handed out gaplessly to the
+   * writes that apply; watchers hear of them, in revision order, only after the COMMIT, so a
+   * watcher never sees a write that a failed commit undid, and a failed COMMIT rejects the whole
+   * batch because none of it is durable.
+   */
+  private flush(): void {
+    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const applied: AppliedWrite[] = [];
+    const refused: { readonly write: QueuedWrite; readonly error: TlsbootError }[] = [];
+    let revision = this.rev;
+    try {
+      this.stmt.begin.run();
+      for (const write of batch) {
+        this.stmt.savepoint.run();
+        try {
+          const { body, object } = write.change(revision + 1);
+          const { key } = write;
+          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, body);
+          this.stmt.release.run();
+          revision++;
+          applied.push({ write, event: { type: write.type, revision, body }, object });
+        } catch (error) {
+          // Some storage errors (I/O, disk full) abort the whole transaction: nothing of the
+          // batch survives, so the outer handler must fail every write.
+          if (!this.db.isTransaction) throw error;
+          this.stmt.rollbackTo.run();
+          this.stmt.release.run();
+          refused.push({ write, error: storageError(error) });
+        }
+      }
+      if (applied.length > 0) this.stmt.setMeta.run(revision, 'revision');
+      this.stmt.commit.run();
+    } catch (error) {
+      // A failed COMMIT may already have rolled back; a second ROLLBACK would mask the cause.
+      if (this.db.isTransaction) {
+        try {
+          this.stmt.rollback.run();
+        } catch {
+          // The original error is the one to report.
+        }
+      }
+      const failure = storageError(error);
+      for (const write of batch) write.reject(failure);
+      return;
+    }
     this.rev = revision;
-    this.publish(key, { type, revision, body });
-    return object;
+    for (const { write, event } of applied) this.publish(write.key, event);
+    for (const { write, object } of applied) write.resolve(object);
+    for (const { write, error } of refused) write.reject(error);
   }
 
   private publish(key: ObjectKey, event: Pending): void {
@@ -272,10 +358,9 @@ class SqliteStore implements Store {
   async create(key: ObjectKey, object: StoredObject): Promise<StoredObject> {
     this.assertOpen();
     checkObjectKey(key, object);
-    const revision = this.rev + 1;
-    const encoded = encodeObject(object, revision);
-    return this.write(key, 'ADDED', revision, () => {
+    return this.write(key, 'ADDED', (revision) => {
       if (this.stmt.current.get(key.resource, key.namespace, key.name) !== undefined) throw alreadyExists(key);
+      const encoded = encodeObject(object, revision);
       this.stmt.insert.run(key.resource, key.namespace, key.name, revision, encoded.body);
       return encoded;
     });
@@ -284,13 +369,12 @@ class SqliteStore implements Store {
   async update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject> {
     this.assertOpen();
     checkObjectKey(key, object);
-    const revision = this.rev + 1;
-    const encoded = encodeObject(object, revision);
-    return this.write(key, 'MODIFIED', revision, () => {
+    return this.write(key, 'MODIFIED', (revision) => {
       const row = this.stmt.current.get(key.resource, key.namespace, key.name);
       if (row === undefined) throw notFound(key);
       const stored = String(integer(row, 'rv'));
       if (stored !== options.expectedResourceVersion) throw conflict(key, stored, options.expectedResourceVersion);
+      const encoded = encodeObject(object, revision);
       this.stmt.update.run(revision, encoded.body, key.resource, key.namespace, key.name);
       return encoded;
     });
@@ -299,8 +383,7 @@ class SqliteStore implements Store {
   async delete(key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {
     this.assertOpen();
     checkKey(key);
-    const revision = this.rev + 1;
-    return this.write(key, 'DELETED', revision, () => {
+    return this.write(key, 'DELETED', (revision) => {
       const row = this.stmt.current.get(key.resource, key.namespace, key.name);
       if (row === undefined) throw notFound(key);
       const stored = String(integer(row, 'rv'));
@@ -408,6 +491,8 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Writes already accepted are committed rather than dropped: their callers are still waiting.
+    this.flush();
     this.closed = true;
     for (const w of [...this.watchers]) this.release(w);
     this.db.close();
