@@ -11,7 +11,7 @@ import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
 import { LocalSigner, type Signer } from '../src/ca/signer.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
-import { CSR_RESOURCE, ISSUED_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
+import { CSR_RESOURCE, ISSUED_RESOURCE, NODE_CLIENT_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
@@ -27,7 +27,7 @@ import {
   encodeTrue,
   Tag,
 } from '../src/pki/der.ts';
-import { createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
+import { certificateToPem, createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
 import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
@@ -158,6 +158,35 @@ describe('approver', () => {
       await reconcileApproval(name, { client, now });
       assert.deepEqual(await conditionTypes(name), [], name);
     }
+  });
+});
+
+describe('re-registration guard', () => {
+  test('a second bootstrap CSR for a registered node is withheld, even after a crash between the signer’s two writes', async () => {
+    const first = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
+    await reconcileApproval(first, { client, now });
+    // A crash after the inventory write and before the index write: the record exists, no index.
+    const csr = (await client.getCsr(first)) ?? {};
+    const uid = String((csr.metadata as { uid: string }).uid);
+    await client.createObject(ISSUED_RESOURCE, {
+      metadata: { name: uid },
+      csrName: first,
+      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+      commonName: 'system:node:r1',
+      serialNumber: 'abc123',
+      notAfter: new Date(now().getTime() + 3_600_000).toISOString(),
+      certificate: certificateToPem(signer.caCertificate.der),
+    });
+    await reconcileSigning(first, { client, signer, now });
+    const rebuilt = await store.get({ resource: NODE_CLIENT_RESOURCE, namespace: '', name: 'system:node:r1' });
+    assert.equal(rebuilt.serialNumber, 'abc123', 'the retry restores the index from the inventory');
+
+    const second = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
+    await reconcileApproval(second, { client, now });
+    assert.deepEqual(await conditionTypes(second), ['AutoApprovalWithheld']);
+    const other = await submit({ user: bootstrapUser, cn: 'system:node:r2' });
+    await reconcileApproval(other, { client, now });
+    assert.deepEqual(await conditionTypes(other), ['Approved']);
   });
 });
 

@@ -6,9 +6,9 @@
  * auto-approved (a bootstrap token cannot take over a registered node); it is marked with an
  * `AutoApprovalWithheld` condition saying why, and a person may still approve it.
  */
-import { isNodeClientRequest, isSelfNodeClientRequest, SIGNER_KUBELET_CLIENT } from '../api/index.ts';
+import { isNodeClientRequest, isSelfNodeClientRequest } from '../api/index.ts';
 import { commonName } from '../pki/index.ts';
-import { appendApprovalCondition, type ClusterClient, ISSUED_RESOURCE, loadUndecidedCsr } from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr, NODE_CLIENT_RESOURCE } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export interface ApproverOptions {
@@ -18,10 +18,9 @@ export interface ApproverOptions {
 
 /** Whether a valid kubelet client certificate was already issued for this CN. */
 async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
-  for (const issued of await client.listObjects(ISSUED_RESOURCE)) {
-    if (issued.signerName !== SIGNER_KUBELET_CLIENT || issued.commonName !== cn) continue;
-    if (typeof issued.notAfter === 'string' && Date.parse(issued.notAfter) > now.getTime()) return String(issued.serialNumber ?? '');
-  }
+  const latest = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+  if (latest && typeof latest.notAfter === 'string' && Date.parse(latest.notAfter) > now.getTime())
+    return String(latest.serialNumber ?? '');
   return undefined;
 }
 

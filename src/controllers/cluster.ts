@@ -25,6 +25,12 @@ export const SECRET_RESOURCE = 'core/secrets';
 export const CONFIGMAP_RESOURCE = 'core/configmaps';
 /** Every certificate the signer issued, keyed by the CSR's uid: at most one per CSR, persisted first. */
 export const ISSUED_RESOURCE = 'tlsboot.io/issuedcertificates';
+/**
+ * The latest-expiring kubelet client certificate per node name (the CN), kept by the signer, so
+ * the approver's "already registered?" check is one consistent point read rather than a scan of
+ * every certificate ever issued.
+ */
+export const NODE_CLIENT_RESOURCE = 'tlsboot.io/nodeclientcertificates';
 
 export interface ClusterClient {
   getCsr(name: string): Promise<JsonObject | undefined>;

@@ -19,7 +19,7 @@ import {
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
-import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, timestamp } from './cluster.ts';
+import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
@@ -45,6 +45,25 @@ async function setCondition(
   const status = isObject(csr.status) ? csr.status : {};
   const conditions = [...csrConditions(csr).filter((c) => c.type !== condition.type), { ...condition, lastUpdateTime: timestamp(o.now()) }];
   await o.client.updateCsrStatus({ ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } });
+}
+
+/** Keeps NODE_CLIENT_RESOURCE/<CN> pointing at the node's latest-expiring client certificate. */
+async function recordNodeClient(client: ClusterClient, issued: JsonObject): Promise<void> {
+  const cn = String(issued.commonName ?? '');
+  if (cn === '') return;
+  const entry = { serialNumber: issued.serialNumber, notAfter: issued.notAfter, csrName: issued.csrName };
+  for (;;) {
+    const current = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+    if (current && String(current.notAfter ?? '') >= String(issued.notAfter ?? '')) return;
+    try {
+      if (current) await client.updateObject(NODE_CLIENT_RESOURCE, { ...current, ...entry });
+      else await client.createObject(NODE_CLIENT_RESOURCE, { metadata: { name: cn }, ...entry });
+      return;
+    } catch (error) {
+      // Another worker recorded a certificate for the same node meanwhile: look again.
+      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+    }
+  }
 }
 
 export async function reconcileSigning(name: string, o: SignerControllerOptions): Promise<ReconcileResult | undefined> {
@@ -115,6 +134,9 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
       certificate: signed.pem,
     });
   }
+  // Also on a retry that found the record: a crash between the two writes must not leave the
+  // approver's index behind the inventory.
+  if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record);
   const pem = String(record.certificate ?? '');
   parseCertificateBundle(pem, 'issued certificate');
   const status = isObject(csr.status) ? csr.status : {};
