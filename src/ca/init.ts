@@ -38,7 +38,16 @@ import {
   subjectCommonName,
   validateInitOptions,
 } from './layout.ts';
-import { CERT_MODE, KEY_MODE, kubeconfigSidePath, loadCertAndKey, PKI_DIR_MODE, pkiPath, readIfPresent } from './pki-files.ts';
+import {
+  CERT_MODE,
+  KEY_MODE,
+  kubeconfigSidePath,
+  loadCertAndKey,
+  PKI_DIR_MODE,
+  pkiPath,
+  readIfPresent,
+  sealedKeyPath,
+} from './pki-files.ts';
 import { sealPrivateKey, unsealCaKey } from './sealed-key.ts';
 
 export interface InitReport {
@@ -395,7 +404,7 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv, mode: 
 
   for (const spec of CAS) {
     const existing = loadCertAndKey(dir, spec.file);
-    const sealedPath = `${pkiPath(dir, spec.file, 'key')}.sealed`;
+    const sealedPath = sealedKeyPath(dir, spec.file);
     if (existing) {
       const sealed = existing.key ? undefined : readIfPresent(sealedPath);
       if (mode.passphrase && existing.key)

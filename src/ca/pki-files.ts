@@ -26,6 +26,11 @@ export function kubeconfigSidePath(dir: string, file: string, ext: 'csr' | 'crt'
   return join(dir, `${file}.${ext}`);
 }
 
+/** Where a CA key sealed by `tlsboot ca seal` or `init --sealed` lives. */
+export function sealedKeyPath(dir: string, file: string): string {
+  return `${pkiPath(dir, file, 'key')}.sealed`;
+}
+
 /** The bytes of a regular file, or undefined when nothing is there. */
 export function readIfPresent(path: string): Buffer | undefined {
   let st: ReturnType<typeof statSync>;

@@ -9,14 +9,10 @@ import { InvalidError } from '../base/errors.ts';
 import { syncDir, writeFilesAtomically } from '../base/fs.ts';
 import type { Certificate } from '../pki/index.ts';
 import { CAS } from './layout.ts';
-import { KEY_MODE, loadCertAndKey, pkiPath, readIfPresent } from './pki-files.ts';
+import { KEY_MODE, loadCertAndKey, pkiPath, readIfPresent, sealedKeyPath } from './pki-files.ts';
 import { sealPrivateKey, unsealCaKey, unsealCaKeyAsync } from './sealed-key.ts';
 import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
 import { LocalSigner } from './signer.ts';
-
-export function sealedKeyPath(dir: string, file: string): string {
-  return `${pkiPath(dir, file, 'key')}.sealed`;
-}
 
 export interface SealReport {
   readonly sealed: readonly string[];

@@ -21,9 +21,9 @@ import {
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { type AuditLog, FileAuditLog } from '../ca/audit.ts';
-import { pkiPath, readIfPresent } from '../ca/pki-files.ts';
+import { pkiPath, readIfPresent, sealedKeyPath } from '../ca/pki-files.ts';
 import { RemoteBackend } from '../ca/remote-backend.ts';
-import { SealedKeyBackend, sealedKeyPath } from '../ca/sealed-ca.ts';
+import { SealedKeyBackend } from '../ca/sealed-ca.ts';
 import { SessionSigner } from '../ca/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../ca/signer.ts';
 import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
