@@ -6,10 +6,11 @@
  * leave the directory byte for byte as it was, and no CA key may ever appear under the cluster.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { snapshot } from './helpers/files.ts';
 import { openssl, startServer, tempDir, tlsboot, toolSkip } from './helpers/processes.ts';
 
 const root = tempDir('external-ca');
@@ -17,19 +18,6 @@ after(() => root.remove());
 let n = 0;
 const fresh = () => join(root.path, `c${n++}`);
 const skip = toolSkip('openssl');
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A CA made by tlsboot on "another machine": a directory holding only ca.crt and ca.key. */
 function caMachine(): { dir: string; crt: string; key: string } {

@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { snapshot } from './helpers/files.ts';
 import { kubectl, openssl, tempDir, tlsboot, toolSkip } from './helpers/processes.ts';
 
 const root = tempDir('init');
@@ -27,20 +28,6 @@ const LEAVES: [string, string][] = [
   ['apiserver-etcd-client', 'etcd/ca'],
 ];
 const KUBECONFIGS = ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf'];
-
-/** Every file under dir with its bytes, to prove that a refused run changed nothing. */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function embedded(confPath: string, key: 'client-certificate-data' | 'certificate-authority-data'): string {
   const doc = parse(readFileSync(confPath, 'utf8')) as {

@@ -12,9 +12,20 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { parseGrantCredential } from '../src/ca/remote-protocol.ts';
-import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import type { JsonObject, KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, csrConditions } from '../src/client/csr.ts';
-import { freePort, joinNode, MAIN, openssl, type RunningServer, startServer, tempDir, tlsbootAsync, until } from './helpers/processes.ts';
+import {
+  adminAndToken,
+  freePort,
+  joinNode,
+  MAIN,
+  openssl,
+  type RunningServer,
+  startServer,
+  tempDir,
+  tlsbootAsync,
+  until,
+} from './helpers/processes.ts';
 import { filesMatching, findInFiles, findInText, keyNeedles, type Needle } from './helpers/secrets.ts';
 
 interface Signer {
@@ -112,11 +123,7 @@ describe('remote signer with grants', () => {
     assert.equal(granted.code, 0, granted.stderr);
     assert.match(granted.stdout, /^grant [0-9a-f]{32} written to/);
     server = await startServer(cluster, ['--signer', 'remote'], port);
-    kubeconfig = join(cluster, 'admin.conf');
-    admin = new KubeClient(loadKubeconfig(kubeconfig));
-    const created = await cli(['token', 'create', '--ttl', '1h']);
-    assert.equal(created.code, 0, created.stderr);
-    token = created.stdout.trim();
+    ({ kubeconfig, admin, token } = await adminAndToken(cluster));
   });
 
   after(async () => {

@@ -10,10 +10,11 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { unsealPrivateKey } from '../src/ca/sealed-key.ts';
-import { type JsonObject, KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import type { JsonObject, KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
 import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/index.ts';
 import {
+  adminAndToken,
   freePort,
   joinNode,
   kubectl,
@@ -52,11 +53,7 @@ describe('sealed CA with signing sessions', () => {
     assert.equal(sealed.code, 0, sealed.stderr);
     assert.match(sealed.stdout, /removed .*pki\/ca\.key\n/);
     server = await startServer(cluster, ['--signer', 'sealed'], port);
-    kubeconfig = join(cluster, 'admin.conf');
-    admin = new KubeClient(loadKubeconfig(kubeconfig));
-    const created = await cli(['token', 'create', '--ttl', '1h']);
-    assert.equal(created.code, 0, created.stderr);
-    token = created.stdout.trim();
+    ({ kubeconfig, admin, token } = await adminAndToken(cluster));
   });
 
   after(async () => {

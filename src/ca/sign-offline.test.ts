@@ -4,10 +4,11 @@
  * nothing is written; an expired CA signs nothing; a certificate never outlives its CA.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { snapshot } from '../../test/helpers/files.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { createCsrPem, generatePrivateKey, NO_SANS, parseCertificatePem, parsePrivateKeyPem, type SubjectAltNames } from '../pki/index.ts';
 import { issueSelfSignedCa } from './control-plane-certs.ts';
@@ -31,19 +32,6 @@ const options: InitOptions = {
   certValidityMs: DEFAULT_CERT_VALIDITY_MS,
   caValidityMs: DEFAULT_CA_VALIDITY_MS,
 };
-
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p).toString('base64'));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A CA on "its machine" and a cluster directory with pending requests for it. */
 function setup(caValidityMs = DEFAULT_CA_VALIDITY_MS): { dir: string; caCertPath: string; caKeyPath: string } {

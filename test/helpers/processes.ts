@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { KubeClient, loadKubeconfig } from '../../src/client/client.ts';
 
 export const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -176,4 +177,12 @@ export function joinNode(
     nodeDir,
     ...extra,
   ]);
+}
+
+/** An admin client for a cluster directory, and a fresh bootstrap token made with `tlsboot token create`. */
+export async function adminAndToken(cluster: string): Promise<{ kubeconfig: string; admin: KubeClient; token: string }> {
+  const kubeconfig = join(cluster, 'admin.conf');
+  const created = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: { KUBECONFIG: kubeconfig } });
+  if (created.code !== 0) throw new Error(`token create failed: ${created.stderr}`);
+  return { kubeconfig, admin: new KubeClient(loadKubeconfig(kubeconfig)), token: created.stdout.trim() };
 }

@@ -4,8 +4,8 @@
  * file under a directory (databases and WAL files included) and in captured text.
  */
 import { createPrivateKey } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { filesUnder } from './files.ts';
 
 export interface Needle {
   readonly what: string;
@@ -33,18 +33,6 @@ export function textNeedle(text: string, what: string): Needle[] {
     { what, bytes: Buffer.from(text) },
     { what: `${what} base64`, bytes: Buffer.from(Buffer.from(text).toString('base64')) },
   ];
-}
-
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (st.isDirectory()) out.push(...filesUnder(path));
-    else if (st.isFile()) out.push(path);
-  }
-  return out;
 }
 
 /** Every (file, needle) where the needle occurs; empty means clean. */
