@@ -136,13 +136,18 @@ describe('tlsboot server', () => {
       assert.doesNotMatch(k('get', 'csr', 'bob').stdout, /Approved/);
     });
 
-    test('a CSR for system:masters on the client signer is forbidden by admission', () => {
-      const manifest = join(dir.path, 'masters.json');
-      writeFileSync(manifest, JSON.stringify(csrManifest('masters', { CN: 'evil', O: 'system:masters' })));
-      const r = k('create', '-f', manifest);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /Forbidden/);
-      assert.match(k('get', 'csr', 'masters').stderr, /NotFound/);
+    test('a CSR for system:masters or kubeadm:cluster-admins on the client signer is forbidden by admission', () => {
+      for (const [name, group] of [
+        ['masters', 'system:masters'],
+        ['cluster-admins', 'kubeadm:cluster-admins'],
+      ] as const) {
+        const manifest = join(dir.path, `${name}.json`);
+        writeFileSync(manifest, JSON.stringify(csrManifest(name, { CN: 'evil', O: group })));
+        const r = k('create', '-f', manifest);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, new RegExp(`Forbidden.*${group}`));
+        assert.match(k('get', 'csr', name).stderr, /NotFound/);
+      }
     });
   });
 

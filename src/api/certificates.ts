@@ -351,6 +351,13 @@ function nodeSubjectProblem(csr: CertificateRequest): string | undefined {
 }
 
 /**
+ * Groups that are cluster-admin by the bootstrap policy (system:masters bypasses authorisation;
+ * kubeadm binds kubeadm:cluster-admins to cluster-admin): no certificate signing request may ask
+ * the client signer for them, or an approver of ordinary client certificates could mint an admin.
+ */
+export const PRIVILEGED_GROUPS: readonly string[] = ['system:masters', 'kubeadm:cluster-admins'];
+
+/**
  * The built-in signers' policies (§4.3). Returns why a CSR cannot be signed by `signerName`, or
  * undefined when it can. Unknown signers are not ours to sign.
  */
@@ -361,7 +368,8 @@ export function signerPolicyProblem(signerName: string, csr: CertificateRequest,
       if (!usages.every((u) => allowed.includes(u)))
         return `usages ${JSON.stringify(usages)} are not a subset of ${JSON.stringify(allowed)}`;
       if (!usages.includes('client auth')) return 'usages must include "client auth"';
-      if (organizations(csr.subject).includes('system:masters')) return 'subject organization "system:masters" is not allowed';
+      const privileged = organizations(csr.subject).find((o) => PRIVILEGED_GROUPS.includes(o));
+      if (privileged) return `subject organization "${privileged}" is not allowed`;
       return undefined;
     }
     case SIGNER_KUBELET_CLIENT: {

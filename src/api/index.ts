@@ -6,6 +6,7 @@ export {
   csrConditions,
   isNodeClientRequest,
   isSelfNodeClientRequest,
+  PRIVILEGED_GROUPS,
   parseCsrRequestField,
   prepareCsrCreate,
   prepareCsrUpdate,

@@ -11,6 +11,9 @@ import { TlsbootError } from '../base/errors.ts';
 import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
 import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
 import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
+import { DEFAULT_MAX_TTL_MS, signingValidity } from './signer.ts';
+
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -106,18 +109,40 @@ function remoteMessage(a: Answer): string {
 export class RemoteSigner implements Signer {
   readonly caCertificate: Certificate;
   private client: RemoteClient | undefined;
+  private readonly maxTtlMs: number;
+  /** Calls under way: closing waits for them, since the signer may already have signed. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(client: RemoteClient, caCertificate: Certificate) {
+  constructor(client: RemoteClient, caCertificate: Certificate, maxTtlMs: number) {
     this.client = client;
     this.caCertificate = caCertificate;
+    this.maxTtlMs = maxTtlMs;
   }
 
   async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
     const client = this.client;
     if (!client) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signing session has ended');
+    // The cluster's own lifetime rules travel with every request and bound what comes back: the
+    // signer's maximum may be longer than this cluster allows.
+    const validity = signingValidity({
+      now,
+      requestedTtlMs: request.requestedTtlMs,
+      maxTtlMs: this.maxTtlMs,
+      caNotAfter: this.caCertificate.notAfter,
+    });
+    const ttlMs = validity.notAfter.getTime() - now.getTime();
     let answer: Answer;
     try {
-      answer = await client.call('POST', '/v1/sign', remoteSignBody(request));
+      const call = client.call('POST', '/v1/sign', {
+        ...remoteSignBody(request),
+        expirationSeconds: Math.max(1, Math.floor(ttlMs / 1000)),
+      });
+      this.inFlight.add(call);
+      try {
+        answer = await call;
+      } finally {
+        this.inFlight.delete(call);
+      }
     } catch (error) {
       if (error instanceof TlsbootError && error.code === 'FORBIDDEN')
         throw new TlsbootError('UNAVAILABLE', error.reason, `waiting for a signing session: ${error.message}`);
@@ -147,13 +172,20 @@ export class RemoteSigner implements Signer {
       );
     }
     checkReturnedCertificate(cert, request, this.caCertificate, now);
+    if (cert.notAfter.getTime() > validity.notAfter.getTime() + CLOCK_SKEW_MS)
+      throw new TlsbootError(
+        'INVALID',
+        'REMOTE_CERT_MISMATCH',
+        `the remote signer returned a certificate valid until ${cert.notAfter.toISOString()}, beyond this cluster's limit; refused (serial ${cert.serialNumber})`,
+      );
     return { certificate: cert, pem: certificateToPem(cert) };
   }
 
-  /** Ends the session's use of the grant; requests already sent finish, new ones are refused. */
+  /** Ends the session's use of the grant: new calls are refused, calls already sent are awaited. */
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
+    await Promise.allSettled([...this.inFlight]);
     c?.close();
   }
 }
@@ -163,9 +195,12 @@ export class RemoteBackend implements SessionBackend {
   private readonly caCertificate: Certificate;
   private readonly now: () => Date;
 
-  constructor(caCertificate: Certificate, now: () => Date) {
+  private readonly maxTtlMs: number;
+
+  constructor(caCertificate: Certificate, now: () => Date, maxTtlMs = DEFAULT_MAX_TTL_MS) {
     this.caCertificate = caCertificate;
     this.now = now;
+    this.maxTtlMs = maxTtlMs;
   }
 
   async unlock(secret: SessionSecret): Promise<Unlocked> {
@@ -184,12 +219,15 @@ export class RemoteBackend implements SessionBackend {
     }
     if (answer.status !== 200) {
       client.close();
+      // Only a grant the signer never issued counts as a failed unlock; an expired, revoked or
+      // used-up one is the operator's honest mistake, not a guess.
+      const forged = answer.status === 403 && answer.body.reason === 'GRANT_UNKNOWN';
       throw new TlsbootError(
-        answer.status === 403 ? 'FORBIDDEN' : 'UNAVAILABLE',
+        forged ? 'FORBIDDEN' : answer.status === 403 ? 'INVALID' : 'UNAVAILABLE',
         'REMOTE_GRANT_REFUSED',
         `the remote signer refused the grant: ${remoteMessage(answer)}`,
       );
     }
-    return { signer: new RemoteSigner(client, this.caCertificate), notAfter: grant.expiresAt };
+    return { signer: new RemoteSigner(client, this.caCertificate, this.maxTtlMs), notAfter: grant.expiresAt };
   }
 }

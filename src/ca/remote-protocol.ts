@@ -146,7 +146,13 @@ function sameSet(a: readonly string[] | undefined, b: readonly string[]): boolea
  */
 export function checkReturnedCertificate(cert: Certificate, request: SignRequest, ca: Certificate, now: Date): void {
   const refuse = (what: string) =>
-    new InvalidError('REMOTE_CERT_MISMATCH', `the remote signer returned a certificate with ${what}; refused`, { field: 'certificate' });
+    new InvalidError(
+      'REMOTE_CERT_MISMATCH',
+      `the remote signer returned a certificate with ${what}; refused (serial ${cert.serialNumber})`,
+      {
+        field: 'certificate',
+      },
+    );
   if (!verifyIssuedBy(cert, ca)) throw refuse('an issuer other than the cluster CA');
   if (!Buffer.from(cert.spki).equals(request.publicKey)) throw refuse('a public key other than the CSR’s');
   if (cert.basicConstraints?.ca) throw refuse('CA:TRUE');

@@ -8,7 +8,7 @@
  * State directory: transport-ca.{crt,key}, grants.json, audit.log, admin.sock.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
@@ -31,6 +31,15 @@ import { LocalSigner } from './signer.ts';
 
 export const REMOTE_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
 const MAX_GRANT_TTL_MS = 24 * 3_600_000;
+const GRANT_RETENTION_MS = 7 * 24 * 3_600_000;
+/** Signer names a grant covers when the operator names none: node certificates only. */
+export const DEFAULT_GRANT_SIGNERS = [SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
+/**
+ * Serving names the signer never certifies for a node, whatever the cluster approved: wildcards,
+ * and the API server's own in-cluster names (a node holding them could pose as the API server).
+ */
+const DENIED_SERVING_DNS = /(^|\.)\*|^kubernetes$|^kubernetes\.default(\.|$)/;
+const MAX_ISSUED_REMEMBERED = 100_000;
 const TRANSPORT_CA_VALIDITY_MS = 10 * 365 * 24 * 3_600_000;
 
 export interface GrantRecord {
@@ -55,6 +64,8 @@ export interface RemoteSignerOptions {
   readonly port: number;
   /** Extra names and addresses for the serving certificate (the address the cluster dials). */
   readonly sans: readonly string[];
+  /** DNS names and IPs never certified for a node (the API server's service IP, its load balancer name...). */
+  readonly deniedSans: readonly string[];
   readonly maxTtlMs: number;
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
@@ -113,10 +124,66 @@ class GrantBook {
   }
 
   /** Every change is written whole before it takes effect, so a crash never forgets a signature's count or a revocation. */
-  put(record: GrantRecord): void {
-    const next = [...this.grants.filter((g) => g.id !== record.id), record];
+  put(record: GrantRecord, now: Date): void {
+    // Grants over for a week are dropped, so this file (rewritten on every signature) stays small;
+    // the audit log keeps their history.
+    const over = (g: GrantRecord) => Date.parse(g.revokedAt ?? g.expiresAt) < now.getTime() - GRANT_RETENTION_MS;
+    const next = [...this.grants.filter((g) => g.id !== record.id && !over(g)), record];
     writeFilesAtomically([{ path: this.path, content: `${JSON.stringify({ grants: next }, null, 2)}\n`, mode: KEY_MODE }]);
     this.grants = next;
+  }
+}
+
+interface IssuedEntry {
+  readonly csrUid: string;
+  readonly csrSha256: string;
+  readonly signerName: string;
+  readonly certificate: string;
+}
+
+/**
+ * What this signer issued, appended and fsynced before the certificate leaves (the signer's own
+ * inventory), and the lookup that returns the same certificate to a retried CSR, under any live
+ * grant that covers its signer, instead of minting and counting a second one.
+ */
+class IssuedLog {
+  private readonly byUid = new Map<string, IssuedEntry>();
+  private readonly fd: number;
+
+  constructor(path: string) {
+    const text = readIfPresent(path)?.toString('utf8') ?? '';
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      try {
+        const e = JSON.parse(line) as IssuedEntry;
+        this.remember(e);
+      } catch {
+        // A torn last line from a crash mid-append: that certificate was never sent.
+      }
+    }
+    this.fd = openSync(path, 'a', KEY_MODE);
+  }
+
+  private remember(e: IssuedEntry): void {
+    this.byUid.delete(e.csrUid);
+    this.byUid.set(e.csrUid, e);
+    if (this.byUid.size > MAX_ISSUED_REMEMBERED) this.byUid.delete(this.byUid.keys().next().value as string);
+  }
+
+  /** The certificate already issued for exactly this CSR (same uid and bytes) and signer. */
+  find(csrUid: string, csrSha256: string, signerName: string): string | undefined {
+    const e = this.byUid.get(csrUid);
+    return e && e.csrSha256 === csrSha256 && e.signerName === signerName ? e.certificate : undefined;
+  }
+
+  append(entry: IssuedEntry & { readonly grant: string; readonly serial: string; readonly notAfter: string }): void {
+    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    fsyncSync(this.fd);
+    this.remember(entry);
+  }
+
+  close(): void {
+    closeSync(this.fd);
   }
 }
 
@@ -169,9 +236,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   const grants = new GrantBook(join(o.stateDir, 'grants.json'));
   const audit = new FileAuditLog(join(o.stateDir, 'audit.log'), o.now);
   const signer = new LocalSigner({ caCertificate: o.caCertificate, caKey: o.caKey, randomBytes: o.randomBytes, maxTtlMs: o.maxTtlMs });
-  // A retried request for a CSR already signed under the grant gets the same certificate back,
-  // not a second one counted against the grant.
-  const issued = new Map<string, string>();
+  const issued = new IssuedLog(join(o.stateDir, 'issued.jsonl'));
 
   const names = [...new Set([o.host, ...o.sans].filter((h) => h !== '0.0.0.0' && h !== '::'))];
   const serving = issueLeaf(
@@ -194,13 +259,23 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
     https: { key: serving.keyPem, cert: serving.certificatePem, ca: transport.pem, requestCert: true, rejectUnauthorized: false },
   });
 
-  const liveGrant = (socket: TLSSocket, signerName: string | undefined): GrantRecord => {
+  // A peer without a certificate from the transport CA gets nothing: no body parsing, no log line.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!(req.raw.socket as TLSSocket).authorized)
+      return reply
+        .code(403)
+        .send({ code: 'FORBIDDEN', reason: 'GRANT_UNKNOWN', message: 'the grant certificate was not issued by this signer' });
+  });
+
+  const liveGrant = (socket: TLSSocket, signerName: string | undefined, checkBudget = true): GrantRecord => {
     const peer = socket.getPeerCertificate();
     const cn = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
     const id = cn.startsWith('grant:') ? cn.slice('grant:'.length) : '';
     const grant = grants.get(id);
     const refuse = (reason: string, message: string) => {
-      audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signerName ? { signer: signerName } : {}) });
+      // Only names this signer knows are echoed into the log: the body is the caller's text.
+      const signer = signerName !== undefined && REMOTE_SIGNERS.includes(signerName) ? signerName : undefined;
+      audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signer ? { signer } : {}) });
       return new TlsbootError('FORBIDDEN', reason, message);
     };
     if (!socket.authorized || !grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256)
@@ -209,7 +284,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
     if (o.now() >= new Date(grant.expiresAt)) throw refuse('GRANT_EXPIRED', `grant ${id} expired at ${grant.expiresAt}`);
     if (signerName !== undefined && grant.signerNames !== undefined && !grant.signerNames.includes(signerName))
       throw refuse('GRANT_SIGNER', `grant ${id} does not cover ${signerName}`);
-    if (signerName !== undefined && grant.maxCertificates !== undefined && grant.signed >= grant.maxCertificates)
+    if (checkBudget && signerName !== undefined && grant.maxCertificates !== undefined && grant.signed >= grant.maxCertificates)
       throw refuse('GRANT_EXHAUSTED', `grant ${id} has used its ${grant.maxCertificates} certificates`);
     return grant;
   };
@@ -232,9 +307,13 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   app.post('/v1/sign', async (req, reply) => {
     try {
       const body = parseSignBody(req.body);
-      const grant = liveGrant(req.raw.socket as TLSSocket, body.signerName);
-      const again = issued.get(`${grant.id}/${body.csrUid}`);
-      if (again) return reply.send({ certificate: again });
+      const socket = req.raw.socket as TLSSocket;
+      const csrSha256 = createHash('sha256').update(body.csr).digest('hex');
+      // A retry is answered before the budget: the last certificate of a grant whose answer was
+      // lost must still reach the cluster, and it is not a second signature.
+      const again = issued.find(body.csrUid, csrSha256, body.signerName);
+      if (again !== undefined && liveGrant(socket, body.signerName, false)) return reply.send({ certificate: again });
+      const grant = liveGrant(socket, body.signerName);
       const refuse = (reason: string, message: string) => {
         audit.record({
           event: 'certificate.refused',
@@ -255,9 +334,13 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       }
       const problem = signerPolicyProblem(body.signerName, csr, body.usages);
       if (problem !== undefined) throw refuse('SIGNER_POLICY', problem);
+      const denied = csr.sans.dns.find((d) => DENIED_SERVING_DNS.test(d)) ?? csr.sans.ip.find((ip) => o.deniedSans.includes(ip));
+      const deniedName = csr.sans.dns.find((d) => o.deniedSans.includes(d));
+      if (denied !== undefined || deniedName !== undefined)
+        throw refuse('SIGNER_POLICY', `this signer does not certify ${denied ?? deniedName} for a node`);
       const { keyUsage, extKeyUsage } = x509Usages(body.usages);
       // Counted before signing: a crash after the count costs the grant one certificate, never gives one away.
-      grants.put({ ...grant, signed: grant.signed + 1 });
+      grants.put({ ...grant, signed: grant.signed + 1 }, o.now());
       const signed = await signer.sign(
         {
           signerName: body.signerName,
@@ -275,6 +358,15 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         },
         o.now(),
       );
+      issued.append({
+        csrUid: body.csrUid,
+        csrSha256,
+        signerName: body.signerName,
+        certificate: signed.pem,
+        grant: grant.id,
+        serial: signed.certificate.serialNumber,
+        notAfter: signed.certificate.notAfter.toISOString(),
+      });
       audit.record({
         event: 'certificate.signed',
         actor: body.requester,
@@ -284,7 +376,6 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         serial: signed.certificate.serialNumber,
         notAfter: signed.certificate.notAfter.toISOString(),
       });
-      issued.set(`${grant.id}/${body.csrUid}`, signed.pem);
       return reply.send({ certificate: signed.pem });
     } catch (error) {
       return sendError(reply, error);
@@ -311,6 +402,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         )
       )
         throw new InvalidError('GRANT_SIGNERS', `signers must be some of ${REMOTE_SIGNERS.join(', ')}`, { field: 'signers' });
+      const covered = (signerNames as string[] | undefined) ?? DEFAULT_GRANT_SIGNERS;
       const actor = typeof body.actor === 'string' && body.actor !== '' ? body.actor : 'operator';
       const now = o.now();
       const id = Buffer.from(o.randomBytes(16)).toString('hex');
@@ -326,30 +418,33 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         transport,
         { now, randomBytes: o.randomBytes },
       );
-      grants.put({
-        id,
-        createdAt: now.toISOString(),
-        createdBy: actor,
-        expiresAt: expiresAt.toISOString(),
-        ...(max === undefined ? {} : { maxCertificates: max as number }),
-        ...(signerNames === undefined ? {} : { signerNames: signerNames as string[] }),
-        signed: 0,
-        clientCertificateSha256: sha256(client.certificate.der),
-      });
+      grants.put(
+        {
+          id,
+          createdAt: now.toISOString(),
+          createdBy: actor,
+          expiresAt: expiresAt.toISOString(),
+          ...(max === undefined ? {} : { maxCertificates: max as number }),
+          signerNames: covered,
+          signed: 0,
+          clientCertificateSha256: sha256(client.certificate.der),
+        },
+        now,
+      );
       audit.record({
         event: 'grant.issued',
         actor,
         grant: id,
         expiresAt: expiresAt.toISOString(),
         ...(max === undefined ? {} : { maxCertificates: max as number }),
-        ...(signerNames === undefined ? {} : { signers: signerNames as string[] }),
+        signers: covered,
       });
       const credential = formatGrantCredential({
         id,
         server: url,
         expiresAt,
         maxCertificates: max as number | undefined,
-        signerNames: signerNames as string[] | undefined,
+        signerNames: covered,
         certificateAuthority: transport.pem,
         clientCertificate: client.certificatePem,
         clientKey: privateKeyToPem(client.key),
@@ -366,7 +461,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       if (!g) throw new TlsbootError('NOT_FOUND', 'GRANT_UNKNOWN', `grant ${req.params.id} not found`);
       const actor = typeof req.headers['x-tlsboot-actor'] === 'string' ? req.headers['x-tlsboot-actor'] : 'operator';
       if (!g.revokedAt) {
-        grants.put({ ...g, revokedAt: o.now().toISOString(), revokedBy: actor });
+        grants.put({ ...g, revokedAt: o.now().toISOString(), revokedBy: actor }, o.now());
         audit.record({ event: 'grant.revoked', actor, grant: g.id });
       }
       return reply.send(grants.get(g.id));
@@ -391,6 +486,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       await app.close();
       rmSync(adminSocket, { force: true });
       await signer.close();
+      issued.close();
       audit.close();
     },
   };

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
+import { type AddressInfo, createServer as createNetServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -60,6 +60,46 @@ function nodeRequest(n: number, cn = `system:node:n${n}`): SignRequest {
   };
 }
 
+function customRequest(p: {
+  n: number;
+  signerName: string;
+  subject: { type: string; value: string }[];
+  dns?: string[];
+  ip?: string[];
+  usages: string[];
+  extKeyUsage: ('clientAuth' | 'serverAuth')[];
+}): SignRequest {
+  const key = generatePrivateKey('ecdsa-p256');
+  const csr = parseCsr(createCsr({ key, subject: p.subject, sans: { dns: p.dns ?? [], ip: p.ip ?? [], email: [], uri: [] } }));
+  return {
+    signerName: p.signerName,
+    subject: csr.subject.attributes,
+    publicKey: csr.spki,
+    sans: csr.sans,
+    keyUsage: ['digitalSignature'],
+    extKeyUsage: p.extKeyUsage,
+    csrDer: csr.der,
+    usages: p.usages,
+    csrName: `csr-${p.n}`,
+    csrUid: `uid-custom-${p.n}`,
+    requester: 'someone',
+  };
+}
+
+const servingRequest = (n: number, dns: string[], ip: string[] = []) =>
+  customRequest({
+    n,
+    signerName: 'kubernetes.io/kubelet-serving',
+    subject: [
+      { type: 'O', value: 'system:nodes' },
+      { type: 'CN', value: `system:node:n${n}` },
+    ],
+    dns,
+    ip,
+    usages: ['digital signature', 'server auth'],
+    extKeyUsage: ['serverAuth'],
+  });
+
 async function outcome(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -80,7 +120,7 @@ describe('remote signer', () => {
   const audit = new MemoryAuditLog();
   let ids = 0;
   const cluster = new SessionSigner({
-    backend: new RemoteBackend(ca.certificate, clusterNow),
+    backend: new RemoteBackend(ca.certificate, clusterNow, 2 * 60 * MIN),
     caCertificate: ca.certificate,
     audit,
     now: clusterNow,
@@ -98,6 +138,7 @@ describe('remote signer', () => {
       host: '127.0.0.1',
       port: 0,
       sans: [],
+      deniedSans: ['10.96.0.1', 'api.example.com'],
       maxTtlMs: 24 * 60 * MIN,
       now: remoteNow,
       randomBytes,
@@ -162,6 +203,122 @@ describe('remote signer', () => {
     for (const reason of ['GRANT_SIGNER', 'GRANT_EXHAUSTED', 'GRANT_REVOKED', 'GRANT_EXPIRED'])
       assert.match(log, new RegExp(`"reason":"${reason}"`));
     assert.match(log, /"event":"grant.revoked","actor":"ops"/);
+  });
+
+  test('the signer refuses admin identities, API-server and wildcard serving names; grants cover node signers unless told', async () => {
+    const byDefault = parseGrantCredential(await grant({}));
+    assert.deepEqual(byDefault.signerNames, ['kubernetes.io/kube-apiserver-client-kubelet', 'kubernetes.io/kubelet-serving']);
+    await open(await grant({ signerNames: ['kubernetes.io/kube-apiserver-client', 'kubernetes.io/kubelet-serving'] }));
+    const admin = (n: number, group: string) =>
+      customRequest({
+        n,
+        signerName: 'kubernetes.io/kube-apiserver-client',
+        subject: [
+          { type: 'O', value: group },
+          { type: 'CN', value: 'mallory' },
+        ],
+        usages: ['digital signature', 'client auth'],
+        extKeyUsage: ['clientAuth'],
+      });
+    const results = {
+      clusterAdmins: await outcome(cluster.sign(admin(20, 'kubeadm:cluster-admins'), clusterNow())),
+      masters: await outcome(cluster.sign(admin(21, 'system:masters'), clusterNow())),
+      ordinary: await outcome(cluster.sign(admin(22, 'developers'), clusterNow())),
+      wildcard: await outcome(cluster.sign(servingRequest(23, ['*.example.com']), clusterNow())),
+      apiName: await outcome(cluster.sign(servingRequest(24, ['n24', 'kubernetes.default.svc']), clusterNow())),
+      serviceIp: await outcome(cluster.sign(servingRequest(25, ['n25'], ['10.96.0.1']), clusterNow())),
+      deniedName: await outcome(cluster.sign(servingRequest(26, ['api.example.com']), clusterNow())),
+      node: await outcome(cluster.sign(servingRequest(27, ['n27'], ['10.0.0.27']), clusterNow())),
+    };
+    assert.deepEqual(results, {
+      clusterAdmins: 'INVALID/REMOTE_REFUSED',
+      masters: 'INVALID/REMOTE_REFUSED',
+      ordinary: 'ok',
+      wildcard: 'INVALID/REMOTE_REFUSED',
+      apiName: 'INVALID/REMOTE_REFUSED',
+      serviceIp: 'INVALID/REMOTE_REFUSED',
+      deniedName: 'INVALID/REMOTE_REFUSED',
+      node: 'ok',
+    });
+    await cluster.closeSession('admin');
+  });
+
+  test('the cluster’s lifetime limit travels with each request and bounds what comes back', async () => {
+    await open(await grant({}));
+    const signed = await cluster.sign(nodeRequest(30), clusterNow());
+    assert.ok(signed.certificate.notAfter.getTime() <= clusterNow().getTime() + 2 * 60 * MIN, 'at most the cluster’s 2h');
+    await cluster.closeSession('admin');
+  });
+
+  test('a retried CSR gets the same certificate under a new grant, after the budget ran out, and after a restart', async () => {
+    const request = nodeRequest(40);
+    await open(await grant({ maxCertificates: 1 }));
+    const first = await cluster.sign(request, clusterNow());
+    const again = await cluster.sign(request, clusterNow());
+    assert.equal(again.certificate.serialNumber, first.certificate.serialNumber, 'the last certificate of a used-up grant is re-delivered');
+    await cluster.closeSession('admin');
+    const fresh = await grant({});
+    await open(fresh);
+    assert.equal((await cluster.sign(request, clusterNow())).certificate.serialNumber, first.certificate.serialNumber);
+    await cluster.closeSession('admin');
+    const port = Number(new URL(remote.url).port);
+    await remote.close();
+    remote = await startRemoteSigner({
+      caCertificate: ca.certificate,
+      caKey: ca.key,
+      stateDir,
+      host: '127.0.0.1',
+      port,
+      sans: [],
+      deniedSans: [],
+      maxTtlMs: 24 * 60 * MIN,
+      now: remoteNow,
+      randomBytes,
+    });
+    await open(fresh);
+    assert.equal((await cluster.sign(request, clusterNow())).certificate.serialNumber, first.certificate.serialNumber, 'after a restart');
+    const grants = (await adminRequest(stateDir, 'GET', '/v1/grants')).grants as { id: string; signed: number }[];
+    assert.equal(grants.find((g) => g.id === parseGrantCredential(fresh).id)?.signed, 0, 'retries are not counted');
+    await cluster.closeSession('admin');
+  });
+
+  test('closing a session while a signature is on the wire waits for it: the certificate is delivered, not lost', async () => {
+    const remotePort = new URL(remote.url).port;
+    // A slow link: the signer's answers arrive 400 ms late.
+    const proxy = createNetServer((c) => {
+      const upstream = netConnect(Number(remotePort), '127.0.0.1');
+      c.pipe(upstream);
+      upstream.on('data', (d: Buffer) => setTimeout(() => c.writable && c.write(d), 400));
+      upstream.on('error', () => c.destroy());
+      c.on('error', () => upstream.destroy());
+      c.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const slow = (await grant({})).replace(`:${remotePort}`, `:${(proxy.address() as AddressInfo).port}`);
+      await open(slow);
+      const signing = outcome(cluster.sign(nodeRequest(50), clusterNow()));
+      await new Promise((r) => setTimeout(r, 150));
+      await cluster.closeSession('admin');
+      assert.equal(await signing, 'ok');
+      assert.equal(cluster.status().last?.signed, 1, 'the closed session reports what it signed');
+    } finally {
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+
+  test('a peer without a grant certificate is refused before anything is read or logged', async () => {
+    const before = readFileSync(join(stateDir, 'audit.log')).length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(`${remote.url}/v1/sign`, { method: 'POST', rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ signerName: 'x'.repeat(60_000) }));
+    });
+    assert.equal(status, 403);
+    assert.equal(readFileSync(join(stateDir, 'audit.log')).length, before);
   });
 
   test('a forged grant (same id, certificate from another CA) opens nothing and is counted', async () => {

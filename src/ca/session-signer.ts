@@ -217,12 +217,28 @@ export class SessionSigner implements Signer {
     let signed: SignedCertificate;
     try {
       signed = await session.signer.sign(request, now);
+    } catch (error) {
+      // A certificate the backend refused after it was made (a remote signer's wrong answer) is
+      // still signed by the CA: its serial goes on record here.
+      if (error instanceof TlsbootError && error.code === 'INVALID')
+        this.o.audit.record({
+          event: 'certificate.refused',
+          actor: request.requester,
+          mode: this.mode,
+          session: info.id,
+          signer: request.signerName,
+          csr: request.csrName,
+          reason: error.reason,
+          message: error.message,
+        });
+      throw error;
     } finally {
       session.inFlight--;
     }
     // Counted against the session that signed it, even if that session ended while a remote call
     // was in flight: the certificate exists, so it is recorded and delivered, never dropped.
     session.info = { ...session.info, signed: session.info.signed + 1 };
+    if (this.session !== session && this.last?.id === info.id) this.last = { ...this.last, signed: this.last.signed + 1 };
     this.o.audit.record({
       event: 'certificate.signed',
       actor: request.requester,

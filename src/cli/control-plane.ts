@@ -126,7 +126,7 @@ function buildSigner(p: ControlPlaneParams, caCertificate: Certificate, audit: A
         field: 'signer',
       },
     );
-  const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now) });
+  const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now, p.signingDurationMs) });
   return { signer: sessions, sessions };
 }
 

@@ -84,16 +84,19 @@ export function signingSessionApi(signer: SessionSigner | undefined, signerMode:
         throw new InvalidError('SESSION_SPEC', 'spec.passphrase must be base64', { field: 'spec.passphrase' });
       if (grant !== undefined && typeof grant !== 'string')
         throw new InvalidError('SESSION_SPEC', 'spec.grant must be the text of a grant credential', { field: 'spec.grant' });
-      const info = await signer.open({
-        secret: {
-          ...(typeof passphrase === 'string' ? { passphrase: Buffer.from(passphrase, 'base64') } : {}),
-          ...(typeof grant === 'string' ? { credential: grant } : {}),
-        },
-        ttlMs: ttlSeconds * 1000,
-        ...(maxCertificates === undefined ? {} : { maxCertificates }),
-        ...(Array.isArray(names) ? { signerNames: names as string[] } : {}),
-        actor: actor(user),
-      });
+      const secretBytes = typeof passphrase === 'string' ? Buffer.from(passphrase, 'base64') : undefined;
+      const info = await signer
+        .open({
+          secret: {
+            ...(secretBytes ? { passphrase: secretBytes } : {}),
+            ...(typeof grant === 'string' ? { credential: grant } : {}),
+          },
+          ttlMs: ttlSeconds * 1000,
+          ...(maxCertificates === undefined ? {} : { maxCertificates }),
+          ...(Array.isArray(names) ? { signerNames: names as string[] } : {}),
+          actor: actor(user),
+        })
+        .finally(() => secretBytes?.fill(0));
       return sessionObject(info, signer.status(), true);
     },
     async get(name: string) {

@@ -12,6 +12,7 @@ import {
   csrCertificatePem,
   csrConditions,
   EXTRA_GROUP_PATTERN,
+  PRIVILEGED_GROUPS,
   parseCsrRequestField,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
@@ -68,8 +69,9 @@ export class ControlPlaneAdmission implements Admission {
     const signerName = String(spec.signerName ?? '');
     if (p.old === undefined) {
       const csr = parseCsrRequestField(spec.request);
-      if (signerName === SIGNER_KUBE_APISERVER_CLIENT && organizations(csr.subject).includes('system:masters')) {
-        throw forbidden(`use of ${signerName} signer with system:masters group is not allowed`);
+      const privileged = organizations(csr.subject).find((o) => PRIVILEGED_GROUPS.includes(o));
+      if (signerName === SIGNER_KUBE_APISERVER_CLIENT && privileged !== undefined) {
+        throw forbidden(`use of ${signerName} signer with ${privileged} group is not allowed`);
       }
       const node = /^system:node:(.+)$/.exec(p.user.name);
       if (

@@ -120,7 +120,12 @@ export function registerCa(program: Command, env: CliEnv): void {
       const secret =
         flags.grantFile !== undefined
           ? { grant: (await readSecret(flags.grantFile, env, '')).toString('utf8') }
-          : { passphrase: (await readPassphrase(flags.passphraseFile, env, false)).toString('base64') };
+          : await (async () => {
+              const bytes = await readPassphrase(flags.passphraseFile, env, false);
+              const passphrase = bytes.toString('base64');
+              bytes.fill(0);
+              return { passphrase };
+            })();
       const created = await withClient(flags, env, (client) =>
         client.request(SESSIONS_PATH, {
           method: 'POST',

@@ -41,6 +41,11 @@ export function registerSigner(program: Command, env: CliEnv): void {
     .requiredOption('--state-dir <dir>', 'transport CA, grants, audit log and admin socket (mode 0700)')
     .option('--listen <host:port>', 'address to serve on', '127.0.0.1:8443')
     .option('--san <names>', 'extra DNS names or IPs the cluster dials this signer by, comma-separated')
+    .option(
+      '--deny-san <names>',
+      "DNS names and IPs never certified for a node, comma-separated (the API server's service IP, load balancer name...)",
+      '10.96.0.1',
+    )
     .option('--max-ttl <duration>', 'the longest certificate this signer issues', '8760h')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(
@@ -50,6 +55,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
         stateDir: string;
         listen: string;
         san?: string;
+        denySan: string;
         maxTtl: string;
         logLevel: string;
       }) => {
@@ -68,6 +74,10 @@ export function registerSigner(program: Command, env: CliEnv): void {
           host,
           port,
           sans: (flags.san ?? '')
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+          deniedSans: flags.denySan
             .split(',')
             .map((s) => s.trim())
             .filter((s) => s !== ''),
