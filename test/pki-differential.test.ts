@@ -21,7 +21,6 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
-import { isTlsbootError } from '../src/base/errors.ts';
 import {
   type Certificate,
   certificateToPem,
@@ -42,6 +41,7 @@ import {
   spkiOf,
   verifyChain,
 } from '../src/pki/index.ts';
+import { reasonOf } from './helpers/errors.ts';
 
 x509.cryptoProvider.set(globalThis.crypto);
 
@@ -84,16 +84,6 @@ function ok(cmd: string, args: readonly string[]): string {
   const r = run(cmd, args);
   assert.equal(r.code, 0, `${cmd} ${args.join(' ')}:\n${r.out}`);
   return r.out;
-}
-
-function reasonOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    assert.ok(isTlsbootError(e), `expected a TlsbootError, got ${String(e)}`);
-    return e.reason;
-  }
 }
 
 /** An IP address in the canonical form of the WHATWG URL parser (not tlsboot's own code). */

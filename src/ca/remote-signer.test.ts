@@ -12,9 +12,9 @@ import { type AddressInfo, createServer as createNetServer, connect as netConnec
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
-import { isTlsbootError } from '../base/errors.ts';
 import {
   certificateToPem,
   createCsr,
@@ -100,15 +100,6 @@ const servingRequest = (n: number, dns: string[], ip: string[] = []) =>
     extKeyUsage: ['serverAuth'],
   });
 
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (error) {
-    return isTlsbootError(error) ? `${error.code}/${error.reason}` : String(error);
-  }
-}
-
 describe('remote signer', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'remote-signer-'));
   chmodSync(stateDir, 0o700);
@@ -165,18 +156,22 @@ describe('remote signer', () => {
   });
 
   test('the signer applies its own policy: a kubelet CSR for another identity is refused (the CSR fails)', async () => {
-    assert.equal(await outcome(cluster.sign(nodeRequest(2, 'system:admin'), clusterNow())), 'INVALID/REMOTE_REFUSED');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(2, 'system:admin'), clusterNow())), 'INVALID/REMOTE_REFUSED');
     const log = readFileSync(join(stateDir, 'audit.log'), 'utf8');
     assert.match(log, /"event":"certificate.refused".*"reason":"SIGNER_POLICY"/);
   });
 
   test('an expired grant stops issuance even when the cluster’s clock disagrees', async () => {
     remoteOffset = 11 * MIN;
-    assert.equal(await outcome(cluster.sign(nodeRequest(3), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(3), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
     remoteOffset = 0;
-    assert.equal(await outcome(cluster.sign(nodeRequest(3), clusterNow())), 'ok');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(3), clusterNow())), 'ok');
     clusterOffset = 11 * MIN;
-    assert.equal(await outcome(cluster.sign(nodeRequest(4), clusterNow())), 'UNAVAILABLE/SESSION_NONE', 'the session ended with the grant');
+    assert.equal(
+      await outcomeOf(cluster.sign(nodeRequest(4), clusterNow())),
+      'UNAVAILABLE/SESSION_NONE',
+      'the session ended with the grant',
+    );
     assert.equal(cluster.status().last?.endReason, 'expired');
     clusterOffset = 0;
   });
@@ -184,20 +179,20 @@ describe('remote signer', () => {
   test('a revoked grant, a used-up grant, and a grant for other signers make CSRs wait', async () => {
     const narrow = await grant({ signerNames: ['kubernetes.io/kubelet-serving'] });
     await open(narrow);
-    assert.equal(await outcome(cluster.sign(nodeRequest(5), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(5), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
     await cluster.closeSession('admin');
 
     const one = await grant({ maxCertificates: 1 });
     await open(one);
-    assert.equal(await outcome(cluster.sign(nodeRequest(6), clusterNow())), 'ok');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(6), clusterNow())), 'ok');
     // The cluster's session has no budget of its own here: the signer's grant is what runs out.
-    assert.equal(await outcome(cluster.sign(nodeRequest(7), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(7), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
     await cluster.closeSession('admin');
 
     const revoked = await grant({});
     await open(revoked);
     await adminRequest(stateDir, 'DELETE', `/v1/grants/${parseGrantCredential(revoked).id}`, undefined, 'ops');
-    assert.equal(await outcome(cluster.sign(nodeRequest(8), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
+    assert.equal(await outcomeOf(cluster.sign(nodeRequest(8), clusterNow())), 'UNAVAILABLE/REMOTE_GRANT_REFUSED');
     await cluster.closeSession('admin');
     const log = readFileSync(join(stateDir, 'audit.log'), 'utf8');
     for (const reason of ['GRANT_SIGNER', 'GRANT_EXHAUSTED', 'GRANT_REVOKED', 'GRANT_EXPIRED'])
@@ -221,14 +216,14 @@ describe('remote signer', () => {
         extKeyUsage: ['clientAuth'],
       });
     const results = {
-      clusterAdmins: await outcome(cluster.sign(admin(20, 'kubeadm:cluster-admins'), clusterNow())),
-      masters: await outcome(cluster.sign(admin(21, 'system:masters'), clusterNow())),
-      ordinary: await outcome(cluster.sign(admin(22, 'developers'), clusterNow())),
-      wildcard: await outcome(cluster.sign(servingRequest(23, ['*.example.com']), clusterNow())),
-      apiName: await outcome(cluster.sign(servingRequest(24, ['n24', 'kubernetes.default.svc']), clusterNow())),
-      serviceIp: await outcome(cluster.sign(servingRequest(25, ['n25'], ['10.96.0.1']), clusterNow())),
-      deniedName: await outcome(cluster.sign(servingRequest(26, ['api.example.com']), clusterNow())),
-      node: await outcome(cluster.sign(servingRequest(27, ['n27'], ['10.0.0.27']), clusterNow())),
+      clusterAdmins: await outcomeOf(cluster.sign(admin(20, 'kubeadm:cluster-admins'), clusterNow())),
+      masters: await outcomeOf(cluster.sign(admin(21, 'system:masters'), clusterNow())),
+      ordinary: await outcomeOf(cluster.sign(admin(22, 'developers'), clusterNow())),
+      wildcard: await outcomeOf(cluster.sign(servingRequest(23, ['*.example.com']), clusterNow())),
+      apiName: await outcomeOf(cluster.sign(servingRequest(24, ['n24', 'kubernetes.default.svc']), clusterNow())),
+      serviceIp: await outcomeOf(cluster.sign(servingRequest(25, ['n25'], ['10.96.0.1']), clusterNow())),
+      deniedName: await outcomeOf(cluster.sign(servingRequest(26, ['api.example.com']), clusterNow())),
+      node: await outcomeOf(cluster.sign(servingRequest(27, ['n27'], ['10.0.0.27']), clusterNow())),
     };
     assert.deepEqual(results, {
       clusterAdmins: 'INVALID/REMOTE_REFUSED',
@@ -297,7 +292,7 @@ describe('remote signer', () => {
     try {
       const slow = (await grant({})).replace(`:${remotePort}`, `:${(proxy.address() as AddressInfo).port}`);
       await open(slow);
-      const signing = outcome(cluster.sign(nodeRequest(50), clusterNow()));
+      const signing = outcomeOf(cluster.sign(nodeRequest(50), clusterNow()));
       await new Promise((r) => setTimeout(r, 150));
       await cluster.closeSession('admin');
       assert.equal(await signing, 'ok');
@@ -343,7 +338,7 @@ describe('remote signer', () => {
     );
     const forged = formatGrantCredential({ ...real, clientCertificate: forgedCert.certificatePem, clientKey: forgedCert.keyPem });
     const before = cluster.status().failedUnlocks;
-    assert.equal(await outcome(open(forged)), 'FORBIDDEN/REMOTE_GRANT_REFUSED');
+    assert.equal(await outcomeOf(open(forged)), 'FORBIDDEN/REMOTE_GRANT_REFUSED');
     assert.equal(cluster.status().current, undefined);
     assert.equal(cluster.status().failedUnlocks, before + 1);
   });
@@ -461,7 +456,7 @@ describe('the cluster refuses what a malicious signer returns', () => {
       const request = nodeRequest(100);
       pending = request;
       answer = make;
-      results[name] = await outcome(signer.sign(request, new Date()));
+      results[name] = await outcomeOf(signer.sign(request, new Date()));
     }
     assert.deepEqual(results, {
       honest: 'ok',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { outcomeOfSync } from '../../test/helpers/errors.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { generatePrivateKey, keyMatchesSpki, spkiOf } from '../pki/index.ts';
 import { parseSealedFile, sealPrivateKey, unsealCaKeyAsync, unsealPrivateKey } from './sealed-key.ts';
@@ -8,15 +9,6 @@ import { parseSealedFile, sealPrivateKey, unsealCaKeyAsync, unsealPrivateKey } f
 const PASS = Buffer.from('correct horse battery staple');
 const key = generatePrivateKey('ecdsa-p256');
 const sealed = sealPrivateKey(key, PASS, { randomBytes, logN: 14 });
-
-function reason(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return isTlsbootError(error) ? `${error.code}/${error.reason}` : String(error);
-  }
-  return undefined;
-}
 
 function edit(text: string, change: (o: Record<string, unknown>) => void): string {
   const o = JSON.parse(text) as Record<string, unknown>;
@@ -44,7 +36,7 @@ describe('sealed private keys', () => {
 
   test('a wrong passphrase and any edit of header or ciphertext are one error: SEALED_UNLOCK', () => {
     assert.equal(
-      reason(() => unsealPrivateKey(sealed, Buffer.from('correct horse battery stapler'), 'f')),
+      outcomeOfSync(() => unsealPrivateKey(sealed, Buffer.from('correct horse battery stapler'), 'f')),
       'FORBIDDEN/SEALED_UNLOCK',
     );
     const flip = (s: string) => (s[0] === 'A' ? `B${s.slice(1)}` : `A${s.slice(1)}`);
@@ -53,7 +45,7 @@ describe('sealed private keys', () => {
         o[field] = flip(String(o[field]));
       });
       assert.equal(
-        reason(() => unsealPrivateKey(tampered, PASS, 'f')),
+        outcomeOfSync(() => unsealPrivateKey(tampered, PASS, 'f')),
         'FORBIDDEN/SEALED_UNLOCK',
         field,
       );
@@ -62,33 +54,33 @@ describe('sealed private keys', () => {
       o.publicKeyPin = `sha256:${'0'.repeat(64)}`;
     });
     assert.equal(
-      reason(() => unsealPrivateKey(otherPin, PASS, 'f')),
+      outcomeOfSync(() => unsealPrivateKey(otherPin, PASS, 'f')),
       'FORBIDDEN/SEALED_UNLOCK',
     );
   });
 
   test('malformed files and passphrases are refused with what is wrong', () => {
     assert.equal(
-      reason(() => parseSealedFile('not json', 'f')),
+      outcomeOfSync(() => parseSealedFile('not json', 'f')),
       'INVALID/SEALED_FORMAT',
     );
     assert.equal(
-      reason(() => parseSealedFile('{}', 'f')),
+      outcomeOfSync(() => parseSealedFile('{}', 'f')),
       'INVALID/SEALED_FORMAT',
     );
     const weakKdf = edit(sealed, (o) => {
       (o.kdf as Record<string, unknown>).logN = 4;
     });
     assert.equal(
-      reason(() => parseSealedFile(weakKdf, 'f')),
+      outcomeOfSync(() => parseSealedFile(weakKdf, 'f')),
       'INVALID/SEALED_FORMAT',
     );
     assert.equal(
-      reason(() => sealPrivateKey(key, Buffer.from('short'), { randomBytes, logN: 14 })),
+      outcomeOfSync(() => sealPrivateKey(key, Buffer.from('short'), { randomBytes, logN: 14 })),
       'INVALID/PASSPHRASE_WEAK',
     );
     assert.equal(
-      reason(() => unsealPrivateKey(sealed, Buffer.alloc(0), 'f')),
+      outcomeOfSync(() => unsealPrivateKey(sealed, Buffer.alloc(0), 'f')),
       'INVALID/PASSPHRASE_EMPTY',
     );
   });

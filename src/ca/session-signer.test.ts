@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
 import { isTlsbootError, TlsbootError } from '../base/errors.ts';
@@ -79,24 +80,15 @@ function setup() {
   return { signer, clock, audit, backend, open };
 }
 
-async function reasonOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (error) {
-    return isTlsbootError(error) ? `${error.code}/${error.reason}` : String(error);
-  }
-}
-
 describe('SessionSigner', () => {
   test('signs nothing without a session, and stops when the window ends', async () => {
     const { signer, clock, open, audit, backend } = setup();
-    assert.equal(await reasonOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
+    assert.equal(await outcomeOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
     await open({ ttlMs: 10 * MIN });
     const signed = await signer.sign(request(), clock.now());
     assert.equal(signed.certificate.basicConstraints?.ca, false);
     clock.advance(10 * MIN);
-    assert.equal(await reasonOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
+    assert.equal(await outcomeOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
     assert.equal(signer.status().current, undefined);
     assert.equal(signer.status().last?.endReason, 'expired');
     assert.equal(signer.status().last?.signed, 1);
@@ -111,11 +103,11 @@ describe('SessionSigner', () => {
   test('the certificate budget ends the session; other signers wait', async () => {
     const { signer, clock, open } = setup();
     await open({ maxCertificates: 2, signerNames: ['kubernetes.io/kube-apiserver-client-kubelet'] });
-    assert.equal(await reasonOf(signer.sign(request('kubernetes.io/kubelet-serving'), clock.now())), 'UNAVAILABLE/SESSION_SIGNER');
+    assert.equal(await outcomeOf(signer.sign(request('kubernetes.io/kubelet-serving'), clock.now())), 'UNAVAILABLE/SESSION_SIGNER');
     await signer.sign(request(), clock.now());
     await signer.sign(request(), clock.now());
     assert.equal(signer.status().last?.endReason, 'exhausted');
-    assert.equal(await reasonOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
+    assert.equal(await outcomeOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
     await signer.close();
   });
 
@@ -130,11 +122,11 @@ describe('SessionSigner', () => {
   test('a wrong passphrase unlocks nothing, is counted and audited, and repeated failures lock out for a while', async () => {
     const { signer, clock, open, audit } = setup();
     for (let i = 1; i <= 3; i++) {
-      assert.equal(await reasonOf(open({ passphrase: 'guess' })), 'FORBIDDEN/SEALED_UNLOCK');
+      assert.equal(await outcomeOf(open({ passphrase: 'guess' })), 'FORBIDDEN/SEALED_UNLOCK');
       assert.equal(signer.status().failedUnlocks, i);
     }
     assert.equal(signer.status().current, undefined);
-    assert.equal(await reasonOf(open()), 'RATE_LIMITED/SESSION_LOCKED_OUT', 'even the right passphrase waits out the lockout');
+    assert.equal(await outcomeOf(open()), 'RATE_LIMITED/SESSION_LOCKED_OUT', 'even the right passphrase waits out the lockout');
     clock.advance(2000);
     await open();
     assert.equal(signer.status().failedUnlocks, 0);
@@ -145,12 +137,12 @@ describe('SessionSigner', () => {
 
   test('one session at a time; limits are validated', async () => {
     const { signer, open } = setup();
-    assert.equal(await reasonOf(open({ ttlMs: 1000 })), 'INVALID/SESSION_TTL');
-    assert.equal(await reasonOf(open({ ttlMs: 48 * 60 * MIN })), 'INVALID/SESSION_TTL');
-    assert.equal(await reasonOf(open({ maxCertificates: 0 })), 'INVALID/SESSION_MAX');
-    assert.equal(await reasonOf(open({ signerNames: ['not a signer'] })), 'INVALID/SESSION_SIGNERS');
+    assert.equal(await outcomeOf(open({ ttlMs: 1000 })), 'INVALID/SESSION_TTL');
+    assert.equal(await outcomeOf(open({ ttlMs: 48 * 60 * MIN })), 'INVALID/SESSION_TTL');
+    assert.equal(await outcomeOf(open({ maxCertificates: 0 })), 'INVALID/SESSION_MAX');
+    assert.equal(await outcomeOf(open({ signerNames: ['not a signer'] })), 'INVALID/SESSION_SIGNERS');
     await open();
-    assert.equal(await reasonOf(open()), 'ALREADY_EXISTS/SESSION_OPEN');
+    assert.equal(await outcomeOf(open()), 'ALREADY_EXISTS/SESSION_OPEN');
     await signer.close();
   });
 
@@ -164,7 +156,7 @@ describe('SessionSigner', () => {
     const inFlight = Array.from({ length: 5 }, (_, i) => signer.sign(request(undefined, i), clock.now()));
     const closed = await signer.closeSession('admin');
     assert.equal(closed?.endReason, 'closed');
-    assert.equal(await reasonOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
+    assert.equal(await outcomeOf(signer.sign(request(), clock.now())), 'UNAVAILABLE/SESSION_NONE');
     release();
     const settled = await Promise.allSettled(inFlight);
     // The fake backend's inner LocalSigner was closed with the session: in-flight calls either
@@ -185,6 +177,6 @@ describe('SessionSigner', () => {
     await open();
     assert.equal(opened, 1);
     await signer.close();
-    assert.equal(await reasonOf(open()), 'UNAVAILABLE/SIGNER_CLOSED');
+    assert.equal(await outcomeOf(open()), 'UNAVAILABLE/SIGNER_CLOSED');
   });
 });

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { isTlsbootError } from '../base/errors.ts';
+import { rejects } from '../../test/helpers/errors.ts';
 import {
   type Certificate,
   certificateToPem,
@@ -43,14 +43,6 @@ import { NO_SANS, type SubjectAltNames } from './extensions.ts';
 import { spkiOf } from './keys.ts';
 import { type ExtKeyUsage, KEY_USAGES, type KeyUsage, Oid } from './oids.ts';
 import { encodePem } from './pem.ts';
-
-function rejects(fn: () => unknown, code: string, reason: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isTlsbootError(e), `expected a TlsbootError, got ${String(e)}`);
-    assert.deepEqual({ code: e.code, reason: e.reason }, { code, reason });
-    return true;
-  });
-}
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const HOUR = 3_600_000;

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { rejects } from '../../test/helpers/errors.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { CSR_PEM_LABEL, createCsr, createCsrPem, parseCsr, parseCsrPem } from './csr.ts';
 import {
@@ -33,14 +34,6 @@ import { generatePrivateKey, KEY_ALGORITHMS, type KeyAlgorithm, spkiOf } from '.
 import type { NameAttribute } from './name.ts';
 import { Oid } from './oids.ts';
 import { encodePem } from './pem.ts';
-
-function rejects(fn: () => unknown, code: string, reason: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isTlsbootError(e), `expected a TlsbootError, got ${String(e)}`);
-    assert.deepEqual({ code: e.code, reason: e.reason }, { code, reason });
-    return true;
-  });
-}
 
 // Keys are made once per file: RSA-4096 generation alone can take seconds.
 const keys = new Map<KeyAlgorithm, KeyObject>(KEY_ALGORITHMS.map((a) => [a, generatePrivateKey(a)]));

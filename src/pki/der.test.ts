@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { isTlsbootError } from '../base/errors.ts';
+import { rejects } from '../../test/helpers/errors.ts';
 import { parseCsr } from './csr.ts';
 import {
   contextTag,
@@ -38,15 +38,6 @@ import {
   Tag,
 } from './der.ts';
 import { Oid } from './oids.ts';
-
-/** Asserts `fn` throws a TlsbootError with exactly this code and reason. */
-function rejects(fn: () => unknown, code: string, reason: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isTlsbootError(e), `expected a TlsbootError, got ${String(e)}`);
-    assert.deepEqual({ code: e.code, reason: e.reason }, { code, reason });
-    return true;
-  });
-}
 
 /** Walks every constructed element of `bytes` with the strict reader, as a generic DER check. */
 function walk(bytes: Uint8Array, limits = DEFAULT_DER_LIMITS): number {

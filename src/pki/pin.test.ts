@@ -11,20 +11,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { rejects } from '../../test/helpers/errors.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { certificateToPem, issueCertificate, parseCertificate, parseCertificatePem } from './certificate.ts';
 import { DerReader, Tag } from './der.ts';
 import { spkiOf } from './keys.ts';
 import { decodePem } from './pem.ts';
 import { certificatePin, matchesAnyPin, parsePin, spkiPin } from './pin.ts';
-
-function rejects(fn: () => unknown, code: string, reason: string): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(isTlsbootError(e), `expected a TlsbootError, got ${String(e)}`);
-    assert.deepEqual({ code: e.code, reason: e.reason }, { code, reason });
-    return true;
-  });
-}
 
 // From kubernetes/kubernetes cmd/kubeadm/app/util/pubkeypin/pubkeypin_test.go (testCertPEM,
 // Apache-2.0): a self-signed RSA-2048 certificate made with the openssl CLI, and its expected hash.

@@ -1,4 +1,4 @@
-/** Test fixtures for PKI material: a self-signed CA in one call, and the stable reason of a failure. */
+/** Test fixtures for PKI material: a self-signed CA in one call. */
 import { type KeyObject, randomBytes } from 'node:crypto';
 import {
   type Certificate,
@@ -36,14 +36,4 @@ export function selfSignedCa(
     }),
   );
   return { certificate, key };
-}
-
-/** The `reason` of the TlsbootError `fn` throws, or undefined when it does not throw. */
-export function reasonOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    return (e as { reason?: string }).reason;
-  }
 }
