@@ -7,6 +7,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { JsonObject, KubeClient } from '../client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions } from '../client/csr.ts';
 import {
@@ -40,10 +41,6 @@ export function bootstrapCsrName(key: KeyObject, spec: CertificateRequestSpec): 
   const h = createHash('sha512-256');
   for (const item of [spkiOf(key), spec.commonName, ...spec.organizations, ...spec.usages]) h.update(`${b64url(item)}|`);
   return `node-csr-${h.digest('base64url')}`;
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function subjectOf(spec: CertificateRequestSpec): NameAttribute[] {

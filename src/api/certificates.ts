@@ -6,6 +6,7 @@
  * CONDITION summary. Errors name the Kubernetes field path. Pure; `now` is passed in.
  */
 import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import {
   type CertificateRequest,
   commonName,
@@ -70,10 +71,6 @@ export function x509Usages(usages: readonly string[]): { keyUsage: KeyUsage[]; e
     if (m?.eku) eku.add(m.eku);
   }
   return { keyUsage: [...ku], extKeyUsage: [...eku].sort() };
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function invalid(field: string, message: string, reason = 'CSR_FIELD'): InvalidError {

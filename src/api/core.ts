@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -18,10 +19,6 @@ export const TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 export const TOKEN_ID_PATTERN = /^[a-z0-9]{6}$/;
 export const EXTRA_GROUP_PATTERN = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
 export const TOKEN_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function invalid(field: string, message: string): InvalidError {
   return new InvalidError('FIELD_INVALID', `${field}: ${message}`, { field });

@@ -5,6 +5,7 @@
  */
 import { parse, stringify } from 'yaml';
 import { InvalidError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 
 export interface KubeconfigCluster {
   readonly server: string;
@@ -85,10 +86,6 @@ function kcError(message: string, field: string): InvalidError {
   return new InvalidError('KUBECONFIG', `kubeconfig: ${message}`, { field });
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function optString(o: Record<string, unknown>, key: string, field: string): string | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
@@ -114,10 +111,10 @@ function namedList<T>(
   const out = new Map<string, T>();
   list.forEach((entry: unknown, i) => {
     const field = `${key}[${i}]`;
-    if (!isRecord(entry) || typeof entry.name !== 'string') throw kcError(`${field} needs a name`, field);
+    if (!isObject(entry) || typeof entry.name !== 'string') throw kcError(`${field} needs a name`, field);
     if (out.has(entry.name)) throw kcError(`${key} has two entries named "${entry.name}"`, field);
     const body = entry[inner];
-    if (!isRecord(body)) throw kcError(`${field}.${inner} must be a mapping`, `${field}.${inner}`);
+    if (!isObject(body)) throw kcError(`${field}.${inner} must be a mapping`, `${field}.${inner}`);
     out.set(entry.name, read(body, `${field}.${inner}`));
   });
   return out;
@@ -137,7 +134,7 @@ export function parseKubeconfig(text: string): Kubeconfig {
   } catch (cause) {
     throw new InvalidError('KUBECONFIG', 'kubeconfig is not valid YAML', { cause });
   }
-  if (!isRecord(doc)) throw kcError('the document must be a mapping', '');
+  if (!isObject(doc)) throw kcError('the document must be a mapping', '');
   if (doc.kind !== undefined && doc.kind !== 'Config') throw kcError('kind must be Config', 'kind');
   const clusters = namedList(doc, 'clusters', 'cluster', (o, field) => {
     const server = optString(o, 'server', field);

@@ -6,6 +6,7 @@
  */
 
 import { InvalidError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 
 export interface UserInfo {
   readonly name: string;
@@ -118,10 +119,6 @@ export function authorize(a: AuthorizationAttributes, policy: RbacPolicy): Decis
     }
   }
   return { allowed: false, reason: `no RBAC policy matched ${describe(a)}` };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function stringList(v: unknown, field: string): void {

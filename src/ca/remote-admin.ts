@@ -5,10 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { InvalidError, TlsbootError } from '../base/errors.ts';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isObject } from '../base/json.ts';
 
 /** One request to the signer's admin socket; errors carry the signer's own message. */
 export function adminRequest(

@@ -8,6 +8,7 @@
 import { Agent, request as httpsRequest } from 'node:https';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
 import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
 import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
@@ -21,10 +22,6 @@ const MAX_RESPONSE_BYTES = 256 * 1024;
 interface Answer {
   readonly status: number;
   readonly body: Record<string, unknown>;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 class RemoteClient {

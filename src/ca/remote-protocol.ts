@@ -8,6 +8,7 @@
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { SignRequest } from '../api/signer.ts';
 import { InvalidError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import {
   type Certificate,
   keyMatchesSpki,
@@ -46,10 +47,6 @@ export function formatGrantCredential(g: GrantCredential): string {
     clientCertificate: g.clientCertificate,
     clientKey: g.clientKey,
   });
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Parses and checks a credential; errors name the field but never echo the key. */

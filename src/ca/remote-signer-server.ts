@@ -21,6 +21,7 @@ import {
 } from '../api/index.ts';
 import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
+import { isObject } from '../base/json.ts';
 import { type Certificate, keyMatchesSpki, parseCertificatePem, parseCsr, parsePrivateKeyPem, privateKeyToPem } from '../pki/index.ts';
 import { FileAuditLog } from './audit.ts';
 import { issueLeaf, issueSelfSignedCa } from './control-plane-certs.ts';
@@ -75,10 +76,6 @@ export interface RemoteSignerServer {
   readonly url: string;
   readonly adminSocket: string;
   close(): Promise<void>;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function sha256(der: Uint8Array): string {

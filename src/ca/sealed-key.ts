@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, type KeyObject, scrypt, scryptSync } from 'node:crypto';
 import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { type Certificate, certificatePin, keyMatchesSpki, spkiOf, spkiPin } from '../pki/index.ts';
 
 export const SEALED_KIND = 'tlsboot.io/sealed-private-key';
@@ -102,10 +103,6 @@ export function sealPrivateKey(key: KeyObject, passphrase: Uint8Array, options: 
 
 function certificatePinOfKey(key: KeyObject): string {
   return spkiPin(spkiOf(key));
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -5,15 +5,12 @@
  * object or log line carries it.
  */
 import { InvalidError, NotFoundError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { SessionInfo, SessionSigner, SessionStatus } from '../ca/session-signer.ts';
 import type { UserInfo } from '../server/authn.ts';
 import type { JsonObject, VirtualResource } from '../server/registry.ts';
 
 export const SESSION_API_VERSION = 'ca.tlsboot.io/v1alpha1';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function time(d: Date | undefined): string | undefined {
   return d?.toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { type ErrorCode, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 
 export interface ConnectionConfig {
   readonly server: string;
@@ -45,10 +46,6 @@ const HTTP_CODES: Record<number, ErrorCode> = {
   429: 'RATE_LIMITED',
   503: 'UNAVAILABLE',
 };
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** A TlsbootError from an HTTP status and a Kubernetes Status body (if the body is one). */
 export function errorFromStatus(httpStatus: number, body: unknown): TlsbootError {

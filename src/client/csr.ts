@@ -8,13 +8,10 @@ import { TlsbootError } from '../base/errors.ts';
 
 export type { CsrCondition };
 
+import { isObject } from '../base/json.ts';
 import type { JsonObject, KubeClient } from './client.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export function csrConditions(csr: JsonObject): CsrCondition[] {
   const status = isObject(csr.status) ? csr.status : {};

@@ -18,15 +18,12 @@ import {
 } from '../api/index.ts';
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 export interface SignerControllerOptions {
   readonly client: ClusterClient;

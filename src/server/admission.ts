@@ -21,14 +21,11 @@ import {
   type UserInfo,
 } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function forbidden(message: string): TlsbootError {
   return new TlsbootError('FORBIDDEN', 'ADMISSION', message);

@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -74,10 +75,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     tlsbootUser: UserInfo | undefined;
   }
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function parseBody(raw: unknown, contentType: string | undefined): unknown {

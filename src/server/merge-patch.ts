@@ -3,10 +3,7 @@
  * kubectl's strategic merge patch is served with the same rules: for the resources tlsboot
  * serves, lists are replaced whole, which is what their patch strategies amount to for clients.
  */
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isObject } from '../base/json.ts';
 
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;

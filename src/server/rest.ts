@@ -5,6 +5,7 @@
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { applyMergePatch } from './merge-patch.ts';
@@ -30,10 +31,6 @@ export interface Target {
 }
 
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function metadataOf(obj: JsonObject): JsonObject {
   return isObject(obj.metadata) ? obj.metadata : {};

@@ -6,14 +6,11 @@
  * layer; not exported from index.ts.
  */
 import { AlreadyExistsError, ConflictError, GoneError, InvalidError, NotFoundError, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { ObjectKey, StoredObject } from './types.ts';
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export function isStoredObject(value: unknown): value is StoredObject {
-  return isRecord(value) && isRecord(value.metadata) && typeof value.metadata.name === 'string';
+  return isObject(value) && isObject(value.metadata) && typeof value.metadata.name === 'string';
 }
 
 export function describeKey(key: ObjectKey): string {

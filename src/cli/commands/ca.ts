@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
+import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { sealCaKeys } from '../../ca/sealed-ca.ts';
 import type { JsonObject } from '../../client/client.ts';
@@ -42,10 +43,6 @@ export async function readPassphrase(file: string | undefined, env: CliEnv, conf
     if (!again.equals(passphrase)) throw new InvalidError('PASSPHRASE_MISMATCH', 'the passphrases differ');
   }
   return passphrase;
-}
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function describeSession(obj: JsonObject): string {

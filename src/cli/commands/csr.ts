@@ -2,15 +2,12 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { InvalidError } from '../../base/errors.ts';
+import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../../client/client.ts';
 import { csrConditions, decideCsr, getCsr, listCsrsTable } from '../../client/csr.ts';
 import { commonName, organizations, parseCsrPem } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
-
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The client for --kubeconfig, else $KUBECONFIG. */
 export function clientFor(flags: { kubeconfig?: string }, env: CliEnv): KubeClient {

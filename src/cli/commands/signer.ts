@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
+import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { isIp, parseEndpoint } from '../../ca/layout.ts';
 import { adminRequest as admin } from '../../ca/remote-admin.ts';
@@ -14,10 +15,6 @@ import { REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server
 import { keyMatchesSpki, parseCertificatePem, parsePrivateKeyPem } from '../../pki/index.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function listenAddress(text: string): { host: string; port: number } {
   // Port 0 (any free port) is fine here, unlike for the cluster's advertised endpoint.
