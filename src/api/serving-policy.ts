@@ -104,16 +104,26 @@ function normaliseIp(text: string): Uint8Array {
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/**
+ * Names no node may hold in a serving certificate, whoever signs it: wildcards, and the API
+ * server's in-cluster names (a node holding them could pose as the API server).
+ */
+export function reservedServingNameProblem(name: string): string | undefined {
+  if (name.includes('*')) return 'is a wildcard';
+  if (name === 'kubernetes' || name.startsWith('kubernetes.default')) return 'is an API server name';
+  return undefined;
+}
+
 function dnsProblem(name: string, clusterDomain: string): string | undefined {
   if (name !== name.toLowerCase()) return 'is not lower case';
   if (name.endsWith('.')) return 'has a trailing dot';
-  if (name.includes('*')) return 'is a wildcard';
+  const reserved = reservedServingNameProblem(name);
+  if (reserved) return reserved;
   if (name.length > 253) return 'is longer than 253 characters';
   const labels = name.split('.');
   if (!labels.every((l) => LABEL.test(l))) return 'is not a valid DNS name (empty, over-long or invalid label)';
   if (labels.some((l) => l.startsWith('xn--'))) return 'has an internationalised (punycode) label, which can impersonate other names';
   if (name === 'localhost' || name.endsWith('.localhost') || name === 'localhost.localdomain') return 'is a loopback name';
-  if (name === 'kubernetes' || name.startsWith('kubernetes.default')) return 'is an API server name';
   if (name.endsWith('.svc') || name.endsWith(`.svc.${clusterDomain}`) || name.endsWith(`.${clusterDomain}`))
     return 'is a cluster service name';
   return undefined;

@@ -19,6 +19,7 @@ import {
   signerPolicyProblem,
   x509Usages,
 } from '../api/index.ts';
+import { reservedServingNameProblem } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { isObject } from '../base/json.ts';
@@ -35,11 +36,6 @@ const MAX_GRANT_TTL_MS = 24 * 3_600_000;
 const GRANT_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Signer names a grant covers when the operator names none: node certificates only. */
 export const DEFAULT_GRANT_SIGNERS = [SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
-/**
- * Serving names the signer never certifies for a node, whatever the cluster approved: wildcards,
- * and the API server's own in-cluster names (a node holding them could pose as the API server).
- */
-const DENIED_SERVING_DNS = /(^|\.)\*|^kubernetes$|^kubernetes\.default(\.|$)/;
 const MAX_ISSUED_REMEMBERED = 100_000;
 const TRANSPORT_CA_VALIDITY_MS = 10 * 365 * 24 * 3_600_000;
 
@@ -331,10 +327,10 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       }
       const problem = signerPolicyProblem(body.signerName, csr, body.usages);
       if (problem !== undefined) throw refuse('SIGNER_POLICY', problem);
-      const denied = csr.sans.dns.find((d) => DENIED_SERVING_DNS.test(d)) ?? csr.sans.ip.find((ip) => o.deniedSans.includes(ip));
-      const deniedName = csr.sans.dns.find((d) => o.deniedSans.includes(d));
-      if (denied !== undefined || deniedName !== undefined)
-        throw refuse('SIGNER_POLICY', `this signer does not certify ${denied ?? deniedName} for a node`);
+      const denied =
+        csr.sans.dns.find((d) => reservedServingNameProblem(d) !== undefined) ??
+        [...csr.sans.dns, ...csr.sans.ip].find((n) => o.deniedSans.includes(n));
+      if (denied !== undefined) throw refuse('SIGNER_POLICY', `this signer does not certify ${denied} for a node`);
       const { keyUsage, extKeyUsage } = x509Usages(body.usages);
       // Counted before signing: a crash after the count costs the grant one certificate, never gives one away.
       grants.put({ ...grant, signed: grant.signed + 1 }, o.now());

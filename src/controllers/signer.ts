@@ -82,6 +82,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     return undefined;
   }
   let record = await o.client.getObject(ISSUED_RESOURCE, '', uid);
+  const signedNow = !record;
   if (!record) {
     let signed: Awaited<ReturnType<Signer['sign']>>;
     try {
@@ -135,7 +136,8 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   // approver's index behind the inventory.
   if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record);
   const pem = String(record.certificate ?? '');
-  parseCertificateBundle(pem, 'issued certificate');
+  // A record read back from the store is checked before it is handed out; one just made is not re-read.
+  if (!signedNow) parseCertificateBundle(pem, 'issued certificate');
   const status = isObject(csr.status) ? csr.status : {};
   const remaining = csrConditions(csr).filter((c) => c.type !== 'SigningPending');
   await o.client.updateCsrStatus({
