@@ -23,13 +23,12 @@ import {
   generatePrivateKey,
   issueCertificate,
   matchesAnyPin,
-  parseCertificate,
   parseCertificateBundle,
   parseCertificatePem,
   parseCsr,
-  spkiOf,
   verifyDetachedJws,
 } from '../src/pki/index.ts';
+import { selfSignedCa } from '../test/helpers/pki.ts';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
 const root = new URL('..', import.meta.url).pathname;
@@ -59,19 +58,7 @@ function cryptoLimit() {
 }
 
 function issuance() {
-  const caKey = generatePrivateKey('ecdsa-p256');
-  const ca = parseCertificate(
-    issueCertificate({
-      subject: [{ type: 'CN', value: 'kubernetes' }],
-      publicKey: spkiOf(caKey),
-      keyUsage: ['keyCertSign'],
-      ca: {},
-      notBefore: new Date(Date.now() - 3_600_000),
-      notAfter: new Date(Date.now() + 87_600 * 3_600_000),
-      issuer: { kind: 'self', key: caKey },
-      randomBytes,
-    }),
-  );
+  const { certificate: ca, key: caKey } = selfSignedCa({ hours: 87_600 });
   const csrs = Array.from({ length: 64 }, (_, i) =>
     createCsr({
       key: generatePrivateKey('ecdsa-p256'),

@@ -20,6 +20,7 @@ import {
   privateKeyToPem,
   spkiOf,
 } from '../src/pki/index.ts';
+import { selfSignedCa } from './helpers/pki.ts';
 import { kubectl, openssl, type RunningServer, startServer, tempDir, tlsbootAsync, toolSkip } from './helpers/processes.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -248,22 +249,7 @@ describe('tlsboot server', () => {
     }
 
     test('a client certificate from another CA is refused with 401', async () => {
-      const otherKey = generatePrivateKey('ecdsa-p256');
-      const other = parseCertificatePem(
-        certificateToPem(
-          issueCertificate({
-            subject: [{ type: 'CN', value: 'kubernetes' }],
-            publicKey: spkiOf(otherKey),
-            keyUsage: ['keyCertSign'],
-            ca: {},
-            notBefore: new Date(Date.now() - 3600_000),
-            notAfter: new Date(Date.now() + 3600_000),
-            issuer: { kind: 'self', key: otherKey },
-            randomBytes,
-          }),
-        ),
-      );
-      const { cert, key } = leaf({ certificate: other, key: otherKey }, new Date(Date.now() + 3600_000));
+      const { cert, key } = leaf(selfSignedCa({ hours: 1 }), new Date(Date.now() + 3600_000));
       const c = clientWith(cert, key);
       try {
         await assert.rejects(c.request(CSRS), (e: unknown) => code(e) === 'UNAUTHENTICATED');
