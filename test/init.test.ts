@@ -38,19 +38,19 @@ function embedded(confPath: string, key: 'client-certificate-data' | 'certificat
   return Buffer.from(value ?? '', 'base64').toString('utf8');
 }
 
+/** The cluster the main suite creates: a node name, a load-balancer endpoint and extra SANs. */
+const CLUSTER_FLAGS = [
+  '--node-name',
+  'cp-1',
+  '--control-plane-endpoint',
+  'lb.example.com:6443',
+  '--apiserver-cert-extra-sans',
+  '10.0.0.5,api.example.com',
+];
+
 describe('tlsboot init', () => {
   const dir = fresh();
-  const first = tlsboot([
-    'init',
-    '--dir',
-    dir,
-    '--node-name',
-    'cp-1',
-    '--control-plane-endpoint',
-    'lb.example.com:6443',
-    '--apiserver-cert-extra-sans',
-    '10.0.0.5,api.example.com',
-  ]);
+  const first = tlsboot(['init', '--dir', dir, ...CLUSTER_FLAGS]);
 
   test('writes the whole kubeadm layout with kubeadm file modes and prints the CA pin', () => {
     assert.equal(first.code, 0, first.stderr);
@@ -130,17 +130,7 @@ describe('tlsboot init', () => {
 
   test('a re-run keeps every file byte for byte and says so', () => {
     const before = snapshot(dir);
-    const again = tlsboot([
-      'init',
-      '--dir',
-      dir,
-      '--node-name',
-      'cp-1',
-      '--control-plane-endpoint',
-      'lb.example.com:6443',
-      '--apiserver-cert-extra-sans',
-      '10.0.0.5,api.example.com',
-    ]);
+    const again = tlsboot(['init', '--dir', dir, ...CLUSTER_FLAGS]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /Using existing "ca" certificate authority/);
     assert.deepEqual(snapshot(dir), before);
@@ -150,17 +140,7 @@ describe('tlsboot init', () => {
     const before = snapshot(dir);
     rmSync(join(dir, 'pki', 'front-proxy-client.crt'));
     rmSync(join(dir, 'pki', 'front-proxy-client.key'));
-    const r = tlsboot([
-      'init',
-      '--dir',
-      dir,
-      '--node-name',
-      'cp-1',
-      '--control-plane-endpoint',
-      'lb.example.com:6443',
-      '--apiserver-cert-extra-sans',
-      '10.0.0.5,api.example.com',
-    ]);
+    const r = tlsboot(['init', '--dir', dir, ...CLUSTER_FLAGS]);
     assert.equal(r.code, 0, r.stderr);
     const after = snapshot(dir);
     for (const [f, bytes] of before) if (!f.startsWith('pki/front-proxy-client')) assert.equal(after.get(f), bytes, f);
