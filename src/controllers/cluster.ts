@@ -7,16 +7,14 @@
 import {
   type AuthorizationAttributes,
   authorize,
-  type BindingLike,
   type CsrCondition,
   csrCertificatePem,
   csrConditions,
   parseCsrRequestField,
   prepareCsrUpdate,
-  type RoleLike,
 } from '../api/index.ts';
 import type { CertificateRequest } from '../pki/index.ts';
-import type { ObjectCache, Store, StoredObject } from '../store/index.ts';
+import { type RbacCaches, rbacPolicy, type Store, type StoredObject } from '../store/index.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -55,19 +53,12 @@ function notFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === 'NOT_FOUND';
 }
 
-export interface RbacCacheSet {
-  readonly clusterRoles: ObjectCache;
-  readonly clusterRoleBindings: ObjectCache;
-  readonly roles: ObjectCache;
-  readonly roleBindings: ObjectCache;
-}
-
 export class StoreClusterClient implements ClusterClient {
   private readonly store: Store;
-  private readonly rbac: RbacCacheSet;
+  private readonly rbac: RbacCaches;
   private readonly now: () => Date;
 
-  constructor(store: Store, rbac: RbacCacheSet, now: () => Date) {
+  constructor(store: Store, rbac: RbacCaches, now: () => Date) {
     this.store = store;
     this.rbac = rbac;
     this.now = now;
@@ -126,12 +117,7 @@ export class StoreClusterClient implements ClusterClient {
   }
 
   allowed(attributes: AuthorizationAttributes): boolean {
-    return authorize(attributes, {
-      clusterRoles: this.rbac.clusterRoles.list() as unknown as RoleLike[],
-      clusterRoleBindings: this.rbac.clusterRoleBindings.list() as unknown as BindingLike[],
-      roles: this.rbac.roles.list() as unknown as RoleLike[],
-      roleBindings: this.rbac.roleBindings.list() as unknown as BindingLike[],
-    }).allowed;
+    return authorize(attributes, rbacPolicy(this.rbac)).allowed;
   }
 }
 

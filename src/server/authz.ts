@@ -3,18 +3,13 @@
  * four RBAC resources, so a decision costs no store read and follows edits within a watch event,
  * and kube-apiserver's wording of a Forbidden message.
  */
-import { type AuthorizationAttributes, authorize, type BindingLike, type Decision, type RoleLike } from '../api/index.ts';
-import type { ObjectCache } from '../store/index.ts';
+import { type AuthorizationAttributes, authorize, type Decision } from '../api/index.ts';
+import { type RbacCaches, rbacPolicy } from '../store/index.ts';
+
+export type { RbacCaches };
 
 export interface Authorizer {
   authorize(attributes: AuthorizationAttributes): Decision;
-}
-
-export interface RbacCaches {
-  readonly clusterRoles: ObjectCache;
-  readonly clusterRoleBindings: ObjectCache;
-  readonly roles: ObjectCache;
-  readonly roleBindings: ObjectCache;
 }
 
 export class RbacAuthorizer implements Authorizer {
@@ -25,12 +20,7 @@ export class RbacAuthorizer implements Authorizer {
   }
 
   authorize(attributes: AuthorizationAttributes): Decision {
-    return authorize(attributes, {
-      clusterRoles: this.caches.clusterRoles.list() as unknown as RoleLike[],
-      clusterRoleBindings: this.caches.clusterRoleBindings.list() as unknown as BindingLike[],
-      roles: this.caches.roles.list() as unknown as RoleLike[],
-      roleBindings: this.caches.roleBindings.list() as unknown as BindingLike[],
-    });
+    return authorize(attributes, rbacPolicy(this.caches));
   }
 }
 

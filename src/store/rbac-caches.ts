@@ -1,0 +1,22 @@
+/**
+ * The four RBAC informers a process keeps, and the policy snapshot they hold, shared by the API
+ * server's authorizer and the controllers' SubjectAccessReviews so both decide from one reading.
+ */
+import type { BindingLike, RbacPolicy, RoleLike } from '../api/index.ts';
+import type { ObjectCache } from './cache.ts';
+
+export interface RbacCaches {
+  readonly clusterRoles: ObjectCache;
+  readonly clusterRoleBindings: ObjectCache;
+  readonly roles: ObjectCache;
+  readonly roleBindings: ObjectCache;
+}
+
+export function rbacPolicy(caches: RbacCaches): RbacPolicy {
+  return {
+    clusterRoles: caches.clusterRoles.list() as unknown as RoleLike[],
+    clusterRoleBindings: caches.clusterRoleBindings.list() as unknown as BindingLike[],
+    roles: caches.roles.list() as unknown as RoleLike[],
+    roleBindings: caches.roleBindings.list() as unknown as BindingLike[],
+  };
+}
