@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { csrCertificatePem, csrConditions, prepareCsrCreate, type UserInfo } from '../src/api/index.ts';
+import { csrCertificatePem, csrConditions, prepareCsrCreate, reservedIdentities, type UserInfo } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
 import { LocalSigner, type Signer } from '../src/ca/signer.ts';
@@ -30,7 +30,7 @@ import {
 import { certificateToPem, createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
-import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
+import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 
 const RBAC = 'rbac.authorization.k8s.io';
@@ -45,7 +45,18 @@ let store: Store;
 let client: StoreClusterClient;
 let caches: ObjectCache[] = [];
 let signer: LocalSigner;
+let identity: IdentityCaches;
 const now = () => new Date();
+/** What the cluster's own servers present in these tests: never certified to a node. */
+const RESERVED = reservedIdentities([
+  {
+    source: 'API server certificate (pki/apiserver.crt)',
+    dns: ['api.example', 'cp-1', 'kubernetes', 'kubernetes.default', '*.apps.example'],
+    ip: ['10.96.0.1', '192.168.0.10'],
+  },
+]);
+const nodeNames = () => identity.nodeNames();
+const context = () => identity.serving();
 
 async function seedRbac(): Promise<void> {
   const role = (name: string, sub: string) => ({
@@ -82,11 +93,14 @@ before(async () => {
   caches = Object.values(rbac);
   for (const c of caches) await c.start();
   client = new StoreClusterClient(store, rbac, now);
+  identity = new IdentityCaches({ store, reserved: () => RESERVED, dnsSuffixes: ['.nodes.example'], now, onError: () => {} });
+  await identity.start();
   const { certificate: ca, key: caKey } = selfSignedCa();
   signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
 });
 
 after(async () => {
+  await identity.close();
   for (const c of caches) await c.close();
   await store.close();
 });
@@ -143,10 +157,10 @@ async function approveByHand(name: string): Promise<void> {
 describe('approver', () => {
   test('approves a bootstrap node-client request and a node renewing its own name', async () => {
     const fresh = await submit({ user: bootstrapUser, cn: 'system:node:n1' });
-    await reconcileApproval(fresh, { client, now });
+    await reconcileApproval(fresh, { client, now, nodeNames });
     assert.deepEqual(await conditionTypes(fresh), ['Approved']);
     const renewal = await submit({ user: node('n2'), cn: 'system:node:n2' });
-    await reconcileApproval(renewal, { client, now });
+    await reconcileApproval(renewal, { client, now, nodeNames });
     assert.deepEqual(await conditionTypes(renewal), ['Approved']);
   });
 
@@ -155,7 +169,7 @@ describe('approver', () => {
     const withSan = await submit({ user: bootstrapUser, cn: 'system:node:n4', dns: ['n4.example'] });
     const otherName = await submit({ user: node('n5'), cn: 'system:node:n6' });
     for (const name of [masters, withSan, otherName]) {
-      await reconcileApproval(name, { client, now });
+      await reconcileApproval(name, { client, now, nodeNames });
       assert.deepEqual(await conditionTypes(name), [], name);
     }
   });
@@ -164,7 +178,7 @@ describe('approver', () => {
 describe('re-registration guard', () => {
   test('a second bootstrap CSR for a registered node is withheld, even after a crash between the signer’s two writes', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(first, { client, now });
+    await reconcileApproval(first, { client, now, nodeNames });
     // A crash after the inventory write and before the index write: the record exists, no index.
     const csr = (await client.getCsr(first)) ?? {};
     const uid = String((csr.metadata as { uid: string }).uid);
@@ -177,15 +191,15 @@ describe('re-registration guard', () => {
       notAfter: new Date(now().getTime() + 3_600_000).toISOString(),
       certificate: certificateToPem(signer.caCertificate.der),
     });
-    await reconcileSigning(first, { client, signer, now });
+    await reconcileSigning(first, { client, signer, now, nodeNames });
     const rebuilt = await store.get({ resource: NODE_CLIENT_RESOURCE, namespace: '', name: 'system:node:r1' });
     assert.equal(rebuilt.serialNumber, 'abc123', 'the retry restores the index from the inventory');
 
     const second = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(second, { client, now });
+    await reconcileApproval(second, { client, now, nodeNames });
     assert.deepEqual(await conditionTypes(second), ['AutoApprovalWithheld']);
     const other = await submit({ user: bootstrapUser, cn: 'system:node:r2' });
-    await reconcileApproval(other, { client, now });
+    await reconcileApproval(other, { client, now, nodeNames });
     assert.deepEqual(await conditionTypes(other), ['Approved']);
   });
 });
@@ -200,8 +214,8 @@ describe('serving approver in dry-run mode', () => {
       usages: ['digital signature', 'server auth'],
     });
     const policy = parseServingPolicy({ dryRun: true, nodes: { n9: { ips: [] } } });
-    await reconcileServing(name, { client, policy, now });
-    await reconcileServing(name, { client, policy, now });
+    await reconcileServing(name, { client, policy, now, context });
+    await reconcileServing(name, { client, policy, now, context });
     const conditions = csrConditions((await client.getCsr(name)) ?? {});
     assert.deepEqual(
       conditions.map((c) => `${c.type}/${c.reason}`),
@@ -226,9 +240,9 @@ describe('serving approver with DNS resolution', () => {
       if (attempts === 1) throw Object.assign(new Error('try again'), { code: 'EAI_AGAIN' });
       return ['10.0.0.10'];
     };
-    await assert.rejects(reconcileServing(name, { client, policy, now, resolve }));
+    await assert.rejects(reconcileServing(name, { client, policy, now, resolve, context }));
     assert.deepEqual(await conditionTypes(name), []);
-    await reconcileServing(name, { client, policy, now, resolve });
+    await reconcileServing(name, { client, policy, now, resolve, context });
     assert.deepEqual(await conditionTypes(name), ['Approved']);
   });
 });
@@ -237,7 +251,7 @@ describe('signer', () => {
   test('marks Failed, with the policy in the message, usages outside the signer’s set', async () => {
     const name = await submit({ user: bootstrapUser, cn: 'system:node:n7', usages: ['digital signature', 'client auth', 'server auth'] });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now });
+    await reconcileSigning(name, { client, signer, now, nodeNames });
     const csr = (await client.getCsr(name)) ?? {};
     const failed = csrConditions(csr).find((c) => c.type === 'Failed');
     assert.equal(failed?.reason, 'SignerValidationFailure');
@@ -275,7 +289,7 @@ describe('signer', () => {
       pem: encodePem('CERTIFICATE REQUEST', der),
     });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now });
+    await reconcileSigning(name, { client, signer, now, nodeNames });
     const [cert] = parseCertificateBundle(csrCertificatePem((await client.getCsr(name)) ?? {}) ?? '');
     assert.equal(cert?.basicConstraints?.ca, false);
     assert.deepEqual(cert?.keyUsage, ['digitalSignature']);
@@ -293,12 +307,12 @@ describe('signer', () => {
       },
       close: async () => {},
     };
-    const result = await reconcileSigning(waitingName, { client, signer: away, now, retryUnavailableMs: 1234 });
+    const result = await reconcileSigning(waitingName, { client, signer: away, now, retryUnavailableMs: 1234, nodeNames });
     assert.deepEqual(result, { requeueAfterMs: 1234 });
     const waiting = (await client.getCsr(waitingName)) ?? {};
     assert.equal(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message, 'waiting for a signing session');
     assert.equal(csrCertificatePem(waiting), undefined);
-    await reconcileSigning(waitingName, { client, signer, now });
+    await reconcileSigning(waitingName, { client, signer, now, nodeNames });
     const signed = (await client.getCsr(waitingName)) ?? {};
     assert.ok(csrCertificatePem(signed), 'signed once a signer is available');
     assert.deepEqual(
@@ -316,7 +330,7 @@ describe('signer', () => {
       },
       close: async () => {},
     };
-    await reconcileSigning(refusedName, { client, signer: refusing, now });
+    await reconcileSigning(refusedName, { client, signer: refusing, now, nodeNames });
     const failed = (await client.getCsr(refusedName)) ?? {};
     assert.equal(
       csrConditions(failed).find((c) => c.type === 'Failed')?.message,
@@ -328,8 +342,8 @@ describe('signer', () => {
   test('clamps a requested lifetime above the maximum, and signs each CSR once', async () => {
     const name = await submit({ user: bootstrapUser, cn: 'system:node:n8', expirationSeconds: 48 * 3600 });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now });
-    await reconcileSigning(name, { client, signer, now });
+    await reconcileSigning(name, { client, signer, now, nodeNames });
+    await reconcileSigning(name, { client, signer, now, nodeNames });
     const csr = (await client.getCsr(name)) ?? {};
     const [cert] = parseCertificateBundle(csrCertificatePem(csr) ?? '');
     assert.ok(cert);

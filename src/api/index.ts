@@ -39,6 +39,23 @@ export {
   TOKEN_ALPHABET,
   TOKEN_PATTERN,
 } from './core.ts';
+export type { NodeNameContext, ReservedIdentities, ReservedSource } from './identity.ts';
+export {
+  ADDRESS_CLAIM_RESOURCE,
+  addressClaimName,
+  dns1123SubdomainProblem,
+  NODE_CLIENT_RESOURCE,
+  NODE_NAME_CLAIM_RESOURCE,
+  NodeNameIndex,
+  nodeNameOf,
+  nodeNameProblem,
+  normalDnsName,
+  requestedNodeName,
+  reservedIdentities,
+  reservedIpSource,
+  reservedNameSource,
+  reservedSanProblems,
+} from './identity.ts';
 export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
 export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';

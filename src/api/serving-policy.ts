@@ -8,8 +8,18 @@
  * which SAN and why, so a person can act on it. Pure.
  */
 import { InvalidError } from '../base/errors.ts';
-import { bytesToIp, type CertificateRequest, canonicalIp, commonName, ipToBytes } from '../pki/index.ts';
+import { type CertificateRequest, canonicalIp, commonName, comparableIp, ipToBytes } from '../pki/index.ts';
 import { SIGNER_KUBELET_SERVING, signerPolicyProblem } from './certificates.ts';
+import {
+  NodeNameIndex,
+  nodeNameOf,
+  nodeNameProblem,
+  normalDnsName,
+  type ReservedIdentities,
+  reservedIdentities,
+  reservedIpSource,
+  reservedSanProblems,
+} from './identity.ts';
 
 export interface NodeAddresses {
   readonly ips: readonly string[];
@@ -52,7 +62,8 @@ export type ServingDecision =
   | { readonly kind: 'not-serving' }
   | { readonly kind: 'approve'; readonly message: string }
   | { readonly kind: 'deny'; readonly reason: string; readonly problems: readonly string[] }
-  | { readonly kind: 'retry'; readonly message: string };
+  | { readonly kind: 'retry'; readonly message: string }
+  | { readonly kind: 'wait'; readonly message: string };
 
 interface Cidr {
   readonly bytes: Uint8Array;
@@ -95,13 +106,6 @@ const ALWAYS_FORBIDDEN: readonly [string, string][] = [
   ['255.255.255.255/32', 'the broadcast address'],
 ];
 
-/** `::ffff:a.b.c.d` is judged as the IPv4 address it carries, so it cannot smuggle 127.0.0.1. */
-function normaliseIp(text: string): Uint8Array {
-  const b = ipToBytes(text);
-  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return b.subarray(12);
-  return b;
-}
-
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
@@ -110,7 +114,8 @@ const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  */
 export function reservedServingNameProblem(name: string): string | undefined {
   if (name.includes('*')) return 'is a wildcard';
-  if (name === 'kubernetes' || name.startsWith('kubernetes.default')) return 'is an API server name';
+  const n = normalDnsName(name);
+  if (n === 'kubernetes' || n.startsWith('kubernetes.default')) return 'is an API server name';
   return undefined;
 }
 
@@ -184,24 +189,53 @@ export interface ServingRequest {
   readonly groups: readonly string[];
 }
 
+/** What the cluster knows beside the policy: its own identities, its nodes, who holds which address. */
+export interface ServingContext {
+  readonly reserved: ReservedIdentities;
+  readonly nodes: NodeNameIndex;
+  /** The node whose live serving certificate holds this (comparable) IP, if any. */
+  readonly addressHolder: (ip: string) => string | undefined;
+}
+
+export const EMPTY_SERVING_CONTEXT: ServingContext = {
+  reserved: reservedIdentities([]),
+  nodes: new NodeNameIndex(),
+  addressHolder: () => undefined,
+};
+
 function ownsName(name: string, node: string, policy: ServingPolicy): boolean {
   return name === node || (policy.nodes[node]?.dns.includes(name) ?? false) || policy.dnsSuffixes.some((s) => name === `${node}${s}`);
 }
 
 /** The DNS SANs that only resolution could vouch for (with `resolveDns`), for the caller to resolve. */
-export function namesToResolve(r: ServingRequest, policy: ServingPolicy): string[] {
-  const node = /^system:node:(.+)$/.exec(r.username)?.[1];
-  if (!policy.resolveDns || !node || r.signerName !== SIGNER_KUBELET_SERVING) return [];
+export function namesToResolve(r: ServingRequest, policy: ServingPolicy | undefined): string[] {
+  const node = nodeNameOf(r.username);
+  if (!policy?.resolveDns || !node || r.signerName !== SIGNER_KUBELET_SERVING) return [];
   return r.csr.sans.dns.filter((n) => dnsProblem(n, policy.clusterDomain) === undefined && !ownsName(n, node, policy));
 }
 
+/** Another known node whose name is `name` or whose name space holds it or lies inside it. */
+function nodeOwningName(nodes: NodeNameIndex, name: string, node: string): string | undefined {
+  if (name === node || name.startsWith(`${node}.`)) return undefined;
+  if (nodes.has(name)) return name;
+  const other = nodes.overlapping(name);
+  return other === node ? undefined : other;
+}
+
+/**
+ * Decides a kubelet-serving request. With a policy, every SAN must be shown to belong to the node
+ * or the request is denied. Without one (`policy` undefined) nothing is approved, but what no
+ * policy could allow (reserved, loopback, link-local, service and multicast addresses, names and
+ * addresses of other nodes) is still denied with its reason; the rest waits for a person.
+ */
 export function evaluateServingRequest(
   r: ServingRequest,
-  policy: ServingPolicy,
+  policy: ServingPolicy | undefined,
   resolved: ReadonlyMap<string, Resolution> = new Map(),
+  ctx: ServingContext = EMPTY_SERVING_CONTEXT,
 ): ServingDecision {
   if (r.signerName !== SIGNER_KUBELET_SERVING) return { kind: 'not-serving' };
-  const node = /^system:node:(.+)$/.exec(r.username)?.[1];
+  const node = nodeNameOf(r.username);
   if (!node || !r.groups.includes('system:nodes')) {
     return {
       kind: 'deny',
@@ -218,30 +252,42 @@ export function evaluateServingRequest(
       ],
     };
   }
+  const rules = policy ?? DEFAULT_SERVING_POLICY;
+  const badName = nodeNameProblem(node, { reserved: ctx.reserved, dnsSuffixes: rules.dnsSuffixes, nodes: ctx.nodes });
+  if (badName) return { kind: 'deny', reason: 'InvalidNodeName', problems: [badName] };
   const shape = signerPolicyProblem(r.signerName, r.csr, r.usages);
   if (shape) return { kind: 'deny', reason: 'InvalidServingRequest', problems: [shape] };
   const { dns, ip } = r.csr.sans;
-  if (dns.length + ip.length > policy.maxSans) {
+  if (dns.length + ip.length > rules.maxSans) {
     return {
       kind: 'deny',
       reason: 'TooManySANs',
-      problems: [`${dns.length + ip.length} SANs requested; the policy allows at most ${policy.maxSans}`],
+      problems: [`${dns.length + ip.length} SANs requested; the policy allows at most ${rules.maxSans}`],
     };
   }
+  const reserved = reservedSanProblems(ctx.reserved, { dns, ip });
+  if (reserved.length > 0) return { kind: 'deny', reason: 'ReservedIdentity', problems: reserved };
+  /** Proof against the node: denied with or without a policy. */
   const problems: string[] = [];
-  const mine = policy.nodes[node];
-  const owner = (pred: (a: NodeAddresses) => boolean) => Object.entries(policy.nodes).find(([n, a]) => n !== node && pred(a))?.[0];
+  /** Merely not shown to be the node's: denied under a policy, left to a person without one. */
+  const unproven: string[] = [];
+  const mine = rules.nodes[node];
+  const owner = (pred: (a: NodeAddresses) => boolean) => Object.entries(rules.nodes).find(([n, a]) => n !== node && pred(a))?.[0];
   const forbidden = [
     ...ALWAYS_FORBIDDEN.map(([c, why]) => ({ cidr: parseCidr(c, 'builtin'), why })),
-    ...policy.forbiddenCidrs.map((c) => ({
+    ...rules.forbiddenCidrs.map((c) => ({
       cidr: parseCidr(c, 'forbiddenCidrs'),
       why: `inside the forbidden range ${c} (service addresses)`,
     })),
   ];
-  const allowed = policy.allowedCidrs.map((c) => parseCidr(c, 'allowedCidrs'));
+  const allowed = rules.allowedCidrs.map((c) => parseCidr(c, 'allowedCidrs'));
+  const otherHolder = (shown: string) => {
+    const holder = ctx.addressHolder(shown);
+    return holder !== undefined && holder !== node ? holder : undefined;
+  };
   for (const text of ip) {
-    const bytes = normaliseIp(text);
-    const shown = bytesToIp(bytes);
+    const shown = comparableIp(text);
+    const bytes = ipToBytes(shown);
     const hit = forbidden.find((f) => inCidr(bytes, f.cidr));
     if (hit) {
       problems.push(`IP ${text} is ${hit.why}`);
@@ -252,45 +298,60 @@ export function evaluateServingRequest(
       problems.push(`IP ${text} belongs to node ${other}`);
       continue;
     }
+    const holder = otherHolder(shown);
+    if (holder) {
+      problems.push(`IP ${text} is held by node ${holder}'s serving certificate until it expires`);
+      continue;
+    }
     if (mine?.ips.includes(shown) || allowed.some((c) => inCidr(bytes, c))) continue;
-    problems.push(
-      `IP ${text} is not an address of ${node}: add it to nodes.${node}.ips in the serving policy${policy.allowedCidrs.length > 0 ? ` (it is outside ${policy.allowedCidrs.join(', ')})` : ''}`,
+    unproven.push(
+      `IP ${text} is not an address of ${node}: add it to nodes.${node}.ips in the serving policy${rules.allowedCidrs.length > 0 ? ` (it is outside ${rules.allowedCidrs.join(', ')})` : ''}`,
     );
   }
   for (const name of dns) {
-    const bad = dnsProblem(name, policy.clusterDomain);
+    const bad = dnsProblem(name, rules.clusterDomain);
     if (bad) {
       problems.push(`DNS name ${name} ${bad}`);
       continue;
     }
     const other =
-      owner((a) => a.dns.includes(name)) ?? Object.keys(policy.nodes).find((n) => n !== node && (name === n || name.startsWith(`${n}.`)));
+      owner((a) => a.dns.includes(name)) ??
+      Object.keys(rules.nodes).find((n) => n !== node && (name === n || name.startsWith(`${n}.`))) ??
+      nodeOwningName(ctx.nodes, name, node);
     if (other) {
       problems.push(`DNS name ${name} belongs to node ${other}`);
       continue;
     }
-    if (ownsName(name, node, policy)) continue;
-    const addresses = policy.resolveDns ? resolved.get(name) : undefined;
+    if (policy !== undefined && ownsName(name, node, policy)) continue;
+    const addresses = policy?.resolveDns ? resolved.get(name) : undefined;
     if (addresses === 'transient') return { kind: 'retry', message: `DNS lookup of ${name} failed transiently; will retry` };
     if (addresses !== undefined) {
       const foreign = addresses.filter((a) => {
-        const bytes = normaliseIp(a);
-        const shown = bytesToIp(bytes);
-        if (forbidden.some((f) => inCidr(bytes, f.cidr)) || owner((n) => n.ips.includes(shown))) return true;
+        const shown = comparableIp(a);
+        const bytes = ipToBytes(shown);
+        if (forbidden.some((f) => inCidr(bytes, f.cidr)) || owner((n) => n.ips.includes(shown)) || otherHolder(shown)) return true;
+        if (reservedIpSource(ctx.reserved, shown) !== undefined) return true;
         return !(mine?.ips.includes(shown) || allowed.some((c) => inCidr(bytes, c)));
       });
       if (addresses.length > 0 && foreign.length === 0) continue;
-      problems.push(
+      unproven.push(
         addresses.length === 0
           ? `DNS name ${name} does not resolve`
           : `DNS name ${name} resolves to ${foreign.join(', ')}, which is not an address of ${node}`,
       );
       continue;
     }
-    problems.push(
+    unproven.push(
       `DNS name ${name} is not a name of ${node}: it must be ${node}, ${node}<suffix> for a configured suffix, or listed in nodes.${node}.dns`,
     );
   }
-  if (problems.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems };
+  if (problems.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems: [...problems, ...unproven] };
+  if (policy === undefined) {
+    return {
+      kind: 'wait',
+      message: `No serving policy is configured, so a person decides: nothing in the request is known to be wrong. ${[...dns, ...ip].join(', ')}`,
+    };
+  }
+  if (unproven.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems: unproven };
   return { kind: 'approve', message: `Every SAN (${[...dns, ...ip].join(', ')}) belongs to ${node} by the serving policy.` };
 }

@@ -23,6 +23,7 @@ import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { type AuditLog, FileAuditLog } from '../ca/audit.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../ca/pki-files.ts';
 import { RemoteBackend } from '../ca/remote-backend.ts';
+import { ReservedIdentityFiles } from '../ca/reserved-identities.ts';
 import { SealedKeyBackend } from '../ca/sealed-ca.ts';
 import { SessionSigner } from '../ca/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../ca/signer.ts';
@@ -41,7 +42,7 @@ import {
 } from '../server/bootstrap-policy.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
-import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
+import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { VERSION } from './version.ts';
 
@@ -256,6 +257,21 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       cleanup.push(() => c.close());
     }
     const authorizer = new RbacAuthorizer(rbac);
+    const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
+    p.logger.info(
+      { reserved: reserved.describe().map((r) => ({ source: r.source, names: [...r.dns, ...r.ip] })) },
+      'reserved identities: never certified to a node',
+    );
+    const identity = new IdentityCaches({
+      store,
+      reserved: () => reserved.current(),
+      staticNodes: Object.keys(p.servingPolicy?.nodes ?? {}),
+      dnsSuffixes: p.servingPolicy?.dnsSuffixes ?? [],
+      now: p.now,
+      onError: (e) => p.logger.warn({ error: String(e) }, 'identity informer'),
+    });
+    await identity.start();
+    cleanup.push(() => identity.close());
     const bootstrapTokens = async (token: string, at: Date): Promise<UserInfo | undefined> => {
       const m = TOKEN_PATTERN.exec(token);
       if (!m) return undefined;
@@ -284,7 +300,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       staticTokens,
       bootstrapTokens,
       authorizer,
-      admission: new ControlPlaneAdmission(authorizer),
+      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
         ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],
@@ -312,6 +328,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       signer,
       now: p.now,
       logger: p.logger,
+      identity,
       ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
       ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
     });

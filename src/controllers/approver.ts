@@ -4,16 +4,69 @@
  * (renewing its own name) or `/nodeclient` (a new node). It never denies. Stricter than Kubernetes:
  * a first-time request for a node name that already holds a valid client certificate is not
  * auto-approved (a bootstrap token cannot take over a registered node); it is marked with an
- * `AutoApprovalWithheld` condition saying why, and a person may still approve it.
+ * `AutoApprovalWithheld` condition saying why, and a person may still approve it. So is a first
+ * request whose node name breaks the identity rules, or whose name another request claimed first.
  */
-import { isNodeClientRequest, isSelfNodeClientRequest } from '../api/index.ts';
+import {
+  csrConditions,
+  isNodeClientRequest,
+  isSelfNodeClientRequest,
+  NODE_NAME_CLAIM_RESOURCE,
+  type NodeNameContext,
+  nodeNameProblem,
+  requestedNodeName,
+} from '../api/index.ts';
+import { isTlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { commonName } from '../pki/index.ts';
-import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr, NODE_CLIENT_RESOURCE } from './cluster.ts';
+import {
+  appendApprovalCondition,
+  type ClusterClient,
+  type JsonObject,
+  loadUndecidedCsr,
+  NODE_CLIENT_RESOURCE,
+  timestamp,
+} from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export interface ApproverOptions {
   readonly client: ClusterClient;
   readonly now: () => Date;
+  /** Reserved identities and known node names, read at decision time. */
+  readonly nodeNames: () => NodeNameContext;
+}
+
+/** Whether the CSR that holds a name claim may still produce a certificate. */
+function claimIsLive(holder: JsonObject | undefined, uid: unknown): boolean {
+  if (!holder || !isObject(holder.metadata) || holder.metadata.uid !== uid) return false;
+  return !csrConditions(holder).some((c) => c.type === 'Denied' || c.type === 'Failed');
+}
+
+/**
+ * Claims a new node's name for this CSR, atomically (create-if-absent, or a compare-and-swap
+ * take-over of a claim whose CSR is gone, denied or failed), so that of many concurrent first
+ * requests for one name exactly one is approved. Returns the CSR holding the name otherwise.
+ */
+async function claimNodeName(client: ClusterClient, node: string, csr: JsonObject, now: Date): Promise<string | undefined> {
+  const meta = isObject(csr.metadata) ? csr.metadata : {};
+  const mine = { csrName: String(meta.name ?? ''), csrUid: String(meta.uid ?? ''), claimedAt: timestamp(now) };
+  for (;;) {
+    const claim = await client.getObject(NODE_NAME_CLAIM_RESOURCE, '', node);
+    try {
+      if (!claim) {
+        await client.createObject(NODE_NAME_CLAIM_RESOURCE, { metadata: { name: node }, ...mine });
+        return undefined;
+      }
+      if (claim.csrUid === mine.csrUid) return undefined;
+      const holderName = String(claim.csrName ?? '');
+      if (claimIsLive(await client.getCsr(holderName), claim.csrUid)) return holderName;
+      await client.updateObject(NODE_NAME_CLAIM_RESOURCE, { ...claim, ...mine });
+      return undefined;
+    } catch (error) {
+      // Another request claimed or took over the name meanwhile: look again.
+      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+    }
+  }
 }
 
 /** Whether a valid kubelet client certificate was already issued for this CN. */
@@ -36,17 +89,27 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
     message = 'Auto approving self kubelet client certificate after SubjectAccessReview.';
   } else if (isNodeClientRequest(signerName, parsed, usages) && sar('nodeclient')) {
     const cn = commonName(parsed.subject) ?? '';
+    const node = requestedNodeName(parsed) ?? '';
+    const withhold = async (reason: string, why: string) => {
+      if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
+      await appendApprovalCondition(o.client, csr, { type: 'AutoApprovalWithheld', status: 'True', reason, message: why }, o.now());
+      return undefined;
+    };
+    const badName = nodeNameProblem(node, o.nodeNames());
+    if (badName !== undefined) return withhold('InvalidNodeName', `${badName}. It cannot be approved automatically.`);
     const serial = await nameAlreadyRegistered(o.client, cn, o.now());
     if (serial !== undefined) {
-      if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
-      const why = `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`;
-      await appendApprovalCondition(
-        o.client,
-        csr,
-        { type: 'AutoApprovalWithheld', status: 'True', reason: 'NodeAlreadyRegistered', message: why },
-        o.now(),
+      return withhold(
+        'NodeAlreadyRegistered',
+        `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`,
       );
-      return undefined;
+    }
+    const holder = await claimNodeName(o.client, node, csr, o.now());
+    if (holder !== undefined) {
+      return withhold(
+        'NodeNameClaimed',
+        `the node name ${node} was claimed by request ${holder}, approved first; one new node gets one certificate. Approve by hand if this request, not that one, is the node.`,
+      );
     }
     message = 'Auto approving kubelet client certificate after SubjectAccessReview.';
   } else {

@@ -14,6 +14,9 @@ import {
   prepareCsrUpdate,
 } from '../api/index.ts';
 import type { CertificateRequest } from '../pki/index.ts';
+
+export { ADDRESS_CLAIM_RESOURCE, NODE_CLIENT_RESOURCE, NODE_NAME_CLAIM_RESOURCE } from '../api/index.ts';
+
 import { type RbacCaches, rbacPolicy, type Store, type StoredObject } from '../store/index.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -23,13 +26,6 @@ export const SECRET_RESOURCE = 'core/secrets';
 export const CONFIGMAP_RESOURCE = 'core/configmaps';
 /** Every certificate the signer issued, keyed by the CSR's uid: at most one per CSR, persisted first. */
 export const ISSUED_RESOURCE = 'tlsboot.io/issuedcertificates';
-/**
- * The latest-expiring kubelet client certificate per node name (the CN), kept by the signer, so
- * the approver's "already registered?" check is one consistent point read rather than a scan of
- * every certificate ever issued.
- */
-export const NODE_CLIENT_RESOURCE = 'tlsboot.io/nodeclientcertificates';
-
 export interface ClusterClient {
   getCsr(name: string): Promise<JsonObject | undefined>;
   updateCsrApproval(csr: JsonObject): Promise<JsonObject>;

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
-import { ObjectCache, type Store } from '../store/index.ts';
+import { type IdentityCaches, ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
 import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
@@ -33,8 +33,10 @@ export interface ControllerManagerOptions {
   readonly now: () => Date;
   readonly logger: ControllerLogger & { info(obj: Record<string, unknown>, msg: string): void };
   readonly csrCleanupIntervalMs?: number;
-  /** Without a policy, kubelet-serving CSRs wait for a person. */
+  /** Without a policy, kubelet-serving CSRs the identity rules do not refuse wait for a person. */
   readonly servingPolicy?: ServingPolicy;
+  /** Reserved identities, known node names and address claims (started by the caller). */
+  readonly identity: IdentityCaches;
 }
 
 /** The system resolver: every address of a name. */
@@ -59,7 +61,8 @@ export class ControllerManager {
   }
 
   async start(): Promise<void> {
-    const { store, client, now, logger } = this.o;
+    const { store, client, now, logger, identity } = this.o;
+    const nodeNames = () => identity.nodeNames();
     const approvals = new WorkQueue();
     const serving = new WorkQueue();
     const signing = new WorkQueue();
@@ -104,25 +107,22 @@ export class ControllerManager {
         queue: approvals,
         workers: CSR_WORKERS,
         logger,
-        reconcile: (name) => reconcileApproval(name, { client, now }),
+        reconcile: (name) => reconcileApproval(name, { client, now, nodeNames }),
       }),
       new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
       new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),
     );
     const policy = this.o.servingPolicy;
-    if (policy) {
-      this.controllers.push(
-        new Controller({
-          name: 'serving-approver',
-          queue: serving,
-          workers: CSR_WORKERS,
-          logger,
-          reconcile: (name) => reconcileServing(name, { client, policy, now, resolve: dnsResolve }),
-        }),
-      );
-    } else {
-      serving.close();
-    }
+    const context = () => identity.serving();
+    this.controllers.push(
+      new Controller({
+        name: 'serving-approver',
+        queue: serving,
+        workers: CSR_WORKERS,
+        logger,
+        reconcile: (name) => reconcileServing(name, { client, policy, context, now, resolve: dnsResolve }),
+      }),
+    );
     const signer = this.o.signer;
     this.requeueSigning = () => {
       for (const csr of csrCache.list()) signing.add(csr.metadata.name);
@@ -134,7 +134,7 @@ export class ControllerManager {
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileSigning(name, { client, signer, now }),
+          reconcile: (name) => reconcileSigning(name, { client, signer, now, nodeNames }),
         }),
       );
     } else {

@@ -1,11 +1,13 @@
 /**
  * The kubelet-serving approver: decides each pending `kubernetes.io/kubelet-serving` CSR with the
  * serving policy (src/api/serving-policy.ts). Approves when every SAN belongs to the requesting
- * node, denies with one line per offending SAN otherwise; in dry-run mode it only records what it
+ * node, denies with one line per offending SAN otherwise. Without a policy it approves nothing but
+ * still denies what no policy could allow (reserved names, other nodes' names and addresses) and
+ * marks the rest `AutoApprovalWithheld` for a person; in dry-run mode it only records what it
  * would do, once, in a `ServingApprovalDryRun` condition. With `resolveDns`, names the policy does
  * not vouch for are looked up; a transient DNS failure retries with backoff instead of denying.
  */
-import { evaluateServingRequest, namesToResolve, type Resolution, type ServingPolicy } from '../api/serving-policy.ts';
+import { evaluateServingRequest, namesToResolve, type Resolution, type ServingContext, type ServingPolicy } from '../api/serving-policy.ts';
 import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
@@ -29,7 +31,15 @@ async function resolveAll(names: readonly string[], resolve: Resolver): Promise<
 
 export async function reconcileServing(
   name: string,
-  o: { client: ClusterClient; policy: ServingPolicy; now: () => Date; resolve?: Resolver },
+  o: {
+    client: ClusterClient;
+    /** Without a policy nothing is approved; what no policy could allow is still denied. */
+    policy: ServingPolicy | undefined;
+    /** The reserved identities, known nodes and address holders, read at decision time. */
+    context: () => ServingContext;
+    now: () => Date;
+    resolve?: Resolver;
+  },
 ): Promise<ReconcileResult | undefined> {
   const pending = await loadUndecidedCsr(o.client, name);
   if (!pending) return undefined;
@@ -43,15 +53,21 @@ export async function reconcileServing(
   };
   const lookups = namesToResolve(request, o.policy);
   const resolved = lookups.length > 0 && o.resolve ? await resolveAll(lookups, o.resolve) : new Map<string, Resolution>();
-  const decision = evaluateServingRequest(request, o.policy, resolved);
+  const decision = evaluateServingRequest(request, o.policy, resolved, o.context());
   // A transient DNS failure is not evidence against the node: the runner retries with backoff.
   if (decision.kind === 'retry') throw new Error(decision.message);
   if (decision.kind === 'not-serving') return undefined;
+  if (decision.kind === 'wait') {
+    if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
+    const withheld = { type: 'AutoApprovalWithheld', status: 'True', reason: 'NoServingPolicy', message: decision.message };
+    await appendApprovalCondition(o.client, csr, withheld, o.now());
+    return undefined;
+  }
   const condition =
     decision.kind === 'approve'
       ? { type: 'Approved', status: 'True', reason: 'ServingPolicyApproved', message: decision.message }
       : { type: 'Denied', status: 'True', reason: decision.reason, message: decision.problems.join('; ') };
-  if (o.policy.dryRun) {
+  if (o.policy?.dryRun) {
     if (conditions.some((c) => c.type === 'ServingApprovalDryRun')) return undefined;
     const would = {
       type: 'ServingApprovalDryRun',

@@ -7,9 +7,15 @@
  * one that refuses the request (INVALID) fails it.
  */
 import {
+  ADDRESS_CLAIM_RESOURCE,
+  addressClaimName,
   csrCertificatePem,
   csrConditions,
+  type NodeNameContext,
+  nodeNameProblem,
   parseCsrRequestField,
+  requestedNodeName,
+  reservedSanProblems,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
@@ -19,7 +25,7 @@ import {
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { commonName, parseCertificateBundle } from '../pki/index.ts';
+import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
 import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
@@ -31,6 +37,60 @@ export interface SignerControllerOptions {
   readonly now: () => Date;
   /** How soon to look again while the signer is unavailable. */
   readonly retryUnavailableMs?: number;
+  /** Reserved identities and known node names: the backstop whoever approved. */
+  readonly nodeNames: () => NodeNameContext;
+}
+
+/** How long an address stays claimed for a serving certificate still being signed. */
+const ADDRESS_RESERVATION_MS = 60 * 60_000;
+
+/**
+ * Why no certificate may be made for this node request whoever approved it, or undefined: the
+ * node name must pass the identity rules, and a serving certificate names nothing reserved.
+ */
+function identityProblem(signerName: string, csr: CertificateRequest, ctx: NodeNameContext): string | undefined {
+  if (signerName !== SIGNER_KUBELET_CLIENT && signerName !== SIGNER_KUBELET_SERVING) return undefined;
+  const name = nodeNameProblem(requestedNodeName(csr) ?? '', ctx);
+  if (name !== undefined) return name;
+  if (signerName !== SIGNER_KUBELET_SERVING) return undefined;
+  const reserved = reservedSanProblems(ctx.reserved, csr.sans);
+  return reserved.length > 0 ? reserved.join('; ') : undefined;
+}
+
+/**
+ * Claims each IP of a serving certificate for its node until `notAfter`, atomically: the first
+ * live holder keeps an address, so two nodes never hold certificates for one IP at once. Returns
+ * a problem naming the holder when an address is taken.
+ */
+async function claimAddresses(
+  client: ClusterClient,
+  node: string,
+  ips: readonly string[],
+  now: Date,
+  notAfter: Date,
+): Promise<string | undefined> {
+  for (const ip of ips) {
+    const name = addressClaimName(ip);
+    for (;;) {
+      const claim = await client.getObject(ADDRESS_CLAIM_RESOURCE, '', name);
+      const until = notAfter.toISOString();
+      try {
+        if (!claim) {
+          await client.createObject(ADDRESS_CLAIM_RESOURCE, { metadata: { name }, ip: comparableIp(ip), node, notAfter: until });
+          break;
+        }
+        const held = typeof claim.notAfter === 'string' ? claim.notAfter : '';
+        if (claim.node !== node && Date.parse(held) > now.getTime())
+          return `IP ${ip} is held by node ${String(claim.node)}'s serving certificate until ${held}`;
+        if (claim.node === node && held >= until) break;
+        await client.updateObject(ADDRESS_CLAIM_RESOURCE, { ...claim, node, notAfter: until });
+        break;
+      } catch (error) {
+        if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+      }
+    }
+  }
+  return undefined;
 }
 
 async function setCondition(
@@ -81,8 +141,25 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: problem });
     return undefined;
   }
+  const identity = identityProblem(signerName, parsed, o.nodeNames());
+  if (identity !== undefined) {
+    await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'IdentityRuleViolation', message: identity });
+    return undefined;
+  }
   let record = await o.client.getObject(ISSUED_RESOURCE, '', uid);
   const signedNow = !record;
+  const node = requestedNodeName(parsed) ?? '';
+  const servingIps = signerName === SIGNER_KUBELET_SERVING ? parsed.sans.ip : [];
+  if (!record && servingIps.length > 0) {
+    // Reserved before signing, so a concurrent request for another node cannot sign the same
+    // address meanwhile; extended to the certificate's expiry once it exists.
+    const now = o.now();
+    const taken = await claimAddresses(o.client, node, servingIps, now, new Date(now.getTime() + ADDRESS_RESERVATION_MS));
+    if (taken !== undefined) {
+      await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'AddressHeldByAnotherNode', message: taken });
+      return undefined;
+    }
+  }
   if (!record) {
     let signed: Awaited<ReturnType<Signer['sign']>>;
     try {
@@ -135,6 +212,15 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   // Also on a retry that found the record: a crash between the two writes must not leave the
   // approver's index behind the inventory.
   if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record);
+  if (servingIps.length > 0) {
+    const taken = await claimAddresses(o.client, node, servingIps, o.now(), new Date(String(record.notAfter)));
+    // Only a claim lost after a crash between signing and this write can land here; the inventory
+    // still records the certificate, so say so rather than hand it out.
+    if (taken !== undefined) {
+      await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'AddressHeldByAnotherNode', message: taken });
+      return undefined;
+    }
+  }
   const pem = String(record.certificate ?? '');
   // A record read back from the store is checked before it is handed out; one just made is not re-read.
   if (!signedNow) parseCertificateBundle(pem, 'issued certificate');

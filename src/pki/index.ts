@@ -21,7 +21,7 @@ export type { DerLimits } from './der.ts';
 export { DEFAULT_DER_LIMITS } from './der.ts';
 export type { BasicConstraints, Extension, SubjectAltNames } from './extensions.ts';
 export { NO_SANS } from './extensions.ts';
-export { bytesToIp, canonicalIp, ipToBytes } from './ip.ts';
+export { bytesToIp, canonicalIp, comparableIp, ipToBytes } from './ip.ts';
 export { signDetachedJws, verifyDetachedJws } from './jws.ts';
 export type { KeyAlgorithm, PublicKeyInfo } from './keys.ts';
 export {

@@ -60,3 +60,18 @@ export function bytesToIp(bytes: Uint8Array): string {
 export function canonicalIp(text: string): string {
   return bytesToIp(ipToBytes(text));
 }
+
+/**
+ * The form in which two addresses are compared for identity: canonical text, with IPv4-mapped
+ * (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) IPv6 addresses taken as the IPv4 address
+ * they carry, so no spelling of an address escapes a rule about it.
+ */
+export function comparableIp(text: string): string {
+  const b = ipToBytes(text);
+  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0)) {
+    const mapped = b[10] === 0xff && b[11] === 0xff;
+    const compatible = b[10] === 0 && b[11] === 0 && (b[12] !== 0 || b[13] !== 0);
+    if (mapped || compatible) return bytesToIp(b.subarray(12));
+  }
+  return bytesToIp(b);
+}

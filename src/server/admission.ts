@@ -3,7 +3,7 @@
  * §3.6): CertificateApproval (`approve` on the signer to change Approved/Denied),
  * CertificateSigning (`sign` on the signer to set a certificate or Failed), CertificateSubject-
  * Restriction (no `system:masters` from the generic client signer), NodeRestriction (a node asks
- * only for its own name), and a check that bootstrap-token Secrets are well-formed, because
+ * only for its own name), the node-name identity rule (src/api/identity.ts) for kubelet signers, and a check that bootstrap-token Secrets are well-formed, because
  * authentication trusts their fields. Also the SubjectAccessReview endpoints.
  */
 
@@ -12,8 +12,11 @@ import {
   csrCertificatePem,
   csrConditions,
   EXTRA_GROUP_PATTERN,
+  type NodeNameContext,
+  nodeNameProblem,
   PRIVILEGED_GROUPS,
   parseCsrRequestField,
+  requestedNodeName,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
@@ -43,9 +46,11 @@ function signingState(obj: JsonObject | undefined): string {
 
 export class ControlPlaneAdmission implements Admission {
   private readonly authorizer: Authorizer;
+  private readonly nodeNames: () => NodeNameContext;
 
-  constructor(authorizer: Authorizer) {
+  constructor(authorizer: Authorizer, nodeNames: () => NodeNameContext) {
     this.authorizer = authorizer;
+    this.nodeNames = nodeNames;
   }
 
   /** `verb` on `signers` named exactly, or `<domain>/*` (reference §3.6). */
@@ -69,6 +74,11 @@ export class ControlPlaneAdmission implements Admission {
       const privileged = organizations(csr.subject).find((o) => PRIVILEGED_GROUPS.includes(o));
       if (signerName === SIGNER_KUBE_APISERVER_CLIENT && privileged !== undefined) {
         throw forbidden(`use of ${signerName} signer with ${privileged} group is not allowed`);
+      }
+      if (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT) {
+        const requested = requestedNodeName(csr);
+        const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames());
+        if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
       const node = /^system:node:(.+)$/.exec(p.user.name);
       if (

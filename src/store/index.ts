@@ -5,6 +5,7 @@
  */
 export type { CacheEventType, CacheOptions } from './cache.ts';
 export { ObjectCache, objectKey } from './cache.ts';
+export { IdentityCaches, type IdentityCachesOptions } from './identity-caches.ts';
 export { type RbacCaches, rbacPolicy } from './rbac-caches.ts';
 export type { SqliteStoreOptions } from './sqlite.ts';
 export { openSqliteStore } from './sqlite.ts';
