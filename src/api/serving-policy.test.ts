@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createCsrPem, generatePrivateKey, parseCsrPem } from '../pki/index.ts';
 import { bootstrapTokenSecret, checkBootstrapTokenSecret, parseBootstrapToken } from './core.ts';
-import { evaluateServingRequest, parseServingPolicy } from './serving-policy.ts';
+import { NodeNameIndex, reservedIdentities } from './identity.ts';
+import { evaluateServingRequest, parseServingPolicy, type ServingContext } from './serving-policy.ts';
 
 const policy = parseServingPolicy({
   nodes: { 'node-1': { ips: ['10.0.0.11'], dns: ['node-1.corp.example'] }, 'node-2': { ips: ['10.0.0.12'] } },
@@ -212,5 +213,81 @@ describe('bootstrap token rules (reference §1)', () => {
 
   test('a token-id that disagrees with the Secret name is invalid', () => {
     assert.equal(checkBootstrapTokenSecret(secret({ 'token-id': 'zzz999' }), now).ok, false);
+  });
+});
+
+describe('serving requests and the identity rules', () => {
+  const nodes = new NodeNameIndex();
+  nodes.set('registered/web', 'web');
+  nodes.set('registered/node-1', 'node-1');
+  const ctx: ServingContext = {
+    reserved: reservedIdentities([
+      { source: 'API server certificate', dns: ['api.example', 'cp-1', 'kubernetes'], ip: ['10.96.0.1', '10.1.0.1'] },
+    ]),
+    nodes,
+    addressHolder: (ip) => (ip === '10.1.0.50' ? 'node-2' : ip === '10.1.0.11' ? 'node-1' : undefined),
+  };
+  const csrFor = (sans: { dns?: string[]; ip?: string[] }, cn = 'system:node:node-1') =>
+    parseCsrPem(
+      createCsrPem({
+        key,
+        subject: [
+          { type: 'O', value: 'system:nodes' },
+          { type: 'CN', value: cn },
+        ],
+        sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: [], uri: [] },
+      }),
+    );
+  const decide = (sans: { dns?: string[]; ip?: string[] }, withPolicy: boolean, node = 'node-1') =>
+    evaluateServingRequest(
+      {
+        signerName: 'kubernetes.io/kubelet-serving',
+        csr: csrFor(sans, `system:node:${node}`),
+        usages: ['digital signature', 'server auth'],
+        username: `system:node:${node}`,
+        groups: ['system:nodes', 'system:authenticated'],
+      },
+      withPolicy ? policy : undefined,
+      new Map(),
+      ctx,
+    );
+
+  for (const withPolicy of [true, false]) {
+    const mode = withPolicy ? 'with a policy' : 'without a policy';
+    test(`${mode}: a reserved name or address in any spelling is denied`, () => {
+      for (const sans of [
+        { dns: ['api.example'] },
+        { dns: ['node-1', 'cp-1'] },
+        { ip: ['10.96.0.1'] },
+        { ip: ['::ffff:10.96.0.1'] },
+        { ip: ['::10.1.0.1'] },
+      ]) {
+        const d = decide(sans, withPolicy);
+        assert.equal(d.kind, 'deny', `${JSON.stringify(sans)}: ${JSON.stringify(d)}`);
+        assert.equal(d.kind === 'deny' ? d.reason : '', 'ReservedIdentity');
+      }
+      denied(decide({ dns: ['API.EXAMPLE'] }, withPolicy), /reserved|not lower case/);
+    });
+
+    test(`${mode}: another node's names and held addresses are denied`, () => {
+      denied(decide({ dns: ['web'] }, withPolicy), /belongs to node web/);
+      denied(decide({ dns: ['web.nodes.example'] }, withPolicy), /belongs to node web/);
+      denied(decide({ ip: ['10.1.0.50'] }, withPolicy), /held by node node-2/);
+      denied(decide({ ip: ['127.0.0.1'] }, withPolicy), /loopback/);
+      denied(decide({ ip: ['169.254.169.254'] }, withPolicy), /link-local/);
+      denied(decide({ ip: ['10.96.0.10'] }, withPolicy), /forbidden range/);
+    });
+
+    test(`${mode}: a node whose own name is reserved or overlaps another node is denied`, () => {
+      const d = decide({ dns: ['web.x'] }, withPolicy, 'web.x');
+      assert.equal(d.kind === 'deny' ? d.reason : d.kind, 'InvalidNodeName');
+      const r = decide({ dns: ['cp-1'] }, withPolicy, 'cp-1');
+      assert.equal(r.kind === 'deny' ? r.reason : r.kind, 'InvalidNodeName');
+    });
+  }
+
+  test('without a policy, what is not known to be wrong waits for a person; its own held address is fine', () => {
+    assert.equal(decide({ dns: ['node-1', 'node-1.corp.example'], ip: ['10.1.2.3', '10.1.0.11'] }, false).kind, 'wait');
+    assert.equal(decide({ dns: ['node-1.nodes.example'], ip: ['10.1.0.11'] }, true).kind, 'approve');
   });
 });
