@@ -93,7 +93,7 @@ before(async () => {
   caches = Object.values(rbac);
   for (const c of caches) await c.start();
   client = new StoreClusterClient(store, rbac, now);
-  identity = new IdentityCaches({ store, reserved: () => RESERVED, dnsSuffixes: ['.nodes.example'], now, onError: () => {} });
+  identity = new IdentityCaches({ store, reserved: () => RESERVED, dnsSuffixes: ['.nodes.example', '.example'], now, onError: () => {} });
   await identity.start();
   const { certificate: ca, key: caKey } = selfSignedCa();
   signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
@@ -111,6 +111,7 @@ async function submit(p: {
   cn: string;
   o?: string[];
   dns?: string[];
+  ip?: string[];
   usages?: string[];
   signer?: string;
   expirationSeconds?: number;
@@ -122,7 +123,7 @@ async function submit(p: {
     createCsrPem({
       key: generatePrivateKey('ecdsa-p256'),
       subject: [...(p.o ?? ['system:nodes']).map((value) => ({ type: 'O', value })), { type: 'CN', value: p.cn }],
-      sans: { dns: p.dns ?? [], ip: [], email: [], uri: [] },
+      sans: { dns: p.dns ?? [], ip: p.ip ?? [], email: [], uri: [] },
     });
   const obj = prepareCsrCreate(
     {
@@ -350,5 +351,91 @@ describe('signer', () => {
     assert.equal(cert.notAfter.getTime() - cert.notBefore.getTime(), 24 * H);
     const issued = (await store.list(ISSUED_RESOURCE)).items.filter((r) => r.csrName === name);
     assert.equal(issued.length, 1);
+  });
+});
+
+describe('identity rules in the controllers', () => {
+  const serving = (n: string, sans: { dns?: string[]; ip?: string[] }) =>
+    submit({
+      user: node(n),
+      cn: `system:node:${n}`,
+      signer: 'kubernetes.io/kubelet-serving',
+      usages: ['digital signature', 'server auth'],
+      ...sans,
+    });
+  const reasonOf = async (name: string, type: string) =>
+    csrConditions((await client.getCsr(name)) ?? {}).find((c) => c.type === type)?.reason;
+  const issued = async (name: string) => csrCertificatePem((await client.getCsr(name)) ?? {}) !== undefined;
+
+  test('24 concurrent first requests for one new node name yield exactly one certificate; the others say why', async () => {
+    const names = await Promise.all(Array.from({ length: 24 }, () => submit({ user: bootstrapUser, cn: 'system:node:storm-1' })));
+    await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames })));
+    await Promise.all(names.map((n) => reconcileSigning(n, { client, signer, now, nodeNames })));
+    const withCertificate = (await Promise.all(names.map(issued))).filter(Boolean).length;
+    assert.equal(withCertificate, 1);
+    const withheld = await Promise.all(names.map((n) => reasonOf(n, 'AutoApprovalWithheld')));
+    assert.equal(withheld.filter((r) => r === 'NodeNameClaimed').length, 23, JSON.stringify(withheld));
+  });
+
+  test('a claim whose request is gone without a certificate is taken over by the next request', async () => {
+    const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
+    await reconcileApproval(first, { client, now, nodeNames });
+    const csr = (await client.getCsr(first)) ?? {};
+    await client.deleteCsr(first, String((csr.metadata as { resourceVersion: string }).resourceVersion));
+    const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
+    await reconcileApproval(second, { client, now, nodeNames });
+    assert.deepEqual(await conditionTypes(second), ['Approved']);
+  });
+
+  test('the signer refuses reserved node names and reserved SANs whoever approved them', async () => {
+    const cases = [
+      await submit({ user: bootstrapUser, cn: 'system:node:cp-1' }),
+      await submit({ user: bootstrapUser, cn: 'system:node:' }),
+      await submit({ user: bootstrapUser, cn: 'system:node:Node-9' }),
+      await serving('n20', { dns: ['API.example.'] }),
+      await serving('n21', { ip: ['::ffff:10.96.0.1'] }),
+      await serving('n22', { dns: ['n22', 'x.apps.example'] }),
+      await serving('api', { dns: ['api.nodes.example'] }),
+    ];
+    for (const name of cases) {
+      await approveByHand(name);
+      await reconcileSigning(name, { client, signer, now, nodeNames });
+      assert.equal(await reasonOf(name, 'Failed'), 'IdentityRuleViolation', name);
+      assert.equal(await issued(name), false, name);
+    }
+  });
+
+  test('two nodes never hold serving certificates for one IP at once; the first holder keeps it until it expires', async () => {
+    const a = await serving('addr-a', { ip: ['10.2.0.5'] });
+    await approveByHand(a);
+    await reconcileSigning(a, { client, signer, now, nodeNames });
+    assert.equal(await issued(a), true);
+    const b = await serving('addr-b', { ip: ['::ffff:10.2.0.5'] });
+    await approveByHand(b);
+    await reconcileSigning(b, { client, signer, now, nodeNames });
+    assert.equal(await reasonOf(b, 'Failed'), 'AddressHeldByAnotherNode');
+    const renewal = await serving('addr-a', { ip: ['10.2.0.5'] });
+    await approveByHand(renewal);
+    await reconcileSigning(renewal, { client, signer, now, nodeNames });
+    assert.equal(await issued(renewal), true, 'the holder renews its own address');
+    const later = () => new Date(Date.now() + 25 * H);
+    const c = await serving('addr-c', { ip: ['10.2.0.5'] });
+    await approveByHand(c);
+    await reconcileSigning(c, { client, signer, now: later, nodeNames });
+    assert.equal(await issued(c), true, 'once every certificate of the holder has expired, the address is free');
+
+    const racers = await Promise.all(['race-1', 'race-2', 'race-3'].map((n) => serving(n, { ip: ['10.2.0.6'] })));
+    for (const r of racers) await approveByHand(r);
+    await Promise.all(racers.map((r) => reconcileSigning(r, { client, signer, now, nodeNames })));
+    assert.equal((await Promise.all(racers.map(issued))).filter(Boolean).length, 1);
+  });
+
+  test('without a policy the serving approver denies what no policy could allow and withholds the rest', async () => {
+    const reserved = await serving('n30', { dns: ['n30', 'kubernetes'] });
+    const unknown = await serving('n31', { dns: ['n31'], ip: ['10.3.0.31'] });
+    for (const name of [reserved, unknown]) await reconcileServing(name, { client, policy: undefined, now, context });
+    assert.equal(await reasonOf(reserved, 'Denied'), 'ReservedIdentity');
+    assert.deepEqual(await conditionTypes(unknown), ['AutoApprovalWithheld']);
+    assert.equal(await reasonOf(unknown, 'AutoApprovalWithheld'), 'NoServingPolicy');
   });
 });
