@@ -16,6 +16,7 @@ import {
   parseCertificateBundle,
   parseCsrPem,
 } from '../pki/index.ts';
+import { dns1123SubdomainProblem } from './identity.ts';
 import type { UserInfo } from './rbac.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -342,7 +343,10 @@ const KUBELET_SERVING_USAGES = [
 function nodeSubjectProblem(csr: CertificateRequest): string | undefined {
   const orgs = organizations(csr.subject);
   if (orgs.length !== 1 || orgs[0] !== 'system:nodes') return 'subject organization must be exactly ["system:nodes"]';
-  if (!(commonName(csr.subject) ?? '').startsWith('system:node:')) return 'subject common name must begin with "system:node:"';
+  const cn = commonName(csr.subject) ?? '';
+  if (!cn.startsWith('system:node:')) return 'subject common name must begin with "system:node:"';
+  const syntax = dns1123SubdomainProblem(cn.slice('system:node:'.length));
+  if (syntax !== undefined) return `the node name in the subject common name ${syntax}`;
   if (csr.subject.attributes.some((a) => a.type !== 'O' && a.type !== 'CN')) return 'subject may only carry CN and O';
   return undefined;
 }

@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import {
+  type ReservedSource,
+  reservedIdentities,
+  reservedSanProblems,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
@@ -63,6 +66,8 @@ export interface RemoteSignerOptions {
   readonly sans: readonly string[];
   /** DNS names and IPs never certified for a node (the API server's service IP, its load balancer name...). */
   readonly deniedSans: readonly string[];
+  /** The cluster's own identities, when its public server certificates are at hand (`--reserved-from`). */
+  readonly reserved?: readonly ReservedSource[];
   readonly maxTtlMs: number;
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
@@ -230,6 +235,10 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   const audit = new FileAuditLog(join(o.stateDir, 'audit.log'), o.now);
   const signer = new LocalSigner({ caCertificate: o.caCertificate, caKey: o.caKey, randomBytes: o.randomBytes, maxTtlMs: o.maxTtlMs });
   const issued = new IssuedLog(join(o.stateDir, 'issued.jsonl'));
+  const reserved = reservedIdentities([
+    { source: 'signer --deny-san list', dns: o.deniedSans.filter((n) => !isIp(n)), ip: o.deniedSans.filter(isIp) },
+    ...(o.reserved ?? []),
+  ]);
 
   const names = [...new Set([o.host, ...o.sans].filter((h) => h !== '0.0.0.0' && h !== '::'))];
   const serving = issueLeaf(
@@ -327,10 +336,10 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       }
       const problem = signerPolicyProblem(body.signerName, csr, body.usages);
       if (problem !== undefined) throw refuse('SIGNER_POLICY', problem);
-      const denied =
-        csr.sans.dns.find((d) => reservedServingNameProblem(d) !== undefined) ??
-        [...csr.sans.dns, ...csr.sans.ip].find((n) => o.deniedSans.includes(n));
-      if (denied !== undefined) throw refuse('SIGNER_POLICY', `this signer does not certify ${denied} for a node`);
+      const wildcard = csr.sans.dns.find((d) => reservedServingNameProblem(d) !== undefined);
+      if (wildcard !== undefined) throw refuse('SIGNER_POLICY', `this signer does not certify ${wildcard} for a node`);
+      const denied = reservedSanProblems(reserved, csr.sans);
+      if (denied.length > 0) throw refuse('SIGNER_POLICY', `this signer does not certify these for a node: ${denied.join('; ')}`);
       const { keyUsage, extKeyUsage } = x509Usages(body.usages);
       // Counted before signing: a crash after the count costs the grant one certificate, never gives one away.
       grants.put({ ...grant, signed: grant.signed + 1 }, o.now());

@@ -223,6 +223,10 @@ describe('remote signer', () => {
       apiName: await outcomeOf(cluster.sign(servingRequest(24, ['n24', 'kubernetes.default.svc']), clusterNow())),
       serviceIp: await outcomeOf(cluster.sign(servingRequest(25, ['n25'], ['10.96.0.1']), clusterNow())),
       deniedName: await outcomeOf(cluster.sign(servingRequest(26, ['api.example.com']), clusterNow())),
+      deniedNameUpper: await outcomeOf(cluster.sign(servingRequest(28, ['API.Example.com.']), clusterNow())),
+      apiNameUpper: await outcomeOf(cluster.sign(servingRequest(29, ['n29', 'Kubernetes.Default.svc']), clusterNow())),
+      mappedIp: await outcomeOf(cluster.sign(servingRequest(30, ['n30'], ['::ffff:10.96.0.1']), clusterNow())),
+      compatibleIp: await outcomeOf(cluster.sign(servingRequest(31, ['n31'], ['::10.96.0.1']), clusterNow())),
       node: await outcomeOf(cluster.sign(servingRequest(27, ['n27'], ['10.0.0.27']), clusterNow())),
     };
     assert.deepEqual(results, {
@@ -233,6 +237,10 @@ describe('remote signer', () => {
       apiName: 'INVALID/REMOTE_REFUSED',
       serviceIp: 'INVALID/REMOTE_REFUSED',
       deniedName: 'INVALID/REMOTE_REFUSED',
+      deniedNameUpper: 'INVALID/REMOTE_REFUSED',
+      apiNameUpper: 'INVALID/REMOTE_REFUSED',
+      mappedIp: 'INVALID/REMOTE_REFUSED',
+      compatibleIp: 'INVALID/REMOTE_REFUSED',
       node: 'ok',
     });
     await cluster.closeSession('admin');

@@ -12,6 +12,7 @@ import { formatTextTable } from '../../base/text-table.ts';
 import { isIp, parseEndpoint } from '../../ca/layout.ts';
 import { adminRequest as admin } from '../../ca/remote-admin.ts';
 import { REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server.ts';
+import { readReservedSources } from '../../ca/reserved-identities.ts';
 import { keyMatchesSpki, parseCertificatePem, parsePrivateKeyPem } from '../../pki/index.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
@@ -43,6 +44,10 @@ export function registerSigner(program: Command, env: CliEnv): void {
       "DNS names and IPs never certified for a node, comma-separated (the API server's service IP, load balancer name...)",
       '10.96.0.1',
     )
+    .option(
+      '--reserved-from <dir>',
+      "also never certify what the cluster's own servers present: the SANs of DIR/pki/apiserver.crt, etcd/server.crt, etcd/peer.crt and admin.conf's endpoint (public files only)",
+    )
     .option('--max-ttl <duration>', 'the longest certificate this signer issues', '8760h')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(
@@ -53,6 +58,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
         listen: string;
         san?: string;
         denySan: string;
+        reservedFrom?: string;
         maxTtl: string;
         logLevel: string;
       }) => {
@@ -78,6 +84,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
             .split(',')
             .map((s) => s.trim())
             .filter((s) => s !== ''),
+          ...(flags.reservedFrom === undefined ? {} : { reserved: readReservedSources(flags.reservedFrom) }),
           maxTtlMs: parseDuration(flags.maxTtl, 'max-ttl'),
           now: env.now,
           randomBytes: env.randomBytes,
