@@ -159,6 +159,19 @@ describe('tlsboot join and agent', () => {
     assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-1 already holds a valid client certificate/);
   });
 
+  test("a bootstrap token cannot enrol a node under a name the control plane presents, nor under another node's name space", async () => {
+    for (const [name, why] of [
+      ['cp', /node name "cp" is reserved/],
+      ['localhost', /node name "localhost" is reserved/],
+      ['node-1.rack', /collides with node "node-1"/],
+    ] as const) {
+      const r = await joinNode(name, ['--tls-bootstrap-timeout', '3s']);
+      assert.notEqual(r.code, 0, name);
+      assert.match(r.stderr, why, name);
+      assert.equal(existsSync(join(dir.path, name, 'pki', 'kubelet-client-current.pem')), false, name);
+    }
+  });
+
   test('forged serving CSRs are denied with a reason naming the SAN', async () => {
     const node3 = new KubeClient(loadKubeconfig(join(dir.path, 'node-3', 'kubelet.conf')));
     try {
@@ -200,10 +213,13 @@ describe('tlsboot join and agent', () => {
       assert.match(otherNode.message, /10\.0\.0\.12 belongs to node node-2/);
       const service = await forge('forged-service', { dns: ['kubernetes.default.svc'], ip: ['10.0.0.13'] });
       assert.equal(service.type, 'Denied');
-      assert.match(service.message, /kubernetes\.default\.svc is an API server name/);
+      assert.match(service.message, /kubernetes\.default\.svc is reserved: the cluster's API server certificate/);
+      const controlPlane = await forge('forged-control-plane', { dns: ['CP.'], ip: ['10.0.0.13'] });
+      assert.equal(controlPlane.type, 'Denied');
+      assert.match(controlPlane.message, /CP\. is reserved: the cluster's API server certificate/);
       const loopback = await forge('forged-loopback', { ip: ['127.0.0.1'] });
       assert.equal(loopback.type, 'Denied');
-      assert.match(loopback.message, /127\.0\.0\.1 is a loopback address/);
+      assert.match(loopback.message, /IP 127\.0\.0\.1 is reserved: the cluster's API server certificate/);
       const honest = await forge('honest-node-3', { dns: ['node-3'], ip: ['10.0.0.13'] });
       assert.equal(honest.type, 'Approved');
     } finally {
