@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
+import { formatTextTable } from '../../base/text-table.ts';
 import { FileAuditLog } from '../../ca/audit.ts';
 import { checkExpiration, formatExpirationJson, formatExpirationTable, RENEWABLE, renewCertificates } from '../../ca/certs.ts';
 import type { PendingCsr } from '../../ca/external-ca.ts';
@@ -15,6 +16,7 @@ import {
   DEFAULT_SERVICE_CIDR,
   type InitOptions,
 } from '../../ca/layout.ts';
+import { readReservedSources } from '../../ca/reserved-identities.ts';
 import { signOffline } from '../../ca/sign-offline.ts';
 import { isKeyAlgorithm, KEY_ALGORITHMS } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
@@ -166,6 +168,23 @@ export function registerInit(program: Command, env: CliEnv): void {
       });
       for (const n of renewed) env.stdout.write(`certificate ${n} renewed\n`);
       env.stdout.write('Done renewing certificates. Restart the components that use them to pick them up.\n');
+    });
+  certs
+    .command('reserved')
+    .description("list the names and addresses the cluster's own servers present: never certified to a node")
+    .requiredOption('--dir <dir>', 'directory holding DIR/pki and the kubeconfigs')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action((flags: { dir: string; output: string }) => {
+      if (flags.output !== 'table' && flags.output !== 'json') {
+        throw new InvalidError('OUTPUT_FORMAT', '--output must be table or json', { field: 'output' });
+      }
+      const sources = readReservedSources(flags.dir);
+      if (flags.output === 'json') {
+        env.stdout.write(`${JSON.stringify(sources, null, 2)}\n`);
+        return;
+      }
+      const rows = sources.flatMap((s) => [...s.dns.map((d) => ['DNS', d, s.source]), ...s.ip.map((i) => ['IP', i, s.source])]);
+      env.stdout.write(`${formatTextTable([['KIND', 'NAME', 'PRESENTED BY'], ...rows])}\n`);
     });
   certs
     .command('sign-offline')
