@@ -387,6 +387,19 @@ describe('identity rules in the controllers', () => {
     assert.deepEqual(await conditionTypes(second), ['Approved']);
   });
 
+  test('a claim whose certificate expired no longer keeps the name, as an expired registration does not', async () => {
+    const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
+    await reconcileApproval(first, { client, now, nodeNames });
+    await reconcileSigning(first, { client, signer, now, nodeNames });
+    assert.equal(await issued(first), true);
+    const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
+    const later = () => new Date(Date.now() + 25 * H);
+    await reconcileApproval(second, { client, now: later, nodeNames });
+    assert.deepEqual(await conditionTypes(second), ['Approved']);
+    const holder = await store.get({ resource: 'tlsboot.io/nodenameclaims', namespace: '', name: 'claim-2' });
+    assert.equal(holder.csrName, second);
+  });
+
   test('the signer refuses reserved node names and reserved SANs whoever approved them', async () => {
     for (const cn of ['system:node:', 'system:node:Node-9', 'system:node:n\u0131', 'system:node:a_b']) {
       const name = await submit({ user: bootstrapUser, cn });

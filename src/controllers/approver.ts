@@ -8,6 +8,7 @@
  * request whose node name breaks the identity rules, or whose name another request claimed first.
  */
 import {
+  csrCertificatePem,
   csrConditions,
   isNodeClientRequest,
   isSelfNodeClientRequest,
@@ -18,7 +19,7 @@ import {
 } from '../api/index.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { commonName } from '../pki/index.ts';
+import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import {
   appendApprovalCondition,
   type ClusterClient,
@@ -36,10 +37,17 @@ export interface ApproverOptions {
   readonly nodeNames: () => NodeNameContext;
 }
 
-/** Whether the CSR that holds a name claim may still produce a certificate. */
-function claimIsLive(holder: JsonObject | undefined, uid: unknown): boolean {
+/**
+ * Whether the CSR that holds a name claim still stands for the node: it may yet get a certificate,
+ * or the one it got is valid. A claim whose request was deleted, denied or failed, or whose
+ * certificate expired, no longer keeps the name from a new node, as an expired registration does not.
+ */
+function claimIsLive(holder: JsonObject | undefined, uid: unknown, now: Date): boolean {
   if (!holder || !isObject(holder.metadata) || holder.metadata.uid !== uid) return false;
-  return !csrConditions(holder).some((c) => c.type === 'Denied' || c.type === 'Failed');
+  if (csrConditions(holder).some((c) => c.type === 'Denied' || c.type === 'Failed')) return false;
+  const pem = csrCertificatePem(holder);
+  if (pem === undefined) return true;
+  return (parseCertificateBundle(pem, 'issued certificate')[0]?.notAfter.getTime() ?? 0) > now.getTime();
 }
 
 /**
@@ -59,7 +67,7 @@ async function claimNodeName(client: ClusterClient, node: string, csr: JsonObjec
       }
       if (claim.csrUid === mine.csrUid) return undefined;
       const holderName = String(claim.csrName ?? '');
-      if (claimIsLive(await client.getCsr(holderName), claim.csrUid)) return holderName;
+      if (claimIsLive(await client.getCsr(holderName), claim.csrUid, now)) return holderName;
       await client.updateObject(NODE_NAME_CLAIM_RESOURCE, { ...claim, ...mine });
       return undefined;
     } catch (error) {
