@@ -45,6 +45,13 @@ function positiveDuration(text: string, flag: string): number {
   return ms;
 }
 
+/** The `-o` value of the certs commands, checked before anything is read. */
+function tableOrJson(output: string): 'table' | 'json' {
+  if (output !== 'table' && output !== 'json')
+    throw new InvalidError('OUTPUT_FORMAT', '--output must be table or json', { field: 'output' });
+  return output;
+}
+
 export function initOptionsFromFlags(flags: InitFlags, env: CliEnv): InitOptions {
   if (!isKeyAlgorithm(flags.keyAlgorithm)) {
     throw new InvalidError('INIT_OPTION', `--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`, { field: 'key-algorithm' });
@@ -148,12 +155,10 @@ export function registerInit(program: Command, env: CliEnv): void {
     .requiredOption('--dir <dir>', 'directory holding DIR/pki and the kubeconfigs')
     .option('-o, --output <format>', 'table or json', 'table')
     .action((flags: { dir: string; output: string }) => {
-      if (flags.output !== 'table' && flags.output !== 'json') {
-        throw new InvalidError('OUTPUT_FORMAT', '--output must be table or json', { field: 'output' });
-      }
+      const output = tableOrJson(flags.output);
       const report = checkExpiration(flags.dir);
       const now = env.now();
-      env.stdout.write(flags.output === 'json' ? formatExpirationJson(report, now) : formatExpirationTable(report, now));
+      env.stdout.write(output === 'json' ? formatExpirationJson(report, now) : formatExpirationTable(report, now));
     });
   certs
     .command('renew')
@@ -175,11 +180,9 @@ export function registerInit(program: Command, env: CliEnv): void {
     .requiredOption('--dir <dir>', 'directory holding DIR/pki and the kubeconfigs')
     .option('-o, --output <format>', 'table or json', 'table')
     .action((flags: { dir: string; output: string }) => {
-      if (flags.output !== 'table' && flags.output !== 'json') {
-        throw new InvalidError('OUTPUT_FORMAT', '--output must be table or json', { field: 'output' });
-      }
+      const output = tableOrJson(flags.output);
       const sources = readReservedSources(flags.dir);
-      if (flags.output === 'json') {
+      if (output === 'json') {
         env.stdout.write(`${JSON.stringify(sources, null, 2)}\n`);
         return;
       }
