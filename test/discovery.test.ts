@@ -20,7 +20,7 @@ const caPem = certificateToPem(cert);
 const tokenId = 'abcdef';
 const tokenSecret = '0123456789abcdef';
 
-type Mode = 'good' | 'tampered' | 'huge' | 'trickle';
+type Mode = 'good' | 'tampered' | 'huge' | 'trickle' | 'unsigned';
 let mode: Mode = 'good';
 let server: Server;
 let url = '';
@@ -40,6 +40,11 @@ before(async () => {
       res.on('close', () => clearInterval(timer));
       return;
     }
+    if (mode === 'unsigned') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ kind: 'ConfigMap', data: { kubeconfig } }));
+      return;
+    }
     const served = mode === 'tampered' ? kubeconfig.replace('server:', 'server: ') : kubeconfig;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ kind: 'ConfigMap', data: { kubeconfig: served, [`jws-kubeconfig-${tokenId}`]: jws } }));
@@ -54,8 +59,12 @@ after(() => {
   server.close();
 });
 
-const discover = (pins: string[], extra: { endpoint?: string; timeoutMs?: number } = {}) =>
+const discover = (
+  pins: string[],
+  extra: { endpoint?: string; timeoutMs?: number; onRetry?: (attempt: number, problem: string) => void } = {},
+) =>
   discoverWithToken({
+    ...(extra.onRetry ? { onRetry: extra.onRetry } : {}),
     endpoint: extra.endpoint ?? url,
     tokenId,
     tokenSecret,
@@ -102,5 +111,30 @@ describe('token discovery', () => {
     const r = await reasonOf(discover([certificatePin(cert)], { timeoutMs: 1500 }));
     assert.notEqual(r, 'ok');
     assert.ok(Date.now() - started < 15_000, 'bounded time');
+  });
+
+  test('a token unknown to cluster-info fails after a short retry, saying so; an unreachable server is retried, each attempt reported', async () => {
+    mode = 'unsigned';
+    const tries: string[] = [];
+    const started = Date.now();
+    const unknown = discover([certificatePin(cert)], { timeoutMs: 60_000, onRetry: (n, problem) => tries.push(`${n}: ${problem}`) });
+    await assert.rejects(unknown, (e: unknown) => {
+      assert.equal((e as { reason?: string }).reason, 'DISCOVERY_TOKEN_UNKNOWN');
+      assert.match(String((e as Error).message), /after 3 attempts: there is no JWS signature in cluster-info for token id "abcdef"/);
+      return true;
+    });
+    assert.equal(tries.length, 2);
+    assert.ok(Date.now() - started < 10_000, 'not the whole discovery timeout');
+    const down: string[] = [];
+    await assert.rejects(
+      discover([certificatePin(cert)], {
+        endpoint: 'https://127.0.0.1:1',
+        timeoutMs: 1000,
+        onRetry: (n, problem) => down.push(`${n}: ${problem}`),
+      }),
+      /discovery timed out after \d+ attempts/,
+    );
+    assert.ok(down.length >= 2, JSON.stringify(down));
+    assert.match(down[0] ?? '', /^1: /);
   });
 });

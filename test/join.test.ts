@@ -64,6 +64,12 @@ describe('tlsboot join and agent', () => {
       assert.match(text, /TLS Web Client Authentication/);
       assert.match(text, /CA:FALSE/);
       assert.ok(existsSync(join(dir.path, `node-${i + 1}`, 'kubelet.conf')));
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `certificate issued: system:node:node-${i + 1} \\(serial [0-9a-f]+\\), valid until \\S+; "tlsboot agent" rotates it between`,
+        ),
+      );
     }
   });
 
@@ -153,6 +159,12 @@ describe('tlsboot join and agent', () => {
   test('a bootstrap token cannot re-register a node that holds a valid certificate', async () => {
     const r = await joinNode('node-1', ['--tls-bootstrap-timeout', '3s'], join(dir.path, 'node-1-again'));
     assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /node-csr-\S+: not approved automatically \(NodeAlreadyRegistered\): system:node:node-1 already holds/);
+    assert.match(r.stdout, /An admin may approve it with "kubectl certificate approve node-csr-\S+"/);
+    assert.match(
+      r.stderr,
+      /timed out waiting for certificatesigningrequest node-csr-\S+ to be approved and signed: not approved automatically/,
+    );
     const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
     const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
     assert.equal(withheld.length, 1);

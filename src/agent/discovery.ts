@@ -27,6 +27,14 @@ export interface TokenDiscoveryParams {
   readonly signal?: AbortSignal;
   /** Cap on a cluster-info response. */
   readonly maxResponseBytes?: number;
+  /**
+   * Fetches of a reachable cluster-info that has no signature for the token before giving up:
+   * the bootstrap signer signs a new token within moments, so a longer wait only hides a wrong
+   * or expired token.
+   */
+  readonly unknownTokenAttempts?: number;
+  /** Told of each failed attempt, with the reason, before the next one. */
+  readonly onRetry?: (attempt: number, problem: string) => void;
 }
 
 export interface DiscoveredCluster {
@@ -76,8 +84,11 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
   const insecure = new KubeClient({ ...base, insecureSkipTlsVerify: true });
   let kubeconfigText: string;
   let jws: string;
+  let attempt = 0;
+  let unknownToken = 0;
   try {
     for (;;) {
+      attempt++;
       let lastProblem: string;
       try {
         const data = dataOf(await insecure.request(CLUSTER_INFO_PATH, p.signal ? { signal: p.signal } : {}));
@@ -89,13 +100,22 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
           break;
         }
         lastProblem = `there is no JWS signature in cluster-info for token id "${p.tokenId}": the token is invalid for this cluster or it has expired; create a new one with "tlsboot token create"`;
+        unknownToken++;
+        if (unknownToken >= (p.unknownTokenAttempts ?? 3))
+          throw new TlsbootError(
+            'UNAUTHENTICATED',
+            'DISCOVERY_TOKEN_UNKNOWN',
+            `discovery failed after ${attempt} attempts: ${lastProblem}`,
+          );
       } catch (error) {
+        if (isTlsbootError(error) && error.reason === 'DISCOVERY_TOKEN_UNKNOWN') throw error;
         if (!isTlsbootError(error) || (error.code !== 'UNAVAILABLE' && error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN'))
           throw error;
         lastProblem = error.message;
       }
       if (p.now() + p.retryIntervalMs > deadline)
-        throw new TlsbootError('UNAVAILABLE', 'DISCOVERY_TIMEOUT', `discovery timed out: ${lastProblem}`);
+        throw new TlsbootError('UNAVAILABLE', 'DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
+      p.onRetry?.(attempt, lastProblem);
       await p.sleep(p.retryIntervalMs, p.signal);
     }
   } finally {

@@ -9,6 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join as joinPath, resolve } from 'node:path';
+import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { InvalidError, TlsbootError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
@@ -20,7 +21,6 @@ import { bootstrapCsrName, type CertificateRequestSpec, csrBody, submitCsr, veri
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 const TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
-const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export interface JoinParams {
   readonly endpoint?: string;
@@ -31,6 +31,8 @@ export interface JoinParams {
   readonly nodeName: string;
   readonly nodeDir: string;
   readonly discoveryTimeoutMs: number;
+  /** Wait between discovery attempts (default 5 s, as kubeadm). */
+  readonly discoveryRetryMs?: number;
   readonly tlsBootstrapTimeoutMs: number;
   readonly now: () => Date;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -51,8 +53,8 @@ export function parseToken(text: string): { id: string; secret: string } {
 }
 
 export function validateNodeName(name: string): void {
-  if (!NODE_NAME.test(name))
-    throw new InvalidError('NODE_NAME', `node name "${name}" must be a lower-case DNS subdomain (RFC 1123)`, { field: 'node-name' });
+  const problem = dns1123SubdomainProblem(name);
+  if (problem !== undefined) throw new InvalidError('NODE_NAME', `--node-name: "${name}" ${problem}`, { field: 'node-name' });
 }
 
 export function kubeletClientSpec(nodeName: string): CertificateRequestSpec {
@@ -99,7 +101,9 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       pins: p.pins,
       unsafeSkipCaVerification: p.unsafeSkipCaVerification,
       timeoutMs: p.discoveryTimeoutMs,
-      retryIntervalMs: 5000,
+      retryIntervalMs: p.discoveryRetryMs ?? 5000,
+      onRetry: (attempt, problem) =>
+        p.log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in ${Math.round((p.discoveryRetryMs ?? 5000) / 1000)}s`),
       sleep: p.sleep,
       now: () => p.now().getTime(),
       ...(p.signal ? { signal: p.signal } : {}),
@@ -147,9 +151,20 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       p.log(`[kubelet-start] submitting certificatesigningrequest ${csrName}`);
       const created = await submitCsr(client, csrBody(key, spec, { name: csrName }), key, spec, p.now());
       p.log('[kubelet-start] waiting for the request to be approved and signed');
-      const pem = await waitForCertificate(client, created, p.tlsBootstrapTimeoutMs, p.signal);
+      const pem = await waitForCertificate(client, created, p.tlsBootstrapTimeoutMs, p.signal, (reason) =>
+        p.log(`[kubelet-start] ${csrName}: ${reason}`),
+      );
       const chain = verifyIssued(pem, key, spec, cluster.caPem, p.now());
       certificatePath = store.install('kubelet-client', chain, key, p.now());
+      const leaf = chain[0];
+      if (leaf) {
+        const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();
+        const from = new Date(leaf.notBefore.getTime() + life * 0.7).toISOString();
+        const to = new Date(leaf.notBefore.getTime() + life * 0.9).toISOString();
+        p.log(
+          `[kubelet-start] certificate issued: ${spec.commonName} (serial ${leaf.serialNumber}), valid until ${leaf.notAfter.toISOString()}; "tlsboot agent" rotates it between ${from} and ${to}`,
+        );
+      }
     } catch (error) {
       if (error instanceof TlsbootError) throw error;
       throw new TlsbootError('UNAVAILABLE', 'JOIN', `TLS bootstrap failed: ${error instanceof Error ? error.message : String(error)}`, {

@@ -131,17 +131,42 @@ function terminalState(csr: JsonObject, name: string): string | undefined {
  * Waits with a watch (field selector on the name) until the CSR carries a certificate. Denied,
  * Failed, deletion or a different UID end the wait with an error; so does `timeoutMs`.
  */
+/**
+ * What a waiting CSR waits for, in words a person can act on, or undefined while nothing is
+ * known yet: withheld by the approver (its message, and the command an admin runs), approved but
+ * waiting for a signing session or the remote signer, or approved and waiting for the signer.
+ */
+export function waitingReason(csr: JsonObject, name: string): string | undefined {
+  const conditions = csrConditions(csr);
+  const pending = conditions.find((c) => c.type === 'SigningPending');
+  if (pending)
+    return `approved; the CA cannot sign yet (${pending.reason ?? 'SigningPending'}: ${pending.message ?? ''}). An operator opens a signing session with "tlsboot ca session open"; this request is then signed at once`;
+  if (conditions.some((c) => c.type === 'Approved')) return 'approved; waiting for the signer';
+  const withheld = conditions.find((c) => c.type === 'AutoApprovalWithheld');
+  if (withheld)
+    return `not approved automatically (${withheld.reason ?? 'AutoApprovalWithheld'}): ${withheld.message ?? ''} An admin may approve it with "kubectl certificate approve ${name}" or deny it with "kubectl certificate deny ${name}"`;
+  return undefined;
+}
+
 export async function waitForCertificate(
   client: KubeClient,
   created: JsonObject,
   timeoutMs: number,
   signal?: AbortSignal,
+  /** Called with each new reason the request is waiting for. */
+  onWaiting?: (reason: string) => void,
 ): Promise<string> {
   const meta = isObject(created.metadata) ? created.metadata : {};
   const name = String(meta.name);
   const uid = meta.uid;
   const timeout = AbortSignal.timeout(timeoutMs);
   const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let lastReason: string | undefined;
+  const report = (csr: JsonObject) => {
+    const reason = waitingReason(csr, name);
+    if (reason !== undefined && reason !== lastReason) onWaiting?.(reason);
+    if (reason !== undefined) lastReason = reason;
+  };
   let current = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`, { signal: both });
   for (;;) {
     const curMeta = isObject(current.metadata) ? current.metadata : {};
@@ -149,6 +174,7 @@ export async function waitForCertificate(
       throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
     const done = terminalState(current, name);
     if (done) return done;
+    report(current);
     const from = String(curMeta.resourceVersion ?? '');
     let next: JsonObject | undefined;
     for await (const event of client.watch(CSR_PATH, { fieldSelector: `metadata.name=${name}`, resourceVersion: from }, both)) {
@@ -161,12 +187,13 @@ export async function waitForCertificate(
         throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
       const got = terminalState(next, name);
       if (got) return got;
+      report(next);
     }
     if (timeout.aborted)
       throw new TlsbootError(
         'UNAVAILABLE',
         'CSR_TIMEOUT',
-        `timed out waiting for certificatesigningrequest ${name} to be approved and signed`,
+        `timed out waiting for certificatesigningrequest ${name} to be approved and signed${lastReason === undefined ? ' (no approver acted on it)' : `: ${lastReason}`}`,
       );
     if (signal?.aborted) throw new TlsbootError('UNAVAILABLE', 'ABORTED', 'aborted');
     // The watch ended (server restart, expired history): re-read and watch again from there.
