@@ -133,8 +133,13 @@ describe('tlsboot join and agent', () => {
     assert.match(weak.stderr, /too predictable/);
     const extra = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: env() });
     const doomed = extra.stdout.trim();
+    const listed = await tlsbootAsync(['token', 'list'], { env: env() });
+    assert.match(listed.stdout, new RegExp(`^${doomed.slice(0, 6)}\\.<secret> +(59m|60m|1h) `, 'm'), 'TTL is the time left');
     const deleted = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
     assert.equal(deleted.code, 0, deleted.stderr);
+    const again = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr.trim(), `error: bootstrap token "${doomed.slice(0, 6)}" not found`);
     const nodeDir = join(dir.path, 'node-doomed');
     const r = await tlsbootAsync([
       'join',
@@ -288,5 +293,37 @@ describe('tlsboot join and agent', () => {
       assert.match(r.stderr, why, name);
       assert.equal(existsSync(join(dir.path, name, 'pki', 'kubelet-client-current.pem')), false, name);
     }
+  });
+});
+
+describe('the join command tlsboot prints', () => {
+  const dir = tempDir('printed');
+  let server: RunningServer;
+  after(async () => {
+    await server?.stop();
+    dir.remove();
+  });
+
+  test('runs as printed: npx tlsboot join with a default node folder, and the kubeconfig found in data/admin.conf', async () => {
+    const cluster = join(dir.path, 'data');
+    const port = await freePort();
+    assert.equal((await tlsbootAsync(['init', '--dir', cluster, '--apiserver-bind-port', String(port)])).code, 0);
+    server = await startServer(cluster, [], port);
+    // As README's quick start: no KUBECONFIG, run beside the data folder npm start made.
+    const created = await tlsbootAsync(['token', 'create', '--print-join-command'], {
+      cwd: dir.path,
+      env: { KUBECONFIG: '', HOME: dir.path },
+    });
+    assert.equal(created.code, 0, created.stderr);
+    const printed = created.stdout.trim();
+    assert.match(
+      printed,
+      /^npx tlsboot join https:\/\/\S+ --token [a-z0-9]{6}\.[a-z0-9]{16} --discovery-token-ca-cert-hash sha256:[0-9a-f]{64}$/,
+    );
+    const args = printed.split(' ').slice(2);
+    const joined = await tlsbootAsync([...args, '--node-name', 'printed-1'], { cwd: dir.path });
+    assert.equal(joined.code, 0, joined.stdout + joined.stderr);
+    assert.ok(existsSync(join(dir.path, 'node-printed-1', 'kubelet.conf')), 'default folder ./node-<name>');
+    assert.match(joined.stdout, /Keep it fresh with: npx tlsboot agent --dir node-printed-1 --node-name printed-1/);
   });
 });

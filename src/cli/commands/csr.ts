@@ -1,4 +1,6 @@
 /** `tlsboot csr list|get|describe|approve|deny`: the operator's view of pending requests. */
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { InvalidError } from '../../base/errors.ts';
@@ -10,10 +12,28 @@ import { commonName, organizations, parseCsrPem } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
 
 /** The client for --kubeconfig, else $KUBECONFIG. */
+/**
+ * The kubeconfig a command uses, found as kubectl finds it (`--kubeconfig`, then the first file of
+ * `KUBECONFIG` that exists, then `~/.kube/config`), and then, on the control plane that
+ * `npm start` runs, `data/admin.conf`.
+ */
+export function kubeconfigPath(flags: { kubeconfig?: string }, env: CliEnv): string {
+  if (flags.kubeconfig !== undefined) return flags.kubeconfig;
+  const fromEnv = (env.vars.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
+  const home = env.vars.HOME;
+  const candidates = [...fromEnv, ...(home ? [join(home, '.kube', 'config')] : []), join('data', 'admin.conf')];
+  const found = candidates.find((p) => existsSync(p));
+  if (found === undefined)
+    throw new InvalidError(
+      'KUBECONFIG',
+      `no kubeconfig: looked for ${candidates.join(', ')}; pass --kubeconfig FILE or set KUBECONFIG (the control plane writes DIR/admin.conf)`,
+      { field: 'kubeconfig' },
+    );
+  return found;
+}
+
 export function clientFor(flags: { kubeconfig?: string }, env: CliEnv): KubeClient {
-  const path = flags.kubeconfig ?? env.vars.KUBECONFIG;
-  if (!path) throw new InvalidError('KUBECONFIG', 'no kubeconfig: pass --kubeconfig FILE or set KUBECONFIG', { field: 'kubeconfig' });
-  return new KubeClient(loadKubeconfig(path));
+  return new KubeClient(loadKubeconfig(kubeconfigPath(flags, env)));
 }
 
 export async function withClient<T>(flags: { kubeconfig?: string }, env: CliEnv, work: (client: KubeClient) => Promise<T>): Promise<T> {

@@ -15,7 +15,7 @@ interface JoinFlags {
   discoveryTokenUnsafeSkipCaVerification?: boolean;
   discoveryFile?: string;
   nodeName?: string;
-  dir: string;
+  dir?: string;
   discoveryTimeout: string;
   tlsBootstrapTimeout: string;
 }
@@ -49,7 +49,7 @@ export function registerNode(program: Command, env: CliEnv): void {
     .option('--discovery-token-unsafe-skip-ca-verification', 'trust the JWS alone, without a CA pin (MITM-able)')
     .option('--discovery-file <path>', 'kubeconfig with the cluster and CA, instead of token discovery')
     .option('--node-name <name>', 'node name (default: the host name)')
-    .requiredOption('--dir <dir>', 'node directory: kubelet.conf, bootstrap-kubelet.conf and pki/')
+    .option('--dir <dir>', 'node directory: kubelet.conf, bootstrap-kubelet.conf and pki/ (default: ./node-<node name>)')
     .option('--discovery-timeout <duration>', 'how long to wait for signed cluster-info', '5m')
     .option('--tls-bootstrap-timeout <duration>', 'how long to wait for the certificate', '5m')
     .action(async (endpoint: string | undefined, flags: JoinFlags) => {
@@ -61,14 +61,15 @@ export function registerNode(program: Command, env: CliEnv): void {
         url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
       }
       const token = flags.tlsBootstrapToken ?? flags.token;
+      const nodeName = flags.nodeName ?? env.hostname.toLowerCase();
       const result = await joinCluster({
         ...(url === undefined ? {} : { endpoint: url }),
         ...(token === undefined ? {} : { token }),
         pins: flags.discoveryTokenCaCertHash,
         unsafeSkipCaVerification: flags.discoveryTokenUnsafeSkipCaVerification === true,
         ...(flags.discoveryFile === undefined ? {} : { discoveryFile: flags.discoveryFile }),
-        nodeName: flags.nodeName ?? env.hostname.toLowerCase(),
-        nodeDir: flags.dir,
+        nodeName,
+        nodeDir: flags.dir ?? `node-${nodeName}`,
         discoveryTimeoutMs: parseDuration(flags.discoveryTimeout, 'discovery-timeout'),
         tlsBootstrapTimeoutMs: parseDuration(flags.tlsBootstrapTimeout, 'tls-bootstrap-timeout'),
         now: env.now,
@@ -76,7 +77,10 @@ export function registerNode(program: Command, env: CliEnv): void {
         log: (line) => env.stdout.write(`${line}\n`),
         signal: env.shutdown,
       });
-      env.stdout.write(`\nThis node has joined the cluster. Certificate: ${result.certificatePath}\n`);
+      const dir = flags.dir ?? `node-${nodeName}`;
+      env.stdout.write(
+        `\nThis node has joined the cluster. Certificate: ${result.certificatePath}\nKeep it fresh with: npx tlsboot agent --dir ${dir} --node-name ${nodeName} --bootstrap-kubeconfig ${dir}/bootstrap-kubelet.conf\n`,
+      );
     });
 
   program

@@ -10,8 +10,8 @@ import {
   secretString,
   TOKEN_ALPHABET,
 } from '../../api/index.ts';
-import { parseDuration } from '../../base/duration.ts';
-import { InvalidError } from '../../base/errors.ts';
+import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
+import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import type { JsonObject } from '../../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
@@ -59,12 +59,9 @@ function listRows(secrets: JsonObject[], now: Date): string[][] {
       const id = secretString(s, 'token-id') ?? '?';
       const expiration = secretString(s, 'expiration');
       const usages = ['authentication', 'signing'].filter((u) => secretString(s, `usage-bootstrap-${u}`) === 'true').join(',');
+      // The time left, as kubeadm prints it; an expired or malformed token is <invalid>.
       const ttl =
-        expiration === undefined
-          ? '<forever>'
-          : check.ok
-            ? `${Math.max(0, Math.round((Date.parse(expiration) - now.getTime()) / 3_600_000))}h`
-            : '<invalid>';
+        expiration === undefined ? '<forever>' : check.ok ? shortHumanDuration(Date.parse(expiration) - now.getTime()) : '<invalid>';
       return [
         `${id}.<secret>`,
         ttl,
@@ -123,8 +120,9 @@ export function registerToken(program: Command, env: CliEnv): void {
           return;
         }
         const pins = parseCertificateBundle(client.config.caPem ?? '').map(certificatePin);
+        // npx runs the CLI from a clone on the pinned Node, where `tlsboot` itself is on no PATH.
         env.stdout.write(
-          `tlsboot join ${client.config.server} --token ${text} ${pins.map((p) => `--discovery-token-ca-cert-hash ${p}`).join(' ')}\n`,
+          `npx tlsboot join ${client.config.server} --token ${text} ${pins.map((p) => `--discovery-token-ca-cert-hash ${p}`).join(' ')}\n`,
         );
       }),
     );
@@ -156,7 +154,13 @@ export function registerToken(program: Command, env: CliEnv): void {
           const id = given.includes('.') ? parseBootstrapToken(given).id : given;
           if (!/^[a-z0-9]{6}$/.test(id))
             throw new InvalidError('TOKEN_FORMAT', `"${id}" is not a token ID ([a-z0-9]{6})`, { field: 'ids' });
-          await client.request(`${SECRETS}/${bootstrapTokenSecretName(id)}`, { method: 'DELETE' });
+          try {
+            await client.request(`${SECRETS}/${bootstrapTokenSecretName(id)}`, { method: 'DELETE' });
+          } catch (error) {
+            if (isTlsbootError(error) && error.code === 'NOT_FOUND')
+              throw new NotFoundError('TOKEN_NOT_FOUND', `bootstrap token "${id}" not found`, { field: 'ids' });
+            throw error;
+          }
           env.stdout.write(`bootstrap token "${id}" deleted\n`);
         }
       }),
