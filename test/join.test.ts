@@ -325,5 +325,14 @@ describe('the join command tlsboot prints', () => {
     assert.equal(joined.code, 0, joined.stdout + joined.stderr);
     assert.ok(existsSync(join(dir.path, 'node-printed-1', 'kubelet.conf')), 'default folder ./node-<name>');
     assert.match(joined.stdout, /Keep it fresh with: npx tlsboot agent --dir node-printed-1 --node-name printed-1/);
+    const missing = await tlsbootAsync(['agent', '--dir', 'node-nowhere'], { cwd: dir.path });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /node-nowhere\/kubelet\.conf does not exist: run "tlsboot join --dir node-nowhere" first/);
+    const otherName = await tlsbootAsync(['agent', '--dir', 'node-printed-1', '--node-name', 'printed-2'], { cwd: dir.path });
+    assert.equal(otherName.code, 1);
+    assert.match(
+      otherName.stderr,
+      /--node-name "printed-2" differs from the node this folder's client certificate belongs to \("printed-1"\)/,
+    );
   });
 });

@@ -4,12 +4,13 @@
  * (swapped in place on rotation, no restart), so anyone can check it against the cluster CA.
  * Everything it starts is owned by the returned handle and stopped by `close()`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { nodeNameOf } from '../api/identity.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { InvalidError } from '../base/errors.ts';
-import { canonicalIp, certificateToPem, privateKeyToPem } from '../pki/index.ts';
+import { canonicalIp, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import { CertStore, type StoredPair } from './cert-store.ts';
 import { kubeletClientSpec, validateNodeName } from './join.ts';
 import type { CertificateRequestSpec } from './request.ts';
@@ -28,6 +29,7 @@ export interface AgentParams {
   readonly servingPort: number;
   readonly clock: RotationClock;
   readonly log: (event: Record<string, unknown>, message: string) => void;
+  readonly warn: (event: Record<string, unknown>, message: string) => void;
 }
 
 export interface AgentHandle {
@@ -52,16 +54,46 @@ function tlsMaterial(pair: StoredPair): { cert: string; key: string } {
   return { cert: pair.certificates.map((c) => certificateToPem(c)).join(''), key: privateKeyToPem(pair.key) };
 }
 
+/**
+ * The node name an agent runs as: the one given, which must be the one its client certificate
+ * carries (a node may only renew its own name, so any other would be refused on every attempt),
+ * or else the one in the certificate.
+ */
+export function agentNodeName(nodeDir: string, given: string | undefined, fallback: string): string {
+  nodeFile(join(nodeDir, 'kubelet.conf'));
+  let held: string | undefined;
+  try {
+    const leaf = CertStore.open(join(nodeDir, 'pki')).loadCurrent('kubelet-client')?.certificates[0];
+    held = leaf ? nodeNameOf(commonName(leaf.subject)) : undefined;
+  } catch {
+    held = undefined;
+  }
+  if (given !== undefined && held !== undefined && given !== held)
+    throw new InvalidError(
+      'NODE_NAME',
+      `--node-name "${given}" differs from the node this folder's client certificate belongs to ("${held}"); a node may only renew its own name`,
+      { field: 'node-name' },
+    );
+  return given ?? held ?? fallback;
+}
+
+/** Reads a file the node folder must hold, or says which command makes it. */
+function nodeFile(path: string): string {
+  if (!existsSync(path))
+    throw new InvalidError('AGENT_DIR', `${path} does not exist: run "tlsboot join --dir ${dirname(path)}" first`, { field: 'dir' });
+  return readFileSync(path, 'utf8');
+}
+
 export function startAgent(p: AgentParams): AgentHandle {
   validateNodeName(p.nodeName);
   const kubeconfigPath = join(p.nodeDir, 'kubelet.conf');
-  const resolved = resolveKubeconfig(parseKubeconfig(readFileSync(kubeconfigPath, 'utf8')));
+  const resolved = resolveKubeconfig(parseKubeconfig(nodeFile(kubeconfigPath)));
   const caPem = resolved.cluster.certificateAuthorityData;
   if (!caPem)
     throw new InvalidError('AGENT_KUBECONFIG', `${kubeconfigPath} has no embedded certificate-authority-data`, { field: kubeconfigPath });
   let bootstrapToken: string | undefined;
   if (p.bootstrapKubeconfig !== undefined) {
-    bootstrapToken = resolveKubeconfig(parseKubeconfig(readFileSync(p.bootstrapKubeconfig, 'utf8'))).user.token;
+    bootstrapToken = resolveKubeconfig(parseKubeconfig(nodeFile(p.bootstrapKubeconfig))).user.token;
     if (!bootstrapToken)
       throw new InvalidError('AGENT_BOOTSTRAP', `${p.bootstrapKubeconfig} has no token`, { field: 'bootstrap-kubeconfig' });
   }
@@ -89,6 +121,7 @@ export function startAgent(p: AgentParams): AgentHandle {
     ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
     clock: p.clock,
     log: p.log,
+    warn: p.warn,
   });
   const loops: Promise<void>[] = [client.run(stop.signal)];
   let server: Server | undefined;
@@ -123,6 +156,7 @@ export function startAgent(p: AgentParams): AgentHandle {
       clientCredential: clientPair,
       clock: p.clock,
       log: p.log,
+      warn: p.warn,
       onRotated: listen,
     });
     try {

@@ -32,6 +32,8 @@ export interface RotatorOptions {
   readonly bootstrapToken?: string;
   readonly clock: RotationClock;
   readonly log: (event: Record<string, unknown>, message: string) => void;
+  /** Failures worth an operator's attention (a refused or failing rotation). */
+  readonly warn: (event: Record<string, unknown>, message: string) => void;
   /** How long one request may wait for approval and signing. */
   readonly waitTimeoutMs?: number;
   /** Called after a new pair is installed (serving certificates reload their TLS context). */
@@ -70,6 +72,7 @@ export class CertificateRotator {
   private readonly o: RotatorOptions;
   private deadline: { serial: string; at: Date } | undefined;
   private failures = 0;
+  private reported: string | undefined;
   rotations = 0;
 
   constructor(options: RotatorOptions) {
@@ -134,11 +137,35 @@ export class CertificateRotator {
   }
 
   /** Runs until `signal` aborts. */
+  /** Says which certificate is held and when it rotates, once per certificate. */
+  private reportHeld(): void {
+    let pair: StoredPair | undefined;
+    try {
+      pair = this.o.store.loadCurrent(this.o.prefix);
+    } catch {
+      return;
+    }
+    const leaf = pair?.certificates[0];
+    if (!leaf || this.reported === leaf.serialNumber) return;
+    this.reported = leaf.serialNumber;
+    this.o.log(
+      {
+        prefix: this.o.prefix,
+        subject: commonName(leaf.subject),
+        serial: leaf.serialNumber,
+        notAfter: leaf.notAfter.toISOString(),
+        nextRotation: this.nextRotation().toISOString(),
+      },
+      'holding certificate',
+    );
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     const { clock } = this.o;
     while (!signal.aborted) {
       const wait = this.nextRotation().getTime() - clock.now().getTime();
       if (wait > 0) {
+        this.reportHeld();
         // Wake at least every minute so clock jumps (suspend, NTP steps) are noticed.
         await clock.sleep(Math.min(wait, 60_000), signal);
         continue;
@@ -150,7 +177,7 @@ export class CertificateRotator {
         if (signal.aborted) return;
         this.failures++;
         const delay = retryDelayMs(this.failures, clock.random);
-        this.o.log(
+        this.o.warn(
           { prefix: this.o.prefix, error: error instanceof Error ? error.message : String(error), retryInMs: delay },
           'rotation failed',
         );

@@ -1,6 +1,7 @@
 /** `tlsboot join` and `tlsboot agent`: the node side; the work is in src/agent. */
+
 import type { Command } from 'commander';
-import { startAgent } from '../../agent/agent.ts';
+import { agentNodeName, startAgent } from '../../agent/agent.ts';
 import { joinCluster } from '../../agent/join.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
@@ -107,7 +108,7 @@ export function registerNode(program: Command, env: CliEnv): void {
         const serving = parseEndpoint(flags.servingAddress, 10250);
         const agent = startAgent({
           nodeDir: flags.dir,
-          nodeName: flags.nodeName ?? env.hostname.toLowerCase(),
+          nodeName: agentNodeName(flags.dir, flags.nodeName, env.hostname.toLowerCase()),
           ...(flags.bootstrapKubeconfig === undefined ? {} : { bootstrapKubeconfig: flags.bootstrapKubeconfig }),
           rotateServerCertificates: flags.rotateServerCertificates === true,
           nodeIps: flags.nodeIp
@@ -118,6 +119,7 @@ export function registerNode(program: Command, env: CliEnv): void {
           servingPort: serving.port,
           clock: { now: env.now, sleep: abortableSleep, random: () => Buffer.from(env.randomBytes(4)).readUInt32BE() / 2 ** 32 },
           log: (event, message) => logger.info(event, message),
+          warn: (event, message) => logger.warn(event, message),
         });
         logger.info({ dir: flags.dir }, 'agent running');
         await waitForShutdown(env);
