@@ -49,6 +49,7 @@ function reason(error: unknown): string | undefined {
 }
 
 const TOKEN_SECRET = 'q7w8e9r0t1y2u3i4';
+const GONE_SECRET = 'g0neg0neg0neg0ne';
 
 function secret(name: string, value = TOKEN_SECRET): StoredObject {
   return {
@@ -103,8 +104,9 @@ describe('store files are private', () => {
     const dir = join(root, `fresh-${dirs++}`, 'data');
     const path = join(dir, 'tlsboot.db');
     const old = process.umask(0);
+    const reports: string[] = [];
     try {
-      await withStore(openSqliteStore({ path }), async (s) => {
+      await withStore(openSqliteStore({ path, report: (_l, message) => reports.push(message) }), async (s) => {
         await s.create(sk('a'), secret('a'));
         assert.equal(mode(dir), '700');
         assert.equal(mode(path), '600');
@@ -113,6 +115,7 @@ describe('store files are private', () => {
     } finally {
       process.umask(old);
     }
+    assert.deepEqual(reports, [], 'never created loose, not even for a moment');
   });
 
   test('a folder 0755 and a database and WAL 0644 are tightened at open, each reported with its old mode', async () => {
@@ -251,11 +254,18 @@ describe('secrets encrypted at rest', () => {
     const path = freshPath();
     await withStore(openSqliteStore({ path }), async (s) => {
       for (const name of ['a', 'b', 'c']) await s.create(sk(name), secret(name, `${name.repeat(4)}${TOKEN_SECRET.slice(4)}`));
-      await s.create(sk('gone'), secret('gone'));
+      // Large enough for overflow pages, which a delete without secure_delete puts on the freelist as they are.
+      await s.create(sk('gone'), { ...secret('gone', GONE_SECRET), padding: GONE_SECRET.repeat(2000) });
       await s.delete(sk('gone'));
       await s.create(sk('kept'), secret('kept'));
     });
+    // A database from before this version deleted without secure_delete: compacted history leaves the secret in free space.
+    const legacy = new DatabaseSync(path);
+    legacy.exec('PRAGMA secure_delete = OFF');
+    legacy.prepare("DELETE FROM events WHERE name = 'gone'").run();
+    legacy.close();
     assert.ok(leaks(join(path, '..')).length > 0, 'the clear secret is in the file before the migration');
+    assert.ok(leaks(join(path, '..'), GONE_SECRET).length > 0, 'so is the deleted one');
     const reports: string[] = [];
     const report: StoreReport = (level, message, d) => reports.push(`${level} ${message} ${String(d.rewritten)}`);
     await withStore(openSqliteStore({ path, transformer: aes([key1]), report }), async (s) => {
@@ -266,10 +276,11 @@ describe('secrets encrypted at rest', () => {
       );
       assert.deepEqual((await s.get(sk('kept'))).data, secret('kept').data);
     });
-    // 4 objects and 6 events.
-    assert.deepEqual(reports, ['info stored values rewritten under the current encryption key 10']);
+    // 4 objects and the 4 events left.
+    assert.deepEqual(reports, ['info stored values rewritten under the current encryption key 8']);
     assert.deepEqual(leaks(join(path, '..')), []);
     assert.deepEqual(leaks(join(path, '..'), `aaaa${TOKEN_SECRET.slice(4)}`), []);
+    assert.deepEqual(leaks(join(path, '..'), GONE_SECRET), []);
     // Nothing is stale any more: a second open rewrites nothing.
     reports.length = 0;
     await withStore(openSqliteStore({ path, transformer: aes([key1]), report }), async () => {});
