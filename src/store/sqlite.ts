@@ -22,7 +22,7 @@ import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { InvalidError, isTlsbootError, TlsbootError, UnavailableError } from '../base/errors.ts';
-import { ensureDirectory } from '../base/fs.ts';
+import { ensureDirectory, formatMode, restrictMode } from '../base/fs.ts';
 import { IDENTITY_TRANSFORMER, type StoredValue, type ValueTransformer } from './encryption.ts';
 import {
   alreadyExists,
@@ -152,17 +152,14 @@ function errorCode(error: unknown): string {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'error';
 }
 
-/** Removes group and other access from an existing path, reporting the mode it had. */
+/** Tightens a loose path and reports it with the mode it had. */
 function tighten(path: string, mode: number, report: StoreReport | undefined): void {
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (!st) return;
-  const old = st.mode & 0o7777;
-  if ((old & 0o077) === 0) return;
-  chmodSync(path, mode);
+  const old = restrictMode(path, mode);
+  if (old === undefined) return;
   report?.('warn', 'the store was readable by other users; its mode is tightened', {
     path,
-    oldMode: old.toString(8).padStart(4, '0'),
-    newMode: mode.toString(8).padStart(4, '0'),
+    oldMode: formatMode(old),
+    newMode: formatMode(mode),
   });
 }
 
