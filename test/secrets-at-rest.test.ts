@@ -79,6 +79,7 @@ describe('bootstrap token secrets at rest', () => {
   });
 
   test('rotate-key is refused while the server runs; stopped, it re-encrypts, and the token still authenticates without the old key', async () => {
+    await stop();
     server = await startServer(cluster, [], port);
     const keyFile = readFileSync(join(cluster, 'pki', 'secrets-encryption.key'));
     const busy = await tlsbootAsync(['secrets', 'rotate-key', '--dir', cluster]);
@@ -89,10 +90,10 @@ describe('bootstrap token secrets at rest', () => {
 
     const rotated = await tlsbootAsync(['secrets', 'rotate-key', '--dir', cluster]);
     assert.equal(rotated.code, 0, rotated.stderr);
-    assert.match(rotated.stdout, /encrypted with key "key2": [1-9]\d* stored values? re-encrypted; removed "key1"/);
+    assert.match(rotated.stdout, /encrypted with key "key2-[0-9a-f]{8}": [1-9]\d* stored values? re-encrypted; removed "key1-[0-9a-f]{8}"/);
     const keys = readFileSync(join(cluster, 'pki', 'secrets-encryption.key'), 'utf8');
-    assert.match(keys, /"name": "key2"/);
-    assert.doesNotMatch(keys, /"key1"/);
+    assert.match(keys, /"name": "key2-[0-9a-f]{8}"/);
+    assert.doesNotMatch(keys, /"key1-/);
     assert.deepEqual(
       findInText(`${rotated.stdout}${rotated.stderr}`, textNeedle(token.split('.')[1] ?? '', 'token secret'), 'rotate-key output'),
       [],

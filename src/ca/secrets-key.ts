@@ -60,13 +60,19 @@ export function formatSecretsKeys(keys: readonly EncryptionKey[]): string {
   return `${JSON.stringify({ apiVersion: API_VERSION, kind: KIND, keys: entries }, null, 2)}\n`;
 }
 
-/** A fresh key named after the others (key1, key2, ...), so a name says which key is newer. */
+/**
+ * A fresh key, named `key<N>-<random hex>`: N one more than the others' so a name says which key
+ * is newer, and the random part so that a key made to replace a lost file never takes the lost
+ * key's name (then values under the lost key are reported as such, not as tampered with).
+ */
 export function newSecretsKey(existing: readonly EncryptionKey[], randomBytes: (size: number) => Uint8Array): EncryptionKey {
   let n = 0;
-  for (const k of existing) n = Math.max(n, Number(/^key(\d{1,9})$/.exec(k.name)?.[1] ?? 0));
+  for (const k of existing) n = Math.max(n, Number(/^key(\d{1,9})(?:-|$)/.exec(k.name)?.[1] ?? 0));
   const secret = Buffer.from(randomBytes(KEY_BYTES));
-  if (secret.length !== KEY_BYTES) throw new InvalidError('SECRETS_KEY_RANDOM', 'the random source returned too few bytes');
-  return { name: `key${n + 1}`, secret };
+  const tag = Buffer.from(randomBytes(4)).toString('hex');
+  if (secret.length !== KEY_BYTES || tag.length !== 8)
+    throw new InvalidError('SECRETS_KEY_RANDOM', 'the random source returned too few bytes');
+  return { name: `key${n + 1}-${tag}`, secret };
 }
 
 /** The key file as planned by init and written by rotation: crash-safe, 0600, in a 0700 pki folder. */

@@ -69,22 +69,28 @@ async function readAll(params: StoreParams): Promise<unknown[]> {
 
 function keyNames(dir: string): string[] {
   const path = secretsKeyPath(dir);
-  return parseSecretsKeys(readFileSync(path, 'utf8'), path).map((k) => k.name);
+  return parseSecretsKeys(readFileSync(path, 'utf8'), path).map((k) => generation(k.name));
 }
 
+/** `key2-0a1b2c3d` -> `key2`: the random part of a key name differs from run to run. */
+function generation(name: string): string {
+  const m = /^(key\d+)-[0-9a-f]{8}$/.exec(name);
+  assert.ok(m, `a generated key name: ${name}`);
+  return m[1] ?? '';
+}
+
+/** The key generations the stored Secrets (objects and history) are encrypted under; 'clear' for plaintext. */
 function storedKeyNames(dir: string): string[] {
   const db = new DatabaseSync(join(dir, 'tlsboot.db'), { readOnly: true });
   try {
     const rows = db
       .prepare('SELECT body FROM objects WHERE resource = ? UNION ALL SELECT body FROM events WHERE resource = ?')
       .all(SECRET_RESOURCE, SECRET_RESOURCE);
-    return [
-      ...new Set(
-        rows.map((r) =>
-          r.body instanceof Uint8Array ? /^k8s:enc:aesgcm:v1:([^:]+):/.exec(Buffer.from(r.body).toString('latin1'))?.[1] : 'clear',
-        ),
-      ),
-    ].map(String);
+    const names = rows.map((r) => {
+      if (!(r.body instanceof Uint8Array)) return 'clear';
+      return generation(/^k8s:enc:aesgcm:v1:([^:]+):/.exec(Buffer.from(r.body).toString('latin1'))?.[1] ?? '?');
+    });
+    return [...new Set(names)];
   } finally {
     db.close();
   }
@@ -154,6 +160,16 @@ describe('the secrets encryption key file', () => {
       assert.equal(readFileSync(secretsKeyPath(dir), 'utf8'), content, `${what}: the key file is left as it was`);
     }
   });
+  test('a lost key file is not papered over: the new key gets another name and the start is refused naming the lost one', async () => {
+    const { dir, params } = cluster();
+    await seed(params);
+    const lost = parseSecretsKeys(readFileSync(secretsKeyPath(dir), 'utf8'), secretsKeyPath(dir))[0]?.name ?? '';
+    rmSync(secretsKeyPath(dir));
+    assert.throws(
+      () => openClusterStore(params),
+      (e: unknown) => reason(e) === 'STORE_DECRYPT' && String(e).includes(`encrypted with key "${lost}", which is not in the key file`),
+    );
+  });
 });
 
 describe('tlsboot secrets rotate-key', () => {
@@ -163,7 +179,10 @@ describe('tlsboot secrets rotate-key', () => {
     const before = await readAll(params);
     assert.deepEqual(storedKeyNames(dir), ['key1']);
     const result = await rotateSecretsKey(params);
-    assert.deepEqual(result, { writeKey: 'key2', removed: ['key1'], rewritten: 6 });
+    assert.deepEqual(
+      { ...result, writeKey: generation(result.writeKey), removed: result.removed.map(generation) },
+      { writeKey: 'key2', removed: ['key1'], rewritten: 6 },
+    );
     assert.deepEqual(keyNames(dir), ['key2']);
     assert.deepEqual(storedKeyNames(dir), ['key2']);
     assert.deepEqual(await readAll(params), before);
@@ -206,7 +225,7 @@ describe('tlsboot secrets rotate-key', () => {
       assert.deepEqual(keyNames(dir), ['key2', 'key1'], 'the old key stays until every value is re-encrypted');
       assert.deepEqual(await readAll(params), before);
       const again = await rotateSecretsKey(params);
-      assert.deepEqual(again.removed, ['key2', 'key1']);
+      assert.deepEqual(again.removed.map(generation), ['key2', 'key1']);
       assert.deepEqual(keyNames(dir), ['key3']);
       assert.deepEqual(storedKeyNames(dir), ['key3']);
       assert.deepEqual(await readAll(params), before);
