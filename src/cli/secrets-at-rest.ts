@@ -35,7 +35,7 @@ function transformer(keys: readonly EncryptionKey[], randomBytes: (size: number)
 
 function reportKeyFile(loaded: LoadedSecretsKeys, report: StoreReport): void {
   if (loaded.created)
-    report('info', 'created the key that encrypts Secrets at rest', { path: loaded.path, key: loaded.keys[0]?.name ?? '' });
+    report('info', 'created the key that encrypts Secrets at rest', { path: loaded.path, keyName: loaded.keys[0]?.name ?? '' });
   if (loaded.looseMode !== undefined) {
     report('warn', 'the secrets encryption key file was readable by other users; its mode is tightened', {
       path: loaded.path,
