@@ -4,9 +4,11 @@
  * (not the secret, not its base64 form, in no file: database, WAL, logs, key file), nor in the
  * server's log; the folder and database are private; `tlsboot secrets rotate-key` is refused
  * while the server runs, then re-encrypts, and the token still authenticates with the old key gone.
+ * An invalid key file stops the server before it stores anything.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KubeClient } from '../src/client/client.ts';
@@ -15,6 +17,26 @@ import { adminAndToken, freePort, type RunningServer, startServer, tempDir, tlsb
 import { findInFiles, findInText, textNeedle } from './helpers/secrets.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+describe('an invalid secrets key file', () => {
+  const dir = tempDir('secrets-key-invalid');
+  after(() => dir.remove());
+
+  test('refuses the server start naming the file, quoting none of it, and no store is created', async () => {
+    const cluster = join(dir.path, 'cluster');
+    const init = await tlsbootAsync(['init', '--dir', cluster, '--node-name', 'cp']);
+    assert.equal(init.code, 0, init.stderr);
+    const keyFile = join(cluster, 'pki', 'secrets-encryption.key');
+    const material = randomBytes(32).toString('base64');
+    writeFileSync(keyFile, `{"keys": [{"name": "key1", "secret": "${material.slice(0, 30)}"}], ${material}`);
+    const port = await freePort();
+    const r = await tlsbootAsync(['server', '--dir', cluster, '--listen', `127.0.0.1:${port}`], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`error: ${keyFile}: is not valid JSON`));
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(material.slice(0, 30)), 'no key material in the output');
+    assert.ok(!filesUnder(cluster).some((f) => f.includes('tlsboot.db')), 'no store was created');
+  });
+});
 
 describe('bootstrap token secrets at rest', () => {
   const dir = tempDir('secrets-at-rest');
