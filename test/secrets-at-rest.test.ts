@@ -28,12 +28,13 @@ describe('an invalid secrets key file', () => {
     assert.equal(init.code, 0, init.stderr);
     const keyFile = join(cluster, 'pki', 'secrets-encryption.key');
     const material = randomBytes(32).toString('base64');
-    writeFileSync(keyFile, `{"keys": [{"name": "key1", "secret": "${material.slice(0, 30)}"}], ${material}`);
+    // A bare key where the JSON should be: any echo of the file is an echo of key material.
+    writeFileSync(keyFile, `${material}\n`);
     const port = await freePort();
     const r = await tlsbootAsync(['server', '--dir', cluster, '--listen', `127.0.0.1:${port}`], { timeoutMs: 60_000 });
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stderr, new RegExp(`error: ${keyFile}: is not valid JSON`));
-    assert.ok(!`${r.stdout}${r.stderr}`.includes(material.slice(0, 30)), 'no key material in the output');
+    assert.ok(!`${r.stdout}${r.stderr}`.includes(material.slice(0, 12)), 'no key material in the output');
     assert.ok(!filesUnder(cluster).some((f) => f.includes('tlsboot.db')), 'no store was created');
   });
 });
