@@ -287,6 +287,30 @@ describe('secrets encrypted at rest', () => {
     assert.deepEqual(reports, []);
   });
 
+  test('history rows from before the events table had a name column get the name they are now bound to', async () => {
+    const path = freshPath();
+    const legacy = new DatabaseSync(path);
+    const body = JSON.stringify({ ...secret('old'), metadata: { name: 'old', namespace: 'kube-system', resourceVersion: '1' } });
+    legacy.exec(`
+      CREATE TABLE objects (resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, rv INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
+      CREATE TABLE events (rev INTEGER PRIMARY KEY, type TEXT NOT NULL, resource TEXT NOT NULL, namespace TEXT NOT NULL, body TEXT NOT NULL);
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('revision', 1), ('compacted', 0);
+    `);
+    legacy.prepare("INSERT INTO objects VALUES (?, 'kube-system', 'old', 1, ?)").run(SECRETS, body);
+    legacy.prepare("INSERT INTO events VALUES (1, 'ADDED', ?, 'kube-system', ?)").run(SECRETS, body);
+    legacy.close();
+    await withStore(openSqliteStore({ path, transformer: aes([key1]) }), async (s) => {
+      for await (const e of s.watch(SECRETS, { fromRevision: 0, signal: AbortSignal.timeout(2000) })) {
+        assert.deepEqual(e.object.data, secret('old').data);
+        break;
+      }
+    });
+    assert.ok(rawBody(path, 'events', 'old') instanceof Uint8Array, 'the history row is named and encrypted');
+    assert.deepEqual(leaks(join(path, '..')), []);
+  });
+
   test('opening with a new write key rewrites every value under it, after which the old key is no longer needed', async () => {
     const path = freshPath();
     await withStore(openSqliteStore({ path, transformer: aes([key1]) }), async (s) => {
