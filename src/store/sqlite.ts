@@ -346,7 +346,7 @@ class SqliteStore implements Store {
           const legacy = text(row, 'name') === '';
           const value = storedValue(row, 'body');
           const key = { resource, namespace: text(row, 'namespace'), name: text(row, 'name') };
-          if (!legacy && !t.isStale(key, value)) continue;
+          if (!t.isStale(key, value)) continue;
           const body = t.fromStorage(key, value);
           // Rows from before the name column get it now: the name is part of what the ciphertext is bound to.
           const named = legacy ? { ...key, name: decodeObject(body).metadata.name } : key;
