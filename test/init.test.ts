@@ -60,6 +60,9 @@ describe('tlsboot init', () => {
     }
     assert.equal(statSync(join(dir, 'pki', 'sa.key')).mode & 0o777, 0o600);
     for (const k of KUBECONFIGS) assert.equal(statSync(join(dir, k)).mode & 0o777, 0o600, k);
+    // The key that encrypts Secrets at rest, and a directory that will hold the store.
+    assert.equal(statSync(join(dir, 'pki', 'secrets-encryption.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
     const pub = execFileSync('openssl', ['x509', '-pubkey', '-noout', '-in', join(dir, 'pki', 'ca.crt')]);
     const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: pub });
     const hex = execFileSync('openssl', ['dgst', '-sha256', '-hex'], { input: der, encoding: 'utf8' }).trim().split(' ').pop();

@@ -4,7 +4,7 @@
  * file at all and a crash never leaves a half-written one under a real name.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidError } from './errors.ts';
 
@@ -35,6 +35,25 @@ export function ensureDirectory(path: string, mode: number): void {
     if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error;
   }
   mkdirSync(path, { recursive: true, mode });
+}
+
+/**
+ * Sets `mode` on a path that group or others can reach, so private files found loose (an older
+ * version, a copy, a umask) are fixed rather than refused. Returns the mode it had when it
+ * changed it (for the caller to report), undefined when it was private already or is absent.
+ */
+export function restrictMode(path: string, mode: number): number | undefined {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  const old = st.mode & 0o7777;
+  if ((old & 0o077) === 0) return undefined;
+  chmodSync(path, mode);
+  return old;
+}
+
+/** A mode as people write it: 0644. */
+export function formatMode(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
 }
 
 /**

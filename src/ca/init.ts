@@ -49,6 +49,7 @@ import {
   sealedKeyPath,
 } from './pki-files.ts';
 import { sealPrivateKey, unsealCaKey } from './sealed-key.ts';
+import { newSecretsKey, parseSecretsKeys, secretsKeyFile, secretsKeyPath } from './secrets-key.ts';
 
 export interface InitReport {
   readonly lines: readonly string[];
@@ -453,13 +454,14 @@ export function runInit(dir: string, options: InitOptions, env: IssueEnv, mode: 
   for (const spec of leafSpecs(options)) planLeaf(plan, spec, cas.get(spec.ca) as CaState);
 
   planServiceAccountKeys(dir, options, files, lines);
+  planSecretsKey(dir, env, files, lines);
 
   const clusterCa = cas.get('ca') as CaState;
   for (const spec of kubeconfigSpecs(options)) planKubeconfig(plan, spec, clusterCa);
 
   if (files.length > 0) {
     try {
-      ensureDirectory(dir, 0o755);
+      ensureDirectory(dir, 0o700);
       ensureDirectory(join(dir, 'pki'), PKI_DIR_MODE);
       ensureDirectory(join(dir, 'pki', 'etcd'), PKI_DIR_MODE);
       writeFilesAtomically(files);
@@ -488,6 +490,19 @@ function removeObsolete(plan: Plan): void {
     }
   }
   for (const d of new Set(plan.obsolete.map((p) => dirname(p)))) syncDir(d);
+}
+
+/** The key that encrypts Secrets at rest; an existing file is kept, but only if it is valid. */
+function planSecretsKey(dir: string, env: IssueEnv, files: FileToWrite[], lines: string[]): void {
+  const path = secretsKeyPath(dir);
+  const existing = readIfPresent(path);
+  if (existing) {
+    parseSecretsKeys(existing.toString('utf8'), path);
+    lines.push('[secrets] Using the existing secrets encryption key file');
+    return;
+  }
+  files.push(secretsKeyFile(dir, [newSecretsKey([], env.randomBytes)]));
+  lines.push(`[secrets] Generating the key that encrypts Secrets at rest (${path})`);
 }
 
 function planServiceAccountKeys(dir: string, options: InitOptions, files: FileToWrite[], lines: string[]): void {

@@ -42,7 +42,8 @@ import {
 } from '../server/bootstrap-policy.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
-import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
+import { IdentityCaches, ObjectCache, type Store, type StoredObject } from '../store/index.ts';
+import { openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { VERSION } from './version.ts';
 
@@ -138,12 +139,6 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-function openStore(url: string | undefined, dir: string): Store {
-  if (url === undefined) return openSqliteStore({ path: join(dir, 'tlsboot.db') });
-  if (url.startsWith('sqlite:')) return openSqliteStore({ path: url.slice('sqlite:'.length) });
-  throw new InvalidError('STORE_URL', `--store "${url}" is not supported yet (use sqlite:PATH)`, { field: 'store' });
-}
-
 function required(path: string, what: string): string {
   const data = readIfPresent(path);
   if (!data) throw new InvalidError('PKI_MISSING', `${path} (${what}) is missing; run tlsboot init --dir first`, { field: path });
@@ -229,7 +224,12 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     cleanup.push(async () => audit.close());
     const { signer, sessions } = buildSigner(p, caCertificate, audit);
     if (signer) cleanup.push(() => signer.close());
-    const store = openStore(p.storeUrl, p.dir);
+    const store = openClusterStore({
+      dir: p.dir,
+      storeUrl: p.storeUrl,
+      randomBytes: p.randomBytes,
+      report: (level, message, details) => p.logger[level](details, message),
+    });
     cleanup.push(() => store.close());
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);

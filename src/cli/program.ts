@@ -9,6 +9,7 @@ import { registerCa } from './commands/ca.ts';
 import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
+import { registerSecrets } from './commands/secrets.ts';
 import { registerServer } from './commands/server.ts';
 import { registerSigner } from './commands/signer.ts';
 import { registerToken } from './commands/token.ts';
@@ -29,6 +30,7 @@ export function buildProgram(env: CliEnv): Command {
   registerToken(program, env);
   registerCa(program, env);
   registerSigner(program, env);
+  registerSecrets(program, env);
   return program;
 }
 

@@ -1,13 +1,16 @@
 /**
- * The public surface of the store layer: the Store contract, the SQLite backend and the informer
- * cache built on the contract. The conformance suite is imported by backend test files straight
- * from conformance.ts, so production code never loads node:test; everything else here is internal.
+ * The public surface of the store layer: the Store contract, the SQLite backend, encryption at
+ * rest for any backend, and the informer cache built on the contract. The conformance suite is
+ * imported by backend test files straight from conformance.ts, so production code never loads
+ * node:test; everything else here is internal.
  */
 export type { CacheEventType, CacheOptions } from './cache.ts';
 export { ObjectCache, objectKey } from './cache.ts';
+export type { AesGcmOptions, EncryptionKey, StoredValue, ValueTransformer } from './encryption.ts';
+export { AesGcmTransformer, IDENTITY_TRANSFORMER, KEY_BYTES, KEY_NAME } from './encryption.ts';
 export { IdentityCaches, type IdentityCachesOptions } from './identity-caches.ts';
 export { type RbacCaches, rbacPolicy } from './rbac-caches.ts';
-export type { SqliteStoreOptions } from './sqlite.ts';
+export type { SqliteStoreOptions, StoreReport } from './sqlite.ts';
 export { openSqliteStore } from './sqlite.ts';
 export type {
   DeleteOptions,

@@ -11,9 +11,19 @@
  * would miss events, so it is refused instead. Watches replay history from the events table page by page, then
  * switch to events the notifier queued since the watch registered; a watcher whose queue passes
  * its bound is ended with GONE. Compaction runs only when `compact` is called.
+ *
+ * It also owns the protection of its files at rest: the folder is kept 0700 and the database and
+ * its side files 0600 whatever the umask (looser modes found are tightened and reported); every
+ * body goes through the ValueTransformer (encryption.ts) in both tables; at open, values the
+ * transformer calls stale are rewritten in place, and then the freed pages are scrubbed
+ * (secure_delete, checkpoint, VACUUM) so no copy in clear or under an old key survives on disk.
  */
+import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
-import { isTlsbootError, TlsbootError, UnavailableError } from '../base/errors.ts';
+import { InvalidError, isTlsbootError, TlsbootError, UnavailableError } from '../base/errors.ts';
+import { ensureDirectory, formatMode, restrictMode } from '../base/fs.ts';
+import { IDENTITY_TRANSFORMER, type StoredValue, type ValueTransformer } from './encryption.ts';
 import {
   alreadyExists,
   checkKey,
@@ -49,7 +59,18 @@ export interface SqliteStoreOptions {
   readonly historyPageSize?: number;
   /** How long to wait for another process to release the file before failing with UNAVAILABLE. Default 5,000 ms. */
   readonly lockTimeoutMs?: number;
+  /** What bodies become on disk (encryption at rest). Default: stored as they are. */
+  readonly transformer?: ValueTransformer;
+  /** Hears what an operator should know about the open (modes tightened, values rewritten); never secret material. */
+  readonly report?: StoreReport;
 }
+
+export type StoreReport = (level: 'info' | 'warn', message: string, details: Readonly<Record<string, string | number>>) => void;
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** The database and every side file SQLite may create next to it. */
+const SIDE_FILES = ['', '-wal', '-shm', '-journal'];
 
 /** SQLITE_BUSY: another connection holds the lock. */
 const SQLITE_BUSY = 5;
@@ -61,12 +82,17 @@ interface Pending {
   readonly body: string;
 }
 
+/** An encoded object and what was persisted for it (its body, transformed). */
+interface Written extends Encoded {
+  readonly value: StoredValue;
+}
+
 /** A write waiting for the next group commit. */
 interface QueuedWrite {
   readonly key: ObjectKey;
   readonly type: WatchEventType;
   /** Checks and applies the object change at `revision`; throws a contract error to refuse. */
-  readonly change: (revision: number) => Encoded;
+  readonly change: (revision: number) => Written;
   readonly resolve: (object: StoredObject) => void;
   readonly reject: (error: TlsbootError) => void;
 }
@@ -103,6 +129,13 @@ function text(row: Row | undefined, column: string): string {
   return value;
 }
 
+function storedValue(row: Row | undefined, column: string): StoredValue {
+  const value = row?.[column];
+  if (typeof value !== 'string' && !(value instanceof Uint8Array))
+    throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is neither text nor bytes`);
+  return value;
+}
+
 function integer(row: Row | undefined, column: string): number {
   const value = row?.[column];
   if (typeof value !== 'number') throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is not an integer`);
@@ -115,10 +148,55 @@ function storageError(error: unknown): TlsbootError {
   return new UnavailableError('STORE_IO', `the store failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
-function openDatabase(path: string, lockTimeoutMs: number): DatabaseSync {
+function errorCode(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : 'error';
+}
+
+/** Tightens a loose path and reports it with the mode it had. */
+function tighten(path: string, mode: number, report: StoreReport | undefined): void {
+  const old = restrictMode(path, mode);
+  if (old === undefined) return;
+  report?.('warn', 'the store was readable by other users; its mode is tightened', {
+    path,
+    oldMode: formatMode(old),
+    newMode: formatMode(mode),
+  });
+}
+
+/**
+ * The folder 0700 and the files 0600 before SQLite opens anything: SQLite creates the WAL with
+ * the database file's mode, so creating the database 0600 here keeps its side files private too.
+ */
+function securePaths(path: string, report: StoreReport | undefined): void {
+  const dir = dirname(resolve(path));
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (st === undefined) {
+    ensureDirectory(dir, DIR_MODE);
+    chmodSync(dir, DIR_MODE);
+  } else if (st.isDirectory() && (st.mode & 0o1000) !== 0) {
+    // A sticky directory (/tmp) is shared by design: tightening it would break the system, and leaving it open exposes the files.
+    throw new InvalidError('STORE_DIRECTORY', `${dir} is a shared directory; keep the store in a directory of its own`, { field: path });
+  } else {
+    tighten(dir, DIR_MODE, report);
+  }
+  try {
+    closeSync(openSync(path, 'wx', FILE_MODE));
+    chmodSync(path, FILE_MODE);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
+  for (const suffix of SIDE_FILES) tighten(`${path}${suffix}`, FILE_MODE, report);
+}
+
+function openDatabase(path: string, lockTimeoutMs: number, report: StoreReport | undefined): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
+    if (path !== ':memory:') securePaths(path, report);
     db = new DatabaseSync(path, { timeout: lockTimeoutMs });
+    // Freed pages are zeroed, so a deleted or rewritten secret leaves no copy in the file; temporary
+    // tables and sorts stay in memory rather than in a temporary file outside the private folder.
+    db.exec('PRAGMA secure_delete = ON');
+    db.exec('PRAGMA temp_store = MEMORY');
     // locking_mode must precede the switch to WAL: then SQLite keeps the WAL index in private
     // memory instead of a shared-memory file, and the lock taken below is held until close.
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
@@ -143,8 +221,13 @@ function openDatabase(path: string, lockTimeoutMs: number): DatabaseSync {
     if (!columns.some((c) => c.name === 'name')) db.exec("ALTER TABLE events ADD COLUMN name TEXT NOT NULL DEFAULT ''");
     db.exec('CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rev)');
     db.exec('COMMIT');
+    if (path !== ':memory:') for (const suffix of SIDE_FILES) tighten(`${path}${suffix}`, FILE_MODE, report);
     return db;
   } catch (error) {
+    if (isTlsbootError(error)) {
+      if (db?.isOpen) db.close();
+      throw error;
+    }
     const busy = typeof error === 'object' && error !== null && 'errcode' in error && error.errcode === SQLITE_BUSY;
     if (db?.isOpen) db.close();
     if (busy) throw new UnavailableError('STORE_LOCKED', `${path} is in use by another process`, { cause: error });
@@ -163,6 +246,7 @@ class SqliteStore implements Store {
   private readonly watchers = new Set<Watcher>();
   private readonly maxBacklog: number;
   private readonly pageSize: number;
+  private readonly transformer: ValueTransformer;
   private closed = false;
   /** Writes waiting for the next group commit, in call order, which becomes revision order. */
   private queue: QueuedWrite[] = [];
@@ -189,28 +273,33 @@ class SqliteStore implements Store {
     readonly savepoint: StatementSync;
     readonly release: StatementSync;
     readonly rollbackTo: StatementSync;
+    readonly rewriteObject: StatementSync;
+    readonly rewriteEvent: StatementSync;
   };
 
   constructor(db: DatabaseSync, options: SqliteStoreOptions) {
     this.db = db;
     this.maxBacklog = options.maxWatchBacklog ?? 10_000;
     this.pageSize = options.historyPageSize ?? 500;
+    this.transformer = options.transformer ?? IDENTITY_TRANSFORMER;
     const meta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.rev = integer(meta.get('revision'), 'value');
     this.compactedRev = integer(meta.get('compacted'), 'value');
     this.stmt = {
       get: db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
       current: db.prepare('SELECT rv, body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
-      list: db.prepare('SELECT body FROM objects WHERE resource = ? ORDER BY namespace, name'),
-      listNamespace: db.prepare('SELECT body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
+      list: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? ORDER BY namespace, name'),
+      listNamespace: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
       insert: db.prepare('INSERT INTO objects (resource, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE objects SET rv = ?, body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
       remove: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
       event: db.prepare('INSERT INTO events (rev, type, resource, namespace, name, body) VALUES (?, ?, ?, ?, ?, ?)'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
-      history: db.prepare('SELECT rev, type, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?'),
+      history: db.prepare(
+        'SELECT rev, type, namespace, name, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
+      ),
       historyNamespace: db.prepare(
-        'SELECT rev, type, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
+        'SELECT rev, type, namespace, name, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
       ),
       compact: db.prepare('DELETE FROM events WHERE rev <= ?'),
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -219,7 +308,63 @@ class SqliteStore implements Store {
       savepoint: db.prepare('SAVEPOINT write'),
       release: db.prepare('RELEASE write'),
       rollbackTo: db.prepare('ROLLBACK TO write'),
+      rewriteObject: db.prepare('UPDATE objects SET body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
+      rewriteEvent: db.prepare('UPDATE events SET name = ?, body = ? WHERE rev = ?'),
     };
+  }
+
+  private decode(key: ObjectKey, value: StoredValue): StoredObject {
+    return decodeObject(this.transformer.fromStorage(key, value));
+  }
+
+  private encode(key: ObjectKey, object: StoredObject, revision: number): Written {
+    const encoded = encodeObject(object, revision);
+    return { ...encoded, value: this.transformer.toStorage(key, encoded.body) };
+  }
+
+  /**
+   * Rewrites, in one transaction, every value of the transformer's resources that it calls stale
+   * (in clear, or under an old key), in both tables and without a new revision: the objects do not
+   * change, only their form on disk. Then scrubs the file so the old forms are gone from it too:
+   * secure_delete zeroed what the rewrite freed, VACUUM rebuilds every other page (older deletes
+   * may have left copies in free space) and the TRUNCATE checkpoints empty the WAL.
+   * @returns how many values were rewritten
+   */
+  rewriteStale(): number {
+    const t = this.transformer;
+    let count = 0;
+    this.transaction(() => {
+      for (const resource of t.resources) {
+        for (const row of this.db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ?').all(resource)) {
+          const key = { resource, namespace: text(row, 'namespace'), name: text(row, 'name') };
+          const value = storedValue(row, 'body');
+          if (!t.isStale(key, value)) continue;
+          this.stmt.rewriteObject.run(t.toStorage(key, t.fromStorage(key, value)), resource, key.namespace, key.name);
+          count++;
+        }
+        for (const row of this.db.prepare('SELECT rev, namespace, name, body FROM events WHERE resource = ?').all(resource)) {
+          const legacy = text(row, 'name') === '';
+          const value = storedValue(row, 'body');
+          const key = { resource, namespace: text(row, 'namespace'), name: text(row, 'name') };
+          if (!t.isStale(key, value)) continue;
+          const body = t.fromStorage(key, value);
+          // Rows from before the name column get it now: the name is part of what the ciphertext is bound to.
+          const named = legacy ? { ...key, name: decodeObject(body).metadata.name } : key;
+          this.stmt.rewriteEvent.run(named.name, t.toStorage(named, body), integer(row, 'rev'));
+          count++;
+        }
+      }
+    });
+    if (count > 0) {
+      try {
+        this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+        this.db.exec('VACUUM');
+        this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch (error) {
+        throw storageError(error);
+      }
+    }
+    return count;
   }
 
   private assertOpen(): void {
@@ -243,7 +388,7 @@ class SqliteStore implements Store {
    * the revision the batch gives it (the next one, if every earlier write of the batch failed);
    * it may refuse, and returns what it stored.
    */
-  private write(key: ObjectKey, type: WatchEventType, change: (revision: number) => Encoded): Promise<StoredObject> {
+  private write(key: ObjectKey, type: WatchEventType, change: (revision: number) => Written): Promise<StoredObject> {
     return new Promise((resolve, reject) => {
       this.queue.push({ key, type, change, resolve, reject });
       // setImmediate runs after the poll phase, so every request read from the network in this
@@ -272,9 +417,9 @@ class SqliteStore implements Store {
       for (const write of batch) {
         this.stmt.savepoint.run();
         try {
-          const { body, object } = write.change(revision + 1);
+          const { body, object, value } = write.change(revision + 1);
           const { key } = write;
-          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, body);
+          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, value);
           this.stmt.release.run();
           revision++;
           applied.push({ write, event: { type: write.type, revision, body }, object });
@@ -344,7 +489,7 @@ class SqliteStore implements Store {
     checkKey(key);
     const row = this.stmt.get.get(key.resource, key.namespace, key.name);
     if (row === undefined) throw notFound(key);
-    return decodeObject(text(row, 'body'));
+    return this.decode(key, storedValue(row, 'body'));
   }
 
   async list(resource: string, options: ListOptions = {}): Promise<ListResult> {
@@ -352,7 +497,10 @@ class SqliteStore implements Store {
     const rows = options.namespace === undefined ? this.stmt.list.all(resource) : this.stmt.listNamespace.all(resource, options.namespace);
     // Reads and writes are synchronous on this one connection, so no write lands between the
     // rows and the revision: they describe the same instant.
-    return { items: rows.map((row) => decodeObject(text(row, 'body'))), revision: this.rev };
+    const items = rows.map((row) =>
+      this.decode({ resource, namespace: text(row, 'namespace'), name: text(row, 'name') }, storedValue(row, 'body')),
+    );
+    return { items, revision: this.rev };
   }
 
   async create(key: ObjectKey, object: StoredObject): Promise<StoredObject> {
@@ -360,9 +508,9 @@ class SqliteStore implements Store {
     checkObjectKey(key, object);
     return this.write(key, 'ADDED', (revision) => {
       if (this.stmt.current.get(key.resource, key.namespace, key.name) !== undefined) throw alreadyExists(key);
-      const encoded = encodeObject(object, revision);
-      this.stmt.insert.run(key.resource, key.namespace, key.name, revision, encoded.body);
-      return encoded;
+      const written = this.encode(key, object, revision);
+      this.stmt.insert.run(key.resource, key.namespace, key.name, revision, written.value);
+      return written;
     });
   }
 
@@ -374,9 +522,9 @@ class SqliteStore implements Store {
       if (row === undefined) throw notFound(key);
       const stored = String(integer(row, 'rv'));
       if (stored !== options.expectedResourceVersion) throw conflict(key, stored, options.expectedResourceVersion);
-      const encoded = encodeObject(object, revision);
-      this.stmt.update.run(revision, encoded.body, key.resource, key.namespace, key.name);
-      return encoded;
+      const written = this.encode(key, object, revision);
+      this.stmt.update.run(revision, written.value, key.resource, key.namespace, key.name);
+      return written;
     });
   }
 
@@ -392,7 +540,7 @@ class SqliteStore implements Store {
       }
       this.stmt.remove.run(key.resource, key.namespace, key.name);
       // As etcd-backed Kubernetes reports it: the last state, at the revision that deleted it.
-      return encodeObject(decodeObject(text(row, 'body')), revision);
+      return this.encode(key, this.decode(key, storedValue(row, 'body')), revision);
     });
   }
 
@@ -442,7 +590,8 @@ class SqliteStore implements Store {
           cursor = integer(row, 'rev');
           if (w.ended) return;
           if (w.failure) throw w.failure;
-          yield { type, object: decodeObject(text(row, 'body')), revision: cursor };
+          const key = { resource, namespace: text(row, 'namespace'), name: text(row, 'name') };
+          yield { type, object: this.decode(key, storedValue(row, 'body')), revision: cursor };
         }
         if (rows.length < this.pageSize) break;
       }
@@ -517,5 +666,14 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
       throw new TlsbootError('INVALID', 'STORE_OPTION', `${name} must be a positive integer`, { field: name });
     }
   }
-  return new SqliteStore(openDatabase(options.path, options.lockTimeoutMs ?? 5000), options);
+  const store = new SqliteStore(openDatabase(options.path, options.lockTimeoutMs ?? 5000, options.report), options);
+  try {
+    const rewritten = store.rewriteStale();
+    if (rewritten > 0)
+      options.report?.('info', 'stored values rewritten under the current encryption key', { path: options.path, rewritten });
+  } catch (error) {
+    void store.close();
+    throw error;
+  }
+  return store;
 }
