@@ -10,7 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -89,11 +89,17 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
       'the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf',
     );
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new TlsbootError('BAD_REQUEST', 'BODY_JSON', 'the request body is not valid JSON');
   }
+  // JSON.parse itself is iterative; what comes after it (patching, validation) need not be.
+  if (exceedsJsonDepth(parsed)) {
+    throw new TlsbootError('BAD_REQUEST', 'BODY_TOO_DEEP', `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  return parsed;
 }
 
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {

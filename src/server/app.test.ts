@@ -1,0 +1,126 @@
+/**
+ * The API server in process (Fastify inject): bad input is a 4xx Status and changes nothing;
+ * authentication and authorisation happen before a body is read; failed logins are throttled
+ * without ever refusing a valid credential.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { MAX_JSON_DEPTH } from '../base/json.ts';
+import { applyMergePatch } from './merge-patch.ts';
+import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases';
+const CONFIGMAPS = '/api/v1/namespaces/default/configmaps';
+
+/** Protobuf encoding, just enough for the k8s envelope around a Lease. */
+function varint(n: bigint): Buffer {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, n);
+  do {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v === 0n ? b : b | 0x80);
+  } while (v !== 0n);
+  return Buffer.from(out);
+}
+const lengthDelimited = (no: number, body: Buffer) => Buffer.concat([varint(BigInt((no << 3) | 2)), varint(BigInt(body.length)), body]);
+const varintField = (no: number, v: bigint) => Buffer.concat([varint(BigInt(no << 3)), varint(v)]);
+const text = (no: number, s: string) => lengthDelimited(no, Buffer.from(s));
+
+function leaseProtobuf(renewSeconds: bigint): Buffer {
+  const meta = text(1, 'held');
+  const spec = Buffer.concat([text(1, 'me'), lengthDelimited(4, varintField(1, renewSeconds))]);
+  const lease = Buffer.concat([lengthDelimited(1, meta), lengthDelimited(2, spec)]);
+  const typeMeta = Buffer.concat([text(1, 'coordination.k8s.io/v1'), text(2, 'Lease')]);
+  return Buffer.concat([Buffer.from('k8s\0', 'latin1'), lengthDelimited(1, typeMeta), lengthDelimited(2, lease)]);
+}
+
+function nested(depth: number): string {
+  return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+}
+
+describe('bad input is 4xx, never 500', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  test('a protobuf timestamp of 2^62 seconds is a 400 naming the field; one in range is accepted', async () => {
+    const post = (body: Buffer) =>
+      api.server.app.inject({
+        method: 'POST',
+        url: LEASES,
+        headers: { ...admin, 'content-type': 'application/vnd.kubernetes.protobuf' },
+        payload: body,
+      });
+    const bad = await post(leaseProtobuf(2n ** 62n));
+    assert.equal(bad.statusCode, 400, bad.body);
+    const status = bad.json<{ reason: string; details: { causes: { field: string }[] } }>();
+    assert.equal(status.reason, 'BadRequest');
+    assert.equal(status.details.causes[0]?.field, 'spec.renewTime');
+    assert.equal((await post(leaseProtobuf(-62_135_596_801n))).statusCode, 400, 'one second before year 1');
+    const good = await post(leaseProtobuf(253_402_300_799n));
+    assert.equal(good.statusCode, 201, good.body);
+    assert.equal(good.json<{ spec: { renewTime: string } }>().spec.renewTime, '9999-12-31T23:59:59Z');
+  });
+
+  test('a merge patch nested 35,000 deep is a 400 and the object is unchanged', async () => {
+    const created = await api.server.app.inject({
+      method: 'POST',
+      url: CONFIGMAPS,
+      headers: admin,
+      payload: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'deep' }, data: { a: '1' } },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    for (const type of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
+      const patched = await api.server.app.inject({
+        method: 'PATCH',
+        url: `${CONFIGMAPS}/deep`,
+        headers: { ...admin, 'content-type': type },
+        payload: `{"data":{"a":"2"},"x":${nested(35_000)}}`,
+      });
+      assert.equal(patched.statusCode, 400, patched.body);
+      assert.match(patched.json<{ message: string }>().message, /deeper than 100 levels/);
+    }
+    const now = await api.server.app.inject({ method: 'GET', url: `${CONFIGMAPS}/deep`, headers: admin });
+    assert.deepEqual(now.json<{ data: unknown }>().data, { a: '1' });
+    assert.equal(
+      now.json<{ metadata: { resourceVersion: string } }>().metadata.resourceVersion,
+      created.json<{ metadata: { resourceVersion: string } }>().metadata.resourceVersion,
+    );
+  });
+
+  test('a create or update body nested too deep is a 400 and stores nothing', async () => {
+    const body = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep2"},"x":${nested(MAX_JSON_DEPTH)}}`;
+    const created = await api.server.app.inject({
+      method: 'POST',
+      url: CONFIGMAPS,
+      headers: { ...admin, 'content-type': 'application/json' },
+      payload: body,
+    });
+    assert.equal(created.statusCode, 400, created.body);
+    const missing = await api.server.app.inject({ method: 'GET', url: `${CONFIGMAPS}/deep2`, headers: admin });
+    assert.equal(missing.statusCode, 404);
+    const shallow = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep2"},"x":${nested(MAX_JSON_DEPTH - 1)}}`;
+    const ok = await api.server.app.inject({
+      method: 'POST',
+      url: CONFIGMAPS,
+      headers: { ...admin, 'content-type': 'application/json' },
+      payload: shallow,
+    });
+    assert.equal(ok.statusCode, 201, 'the documented limit itself is accepted');
+  });
+
+  test('applyMergePatch refuses a deep patch with BAD_REQUEST instead of overflowing the stack', () => {
+    const patch: unknown = JSON.parse(nested(35_000));
+    assert.throws(
+      () => applyMergePatch({ a: 1 }, patch),
+      (e: unknown) => typeof e === 'object' && e !== null && 'code' in e && e.code === 'BAD_REQUEST',
+    );
+    assert.deepEqual(applyMergePatch({ a: 1, b: 2 }, { b: null, c: { d: 1 } }), { a: 1, c: { d: 1 } });
+  });
+});
