@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_JSON_DEPTH } from '../base/json.ts';
 import { applyMergePatch } from './merge-patch.ts';
-import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
+import { ADMIN_TOKEN, BOOTSTRAP_TOKEN, startTestApi, type TestApi } from './testing.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/default/leases';
 const CONFIGMAPS = '/api/v1/namespaces/default/configmaps';
+const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
 /** Protobuf encoding, just enough for the k8s envelope around a Lease. */
 function varint(n: bigint): Buffer {
@@ -122,5 +123,58 @@ describe('bad input is 4xx, never 500', () => {
       (e: unknown) => typeof e === 'object' && e !== null && 'code' in e && e.code === 'BAD_REQUEST',
     );
     assert.deepEqual(applyMergePatch({ a: 1, b: 2 }, { b: null, c: { d: 1 } }), { a: 1, c: { d: 1 } });
+  });
+});
+
+describe('authentication and authorisation come before the body', () => {
+  let api: TestApi;
+  const parsed: string[] = [];
+  before(async () => {
+    api = await startTestApi();
+    // preParsing is the first step that reads a body: record every request that reaches it.
+    api.server.app.addHook('preParsing', async (req) => {
+      parsed.push(`${req.method} ${req.headers.authorization ?? 'anonymous'}`);
+    });
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  const csr = { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name: 'x' }, spec: {} };
+  const post = (headers: Record<string, string>, url = CSRS) =>
+    api.server.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: csr });
+
+  test('a bad token gets 401 and an anonymous or unauthorised writer 403, with the body unread and the connection closed', async () => {
+    parsed.length = 0;
+    const cases: [Record<string, string>, string, number][] = [
+      [{ authorization: 'Bearer zzzzzz.zzzzzzzzzzzzzzzz' }, CSRS, 401],
+      [{ authorization: 'Basic Zm9vOmJhcg==' }, CSRS, 401],
+      [{}, CSRS, 403],
+      [{ authorization: `Bearer ${BOOTSTRAP_TOKEN}` }, CONFIGMAPS, 403],
+    ];
+    for (const [headers, url, status] of cases) {
+      const res = await post(headers, url);
+      assert.equal(res.statusCode, status, res.body);
+      assert.equal(res.headers.connection, 'close', 'a refused request with a body loses its connection');
+    }
+    assert.deepEqual(parsed, [], 'no refused request reached body parsing');
+  });
+
+  test('an admitted request has its body read and served; a refused one without a body keeps its connection', async () => {
+    parsed.length = 0;
+    const res = await post({ authorization: `Bearer ${BOOTSTRAP_TOKEN}` });
+    assert.notEqual(res.statusCode, 401);
+    assert.notEqual(res.statusCode, 403);
+    assert.deepEqual(parsed, [`POST Bearer ${BOOTSTRAP_TOKEN}`]);
+    const get = await api.server.app.inject({ method: 'GET', url: CSRS });
+    assert.equal(get.statusCode, 403);
+    assert.notEqual(get.headers.connection, 'close');
+  });
+
+  test('an unknown resource is a 404 before the body too', async () => {
+    parsed.length = 0;
+    const res = await post({ authorization: `Bearer ${ADMIN_TOKEN}` }, '/apis/certificates.k8s.io/v1/nosuchthings');
+    assert.equal(res.statusCode, 404);
+    assert.deepEqual(parsed, []);
   });
 });

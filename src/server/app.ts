@@ -3,9 +3,12 @@
  * authenticates every request (client certificate, bearer token, anonymous), parses it into
  * Kubernetes request attributes, authorises it with RBAC, and dispatches to discovery, health,
  * the generic REST verbs or a watch stream. Errors become Kubernetes Status bodies in one place.
- * Bodies are size-capped before parsing; nothing secret is logged.
+ * Authentication, impersonation and authorisation need only the connection and the headers, so
+ * they run before the body is read: a refused request costs no body buffering. Bodies are
+ * size-capped before parsing; nothing secret is logged.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Server } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,11 +28,12 @@ import {
 } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
+import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
-import { type ResourceRequestInfo, requestInfo } from './request-info.ts';
+import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { statusFor } from './status.ts';
@@ -61,20 +65,39 @@ export interface ApiServerDeps {
   readonly maxBodyBytes?: number;
   /** Failed bearer-token authentications one source may make per minute before getting 429. */
   readonly maxFailedAuthPerMinute?: number;
+  /** Connection timeouts and cap; each one missing takes its DEFAULT_CONNECTION_LIMITS value. */
+  readonly limits?: Partial<ConnectionLimits>;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
 }
 
 export interface ApiServer {
-  readonly app: FastifyInstance;
+  readonly app: FastifyInstance<Server>;
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
 
+/** What the onRequest hook established for a request it let through. */
+type Admitted =
+  | { readonly kind: 'nonresource'; readonly url: URL; readonly user: UserInfo; readonly info: NonResourceRequestInfo }
+  | {
+      readonly kind: 'resource';
+      readonly url: URL;
+      readonly user: UserInfo;
+      readonly info: ResourceRequestInfo;
+      readonly def: ResourceDef;
+    };
+
 declare module 'fastify' {
   interface FastifyRequest {
-    tlsbootUser: UserInfo | undefined;
+    tlsboot: Admitted | undefined;
   }
+}
+
+/** Whether the request announces a body (RFC 9112 §6.3), which a refused request leaves unread. */
+function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function parseBody(raw: unknown, contentType: string | undefined): unknown {
@@ -114,21 +137,16 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   });
   const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
   const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
-  const app = Fastify({
-    https: {
-      cert: deps.tls.certPem,
-      key: deps.tls.keyPem,
-      ca: deps.tls.clientCaPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-    },
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
+  const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, limits);
+  const app = Fastify<Server>({
+    serverFactory: (handler) => limited.server.on('request', handler),
     bodyLimit: maxBody,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
   });
-  app.decorateRequest('tlsbootUser', undefined);
+  app.decorateRequest('tlsboot', undefined);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
@@ -221,51 +239,68 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     return { name, groups: [...new Set(groups)], ...(asUid[0] ? { uid: asUid[0] } : {}) };
   }
 
-  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  /** Authenticates, impersonates and authorises from the connection, method, URL and headers alone. */
+  async function admit(req: IncomingMessage, url: URL, info: RequestInfo): Promise<Admitted> {
+    const user = impersonate(await authenticate(req), req);
+    if (info.kind === 'nonresource') {
+      const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
+      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+      return { kind: 'nonresource', url, user, info };
+    }
+    const def = deps.registry.find(info.group, info.version, info.resource);
+    if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
+      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+    }
+    if (!def.namespaced && info.namespace !== '')
+      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+    const attrs = {
+      user,
+      verb: info.verb,
+      apiGroup: info.group,
+      resource: info.resource,
+      subresource: info.subresource,
+      name: info.name,
+      namespace: info.namespace,
+    };
+    if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+    return { kind: 'resource', url, user, info, def };
+  }
+
+  // onRequest runs before the content-type parser: a request refused here never has its body read.
+  app.addHook('onRequest', async (req, reply) => {
     const url = new URL(req.url, 'https://localhost');
     const info = requestInfo(req.method, url.pathname, url.searchParams);
     const started = performance.now();
-    let user: UserInfo | undefined;
     reply.raw.on('finish', () => {
       deps.logger.info(
         {
           method: req.method,
           path: url.pathname,
           status: reply.raw.statusCode,
-          user: user?.name,
+          user: req.tlsboot?.user.name,
           ms: Math.round(performance.now() - started),
         },
         'request',
       );
     });
     try {
-      user = impersonate(await authenticate(req.raw), req.raw);
-      req.tlsbootUser = user;
-      if (info.kind === 'nonresource') {
-        const decision = deps.authorizer.authorize({ user, verb: info.verb, nonResourceURL: url.pathname });
-        if (!decision.allowed)
-          throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage({ user, verb: info.verb, nonResourceURL: url.pathname }));
-        return serveNonResource(url.pathname, reply);
-      }
-      const def = deps.registry.find(info.group, info.version, info.resource);
-      if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
-        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
-      }
-      if (!def.namespaced && info.namespace !== '')
-        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
-      const attrs = {
-        user,
-        verb: info.verb,
-        apiGroup: info.group,
-        resource: info.resource,
-        subresource: info.subresource,
-        name: info.name,
-        namespace: info.namespace,
-      };
-      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
-      return await serveResource(def, info, url.searchParams, req, reply, user);
+      req.tlsboot = await admit(req.raw, url, info);
     } catch (error) {
+      // Closing, not draining: a client that announced a large or endless body gets its answer and
+      // loses the connection instead of holding it open while the server reads what it sends.
+      if (announcesBody(req.raw)) reply.header('connection', 'close');
       return sendError(reply, error, info.kind === 'resource' ? info : undefined);
+    }
+  });
+
+  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const admitted = req.tlsboot;
+    try {
+      if (!admitted) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler unauthenticated');
+      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
+      return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
+    } catch (error) {
+      return sendError(reply, error, admitted?.kind === 'resource' ? admitted.info : undefined);
     }
   }
 
@@ -460,6 +495,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     },
     async close() {
       shutdown.abort();
+      limited.destroyConnections();
       await app.close();
     },
   };

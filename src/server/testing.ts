@@ -91,7 +91,7 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
     ready: () => true,
     ...overrides,
   });
-  await server.app.ready();
+  // Not readied here: a test may still add hooks (to observe body parsing) before inject or listen.
   return {
     server,
     store,
