@@ -178,3 +178,67 @@ describe('authentication and authorisation come before the body', () => {
     assert.deepEqual(parsed, []);
   });
 });
+
+describe('failed logins are slowed, valid ones never refused', () => {
+  let api: TestApi;
+  const slept: number[] = [];
+  before(async () => {
+    api = await startTestApi({
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    });
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  const get = (token: string, remoteAddress: string) =>
+    api.server.app.inject({ method: 'GET', url: CSRS, headers: { authorization: `Bearer ${token}` }, remoteAddress });
+  const guess = (remoteAddress: string) => get('qqqqqq.0123456789abcdef', remoteAddress);
+  /** A bootstrapper may create CSRs but not list them: 403 proves the token authenticated. */
+  const valid = async (remoteAddress: string) => (await get(BOOTSTRAP_TOKEN, remoteAddress)).statusCode;
+
+  test('a source over its budget is slowed and gets 429 with Retry-After, yet its valid token still succeeds', async () => {
+    slept.length = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 150; i++) statuses.push((await guess('10.0.0.1')).statusCode);
+    assert.deepEqual(statuses.slice(0, 100), Array(100).fill(401));
+    assert.deepEqual(statuses.slice(100), Array(50).fill(429));
+    assert.deepEqual(slept, Array(50).fill(1000), 'each over-budget failure waited the tarpit, no more');
+    const throttled = await guess('10.0.0.1');
+    assert.equal(throttled.statusCode, 429);
+    assert.match(String(throttled.headers['retry-after']), /^[1-9]\d*$/);
+    assert.equal(
+      throttled.json<{ details: { retryAfterSeconds: number } }>().details.retryAfterSeconds,
+      Number(throttled.headers['retry-after']),
+    );
+    slept.length = 0;
+    assert.equal(await valid('10.0.0.1'), 403, 'the NAT neighbour of a guesser joins');
+    assert.equal((await api.server.app.inject({ method: 'GET', url: CSRS, headers: admin, remoteAddress: '10.0.0.1' })).statusCode, 200);
+    assert.deepEqual(slept, [], 'a valid credential is never slowed');
+    assert.equal((await guess('10.0.0.2')).statusCode, 401, 'another source is not affected');
+    api.clock.ms += 60_000;
+    assert.equal((await guess('10.0.0.1')).statusCode, 401, 'a minute later the source is within budget again');
+  });
+
+  test('failures from 200 addresses exhaust the global budget, and a valid token still succeeds', async () => {
+    api.clock.ms += 120_000;
+    slept.length = 0;
+    const statuses: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      for (let host = 1; host <= 200; host++) statuses.push((await guess(`10.1.${host >> 8}.${host & 255}`)).statusCode);
+    }
+    const first429 = statuses.indexOf(429);
+    assert.ok(first429 >= 1000 && first429 <= 1001, `the first 429 came after ${first429} failures`);
+    assert.deepEqual(statuses.slice(0, 1000), Array(1000).fill(401), 'no single address was over its own budget of 100');
+    assert.ok(
+      statuses.slice(first429).every((s) => s === 429),
+      'rotating addresses does not escape the global budget',
+    );
+    assert.equal(slept.length, statuses.length - first429);
+    slept.length = 0;
+    assert.equal(await valid('192.0.2.7'), 403, 'a valid token from a fresh address succeeds while the server is over budget');
+    assert.deepEqual(slept, []);
+  });
+});

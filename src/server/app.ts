@@ -9,10 +9,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { TlsbootError } from '../base/errors.ts';
+import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
@@ -41,6 +42,15 @@ import { buildTable, wantsTable } from './table.ts';
 import { parseResourceVersion, serveWatch } from './watch.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/**
+ * A joining node never fails, so failures come from typos, expired tokens and guessing. One
+ * source (a NAT gateway may hide many clients) gets 100 a minute, the server ten times that:
+ * enough that honest mistakes never meet the tarpit, while guessing pays a second per try once
+ * over budget, from however many addresses.
+ */
+export const DEFAULT_FAILED_AUTH_PER_MINUTE = 100;
+export const DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL = 1000;
+export const DEFAULT_AUTH_TARPIT_MS = 1000;
 
 export interface ApiServerDeps {
   readonly store: Store;
@@ -63,8 +73,14 @@ export interface ApiServerDeps {
   /** `host:port` clients should use, reported in /api. */
   readonly advertisedAddress: string;
   readonly maxBodyBytes?: number;
-  /** Failed bearer-token authentications one source may make per minute before getting 429. */
+  /** Failed bearer-token authentications one source may make per minute before its failures are slowed and answered 429. */
   readonly maxFailedAuthPerMinute?: number;
+  /** Failed bearer-token authentications all sources together may make per minute before every failure is slowed and answered 429. */
+  readonly maxFailedAuthPerMinuteTotal?: number;
+  /** How long a throttled failure waits before its 429. */
+  readonly authTarpitMs?: number;
+  /** Waits `ms` or until `signal` aborts; injected so that tests need not sleep. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Connection timeouts and cap; each one missing takes its DEFAULT_CONNECTION_LIMITS value. */
   readonly limits?: Partial<ConnectionLimits>;
   /** Reports readiness (controllers synced, store open). */
@@ -136,7 +152,14 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     admission: deps.admission,
   });
   const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
-  const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
+  const throttle = new AuthThrottle({
+    perSource: deps.maxFailedAuthPerMinute ?? DEFAULT_FAILED_AUTH_PER_MINUTE,
+    global: deps.maxFailedAuthPerMinuteTotal ?? DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL,
+    windowMs: 60_000,
+    tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
+    now: () => deps.now().getTime(),
+  });
+  const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => {}));
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
   const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, limits);
   const app = Fastify<Server>({
@@ -151,9 +174,9 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
   const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
-    const { code, body } = statusFor(error, info);
+    const { code, body, headers } = statusFor(error, info);
     if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
-    return reply.code(code).type('application/json').send(body);
+    return reply.code(code).headers(headers).type('application/json').send(body);
   };
 
   app.setErrorHandler((error: unknown, _req, reply) => {
@@ -190,15 +213,19 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (certUser) return withAuthenticatedGroup(certUser);
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) {
-      const source = req.socket.remoteAddress ?? '';
-      if (throttle.blocked(source))
-        throw new TlsbootError('RATE_LIMITED', 'AUTHN_THROTTLED', 'too many failed authentication attempts; try again later');
+      // The token is checked before anything is throttled: a valid credential always succeeds.
       const user = deps.staticTokens.lookup(token) ?? (await deps.bootstrapTokens(token, now));
-      if (!user) {
-        throttle.recordFailure(source);
-        throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      if (user) return withAuthenticatedGroup(user);
+      const penalty = throttle.recordFailure(req.socket.remoteAddress ?? '');
+      if (penalty) {
+        await sleep(penalty.delayMs, shutdown.signal);
+        throw new RateLimitedError(
+          'AUTHN_THROTTLED',
+          'too many failed authentication attempts; try again later',
+          penalty.retryAfterSeconds,
+        );
       }
-      return withAuthenticatedGroup(user);
+      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
     }
     return ANONYMOUS;
   }
