@@ -116,6 +116,15 @@ function announcesBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/** The request target as a URL; a path is never read as an authority (`//[` would be a host). */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith('/') ? `https://localhost${target}` : target, 'https://localhost');
+  } catch {
+    throw new TlsbootError('BAD_REQUEST', 'URL', 'the request target is not a valid URL');
+  }
+}
+
 function parseBody(raw: unknown, contentType: string | undefined): unknown {
   if (!Buffer.isBuffer(raw) || raw.length === 0) return undefined;
   const type = (contentType ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
@@ -295,14 +304,12 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
 
   // onRequest runs before the content-type parser: a request refused here never has its body read.
   app.addHook('onRequest', async (req, reply) => {
-    const url = new URL(req.url, 'https://localhost');
-    const info = requestInfo(req.method, url.pathname, url.searchParams);
     const started = performance.now();
     reply.raw.on('finish', () => {
       deps.logger.info(
         {
           method: req.method,
-          path: url.pathname,
+          path: req.tlsboot?.url.pathname ?? req.url.split('?')[0],
           status: reply.raw.statusCode,
           user: req.tlsboot?.user.name,
           ms: Math.round(performance.now() - started),
@@ -310,13 +317,16 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         'request',
       );
     });
+    let info: RequestInfo | undefined;
     try {
+      const url = requestUrl(req.url);
+      info = requestInfo(req.method, url.pathname, url.searchParams);
       req.tlsboot = await admit(req.raw, url, info);
     } catch (error) {
       // Closing, not draining: a client that announced a large or endless body gets its answer and
       // loses the connection instead of holding it open while the server reads what it sends.
       if (announcesBody(req.raw)) reply.header('connection', 'close');
-      return sendError(reply, error, info.kind === 'resource' ? info : undefined);
+      return sendError(reply, error, info?.kind === 'resource' ? info : undefined);
     }
   });
 

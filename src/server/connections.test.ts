@@ -24,8 +24,10 @@ interface Listening {
 async function listen(limits: Partial<ConnectionLimits>): Promise<Listening> {
   const api = await startTestApi({ limits });
   const parsed: string[] = [];
+  // preParsing is where a body starts to be read: record every request with a body that gets there.
   api.server.app.addHook('preParsing', async (req) => {
-    parsed.push(`${req.method} ${req.url}`);
+    if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined)
+      parsed.push(`${req.method} ${req.url}`);
   });
   const { port } = await api.server.listen('127.0.0.1', 0);
   return { api, port, parsed };
@@ -112,6 +114,13 @@ describe('nothing is read before authentication', () => {
       assert.ok(ms < 3000, `answered and closed after ${Math.round(ms)} ms, long before any timeout`);
     }
     assert.deepEqual(s.parsed, []);
+  });
+
+  test('a request target that is not a URL is a 4xx, not a 500', async () => {
+    const socket = await tlsSocket(s);
+    socket.write(head('GET', '//[', { Authorization: `Bearer ${ADMIN_TOKEN}` }));
+    assert.match(await waitFor(socket, /\r\n\r\n\{.*\}$/s, 2000), /^HTTP\/1\.1 4\d\d /);
+    socket.destroy();
   });
 
   test('an admitted client on the same server has its body read', async () => {
