@@ -330,6 +330,12 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     }
   });
 
+  // The request was admitted and its body is about to be read: now invite a client that waits for it.
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
+    return payload;
+  });
+
   async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const admitted = req.tlsboot;
     try {

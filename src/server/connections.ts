@@ -89,6 +89,10 @@ export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): 
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
   });
   server.maxConnections = limits.maxConnections;
+  // Node answers `Expect: 100-continue` itself, before any authentication, inviting the body of a
+  // request that will be refused. Handled as an ordinary request instead, the invitation is sent
+  // only when the body is about to be read (see app.ts), as Go's server does.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
   const sockets = new Set<Socket>();
   let closing = false;
   server.on('connection', (socket: Socket) => {
