@@ -321,7 +321,7 @@ describe('tlsboot server', () => {
       }
     });
 
-    test('a wrong secret and an unknown token id get the same 401 body, and guessing is throttled with 429', async () => {
+    test('a wrong secret and an unknown token id get the same 401 body; guessing is slowed with 429, a valid token from the same address is not', async () => {
       const ca = readFileSync(join(server.dir, 'pki', 'ca.crt'), 'utf8');
       const body = async (token: string) => {
         const c = new KubeClient({ server: server.url, caPem: ca, token });
@@ -338,19 +338,51 @@ describe('tlsboot server', () => {
       assert.match(unknown, /^401 /);
       const guesser = new KubeClient({ server: server.url, caPem: ca, token: 'qqqqqq.0123456789abcdef' });
       const statuses: number[] = [];
+      const slow: number[] = [];
+      let lastBody = '';
       try {
-        for (let i = 0; i < 105; i++) statuses.push((await guesser.raw(CSRS)).status);
+        // Over budget, every failure waits the one-second tarpit: keep the overshoot small.
+        for (let i = 0; i < 102; i++) {
+          const started = performance.now();
+          const r = await guesser.raw(CSRS);
+          statuses.push(r.status);
+          if (r.status === 429) {
+            slow.push(performance.now() - started);
+            lastBody = r.body.toString();
+          }
+        }
       } finally {
         guesser.close();
       }
       const first429 = statuses.indexOf(429);
       assert.ok(first429 > 0 && first429 <= 100, 'throttled after at most 100 failures in a minute');
       assert.ok(statuses.slice(0, first429).every((s) => s === 401));
+      // The budget drains as time passes (100 a minute), so a guesser slowed to one try a second
+      // may fit in again now and then: never faster than the budget, never a success.
+      assert.ok(statuses.slice(first429).every((s) => s === 429 || s === 401));
       assert.ok(
-        statuses.slice(first429).every((s) => s === 429),
-        'and stays throttled',
+        slow.every((ms) => ms >= 900),
+        `every 429 waited the tarpit: ${slow.map(Math.round).join(', ')} ms`,
       );
+      assert.match(lastBody, /"retryAfterSeconds":[1-9]\d*/, 'the 429 says when to retry');
       assert.equal((await admin.raw(CSRS)).status, 200, 'a client certificate is not throttled');
+      const b64 = (v: string) => Buffer.from(v).toString('base64');
+      await admin.request('/api/v1/namespaces/kube-system/secrets', {
+        method: 'POST',
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'bootstrap-token-nat123' },
+          type: 'bootstrap.kubernetes.io/token',
+          data: {
+            'token-id': b64('nat123'),
+            'token-secret': b64('0123456789abcdef'),
+            'usage-bootstrap-authentication': b64('true'),
+            'auth-extra-groups': b64('system:bootstrappers:kubeadm:default-node-token'),
+          },
+        },
+      });
+      assert.equal((await body('nat123.0123456789abcdef')).slice(0, 4), '200 ', 'a valid token from the throttled address succeeds');
     });
 
     test('the token cleaner deletes an expired bootstrap token', async () => {

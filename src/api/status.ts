@@ -3,7 +3,7 @@
  * and the Status body clients (kubectl included) parse. Anything thrown that is not a
  * TlsbootError is a bug: it becomes a 500 with a generic message, never its own text.
  */
-import { type ErrorCode, isTlsbootError } from '../base/errors.ts';
+import { type ErrorCode, isTlsbootError, RateLimitedError } from '../base/errors.ts';
 
 export const STATUS_TABLE: Readonly<Record<ErrorCode, { readonly http: number; readonly reason: string }>> = {
   INVALID: { http: 422, reason: 'Invalid' },
@@ -31,6 +31,8 @@ export interface StatusDetails {
 export interface StatusResponse {
   readonly code: number;
   readonly body: Record<string, unknown>;
+  /** HTTP headers that go with the status (Retry-After for a 429). */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** A Kubernetes Status for `error`; the field of an INVALID error becomes a cause. */
@@ -47,6 +49,7 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
         reason: 'InternalError',
         code: 500,
       },
+      headers: {},
     };
   }
   const row = STATUS_TABLE[error.code];
@@ -54,7 +57,12 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
     error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST')
       ? [{ reason: 'FieldValueInvalid', message: error.message, field: error.field }]
       : [];
-  const d = { ...details, ...(causes.length > 0 ? { causes } : {}) };
+  const retryAfterSeconds = error instanceof RateLimitedError ? error.retryAfterSeconds : undefined;
+  const d = {
+    ...details,
+    ...(causes.length > 0 ? { causes } : {}),
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  };
   return {
     code: row.http,
     body: {
@@ -67,5 +75,6 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
       ...(Object.keys(d).length > 0 ? { details: d } : {}),
       code: row.http,
     },
+    headers: retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) },
   };
 }

@@ -98,6 +98,17 @@ export class UnavailableError extends TlsbootError {
   }
 }
 
+/** Too many requests or failures; the client should wait `retryAfterSeconds` (HTTP Retry-After). */
+export class RateLimitedError extends TlsbootError {
+  declare readonly code: 'RATE_LIMITED';
+  readonly retryAfterSeconds: number;
+  constructor(reason: string, message: string, retryAfterSeconds: number, details?: ErrorDetails) {
+    super('RATE_LIMITED', reason, message, details);
+    this.name = 'RateLimitedError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export function isTlsbootError(value: unknown): value is TlsbootError {
   return value instanceof TlsbootError;
 }

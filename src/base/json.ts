@@ -1,4 +1,28 @@
-/** The one guard for decoded JSON: a plain object (not null, not an array) whose fields are still unknown. */
+/**
+ * Guards for decoded JSON: the one plain-object guard, and the nesting limit every body is held to
+ * before anything walks it recursively.
+ */
+
+/** A plain object (not null, not an array) whose fields are still unknown. */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The deepest nesting of objects and arrays a request body may have. Every object tlsboot serves
+ * nests fewer than 10 levels; 100 leaves room for unknown fields while keeping every recursive
+ * walk (merge patch, serialisation, validation) far from the stack limit.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** Whether `value` nests objects or arrays deeper than `max` levels. Iterative, so it cannot overflow the stack itself. */
+export function exceedsJsonDepth(value: unknown, max: number = MAX_JSON_DEPTH): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }

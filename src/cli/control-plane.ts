@@ -40,6 +40,7 @@ import {
   BOOTSTRAP_ROLE_BINDINGS,
   BOOTSTRAP_ROLES,
 } from '../server/bootstrap-policy.ts';
+import type { ConnectionLimits } from '../server/connections.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { IdentityCaches, ObjectCache, type Store, type StoredObject } from '../store/index.ts';
@@ -68,6 +69,8 @@ export interface ControlPlaneParams {
   readonly signerMode?: SignerMode;
   /** The CA audit log (default DIR/audit.log). */
   readonly auditLogPath?: string;
+  /** The API server's connection timeouts and cap (defaults: DEFAULT_CONNECTION_LIMITS). */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 export const SIGNER_MODES = ['local', 'sealed', 'remote'] as const;
@@ -317,6 +320,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         goVersion: `node${process.versions.node}`,
       },
       advertisedAddress: `${p.host}:${p.port}`,
+      ...(p.limits === undefined ? {} : { limits: p.limits }),
       ready: () => true,
     });
     const address = await server.listen(p.host, p.port);

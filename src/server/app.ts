@@ -3,14 +3,18 @@
  * authenticates every request (client certificate, bearer token, anonymous), parses it into
  * Kubernetes request attributes, authorises it with RBAC, and dispatches to discovery, health,
  * the generic REST verbs or a watch stream. Errors become Kubernetes Status bodies in one place.
- * Bodies are size-capped before parsing; nothing secret is logged.
+ * Authentication, impersonation and authorisation need only the connection and the headers, so
+ * they run before the body is read: a refused request costs no body buffering. Bodies are
+ * size-capped before parsing; nothing secret is logged.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Server } from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { RateLimitedError, TlsbootError } from '../base/errors.ts';
+import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -25,11 +29,12 @@ import {
 } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
+import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
-import { type ResourceRequestInfo, requestInfo } from './request-info.ts';
+import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { statusFor } from './status.ts';
@@ -37,6 +42,15 @@ import { buildTable, wantsTable } from './table.ts';
 import { parseResourceVersion, serveWatch } from './watch.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+/**
+ * A joining node never fails, so failures come from typos, expired tokens and guessing. One
+ * source (a NAT gateway may hide many clients) gets 100 a minute, the server ten times that:
+ * enough that honest mistakes never meet the tarpit, while guessing pays a second per try once
+ * over budget, from however many addresses.
+ */
+export const DEFAULT_FAILED_AUTH_PER_MINUTE = 100;
+export const DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL = 1000;
+export const DEFAULT_AUTH_TARPIT_MS = 1000;
 
 export interface ApiServerDeps {
   readonly store: Store;
@@ -59,21 +73,55 @@ export interface ApiServerDeps {
   /** `host:port` clients should use, reported in /api. */
   readonly advertisedAddress: string;
   readonly maxBodyBytes?: number;
-  /** Failed bearer-token authentications one source may make per minute before getting 429. */
+  /** Failed bearer-token authentications one source may make per minute before its failures are slowed and answered 429. */
   readonly maxFailedAuthPerMinute?: number;
+  /** Failed bearer-token authentications all sources together may make per minute before every failure is slowed and answered 429. */
+  readonly maxFailedAuthPerMinuteTotal?: number;
+  /** How long a throttled failure waits before its 429. */
+  readonly authTarpitMs?: number;
+  /** Waits `ms` or until `signal` aborts; injected so that tests need not sleep. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Connection timeouts and cap; each one missing takes its DEFAULT_CONNECTION_LIMITS value. */
+  readonly limits?: Partial<ConnectionLimits>;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
 }
 
 export interface ApiServer {
-  readonly app: FastifyInstance;
+  readonly app: FastifyInstance<Server>;
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
 
+/** What the onRequest hook established for a request it let through. */
+type Admitted =
+  | { readonly kind: 'nonresource'; readonly url: URL; readonly user: UserInfo; readonly info: NonResourceRequestInfo }
+  | {
+      readonly kind: 'resource';
+      readonly url: URL;
+      readonly user: UserInfo;
+      readonly info: ResourceRequestInfo;
+      readonly def: ResourceDef;
+    };
+
 declare module 'fastify' {
   interface FastifyRequest {
-    tlsbootUser: UserInfo | undefined;
+    tlsboot: Admitted | undefined;
+  }
+}
+
+/** Whether the request announces a body (RFC 9112 §6.3), which a refused request leaves unread. */
+function announcesBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The request target as a URL; a path is never read as an authority (`//[` would be a host). */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith('/') ? `https://localhost${target}` : target, 'https://localhost');
+  } catch {
+    throw new TlsbootError('BAD_REQUEST', 'URL', 'the request target is not a valid URL');
   }
 }
 
@@ -89,11 +137,17 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
       'the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf',
     );
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(raw.toString('utf8'));
   } catch {
     throw new TlsbootError('BAD_REQUEST', 'BODY_JSON', 'the request body is not valid JSON');
   }
+  // JSON.parse itself is iterative; what comes after it (patching, validation) need not be.
+  if (exceedsJsonDepth(parsed)) {
+    throw new TlsbootError('BAD_REQUEST', 'BODY_TOO_DEEP', `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  return parsed;
 }
 
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
@@ -107,29 +161,31 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     admission: deps.admission,
   });
   const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
-  const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
-  const app = Fastify({
-    https: {
-      cert: deps.tls.certPem,
-      key: deps.tls.keyPem,
-      ca: deps.tls.clientCaPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-    },
+  const throttle = new AuthThrottle({
+    perSource: deps.maxFailedAuthPerMinute ?? DEFAULT_FAILED_AUTH_PER_MINUTE,
+    global: deps.maxFailedAuthPerMinuteTotal ?? DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL,
+    windowMs: 60_000,
+    tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
+    now: () => deps.now().getTime(),
+  });
+  const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => {}));
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
+  const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, limits);
+  const app = Fastify<Server>({
+    serverFactory: (handler) => limited.server.on('request', handler),
     bodyLimit: maxBody,
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
   });
-  app.decorateRequest('tlsbootUser', undefined);
+  app.decorateRequest('tlsboot', undefined);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
   const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
-    const { code, body } = statusFor(error, info);
+    const { code, body, headers } = statusFor(error, info);
     if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
-    return reply.code(code).type('application/json').send(body);
+    return reply.code(code).headers(headers).type('application/json').send(body);
   };
 
   app.setErrorHandler((error: unknown, _req, reply) => {
@@ -166,15 +222,19 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (certUser) return withAuthenticatedGroup(certUser);
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) {
-      const source = req.socket.remoteAddress ?? '';
-      if (throttle.blocked(source))
-        throw new TlsbootError('RATE_LIMITED', 'AUTHN_THROTTLED', 'too many failed authentication attempts; try again later');
+      // The token is checked before anything is throttled: a valid credential always succeeds.
       const user = deps.staticTokens.lookup(token) ?? (await deps.bootstrapTokens(token, now));
-      if (!user) {
-        throttle.recordFailure(source);
-        throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      if (user) return withAuthenticatedGroup(user);
+      const penalty = throttle.recordFailure(req.socket.remoteAddress ?? '');
+      if (penalty) {
+        await sleep(penalty.delayMs, shutdown.signal);
+        throw new RateLimitedError(
+          'AUTHN_THROTTLED',
+          'too many failed authentication attempts; try again later',
+          penalty.retryAfterSeconds,
+        );
       }
-      return withAuthenticatedGroup(user);
+      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
     }
     return ANONYMOUS;
   }
@@ -215,51 +275,75 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     return { name, groups: [...new Set(groups)], ...(asUid[0] ? { uid: asUid[0] } : {}) };
   }
 
-  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const url = new URL(req.url, 'https://localhost');
-    const info = requestInfo(req.method, url.pathname, url.searchParams);
+  /** Authenticates, impersonates and authorises from the connection, method, URL and headers alone. */
+  async function admit(req: IncomingMessage, url: URL, info: RequestInfo): Promise<Admitted> {
+    const user = impersonate(await authenticate(req), req);
+    if (info.kind === 'nonresource') {
+      const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
+      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+      return { kind: 'nonresource', url, user, info };
+    }
+    const def = deps.registry.find(info.group, info.version, info.resource);
+    if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
+      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+    }
+    if (!def.namespaced && info.namespace !== '')
+      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+    const attrs = {
+      user,
+      verb: info.verb,
+      apiGroup: info.group,
+      resource: info.resource,
+      subresource: info.subresource,
+      name: info.name,
+      namespace: info.namespace,
+    };
+    if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+    return { kind: 'resource', url, user, info, def };
+  }
+
+  // onRequest runs before the content-type parser: a request refused here never has its body read.
+  app.addHook('onRequest', async (req, reply) => {
     const started = performance.now();
-    let user: UserInfo | undefined;
     reply.raw.on('finish', () => {
       deps.logger.info(
         {
           method: req.method,
-          path: url.pathname,
+          path: req.tlsboot?.url.pathname ?? req.url.split('?')[0],
           status: reply.raw.statusCode,
-          user: user?.name,
+          user: req.tlsboot?.user.name,
           ms: Math.round(performance.now() - started),
         },
         'request',
       );
     });
+    let info: RequestInfo | undefined;
     try {
-      user = impersonate(await authenticate(req.raw), req.raw);
-      req.tlsbootUser = user;
-      if (info.kind === 'nonresource') {
-        const decision = deps.authorizer.authorize({ user, verb: info.verb, nonResourceURL: url.pathname });
-        if (!decision.allowed)
-          throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage({ user, verb: info.verb, nonResourceURL: url.pathname }));
-        return serveNonResource(url.pathname, reply);
-      }
-      const def = deps.registry.find(info.group, info.version, info.resource);
-      if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
-        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
-      }
-      if (!def.namespaced && info.namespace !== '')
-        throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
-      const attrs = {
-        user,
-        verb: info.verb,
-        apiGroup: info.group,
-        resource: info.resource,
-        subresource: info.subresource,
-        name: info.name,
-        namespace: info.namespace,
-      };
-      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
-      return await serveResource(def, info, url.searchParams, req, reply, user);
+      const url = requestUrl(req.url);
+      info = requestInfo(req.method, url.pathname, url.searchParams);
+      req.tlsboot = await admit(req.raw, url, info);
     } catch (error) {
-      return sendError(reply, error, info.kind === 'resource' ? info : undefined);
+      // Closing, not draining: a client that announced a large or endless body gets its answer and
+      // loses the connection instead of holding it open while the server reads what it sends.
+      if (announcesBody(req.raw)) reply.header('connection', 'close');
+      return sendError(reply, error, info?.kind === 'resource' ? info : undefined);
+    }
+  });
+
+  // The request was admitted and its body is about to be read: now invite a client that waits for it.
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
+    return payload;
+  });
+
+  async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const admitted = req.tlsboot;
+    try {
+      if (!admitted) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler unauthenticated');
+      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
+      return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
+    } catch (error) {
+      return sendError(reply, error, admitted?.kind === 'resource' ? admitted.info : undefined);
     }
   }
 
@@ -454,6 +538,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     },
     async close() {
       shutdown.abort();
+      limited.destroyConnections();
       await app.close();
     },
   };

@@ -149,18 +149,33 @@ const SCHEMAS: Record<string, Schema> = {
   },
 };
 
-function time(buf: Buffer): string {
+/** Kubernetes' valid range for a Timestamp, as Go's time.Time marshals it: 0001-01-01 to 9999-12-31. */
+const MIN_SECONDS = -62_135_596_800n;
+const MAX_SECONDS = 253_402_300_799n;
+
+function time(buf: Buffer, field: string): string {
   let seconds = 0n;
-  let nanos = 0;
+  let nanos = 0n;
   for (const f of fields(buf)) {
     if (f.no === 1) seconds = BigInt.asIntN(64, f.varint);
-    if (f.no === 2) nanos = Number(f.varint);
+    if (f.no === 2) nanos = BigInt.asIntN(32, f.varint);
+  }
+  if (seconds < MIN_SECONDS || seconds > MAX_SECONDS || nanos < 0n || nanos > 999_999_999n) {
+    throw new TlsbootError(
+      'BAD_REQUEST',
+      'PROTOBUF_TIME',
+      `${field}: the timestamp is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`,
+      {
+        field,
+      },
+    );
   }
   const iso = new Date(Number(seconds) * 1000).toISOString();
-  return nanos === 0 ? iso.replace(/\.\d{3}Z$/, 'Z') : iso.replace(/\.\d{3}Z$/, `.${String(nanos).padStart(9, '0').slice(0, 6)}Z`);
+  return nanos === 0n ? iso.replace(/\.\d{3}Z$/, 'Z') : iso.replace(/\.\d{3}Z$/, `.${String(nanos).padStart(9, '0').slice(0, 6)}Z`);
 }
 
-function scalar(type: FieldType, f: Field): unknown {
+/** `path` is the field's JSON path, for errors. */
+function scalar(type: FieldType, f: Field, path: string): unknown {
   switch (type) {
     case 'string':
       return f.bytes.toString('utf8');
@@ -171,13 +186,13 @@ function scalar(type: FieldType, f: Field): unknown {
     case 'bool':
       return f.varint !== 0n;
     case 'time':
-      return time(f.bytes);
+      return time(f.bytes, path);
     default:
-      return decodeMessage(type.slice(4), f.bytes);
+      return decodeMessage(type.slice(4), f.bytes, path);
   }
 }
 
-function decodeMessage(schemaName: string, buf: Buffer): JsonObject {
+function decodeMessage(schemaName: string, buf: Buffer, path: string): JsonObject {
   const schema = SCHEMAS[schemaName];
   if (!schema) throw bad(`no schema for ${schemaName}`);
   const out: JsonObject = {};
@@ -185,9 +200,10 @@ function decodeMessage(schemaName: string, buf: Buffer): JsonObject {
     const entry = schema[f.no];
     if (!entry) continue;
     const [name, type] = entry;
+    const at = path === '' ? name : `${path}.${name}`;
     if (type.startsWith('[]')) {
       const list = (out[name] as unknown[] | undefined) ?? [];
-      list.push(scalar(type.slice(2) as FieldType, f));
+      list.push(scalar(type.slice(2) as FieldType, f, `${at}[${list.length}]`));
       out[name] = list;
     } else if (type.startsWith('map:')) {
       let key = '';
@@ -195,13 +211,13 @@ function decodeMessage(schemaName: string, buf: Buffer): JsonObject {
       const valueType = type.slice(4) as FieldType;
       for (const e of fields(f.bytes)) {
         if (e.no === 1) key = e.bytes.toString('utf8');
-        if (e.no === 2) value = scalar(valueType, e);
+        if (e.no === 2) value = scalar(valueType, e, at);
       }
       const map = (out[name] as JsonObject | undefined) ?? {};
       map[key] = valueType === 'msg:ExtraValue' ? ((value as JsonObject).items ?? []) : value;
       out[name] = map;
     } else {
-      out[name] = scalar(type, f);
+      out[name] = scalar(type, f, at);
     }
   }
   return out;
@@ -229,5 +245,5 @@ export function decodeKubernetesProtobuf(body: Buffer): JsonObject {
       `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`,
     );
   }
-  return { apiVersion, kind, ...decodeMessage(kind, raw) };
+  return { apiVersion, kind, ...decodeMessage(kind, raw, '') };
 }

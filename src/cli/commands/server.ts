@@ -15,6 +15,7 @@ import {
   parseEndpoint,
 } from '../../ca/layout.ts';
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
+import { type ConnectionLimits, checkConnectionLimits, DEFAULT_CONNECTION_LIMITS } from '../../server/connections.ts';
 import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
@@ -29,6 +30,23 @@ interface ServerFlags {
   signer: string;
   auditLog?: string;
   logLevel: string;
+  headerTimeout: string;
+  requestTimeout: string;
+  keepAliveTimeout: string;
+  maxConnections: string;
+}
+
+const seconds = (ms: number) => `${ms / 1000}s`;
+
+function connectionLimits(flags: ServerFlags): ConnectionLimits {
+  const limits = {
+    headersTimeoutMs: parseDuration(flags.headerTimeout, 'header-timeout'),
+    requestTimeoutMs: parseDuration(flags.requestTimeout, 'request-timeout'),
+    keepAliveTimeoutMs: parseDuration(flags.keepAliveTimeout, 'keep-alive-timeout'),
+    maxConnections: Number(flags.maxConnections),
+  };
+  checkConnectionLimits(limits);
+  return limits;
 }
 
 export function registerServer(program: Command, env: CliEnv): void {
@@ -44,10 +62,31 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
     .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
+    .option(
+      '--header-timeout <duration>',
+      'time a client has to finish the TLS handshake, and then to send request headers',
+      seconds(DEFAULT_CONNECTION_LIMITS.headersTimeoutMs),
+    )
+    .option(
+      '--request-timeout <duration>',
+      'time a client has to send a whole request, body included (responses such as watches are not limited)',
+      seconds(DEFAULT_CONNECTION_LIMITS.requestTimeoutMs),
+    )
+    .option(
+      '--keep-alive-timeout <duration>',
+      'how long an idle keep-alive connection stays open',
+      seconds(DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs),
+    )
+    .option(
+      '--max-connections <n>',
+      'open connections at most; more are closed as they arrive',
+      String(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    )
     .action(async (flags: ServerFlags) => {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
       const { host, port } = parseEndpoint(flags.listen, 6443);
+      const limits = connectionLimits(flags);
       if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
       const logger = createLogger(env, flags.logLevel);
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
@@ -88,6 +127,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
+        limits,
         logger,
         now: env.now,
         randomBytes: env.randomBytes,

@@ -1,0 +1,105 @@
+/**
+ * Test fixture (used only by tests): the API server in process over an in-memory store, with a
+ * throwaway CA and serving certificate for 127.0.0.1, a fake clock, and three credentials: an
+ * admin token (system:masters), a bootstrap token that may create CSRs, and anonymous, which may
+ * only read /healthz.
+ */
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import type { AuthorizationAttributes, Decision } from '../api/index.ts';
+import {
+  type Certificate,
+  certificateToPem,
+  generatePrivateKey,
+  issueCertificate,
+  parseCertificate,
+  privateKeyToPem,
+  spkiOf,
+} from '../pki/index.ts';
+import { openSqliteStore, type Store } from '../store/index.ts';
+import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
+import { StaticTokens, type UserInfo } from './authn.ts';
+import { Registry } from './registry.ts';
+import { ALL_RESOURCES } from './resources.ts';
+
+export const ADMIN_TOKEN = 'admin-token-0123456789';
+export const BOOTSTRAP_TOKEN = 'abcdef.0123456789abcdef';
+
+export interface TestApi {
+  readonly server: ApiServer;
+  readonly store: Store;
+  /** The CA that signed the serving certificate, for clients that verify it. */
+  readonly caPem: string;
+  /** The fake clock; tests move it with `clock.ms += ...`. */
+  readonly clock: { ms: number };
+  close(): Promise<void>;
+}
+
+function allow(a: AuthorizationAttributes): Decision {
+  if (a.user.groups.includes('system:masters')) return { allowed: true, reason: 'masters' };
+  if ('nonResourceURL' in a) return { allowed: a.nonResourceURL === '/healthz', reason: 'health' };
+  const bootstrapper = a.user.groups.includes('system:bootstrappers');
+  return { allowed: bootstrapper && a.resource === 'certificatesigningrequests' && a.verb === 'create', reason: 'bootstrap' };
+}
+
+export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Promise<TestApi> {
+  const clock = { ms: Date.parse('2026-06-01T00:00:00Z') };
+  const now = () => new Date(clock.ms);
+  const caKey = generatePrivateKey('ecdsa-p256');
+  const ca: Certificate = parseCertificate(
+    issueCertificate({
+      subject: [{ type: 'CN', value: 'test-ca' }],
+      publicKey: spkiOf(caKey),
+      keyUsage: ['digitalSignature', 'keyCertSign'],
+      ca: {},
+      notBefore: new Date(Date.now() - 3_600_000),
+      notAfter: new Date(Date.now() + 3_600_000),
+      issuer: { kind: 'self', key: caKey },
+      randomBytes,
+    }),
+  );
+  const servingKey = generatePrivateKey('ecdsa-p256');
+  const serving = issueCertificate({
+    subject: [{ type: 'CN', value: 'kube-apiserver' }],
+    publicKey: spkiOf(servingKey),
+    sans: { dns: ['localhost'], ip: ['127.0.0.1'], email: [], uri: [] },
+    keyUsage: ['digitalSignature'],
+    extKeyUsage: ['serverAuth'],
+    notBefore: new Date(Date.now() - 3_600_000),
+    notAfter: new Date(Date.now() + 3_600_000),
+    issuer: { kind: 'ca', certificate: ca, key: caKey },
+    randomBytes,
+  });
+  const caPem = certificateToPem(ca.der);
+  const store = openSqliteStore({ path: ':memory:' });
+  const bootstrapper: UserInfo = { name: 'system:bootstrap:abcdef', groups: ['system:bootstrappers'] };
+  const server = await createApiServer({
+    store,
+    registry: new Registry(ALL_RESOURCES),
+    tls: { certPem: certificateToPem(serving), keyPem: privateKeyToPem(servingKey), clientCaPem: caPem },
+    clientCas: [ca],
+    staticTokens: StaticTokens.parse(`${ADMIN_TOKEN},admin,1,"system:masters"`, 'tokens.csv'),
+    bootstrapTokens: async (token) => (token === BOOTSTRAP_TOKEN ? bootstrapper : undefined),
+    authorizer: { authorize: allow },
+    admission: { admit: async () => {} },
+    now,
+    uid: () => randomBytes(8).toString('hex'),
+    randomSuffix: () => randomBytes(3).toString('hex').slice(0, 5),
+    logger: pino({ level: 'silent' }),
+    version: { major: '1', minor: '33' },
+    advertisedAddress: '127.0.0.1:6443',
+    ready: () => true,
+    ...overrides,
+  });
+  // Not readied here: a test may still add hooks (to observe body parsing) before inject or listen.
+  return {
+    server,
+    store,
+    caPem,
+    clock,
+    async close() {
+      await server.close();
+      await store.close();
+    },
+  };
+}
