@@ -230,7 +230,10 @@ if (!present && process.env.CI === 'true') {
   test('the CSR vector corpus is present', () => assert.fail(FETCH_HINT));
 }
 
-describe('python3-cryptography-vectors CSR corpus', { skip: present ? false : FETCH_HINT }, () => {
+// A skipped test, not a skipped suite: node's summary counts only tests, so an absent corpus shows as "skipped 1".
+if (!present) test('python3-cryptography-vectors CSR corpus', { skip: FETCH_HINT }, () => {});
+
+describe('python3-cryptography-vectors CSR corpus', { skip: !present }, () => {
   test('every file in the folder is in the table, and every table entry is in the folder', () => {
     assert.deepEqual(readdirSync(dir).sort(), Object.keys(VECTORS).sort());
   });
