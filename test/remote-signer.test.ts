@@ -147,6 +147,11 @@ describe('remote signer with grants', () => {
     assert.ok(serial, 'the remote side audited the signature');
     assert.ok(clusterAudit.includes(`"serial":"${serial}"`), 'the cluster side audited the same serial');
     assert.match(remoteAudit, /"event":"grant.issued"/);
+    assert.match(open.stdout, /^Signed: +0 of 10 left in the grant at open$/m, 'the grant’s budget, not "unlimited"');
+    assert.match(open.stdout, /^Signers: +kubernetes\.io\/kube-apiserver-client-kubelet, kubernetes\.io\/kubelet-serving$/m);
+    const status = await cli(['ca', 'session', 'status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^\S+ +remote +Open +1 +10 \(grant\) /m);
   });
 
   test('while the signer is down CSRs wait; when it is back they are signed; nothing is lost', async () => {

@@ -225,6 +225,14 @@ export class RemoteBackend implements SessionBackend {
         `the remote signer refused the grant: ${remoteMessage(answer)}`,
       );
     }
-    return { signer: new RemoteSigner(client, this.caCertificate, this.maxTtlMs), notAfter: grant.expiresAt };
+    const body = answer.body;
+    const signed = typeof body.signed === 'number' ? body.signed : 0;
+    const names = Array.isArray(body.signerNames) ? body.signerNames.filter((n): n is string => typeof n === 'string') : undefined;
+    return {
+      signer: new RemoteSigner(client, this.caCertificate, this.maxTtlMs),
+      notAfter: grant.expiresAt,
+      ...(typeof body.maxCertificates === 'number' ? { maxCertificates: Math.max(0, body.maxCertificates - signed) } : {}),
+      ...(names === undefined ? {} : { signerNames: names }),
+    };
   }
 }

@@ -25,6 +25,10 @@ export interface Unlocked {
   readonly signer: Signer;
   /** When what unlocked it stops working (a grant's expiry): the session ends then at the latest. */
   readonly notAfter?: Date;
+  /** Certificates what unlocked it may still obtain (a grant's budget left), enforced there. */
+  readonly maxCertificates?: number;
+  /** Signers what unlocked it covers (a grant's), enforced there. */
+  readonly signerNames?: readonly string[];
 }
 
 export interface SessionBackend {
@@ -49,6 +53,8 @@ export interface SessionInfo {
   readonly expiresAt: Date;
   readonly maxCertificates: number | undefined;
   readonly signerNames: readonly string[] | undefined;
+  /** The limits of the grant that unlocked a remote session, as the signer stated them at open. */
+  readonly grant?: { readonly certificatesLeft?: number; readonly signerNames?: readonly string[] };
   readonly signed: number;
   readonly closedAt?: Date;
   readonly closedBy?: string;
@@ -164,6 +170,14 @@ export class SessionSigner implements Signer {
       expiresAt: new Date(ends),
       maxCertificates: request.maxCertificates,
       signerNames: request.signerNames,
+      ...(unlocked.maxCertificates === undefined && unlocked.signerNames === undefined
+        ? {}
+        : {
+            grant: {
+              ...(unlocked.maxCertificates === undefined ? {} : { certificatesLeft: unlocked.maxCertificates }),
+              ...(unlocked.signerNames === undefined ? {} : { signerNames: unlocked.signerNames }),
+            },
+          }),
       signed: 0,
     };
     // The timer only wipes the key promptly; every sign() also checks the injected clock.

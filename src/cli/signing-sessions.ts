@@ -38,6 +38,14 @@ export function sessionObject(info: SessionInfo, status: SessionStatus, open: bo
       openedAt: time(info.openedAt),
       expiresAt: time(info.expiresAt),
       signed: info.signed,
+      ...(info.grant === undefined
+        ? {}
+        : {
+            grant: {
+              ...(info.grant.certificatesLeft === undefined ? {} : { certificatesLeft: info.grant.certificatesLeft }),
+              ...(info.grant.signerNames === undefined ? {} : { signerNames: [...info.grant.signerNames] }),
+            },
+          }),
       ...(info.closedAt ? { closedAt: time(info.closedAt), closedBy: info.closedBy } : {}),
       failedUnlocks: status.failedUnlocks,
     },

@@ -45,12 +45,33 @@ export async function readPassphrase(file: string | undefined, env: CliEnv, conf
   return passphrase;
 }
 
-function describeSession(obj: JsonObject): string {
+/**
+ * A session's limits in words: its own, and for a remote session those of the grant that opened
+ * it, which the signer enforces, so nothing reads "unlimited" that is not.
+ */
+function sessionLimits(obj: JsonObject): { max: string; maxShort: string; signers: string } {
   const spec = isObject(obj.spec) ? obj.spec : {};
   const status = isObject(obj.status) ? obj.status : {};
+  const grant = isObject(status.grant) ? status.grant : undefined;
+  const left = typeof grant?.certificatesLeft === 'number' ? grant.certificatesLeft : undefined;
+  const grantSigners = Array.isArray(grant?.signerNames) ? grant.signerNames.join(', ') : undefined;
+  const own = typeof spec.maxCertificates === 'number' ? spec.maxCertificates : undefined;
+  const inGrant = left === undefined ? undefined : `${left} left in the grant at open`;
+  const max =
+    own === undefined
+      ? (inGrant ?? (grant ? 'no limit but the grant’s lifetime' : 'unlimited'))
+      : `${own}${inGrant ? ` (${inGrant})` : ''}`;
+  const maxShort = own !== undefined ? String(own) : left !== undefined ? `${left} (grant)` : '<none>';
+  const signers = Array.isArray(spec.signerNames)
+    ? `${spec.signerNames.join(', ')}${grantSigners ? ` (the grant covers ${grantSigners})` : ''}`
+    : (grantSigners ?? 'all');
+  return { max, maxShort, signers };
+}
+
+function describeSession(obj: JsonObject): string {
+  const status = isObject(obj.status) ? obj.status : {};
   const meta = isObject(obj.metadata) ? obj.metadata : {};
-  const max = spec.maxCertificates === undefined ? 'unlimited' : String(spec.maxCertificates);
-  const signers = Array.isArray(spec.signerNames) ? spec.signerNames.join(', ') : 'all';
+  const { max, signers } = sessionLimits(obj);
   return [
     `Session:    ${String(meta.name ?? '')} (${String(status.mode ?? '')})`,
     `Phase:      ${String(status.phase ?? '')}`,
@@ -165,14 +186,13 @@ export function registerCa(program: Command, env: CliEnv): void {
       if (!open) env.stdout.write('No signing session is open: approved CSRs wait.\n');
       const rows = items.map((i) => {
         const st = isObject(i.status) ? i.status : {};
-        const sp = isObject(i.spec) ? i.spec : {};
         const meta = isObject(i.metadata) ? i.metadata : {};
         return [
           String(meta.name ?? ''),
           String(st.mode ?? ''),
           String(st.phase ?? ''),
           String(st.signed ?? 0),
-          sp.maxCertificates === undefined ? '<none>' : String(sp.maxCertificates),
+          sessionLimits(i).maxShort,
           String(st.expiresAt ?? ''),
           String(st.openedBy ?? ''),
         ];

@@ -11,7 +11,7 @@ import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { isIp, parseEndpoint } from '../../ca/layout.ts';
 import { adminRequest as admin } from '../../ca/remote-admin.ts';
-import { REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server.ts';
+import { DEFAULT_GRANT_SIGNERS, REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server.ts';
 import { readReservedSources } from '../../ca/reserved-identities.ts';
 import { keyMatchesSpki, parseCertificatePem, parsePrivateKeyPem } from '../../pki/index.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
@@ -100,8 +100,11 @@ export function registerSigner(program: Command, env: CliEnv): void {
     .description('issue a temporary credential for the cluster, bound to a window and limits; prints it')
     .requiredOption('--state-dir <dir>', "the running signer's state directory")
     .requiredOption('--ttl <duration>', 'how long the grant lasts (1m to 24h)')
-    .option('--max-certificates <n>', 'how many certificates the grant may obtain')
-    .option('--signers <names>', `signer names it covers, comma-separated (default all: ${REMOTE_SIGNERS.join(', ')})`)
+    .option('--max-certificates <n>', 'how many certificates the grant may obtain (default: no limit but its lifetime)')
+    .option(
+      '--signers <names>',
+      `signer names it covers, comma-separated, of ${REMOTE_SIGNERS.join(', ')} (default: the node signers ${DEFAULT_GRANT_SIGNERS.join(', ')})`,
+    )
     .option('--output-file <file>', 'write the credential to FILE (mode 0600) instead of standard output')
     .action(async (flags: { stateDir: string; ttl: string; maxCertificates?: string; signers?: string; outputFile?: string }) => {
       const ttlMs = parseDuration(flags.ttl, 'ttl');
