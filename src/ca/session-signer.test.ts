@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
+import { FakeClock } from '../base/clock.ts';
 import { isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { generatePrivateKey, spkiOf } from '../pki/index.ts';
 import { MemoryAuditLog } from './audit.ts';
@@ -178,5 +179,30 @@ describe('SessionSigner', () => {
     assert.equal(opened, 1);
     await signer.close();
     assert.equal(await outcomeOf(open()), 'UNAVAILABLE/SIGNER_CLOSED');
+  });
+
+  test('the expiry timer on the injected clock drops the key at the deadline; closing early cancels it', async () => {
+    const clock = new FakeClock(Date.parse('2026-06-01T00:00:00Z'));
+    const audit = new MemoryAuditLog();
+    const backend = new FakeBackend();
+    const signer = new SessionSigner({
+      backend,
+      caCertificate: ca.certificate,
+      audit,
+      now: () => new Date(clock.now()),
+      newId: () => 's1',
+      clock,
+    });
+    const open = () => signer.open({ secret: { passphrase: Buffer.from('open sesame') }, ttlMs: 30 * MIN, actor: 'admin' });
+    await open();
+    clock.advance(30 * MIN - 1);
+    assert.equal(backend.closedSigners, 0);
+    clock.advance(1);
+    assert.equal(backend.closedSigners, 1, 'the key is dropped with nobody asking');
+    assert.equal(audit.events.at(-1)?.event, 'session.expired');
+    await open();
+    await signer.closeSession('admin');
+    assert.equal(clock.hostTimers, 0, 'no timer left behind');
+    await signer.close();
   });
 });

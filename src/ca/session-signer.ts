@@ -7,6 +7,7 @@
  * closes, expires or is used up. Failed unlocks are counted and slow down further attempts.
  */
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
+import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { TlsbootError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
@@ -72,7 +73,7 @@ interface OpenSession {
   info: SessionInfo;
   signer: Signer;
   inFlight: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: Timer;
 }
 
 export const MAX_SESSION_TTL_MS = 24 * 3_600_000;
@@ -87,6 +88,8 @@ export interface SessionSignerOptions {
   readonly audit: AuditLog;
   readonly now: () => Date;
   readonly newId: () => string;
+  /** Runs the expiry timer; the real clock by default. */
+  readonly clock?: Clock;
 }
 
 export class SessionSigner implements Signer {
@@ -181,8 +184,13 @@ export class SessionSigner implements Signer {
       signed: 0,
     };
     // The timer only wipes the key promptly; every sign() also checks the injected clock.
-    const timer = setTimeout(() => this.expireIfDue(this.o.now(), true), Math.max(0, ends - opened.getTime()));
-    timer.unref();
+    // An end that is not a number (an unreadable grant expiry) ends the session at once, not never.
+    const left = ends - opened.getTime();
+    const timer = (this.o.clock ?? REAL_CLOCK).setTimeout(
+      () => this.expireIfDue(this.o.now(), true),
+      Number.isNaN(left) ? 0 : Math.max(0, left),
+      { unref: true },
+    );
     this.session = { info, signer, inFlight: 0, timer };
     this.o.audit.record({
       event: 'session.opened',
@@ -281,7 +289,7 @@ export class SessionSigner implements Signer {
   private async end(reason: 'closed' | 'expired' | 'exhausted', actor: string): Promise<SessionInfo> {
     const s = this.session as OpenSession;
     this.session = undefined;
-    clearTimeout(s.timer);
+    s.timer.cancel();
     const info: SessionInfo = { ...s.info, closedAt: this.o.now(), closedBy: actor, endReason: reason };
     this.last = info;
     this.o.audit.record({

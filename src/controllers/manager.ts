@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
+import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { type IdentityCaches, ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
@@ -33,6 +34,8 @@ export interface ControllerManagerOptions {
   readonly now: () => Date;
   readonly logger: ControllerLogger & { info(obj: Record<string, unknown>, msg: string): void };
   readonly csrCleanupIntervalMs?: number;
+  /** The work queues' and the sweep's timers; the real clock by default. */
+  readonly clock?: Clock;
   /** Without a policy, kubelet-serving CSRs the identity rules do not refuse wait for a person. */
   readonly servingPolicy?: ServingPolicy;
   /** Reserved identities, known node names and address claims (started by the caller). */
@@ -48,7 +51,7 @@ export class ControllerManager {
   private readonly o: ControllerManagerOptions;
   private readonly caches: ObjectCache[] = [];
   private readonly controllers: Controller[] = [];
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sweepTimer: Timer | undefined;
   private requeueSigning: () => void = () => {};
 
   constructor(options: ControllerManagerOptions) {
@@ -63,11 +66,12 @@ export class ControllerManager {
   async start(): Promise<void> {
     const { store, client, now, logger, identity } = this.o;
     const nodeNames = () => identity.nodeNames();
-    const approvals = new WorkQueue();
-    const serving = new WorkQueue();
-    const signing = new WorkQueue();
-    const tokens = new WorkQueue();
-    const clusterInfo = new WorkQueue();
+    const clock = this.o.clock ?? REAL_CLOCK;
+    const approvals = new WorkQueue({ clock });
+    const serving = new WorkQueue({ clock });
+    const signing = new WorkQueue({ clock });
+    const tokens = new WorkQueue({ clock });
+    const clusterInfo = new WorkQueue({ clock });
     const nameOf = (key: string) => key.slice(key.indexOf('/') + 1);
     const csrCache = new ObjectCache({
       store,
@@ -149,13 +153,12 @@ export class ControllerManager {
         logger.warn({ error: String(error) }, 'csr cleaner');
       }
     };
-    this.sweepTimer = setInterval(() => void sweep(), this.o.csrCleanupIntervalMs ?? 3_600_000);
-    this.sweepTimer.unref();
+    this.sweepTimer = every(clock, this.o.csrCleanupIntervalMs ?? 3_600_000, () => void sweep(), { unref: true });
     void sweep();
   }
 
   async close(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer?.cancel();
     await Promise.all(this.controllers.map((c) => c.close()));
     await Promise.all(this.caches.map((c) => c.close()));
   }

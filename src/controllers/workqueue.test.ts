@@ -1,36 +1,19 @@
 /**
  * The work queue's client-go semantics: one entry per key, a key re-added while processing runs
- * again once afterwards, per-key exponential backoff, timed re-adds and close(), on a fake clock.
+ * again once afterwards, per-key exponential backoff, timed re-adds (the sooner of two wins, and
+ * a 30-day one waits 30 days) and close(), on a fake clock.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type QueueClock, WorkQueue } from './workqueue.ts';
+import { FakeClock } from '../base/clock.ts';
+import { WorkQueue } from './workqueue.ts';
 
 function fakeClock() {
-  let now = 0;
-  const timers: { at: number; fn: () => void; id: number }[] = [];
-  let next = 0;
-  const clock: QueueClock = {
-    now: () => now,
-    setTimeout: (fn, ms) => {
-      const id = next++;
-      timers.push({ at: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout: (h) => {
-      const i = timers.findIndex((t) => t.id === h);
-      if (i >= 0) timers.splice(i, 1);
-    },
-  };
-  const advance = (ms: number) => {
-    now += ms;
-    for (const t of timers.filter((t) => t.at <= now).sort((a, b) => a.at - b.at)) {
-      timers.splice(timers.indexOf(t), 1);
-      t.fn();
-    }
-  };
-  return { clock, advance, pending: () => timers.map((t) => t.at - now) };
+  const clock = new FakeClock(Date.parse('2026-06-01T00:00:00Z'));
+  return { clock, advance: (ms: number) => clock.advance(ms), pending: () => clock.pending() };
 }
+
+const DAY = 86_400_000;
 
 describe('WorkQueue', () => {
   test('a key added twice is queued once', async () => {
@@ -123,6 +106,51 @@ describe('WorkQueue', () => {
     const delays = pending();
     assert.equal(delays.length, 3);
     assert.ok((delays[2] as number) >= 99, `third key waits for a token, got ${delays[2]}`);
+    q.close();
+  });
+
+  test('a sooner addAfter replaces a later one; a later one never postpones a sooner one', () => {
+    const { clock, advance, pending } = fakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter('k', 10_000);
+    q.addAfter('k', 1_000);
+    assert.deepEqual(pending(), [1_000], 'one timer per key, the sooner');
+    q.addAfter('k', 5_000);
+    assert.deepEqual(pending(), [1_000], 'a later request is dropped');
+    advance(999);
+    assert.equal(q.length, 0);
+    advance(1);
+    assert.equal(q.length, 1);
+    assert.deepEqual(pending(), [], 'the replaced timer was cancelled');
+    q.close();
+  });
+
+  test('a key requeued 30 days ahead that then fails retries on its backoff', async () => {
+    const { clock, advance, pending } = fakeClock();
+    const q = new WorkQueue({ clock, baseDelayMs: 200 });
+    q.addAfter('token', 30 * DAY);
+    q.add('token'); // an event arrives; its reconcile fails
+    const key = await q.get();
+    assert.equal(key, 'token');
+    q.addRateLimited('token');
+    q.done('token');
+    assert.deepEqual(pending(), [200]);
+    advance(200);
+    assert.equal(q.length, 1, 'retried after 200 ms, not in 30 days');
+    q.close();
+  });
+
+  test('a 30-day addAfter adds the key once, at 30 days', () => {
+    const { clock, advance } = fakeClock();
+    const q = new WorkQueue({ clock });
+    q.addAfter('k', 30 * DAY);
+    advance(1);
+    assert.equal(q.length, 0);
+    advance(30 * DAY - 2);
+    assert.equal(q.length, 0);
+    advance(1);
+    assert.equal(q.length, 1);
+    assert.deepEqual(clock.pending(), []);
     q.close();
   });
 });

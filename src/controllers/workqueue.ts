@@ -1,24 +1,14 @@
 /**
  * A controller work queue with client-go's semantics: a key is queued at most once; a key being
  * processed that is added again is re-queued once after it is done (never two workers on one
- * key); failures back off exponentially per key; `addAfter` schedules timed re-checks; and a
- * global token bucket limits the overall rate. Time and timers are injected.
+ * key); failures back off exponentially per key; `addAfter` schedules timed re-checks, one per
+ * key, the sooner of two winning; and a global token bucket limits the overall rate. Time and
+ * timers come from the injected Clock, so a re-check weeks away waits weeks.
  */
-
-export interface QueueClock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const REAL_CLOCK: QueueClock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
 
 export interface WorkQueueOptions {
-  readonly clock?: QueueClock;
+  readonly clock?: Clock;
   /** Per-key backoff: base * 2^failures, capped. Kubernetes' controllers: 200 ms to 1000 s. */
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
@@ -28,7 +18,7 @@ export interface WorkQueueOptions {
 }
 
 export class WorkQueue {
-  private readonly clock: QueueClock;
+  private readonly clock: Clock;
   private readonly baseDelay: number;
   private readonly maxDelay: number;
   private readonly qps: number;
@@ -38,7 +28,8 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, unknown>();
+  /** The one pending delayed add per key, and when it is due. */
+  private readonly timers = new Map<string, { readonly at: number; readonly timer: Timer }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private tokens: number;
   private lastRefill: number;
@@ -76,19 +67,26 @@ export class WorkQueue {
     }
   }
 
-  /** Adds the key after `ms`; an earlier pending delayed add for the key is kept if sooner. */
+  /**
+   * Adds the key after `ms`. Like client-go's delaying queue, a key has one pending delayed add
+   * and the sooner time wins: a later request never postpones an earlier one (a far expiry
+   * re-check must not hold back a failure's retry), and a sooner one replaces a later one.
+   */
   addAfter(key: string, ms: number): void {
     if (this.closed) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    if (this.timers.has(key)) return;
-    const handle = this.clock.setTimeout(() => {
+    const at = this.clock.now() + ms;
+    const pending = this.timers.get(key);
+    if (pending && pending.at <= at) return;
+    pending?.timer.cancel();
+    const timer = this.clock.setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
-    this.timers.set(key, handle);
+    this.timers.set(key, { at, timer });
   }
 
   /** Re-queues after the key's next backoff delay and the global rate limit. */
@@ -136,7 +134,7 @@ export class WorkQueue {
 
   close(): void {
     this.closed = true;
-    for (const h of this.timers.values()) this.clock.clearTimeout(h);
+    for (const { timer } of this.timers.values()) timer.cancel();
     this.timers.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }

@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { type Clock, REAL_CLOCK } from '../base/clock.ts';
 import { TlsbootError } from '../base/errors.ts';
 import type { Store } from '../store/index.ts';
 import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
@@ -26,6 +27,8 @@ export interface WatchParams {
   /** Aborted when the server shuts down. */
   readonly shutdown: AbortSignal;
   readonly statusFor: (error: unknown) => JsonObject;
+  /** Runs the `timeoutSeconds` timer, which a client may set to weeks; the real clock by default. */
+  readonly clock?: Clock;
 }
 
 export function parseResourceVersion(text: string | null): number | undefined {
@@ -43,7 +46,10 @@ export async function serveWatch(p: WatchParams): Promise<void> {
   const onClose = () => stop.abort();
   res.on('close', onClose);
   p.shutdown.addEventListener('abort', onClose, { once: true });
-  const timer = p.timeoutSeconds !== undefined && p.timeoutSeconds > 0 ? setTimeout(onClose, p.timeoutSeconds * 1000) : undefined;
+  const timer =
+    p.timeoutSeconds !== undefined && p.timeoutSeconds > 0
+      ? (p.clock ?? REAL_CLOCK).setTimeout(onClose, p.timeoutSeconds * 1000)
+      : undefined;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   let first = true;
   const send = async (type: string, object: JsonObject) => {
@@ -89,7 +95,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       if (!res.writableEnded) res.write(`${JSON.stringify({ type: 'ERROR', object: { ...status, apiVersion: 'v1' } })}\n`);
     }
   } finally {
-    if (timer) clearTimeout(timer);
+    timer?.cancel();
     res.off('close', onClose);
     p.shutdown.removeEventListener('abort', onClose);
     if (!res.writableEnded) res.end();
