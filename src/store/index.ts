@@ -11,9 +11,12 @@ export { openSqliteStore } from './sqlite.ts';
 export type {
   DeleteOptions,
   ListOptions,
+  ListPage,
+  ListPageOptions,
   ListResult,
   ObjectKey,
   ObjectMeta,
+  PageStart,
   Store,
   StoredObject,
   UpdateOptions,
