@@ -31,6 +31,8 @@ export interface StatusDetails {
 export interface StatusResponse {
   readonly code: number;
   readonly body: Record<string, unknown>;
+  /** HTTP headers that go with the status: Retry-After for a RATE_LIMITED error that knows when. */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** A Kubernetes Status for `error`; the field of an INVALID error becomes a cause. */
@@ -47,6 +49,7 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
         reason: 'InternalError',
         code: 500,
       },
+      headers: {},
     };
   }
   const row = STATUS_TABLE[error.code];
@@ -54,7 +57,11 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
     error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST')
       ? [{ reason: 'FieldValueInvalid', message: error.message, field: error.field }]
       : [];
-  const d = { ...details, ...(causes.length > 0 ? { causes } : {}) };
+  const d = {
+    ...details,
+    ...(causes.length > 0 ? { causes } : {}),
+    ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+  };
   return {
     code: row.http,
     body: {
@@ -67,5 +74,7 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
       ...(Object.keys(d).length > 0 ? { details: d } : {}),
       code: row.http,
     },
+    // kube-apiserver sends both: clients (client-go) read the header, the body says it to people.
+    headers: error.retryAfterSeconds !== undefined ? { 'Retry-After': String(error.retryAfterSeconds) } : {},
   };
 }

@@ -25,12 +25,15 @@ export interface ErrorDetails {
   /** The input field or file the error is about, when there is one. */
   readonly field?: string;
   readonly cause?: unknown;
+  /** For RATE_LIMITED: when the same request may succeed, in whole seconds. */
+  readonly retryAfterSeconds?: number;
 }
 
 export class TlsbootError extends Error {
   readonly code: ErrorCode;
   readonly reason: string;
   readonly field: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, reason: string, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -38,6 +41,7 @@ export class TlsbootError extends Error {
     this.code = code;
     this.reason = reason;
     this.field = details.field;
+    this.retryAfterSeconds = details.retryAfterSeconds;
   }
 }
 

@@ -26,6 +26,8 @@ import {
 import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
+import { parseListRequest, serveList } from './list.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
@@ -61,6 +63,8 @@ export interface ApiServerDeps {
   readonly maxBodyBytes?: number;
   /** Failed bearer-token authentications one source may make per minute before getting 429. */
   readonly maxFailedAuthPerMinute?: number;
+  /** Limits per requester; each one left out takes its default (DEFAULT_LIMITS). */
+  readonly limits?: Partial<RequesterLimitsConfig>;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
 }
@@ -99,12 +103,19 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const shutdown = new AbortController();
+  const limits = await RequesterLimits.start({
+    store: deps.store,
+    config: { ...DEFAULT_LIMITS, ...deps.limits },
+    now: () => deps.now().getTime(),
+    onError: (error) => deps.logger.warn({ error: String(error) }, 'csr ledger'),
+  });
   const rest = new RestHandlers({
     store: deps.store,
     now: deps.now,
     uid: deps.uid,
     randomSuffix: deps.randomSuffix,
     admission: deps.admission,
+    quota: limits.csrs,
   });
   const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
   const throttle = new AuthThrottle({ maxFailures: deps.maxFailedAuthPerMinute ?? 100, windowMs: 60_000, now: () => deps.now().getTime() });
@@ -127,9 +138,9 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
   const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
-    const { code, body } = statusFor(error, info);
+    const { code, body, headers } = statusFor(error, info);
     if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
-    return reply.code(code).type('application/json').send(body);
+    return reply.code(code).headers(headers).type('application/json').send(body);
   };
 
   app.setErrorHandler((error: unknown, _req, reply) => {
@@ -380,6 +391,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         };
         if (info.verb === 'watch') {
           parseResourceVersion(query.get('resourceVersion'));
+          const releaseWatch = limits.watches.acquire(user.name);
           reply.hijack();
           const timeout = query.get('timeoutSeconds');
           await serveWatch({
@@ -393,32 +405,30 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             response: reply.raw,
             shutdown: shutdown.signal,
             statusFor: (e) => statusFor(e, info).body,
-          });
+          }).finally(releaseWatch);
           return reply;
         }
-        const { items, revision } = await rest.list(def, info.namespace);
-        const selected = items.filter(matches);
-        if (table) {
-          return reply.send(
-            buildTable({
-              columns: def.columns,
-              items: selected,
-              resourceVersion: String(revision),
-              now: deps.now(),
-              includeObject: query.get('includeObject'),
-            }),
-          );
-        }
-        return reply.send({
-          apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`,
-          kind: `${def.kind}List`,
-          metadata: { resourceVersion: String(revision) },
-          items: selected,
+        await serveList({
+          def,
+          store: deps.store,
+          namespace: info.namespace,
+          request: parseListRequest(query, { namespace: info.namespace, allNamespaces: def.namespaced && info.namespace === '' }),
+          matches,
+          filtered: labels.length > 0 || fields.length > 0,
+          table: table ? { columns: def.columns, now: deps.now(), includeObject: query.get('includeObject') } : undefined,
+          begin: () => {
+            reply.hijack();
+            return reply.raw;
+          },
+          onStreamError: (error) =>
+            deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'list stream failed'),
         });
+        return reply;
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
         const dryRun = query.getAll('dryRun').includes('All');
+        limits.creates.take(user.name);
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
       }
       case 'update':
@@ -455,6 +465,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     async close() {
       shutdown.abort();
       await app.close();
+      await limits.close();
     },
   };
 }

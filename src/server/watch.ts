@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { TlsbootError } from '../base/errors.ts';
 import type { Store } from '../store/index.ts';
+import { Scan } from './list.ts';
 import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { buildTable, type TableColumn } from './table.ts';
@@ -45,6 +46,8 @@ export async function serveWatch(p: WatchParams): Promise<void> {
   p.shutdown.addEventListener('abort', onClose, { once: true });
   const timer = p.timeoutSeconds !== undefined && p.timeoutSeconds > 0 ? setTimeout(onClose, p.timeoutSeconds * 1000) : undefined;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  // Sent now, not with the first event: a client waits for the status line before it counts the watch as open.
+  res.flushHeaders();
   let first = true;
   const send = async (type: string, object: JsonObject) => {
     let payload = object;
@@ -66,12 +69,13 @@ export async function serveWatch(p: WatchParams): Promise<void> {
   try {
     let revision = from;
     if (revision === undefined) {
-      const listed = await p.store.list(storeResourceOf(p.def), p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {});
-      for (const item of listed.items) {
+      // Page by page at one revision, as a LIST streams: the initial state never sits whole in memory.
+      const scan = new Scan(p.store, p.def, p.namespace);
+      revision = await scan.open();
+      for (let item = await scan.next(); item !== undefined && !stop.signal.aborted; item = await scan.next()) {
         const obj = present(p.def, item);
         if (p.matches(obj)) await send('ADDED', obj);
       }
-      revision = listed.revision;
     }
     const events = p.store.watch(storeResourceOf(p.def), {
       ...(p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {}),

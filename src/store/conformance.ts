@@ -557,6 +557,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           assert.deepEqual(seen, ['/a', '/b', '/c', '/d', '/e']);
           assert.deepEqual(remaining, [3, 1, 0]);
           assert.deepEqual(names((await s.list(CSR)).items), seen);
+          const small = await s.listPage(CSR, { limit: 5, maxBytes: 1 });
+          assert.deepEqual(names(small.items), ['/a'], 'maxBytes ends a page early, after at least one object');
+          assert.equal(small.remaining, 4);
         }));
 
       test('a page at an earlier revision shows the objects as they were then, whatever was written since', () =>

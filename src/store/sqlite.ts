@@ -454,24 +454,29 @@ class SqliteStore implements Store {
       }
     };
     let lastKey: PageStart = start;
-    while (items.length < limit) {
+    let bytes = 0;
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (items.length < limit && bytes < maxBytes) {
       const current = nextCurrent();
       const old = restored[next];
       if (current === undefined && old === undefined) break;
       const currentKey = current && { namespace: text(current, 'namespace'), name: text(current, 'name') };
       if (currentKey !== undefined && (old === undefined || compareKeys(currentKey, old) < 0)) {
-        items.push(decodeObject(text(current, 'body')));
+        const body = text(current, 'body');
+        items.push(decodeObject(body));
+        bytes += body.length;
         row++;
         lastKey = currentKey;
       } else if (old !== undefined) {
         const prev = this.stmt.prev.get(old.rev)?.prev;
         if (typeof prev !== 'string') throw compacted(at, old.rev);
         items.push(decodeObject(prev));
+        bytes += prev.length;
         next++;
         lastKey = old;
       }
     }
-    if (items.length < limit) return { items, revision: at, remaining: 0 };
+    if (items.length < limit && bytes < maxBytes) return { items, revision: at, remaining: 0 };
     // Counted at `at`: objects after the page now, less those written since, plus those restored.
     const now =
       namespace === undefined

@@ -67,6 +67,11 @@ export interface ListPageOptions extends ListOptions {
    * instant however the objects change between them; the current revision when absent.
    */
   readonly revision?: number;
+  /**
+   * Ends the page early once the objects in it reach about this many bytes of JSON (always at
+   * least one object), so a page of large objects stays small in memory.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface ListPage {
