@@ -6,7 +6,6 @@
  * item from bounded store pages with back-pressure, so no response is ever built whole in memory.
  * The plain list and the Table form share the stream; the watch's initial listing reuses `scan`.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { GoneError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
@@ -164,6 +163,19 @@ export class Scan {
   }
 }
 
+/** Back-pressure: resolves when the socket takes more, or is gone. Removes both listeners, so a long stream does not pile them up. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 export interface ServeListParams {
   readonly def: ResourceDef;
   readonly store: Store;
@@ -190,7 +202,7 @@ export async function serveList(p: ServeListParams): Promise<void> {
   const revision = await scan.open();
   const res = p.begin();
   const write = async (text: string): Promise<void> => {
-    if (!res.write(text)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    if (!res.write(text)) await drainedOrClosed(res);
   };
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   try {
