@@ -39,6 +39,7 @@ import {
   BOOTSTRAP_ROLE_BINDINGS,
   BOOTSTRAP_ROLES,
 } from '../server/bootstrap-policy.ts';
+import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { ObjectCache, openSqliteStore, type Store, type StoredObject } from '../store/index.ts';
@@ -66,6 +67,8 @@ export interface ControlPlaneParams {
   readonly signerMode?: SignerMode;
   /** The CA audit log (default DIR/audit.log). */
   readonly auditLogPath?: string;
+  /** Limits per requester; each one left out takes its default. */
+  readonly limits?: Partial<RequesterLimitsConfig>;
 }
 
 export const SIGNER_MODES = ['local', 'sealed', 'remote'] as const;
@@ -301,6 +304,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         goVersion: `node${process.versions.node}`,
       },
       advertisedAddress: `${p.host}:${p.port}`,
+      ...(p.limits === undefined ? {} : { limits: p.limits }),
       ready: () => true,
     });
     const address = await server.listen(p.host, p.port);

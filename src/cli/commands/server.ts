@@ -15,6 +15,7 @@ import {
   parseEndpoint,
 } from '../../ca/layout.ts';
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../server/limits.ts';
 import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
@@ -29,6 +30,32 @@ interface ServerFlags {
   signer: string;
   auditLog?: string;
   logLevel: string;
+  maxPendingCsrsPerUser: string;
+  maxCsrBytesPerUser: string;
+  createsPerSecondPerUser: string;
+  createBurstPerUser: string;
+  maxWatchesPerUser: string;
+}
+
+/** Each limit flag: a positive integer (the create rate may be fractional). */
+function parseLimits(flags: ServerFlags): RequesterLimitsConfig {
+  const read = (key: keyof RequesterLimitsConfig, integer: boolean): number => {
+    const text = flags[key];
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+      throw new InvalidError('LIMIT', `${LIMIT_FLAGS[key]} must be a positive ${integer ? 'integer' : 'number'}, not "${text}"`, {
+        field: LIMIT_FLAGS[key].slice(2),
+      });
+    }
+    return value;
+  };
+  return {
+    maxPendingCsrsPerUser: read('maxPendingCsrsPerUser', true),
+    maxCsrBytesPerUser: read('maxCsrBytesPerUser', true),
+    createsPerSecondPerUser: read('createsPerSecondPerUser', false),
+    createBurstPerUser: read('createBurstPerUser', true),
+    maxWatchesPerUser: read('maxWatchesPerUser', true),
+  };
 }
 
 export function registerServer(program: Command, env: CliEnv): void {
@@ -44,9 +71,31 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
     .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
+    .option(
+      `${LIMIT_FLAGS.maxPendingCsrsPerUser} <n>`,
+      'CSRs one requester may have pending (403 past it)',
+      String(DEFAULT_LIMITS.maxPendingCsrsPerUser),
+    )
+    .option(
+      `${LIMIT_FLAGS.maxCsrBytesPerUser} <bytes>`,
+      "JSON bytes of one requester's stored CSRs, pending or finished (403 past it)",
+      String(DEFAULT_LIMITS.maxCsrBytesPerUser),
+    )
+    .option(
+      `${LIMIT_FLAGS.createsPerSecondPerUser} <n>`,
+      'creates per second one requester sustains (429 with Retry-After past it)',
+      String(DEFAULT_LIMITS.createsPerSecondPerUser),
+    )
+    .option(`${LIMIT_FLAGS.createBurstPerUser} <n>`, 'creates one requester may make at once', String(DEFAULT_LIMITS.createBurstPerUser))
+    .option(
+      `${LIMIT_FLAGS.maxWatchesPerUser} <n>`,
+      'watches one requester may have open (429 past it)',
+      String(DEFAULT_LIMITS.maxWatchesPerUser),
+    )
     .action(async (flags: ServerFlags) => {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
+      const limits = parseLimits(flags);
       const { host, port } = parseEndpoint(flags.listen, 6443);
       if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
       const logger = createLogger(env, flags.logLevel);
@@ -87,6 +136,7 @@ export function registerServer(program: Command, env: CliEnv): void {
           : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
+        limits,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         logger,
         now: env.now,
