@@ -285,7 +285,7 @@ export class CsrLedger implements CreateQuota {
       revision = page.revision;
       for (const obj of page.items) this.apply('ADDED', obj);
       const last = page.items.at(-1);
-      if (page.remaining === 0 || last === undefined) break;
+      if (!page.more || last === undefined) break;
       after = { namespace: '', name: last.metadata.name };
     }
     this.advance(revision);

@@ -90,8 +90,8 @@ function keyOf(obj: StoredObject): PageStart {
 
 /**
  * Every object of `resource` after `after`, at one revision, one bounded store page at a time.
- * `revision()` reports the revision once the first page is read; `remainingAfter()` how many
- * objects follow the one last yielded.
+ * `open()` reads the first page and reports its revision; `countRemaining()` how many objects
+ * follow the one last returned.
  */
 export class Scan {
   private readonly store: Store;
@@ -140,7 +140,7 @@ export class Scan {
     if (this.page === undefined) await this.open();
     let page = this.page as ListPage;
     if (this.index === page.items.length) {
-      if (page.remaining === 0) return undefined;
+      if (!page.more) return undefined;
       page = await this.fetch();
       this.page = page;
       this.index = 0;
@@ -151,10 +151,27 @@ export class Scan {
     return obj;
   }
 
-  /** Objects after the last one returned, at the scan's revision. */
-  remainingAfter(): number {
+  /** Whether objects follow the last one returned. */
+  hasMore(): boolean {
     const page = this.page;
-    return page === undefined ? 0 : page.items.length - this.index + page.remaining;
+    return page !== undefined && (this.index < page.items.length || page.more);
+  }
+
+  /** How many objects follow the last one returned, at the scan's revision: one counting query. */
+  async countRemaining(): Promise<number> {
+    const page = this.page;
+    if (page === undefined) return 0;
+    const inPage = page.items.length - this.index;
+    if (!page.more) return inPage;
+    const last = page.items.at(-1) as StoredObject;
+    const after = await this.store.listPage(this.resource, {
+      limit: 1,
+      count: true,
+      after: keyOf(last),
+      ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
+      ...(this.at === undefined ? {} : { revision: this.at }),
+    });
+    return inPage + after.items.length + (after.remaining ?? 0);
   }
 
   /** The key of the last object returned. */
@@ -223,12 +240,11 @@ export async function serveList(p: ServeListParams): Promise<void> {
       await write(sent === 0 ? json : `,${json}`);
       sent++;
     }
-    const remaining = sent === limit ? scan.remainingAfter() : 0;
     const last = scan.last;
     const metadata: JsonObject = { resourceVersion: String(revision) };
-    if (remaining > 0 && last !== undefined) {
+    if (sent === limit && scan.hasMore() && last !== undefined) {
       metadata.continue = encodeContinue(revision, last, p.def.namespaced && p.namespace === '');
-      if (!p.filtered) metadata.remainingItemCount = remaining;
+      if (!p.filtered) metadata.remainingItemCount = await scan.countRemaining();
     }
     res.end(`],"metadata":${JSON.stringify(metadata)}}`);
   } catch (error) {

@@ -546,18 +546,21 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           const remaining: number[] = [];
           let after: { namespace: string; name: string } | undefined;
           for (;;) {
-            const page = await s.listPage(CSR, { limit: 2, ...(after ? { after } : {}) });
+            const page = await s.listPage(CSR, { limit: 2, count: true, ...(after ? { after } : {}) });
+            const uncounted = await s.listPage(CSR, { limit: 2, ...(after ? { after } : {}) });
+            assert.equal(uncounted.remaining, undefined, 'counted only when asked');
+            assert.equal(uncounted.more, page.remaining !== 0);
             assert.equal(page.revision, 6);
             seen.push(...names(page.items));
-            remaining.push(page.remaining);
+            remaining.push(page.remaining ?? -1);
             const last = page.items.at(-1);
-            if (page.remaining === 0 || !last) break;
+            if (!page.more || !last) break;
             after = { namespace: '', name: last.metadata.name };
           }
           assert.deepEqual(seen, ['/a', '/b', '/c', '/d', '/e']);
           assert.deepEqual(remaining, [3, 1, 0]);
           assert.deepEqual(names((await s.list(CSR)).items), seen);
-          const small = await s.listPage(CSR, { limit: 5, maxBytes: 1 });
+          const small = await s.listPage(CSR, { limit: 5, maxBytes: 1, count: true });
           assert.deepEqual(names(small.items), ['/a'], 'maxBytes ends a page early, after at least one object');
           assert.equal(small.remaining, 4);
         }));
@@ -576,13 +579,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           await s.delete(key('d'));
           await s.delete(key('e'));
           await s.create(key('e'), obj('e', '', { v: 3 }));
-          const rest = await s.listPage(CSR, { limit: 100, after: { namespace: '', name: 'b' }, revision: at });
+          const rest = await s.listPage(CSR, { limit: 100, after: { namespace: '', name: 'b' }, revision: at, count: true });
           assert.equal(rest.revision, at);
           assert.deepEqual([...first.items, ...rest.items], snapshot);
           assert.equal(rest.remaining, 0);
-          const middle = await s.listPage(CSR, { limit: 2, after: { namespace: '', name: 'b' }, revision: at });
+          assert.equal(rest.more, false);
+          const middle = await s.listPage(CSR, { limit: 2, after: { namespace: '', name: 'b' }, revision: at, count: true });
           assert.deepEqual(names(middle.items), ['/c', '/d']);
           assert.equal(middle.remaining, 2, 'e and f were there at that revision');
+          assert.equal(middle.more, true);
           const now = await s.listPage(CSR, { limit: 100, after: { namespace: '', name: 'b' } });
           assert.deepEqual(names(now.items), ['/c', '/cc', '/e', '/f']);
         }));
@@ -605,7 +610,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
             'y/c',
           ]);
           assert.deepEqual((await s.listPage(SECRETS, { namespace: 'y', limit: 5, after: { namespace: 'z', name: '' } })).items, []);
-          const all = await s.listPage(SECRETS, { limit: 2, after: { namespace: 'x', name: 'a' } });
+          const all = await s.listPage(SECRETS, { limit: 2, after: { namespace: 'x', name: 'a' }, count: true });
           assert.deepEqual(names(all.items), ['y/b', 'y/c']);
           assert.equal(all.remaining, 1);
         }));

@@ -421,7 +421,7 @@ class SqliteStore implements Store {
     let start: PageStart = options.after ?? { namespace: '', name: '' };
     if (namespace !== undefined) {
       const order = compareText(start.namespace, namespace);
-      if (order > 0) return { items: [], revision: at, remaining: 0 };
+      if (order > 0) return { items: [], revision: at, more: false, ...(options.count ? { remaining: 0 } : {}) };
       if (order < 0) start = { namespace, name: '' };
     }
     const changed = this.changedSince(resource, namespace, at);
@@ -476,7 +476,9 @@ class SqliteStore implements Store {
         lastKey = old;
       }
     }
-    if (items.length < limit && bytes < maxBytes) return { items, revision: at, remaining: 0 };
+    const more = items.length > 0 && (nextCurrent() !== undefined || restored[next] !== undefined);
+    if (!options.count) return { items, revision: at, more };
+    if (!more) return { items, revision: at, more, remaining: 0 };
     // Counted at `at`: objects after the page now, less those written since, plus those restored.
     const now =
       namespace === undefined
@@ -488,7 +490,7 @@ class SqliteStore implements Store {
       if (c.last !== 'DELETED') remaining--;
       if (c.first !== 'ADDED') remaining++;
     }
-    return { items, revision: at, remaining };
+    return { items, revision: at, more, remaining };
   }
 
   /** The keys written after `at`, each with its first and last write since then. */

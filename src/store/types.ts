@@ -72,6 +72,8 @@ export interface ListPageOptions extends ListOptions {
    * least one object), so a page of large objects stays small in memory.
    */
   readonly maxBytes?: number;
+  /** Also count the objects after the page (`remaining`); costs a scan of their keys. */
+  readonly count?: boolean;
 }
 
 export interface ListPage {
@@ -79,8 +81,10 @@ export interface ListPage {
   readonly items: StoredObject[];
   /** The revision the page describes: `options.revision`, or the current one. */
   readonly revision: number;
-  /** How many objects follow the page at that revision (0 when it is the last page). */
-  readonly remaining: number;
+  /** Whether any object follows the page at that revision. */
+  readonly more: boolean;
+  /** With `count`: how many objects follow the page at that revision. */
+  readonly remaining?: number;
 }
 
 export interface UpdateOptions {
