@@ -9,6 +9,7 @@ import { get as httpsGet } from 'node:https';
 import { describe, test } from 'node:test';
 import { startTestApi, type TestApi, TOKENS } from '../../test/helpers/api-server.ts';
 import { tempDir } from '../../test/helpers/processes.ts';
+import { openSqliteStore } from '../store/index.ts';
 import { CONTINUE_EXPIRED_MESSAGE, encodeContinue } from './list.ts';
 
 const CMS = '/api/v1/namespaces/paging/configmaps';
@@ -157,16 +158,35 @@ describe('LIST with limit and continue', () => {
 });
 
 describe('LIST streaming', () => {
-  test('a large list leaves as a chunked stream of many writes, not one buffered body, and parses whole', async () => {
-    const api = await startTestApi();
+  test('a large list is streamed with back-pressure: store pages are read as the client reads, not all before the first byte', async () => {
+    const store = openSqliteStore({ path: ':memory:' });
+    let pages = 0;
+    const listPage = store.listPage.bind(store);
+    store.listPage = (resource, options) => {
+      pages++;
+      return listPage(resource, options);
+    };
+    const payload = 'p'.repeat(5000);
+    const count = 4000;
+    for (let i = 0; i < count; i += 500) {
+      await Promise.all(
+        Array.from({ length: 500 }, (_, j) => {
+          const name = `s-${String(i + j).padStart(4, '0')}`;
+          return store.create(
+            { resource: 'core/configmaps', namespace: 'paging', name },
+            { metadata: { name, namespace: 'paging' }, data: { payload } },
+          );
+        }),
+      );
+    }
+    const api = await startTestApi({ store });
     const dir = tempDir('stream');
     try {
-      const payload = 'p'.repeat(2000);
-      await Promise.all(Array.from({ length: 1500 }, (_, i) => create(api, `s-${String(i).padStart(4, '0')}`, { payload })));
       await api.listen(dir.path);
       const addr = api.server.app.server.address();
       assert.ok(addr !== null && typeof addr === 'object');
-      const { headers, chunks, body } = await new Promise<{ headers: Record<string, unknown>; chunks: number; body: string }>(
+      const baseline = pages;
+      const seen = await new Promise<{ atFirstByte: number; afterPause: number; headers: Record<string, unknown>; body: string }>(
         (resolve, reject) => {
           httpsGet(
             {
@@ -178,19 +198,33 @@ describe('LIST streaming', () => {
             },
             (res) => {
               const parts: Buffer[] = [];
-              res.on('data', (c: Buffer) => parts.push(c));
-              res.on('end', () => resolve({ headers: res.headers, chunks: parts.length, body: Buffer.concat(parts).toString() }));
+              let atFirstByte = -1;
+              let afterPause = -1;
+              res.on('data', (c: Buffer) => {
+                parts.push(c);
+                if (atFirstByte >= 0) return;
+                atFirstByte = pages - baseline;
+                // A client that stops reading: the server must stop reading the store too.
+                res.pause();
+                setTimeout(() => {
+                  afterPause = pages - baseline;
+                  res.resume();
+                }, 300);
+              });
+              res.on('end', () => resolve({ atFirstByte, afterPause, headers: res.headers, body: Buffer.concat(parts).toString() }));
               res.on('error', reject);
             },
           ).on('error', reject);
         },
       );
-      assert.equal(headers['transfer-encoding'], 'chunked');
-      assert.equal(headers['content-length'], undefined);
-      assert.ok(chunks > 10, `${chunks} chunks`);
-      const list = JSON.parse(body) as ListBody & { kind: string };
+      const total = pages - baseline;
+      assert.equal(seen.headers['transfer-encoding'], 'chunked');
+      assert.ok(total >= 15, `${total} store pages for ${count} objects of 5 KB`);
+      assert.ok(seen.atFirstByte <= 2, `the first bytes left after ${seen.atFirstByte} of ${total} pages`);
+      assert.ok(seen.afterPause < total / 2, `a paused client held the server at ${seen.afterPause} of ${total} pages`);
+      const list = JSON.parse(seen.body) as ListBody & { kind: string };
       assert.equal(list.kind, 'ConfigMapList');
-      assert.equal(list.items?.length, 1500);
+      assert.equal(list.items?.length, count);
       assert.equal(list.metadata.continue, undefined);
     } finally {
       await api.close();
