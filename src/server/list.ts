@@ -180,16 +180,22 @@ export class Scan {
   }
 }
 
-/** Back-pressure: resolves when the socket takes more, or is gone. Removes both listeners, so a long stream does not pile them up. */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
+/**
+ * Back-pressure: resolves when the socket takes more, is gone, or `signal` aborts. Removes all
+ * its listeners when it resolves, so a long stream to a slow reader does not pile them up.
+ */
+export function drained(res: ServerResponse, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
+      signal?.removeEventListener('abort', done);
       resolve();
     };
     res.on('drain', done);
     res.on('close', done);
+    signal?.addEventListener('abort', done);
+    if (signal?.aborted) done();
   });
 }
 
@@ -219,7 +225,7 @@ export async function serveList(p: ServeListParams): Promise<void> {
   const revision = await scan.open();
   const res = p.begin();
   const write = async (text: string): Promise<void> => {
-    if (!res.write(text)) await drainedOrClosed(res);
+    if (!res.write(text)) await drained(res);
   };
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   try {

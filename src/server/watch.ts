@@ -5,11 +5,10 @@
  * one ERROR event with a 410 Expired Status so the client re-lists. It ends on client disconnect,
  * `timeoutSeconds`, or server shutdown, and honours back-pressure from the socket.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { TlsbootError } from '../base/errors.ts';
 import type { Store } from '../store/index.ts';
-import { Scan } from './list.ts';
+import { drained, Scan } from './list.ts';
 import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { buildTable, type TableColumn } from './table.ts';
@@ -63,7 +62,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       first = false;
     }
     if (!res.write(`${JSON.stringify({ type, object: payload })}\n`)) {
-      await Promise.race([once(res, 'drain'), once(stop.signal, 'abort')]);
+      await drained(res, stop.signal);
     }
   };
   try {
