@@ -9,7 +9,10 @@ import { request as httpsRequest } from 'node:https';
 import { describe, test } from 'node:test';
 import { CSRS, csrBody, startTestApi, type TestApi, TOKENS } from '../../test/helpers/api-server.ts';
 import { tempDir } from '../../test/helpers/processes.ts';
-import { jsonSize } from './limits.ts';
+import { openSqliteStore } from '../store/index.ts';
+import { CsrLedger, jsonSize } from './limits.ts';
+import { storeResourceOf } from './registry.ts';
+import { csrResource } from './resources.ts';
 
 const CMS = '/api/v1/namespaces/default/configmaps';
 
@@ -99,6 +102,30 @@ describe('pending CSRs per requester', () => {
       assert.equal((await api.request('bob', 'POST', CSRS, csrBody('bob', big))).status, 201);
     } finally {
       await api.close();
+    }
+  });
+});
+
+describe('the CSR ledger', () => {
+  test('a ledger whose watch falls behind (GONE) re-lists and counts right again', async () => {
+    const store = openSqliteStore({ path: ':memory:', maxWatchBacklog: 2 });
+    const ledger = new CsrLedger({ store, maxPending: 100, maxBytes: 10_000_000, onError: (e) => assert.fail(String(e)) });
+    await ledger.start();
+    try {
+      const resource = storeResourceOf(csrResource);
+      const csr = (name: string, user: string, status?: Record<string, unknown>) => ({
+        metadata: { name },
+        spec: { username: user },
+        ...(status ? { status } : {}),
+      });
+      // One turn of writes overflows the ledger's watch backlog, so it must re-list to catch up.
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.create({ resource, namespace: '', name: `x${i}` }, csr(`x${i}`, 'u'))));
+      await store.create({ resource, namespace: '', name: 'done' }, csr('done', 'u', { certificate: 'Y2VydA==' }));
+      await eventually('the ledger catching up', async () => ledger.of('u').pending === 10);
+      assert.ok(ledger.of('u').bytes > 0);
+    } finally {
+      await ledger.close();
+      await store.close();
     }
   });
 });
