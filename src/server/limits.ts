@@ -205,7 +205,7 @@ export class CsrLedger implements CreateQuota {
   }
 
   reserve(def: ResourceDef, obj: JsonObject, user: UserInfo): QuotaReservation | undefined {
-    if (def !== csrResource) return undefined;
+    if (storeResourceOf(def) !== CSR_RESOURCE) return undefined;
     // prepareCsrCreate set spec.username to the requester; the limit follows what is stored.
     const name = requester(obj) || user.name;
     const bytes = jsonSize(obj);
