@@ -136,6 +136,7 @@ describe('LIST with limit and continue', () => {
     const api = await startTestApi();
     try {
       await create(api, name(10));
+      await create(api, name(11));
       const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
       for (const token of [
         'not base64!',
@@ -151,6 +152,14 @@ describe('LIST with limit and continue', () => {
         assert.equal((r.json() as { reason: string }).reason, 'BadRequest');
       }
       assert.equal((await api.request('admin', 'GET', `${CMS}?limit=ten`)).status, 400);
+      const first = await page(api, 'limit=1');
+      assert.ok(first.metadata.continue);
+      const both = await api.request(
+        'admin',
+        'GET',
+        `${CMS}?limit=1&resourceVersion=1&continue=${encodeURIComponent(first.metadata.continue)}`,
+      );
+      assert.equal(both.status, 400, 'a resourceVersion besides a continue token');
     } finally {
       await api.close();
     }

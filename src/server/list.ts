@@ -81,6 +81,13 @@ export function parseListRequest(
     limit = n > 0 ? n : undefined;
   }
   const token = query.get('continue');
+  const rv = query.get('resourceVersion');
+  // The token carries its own revision; a second one could only contradict it (kube-apiserver's rule and words).
+  if (token !== null && token !== '' && rv !== null && rv !== '' && rv !== '0') {
+    throw new TlsbootError('BAD_REQUEST', 'CONTINUE', 'specifying resource version is not allowed when using continue', {
+      field: 'resourceVersion',
+    });
+  }
   return { limit, resume: token === null || token === '' ? undefined : decodeContinue(token, scope) };
 }
 
