@@ -180,6 +180,8 @@ describe('tlsboot server', () => {
         byName.stdout.trim().split('\n'),
         names.map((n) => `configmap/${n}`),
       );
+      for (const name of ['paged-1', 'paged-2', 'paged-3'])
+        await admin.request(CSRS, { method: 'POST', body: csrManifest(name, { CN: name }) });
       const csrs = k('get', 'csr', '--chunk-size=2', '-o', 'name');
       const whole = k('get', 'csr', '--chunk-size=0', '-o', 'name');
       assert.equal(csrs.code, 0, csrs.stderr);
