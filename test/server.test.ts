@@ -152,6 +152,46 @@ describe('tlsboot server', () => {
     });
   });
 
+  describe('kubectl paging', { skip: toolSkip('kubectl') }, () => {
+    const k = (...args: string[]) => kubectl(kubeconfig, cache, args);
+
+    test('get with --chunk-size pages through limit/continue: every object once, in the table and as names', async () => {
+      const names = Array.from({ length: 7 }, (_, i) => `page-${i}`);
+      for (const name of names) {
+        await admin.request('/api/v1/namespaces/paging/configmaps', {
+          method: 'POST',
+          body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: {} },
+        });
+      }
+      const table = k('get', 'configmaps', '-n', 'paging', '--chunk-size=2', '-v=6');
+      assert.equal(table.code, 0, table.stderr);
+      assert.deepEqual(
+        table.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(/\s+/)[0]),
+        ['NAME', ...names],
+      );
+      assert.match(table.stderr, /limit=2/);
+      assert.equal(table.stderr.match(/continue=/g)?.length, 3, 'four pages of 2: three follow-up requests');
+      const byName = k('get', 'cm', '-n', 'paging', '--chunk-size=3', '-o', 'name');
+      assert.equal(byName.code, 0, byName.stderr);
+      assert.deepEqual(
+        byName.stdout.trim().split('\n'),
+        names.map((n) => `configmap/${n}`),
+      );
+      for (const name of ['paged-1', 'paged-2', 'paged-3'])
+        await admin.request(CSRS, { method: 'POST', body: csrManifest(name, { CN: name }) });
+      const csrs = k('get', 'csr', '--chunk-size=2', '-o', 'name');
+      const whole = k('get', 'csr', '--chunk-size=0', '-o', 'name');
+      assert.equal(csrs.code, 0, csrs.stderr);
+      assert.equal(csrs.stdout, whole.stdout);
+      const csrTable = k('get', 'csr', '--chunk-size=2');
+      assert.equal(csrTable.code, 0, csrTable.stderr);
+      assert.equal(csrTable.stdout.trim().split('\n').length, whole.stdout.trim().split('\n').length + 1);
+    });
+  });
+
   describe('bad input gets a Status and stores nothing', () => {
     const expectError = async (path: string, body: unknown, expected: string, method = 'POST') => {
       const before = await admin.request<{ items: unknown[] }>(CSRS);

@@ -220,6 +220,13 @@ export function csrConditions(obj: JsonObject): CsrCondition[] {
   return Array.isArray(status.conditions) ? (status.conditions.filter(isObject) as unknown as CsrCondition[]) : [];
 }
 
+/** Still waiting: no certificate issued, and neither Denied nor Failed (what the requester's pending-CSR limit counts). */
+export function csrIsPending(obj: JsonObject): boolean {
+  const status = isObject(obj.status) ? obj.status : {};
+  if (typeof status.certificate === 'string' && status.certificate !== '') return false;
+  return !csrConditions(obj).some((c) => c.type === 'Denied' || c.type === 'Failed');
+}
+
 export function csrCertificatePem(obj: JsonObject): string | undefined {
   const status = isObject(obj.status) ? obj.status : {};
   return typeof status.certificate === 'string' && status.certificate !== ''

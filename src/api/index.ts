@@ -4,6 +4,7 @@ export {
   csrCertificatePem,
   csrConditionSummary,
   csrConditions,
+  csrIsPending,
   isNodeClientRequest,
   isSelfNodeClientRequest,
   PRIVILEGED_GROUPS,

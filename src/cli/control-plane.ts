@@ -41,6 +41,7 @@ import {
   BOOTSTRAP_ROLES,
 } from '../server/bootstrap-policy.ts';
 import type { ConnectionLimits } from '../server/connections.ts';
+import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { IdentityCaches, ObjectCache, type Store, type StoredObject } from '../store/index.ts';
@@ -70,7 +71,9 @@ export interface ControlPlaneParams {
   /** The CA audit log (default DIR/audit.log). */
   readonly auditLogPath?: string;
   /** The API server's connection timeouts and cap (defaults: DEFAULT_CONNECTION_LIMITS). */
-  readonly limits?: Partial<ConnectionLimits>;
+  readonly connectionLimits?: Partial<ConnectionLimits>;
+  /** Limits per requester; each one left out takes its default. */
+  readonly limits?: Partial<RequesterLimitsConfig>;
 }
 
 export const SIGNER_MODES = ['local', 'sealed', 'remote'] as const;
@@ -321,6 +324,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       },
       advertisedAddress: `${p.host}:${p.port}`,
       ...(p.limits === undefined ? {} : { limits: p.limits }),
+      ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ready: () => true,
     });
     const address = await server.listen(p.host, p.port);

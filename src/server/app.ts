@@ -31,6 +31,8 @@ import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
+import { parseListRequest, serveList } from './list.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
@@ -82,7 +84,9 @@ export interface ApiServerDeps {
   /** Waits `ms` or until `signal` aborts; injected so that tests need not sleep. */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Connection timeouts and cap; each one missing takes its DEFAULT_CONNECTION_LIMITS value. */
-  readonly limits?: Partial<ConnectionLimits>;
+  readonly connectionLimits?: Partial<ConnectionLimits>;
+  /** Limits per requester; each one left out takes its default (DEFAULT_LIMITS). */
+  readonly limits?: Partial<RequesterLimitsConfig>;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
 }
@@ -153,12 +157,19 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const shutdown = new AbortController();
+  const limits = await RequesterLimits.start({
+    store: deps.store,
+    config: { ...DEFAULT_LIMITS, ...deps.limits },
+    now: () => deps.now().getTime(),
+    onError: (error) => deps.logger.warn({ error: String(error) }, 'csr ledger'),
+  });
   const rest = new RestHandlers({
     store: deps.store,
     now: deps.now,
     uid: deps.uid,
     randomSuffix: deps.randomSuffix,
     admission: deps.admission,
+    quota: limits.csrs,
   });
   const peerUsers = new WeakMap<TLSSocket, { user: UserInfo; notBefore: number; notAfter: number } | null>();
   const throttle = new AuthThrottle({
@@ -169,8 +180,8 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     now: () => deps.now().getTime(),
   });
   const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => {}));
-  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.limits };
-  const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, limits);
+  const connections: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connectionLimits };
+  const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, connections);
   const app = Fastify<Server>({
     serverFactory: (handler) => limited.server.on('request', handler),
     bodyLimit: maxBody,
@@ -464,6 +475,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         };
         if (info.verb === 'watch') {
           parseResourceVersion(query.get('resourceVersion'));
+          const releaseWatch = limits.watches.acquire(user.name);
           reply.hijack();
           const timeout = query.get('timeoutSeconds');
           await serveWatch({
@@ -477,32 +489,30 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             response: reply.raw,
             shutdown: shutdown.signal,
             statusFor: (e) => statusFor(e, info).body,
-          });
+          }).finally(releaseWatch);
           return reply;
         }
-        const { items, revision } = await rest.list(def, info.namespace);
-        const selected = items.filter(matches);
-        if (table) {
-          return reply.send(
-            buildTable({
-              columns: def.columns,
-              items: selected,
-              resourceVersion: String(revision),
-              now: deps.now(),
-              includeObject: query.get('includeObject'),
-            }),
-          );
-        }
-        return reply.send({
-          apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`,
-          kind: `${def.kind}List`,
-          metadata: { resourceVersion: String(revision) },
-          items: selected,
+        await serveList({
+          def,
+          store: deps.store,
+          namespace: info.namespace,
+          request: parseListRequest(query, { namespace: info.namespace, allNamespaces: def.namespaced && info.namespace === '' }),
+          matches,
+          filtered: labels.length > 0 || fields.length > 0,
+          table: table ? { columns: def.columns, now: deps.now(), includeObject: query.get('includeObject') } : undefined,
+          begin: () => {
+            reply.hijack();
+            return reply.raw;
+          },
+          onStreamError: (error) =>
+            deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'list stream failed'),
         });
+        return reply;
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
         const dryRun = query.getAll('dryRun').includes('All');
+        limits.creates.take(user.name);
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
       }
       case 'update':
@@ -540,6 +550,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       shutdown.abort();
       limited.destroyConnections();
       await app.close();
+      await limits.close();
     },
   };
 }

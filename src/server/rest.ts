@@ -16,13 +16,34 @@ export interface Admission {
   admit(params: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void>;
 }
 
+/** Room a requester holds for an object until its create is written (or fails). */
+export interface QuotaReservation {
+  /** The create was stored as `stored`. */
+  commit(stored: JsonObject): void;
+  /** The create failed, or was a dry run: give the room back. */
+  cancel(): void;
+}
+
+export interface CreateQuota {
+  /**
+   * Checks, in the same synchronous step as it takes the room, that `user` may store one more
+   * `obj`, so that concurrent creates cannot all pass one check. Undefined when the resource has
+   * no quota. @throws FORBIDDEN naming the limit
+   */
+  reserve(def: ResourceDef, obj: JsonObject, user: UserInfo): QuotaReservation | undefined;
+}
+
 export interface RestDeps {
   readonly store: Store;
   readonly now: () => Date;
   readonly uid: () => string;
   readonly randomSuffix: () => string;
   readonly admission: Admission;
+  readonly quota?: CreateQuota;
 }
+
+/** Kubernetes' TotalAnnotationSizeLimitB: the keys and values of an object's annotations together. */
+export const TOTAL_ANNOTATION_SIZE_LIMIT_B = 256 * 1024;
 
 export interface Target {
   readonly namespace: string;
@@ -78,6 +99,19 @@ function stringMap(meta: JsonObject, key: 'labels' | 'annotations'): void {
   }
 }
 
+/** The metadata rules every create, update and patch of every resource passes, as apimachinery's ValidateObjectMeta. */
+function checkMetadataMaps(meta: JsonObject): void {
+  stringMap(meta, 'labels');
+  stringMap(meta, 'annotations');
+  const annotations = isObject(meta.annotations) ? meta.annotations : {};
+  let total = 0;
+  // Bytes as Go's len() counts them, so the limit is Kubernetes' to the byte.
+  for (const [k, v] of Object.entries(annotations)) total += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+  if (total > TOTAL_ANNOTATION_SIZE_LIMIT_B) {
+    throw invalid('metadata.annotations', `metadata.annotations: Too long: may not be more than ${TOTAL_ANNOTATION_SIZE_LIMIT_B} bytes`);
+  }
+}
+
 /** Output shape: apiVersion and kind first, as clients expect them on every object. */
 export function present(def: ResourceDef, obj: StoredObject | JsonObject): JsonObject {
   return { apiVersion: apiVersionOf(def), kind: def.kind, ...obj };
@@ -102,18 +136,12 @@ export class RestHandlers {
     return present(def, await this.deps.store.get(this.key(def, t)));
   }
 
-  async list(def: ResourceDef, namespace: string): Promise<{ items: JsonObject[]; revision: number }> {
-    const { items, revision } = await this.deps.store.list(storeResourceOf(def), def.namespaced && namespace !== '' ? { namespace } : {});
-    return { items: items.map((o) => present(def, o)), revision };
-  }
-
   async create(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
-    stringMap(meta, 'labels');
-    stringMap(meta, 'annotations');
+    checkMetadataMaps(meta);
     if (def.namespaced) {
       const ns = typeof meta.namespace === 'string' ? meta.namespace : '';
       if (ns !== '' && ns !== t.namespace)
@@ -142,15 +170,23 @@ export class RestHandlers {
     };
     const prepared = def.prepareCreate(obj, { user, now });
     await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });
-    if (dryRun) return present(def, prepared);
+    const reservation = this.deps.quota?.reserve(def, prepared, user);
+    if (dryRun) {
+      reservation?.cancel();
+      return present(def, prepared);
+    }
     // A generated name can collide (5 random characters); like kube-apiserver since 1.30, try
     // fresh suffixes a few times before answering AlreadyExists.
     for (let attempt = 0; ; attempt++) {
       try {
         const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), prepared as StoredObject);
+        reservation?.commit(stored);
         return present(def, stored);
       } catch (error) {
-        if (!(generated && error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && attempt < 7)) throw error;
+        if (!(generated && error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && attempt < 7)) {
+          reservation?.cancel();
+          throw error;
+        }
         name = `${prefix.slice(0, 58)}${this.deps.randomSuffix()}`;
         (prepared.metadata as JsonObject).name = name;
       }
@@ -206,8 +242,7 @@ export class RestHandlers {
       );
     }
     const bodyMeta = metadataOf(body);
-    stringMap(bodyMeta, 'labels');
-    stringMap(bodyMeta, 'annotations');
+    checkMetadataMaps(bodyMeta);
     const meta: JsonObject =
       t.subresource === ''
         ? {

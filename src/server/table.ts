@@ -59,6 +59,23 @@ function partialMetadata(obj: Record<string, unknown>): Record<string, unknown> 
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(obj) };
 }
 
+export function columnDefinitions(columns: readonly TableColumn[]): Record<string, unknown>[] {
+  return columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description, priority: 0 }));
+}
+
+/** One row: the cells, and the object as `includeObject` asks (None, Object, or Metadata by default). */
+export function tableRow(
+  columns: readonly TableColumn[],
+  obj: Record<string, unknown>,
+  now: Date,
+  includeObject: string | null,
+): Record<string, unknown> {
+  return {
+    cells: columns.map((c) => c.cell(obj, now)),
+    ...(includeObject === 'None' ? {} : { object: includeObject === 'Object' ? obj : partialMetadata(obj) }),
+  };
+}
+
 export function buildTable(params: {
   readonly columns: readonly TableColumn[];
   readonly items: readonly Record<string, unknown>[];
@@ -72,13 +89,7 @@ export function buildTable(params: {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: { resourceVersion: params.resourceVersion },
-    columnDefinitions:
-      params.withColumnDefinitions === false
-        ? []
-        : columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description, priority: 0 })),
-    rows: items.map((obj) => ({
-      cells: columns.map((c) => c.cell(obj, now)),
-      ...(params.includeObject === 'None' ? {} : { object: params.includeObject === 'Object' ? obj : partialMetadata(obj) }),
-    })),
+    columnDefinitions: params.withColumnDefinitions === false ? [] : columnDefinitions(columns),
+    rows: items.map((obj) => tableRow(columns, obj, now, params.includeObject)),
   };
 }

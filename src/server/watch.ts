@@ -5,11 +5,11 @@
  * one ERROR event with a 410 Expired Status so the client re-lists. It ends on client disconnect,
  * `timeoutSeconds`, or server shutdown, and honours back-pressure from the socket.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { type Clock, REAL_CLOCK } from '../base/clock.ts';
 import { TlsbootError } from '../base/errors.ts';
 import type { Store } from '../store/index.ts';
+import { drained, Scan } from './list.ts';
 import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { buildTable, type TableColumn } from './table.ts';
@@ -51,6 +51,8 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       ? (p.clock ?? REAL_CLOCK).setTimeout(onClose, p.timeoutSeconds * 1000)
       : undefined;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  // Sent now, not with the first event: a client waits for the status line before it counts the watch as open.
+  res.flushHeaders();
   let first = true;
   const send = async (type: string, object: JsonObject) => {
     let payload = object;
@@ -66,18 +68,19 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       first = false;
     }
     if (!res.write(`${JSON.stringify({ type, object: payload })}\n`)) {
-      await Promise.race([once(res, 'drain'), once(stop.signal, 'abort')]);
+      await drained(res, stop.signal);
     }
   };
   try {
     let revision = from;
     if (revision === undefined) {
-      const listed = await p.store.list(storeResourceOf(p.def), p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {});
-      for (const item of listed.items) {
+      // Page by page at one revision, as a LIST streams: the initial state never sits whole in memory.
+      const scan = new Scan(p.store, p.def, p.namespace);
+      revision = await scan.open();
+      for (let item = await scan.next(); item !== undefined && !stop.signal.aborted; item = await scan.next()) {
         const obj = present(p.def, item);
         if (p.matches(obj)) await send('ADDED', obj);
       }
-      revision = listed.revision;
     }
     const events = p.store.watch(storeResourceOf(p.def), {
       ...(p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {}),

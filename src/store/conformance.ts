@@ -535,6 +535,97 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       );
     });
 
+    describe('pages', () => {
+      const names = (items: StoredObject[]) => items.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+
+      test('listPage walks every object once in list order, counting what remains', () =>
+        withStore(async (s) => {
+          for (const n of ['e', 'a', 'd', 'c', 'b']) await s.create(key(n), obj(n));
+          await s.create(key('z', '', SECRETS), obj('z'));
+          const seen: string[] = [];
+          const remaining: number[] = [];
+          let after: { namespace: string; name: string } | undefined;
+          for (;;) {
+            const page = await s.listPage(CSR, { limit: 2, count: true, ...(after ? { after } : {}) });
+            const uncounted = await s.listPage(CSR, { limit: 2, ...(after ? { after } : {}) });
+            assert.equal(uncounted.remaining, undefined, 'counted only when asked');
+            assert.equal(uncounted.more, page.remaining !== 0);
+            assert.equal(page.revision, 6);
+            seen.push(...names(page.items));
+            remaining.push(page.remaining ?? -1);
+            const last = page.items.at(-1);
+            if (!page.more || !last) break;
+            after = { namespace: '', name: last.metadata.name };
+          }
+          assert.deepEqual(seen, ['/a', '/b', '/c', '/d', '/e']);
+          assert.deepEqual(remaining, [3, 1, 0]);
+          assert.deepEqual(names((await s.list(CSR)).items), seen);
+          const small = await s.listPage(CSR, { limit: 5, maxBytes: 1, count: true });
+          assert.deepEqual(names(small.items), ['/a'], 'maxBytes ends a page early, after at least one object');
+          assert.equal(small.remaining, 4);
+        }));
+
+      test('a page at an earlier revision shows the objects as they were then, whatever was written since', () =>
+        withStore(async (s) => {
+          for (const n of ['a', 'b', 'c', 'd', 'e', 'f']) await s.create(key(n), obj(n, '', { v: 1 }));
+          const first = await s.listPage(CSR, { limit: 2 });
+          const at = first.revision;
+          const snapshot = (await s.list(CSR)).items;
+          // Writes before and after the cursor: creates, updates, deletes, and a delete then re-create.
+          await s.create(key('aa'), obj('aa'));
+          await s.create(key('cc'), obj('cc'));
+          const c = await s.get(key('c'));
+          await s.update(key('c'), { ...c, v: 2 }, { expectedResourceVersion: rv(c) });
+          await s.delete(key('d'));
+          await s.delete(key('e'));
+          await s.create(key('e'), obj('e', '', { v: 3 }));
+          const rest = await s.listPage(CSR, { limit: 100, after: { namespace: '', name: 'b' }, revision: at, count: true });
+          assert.equal(rest.revision, at);
+          assert.deepEqual([...first.items, ...rest.items], snapshot);
+          assert.equal(rest.remaining, 0);
+          assert.equal(rest.more, false);
+          const middle = await s.listPage(CSR, { limit: 2, after: { namespace: '', name: 'b' }, revision: at, count: true });
+          assert.deepEqual(names(middle.items), ['/c', '/d']);
+          assert.equal(middle.remaining, 2, 'e and f were there at that revision');
+          assert.equal(middle.more, true);
+          const now = await s.listPage(CSR, { limit: 100, after: { namespace: '', name: 'b' } });
+          assert.deepEqual(names(now.items), ['/c', '/cc', '/e', '/f']);
+        }));
+
+      test('listPage filters by namespace, and a start in another namespace is honoured', () =>
+        withStore(async (s) => {
+          for (const [n, ns] of [
+            ['a', 'x'],
+            ['b', 'y'],
+            ['c', 'y'],
+            ['d', 'z'],
+          ] as const)
+            await s.create(key(n, ns, SECRETS), obj(n, ns));
+          assert.deepEqual(names((await s.listPage(SECRETS, { namespace: 'y', limit: 1 })).items), ['y/b']);
+          assert.deepEqual(names((await s.listPage(SECRETS, { namespace: 'y', limit: 5, after: { namespace: 'y', name: 'b' } })).items), [
+            'y/c',
+          ]);
+          assert.deepEqual(names((await s.listPage(SECRETS, { namespace: 'y', limit: 5, after: { namespace: 'x', name: 'zz' } })).items), [
+            'y/b',
+            'y/c',
+          ]);
+          assert.deepEqual((await s.listPage(SECRETS, { namespace: 'y', limit: 5, after: { namespace: 'z', name: '' } })).items, []);
+          const all = await s.listPage(SECRETS, { limit: 2, after: { namespace: 'x', name: 'a' }, count: true });
+          assert.deepEqual(names(all.items), ['y/b', 'y/c']);
+          assert.equal(all.remaining, 1);
+        }));
+
+      test('a page below the compacted revision is GONE; a future revision or a bad limit is INVALID', () =>
+        withStore(async (s) => {
+          for (const n of ['a', 'b', 'c']) await s.create(key(n), obj(n));
+          await s.compact(2);
+          await rejectsWith(s.listPage(CSR, { limit: 1, revision: 1 }), 'GONE');
+          assert.deepEqual(names((await s.listPage(CSR, { limit: 5, revision: 2 })).items), ['/a', '/b']);
+          await rejectsWith(s.listPage(CSR, { limit: 1, revision: 4 }), 'INVALID');
+          await rejectsWith(s.listPage(CSR, { limit: 0 }), 'INVALID');
+        }));
+    });
+
     describe('compaction', () => {
       test('watching from below the compacted revision is GONE; from it on, the rest of the history is there', LIMIT, () =>
         withStore(async (s) => {

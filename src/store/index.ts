@@ -15,9 +15,12 @@ export { openSqliteStore } from './sqlite.ts';
 export type {
   DeleteOptions,
   ListOptions,
+  ListPage,
+  ListPageOptions,
   ListResult,
   ObjectKey,
   ObjectMeta,
+  PageStart,
   Store,
   StoredObject,
   UpdateOptions,

@@ -40,8 +40,11 @@ import {
 import type {
   DeleteOptions,
   ListOptions,
+  ListPage,
+  ListPageOptions,
   ListResult,
   ObjectKey,
+  PageStart,
   Store,
   StoredObject,
   UpdateOptions,
@@ -82,9 +85,14 @@ interface Pending {
   readonly body: string;
 }
 
-/** An encoded object and what was persisted for it (its body, transformed). */
-interface Written extends Encoded {
+/** An encoded object and what is persisted for it (its body, transformed). */
+interface Persisted extends Encoded {
   readonly value: StoredValue;
+}
+
+/** What a write stored, and the stored value it replaced (null for a create). */
+interface Written extends Persisted {
+  readonly prev: StoredValue | null;
 }
 
 /** A write waiting for the next group commit. */
@@ -118,6 +126,26 @@ interface Watcher {
 }
 
 type Row = Record<string, SQLOutputValue>;
+
+/** A key written since a snapshot's revision: its first write after it, and its last. */
+interface Changed extends PageStart {
+  readonly rev: number;
+  readonly first: WatchEventType;
+  last: WatchEventType;
+}
+
+function keyText(namespace: string, name: string): string {
+  return `${namespace}\u0000${name}`;
+}
+
+/** SQLite's BINARY order (UTF-8 bytes), which is the order of the list queries; `<` on strings is not, past the BMP. */
+function compareText(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function compareKeys(a: PageStart, b: PageStart): number {
+  return compareText(a.namespace, b.namespace) || compareText(a.name, b.name);
+}
 
 function isEventType(value: unknown): value is WatchEventType {
   return value === 'ADDED' || value === 'MODIFIED' || value === 'DELETED';
@@ -219,6 +247,9 @@ function openDatabase(path: string, lockTimeoutMs: number, report: StoreReport |
     // Files written before events had a name column stay readable: delivery decodes the body.
     const columns = db.prepare('PRAGMA table_info(events)').all();
     if (!columns.some((c) => c.name === 'name')) db.exec("ALTER TABLE events ADD COLUMN name TEXT NOT NULL DEFAULT ''");
+    // The body a write replaced, as etcd's prev_kv: what a snapshot read at an earlier revision
+    // returns for an object changed since. NULL in files written before; those answer GONE.
+    if (!columns.some((c) => c.name === 'prev')) db.exec('ALTER TABLE events ADD COLUMN prev TEXT');
     db.exec('CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rev)');
     db.exec('COMMIT');
     if (path !== ':memory:') for (const suffix of SIDE_FILES) tighten(`${path}${suffix}`, FILE_MODE, report);
@@ -259,6 +290,13 @@ class SqliteStore implements Store {
     readonly current: StatementSync;
     readonly list: StatementSync;
     readonly listNamespace: StatementSync;
+    readonly page: StatementSync;
+    readonly pageNamespace: StatementSync;
+    readonly count: StatementSync;
+    readonly countNamespace: StatementSync;
+    readonly changed: StatementSync;
+    readonly changedNamespace: StatementSync;
+    readonly prev: StatementSync;
     readonly insert: StatementSync;
     readonly update: StatementSync;
     readonly remove: StatementSync;
@@ -290,10 +328,23 @@ class SqliteStore implements Store {
       current: db.prepare('SELECT rv, body FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
       list: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? ORDER BY namespace, name'),
       listNamespace: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
+      page: db.prepare(
+        'SELECT namespace, name, body FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?',
+      ),
+      pageNamespace: db.prepare(
+        'SELECT namespace, name, body FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?',
+      ),
+      count: db.prepare('SELECT COUNT(*) AS n FROM objects WHERE resource = ? AND (namespace, name) > (?, ?)'),
+      countNamespace: db.prepare('SELECT COUNT(*) AS n FROM objects WHERE resource = ? AND namespace = ? AND name > ?'),
+      changed: db.prepare('SELECT rev, type, namespace, name FROM events WHERE resource = ? AND rev > ? ORDER BY rev'),
+      changedNamespace: db.prepare(
+        'SELECT rev, type, namespace, name FROM events WHERE resource = ? AND namespace = ? AND rev > ? ORDER BY rev',
+      ),
+      prev: db.prepare('SELECT prev FROM events WHERE rev = ?'),
       insert: db.prepare('INSERT INTO objects (resource, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE objects SET rv = ?, body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
       remove: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
-      event: db.prepare('INSERT INTO events (rev, type, resource, namespace, name, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      event: db.prepare('INSERT INTO events (rev, type, resource, namespace, name, body, prev) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setMeta: db.prepare('UPDATE meta SET value = ? WHERE key = ?'),
       history: db.prepare(
         'SELECT rev, type, namespace, name, body FROM events WHERE resource = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
@@ -309,7 +360,7 @@ class SqliteStore implements Store {
       release: db.prepare('RELEASE write'),
       rollbackTo: db.prepare('ROLLBACK TO write'),
       rewriteObject: db.prepare('UPDATE objects SET body = ? WHERE resource = ? AND namespace = ? AND name = ?'),
-      rewriteEvent: db.prepare('UPDATE events SET name = ?, body = ? WHERE rev = ?'),
+      rewriteEvent: db.prepare('UPDATE events SET name = ?, body = ?, prev = ? WHERE rev = ?'),
     };
   }
 
@@ -317,7 +368,7 @@ class SqliteStore implements Store {
     return decodeObject(this.transformer.fromStorage(key, value));
   }
 
-  private encode(key: ObjectKey, object: StoredObject, revision: number): Written {
+  private encode(key: ObjectKey, object: StoredObject, revision: number): Persisted {
     const encoded = encodeObject(object, revision);
     return { ...encoded, value: this.transformer.toStorage(key, encoded.body) };
   }
@@ -342,15 +393,18 @@ class SqliteStore implements Store {
           this.stmt.rewriteObject.run(t.toStorage(key, t.fromStorage(key, value)), resource, key.namespace, key.name);
           count++;
         }
-        for (const row of this.db.prepare('SELECT rev, namespace, name, body FROM events WHERE resource = ?').all(resource)) {
+        for (const row of this.db.prepare('SELECT rev, namespace, name, body, prev FROM events WHERE resource = ?').all(resource)) {
           const legacy = text(row, 'name') === '';
           const value = storedValue(row, 'body');
+          // The body a write replaced (for paged reads at an earlier revision) is a stored value too.
+          const prev = row.prev === null || row.prev === undefined ? null : storedValue(row, 'prev');
           const key = { resource, namespace: text(row, 'namespace'), name: text(row, 'name') };
-          if (!t.isStale(key, value)) continue;
+          if (!t.isStale(key, value) && (prev === null || !t.isStale(key, prev))) continue;
           const body = t.fromStorage(key, value);
           // Rows from before the name column get it now: the name is part of what the ciphertext is bound to.
           const named = legacy ? { ...key, name: decodeObject(body).metadata.name } : key;
-          this.stmt.rewriteEvent.run(named.name, t.toStorage(named, body), integer(row, 'rev'));
+          const prevValue = prev === null ? null : t.toStorage(named, t.fromStorage(key, prev));
+          this.stmt.rewriteEvent.run(named.name, t.toStorage(named, body), prevValue, integer(row, 'rev'));
           count++;
         }
       }
@@ -417,9 +471,9 @@ class SqliteStore implements Store {
       for (const write of batch) {
         this.stmt.savepoint.run();
         try {
-          const { body, object, value } = write.change(revision + 1);
+          const { body, object, value, prev } = write.change(revision + 1);
           const { key } = write;
-          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, value);
+          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, value, prev);
           this.stmt.release.run();
           revision++;
           applied.push({ write, event: { type: write.type, revision, body }, object });
@@ -503,6 +557,114 @@ class SqliteStore implements Store {
     return { items, revision: this.rev };
   }
 
+  async listPage(resource: string, options: ListPageOptions): Promise<ListPage> {
+    this.assertOpen();
+    const { limit, namespace } = options;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new InvalidError('STORE_LIMIT', `limit must be a positive integer, got ${String(limit)}`, { field: 'limit' });
+    }
+    const at = options.revision ?? this.rev;
+    checkRevision(at, 'revision');
+    if (at > this.rev)
+      throw new InvalidError('STORE_REVISION', `revision ${at} is newer than the store (${this.rev})`, { field: 'revision' });
+    if (at < this.compactedRev) throw compacted(at, this.compactedRev);
+    // Everything below runs in one synchronous step, so no write lands between the queries.
+    let start: PageStart = options.after ?? { namespace: '', name: '' };
+    if (namespace !== undefined) {
+      const order = compareText(start.namespace, namespace);
+      if (order > 0) return { items: [], revision: at, more: false, ...(options.count ? { remaining: 0 } : {}) };
+      if (order < 0) start = { namespace, name: '' };
+    }
+    const changed = this.changedSince(resource, namespace, at);
+    // Objects written since `at` show their state at `at`: the body their first later write
+    // replaced, or nothing when that write created them. All others are read as they are now.
+    const restored = [...changed.values()].filter((c) => c.first !== 'ADDED' && compareKeys(c, start) > 0).sort(compareKeys);
+    const items: StoredObject[] = [];
+    let cursor = start;
+    let rows: Row[] = [];
+    let row = 0;
+    let exhausted = false;
+    let next = 0;
+    const nextCurrent = (): Row | undefined => {
+      for (;;) {
+        if (row === rows.length) {
+          if (exhausted) return undefined;
+          rows =
+            namespace === undefined
+              ? this.stmt.page.all(resource, cursor.namespace, cursor.name, limit + 1)
+              : this.stmt.pageNamespace.all(resource, namespace, cursor.name, limit + 1);
+          row = 0;
+          exhausted = rows.length < limit + 1;
+          const last = rows.at(-1);
+          if (last !== undefined) cursor = { namespace: text(last, 'namespace'), name: text(last, 'name') };
+          if (rows.length === 0) return undefined;
+        }
+        const r = rows[row] as Row;
+        if (!changed.has(keyText(text(r, 'namespace'), text(r, 'name')))) return r;
+        row++;
+      }
+    };
+    let lastKey: PageStart = start;
+    let bytes = 0;
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (items.length < limit && bytes < maxBytes) {
+      const current = nextCurrent();
+      const old = restored[next];
+      if (current === undefined && old === undefined) break;
+      const currentKey = current && { namespace: text(current, 'namespace'), name: text(current, 'name') };
+      if (currentKey !== undefined && (old === undefined || compareKeys(currentKey, old) < 0)) {
+        const value = storedValue(current, 'body');
+        items.push(this.decode({ resource, ...currentKey }, value));
+        bytes += value.length;
+        row++;
+        lastKey = currentKey;
+      } else if (old !== undefined) {
+        const row = this.stmt.prev.get(old.rev);
+        if (row?.prev === null || row?.prev === undefined) throw compacted(at, old.rev);
+        const prev = storedValue(row, 'prev');
+        items.push(this.decode({ resource, namespace: old.namespace, name: old.name }, prev));
+        bytes += prev.length;
+        next++;
+        lastKey = old;
+      }
+    }
+    const more = items.length > 0 && (nextCurrent() !== undefined || restored[next] !== undefined);
+    if (!options.count) return { items, revision: at, more };
+    if (!more) return { items, revision: at, more, remaining: 0 };
+    // Counted at `at`: objects after the page now, less those written since, plus those restored.
+    const now =
+      namespace === undefined
+        ? this.stmt.count.get(resource, lastKey.namespace, lastKey.name)
+        : this.stmt.countNamespace.get(resource, namespace, lastKey.name);
+    let remaining = integer(now, 'n');
+    for (const c of changed.values()) {
+      if (compareKeys(c, lastKey) <= 0) continue;
+      if (c.last !== 'DELETED') remaining--;
+      if (c.first !== 'ADDED') remaining++;
+    }
+    return { items, revision: at, more, remaining };
+  }
+
+  /** The keys written after `at`, each with its first and last write since then. */
+  private changedSince(resource: string, namespace: string | undefined, at: number): Map<string, Changed> {
+    const changed = new Map<string, Changed>();
+    if (at === this.rev) return changed;
+    const rows =
+      namespace === undefined ? this.stmt.changed.iterate(resource, at) : this.stmt.changedNamespace.iterate(resource, namespace, at);
+    for (const r of rows) {
+      const type = r.type;
+      if (!isEventType(type)) throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored event has an unknown type');
+      const name = text(r, 'name');
+      // Events written before the name column existed cannot be matched to their objects.
+      if (name === '') throw compacted(at, integer(r, 'rev'));
+      const id = keyText(text(r, 'namespace'), name);
+      const seen = changed.get(id);
+      if (seen) seen.last = type;
+      else changed.set(id, { namespace: text(r, 'namespace'), name, rev: integer(r, 'rev'), first: type, last: type });
+    }
+    return changed;
+  }
+
   async create(key: ObjectKey, object: StoredObject): Promise<StoredObject> {
     this.assertOpen();
     checkObjectKey(key, object);
@@ -510,7 +672,7 @@ class SqliteStore implements Store {
       if (this.stmt.current.get(key.resource, key.namespace, key.name) !== undefined) throw alreadyExists(key);
       const written = this.encode(key, object, revision);
       this.stmt.insert.run(key.resource, key.namespace, key.name, revision, written.value);
-      return written;
+      return { ...written, prev: null };
     });
   }
 
@@ -524,7 +686,7 @@ class SqliteStore implements Store {
       if (stored !== options.expectedResourceVersion) throw conflict(key, stored, options.expectedResourceVersion);
       const written = this.encode(key, object, revision);
       this.stmt.update.run(revision, written.value, key.resource, key.namespace, key.name);
-      return written;
+      return { ...written, prev: storedValue(row, 'body') };
     });
   }
 
@@ -540,7 +702,8 @@ class SqliteStore implements Store {
       }
       this.stmt.remove.run(key.resource, key.namespace, key.name);
       // As etcd-backed Kubernetes reports it: the last state, at the revision that deleted it.
-      return this.encode(key, this.decode(key, storedValue(row, 'body')), revision);
+      const prev = storedValue(row, 'body');
+      return { ...this.encode(key, this.decode(key, prev), revision), prev };
     });
   }
 

@@ -51,6 +51,42 @@ export interface ListResult {
   readonly revision: number;
 }
 
+/** The key a page starts after: (namespace, name) in list order. */
+export interface PageStart {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface ListPageOptions extends ListOptions {
+  /** Most objects in the page (a positive integer). */
+  readonly limit: number;
+  /** Only objects whose key orders after this one (exclusive). */
+  readonly after?: PageStart;
+  /**
+   * Read the objects as they were at this revision, so that the pages of one list describe one
+   * instant however the objects change between them; the current revision when absent.
+   */
+  readonly revision?: number;
+  /**
+   * Ends the page early once the objects in it reach about this many bytes of JSON (always at
+   * least one object), so a page of large objects stays small in memory.
+   */
+  readonly maxBytes?: number;
+  /** Also count the objects after the page (`remaining`); costs a scan of their keys. */
+  readonly count?: boolean;
+}
+
+export interface ListPage {
+  /** Ordered by namespace, then name, as list orders them. */
+  readonly items: StoredObject[];
+  /** The revision the page describes: `options.revision`, or the current one. */
+  readonly revision: number;
+  /** Whether any object follows the page at that revision. */
+  readonly more: boolean;
+  /** With `count`: how many objects follow the page at that revision. */
+  readonly remaining?: number;
+}
+
 export interface UpdateOptions {
   /** The resourceVersion the caller last read; any other stored value is CONFLICT. */
   readonly expectedResourceVersion: string;
@@ -84,6 +120,12 @@ export interface Store {
   /** @throws NOT_FOUND */
   get(key: ObjectKey): Promise<StoredObject>;
   list(resource: string, options?: ListOptions): Promise<ListResult>;
+  /**
+   * At most `limit` objects after `after`, as of `revision` (a snapshot read: what `list` would
+   * have answered then, ignoring every later write). @throws GONE when `revision` is below the
+   * compacted revision (its history is gone), INVALID for a revision not reached yet or a bad limit.
+   */
+  listPage(resource: string, options: ListPageOptions): Promise<ListPage>;
   /** Stores a new object; its resourceVersion becomes the new revision. @throws ALREADY_EXISTS, INVALID */
   create(key: ObjectKey, object: StoredObject): Promise<StoredObject>;
   /** Compare-and-swap replace. @throws NOT_FOUND, CONFLICT, INVALID */

@@ -16,6 +16,7 @@ import {
 } from '../../ca/layout.ts';
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
 import { type ConnectionLimits, checkConnectionLimits, DEFAULT_CONNECTION_LIMITS } from '../../server/connections.ts';
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../server/limits.ts';
 import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
@@ -34,6 +35,11 @@ interface ServerFlags {
   requestTimeout: string;
   keepAliveTimeout: string;
   maxConnections: string;
+  maxPendingCsrsPerUser: string;
+  maxCsrBytesPerUser: string;
+  createsPerSecondPerUser: string;
+  createBurstPerUser: string;
+  maxWatchesPerUser: string;
 }
 
 const seconds = (ms: number) => `${ms / 1000}s`;
@@ -47,6 +53,27 @@ function connectionLimits(flags: ServerFlags): ConnectionLimits {
   };
   checkConnectionLimits(limits);
   return limits;
+}
+
+/** Each limit flag: a positive integer (the create rate may be fractional). */
+function parseLimits(flags: ServerFlags): RequesterLimitsConfig {
+  const read = (key: keyof RequesterLimitsConfig, integer: boolean): number => {
+    const text = flags[key];
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+      throw new InvalidError('LIMIT', `${LIMIT_FLAGS[key]} must be a positive ${integer ? 'integer' : 'number'}, not "${text}"`, {
+        field: LIMIT_FLAGS[key].slice(2),
+      });
+    }
+    return value;
+  };
+  return {
+    maxPendingCsrsPerUser: read('maxPendingCsrsPerUser', true),
+    maxCsrBytesPerUser: read('maxCsrBytesPerUser', true),
+    createsPerSecondPerUser: read('createsPerSecondPerUser', false),
+    createBurstPerUser: read('createBurstPerUser', true),
+    maxWatchesPerUser: read('maxWatchesPerUser', true),
+  };
 }
 
 export function registerServer(program: Command, env: CliEnv): void {
@@ -82,11 +109,33 @@ export function registerServer(program: Command, env: CliEnv): void {
       'open connections at most; more are closed as they arrive',
       String(DEFAULT_CONNECTION_LIMITS.maxConnections),
     )
+    .option(
+      `${LIMIT_FLAGS.maxPendingCsrsPerUser} <n>`,
+      'CSRs one requester may have pending (403 past it)',
+      String(DEFAULT_LIMITS.maxPendingCsrsPerUser),
+    )
+    .option(
+      `${LIMIT_FLAGS.maxCsrBytesPerUser} <bytes>`,
+      "JSON bytes of one requester's stored CSRs, pending or finished (403 past it)",
+      String(DEFAULT_LIMITS.maxCsrBytesPerUser),
+    )
+    .option(
+      `${LIMIT_FLAGS.createsPerSecondPerUser} <n>`,
+      'creates per second one requester sustains (429 with Retry-After past it)',
+      String(DEFAULT_LIMITS.createsPerSecondPerUser),
+    )
+    .option(`${LIMIT_FLAGS.createBurstPerUser} <n>`, 'creates one requester may make at once', String(DEFAULT_LIMITS.createBurstPerUser))
+    .option(
+      `${LIMIT_FLAGS.maxWatchesPerUser} <n>`,
+      'watches one requester may have open (429 past it)',
+      String(DEFAULT_LIMITS.maxWatchesPerUser),
+    )
     .action(async (flags: ServerFlags) => {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
+      const limits = parseLimits(flags);
       const { host, port } = parseEndpoint(flags.listen, 6443);
-      const limits = connectionLimits(flags);
+      const connections = connectionLimits(flags);
       if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
       const logger = createLogger(env, flags.logLevel);
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
@@ -126,6 +175,7 @@ export function registerServer(program: Command, env: CliEnv): void {
           : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
+        connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         limits,
         logger,

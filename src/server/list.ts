@@ -1,0 +1,267 @@
+/**
+ * LIST as kube-apiserver serves it: `limit` and `continue` paging (items in key order, an opaque
+ * continue token carrying the first page's resourceVersion and the last key, `remainingItemCount`
+ * when no selector filters, later pages read at the first page's revision, 410 Expired for a
+ * token whose revision was compacted, 400 for a malformed one), streamed to the response item by
+ * item from bounded store pages with back-pressure, so no response is ever built whole in memory.
+ * The plain list and the Table form share the stream; the watch's initial listing reuses `scan`.
+ */
+import type { ServerResponse } from 'node:http';
+import { GoneError, isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
+import type { ListPage, PageStart, Store, StoredObject } from '../store/index.ts';
+import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { present } from './rest.ts';
+import { columnDefinitions, type TableColumn, tableRow } from './table.ts';
+
+/** Objects per store page while streaming, and the JSON bytes a page may hold before it ends early. */
+const PAGE_OBJECTS = 500;
+const PAGE_BYTES = 1024 * 1024;
+
+/** kube-apiserver's text for a continue token whose revision was compacted. */
+export const CONTINUE_EXPIRED_MESSAGE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
+
+export interface ListRequest {
+  /** Most items in the response; undefined for all of them. */
+  readonly limit: number | undefined;
+  /** Where a continue token resumes: its revision and the last key the previous page held. */
+  readonly resume: { readonly revision: number; readonly after: PageStart } | undefined;
+}
+
+function invalidContinue(detail: string): TlsbootError {
+  return new TlsbootError('BAD_REQUEST', 'CONTINUE', `invalid continue token: continue key is not valid: ${detail}`, { field: 'continue' });
+}
+
+/**
+ * The token kube-apiserver writes: base64url (unpadded) of `{"v":"meta.k8s.io/v1","rv":R,"start":K}`
+ * where K is the last key relative to the list's scope followed by a NUL, i.e. "the keys after it".
+ */
+export function encodeContinue(revision: number, last: PageStart, allNamespaces: boolean): string {
+  const start = `${allNamespaces ? `${last.namespace}/` : ''}${last.name}\u0000`;
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: revision, start })).toString('base64url');
+}
+
+export function decodeContinue(
+  token: string,
+  scope: { readonly namespace: string; readonly allNamespaces: boolean },
+): ListRequest['resume'] {
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(token)) throw invalidContinue('not base64url');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidContinue('not JSON');
+  }
+  if (!isObject(parsed) || parsed.v !== 'meta.k8s.io/v1') throw invalidContinue('unrecognized encoded version');
+  const { rv, start } = parsed;
+  if (typeof rv !== 'number' || !Number.isSafeInteger(rv) || rv < 1) throw invalidContinue('incorrect encoded start resourceVersion');
+  if (typeof start !== 'string' || !start.endsWith('\u0000') || start.length < 2) throw invalidContinue('incorrect start key');
+  const key = start.slice(0, -1);
+  if (!scope.allNamespaces) {
+    if (key.includes('/')) throw invalidContinue('incorrect start key');
+    return { revision: rv, after: { namespace: scope.namespace, name: key } };
+  }
+  const slash = key.indexOf('/');
+  if (slash < 0 || key.indexOf('/', slash + 1) >= 0) throw invalidContinue('incorrect start key');
+  return { revision: rv, after: { namespace: key.slice(0, slash), name: key.slice(slash + 1) } };
+}
+
+/** `limit` and `continue` from the query. A limit of 0 or less means no limit, as in Kubernetes. */
+export function parseListRequest(
+  query: URLSearchParams,
+  scope: { readonly namespace: string; readonly allNamespaces: boolean },
+): ListRequest {
+  const limitText = query.get('limit');
+  let limit: number | undefined;
+  if (limitText !== null && limitText !== '') {
+    if (!/^-?\d{1,15}$/.test(limitText))
+      throw new TlsbootError('BAD_REQUEST', 'LIMIT', `invalid limit "${limitText}": must be an integer`, { field: 'limit' });
+    const n = Number(limitText);
+    limit = n > 0 ? n : undefined;
+  }
+  const token = query.get('continue');
+  const rv = query.get('resourceVersion');
+  // The token carries its own revision; a second one could only contradict it (kube-apiserver's rule and words).
+  if (token !== null && token !== '' && rv !== null && rv !== '' && rv !== '0') {
+    throw new TlsbootError('BAD_REQUEST', 'CONTINUE', 'specifying resource version is not allowed when using continue', {
+      field: 'resourceVersion',
+    });
+  }
+  return { limit, resume: token === null || token === '' ? undefined : decodeContinue(token, scope) };
+}
+
+function keyOf(obj: StoredObject): PageStart {
+  return { namespace: obj.metadata.namespace ?? '', name: obj.metadata.name };
+}
+
+/**
+ * Every object of `resource` after `after`, at one revision, one bounded store page at a time.
+ * `open()` reads the first page and reports its revision; `countRemaining()` how many objects
+ * follow the one last returned.
+ */
+export class Scan {
+  private readonly store: Store;
+  private readonly resource: string;
+  private readonly namespace: string | undefined;
+  private page: ListPage | undefined;
+  private index = 0;
+  private after: PageStart | undefined;
+  private at: number | undefined;
+
+  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume']) {
+    this.store = store;
+    this.resource = storeResourceOf(def);
+    this.namespace = def.namespaced && namespace !== '' ? namespace : undefined;
+    this.after = resume?.after;
+    this.at = resume?.revision;
+  }
+
+  /** Reads the first page; a continue token's compacted revision fails here, before any byte is sent. */
+  async open(): Promise<number> {
+    try {
+      this.page = await this.fetch();
+    } catch (error) {
+      if (isTlsbootError(error) && error.code === 'GONE' && this.at !== undefined) {
+        throw new GoneError('CONTINUE_EXPIRED', CONTINUE_EXPIRED_MESSAGE, { cause: error });
+      }
+      if (isTlsbootError(error) && error.code === 'INVALID' && this.at !== undefined) throw invalidContinue('resourceVersion not reached');
+      throw error;
+    }
+    this.at = this.page.revision;
+    return this.at;
+  }
+
+  private fetch(): Promise<ListPage> {
+    return this.store.listPage(this.resource, {
+      limit: PAGE_OBJECTS,
+      maxBytes: PAGE_BYTES,
+      ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
+      ...(this.after === undefined ? {} : { after: this.after }),
+      ...(this.at === undefined ? {} : { revision: this.at }),
+    });
+  }
+
+  /** The next object, or undefined at the end. */
+  async next(): Promise<StoredObject | undefined> {
+    if (this.page === undefined) await this.open();
+    let page = this.page as ListPage;
+    if (this.index === page.items.length) {
+      if (!page.more) return undefined;
+      page = await this.fetch();
+      this.page = page;
+      this.index = 0;
+      if (page.items.length === 0) return undefined;
+    }
+    const obj = page.items[this.index++] as StoredObject;
+    this.after = keyOf(obj);
+    return obj;
+  }
+
+  /** Whether objects follow the last one returned. */
+  hasMore(): boolean {
+    const page = this.page;
+    return page !== undefined && (this.index < page.items.length || page.more);
+  }
+
+  /** How many objects follow the last one returned, at the scan's revision: one counting query. */
+  async countRemaining(): Promise<number> {
+    const page = this.page;
+    if (page === undefined) return 0;
+    const inPage = page.items.length - this.index;
+    if (!page.more) return inPage;
+    const last = page.items.at(-1) as StoredObject;
+    const after = await this.store.listPage(this.resource, {
+      limit: 1,
+      count: true,
+      after: keyOf(last),
+      ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
+      ...(this.at === undefined ? {} : { revision: this.at }),
+    });
+    return inPage + after.items.length + (after.remaining ?? 0);
+  }
+
+  /** The key of the last object returned. */
+  get last(): PageStart | undefined {
+    return this.after;
+  }
+}
+
+/**
+ * Back-pressure: resolves when the socket takes more, is gone, or `signal` aborts. Removes all
+ * its listeners when it resolves, so a long stream to a slow reader does not pile them up.
+ */
+export function drained(res: ServerResponse, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+    signal?.addEventListener('abort', done);
+    if (signal?.aborted) done();
+  });
+}
+
+export interface ServeListParams {
+  readonly def: ResourceDef;
+  readonly store: Store;
+  readonly namespace: string;
+  readonly request: ListRequest;
+  readonly matches: (obj: JsonObject) => boolean;
+  /** Whether a label or field selector was given: then `remainingItemCount` is left out, as Kubernetes does. */
+  readonly filtered: boolean;
+  /** Present when the client asked for Table rows. */
+  readonly table: { readonly columns: readonly TableColumn[]; readonly now: Date; readonly includeObject: string | null } | undefined;
+  /** Takes over the response once the first page is read (a Fastify reply's hijack). */
+  readonly begin: () => ServerResponse;
+  /** Reports a failure after the status line was sent, when all that is left is to cut the response. */
+  readonly onStreamError: (error: unknown) => void;
+}
+
+/**
+ * Answers a LIST. Errors before the first byte (bad token, expired token) are thrown for the
+ * caller to answer with a Status; later ones destroy the response, so a client never takes a
+ * truncated list for a whole one.
+ */
+export async function serveList(p: ServeListParams): Promise<void> {
+  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume);
+  const revision = await scan.open();
+  const res = p.begin();
+  const write = async (text: string): Promise<void> => {
+    if (!res.write(text)) await drained(res);
+  };
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
+  try {
+    if (p.table) {
+      const head = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', columnDefinitions: columnDefinitions(p.table.columns) };
+      await write(`${JSON.stringify(head).slice(0, -1)},"rows":[`);
+    } else {
+      await write(`${JSON.stringify({ kind: `${p.def.kind}List`, apiVersion: apiVersionOf(p.def) }).slice(0, -1)},"items":[`);
+    }
+    const limit = p.request.limit ?? Number.POSITIVE_INFINITY;
+    let sent = 0;
+    while (sent < limit && !res.destroyed) {
+      const item = await scan.next();
+      if (item === undefined) break;
+      const obj = present(p.def, item);
+      if (!p.matches(obj)) continue;
+      const json = JSON.stringify(p.table ? tableRow(p.table.columns, obj, p.table.now, p.table.includeObject) : obj);
+      await write(sent === 0 ? json : `,${json}`);
+      sent++;
+    }
+    const last = scan.last;
+    const metadata: JsonObject = { resourceVersion: String(revision) };
+    if (sent === limit && scan.hasMore() && last !== undefined) {
+      metadata.continue = encodeContinue(revision, last, p.def.namespaced && p.namespace === '');
+      if (!p.filtered) metadata.remainingItemCount = await scan.countRemaining();
+    }
+    res.end(`],"metadata":${JSON.stringify(metadata)}}`);
+  } catch (error) {
+    p.onStreamError(error);
+    res.destroy();
+  }
+}
