@@ -316,6 +316,9 @@ describe('secrets encrypted at rest', () => {
     await withStore(openSqliteStore({ path, transformer: aes([key1]) }), async (s) => {
       await s.create(sk('a'), secret('a'));
       await s.create(sk('b'), secret('b'));
+      // The body this update replaces is kept (for paged reads at revision 2) and must be rotated too.
+      const b = await s.get(sk('b'));
+      await s.update(sk('b'), { ...b, data: { extra: 'eA==' } }, { expectedResourceVersion: '2' });
     });
     await withStore(openSqliteStore({ path, transformer: aes([key2, key1]) }), async () => {});
     assert.equal(
@@ -327,7 +330,13 @@ describe('secrets encrypted at rest', () => {
     await withStore(openSqliteStore({ path, transformer: aes([key2]) }), async (s) => {
       assert.deepEqual(
         (await s.list(SECRETS)).items.map((o) => o.data),
+        [secret('a').data, { extra: 'eA==' }],
+      );
+      const asBefore = await s.listPage(SECRETS, { limit: 10, revision: 2 });
+      assert.deepEqual(
+        asBefore.items.map((o) => o.data),
         [secret('a').data, secret('b').data],
+        'the replaced body was re-encrypted under the new key',
       );
     });
   });
