@@ -135,8 +135,22 @@ export function toolSkip(tool: string): string | false {
   return `${tool} is not installed`;
 }
 
-export function kubectl(kubeconfig: string, cacheDir: string, args: readonly string[], input?: string): RunResult {
-  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, '--request-timeout', '20s', ...args], {
+/** Debian's kubectl 1.20, fetched by scripts/fetch-kubectl-1.20.sh beside the machine's current kubectl. */
+export const KUBECTL_OLD = process.env.TLSBOOT_KUBECTL_OLD ?? new URL('../../.tools/kubectl-1.20', import.meta.url).pathname;
+
+/** Debian's Python, which has python3-kubernetes (a pyenv python3 earlier on PATH may not). */
+export const PYTHON_KUBERNETES = '/usr/bin/python3';
+
+/** Skip reason for a missing file-based tool (kubectl 1.20, python3-kubernetes), a failure in CI. */
+export function pathSkip(path: string, what: string, probe: readonly string[] = ['--help']): string | false {
+  if (spawnSync(path, probe, { stdio: 'ignore' }).status === 0) return false;
+  if (process.env.CI === 'true') throw new Error(`${what} is required in CI (.ci/run installs it)`);
+  return `${what} is not installed`;
+}
+
+/** kubectl, the machine's current one or another binary (`bin`), against a kubeconfig. */
+export function kubectl(kubeconfig: string, cacheDir: string, args: readonly string[], input?: string, bin = 'kubectl'): RunResult {
+  const r = spawnSync(bin, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, '--request-timeout', '20s', ...args], {
     encoding: 'utf8',
     input: input ?? '',
     timeout: 60_000,
