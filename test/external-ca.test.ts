@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { snapshot } from './helpers/files.ts';
-import { openssl, startServer, tempDir, tlsboot, toolSkip } from './helpers/processes.ts';
+import { freePort, openssl, startServer, tempDir, tlsboot, toolSkip } from './helpers/processes.ts';
 
 const root = tempDir('external-ca');
 after(() => root.remove());
@@ -38,7 +38,11 @@ function clusterWith(caCrt: string): string {
   return dir;
 }
 
+/** The port the PKI names; the server must serve there (tlsboot server refuses another). */
+const PORT = await freePort();
 const FLAGS = [
+  '--apiserver-bind-port',
+  String(PORT),
   '--node-name',
   'cp-1',
   '--control-plane-endpoint',
@@ -300,7 +304,7 @@ describe('init --external-ca, certs sign-offline, init again', { skip }, () => {
   });
 
   test('the server starts on it (approved node CSRs then wait for the external CA)', async () => {
-    const server = await startServer(dir);
+    const server = await startServer(dir, [], PORT);
     try {
       assert.match(server.caPin, /^sha256:/);
     } finally {

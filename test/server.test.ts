@@ -521,7 +521,7 @@ describe('tlsboot server durability', () => {
       stopWriting = true;
       await Promise.all(writers);
       client.close();
-      server = await startServer(server.dir);
+      server = await startServer(server.dir, [], server.port);
       fix();
       client = new KubeClient(loadKubeconfig(conf));
       const { items } = await client.request<{ items: { metadata: { name: string } }[] }>('/api/v1/namespaces/default/configmaps');

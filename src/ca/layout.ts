@@ -120,7 +120,8 @@ export function firstServiceIp(cidr: string): string {
 }
 
 /** Splits `HOST[:PORT]` (IPv6 hosts in brackets when a port follows). */
-export function parseEndpoint(text: string, defaultPort: number): { host: string; port: number } {
+/** `host[:port]`; errors name `flag`, the option the text came from. */
+export function parseEndpoint(text: string, defaultPort: number, flag = 'control-plane-endpoint'): { host: string; port: number } {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
   let host: string;
   let port: string | undefined;
@@ -136,10 +137,10 @@ export function parseEndpoint(text: string, defaultPort: number): { host: string
   }
   const portNumber = port === undefined ? defaultPort : Number(port);
   if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) {
-    throw optionError('control-plane-endpoint', `--control-plane-endpoint "${text}" has an invalid port`);
+    throw optionError(flag, `--${flag} "${text}" has an invalid port (1 to 65535)`);
   }
   if (!isIp(host) && !DNS_SUBDOMAIN.test(host)) {
-    throw optionError('control-plane-endpoint', `--control-plane-endpoint "${text}" is neither an IP address nor a DNS name`);
+    throw optionError(flag, `--${flag} "${text}" is neither an IP address nor a DNS name`);
   }
   return { host: isIp(host) ? canonicalIp(host) : host, port: portNumber };
 }

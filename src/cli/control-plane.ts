@@ -19,7 +19,8 @@ import {
   TOKEN_PATTERN,
 } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
-import { InvalidError, isTlsbootError } from '../base/errors.ts';
+import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { type AuditLog, FileAuditLog } from '../ca/audit.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../ca/pki-files.ts';
 import { RemoteBackend } from '../ca/remote-backend.ts';
@@ -327,8 +328,17 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ready: () => true,
     });
-    const address = await server.listen(p.host, p.port);
+    // Owned before it listens: a listen that fails must still close what the server started (its informers).
     cleanup.push(() => server.close());
+    const address = await server.listen(p.host, p.port).catch((error: unknown) => {
+      if (isObject(error) && error.code === 'EADDRINUSE')
+        throw new UnavailableError(
+          'LISTEN_IN_USE',
+          `${p.host}:${p.port} is already in use (another tlsboot server, or another program): stop it, or serve elsewhere with --listen`,
+          { field: 'listen' },
+        );
+      throw error;
+    });
 
     const manager = new ControllerManager({
       store,

@@ -58,7 +58,7 @@ export function registerNode(program: Command, env: CliEnv): void {
       if (endpoint !== undefined) {
         const bare = endpoint.replace(/^https:\/\//, '');
         if (/^[a-z]+:\/\//.test(bare)) throw new InvalidError('ENDPOINT', 'the endpoint must be https://HOST:PORT', { field: 'endpoint' });
-        const { host, port } = parseEndpoint(bare.replace(/\/+$/, ''), 6443);
+        const { host, port } = parseEndpoint(bare.replace(/\/+$/, ''), 6443, 'endpoint');
         url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
       }
       const token = flags.tlsBootstrapToken ?? flags.token;
@@ -105,7 +105,7 @@ export function registerNode(program: Command, env: CliEnv): void {
         logLevel: string;
       }) => {
         const logger = createLogger(env, flags.logLevel);
-        const serving = parseEndpoint(flags.servingAddress, 10250);
+        const serving = parseEndpoint(flags.servingAddress, 10250, 'serving-address');
         const agent = startAgent({
           nodeDir: flags.dir,
           nodeName: agentNodeName(flags.dir, flags.nodeName, env.hostname.toLowerCase()),

@@ -1,7 +1,9 @@
 /** `tlsboot server`: flag parsing and the process lifetime; the control plane is built in src/server. */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import { parseKubeconfig, resolveKubeconfig } from '../../api/index.ts';
 import { parseServingPolicy } from '../../api/serving-policy.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
@@ -20,10 +22,11 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../s
 import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { storePath } from '../secrets-at-rest.ts';
 
 interface ServerFlags {
   dir: string;
-  listen: string;
+  listen?: string;
   store?: string;
   tokenAuthFile?: string;
   servingPolicy?: string;
@@ -43,6 +46,35 @@ interface ServerFlags {
 }
 
 const seconds = (ms: number) => `${ms / 1000}s`;
+
+/**
+ * Where the server listens: `--listen`, else the local API endpoint `init` wrote into
+ * DIR/controller-manager.conf (advertise address and bind port), else 127.0.0.1:6443. A `--listen`
+ * port that differs from the one the PKI's kubeconfigs name is refused, naming both, since
+ * kubectl and `tlsboot token create` would then dial a port nobody serves.
+ */
+function listenAddress(dir: string, listen: string | undefined): { host: string; port: number } {
+  const conf = readIfPresent(join(dir, 'controller-manager.conf'));
+  const local = conf ? new URL(resolveKubeconfig(parseKubeconfig(conf.toString('utf8'))).cluster.server) : undefined;
+  const initPort = local ? Number(local.port || 443) : undefined;
+  if (listen === undefined) {
+    if (!local || initPort === undefined) return { host: '127.0.0.1', port: 6443 };
+    return { host: local.hostname.replace(/^\[|\]$/g, ''), port: initPort };
+  }
+  if (/:0$/.test(listen))
+    throw new InvalidError('LISTEN', '--listen needs a fixed port: the PKI and the kubeconfigs name it, so port 0 cannot work', {
+      field: 'listen',
+    });
+  const { host, port } = parseEndpoint(listen, 6443, 'listen');
+  if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
+  if (initPort !== undefined && port !== initPort)
+    throw new InvalidError(
+      'LISTEN',
+      `--listen ${listen} serves on port ${port}, but ${join(dir, 'controller-manager.conf')} (written by tlsboot init --apiserver-bind-port) says ${initPort}: drop --listen, use port ${initPort}, or re-create the PKI with --apiserver-bind-port ${port}`,
+      { field: 'listen' },
+    );
+  return { host, port };
+}
 
 function connectionLimits(flags: ServerFlags): ConnectionLimits {
   const limits = {
@@ -81,7 +113,7 @@ export function registerServer(program: Command, env: CliEnv): void {
     .command('server')
     .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
     .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
-    .option('--listen <host:port>', 'address to serve HTTPS on', '127.0.0.1:6443')
+    .option('--listen <host:port>', 'address to serve HTTPS on (default: the local endpoint init wrote, else 127.0.0.1:6443)')
     .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db)')
     .option('--token-auth-file <file>', 'static bearer tokens: TOKEN,USER,UID,"GROUP1,GROUP2" per line')
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates (without it, a person approves them)')
@@ -134,9 +166,10 @@ export function registerServer(program: Command, env: CliEnv): void {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
       const limits = parseLimits(flags);
-      const { host, port } = parseEndpoint(flags.listen, 6443);
+      const { host, port } = listenAddress(flags.dir, flags.listen);
       const connections = connectionLimits(flags);
-      if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
+      // Refused before anything is written: an unsupported store would otherwise leave a fresh PKI behind.
+      storePath(flags.dir, flags.store);
       const logger = createLogger(env, flags.logLevel);
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
         // Creating the PKI here would put a plaintext CA key on this machine, which these modes exist to avoid.

@@ -20,7 +20,7 @@ import { createLogger } from '../logger.ts';
 function listenAddress(text: string): { host: string; port: number } {
   // Port 0 (any free port) is fine here, unlike for the cluster's advertised endpoint.
   const zero = /:0$/.test(text);
-  const { host, port } = parseEndpoint(zero ? text.slice(0, -2) : text, 8443);
+  const { host, port } = parseEndpoint(zero ? text.slice(0, -2) : text, 8443, 'listen');
   if (!isIp(host)) throw new InvalidError('LISTEN', `--listen needs an IP address, not "${host}"`, { field: 'listen' });
   return { host, port: zero ? 0 : port };
 }
