@@ -105,6 +105,11 @@ describe('sealed CA with signing sessions', () => {
     const took = Date.now() - opened;
     assert.equal(done.code, 0, done.stderr);
     assert.ok(took < 5000, `join completed ${took} ms after the session opened`);
+    assert.match(
+      done.stdout,
+      /approved; the CA cannot sign yet \(SignerUnavailable: .*waiting for a signing session.*\)\. An operator opens a signing session with "tlsboot ca session open"/,
+      'join said what it waited for',
+    );
     const pem = join(dir.path, 'node-1', 'pki', 'kubelet-client-current.pem');
     const verified = openssl(['verify', '-x509_strict', '-CAfile', join(cluster, 'pki', 'ca.crt'), pem]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
