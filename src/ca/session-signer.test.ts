@@ -11,7 +11,7 @@ import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
 import { FakeClock } from '../base/clock.ts';
-import { isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { isTlsbootError, RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { generatePrivateKey, spkiOf } from '../pki/index.ts';
 import { MemoryAuditLog } from './audit.ts';
 import { type SessionBackend, type SessionSecret, SessionSigner, type Unlocked } from './session-signer.ts';
@@ -128,6 +128,7 @@ describe('SessionSigner', () => {
     }
     assert.equal(signer.status().current, undefined);
     assert.equal(await outcomeOf(open()), 'RATE_LIMITED/SESSION_LOCKED_OUT', 'even the right passphrase waits out the lockout');
+    await assert.rejects(open(), (e: unknown) => e instanceof RateLimitedError && e.retryAfterSeconds === 1, 'the 429 says when to retry');
     clock.advance(2000);
     await open();
     assert.equal(signer.status().failedUnlocks, 0);

@@ -8,7 +8,7 @@
  */
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
@@ -136,10 +136,10 @@ export class SessionSigner implements Signer {
     }
     if (this.unlocking) throw new TlsbootError('CONFLICT', 'SESSION_UNLOCKING', 'another session is being opened');
     if (now.getTime() < this.lockedUntil) {
-      throw new TlsbootError(
-        'RATE_LIMITED',
+      throw new RateLimitedError(
         'SESSION_LOCKED_OUT',
         `too many failed unlocks (${this.failedUnlocks}); try again after ${new Date(this.lockedUntil).toISOString()}`,
+        Math.max(1, Math.ceil((this.lockedUntil - now.getTime()) / 1000)),
       );
     }
     let unlocked: Unlocked;
