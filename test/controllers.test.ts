@@ -413,6 +413,8 @@ describe('identity rules in the controllers', () => {
       await serving('n20', { dns: ['API.example.'] }),
       await serving('n21', { ip: ['::ffff:10.96.0.1'] }),
       await serving('n22', { dns: ['n22', 'x.apps.example'] }),
+      await serving('n23', { dns: ['n23', '*.example'] }),
+      await serving('n24', { ip: ['64:ff9b::c0a8:a'] }),
       await serving('api', { dns: ['api.nodes.example'] }),
     ];
     for (const name of cases) {

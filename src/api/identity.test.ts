@@ -44,6 +44,17 @@ describe('reserved identities', () => {
     assert.equal(comparableIp('::ffff:a60:1'), '10.96.0.1');
     assert.equal(comparableIp('::10.96.0.1'), '10.96.0.1');
     assert.equal(comparableIp('::1'), '::1', 'the loopback is not an IPv4-compatible address');
+    for (const nat of [
+      '64:ff9b::10.96.0.1',
+      '64:ff9b::a60:1',
+      '64:ff9b:1::10.96.0.1',
+      '2002:a60:1::',
+      '2002:a60:1:1::5',
+      '::ffff:0:10.96.0.1',
+    ])
+      assert.equal(comparableIp(nat), '10.96.0.1', nat);
+    assert.equal(comparableIp('64:ff9b:2::a60:1'), '64:ff9b:2::a60:1', 'not a NAT64 prefix');
+    assert.equal(comparableIp('2001:db8::a60:1'), '2001:db8::a60:1');
     assert.equal(comparableIp('::'), '::');
     for (const spelling of ['10.96.0.1', '::ffff:10.96.0.1', '::ffff:0a60:0001', '::10.96.0.1', '0:0:0:0:0:ffff:10.96.0.1']) {
       assert.equal(reservedIpSource(reserved, spelling), 'API server certificate', spelling);

@@ -53,6 +53,9 @@ function identityProblem(signerName: string, csr: CertificateRequest, ctx: NodeN
   const name = nodeNameProblem(requestedNodeName(csr) ?? '', ctx);
   if (name !== undefined) return name;
   if (signerName !== SIGNER_KUBELET_SERVING) return undefined;
+  // A wildcard could cover a reserved name (or a name the cluster reserves later): never for a node.
+  const wildcard = csr.sans.dns.find((d) => d.includes('*'));
+  if (wildcard !== undefined) return `DNS name ${wildcard} is a wildcard, which no node certificate carries`;
   const reserved = reservedSanProblems(ctx.reserved, csr.sans);
   return reserved.length > 0 ? reserved.join('; ') : undefined;
 }

@@ -62,16 +62,30 @@ export function canonicalIp(text: string): string {
 }
 
 /**
- * The form in which two addresses are compared for identity: canonical text, with IPv4-mapped
- * (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) IPv6 addresses taken as the IPv4 address
- * they carry, so no spelling of an address escapes a rule about it.
+ * The form in which two addresses are compared for identity: canonical text, with IPv6 addresses
+ * that carry an IPv4 address (mapped, compatible, NAT64, 6to4) taken as that IPv4 address, so no
+ * spelling of an address escapes a rule about it.
  */
 export function comparableIp(text: string): string {
   const b = ipToBytes(text);
-  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0)) {
-    const mapped = b[10] === 0xff && b[11] === 0xff;
-    const compatible = b[10] === 0 && b[11] === 0 && (b[12] !== 0 || b[13] !== 0);
-    if (mapped || compatible) return bytesToIp(b.subarray(12));
-  }
-  return bytesToIp(b);
+  const v4 = embeddedIpv4(b);
+  return bytesToIp(v4 ?? b);
+}
+
+const hex = (b: Uint8Array, from: number, to: number) => Array.from(b.subarray(from, to), (x) => x.toString(16).padStart(2, '0')).join('');
+
+/**
+ * The IPv4 address an IPv6 address stands for, when it is one of the forms that carry one and
+ * reach it: IPv4-mapped ::ffff:0:0/96 and the SIIT ::ffff:0:0:0/96, IPv4-compatible ::/96 (not
+ * :: or ::1), NAT64's well-known 64:ff9b::/96 and local-use 64:ff9b:1::/48 (RFC 6052, /96 form),
+ * and 6to4 2002::/16 (RFC 3056).
+ */
+function embeddedIpv4(b: Uint8Array): Uint8Array | undefined {
+  if (b.length !== 16) return undefined;
+  const head = hex(b, 0, 12);
+  if (head === '00000000000000000000ffff' || head === '0000000000000000ffff0000') return b.subarray(12);
+  if (head === '000000000000000000000000' && (b[12] !== 0 || b[13] !== 0)) return b.subarray(12);
+  if (head === '0064ff9b0000000000000000' || (hex(b, 0, 6) === '0064ff9b0001' && hex(b, 6, 12) === '000000000000')) return b.subarray(12);
+  if (b[0] === 0x20 && b[1] === 0x02) return b.subarray(2, 6);
+  return undefined;
 }
