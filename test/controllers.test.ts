@@ -56,6 +56,10 @@ const RESERVED = reservedIdentities([
   },
 ]);
 const nodeNames = () => identity.nodeNames();
+const claims = {
+  claimAlone: <T>(fn: () => Promise<T>) => identity.claimAlone(fn),
+  noteClaimed: (n: string) => identity.noteClaimed(n),
+};
 const context = () => identity.serving();
 
 async function seedRbac(): Promise<void> {
@@ -158,10 +162,10 @@ async function approveByHand(name: string): Promise<void> {
 describe('approver', () => {
   test('approves a bootstrap node-client request and a node renewing its own name', async () => {
     const fresh = await submit({ user: bootstrapUser, cn: 'system:node:n1' });
-    await reconcileApproval(fresh, { client, now, nodeNames });
+    await reconcileApproval(fresh, { client, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(fresh), ['Approved']);
     const renewal = await submit({ user: node('n2'), cn: 'system:node:n2' });
-    await reconcileApproval(renewal, { client, now, nodeNames });
+    await reconcileApproval(renewal, { client, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(renewal), ['Approved']);
   });
 
@@ -170,7 +174,7 @@ describe('approver', () => {
     const withSan = await submit({ user: bootstrapUser, cn: 'system:node:n4', dns: ['n4.example'] });
     const otherName = await submit({ user: node('n5'), cn: 'system:node:n6' });
     for (const name of [masters, withSan, otherName]) {
-      await reconcileApproval(name, { client, now, nodeNames });
+      await reconcileApproval(name, { client, now, nodeNames, ...claims });
       assert.deepEqual(await conditionTypes(name), [], name);
     }
   });
@@ -179,7 +183,7 @@ describe('approver', () => {
 describe('re-registration guard', () => {
   test('a second bootstrap CSR for a registered node is withheld, even after a crash between the signer’s two writes', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(first, { client, now, nodeNames });
+    await reconcileApproval(first, { client, now, nodeNames, ...claims });
     // A crash after the inventory write and before the index write: the record exists, no index.
     const csr = (await client.getCsr(first)) ?? {};
     const uid = String((csr.metadata as { uid: string }).uid);
@@ -197,10 +201,10 @@ describe('re-registration guard', () => {
     assert.equal(rebuilt.serialNumber, 'abc123', 'the retry restores the index from the inventory');
 
     const second = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(second, { client, now, nodeNames });
+    await reconcileApproval(second, { client, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['AutoApprovalWithheld']);
     const other = await submit({ user: bootstrapUser, cn: 'system:node:r2' });
-    await reconcileApproval(other, { client, now, nodeNames });
+    await reconcileApproval(other, { client, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(other), ['Approved']);
   });
 });
@@ -369,7 +373,7 @@ describe('identity rules in the controllers', () => {
 
   test('24 concurrent first requests for one new node name yield exactly one certificate; the others say why', async () => {
     const names = await Promise.all(Array.from({ length: 24 }, () => submit({ user: bootstrapUser, cn: 'system:node:storm-1' })));
-    await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames })));
+    await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames, ...claims })));
     await Promise.all(names.map((n) => reconcileSigning(n, { client, signer, now, nodeNames })));
     const withCertificate = (await Promise.all(names.map(issued))).filter(Boolean).length;
     assert.equal(withCertificate, 1);
@@ -377,24 +381,38 @@ describe('identity rules in the controllers', () => {
     assert.equal(withheld.filter((r) => r === 'NodeNameClaimed').length, 23, JSON.stringify(withheld));
   });
 
+  test('concurrent first requests for overlapping names (web and web.example) never both get approved', async () => {
+    for (let round = 0; round < 5; round++) {
+      const parent = `web${round}`;
+      const names = await Promise.all([
+        submit({ user: bootstrapUser, cn: `system:node:${parent}` }),
+        submit({ user: bootstrapUser, cn: `system:node:${parent}.example` }),
+        submit({ user: bootstrapUser, cn: `system:node:${parent}.rack.example` }),
+      ]);
+      await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames, ...claims })));
+      const approved = (await Promise.all(names.map(conditionTypes))).filter((t) => t.includes('Approved'));
+      assert.equal(approved.length, 1, `round ${round}`);
+    }
+  });
+
   test('a claim whose request is gone without a certificate is taken over by the next request', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
-    await reconcileApproval(first, { client, now, nodeNames });
+    await reconcileApproval(first, { client, now, nodeNames, ...claims });
     const csr = (await client.getCsr(first)) ?? {};
     await client.deleteCsr(first, String((csr.metadata as { resourceVersion: string }).resourceVersion));
     const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
-    await reconcileApproval(second, { client, now, nodeNames });
+    await reconcileApproval(second, { client, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['Approved']);
   });
 
   test('a claim whose certificate expired no longer keeps the name, as an expired registration does not', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
-    await reconcileApproval(first, { client, now, nodeNames });
+    await reconcileApproval(first, { client, now, nodeNames, ...claims });
     await reconcileSigning(first, { client, signer, now, nodeNames });
     assert.equal(await issued(first), true);
     const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
     const later = () => new Date(Date.now() + 25 * H);
-    await reconcileApproval(second, { client, now: later, nodeNames });
+    await reconcileApproval(second, { client, now: later, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['Approved']);
     const holder = await store.get({ resource: 'tlsboot.io/nodenameclaims', namespace: '', name: 'claim-2' });
     assert.equal(holder.csrName, second);

@@ -35,6 +35,10 @@ export interface ApproverOptions {
   readonly now: () => Date;
   /** Reserved identities and known node names, read at decision time. */
   readonly nodeNames: () => NodeNameContext;
+  /** Runs a first-time claim (name check and claim write) alone; see IdentityCaches.claimAlone. */
+  readonly claimAlone: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Makes a name just claimed known to the name check at once. */
+  readonly noteClaimed: (name: string) => void;
 }
 
 /**
@@ -103,22 +107,28 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
       await appendApprovalCondition(o.client, csr, { type: 'AutoApprovalWithheld', status: 'True', reason, message: why }, o.now());
       return undefined;
     };
-    const badName = nodeNameProblem(node, o.nodeNames());
-    if (badName !== undefined) return withhold('InvalidNodeName', `${badName}. It cannot be approved automatically.`);
-    const serial = await nameAlreadyRegistered(o.client, cn, o.now());
-    if (serial !== undefined) {
-      return withhold(
-        'NodeAlreadyRegistered',
-        `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`,
-      );
-    }
-    const holder = await claimNodeName(o.client, node, csr, o.now());
-    if (holder !== undefined) {
-      return withhold(
-        'NodeNameClaimed',
-        `the node name ${node} was claimed by request ${holder}, approved first; one new node gets one certificate. Approve by hand if this request, not that one, is the node.`,
-      );
-    }
+    // The name check and the claim run alone: checked apart, two overlapping new names could both pass.
+    const refusal = await o.claimAlone(async (): Promise<[string, string] | undefined> => {
+      const badName = nodeNameProblem(node, o.nodeNames());
+      if (badName !== undefined) return ['InvalidNodeName', `${badName}. It cannot be approved automatically.`];
+      const serial = await nameAlreadyRegistered(o.client, cn, o.now());
+      if (serial !== undefined) {
+        return [
+          'NodeAlreadyRegistered',
+          `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`,
+        ];
+      }
+      const holder = await claimNodeName(o.client, node, csr, o.now());
+      if (holder !== undefined) {
+        return [
+          'NodeNameClaimed',
+          `the node name ${node} was claimed by request ${holder}, approved first; one new node gets one certificate. Approve by hand if this request, not that one, is the node.`,
+        ];
+      }
+      o.noteClaimed(node);
+      return undefined;
+    });
+    if (refusal !== undefined) return withhold(...refusal);
     message = 'Auto approving kubelet client certificate after SubjectAccessReview.';
   } else {
     return undefined;

@@ -111,7 +111,14 @@ export class ControllerManager {
         queue: approvals,
         workers: CSR_WORKERS,
         logger,
-        reconcile: (name) => reconcileApproval(name, { client, now, nodeNames }),
+        reconcile: (name) =>
+          reconcileApproval(name, {
+            client,
+            now,
+            nodeNames,
+            claimAlone: (fn) => identity.claimAlone(fn),
+            noteClaimed: (n) => identity.noteClaimed(n),
+          }),
       }),
       new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
       new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),

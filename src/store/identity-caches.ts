@@ -61,6 +61,25 @@ export class IdentityCaches {
     for (const c of [this.registered, this.claimed, this.addresses]) await c.start();
   }
 
+  private claiming: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `fn` alone among first-time name claims of this process, so that the check of a new
+   * name against every known name and the claim itself cannot interleave with another claim
+   * (two concurrent requests for `web` and `web.example` would otherwise both pass). Several
+   * processes need leader election so that one approver claims at a time.
+   */
+  async claimAlone<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.claiming.then(fn, fn);
+    this.claiming = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Makes a claim just written known at once, not when its watch event arrives. */
+  noteClaimed(name: string): void {
+    this.nodes.set(`claimed//${name}`, name);
+  }
+
   /** What the node-name rule judges by, now. */
   nodeNames(): NodeNameContext {
     return { reserved: this.o.reserved(), dnsSuffixes: this.o.dnsSuffixes ?? [], nodes: this.nodes };
