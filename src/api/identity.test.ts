@@ -116,6 +116,16 @@ describe('node names', () => {
     assert.equal(nodeNameProblem('rack1', ctx), undefined);
   });
 
+  test('a first-time request for a known name is checked against the others; the node renewing its own name is not', () => {
+    const both = new NodeNameIndex();
+    both.set('claimed/web', 'web');
+    both.set('claimed/web.example', 'web.example');
+    const c = { reserved, dnsSuffixes: [], nodes: both };
+    assert.equal(nodeNameProblem('web.example', c), undefined, 'renewal');
+    assert.match(nodeNameProblem('web.example', c, true) ?? '', /collides with node "web"/);
+    assert.match(nodeNameProblem('web', c, true) ?? '', /collides with node "web\.example"/);
+  });
+
   test('the index forgets a name only when every source of it is gone', () => {
     const i = new NodeNameIndex();
     i.set('registered/a', 'alpha.one');

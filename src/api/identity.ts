@@ -186,9 +186,10 @@ export interface NodeNameContext {
  * Why `name` may not be a node's name, or undefined: it must be a lower-case DNS-1123 subdomain,
  * neither it nor a name derived from it with a DNS suffix may be reserved, and it must not lie in
  * another node's name space or contain one (the same name is the same node: renewal and
- * re-registration are the approver's business).
+ * re-registration are the approver's business), unless `firstTime`: a request by anyone but the
+ * node itself is checked against every other name even when its own name is known.
  */
-export function nodeNameProblem(name: string, ctx: NodeNameContext): string | undefined {
+export function nodeNameProblem(name: string, ctx: NodeNameContext, firstTime = false): string | undefined {
   const syntax = dns1123SubdomainProblem(name);
   if (syntax !== undefined) return `node name "${name}" ${syntax}`;
   for (const candidate of [name, ...ctx.dnsSuffixes.map((s) => `${name}${s}`)]) {
@@ -196,7 +197,9 @@ export function nodeNameProblem(name: string, ctx: NodeNameContext): string | un
     if (src !== undefined)
       return `node name "${name}" is reserved: ${candidate === name ? 'it' : candidate} is a name the cluster's ${src} presents`;
   }
-  if (ctx.nodes.has(name)) return undefined;
+  // A known name renewing is the same node; a first-time request for it is checked in full, so
+  // two overlapping names that were both claimed (before this rule, or by a race) get no more.
+  if (ctx.nodes.has(name) && !firstTime) return undefined;
   const other = ctx.nodes.overlapping(name);
   if (other !== undefined)
     return `node name "${name}" collides with node "${other}": one name lies inside the other's DNS name space, so one node could hold the other's serving names`;

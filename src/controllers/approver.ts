@@ -109,7 +109,7 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
     };
     // The name check and the claim run alone: checked apart, two overlapping new names could both pass.
     const refusal = await o.claimAlone(async (): Promise<[string, string] | undefined> => {
-      const badName = nodeNameProblem(node, o.nodeNames());
+      const badName = nodeNameProblem(node, o.nodeNames(), true);
       if (badName !== undefined) return ['InvalidNodeName', `${badName}. It cannot be approved automatically.`];
       const serial = await nameAlreadyRegistered(o.client, cn, o.now());
       if (serial !== undefined) {

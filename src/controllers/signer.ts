@@ -48,9 +48,9 @@ const ADDRESS_RESERVATION_MS = 60 * 60_000;
  * Why no certificate may be made for this node request whoever approved it, or undefined: the
  * node name must pass the identity rules, and a serving certificate names nothing reserved.
  */
-function identityProblem(signerName: string, csr: CertificateRequest, ctx: NodeNameContext): string | undefined {
+function identityProblem(signerName: string, csr: CertificateRequest, requester: string, ctx: NodeNameContext): string | undefined {
   if (signerName !== SIGNER_KUBELET_CLIENT && signerName !== SIGNER_KUBELET_SERVING) return undefined;
-  const name = nodeNameProblem(requestedNodeName(csr) ?? '', ctx);
+  const name = nodeNameProblem(requestedNodeName(csr) ?? '', ctx, requester !== commonName(csr.subject));
   if (name !== undefined) return name;
   if (signerName !== SIGNER_KUBELET_SERVING) return undefined;
   // A wildcard could cover a reserved name (or a name the cluster reserves later): never for a node.
@@ -144,7 +144,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: problem });
     return undefined;
   }
-  const identity = identityProblem(signerName, parsed, o.nodeNames());
+  const identity = identityProblem(signerName, parsed, String(spec.username ?? ''), o.nodeNames());
   if (identity !== undefined) {
     await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'IdentityRuleViolation', message: identity });
     return undefined;

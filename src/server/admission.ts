@@ -77,7 +77,8 @@ export class ControlPlaneAdmission implements Admission {
       }
       if (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT) {
         const requested = requestedNodeName(csr);
-        const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames());
+        const firstTime = p.user.name !== commonName(csr.subject);
+        const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames(), firstTime);
         if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
       const node = /^system:node:(.+)$/.exec(p.user.name);
