@@ -395,6 +395,18 @@ describe('identity rules in the controllers', () => {
     }
   });
 
+  test('a node renewing before half its certificate’s lifetime is withheld, not auto-approved; later it is approved', async () => {
+    const first = await submit({ user: bootstrapUser, cn: 'system:node:renew-1' });
+    await reconcileApproval(first, { client, now, nodeNames, ...claims });
+    await reconcileSigning(first, { client, signer, now, nodeNames });
+    const early = await submit({ user: node('renew-1'), cn: 'system:node:renew-1' });
+    await reconcileApproval(early, { client, now, nodeNames, ...claims });
+    assert.equal(await reasonOf(early, 'AutoApprovalWithheld'), 'RenewalTooEarly');
+    const onTime = await submit({ user: node('renew-1'), cn: 'system:node:renew-1' });
+    await reconcileApproval(onTime, { client, now: () => new Date(Date.now() + 18 * H), nodeNames, ...claims });
+    assert.deepEqual(await conditionTypes(onTime), ['Approved']);
+  });
+
   test('a claim whose request is gone without a certificate is taken over by the next request', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
     await reconcileApproval(first, { client, now, nodeNames, ...claims });

@@ -89,6 +89,20 @@ async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Dat
   return undefined;
 }
 
+/**
+ * Why a node's renewal comes too early to approve automatically, or undefined: a node renews at
+ * 70-90% of its certificate's lifetime, so a renewal before half of it has passed is no rotation
+ * but a node minting certificates (each one signed and kept in the inventory) and waits for a person.
+ */
+async function renewalTooEarly(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
+  const latest = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+  if (!latest || typeof latest.issuedAt !== 'string' || typeof latest.notAfter !== 'string') return undefined;
+  const issued = Date.parse(latest.issuedAt);
+  const halfway = issued + (Date.parse(latest.notAfter) - issued) / 2;
+  if (!(now.getTime() < halfway)) return undefined;
+  return `${cn} was issued a client certificate at ${latest.issuedAt} (serial ${String(latest.serialNumber ?? '')}), valid until ${latest.notAfter}; a renewal before ${new Date(halfway).toISOString()}, half its lifetime, is not approved automatically. Approve by hand if this node lost its key.`;
+}
+
 export async function reconcileApproval(name: string, o: ApproverOptions): Promise<ReconcileResult | undefined> {
   const pending = await loadUndecidedCsr(o.client, name);
   if (!pending) return undefined;
@@ -98,6 +112,17 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
     o.client.allowed({ user, verb: 'create', apiGroup: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource });
   let message: string | undefined;
   if (isSelfNodeClientRequest(signerName, parsed, usages, username) && sar('selfnodeclient')) {
+    const early = await renewalTooEarly(o.client, username, o.now());
+    if (early !== undefined) {
+      if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
+      await appendApprovalCondition(
+        o.client,
+        csr,
+        { type: 'AutoApprovalWithheld', status: 'True', reason: 'RenewalTooEarly', message: early },
+        o.now(),
+      );
+      return undefined;
+    }
     message = 'Auto approving self kubelet client certificate after SubjectAccessReview.';
   } else if (isNodeClientRequest(signerName, parsed, usages) && sar('nodeclient')) {
     const cn = commonName(parsed.subject) ?? '';

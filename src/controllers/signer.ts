@@ -111,7 +111,7 @@ async function setCondition(
 async function recordNodeClient(client: ClusterClient, issued: JsonObject): Promise<void> {
   const cn = String(issued.commonName ?? '');
   if (cn === '') return;
-  const entry = { serialNumber: issued.serialNumber, notAfter: issued.notAfter, csrName: issued.csrName };
+  const entry = { serialNumber: issued.serialNumber, notAfter: issued.notAfter, csrName: issued.csrName, issuedAt: issued.issuedAt };
   for (;;) {
     const current = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
     if (current && String(current.notAfter ?? '') >= String(issued.notAfter ?? '')) return;
@@ -209,6 +209,8 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
       serialNumber: cert.serialNumber,
       notBefore: cert.notBefore.toISOString(),
       notAfter: cert.notAfter.toISOString(),
+      // notBefore is backdated; when it was really issued is what paces renewals.
+      issuedAt: o.now().toISOString(),
       certificate: signed.pem,
     });
   }
