@@ -288,7 +288,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
 
   /** Authenticates, impersonates and authorises from the connection, method, URL and headers alone. */
   async function admit(req: IncomingMessage, url: URL, info: RequestInfo): Promise<Admitted> {
-    const user = impersonate(await authenticate(req), req);
+    const authenticated = await authenticate(req);
+    // A connection that proved who it is is no longer one the connection cap may evict.
+    if (authenticated !== ANONYMOUS) limited.trust(req.socket);
+    const user = impersonate(authenticated, req);
     if (info.kind === 'nonresource') {
       const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
       if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));

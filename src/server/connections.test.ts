@@ -248,27 +248,78 @@ describe('timeouts', () => {
 describe('connection cap', () => {
   let s: Listening;
   before(async () => {
-    s = await listen({ maxConnections: 4, headersTimeoutMs: 10_000 });
+    s = await listen({ maxConnections: 4, maxUnauthenticatedPerSource: 8, headersTimeoutMs: 10_000 });
   });
   after(async () => {
     destroyOpened();
     await s?.api.close();
   });
 
-  test('over the cap a new connection is closed; once others leave an authenticated client gets in', async () => {
-    const held = await Promise.all(Array.from({ length: 4 }, () => tlsSocket(s)));
-    await assert.rejects(tlsSocket(s), 'the fifth connection is closed before its handshake');
-    for (const socket of held) socket.destroy();
-    let connections = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 100 && connections > 0; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      connections = await new Promise<number>((resolve) => s.api.server.app.server.getConnections((_e, n) => resolve(n)));
+  const asAdmin = async (socket: TLSSocket) => {
+    socket.write(head('GET', '/version', { Authorization: `Bearer ${ADMIN_TOKEN}` }));
+    assert.match(await waitFor(socket, /\r\n\r\n\{.*\}$/s, 2000), /^HTTP\/1\.1 200 /);
+  };
+  const closed = (socket: TLSSocket) =>
+    new Promise<boolean>((resolve) => {
+      if (socket.destroyed) return resolve(true);
+      const timer = setTimeout(() => resolve(false), 2000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+
+  test('idle unauthenticated connections cannot hold the cap: the oldest gives way to a newcomer, which authenticates', async () => {
+    const idle = await Promise.all(Array.from({ length: 4 }, () => tlsSocket(s)));
+    const admin = await tlsSocket(s);
+    await asAdmin(admin);
+    assert.equal(await closed(idle[0] as TLSSocket), true, 'the oldest idle connection was closed');
+    // Authenticated connections stay: fill the rest with admins, then a newcomer finds no room.
+    const admins = [admin];
+    for (let i = 0; i < 3; i++) {
+      const more = await tlsSocket(s);
+      await asAdmin(more);
+      admins.push(more);
     }
-    const socket = await tlsSocket(s);
-    socket.write(head('GET', CSRS, { Authorization: `Bearer ${ADMIN_TOKEN}` }));
-    // Lists stream in chunks: the response ends with the last chunk, not with the JSON's brace.
-    assert.match(await waitFor(socket, /\r\n\r\n.*\}.*\r\n0\r\n\r\n$/s, 2000), /^HTTP\/1\.1 200 /);
-    socket.destroy();
+    await assert.rejects(tlsSocket(s), 'with every connection authenticated the newcomer is closed');
+    for (const a of admins) assert.equal(a.destroyed, false);
+    for (const socket of [...idle, ...admins]) socket.destroy();
+  });
+});
+
+describe('unauthenticated connections per source', () => {
+  let s: Listening;
+  before(async () => {
+    s = await listen({ maxConnections: 100, maxUnauthenticatedPerSource: 3, headersTimeoutMs: 10_000 });
+  });
+  after(async () => {
+    destroyOpened();
+    await s?.api.close();
+  });
+
+  test('one source holds at most its share before authenticating; another source is unaffected', async () => {
+    const raw = await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        const r = tcpConnect({ host: '127.0.0.1', port: s.port });
+        opened.add(r);
+        r.on('error', () => {});
+        await new Promise((done) => r.once('connect', done));
+        return r;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await assert.rejects(tlsSocket(s), 'the fourth from 127.0.0.1 is closed');
+    const from2 = tcpConnect({ host: '127.0.0.1', port: s.port, localAddress: '127.0.0.2' });
+    opened.add(from2);
+    const other = await new Promise<TLSSocket>((resolve, reject) => {
+      const socket = connect({ socket: from2, servername: 'localhost', ca: s.api.caPem }, () => resolve(socket));
+      opened.add(socket);
+      socket.once('error', reject);
+    });
+    other.write(head('GET', '/version', { Authorization: `Bearer ${ADMIN_TOKEN}` }));
+    assert.match(await waitFor(other, /\r\n\r\n\{.*\}$/s, 2000), /^HTTP\/1\.1 200 /);
+    for (const r of raw) r.destroy();
+    other.destroy();
   });
 });
 

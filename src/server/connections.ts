@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { InvalidError } from '../base/errors.ts';
+import { sourceOf } from './auth-throttle.ts';
 
 export interface ConnectionLimits {
   /** Time to finish the TLS handshake, and then again to send a request's headers. */
@@ -18,8 +19,14 @@ export interface ConnectionLimits {
   readonly requestTimeoutMs: number;
   /** How long a keep-alive connection may sit idle between requests. */
   readonly keepAliveTimeoutMs: number;
-  /** Open connections at most; connections beyond it are closed as they arrive. */
+  /**
+   * Open connections at most. At the cap a new connection takes the place of the oldest one that
+   * has not authenticated (a client's first request proves who it is); only when every open
+   * connection has authenticated is the new one closed.
+   */
   readonly maxConnections: number;
+  /** Connections one source (an IPv4 address, an IPv6 /64) may hold before they authenticate. */
+  readonly maxUnauthenticatedPerSource: number;
 }
 
 /**
@@ -33,6 +40,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
   maxConnections: 1024,
+  // Above a join storm's handshakes in flight from one machine or NAT (a few hundred), far below the cap.
+  maxUnauthenticatedPerSource: 256,
 };
 
 export function checkConnectionLimits(l: ConnectionLimits): void {
@@ -41,10 +50,11 @@ export function checkConnectionLimits(l: ConnectionLimits): void {
     ['requestTimeoutMs', 'request-timeout'],
     ['keepAliveTimeoutMs', 'keep-alive-timeout'],
     ['maxConnections', 'max-connections'],
+    ['maxUnauthenticatedPerSource', 'max-unauthenticated-connections-per-source'],
   ];
   for (const [key, field] of positive) {
     if (!Number.isSafeInteger(l[key]) || l[key] <= 0) {
-      throw new InvalidError('CONNECTION_LIMITS', `--${field} must be a positive ${key === 'maxConnections' ? 'integer' : 'duration'}`, {
+      throw new InvalidError('CONNECTION_LIMITS', `--${field} must be a positive ${key.startsWith('max') ? 'integer' : 'duration'}`, {
         field,
       });
     }
@@ -69,6 +79,13 @@ export interface LimitedServer {
    * their handshake timeout.
    */
   destroyConnections(): void;
+  /** Marks the connection a request arrived on as authenticated: the cap no longer evicts it. */
+  trust(socket: Socket): void;
+}
+
+/** A connection by the address pair the raw socket and its TLS socket share. */
+function connectionKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
 }
 
 export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): LimitedServer {
@@ -88,26 +105,61 @@ export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): 
     // let a connection outlive a 10 s header timeout threefold.
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
   });
-  server.maxConnections = limits.maxConnections;
+
   // Node answers `Expect: 100-continue` itself, before any authentication, inviting the body of a
   // request that will be refused. Handled as an ordinary request instead, the invitation is sent
   // only when the body is about to be read (see app.ts), as Go's server does.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
-  const sockets = new Set<Socket>();
+  // Open connections in arrival order, so the oldest unauthenticated one is found first.
+  const open = new Map<string, { socket: Socket; source: string; trusted: boolean }>();
+  const untrusted = new Map<string, number>();
+  const count = (source: string, by: number) => {
+    const n = (untrusted.get(source) ?? 0) + by;
+    if (n <= 0) untrusted.delete(source);
+    else untrusted.set(source, n);
+  };
   let closing = false;
   server.on('connection', (socket: Socket) => {
     if (closing) {
       socket.destroy();
       return;
     }
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const source = sourceOf(socket.remoteAddress ?? '');
+    if ((untrusted.get(source) ?? 0) >= limits.maxUnauthenticatedPerSource) {
+      socket.destroy();
+      return;
+    }
+    if (open.size >= limits.maxConnections) {
+      // An idle or trickling client cannot hold the cap: the oldest connection that never
+      // authenticated gives way. Authenticated ones are kept, and then the newcomer is refused.
+      const victim = [...open.values()].find((c) => !c.trusted);
+      if (!victim) {
+        socket.destroy();
+        return;
+      }
+      victim.socket.destroy();
+    }
+    const key = connectionKey(socket);
+    open.set(key, { socket, source, trusted: false });
+    count(source, 1);
+    socket.once('close', () => {
+      const entry = open.get(key);
+      if (entry?.socket !== socket) return;
+      open.delete(key);
+      if (!entry.trusted) count(source, -1);
+    });
   });
   return {
     server,
     destroyConnections() {
       closing = true;
-      for (const socket of sockets) socket.destroy();
+      for (const { socket } of open.values()) socket.destroy();
+    },
+    trust(socket: Socket) {
+      const entry = open.get(connectionKey(socket));
+      if (!entry || entry.trusted) return;
+      entry.trusted = true;
+      count(entry.source, -1);
     },
   };
 }

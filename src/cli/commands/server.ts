@@ -38,6 +38,7 @@ interface ServerFlags {
   requestTimeout: string;
   keepAliveTimeout: string;
   maxConnections: string;
+  maxUnauthenticatedConnectionsPerSource: string;
   maxPendingCsrsPerUser: string;
   maxCsrBytesPerUser: string;
   createsPerSecondPerUser: string;
@@ -82,6 +83,7 @@ function connectionLimits(flags: ServerFlags): ConnectionLimits {
     requestTimeoutMs: parseDuration(flags.requestTimeout, 'request-timeout'),
     keepAliveTimeoutMs: parseDuration(flags.keepAliveTimeout, 'keep-alive-timeout'),
     maxConnections: Number(flags.maxConnections),
+    maxUnauthenticatedPerSource: Number(flags.maxUnauthenticatedConnectionsPerSource),
   };
   checkConnectionLimits(limits);
   return limits;
@@ -138,8 +140,13 @@ export function registerServer(program: Command, env: CliEnv): void {
     )
     .option(
       '--max-connections <n>',
-      'open connections at most; more are closed as they arrive',
+      'open connections at most; at the cap the oldest that has not authenticated gives way, else the new one is closed',
       String(DEFAULT_CONNECTION_LIMITS.maxConnections),
+    )
+    .option(
+      '--max-unauthenticated-connections-per-source <n>',
+      'connections one address (IPv6: one /64) may hold before they authenticate',
+      String(DEFAULT_CONNECTION_LIMITS.maxUnauthenticatedPerSource),
     )
     .option(
       `${LIMIT_FLAGS.maxPendingCsrsPerUser} <n>`,
