@@ -31,10 +31,12 @@ import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { impersonate } from './impersonation.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
+import { queryDryRun } from './query.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
 import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
@@ -250,45 +252,9 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     return ANONYMOUS;
   }
 
-  /**
-   * Impersonation (Impersonate-User/-Group/-Uid headers) as Kubernetes does it: every requested
-   * identity needs the `impersonate` verb on users, groups or uids; ignoring the headers instead
-   * would answer questions like `kubectl auth can-i --as` for the wrong user.
-   */
-  function impersonate(user: UserInfo, req: IncomingMessage): UserInfo {
-    const header = (name: string): string[] => {
-      const v = req.headers[name];
-      return v === undefined ? [] : Array.isArray(v) ? v : [v];
-    };
-    const asUser = header('impersonate-user');
-    const asGroups = header('impersonate-group');
-    const asUid = header('impersonate-uid');
-    const extras = Object.keys(req.headers).filter((h) => h.startsWith('impersonate-extra-'));
-    if (asUser.length === 0) {
-      if (asGroups.length > 0 || asUid.length > 0 || extras.length > 0)
-        throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
-      return user;
-    }
-    if (asUser.length > 1 || asUid.length > 1)
-      throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'only one user and one uid may be impersonated');
-    if (extras.length > 0) throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating extra fields is not supported');
-    const checks: [string, string][] = [
-      ['users', asUser[0] as string],
-      ...asGroups.map((g): [string, string] => ['groups', g]),
-      ...asUid.map((u): [string, string] => ['uids', u]),
-    ];
-    for (const [resource, name] of checks) {
-      const attrs = { user, verb: 'impersonate', apiGroup: resource === 'uids' ? 'authentication.k8s.io' : '', resource, name };
-      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'IMPERSONATION', forbiddenMessage(attrs));
-    }
-    const name = asUser[0] as string;
-    const groups = name === 'system:anonymous' ? [...asGroups, 'system:unauthenticated'] : [...asGroups, 'system:authenticated'];
-    return { name, groups: [...new Set(groups)], ...(asUid[0] ? { uid: asUid[0] } : {}) };
-  }
-
   /** Authenticates, impersonates and authorises from the connection, method, URL and headers alone. */
   async function admit(req: IncomingMessage, url: URL, info: RequestInfo): Promise<Admitted> {
-    const user = impersonate(await authenticate(req), req);
+    const user = impersonate(await authenticate(req), req.rawHeaders, deps.authorizer);
     if (info.kind === 'nonresource') {
       const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
       if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
@@ -511,7 +477,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
-        const dryRun = query.getAll('dryRun').includes('All');
+        const dryRun = queryDryRun(query);
         limits.creates.take(user.name);
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
       }

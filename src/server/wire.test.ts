@@ -1,0 +1,119 @@
+/**
+ * Wire fidelity in process (Fastify inject): impersonation headers as lists, nullable fields,
+ * kubectl's CSR table and kube-apiserver's Invalid Status bodies.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { AuthorizationAttributes } from '../api/index.ts';
+import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
+import { impersonate, impersonationHeaders } from './impersonation.ts';
+import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+function csr(name: string): Record<string, unknown> {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [{ type: 'CN', value: `user-${name}` }],
+    sans: { dns: [], ip: [], email: [], uri: [] },
+  });
+  return {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
+  };
+}
+
+describe('impersonation headers', () => {
+  test('each header line is one group or extra value; extra keys are lower-cased and unescaped', () => {
+    const h = impersonationHeaders([
+      'Impersonate-User',
+      'u',
+      'Impersonate-Group',
+      'g1',
+      'Impersonate-Group',
+      'a, b',
+      'Impersonate-Extra-Scopes',
+      'view',
+      'impersonate-extra-scopes',
+      'edit',
+      'Impersonate-Extra-Example.com%2Fteam',
+      'x',
+      'Impersonate-Extra-Bad%zz',
+      'y',
+    ]);
+    assert.deepEqual(h.groups, ['g1', 'a, b']);
+    assert.deepEqual(Object.fromEntries(h.extra), { scopes: ['view', 'edit'], 'example.com/team': ['x'], 'bad%zz': ['y'] });
+  });
+
+  test('every group, the uid and every extra value is authorised with the impersonate verb', () => {
+    const asked: AuthorizationAttributes[] = [];
+    const user = impersonate(
+      { name: 'admin', groups: ['system:masters'] },
+      [
+        'Impersonate-User',
+        'u',
+        'Impersonate-Group',
+        'g1',
+        'Impersonate-Group',
+        'g2',
+        'Impersonate-Uid',
+        '42',
+        'Impersonate-Extra-Scopes',
+        'view',
+      ],
+      {
+        authorize: (a) => {
+          asked.push(a);
+          return { allowed: true, reason: '' };
+        },
+      },
+    );
+    assert.deepEqual(user, { name: 'u', groups: ['g1', 'g2', 'system:authenticated'], uid: '42', extra: { scopes: ['view'] } });
+    assert.deepEqual(
+      asked.map((a) => ('resource' in a ? `${a.verb} ${a.apiGroup}/${a.resource}/${a.subresource ?? ''} ${a.name}` : '')),
+      [
+        'impersonate /users/ u',
+        'impersonate /groups/ g1',
+        'impersonate /groups/ g2',
+        'impersonate authentication.k8s.io/uids/ 42',
+        'impersonate authentication.k8s.io/userextras/scopes view',
+      ],
+    );
+  });
+
+  test('an extra value that may not be impersonated is 403; two uids are 400', () => {
+    const deny = {
+      authorize: (a: AuthorizationAttributes) => ({ allowed: !('resource' in a && a.resource === 'userextras'), reason: '' }),
+    };
+    const base = { name: 'admin', groups: [] };
+    assert.throws(() => impersonate(base, ['Impersonate-User', 'u', 'Impersonate-Extra-Scopes', 'view'], deny), { code: 'FORBIDDEN' });
+    assert.throws(() => impersonate(base, ['Impersonate-User', 'u', 'Impersonate-Uid', '1', 'Impersonate-Uid', '2'], deny), {
+      code: 'BAD_REQUEST',
+    });
+  });
+});
+
+describe('wire fidelity over HTTP', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApi();
+    await api.server.app.ready();
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  test('two Impersonate-Group header lines are two groups (one of them system:masters, so the create is allowed)', async () => {
+    const res = await api.server.app.inject({
+      method: 'POST',
+      url: CSRS,
+      headers: { ...admin, 'impersonate-user': 'u', 'impersonate-group': ['system:masters', 'g2'] },
+      payload: csr('two-groups'),
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.deepEqual(res.json<{ spec: { groups: string[] } }>().spec.groups, ['system:masters', 'g2', 'system:authenticated']);
+  });
+});
