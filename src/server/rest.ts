@@ -5,7 +5,7 @@
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
 import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, withoutNullFields } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { applyMergePatch } from './merge-patch.ts';
@@ -59,6 +59,16 @@ function metadataOf(obj: JsonObject): JsonObject {
 
 function invalid(field: string, message: string): TlsbootError {
   return new TlsbootError('INVALID', 'FIELD_INVALID', message, { field });
+}
+
+/**
+ * A body as kube-apiserver's decoder sees it: a JSON null in a field is the field's absence (Go
+ * leaves the zero value), so `lastTransitionTime: null` from Go clients (kubectl 1.20's
+ * `certificate approve`) or `labels: null` are accepted, not refused. A null map value becomes
+ * absent here where Go would store "" — a difference no client we know of relies on.
+ */
+function decoded(body: unknown): unknown {
+  return withoutNullFields(body);
 }
 
 function badRequest(message: string): TlsbootError {
@@ -136,8 +146,9 @@ export class RestHandlers {
     return present(def, await this.deps.store.get(this.key(def, t)));
   }
 
-  async create(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
+  async create(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
+    const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
@@ -194,7 +205,8 @@ export class RestHandlers {
   }
 
   /** PUT on the resource or a subresource. */
-  async update(def: ResourceDef, t: Target, body: unknown, user: UserInfo): Promise<JsonObject> {
+  async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo): Promise<JsonObject> {
+    const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const bodyMeta = metadataOf(body);
@@ -212,7 +224,7 @@ export class RestHandlers {
     const pinned = metadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
       const old = (await this.deps.store.get(this.key(def, t))) as JsonObject;
-      const merged = applyMergePatch(old, body);
+      const merged = decoded(applyMergePatch(old, body));
       if (!isObject(merged)) throw badRequest('the patch must leave an object');
       const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
       try {

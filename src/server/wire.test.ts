@@ -116,4 +116,29 @@ describe('wire fidelity over HTTP', () => {
     assert.equal(res.statusCode, 201, res.body);
     assert.deepEqual(res.json<{ spec: { groups: string[] } }>().spec.groups, ['system:masters', 'g2', 'system:authenticated']);
   });
+
+  test('a JSON null is an absent field: approval with lastTransitionTime null (kubectl 1.20) and null metadata fields', async () => {
+    const created = await api.server.app.inject({ method: 'POST', url: CSRS, headers: admin, payload: { ...csr('nulls'), status: null } });
+    assert.equal(created.statusCode, 201, created.body);
+    const obj = created.json<Record<string, unknown> & { metadata: Record<string, unknown> }>();
+    const approved = await api.server.app.inject({
+      method: 'PUT',
+      url: `${CSRS}/nulls/approval`,
+      headers: admin,
+      payload: {
+        ...obj,
+        metadata: { ...obj.metadata, labels: null, annotations: null, deletionTimestamp: null },
+        status: {
+          conditions: [
+            { type: 'Approved', status: 'True', reason: 'KubectlApprove', message: 'm', lastUpdateTime: null, lastTransitionTime: null },
+          ],
+          certificate: null,
+        },
+      },
+    });
+    assert.equal(approved.statusCode, 200, approved.body);
+    const condition = approved.json<{ status: { conditions: Record<string, unknown>[] } }>().status.conditions[0];
+    assert.equal(condition?.lastTransitionTime, '2026-06-01T00:00:00Z');
+    assert.equal(condition?.lastUpdateTime, '2026-06-01T00:00:00Z');
+  });
 });
