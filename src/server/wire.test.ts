@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { AuthorizationAttributes } from '../api/index.ts';
+import { type AuthorizationAttributes, csrConditionSummary } from '../api/index.ts';
 import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
 import { impersonate, impersonationHeaders } from './impersonation.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
@@ -96,6 +96,23 @@ describe('impersonation headers', () => {
   });
 });
 
+describe("kubectl's CSR condition summary (printers.go extractCSRStatus)", () => {
+  const withConditions = (types: string[], certificate = '') => ({
+    status: { conditions: types.map((type) => ({ type, status: 'True' })), ...(certificate ? { certificate } : {}) },
+  });
+  const cert = Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64');
+  test('only Approved, Denied, Failed and a certificate count; Denied wins over Approved', () => {
+    assert.equal(csrConditionSummary({}), 'Pending');
+    assert.equal(csrConditionSummary(withConditions(['AutoApprovalWithheld'])), 'Pending');
+    assert.equal(csrConditionSummary(withConditions(['Approved'])), 'Approved');
+    assert.equal(csrConditionSummary(withConditions(['AutoApprovalWithheld', 'Approved'], cert)), 'Approved,Issued');
+    assert.equal(csrConditionSummary(withConditions(['Denied'])), 'Denied');
+    assert.equal(csrConditionSummary(withConditions(['Approved', 'Denied'])), 'Denied');
+    assert.equal(csrConditionSummary(withConditions(['Approved', 'Failed'])), 'Approved,Failed');
+    assert.equal(csrConditionSummary(withConditions(['Failed'])), 'Pending,Failed');
+  });
+});
+
 describe('wire fidelity over HTTP', () => {
   let api: TestApi;
   before(async () => {
@@ -140,5 +157,31 @@ describe('wire fidelity over HTTP', () => {
     const condition = approved.json<{ status: { conditions: Record<string, unknown>[] } }>().status.conditions[0];
     assert.equal(condition?.lastTransitionTime, '2026-06-01T00:00:00Z');
     assert.equal(condition?.lastUpdateTime, '2026-06-01T00:00:00Z');
+  });
+
+  test("the CSR Table has kubectl's columns, and a withheld CSR's CONDITION is Pending", async () => {
+    assert.equal((await api.server.app.inject({ method: 'POST', url: CSRS, headers: admin, payload: csr('withheld') })).statusCode, 201);
+    const current = (await api.server.app.inject({ method: 'GET', url: `${CSRS}/withheld`, headers: admin })).json<
+      Record<string, unknown>
+    >();
+    const withheld = await api.server.app.inject({
+      method: 'PUT',
+      url: `${CSRS}/withheld/status`,
+      headers: admin,
+      payload: { ...current, status: { conditions: [{ type: 'AutoApprovalWithheld', status: 'True', reason: 'Policy', message: 'm' }] } },
+    });
+    assert.equal(withheld.statusCode, 200, withheld.body);
+    const table = await api.server.app.inject({
+      method: 'GET',
+      url: CSRS,
+      headers: { ...admin, accept: 'application/json;as=Table;g=meta.k8s.io;v=v1' },
+    });
+    const body = table.json<{ columnDefinitions: { name: string; type: string }[]; rows: { cells: unknown[] }[] }>();
+    assert.deepEqual(
+      body.columnDefinitions.map((c) => `${c.name}:${c.type}`),
+      ['Name:string', 'Age:string', 'SignerName:string', 'Requestor:string', 'RequestedDuration:string', 'Condition:string'],
+    );
+    const row = body.rows.find((r) => r.cells[0] === 'withheld');
+    assert.deepEqual(row?.cells.slice(2), ['kubernetes.io/kube-apiserver-client', 'admin', '<none>', 'Pending']);
   });
 });
