@@ -41,7 +41,7 @@ import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type Vi
 import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
-import { statusFor } from './status.ts';
+import { type StatusSubject, statusFor } from './status.ts';
 import { buildTable, wantsTable } from './table.ts';
 import { parseResourceVersion, serveWatch } from './watch.ts';
 
@@ -195,8 +195,8 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
-  const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
-    const { code, body, headers } = statusFor(error, info);
+  const sendError = (reply: FastifyReply, error: unknown, subject?: StatusSubject) => {
+    const { code, body, headers } = statusFor(error, subject);
     if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
     return reply.code(code).headers(headers).type('application/json').send(body);
   };
@@ -303,7 +303,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       // Closing, not draining: a client that announced a large or endless body gets its answer and
       // loses the connection instead of holding it open while the server reads what it sends.
       if (announcesBody(req.raw)) reply.header('connection', 'close');
-      return sendError(reply, error, info?.kind === 'resource' ? info : undefined);
+      return sendError(reply, error, info?.kind === 'resource' ? { info } : undefined);
     }
   });
 
@@ -320,7 +320,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
       return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
     } catch (error) {
-      return sendError(reply, error, admitted?.kind === 'resource' ? admitted.info : undefined);
+      return sendError(reply, error, admitted?.kind === 'resource' ? { info: admitted.info, kind: admitted.def.kind } : undefined);
     }
   }
 
@@ -454,7 +454,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             table: table ? { columns: def.columns, now: deps.now, includeObject: query.get('includeObject') } : undefined,
             response: reply.raw,
             shutdown: shutdown.signal,
-            statusFor: (e) => statusFor(e, info).body,
+            statusFor: (e) => statusFor(e, { info, kind: def.kind }).body,
           }).finally(releaseWatch);
           return reply;
         }
@@ -477,9 +477,14 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
-        const dryRun = queryDryRun(query);
-        limits.creates.take(user.name);
-        return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+        try {
+          const dryRun = queryDryRun(query);
+          limits.creates.take(user.name);
+          return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+        } catch (error) {
+          // The URL names no object on create; the Status names the body's.
+          return sendError(reply, error, { info, kind: def.kind, body });
+        }
       }
       case 'update':
         return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));

@@ -184,4 +184,46 @@ describe('wire fidelity over HTTP', () => {
     const row = body.rows.find((r) => r.cells[0] === 'withheld');
     assert.deepEqual(row?.cells.slice(2), ['kubernetes.io/kube-apiserver-client', 'admin', '<none>', 'Pending']);
   });
+
+  test("an invalid object's Status is NewInvalid's: Kind, group, the body's name on create, causes without the field path", async () => {
+    const bad = csr('bad-signer');
+    const res = await api.server.app.inject({
+      method: 'POST',
+      url: CSRS,
+      headers: admin,
+      payload: { ...bad, spec: { ...(bad.spec as Record<string, unknown>), signerName: 'nodomain' } },
+    });
+    assert.equal(res.statusCode, 422, res.body);
+    const status = res.json<{ message: string; reason: string; details: Record<string, unknown> }>();
+    assert.equal(status.reason, 'Invalid');
+    const detail = `Invalid value: "nodomain": must be a fully qualified domain and path of the form 'example.com/signer-name'`;
+    assert.equal(status.message, `CertificateSigningRequest.certificates.k8s.io "bad-signer" is invalid: spec.signerName: ${detail}`);
+    assert.deepEqual(status.details, {
+      name: 'bad-signer',
+      group: 'certificates.k8s.io',
+      kind: 'CertificateSigningRequest',
+      causes: [{ reason: 'FieldValueInvalid', message: detail, field: 'spec.signerName' }],
+    });
+  });
+
+  test('a core-group Invalid names the bare Kind; NotFound keeps the resource', async () => {
+    const res = await api.server.app.inject({
+      method: 'POST',
+      url: '/api/v1/namespaces/kube-system/secrets',
+      headers: admin,
+      payload: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bad-key' }, data: { 'a/b': '' } },
+    });
+    assert.equal(res.statusCode, 422, res.body);
+    const status = res.json<{
+      message: string;
+      details: { kind: string; group: string; name: string; causes: { reason: string; message: string; field: string }[] };
+    }>();
+    assert.match(status.message, /^Secret "bad-key" is invalid: data\[a\/b\]: Invalid value: /);
+    assert.equal(status.details.kind, 'Secret');
+    assert.equal(status.details.group, '');
+    const cause = status.details.causes[0];
+    assert.ok(cause && !cause.message.startsWith(`${cause.field}:`), JSON.stringify(cause));
+    const missing = await api.server.app.inject({ method: 'GET', url: `${CSRS}/absent`, headers: admin });
+    assert.equal(missing.json<{ details: { kind: string } }>().details.kind, 'certificatesigningrequests');
+  });
 });
