@@ -487,7 +487,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         }
       }
       case 'update':
-        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));
+        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user, queryDryRun(query)));
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
@@ -497,10 +497,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
           );
         }
-        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user));
+        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user, queryDryRun(query)));
       }
       case 'delete':
-        return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type'])));
+        return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type']), queryDryRun(query)));
       default:
         throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
     }

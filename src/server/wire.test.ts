@@ -226,4 +226,29 @@ describe('wire fidelity over HTTP', () => {
     const missing = await api.server.app.inject({ method: 'GET', url: `${CSRS}/absent`, headers: admin });
     assert.equal(missing.json<{ details: { kind: string } }>().details.kind, 'certificatesigningrequests');
   });
+
+  test('dryRun=All on update, patch and delete answers as a write would and changes nothing; dryRun=true is a 400', async () => {
+    const CMS = '/api/v1/namespaces/default/configmaps';
+    const inject = (method: 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'GET', url: string, payload?: Record<string, unknown>) =>
+      api.server.app.inject({
+        method,
+        url,
+        headers: { ...admin, ...(method === 'PATCH' ? { 'content-type': 'application/merge-patch+json' } : {}) },
+        ...(payload ? { payload } : {}),
+      });
+    const created = await inject('POST', CMS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dry' }, data: { a: '1' } });
+    assert.equal(created.statusCode, 201, created.body);
+    const rv = created.json<{ metadata: { resourceVersion: string } }>().metadata.resourceVersion;
+    const put = await inject('PUT', `${CMS}/dry?dryRun=All`, { ...created.json(), data: { a: '2' } });
+    assert.equal(put.statusCode, 200, put.body);
+    assert.deepEqual(put.json<{ data: unknown }>().data, { a: '2' });
+    const patched = await inject('PATCH', `${CMS}/dry?dryRun=All`, { data: { a: '3' } });
+    assert.deepEqual(patched.json<{ data: unknown }>().data, { a: '3' });
+    assert.equal((await inject('DELETE', `${CMS}/dry?dryRun=All`)).statusCode, 200);
+    const after = await inject('GET', `${CMS}/dry`);
+    assert.equal(after.statusCode, 200, 'still there after a dry-run delete');
+    assert.deepEqual(after.json<{ data: unknown; metadata: { resourceVersion: string } }>().data, { a: '1' });
+    assert.equal(after.json<{ metadata: { resourceVersion: string } }>().metadata.resourceVersion, rv);
+    assert.equal((await inject('PATCH', `${CMS}/dry?dryRun=true`, { data: { a: '4' } })).statusCode, 400);
+  });
 });
