@@ -51,7 +51,8 @@ export function impersonationHeaders(rawHeaders: readonly string[]): Impersonati
 /** The user a request acts as: `user` itself, or the impersonated user once every part is authorised. */
 export function impersonate(user: UserInfo, rawHeaders: readonly string[], authorizer: Authorizer): UserInfo {
   const h = impersonationHeaders(rawHeaders);
-  if (h.users.length === 0) {
+  // Go's Header.Get: an empty Impersonate-User is no user.
+  if (h.users.length === 0 || h.users[0] === '') {
     if (h.groups.length > 0 || h.uids.length > 0 || h.extra.size > 0)
       throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
     return user;
@@ -59,8 +60,12 @@ export function impersonate(user: UserInfo, rawHeaders: readonly string[], autho
   if (h.users.length > 1 || h.uids.length > 1)
     throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'only one user and one uid may be impersonated');
   const name = h.users[0] as string;
+  const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
   const checks = [
-    { apiGroup: '', resource: 'users', name },
+    // A service account is impersonated as the object it is, in its namespace.
+    sa
+      ? { apiGroup: '', resource: 'serviceaccounts', namespace: sa[1] as string, name: sa[2] as string }
+      : { apiGroup: '', resource: 'users', name },
     ...h.groups.map((g) => ({ apiGroup: '', resource: 'groups', name: g })),
     ...h.uids.map((u) => ({ apiGroup: 'authentication.k8s.io', resource: 'uids', name: u })),
     ...[...h.extra].flatMap(([key, values]) =>
@@ -71,7 +76,11 @@ export function impersonate(user: UserInfo, rawHeaders: readonly string[], autho
     const attrs = { user, verb: 'impersonate', ...check };
     if (!authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'IMPERSONATION', forbiddenMessage(attrs));
   }
-  const groups = [...h.groups, name === 'system:anonymous' ? 'system:unauthenticated' : 'system:authenticated'];
+  // kube-apiserver's rules: a service account without groups gets its fixed ones; a named user
+  // gets system:authenticated unless system:authenticated or system:unauthenticated was asked for.
+  const groups = sa && h.groups.length === 0 ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]}`] : [...h.groups];
+  if (name === 'system:anonymous') groups.push('system:unauthenticated');
+  else if (!groups.includes('system:unauthenticated')) groups.push('system:authenticated');
   return {
     name,
     groups: [...new Set(groups)],

@@ -84,6 +84,30 @@ describe('impersonation headers', () => {
     );
   });
 
+  test('a service account is checked as serviceaccounts in its namespace and gets its groups; asked-for system:unauthenticated is kept alone', () => {
+    const asked: AuthorizationAttributes[] = [];
+    const yes = {
+      authorize: (a: AuthorizationAttributes) => {
+        asked.push(a);
+        return { allowed: true, reason: '' };
+      },
+    };
+    const base = { name: 'admin', groups: [] };
+    const sa = impersonate(base, ['Impersonate-User', 'system:serviceaccount:kube-system:bot'], yes);
+    assert.deepEqual(sa.groups, ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated']);
+    assert.deepEqual(asked[0], {
+      user: base,
+      verb: 'impersonate',
+      apiGroup: '',
+      resource: 'serviceaccounts',
+      namespace: 'kube-system',
+      name: 'bot',
+    });
+    const unauth = impersonate(base, ['Impersonate-User', 'u', 'Impersonate-Group', 'system:unauthenticated'], yes);
+    assert.deepEqual(unauth.groups, ['system:unauthenticated']);
+    assert.equal(impersonate(base, ['Impersonate-User', ''], yes), base, 'an empty Impersonate-User is none');
+  });
+
   test('an extra value that may not be impersonated is 403; two uids are 400', () => {
     const deny = {
       authorize: (a: AuthorizationAttributes) => ({ allowed: !('resource' in a && a.resource === 'userextras'), reason: '' }),
