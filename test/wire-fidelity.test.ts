@@ -91,6 +91,9 @@ describe('wire fidelity with real clients', () => {
     assert.equal(created.code, 0, created.stderr);
     const groups = kube(['get', 'csr', 'as-two-groups', '-o', 'jsonpath={.spec.username} {.spec.groups}']);
     assert.equal(groups.stdout, 'u ["system:masters","g2","system:authenticated"]', groups.stderr);
+    const withUid = kube(['create', '-f', '-', ...as, '--as-uid', '42'], csrManifest('as-uid'));
+    assert.equal(withUid.code, 0, withUid.stderr);
+    assert.equal(kube(['get', 'csr', 'as-uid', '-o', 'jsonpath={.spec.uid}']).stdout, '42');
   });
 
   // Finding 4: kubectl 1.20 sends the new condition with `lastTransitionTime: null`.
