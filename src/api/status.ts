@@ -91,15 +91,14 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
   const invalidObject = error.code === 'INVALID' && details.kind !== undefined;
   const name = details.name ?? '';
   const group = details.group ?? '';
-  const d = invalidObject
-    ? { name, group, kind: details.kind, causes }
-    : {
-        ...(details.name ? { name: details.name } : {}),
-        ...(details.group ? { group: details.group } : {}),
-        ...(details.resource ? { kind: details.resource } : {}),
-        ...(causes.length > 0 ? { causes } : {}),
-        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
-      };
+  // StatusDetails' fields are omitempty: an empty name or the core group's '' is left out.
+  const d = {
+    ...(name ? { name } : {}),
+    ...(group ? { group } : {}),
+    ...(invalidObject ? { kind: details.kind } : details.resource ? { kind: details.resource } : {}),
+    ...(causes.length > 0 ? { causes } : {}),
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  };
   const message = invalidObject
     ? `${group ? `${details.kind}.${group}` : details.kind} "${name}" is invalid: ${error.message}`
     : error.message;
