@@ -322,11 +322,17 @@ export function prepareCsrUpdate(old: JsonObject, next: JsonObject, subresource:
   };
 }
 
-/** kubectl's CONDITION column: `Pending`, `Approved`, `Approved,Issued`, `Denied`, `Failed`. */
+/**
+ * kubectl's CONDITION column and `describe` Status (printers.go `extractCSRStatus`): Denied, else
+ * Approved, else Pending; then `,Failed` and `,Issued` when they apply. Other condition types
+ * (`AutoApprovalWithheld`) are not shown, so `kubectl get csr | grep Pending` finds withheld CSRs.
+ */
 export function csrConditionSummary(obj: JsonObject): string {
-  const parts = csrConditions(obj).map((c) => c.type);
-  if (csrCertificatePem(obj) !== undefined) parts.push('Issued');
-  return parts.length === 0 ? 'Pending' : parts.join(',');
+  const types = new Set(csrConditions(obj).map((c) => c.type));
+  let summary = types.has('Denied') ? 'Denied' : types.has('Approved') ? 'Approved' : 'Pending';
+  if (types.has('Failed')) summary += ',Failed';
+  if (csrCertificatePem(obj) !== undefined) summary += ',Issued';
+  return summary;
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

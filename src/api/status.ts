@@ -22,9 +22,13 @@ export const STATUS_TABLE: Readonly<Record<ErrorCode, { readonly http: number; r
   INTERNAL: { http: 500, reason: 'InternalError' },
 };
 
+/** What a Status says the failed request was about. */
 export interface StatusDetails {
   readonly name?: string;
   readonly group?: string;
+  /** The plural resource (`certificatesigningrequests`): `details.kind` of most Status bodies. */
+  readonly resource?: string;
+  /** The object's Kind (`CertificateSigningRequest`): `details.kind` of an Invalid Status, as NewInvalid writes it. */
   readonly kind?: string;
 }
 
@@ -35,7 +39,35 @@ export interface StatusResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** A Kubernetes Status for `error`; the field of an INVALID error becomes a cause. */
+/**
+ * apimachinery's field.ErrorType for a field error's body (`Required value`, `Invalid value: ...`):
+ * a cause's `reason`. A body that names no type is an invalid value, the commonest case.
+ */
+const CAUSE_TYPES: readonly (readonly [string, string])[] = [
+  ['Required value', 'FieldValueRequired'],
+  ['Invalid value', 'FieldValueInvalid'],
+  ['Unsupported value', 'FieldValueNotSupported'],
+  ['Duplicate value', 'FieldValueDuplicate'],
+  ['Forbidden', 'FieldValueForbidden'],
+  ['Too long', 'FieldValueTooLong'],
+  ['Too many', 'FieldValueTooMany'],
+  ['Not found', 'FieldValueNotFound'],
+  ['Internal error', 'InternalError'],
+];
+
+function causeOf(field: string, message: string): { reason: string; message: string; field: string } {
+  // Our messages are field.Error's `<field>: <body>`; a cause carries the body alone (ErrorBody).
+  const body = message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
+  const type = CAUSE_TYPES.find(([prefix]) => body === prefix || body.startsWith(`${prefix}:`));
+  return { reason: type?.[1] ?? 'FieldValueInvalid', message: body, field };
+}
+
+/**
+ * A Kubernetes Status for `error`. An INVALID error about an object is written as apimachinery's
+ * errors.NewInvalid writes it: message `<Kind>[.<group>] "<name>" is invalid: <field>: <body>`,
+ * details with the Kind (not the resource), group, name and one cause per field error. Other
+ * errors carry the resource as `details.kind`, as NewNotFound, NewConflict and the rest do.
+ */
 export function toStatus(error: unknown, details: StatusDetails = {}): StatusResponse {
   if (!isTlsbootError(error)) {
     return {
@@ -54,15 +86,22 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
   }
   const row = STATUS_TABLE[error.code];
   const causes =
-    error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST')
-      ? [{ reason: 'FieldValueInvalid', message: error.message, field: error.field }]
-      : [];
+    error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST') ? [causeOf(error.field, error.message)] : [];
   const retryAfterSeconds = error instanceof RateLimitedError ? error.retryAfterSeconds : undefined;
+  const invalidObject = error.code === 'INVALID' && details.kind !== undefined;
+  const name = details.name ?? '';
+  const group = details.group ?? '';
+  // StatusDetails' fields are omitempty: an empty name or the core group's '' is left out.
   const d = {
-    ...details,
+    ...(name ? { name } : {}),
+    ...(group ? { group } : {}),
+    ...(invalidObject ? { kind: details.kind } : details.resource ? { kind: details.resource } : {}),
     ...(causes.length > 0 ? { causes } : {}),
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   };
+  const message = invalidObject
+    ? `${group ? `${details.kind}.${group}` : details.kind} "${name}" is invalid: ${error.message}`
+    : error.message;
   return {
     code: row.http,
     body: {
@@ -70,7 +109,7 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
       apiVersion: 'v1',
       metadata: {},
       status: 'Failure',
-      message: error.message,
+      message,
       reason: row.reason,
       ...(Object.keys(d).length > 0 ? { details: d } : {}),
       code: row.http,

@@ -26,3 +26,15 @@ export function exceedsJsonDepth(value: unknown, max: number = MAX_JSON_DEPTH): 
   }
   return false;
 }
+
+/**
+ * `value` with every object field whose value is null removed, at any depth (array elements are
+ * kept). Recursive: call it only on values that passed `exceedsJsonDepth`.
+ */
+export function withoutNullFields(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNullFields);
+  if (!isObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNullFields(v);
+  return out;
+}

@@ -31,15 +31,17 @@ import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { impersonate } from './impersonation.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
 import { openApiGroupVersion, openApiIndex } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
+import { queryDryRun } from './query.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
 import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
-import { statusFor } from './status.ts';
+import { type StatusSubject, statusFor } from './status.ts';
 import { buildTable, wantsTable } from './table.ts';
 import { parseResourceVersion, serveWatch } from './watch.ts';
 
@@ -193,8 +195,8 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
 
-  const sendError = (reply: FastifyReply, error: unknown, info?: ResourceRequestInfo) => {
-    const { code, body, headers } = statusFor(error, info);
+  const sendError = (reply: FastifyReply, error: unknown, subject?: StatusSubject) => {
+    const { code, body, headers } = statusFor(error, subject);
     if (code >= 500) deps.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'request failed');
     return reply.code(code).headers(headers).type('application/json').send(body);
   };
@@ -250,48 +252,12 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     return ANONYMOUS;
   }
 
-  /**
-   * Impersonation (Impersonate-User/-Group/-Uid headers) as Kubernetes does it: every requested
-   * identity needs the `impersonate` verb on users, groups or uids; ignoring the headers instead
-   * would answer questions like `kubectl auth can-i --as` for the wrong user.
-   */
-  function impersonate(user: UserInfo, req: IncomingMessage): UserInfo {
-    const header = (name: string): string[] => {
-      const v = req.headers[name];
-      return v === undefined ? [] : Array.isArray(v) ? v : [v];
-    };
-    const asUser = header('impersonate-user');
-    const asGroups = header('impersonate-group');
-    const asUid = header('impersonate-uid');
-    const extras = Object.keys(req.headers).filter((h) => h.startsWith('impersonate-extra-'));
-    if (asUser.length === 0) {
-      if (asGroups.length > 0 || asUid.length > 0 || extras.length > 0)
-        throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
-      return user;
-    }
-    if (asUser.length > 1 || asUid.length > 1)
-      throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'only one user and one uid may be impersonated');
-    if (extras.length > 0) throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating extra fields is not supported');
-    const checks: [string, string][] = [
-      ['users', asUser[0] as string],
-      ...asGroups.map((g): [string, string] => ['groups', g]),
-      ...asUid.map((u): [string, string] => ['uids', u]),
-    ];
-    for (const [resource, name] of checks) {
-      const attrs = { user, verb: 'impersonate', apiGroup: resource === 'uids' ? 'authentication.k8s.io' : '', resource, name };
-      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'IMPERSONATION', forbiddenMessage(attrs));
-    }
-    const name = asUser[0] as string;
-    const groups = name === 'system:anonymous' ? [...asGroups, 'system:unauthenticated'] : [...asGroups, 'system:authenticated'];
-    return { name, groups: [...new Set(groups)], ...(asUid[0] ? { uid: asUid[0] } : {}) };
-  }
-
   /** Authenticates, impersonates and authorises from the connection, method, URL and headers alone. */
   async function admit(req: IncomingMessage, url: URL, info: RequestInfo): Promise<Admitted> {
     const authenticated = await authenticate(req);
     // A connection that proved who it is is no longer one the connection cap may evict.
     if (authenticated !== ANONYMOUS) limited.trust(req.socket);
-    const user = impersonate(authenticated, req);
+    const user = impersonate(authenticated, req.rawHeaders, deps.authorizer);
     if (info.kind === 'nonresource') {
       const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
       if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
@@ -340,7 +306,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       // Closing, not draining: a client that announced a large or endless body gets its answer and
       // loses the connection instead of holding it open while the server reads what it sends.
       if (announcesBody(req.raw)) reply.header('connection', 'close');
-      return sendError(reply, error, info?.kind === 'resource' ? info : undefined);
+      return sendError(reply, error, info?.kind === 'resource' ? { info } : undefined);
     }
   });
 
@@ -357,7 +323,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
       return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
     } catch (error) {
-      return sendError(reply, error, admitted?.kind === 'resource' ? admitted.info : undefined);
+      return sendError(reply, error, admitted?.kind === 'resource' ? { info: admitted.info, kind: admitted.def.kind } : undefined);
     }
   }
 
@@ -491,7 +457,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             table: table ? { columns: def.columns, now: deps.now, includeObject: query.get('includeObject') } : undefined,
             response: reply.raw,
             shutdown: shutdown.signal,
-            statusFor: (e) => statusFor(e, info).body,
+            statusFor: (e) => statusFor(e, { info, kind: def.kind }).body,
           }).finally(releaseWatch);
           return reply;
         }
@@ -514,12 +480,17 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       }
       case 'create': {
         const body = parseBody(req.body, req.headers['content-type']);
-        const dryRun = query.getAll('dryRun').includes('All');
-        limits.creates.take(user.name);
-        return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+        try {
+          const dryRun = queryDryRun(query);
+          limits.creates.take(user.name);
+          return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+        } catch (error) {
+          // The URL names no object on create; the Status names the body's.
+          return sendError(reply, error, { info, kind: def.kind, body });
+        }
       }
       case 'update':
-        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));
+        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user, queryDryRun(query)));
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
@@ -529,10 +500,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
           );
         }
-        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user));
+        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user, queryDryRun(query)));
       }
       case 'delete':
-        return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type'])));
+        return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type']), queryDryRun(query)));
       default:
         throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
     }

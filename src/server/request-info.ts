@@ -3,6 +3,7 @@
  * API group/version, namespace, resource, name, subresource and verb (`get`, `list`, `watch`,
  * `create`, `update`, `patch`, `delete`, `deletecollection`), or a non-resource path. Pure.
  */
+import { queryBool } from './query.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
@@ -55,8 +56,7 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
   const [resource = '', name = '', subresource = '', ...extra] = rest;
   if (extra.length > 0) return { kind: 'nonresource', verb: verbForMethod, path };
   let verb = verbForMethod as Verb;
-  const watch = query.get('watch');
-  if (verb === 'get' && name === '') verb = watch === 'true' || watch === '1' ? 'watch' : 'list';
+  if (verb === 'get' && name === '') verb = queryBool(query, 'watch') ? 'watch' : 'list';
   if (verb === 'delete' && name === '') verb = 'deletecollection';
   return { kind: 'resource', verb, group, version, namespace, resource, name, subresource };
 }

@@ -44,7 +44,7 @@ export const csrResource: ResourceDef = {
   columns: [
     NAME_COLUMN,
     AGE_COLUMN,
-    column('SignerName', (o) => String(field(o, 'spec', 'signerName') ?? '')),
+    column('SignerName', (o) => String(field(o, 'spec', 'signerName') || '<none>')),
     column('Requestor', (o) => String(field(o, 'spec', 'username') ?? '')),
     column('RequestedDuration', (o) => {
       const s = field(o, 'spec', 'expirationSeconds');

@@ -5,7 +5,7 @@
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
 import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, withoutNullFields } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { applyMergePatch } from './merge-patch.ts';
@@ -59,6 +59,16 @@ function metadataOf(obj: JsonObject): JsonObject {
 
 function invalid(field: string, message: string): TlsbootError {
   return new TlsbootError('INVALID', 'FIELD_INVALID', message, { field });
+}
+
+/**
+ * A body as kube-apiserver's decoder sees it: a JSON null in a field is the field's absence (Go
+ * leaves the zero value), so `lastTransitionTime: null` from Go clients (kubectl 1.20's
+ * `certificate approve`) or `labels: null` are accepted, not refused. A null map value becomes
+ * absent here where Go would store "" — a difference no client we know of relies on.
+ */
+function decoded(body: unknown): unknown {
+  return withoutNullFields(body);
 }
 
 function badRequest(message: string): TlsbootError {
@@ -136,8 +146,9 @@ export class RestHandlers {
     return present(def, await this.deps.store.get(this.key(def, t)));
   }
 
-  async create(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
+  async create(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
+    const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
@@ -194,7 +205,8 @@ export class RestHandlers {
   }
 
   /** PUT on the resource or a subresource. */
-  async update(def: ResourceDef, t: Target, body: unknown, user: UserInfo): Promise<JsonObject> {
+  async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false): Promise<JsonObject> {
+    const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const bodyMeta = metadataOf(body);
@@ -203,20 +215,20 @@ export class RestHandlers {
     }
     const old = await this.deps.store.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
-    return this.write(def, t, old as JsonObject, body, rv, user);
+    return this.write(def, t, old as JsonObject, body, rv, user, dryRun);
   }
 
   /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
-  async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo): Promise<JsonObject> {
+  async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false): Promise<JsonObject> {
     if (!isObject(body)) throw badRequest('the patch must be a JSON object');
     const pinned = metadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
       const old = (await this.deps.store.get(this.key(def, t))) as JsonObject;
-      const merged = applyMergePatch(old, body);
+      const merged = decoded(applyMergePatch(old, body));
       if (!isObject(merged)) throw badRequest('the patch must leave an object');
       const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
       try {
-        return await this.write(def, t, old, merged, rv, user);
+        return await this.write(def, t, old, merged, rv, user, dryRun);
       } catch (error) {
         if (error instanceof TlsbootError && error.code === 'CONFLICT' && typeof pinned !== 'string' && attempt < 5) continue;
         throw error;
@@ -231,6 +243,7 @@ export class RestHandlers {
     body: JsonObject,
     expectedRv: string | undefined,
     user: UserInfo,
+    dryRun: boolean,
   ): Promise<JsonObject> {
     const oldMeta = metadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
@@ -260,11 +273,13 @@ export class RestHandlers {
     const now = this.deps.now();
     const prepared = def.prepareUpdate(old, candidate, t.subresource, { user, now });
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
+    // A dry run passes every check a write does and answers what would be stored, at the current version.
+    if (dryRun) return present(def, { ...prepared, metadata: { ...metadataOf(prepared), resourceVersion: currentRv } });
     const stored = await this.deps.store.update(this.key(def, t), prepared as StoredObject, { expectedResourceVersion: currentRv });
     return present(def, stored);
   }
 
-  async delete(def: ResourceDef, t: Target, body: unknown): Promise<JsonObject> {
+  async delete(def: ResourceDef, t: Target, body: unknown, dryRun = false): Promise<JsonObject> {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `delete is not supported on ${t.subresource}`);
     let expectedRv: string | undefined;
     let expectedUid: string | undefined;
@@ -283,6 +298,17 @@ export class RestHandlers {
         );
       }
       expectedRv ??= current.resourceVersion as string;
+    }
+    if (dryRun) {
+      const current = (await this.deps.store.get(this.key(def, t))) as JsonObject;
+      const rv = metadataOf(current).resourceVersion;
+      if (expectedRv !== undefined && rv !== expectedRv)
+        throw new TlsbootError(
+          'CONFLICT',
+          'PRECONDITION',
+          `Precondition failed: ResourceVersion in precondition: ${expectedRv}, ResourceVersion in object meta: ${String(rv)}`,
+        );
+      return present(def, current);
     }
     const deleted = await this.deps.store.delete(this.key(def, t), expectedRv === undefined ? {} : { expectedResourceVersion: expectedRv });
     return present(def, deleted);

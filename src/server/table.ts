@@ -46,9 +46,10 @@ export const NAME_COLUMN: TableColumn = {
   cell: nameCell,
 };
 
+// kubectl's printers declare Age as a string column (its cells are `5m`, `2d`), not a date.
 export const AGE_COLUMN: TableColumn = {
   name: 'Age',
-  type: 'date',
+  type: 'string',
   description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
   cell: ageCell,
 };

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { csrConditionSummary } from '../../api/index.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
@@ -63,7 +64,7 @@ function describe(csr: JsonObject): string {
   const meta = isObject(csr.metadata) ? csr.metadata : {};
   const spec = isObject(csr.spec) ? csr.spec : {};
   const conditions = csrConditions(csr);
-  const status = conditions.length === 0 ? 'Pending' : conditions.map((c) => c.type).join(',');
+  const status = csrConditionSummary(csr);
   const lines = [
     `Name:                ${String(meta.name ?? '')}`,
     `Labels:              ${
