@@ -33,7 +33,7 @@ import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS }
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
-import { openApiGroupVersion, openApiIndex } from './openapi.ts';
+import { openApiGroupVersion, openApiIndex, openApiV2Response } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
 import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
@@ -351,14 +351,14 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     const admitted = req.tlsboot;
     try {
       if (!admitted) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler unauthenticated');
-      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
+      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, req, reply);
       return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
     } catch (error) {
       return sendError(reply, error, admitted?.kind === 'resource' ? admitted.info : undefined);
     }
   }
 
-  function serveNonResource(path: string, reply: FastifyReply): unknown {
+  function serveNonResource(path: string, req: FastifyRequest, reply: FastifyReply): unknown {
     const trimmed = path.replace(/\/+$/, '') || '/';
     if (trimmed === '/healthz' || trimmed === '/livez') return reply.type('text/plain').send('ok');
     if (trimmed === '/readyz')
@@ -366,6 +366,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (trimmed === '/version') return reply.send(deps.version);
     if (trimmed === '/api') return reply.send(apiVersions(deps.advertisedAddress));
     if (trimmed === '/apis') return reply.send(apiGroupList(deps.registry));
+    if (trimmed === '/openapi/v2') {
+      const { type, body } = openApiV2Response(deps.registry, req.headers.accept);
+      return reply.type(type).send(body);
+    }
     if (trimmed === '/openapi/v3') return reply.send(openApiIndex(deps.registry));
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(trimmed);
     if (oa) {
