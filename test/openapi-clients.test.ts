@@ -5,6 +5,7 @@
  * fields to the server's strict validation, and prints `auth whoami` and `auth can-i --list`.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
@@ -55,6 +56,9 @@ describe('OpenAPI and reviews with real kubectls', () => {
   const dir = tempDir('openapi-clients');
   let server: RunningServer;
   let kubeconfig: string;
+  /** A kubeconfig that authenticates with a bootstrap token only. */
+  let tokenConfig: string;
+  let tokenId: string;
   const cache = join(dir.path, 'kubectl-cache');
 
   before(async () => {
@@ -62,7 +66,28 @@ describe('OpenAPI and reviews with real kubectls', () => {
     const port = await freePort();
     assert.equal(tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]).code, 0);
     server = await startServer(cluster, [], port);
-    ({ kubeconfig } = await adminAndToken(cluster));
+    let token: string;
+    ({ kubeconfig, token } = await adminAndToken(cluster));
+    tokenId = token.split('.')[0] ?? '';
+    const caData = kubectl(kubeconfig, cache, [
+      'config',
+      'view',
+      '--raw',
+      '-o',
+      'jsonpath={.clusters[0].cluster.certificate-authority-data}',
+    ]);
+    tokenConfig = join(dir.path, 'token.conf');
+    writeFileSync(
+      tokenConfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: server.url, 'certificate-authority-data': caData.stdout.trim() } }],
+        users: [{ name: 'u', user: { token } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u', namespace: 'default' } }],
+        'current-context': 'x',
+      }),
+    );
   });
 
   after(async () => {
@@ -127,5 +152,42 @@ describe('OpenAPI and reviews with real kubectls', () => {
     const bad = kubectl(kubeconfig, cache, ['create', '-f', '-'], csrManifest('new-unknown', { colour: 'blue' }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /strict decoding error: unknown field "spec\.colour"/);
+  });
+
+  test('kubectl auth whoami prints the user and groups of a client certificate and of a bootstrap token', current, () => {
+    const cert = kubectl(kubeconfig, cache, ['auth', 'whoami']);
+    assert.equal(cert.code, 0, cert.stderr);
+    assert.match(cert.stdout, /Username\s+kubernetes-admin/);
+    assert.match(cert.stdout, /Groups\s+\[kubeadm:cluster-admins system:authenticated\]/);
+    const boot = kubectl(tokenConfig, cache, ['auth', 'whoami']);
+    assert.equal(boot.code, 0, boot.stderr);
+    assert.match(boot.stdout, new RegExp(`Username\\s+system:bootstrap:${tokenId}`));
+    assert.match(boot.stdout, /Groups\s+\[system:bootstrappers.*system:authenticated\]/);
+  });
+
+  test('kubectl auth can-i --list prints the RBAC rules of the user in the namespace', current, () => {
+    const grant = [
+      role('cm-reader'),
+      JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'token-reads', namespace: 'default' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-reader' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `system:bootstrap:${tokenId}` }],
+      }),
+    ];
+    for (const manifest of grant) assert.equal(kubectl(kubeconfig, cache, ['create', '-f', '-'], manifest).code, 0);
+    const list = (namespace: string) => {
+      const r = kubectl(tokenConfig, cache, ['auth', 'can-i', '--list', '-n', namespace]);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const inDefault = list('default');
+    assert.match(inDefault, /^Resources\s+Non-Resource URLs\s+Resource Names\s+Verbs/);
+    assert.match(inDefault, /\nconfigmaps\s+\[\]\s+\[\]\s+\[get list\]/);
+    assert.match(inDefault, /\ncertificatesigningrequests\.certificates\.k8s\.io\s+\[\]\s+\[\]\s+\[create get list watch\]/);
+    assert.match(inDefault, /\nselfsubjectreviews\.authentication\.k8s\.io\s+\[\]\s+\[\]\s+\[create\]/);
+    assert.match(inDefault, /\n\s+\[\/healthz\]\s+\[\]\s+\[get\]/);
+    assert.doesNotMatch(list('kube-system'), /\nconfigmaps\s/);
   });
 });

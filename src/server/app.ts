@@ -368,12 +368,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (trimmed === '/apis') return reply.send(apiGroupList(deps.registry));
     if (trimmed === '/openapi/v2') {
       const { type, body } = openApiV2Response(deps.registry, req.headers.accept);
-      if (!Buffer.isBuffer(body)) return reply.send(body);
-      // Written raw: Fastify's content-type parser rejects the `@` of this media type and would send octet-stream.
-      reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': type, 'content-length': body.length });
-      reply.raw.end(req.method === 'HEAD' ? undefined : body);
-      return reply;
+      return reply.type(type).send(body);
     }
     if (trimmed === '/openapi/v3') return reply.send(openApiIndex(deps.registry));
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(trimmed);

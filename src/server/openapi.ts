@@ -170,7 +170,9 @@ export function openApiV2Response(registry: Registry, accept: string | undefined
         body = encodeOpenApiV2(openApiV2(registry));
         v2Protobufs.set(registry, body);
       }
-      return { type: OPENAPI_V2_PROTOBUF, body };
+      // Labelled octet-stream, as kube-apiserver does: Go's mime parser, which client-go applies
+      // to every response, refuses the `@` of the media type asked for ("unexpected content after media subtype").
+      return { type: 'application/octet-stream', body };
     }
     if (type === 'application/json' || type === 'application/*' || type === '*/*')
       return { type: 'application/json', body: openApiV2(registry) };
