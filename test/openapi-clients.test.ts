@@ -152,6 +152,12 @@ describe('OpenAPI and reviews with real kubectls', () => {
     const bad = kubectl(kubeconfig, cache, ['create', '-f', '-'], csrManifest('new-unknown', { colour: 'blue' }));
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /strict decoding error: unknown field "spec\.colour"/);
+    const cm = kubectl(kubeconfig, cache, ['create', '-f', '-'], configMap('new-unknown', { colour: 'blue' }));
+    assert.notEqual(cm.code, 0, 'kubectl sends fieldValidation=Strict and the server refuses the unknown field');
+    assert.match(cm.stderr, /ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "colour"/);
+    const loose = kubectl(kubeconfig, cache, ['create', '--validate=warn', '-f', '-'], configMap('new-warned', { colour: 'blue' }));
+    assert.equal(loose.code, 0, loose.stderr);
+    assert.match(loose.stderr, /Warning: unknown field "colour"/);
   });
 
   test('kubectl auth whoami prints the user and groups of a client certificate and of a bootstrap token', current, () => {

@@ -31,6 +31,7 @@ import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { fieldValidated } from './field-validation.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
 import { openApiGroupVersion, openApiIndex, openApiV2Response } from './openapi.ts';
@@ -514,13 +515,15 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         return reply;
       }
       case 'create': {
-        const body = parseBody(req.body, req.headers['content-type']);
+        const body = fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply);
         const dryRun = query.getAll('dryRun').includes('All');
         limits.creates.take(user.name);
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
       }
       case 'update':
-        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));
+        return reply.send(
+          await rest.update(def, target, fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply), user),
+        );
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
@@ -530,7 +533,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
           );
         }
-        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user));
+        return reply.send(await rest.patch(def, target, fieldValidated(def, parseBody(req.body, 'application/json'), query, reply), user));
       }
       case 'delete':
         return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type'])));

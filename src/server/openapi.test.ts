@@ -153,4 +153,41 @@ describe('OpenAPI documents', () => {
     assert.equal(authz.resources.find((r) => r.name === 'localsubjectaccessreviews')?.namespaced, true);
     assert.equal(authz.resources.find((r) => r.name === 'selfsubjectrulesreviews')?.namespaced, false);
   });
+
+  test('fieldValidation: Strict refuses unknown fields at any depth, Warn (the default) warns, Ignore is silent', async () => {
+    const url = '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles';
+    const create = (name: string, query: string) =>
+      api.server.app.inject({
+        method: 'POST',
+        url: `${url}${query}`,
+        headers: admin,
+        payload: {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'Role',
+          metadata: { name },
+          colour: 1,
+          rules: [{ verbs: ['get'], apiGroups: [''], resources: ['configmaps'], colour: 2 }],
+        },
+      });
+    const strict = await create('strict', '?fieldValidation=Strict');
+    assert.equal(strict.statusCode, 400, strict.body);
+    assert.equal(
+      strict.json<{ message: string }>().message,
+      'Role in version "v1" cannot be handled as a Role: strict decoding error: unknown field "colour", unknown field "rules[0].colour"',
+    );
+    const warned = await create('warned', '');
+    assert.equal(warned.statusCode, 201, warned.body);
+    assert.deepEqual(warned.headers.warning, ['299 - "unknown field \\"colour\\""', '299 - "unknown field \\"rules[0].colour\\""']);
+    const ignored = await create('ignored', '?fieldValidation=Ignore');
+    assert.equal(ignored.statusCode, 201, ignored.body);
+    assert.equal(ignored.headers.warning, undefined);
+    assert.equal((await create('bad', '?fieldValidation=Loose')).statusCode, 400);
+    const patch = await api.server.app.inject({
+      method: 'PATCH',
+      url: `${url}/warned?fieldValidation=Strict`,
+      headers: { ...admin, 'content-type': 'application/strategic-merge-patch+json' },
+      payload: { $setElementOrder: [], metadata: { labels: { a: 'b' } } },
+    });
+    assert.equal(patch.statusCode, 200, patch.body);
+  });
 });
