@@ -146,7 +146,7 @@ export function openApiIndex(registry: Registry): JsonObject {
 
 const v2Protobufs = new WeakMap<Registry, Buffer>();
 
-/** Media types clients ask `/openapi/v2` for; the dotted form is what kubectl 1.27+ sends. */
+/** Media types clients ask `/openapi/v2` for; newer client-go sends the dotted form, which Go's mime parser accepts. */
 const PROTOBUF_TYPES = new Set([OPENAPI_V2_PROTOBUF, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf']);
 
 /**
