@@ -5,6 +5,7 @@
  * turns them into the v2 and v3 documents. Descriptions are short paraphrases of the Kubernetes
  * API reference.
  */
+import { isObject } from '../base/json.ts';
 import type { JsonObject } from './registry.ts';
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
@@ -422,11 +423,15 @@ export const DEFINITIONS: Readonly<Record<string, Schema>> = {
   ),
 };
 
+/** Definition names by `group/version/kind`, from the extension itself so that the two cannot disagree. */
+const BY_KIND = new Map<string, string>();
+for (const [name, schema] of Object.entries(DEFINITIONS)) {
+  const gvks = schema['x-kubernetes-group-version-kind'];
+  if (!Array.isArray(gvks)) continue;
+  for (const g of gvks) if (isObject(g)) BY_KIND.set(`${String(g.group)}/${String(g.version)}/${String(g.kind)}`, name);
+}
+
 /** The definition name of a served kind, or undefined when none is described. */
 export function definitionOf(group: string, version: string, kind: string): string | undefined {
-  for (const [name, schema] of Object.entries(DEFINITIONS)) {
-    const gvks = schema['x-kubernetes-group-version-kind'];
-    if (Array.isArray(gvks) && gvks.some((g: JsonObject) => g.group === group && g.version === version && g.kind === kind)) return name;
-  }
-  return undefined;
+  return BY_KIND.get(`${group}/${version}/${kind}`);
 }
