@@ -60,6 +60,6 @@ export {
 export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
 export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';
-export { authorize, prepareBinding, prepareRole } from './rbac.ts';
+export { authorize, prepareBinding, prepareRole, rulesFor } from './rbac.ts';
 export type { StatusDetails, StatusResponse } from './status.ts';
 export { STATUS_TABLE, toStatus } from './status.ts';

@@ -121,6 +121,47 @@ export function authorize(a: AuthorizationAttributes, policy: RbacPolicy): Decis
   return { allowed: false, reason: `no RBAC policy matched ${describe(a)}` };
 }
 
+/**
+ * The rules that apply to `user` in `namespace`, as kube's RBAC rule resolver lists them for a
+ * SelfSubjectRulesReview: those of every ClusterRoleBinding naming the user, then, in a namespace,
+ * those of its RoleBindings there; each rule split into its resource and non-resource halves.
+ * The system:masters shortcut of authorize() is not a rule, so it lists nothing (kube's is an
+ * authorizer that lists nothing either; masters see cluster-admin through its binding).
+ */
+export function rulesFor(user: UserInfo, namespace: string, policy: RbacPolicy): { resource: PolicyRule[]; nonResource: PolicyRule[] } {
+  const clusterRole = (name: string) => policy.clusterRoles.find((r) => r.metadata.name === name);
+  const rules: PolicyRule[] = [];
+  for (const b of policy.clusterRoleBindings) {
+    if (b.roleRef.kind !== 'ClusterRole' || !(b.subjects ?? []).some((s) => subjectMatches(s, user, undefined))) continue;
+    rules.push(...(clusterRole(b.roleRef.name)?.rules ?? []));
+  }
+  if (namespace !== '') {
+    for (const b of policy.roleBindings) {
+      if (b.metadata.namespace !== namespace || !(b.subjects ?? []).some((s) => subjectMatches(s, user, namespace))) continue;
+      const role =
+        b.roleRef.kind === 'ClusterRole'
+          ? clusterRole(b.roleRef.name)
+          : policy.roles.find((r) => r.metadata.name === b.roleRef.name && r.metadata.namespace === namespace);
+      rules.push(...(role?.rules ?? []));
+    }
+  }
+  const resource: PolicyRule[] = [];
+  const nonResource: PolicyRule[] = [];
+  for (const r of rules) {
+    if ((r.resources ?? []).length > 0) {
+      resource.push({
+        verbs: [...(r.verbs ?? [])],
+        apiGroups: [...(r.apiGroups ?? [])],
+        resources: [...(r.resources ?? [])],
+        ...((r.resourceNames ?? []).length > 0 ? { resourceNames: [...(r.resourceNames ?? [])] } : {}),
+      });
+    }
+    if ((r.nonResourceURLs ?? []).length > 0)
+      nonResource.push({ verbs: [...(r.verbs ?? [])], nonResourceURLs: [...(r.nonResourceURLs ?? [])] });
+  }
+  return { resource, nonResource };
+}
+
 function stringList(v: unknown, field: string): void {
   if (v === undefined || v === null) return;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {

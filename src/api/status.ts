@@ -9,6 +9,7 @@ export const STATUS_TABLE: Readonly<Record<ErrorCode, { readonly http: number; r
   INVALID: { http: 422, reason: 'Invalid' },
   BAD_REQUEST: { http: 400, reason: 'BadRequest' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, reason: 'UnsupportedMediaType' },
+  NOT_ACCEPTABLE: { http: 406, reason: 'NotAcceptable' },
   METHOD_NOT_ALLOWED: { http: 405, reason: 'MethodNotAllowed' },
   NOT_FOUND: { http: 404, reason: 'NotFound' },
   ALREADY_EXISTS: { http: 409, reason: 'AlreadyExists' },

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'INVALID'
   | 'BAD_REQUEST'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'NOT_ACCEPTABLE'
   | 'METHOD_NOT_ALLOWED'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'

@@ -142,7 +142,27 @@ function stringArray(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
-/** `authorization.k8s.io/v1` SubjectAccessReview and SelfSubjectAccessReview create handlers. */
+/** The user a SubjectAccessReview or LocalSubjectAccessReview asks about. */
+function subjectOf(spec: JsonObject): UserInfo {
+  if (typeof spec.user !== 'string' || spec.user === '') {
+    throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
+  }
+  const extra = isObject(spec.extra)
+    ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
+    : undefined;
+  return {
+    name: spec.user,
+    groups: stringArray(spec.groups),
+    ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
+    ...(extra ? { extra } : {}),
+  };
+}
+
+/**
+ * The review APIs, all create-only and never stored: `authorization.k8s.io/v1` SubjectAccessReview,
+ * LocalSubjectAccessReview, SelfSubjectAccessReview and SelfSubjectRulesReview, and
+ * `authentication.k8s.io/v1` SelfSubjectReview (the requester as authenticated, after impersonation).
+ */
 export function accessReviewHandlers(authorizer: Authorizer): Map<string, VirtualResource> {
   const review = (kind: string, spec: JsonObject, subject: UserInfo): JsonObject => {
     const attributes = attributesFrom(spec, subject);
@@ -157,23 +177,73 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, Virtua
   };
   return new Map([
     [
+      'authorization.k8s.io/localsubjectaccessreviews',
+      {
+        create: async (body: unknown, _user: UserInfo, namespace: string) => {
+          const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
+          if (spec.nonResourceAttributes !== undefined && spec.nonResourceAttributes !== null) {
+            throw new TlsbootError(
+              'INVALID',
+              'ACCESS_REVIEW',
+              'spec.nonResourceAttributes: Invalid value: disallowed on this kind of request',
+              {
+                field: 'spec.nonResourceAttributes',
+              },
+            );
+          }
+          const subject = subjectOf(spec);
+          // kube-apiserver's rule: the question is about the namespace the review was posted in.
+          const asked = isObject(spec.resourceAttributes) ? spec.resourceAttributes.namespace : undefined;
+          if (asked !== namespace) {
+            throw new TlsbootError('BAD_REQUEST', 'ACCESS_REVIEW', `spec.resourceAttributes.namespace must match namespace: ${namespace}`);
+          }
+          const answer = review('LocalSubjectAccessReview', spec, subject);
+          return { ...answer, metadata: { namespace, creationTimestamp: null } };
+        },
+      },
+    ],
+    [
+      'authorization.k8s.io/selfsubjectrulesreviews',
+      {
+        create: async (body: unknown, user: UserInfo) => {
+          const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
+          const namespace = typeof spec.namespace === 'string' ? spec.namespace : '';
+          if (namespace === '') throw new TlsbootError('BAD_REQUEST', 'RULES_REVIEW', 'no namespace on request');
+          const rules = authorizer.rulesFor?.(user, namespace);
+          return {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectRulesReview',
+            metadata: { creationTimestamp: null },
+            spec: { namespace },
+            status: { resourceRules: rules?.resource ?? [], nonResourceRules: rules?.nonResource ?? [], incomplete: rules === undefined },
+          };
+        },
+      },
+    ],
+    [
+      'authentication.k8s.io/selfsubjectreviews',
+      {
+        create: async (_body: unknown, user: UserInfo) => ({
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'SelfSubjectReview',
+          metadata: { creationTimestamp: null },
+          status: {
+            userInfo: {
+              username: user.name,
+              ...(user.uid ? { uid: user.uid } : {}),
+              groups: [...user.groups],
+              ...(user.extra && Object.keys(user.extra).length > 0 ? { extra: user.extra } : {}),
+            },
+          },
+        }),
+      },
+    ],
+    [
       'authorization.k8s.io/subjectaccessreviews',
       {
         create: async (body: unknown) => {
-          const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
-          if (!spec || typeof spec.user !== 'string' || spec.user === '') {
-            throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
-          }
-          const extra = isObject(spec.extra)
-            ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
-            : undefined;
-          const subject: UserInfo = {
-            name: spec.user,
-            groups: stringArray(spec.groups),
-            ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
-            ...(extra ? { extra } : {}),
-          };
-          return review('SubjectAccessReview', spec, subject);
+          const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
+          return review('SubjectAccessReview', spec, subjectOf(spec));
         },
       },
     ],

@@ -31,10 +31,11 @@ import type { Authorizer } from './authz.ts';
 import { forbiddenMessage } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { fieldValidated } from './field-validation.ts';
 import { impersonate } from './impersonation.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
-import { openApiGroupVersion, openApiIndex } from './openapi.ts';
+import { openApiGroupVersion, openApiIndex, openApiV2Response } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { queryDryRun } from './query.ts';
 import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
@@ -320,14 +321,14 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     const admitted = req.tlsboot;
     try {
       if (!admitted) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler unauthenticated');
-      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, reply);
+      if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, req, reply);
       return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
     } catch (error) {
       return sendError(reply, error, admitted?.kind === 'resource' ? { info: admitted.info, kind: admitted.def.kind } : undefined);
     }
   }
 
-  function serveNonResource(path: string, reply: FastifyReply): unknown {
+  function serveNonResource(path: string, req: FastifyRequest, reply: FastifyReply): unknown {
     const trimmed = path.replace(/\/+$/, '') || '/';
     if (trimmed === '/healthz' || trimmed === '/livez') return reply.type('text/plain').send('ok');
     if (trimmed === '/readyz')
@@ -335,6 +336,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     if (trimmed === '/version') return reply.send(deps.version);
     if (trimmed === '/api') return reply.send(apiVersions(deps.advertisedAddress));
     if (trimmed === '/apis') return reply.send(apiGroupList(deps.registry));
+    if (trimmed === '/openapi/v2') {
+      const { type, body } = openApiV2Response(deps.registry, req.headers.accept);
+      return reply.type(type).send(body);
+    }
     if (trimmed === '/openapi/v3') return reply.send(openApiIndex(deps.registry));
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(trimmed);
     if (oa) {
@@ -368,7 +373,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     switch (info.verb) {
       case 'create':
         if (!v.create) throw unsupported();
-        return reply.code(201).send(await v.create(parseBody(body, contentType), user));
+        return reply.code(201).send(await v.create(parseBody(body, contentType), user, info.namespace));
       case 'get': {
         if (!v.get) throw unsupported();
         const obj = await v.get(info.name, user);
@@ -479,7 +484,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         return reply;
       }
       case 'create': {
-        const body = parseBody(req.body, req.headers['content-type']);
+        const body = fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply);
         try {
           const dryRun = queryDryRun(query);
           limits.creates.take(user.name);
@@ -490,7 +495,15 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         }
       }
       case 'update':
-        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user, queryDryRun(query)));
+        return reply.send(
+          await rest.update(
+            def,
+            target,
+            fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply),
+            user,
+            queryDryRun(query),
+          ),
+        );
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
@@ -500,7 +513,15 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
           );
         }
-        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user, queryDryRun(query)));
+        return reply.send(
+          await rest.patch(
+            def,
+            target,
+            fieldValidated(def, parseBody(req.body, 'application/json'), query, reply),
+            user,
+            queryDryRun(query),
+          ),
+        );
       }
       case 'delete':
         return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type']), queryDryRun(query)));

@@ -3,13 +3,15 @@
  * four RBAC resources, so a decision costs no store read and follows edits within a watch event,
  * and kube-apiserver's wording of a Forbidden message.
  */
-import { type AuthorizationAttributes, authorize, type Decision } from '../api/index.ts';
+import { type AuthorizationAttributes, authorize, type Decision, type PolicyRule, rulesFor, type UserInfo } from '../api/index.ts';
 import { type RbacCaches, rbacPolicy } from '../store/index.ts';
 
 export type { RbacCaches };
 
 export interface Authorizer {
   authorize(attributes: AuthorizationAttributes): Decision;
+  /** The rules `user` has in `namespace`, for SelfSubjectRulesReview; an authorizer without it answers `incomplete`. */
+  rulesFor?(user: UserInfo, namespace: string): { resource: PolicyRule[]; nonResource: PolicyRule[] };
 }
 
 export class RbacAuthorizer implements Authorizer {
@@ -21,6 +23,10 @@ export class RbacAuthorizer implements Authorizer {
 
   authorize(attributes: AuthorizationAttributes): Decision {
     return authorize(attributes, rbacPolicy(this.caches));
+  }
+
+  rulesFor(user: UserInfo, namespace: string): { resource: PolicyRule[]; nonResource: PolicyRule[] } {
+    return rulesFor(user, namespace, rbacPolicy(this.caches));
   }
 }
 

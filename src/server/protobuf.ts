@@ -108,6 +108,10 @@ const SCHEMAS: Record<string, Schema> = {
   SelfSubjectAccessReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SelfSARSpec'] },
   SelfSARSpec: { 1: ['resourceAttributes', 'msg:ResourceAttributes'], 2: ['nonResourceAttributes', 'msg:NonResourceAttributes'] },
   SubjectAccessReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SARSpec'] },
+  LocalSubjectAccessReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SARSpec'] },
+  SelfSubjectRulesReview: { 1: ['metadata', 'msg:ObjectMeta'], 2: ['spec', 'msg:SelfSRRSpec'] },
+  SelfSRRSpec: { 1: ['namespace', 'string'] },
+  SelfSubjectReview: { 1: ['metadata', 'msg:ObjectMeta'] },
   SARSpec: {
     1: ['resourceAttributes', 'msg:ResourceAttributes'],
     2: ['nonResourceAttributes', 'msg:NonResourceAttributes'],

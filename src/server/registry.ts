@@ -84,7 +84,8 @@ export class Registry {
  * Verbs left out answer 405. Authentication, authorization and auditing happen first, as for any resource.
  */
 export interface VirtualResource {
-  create?(body: unknown, user: UserInfo): Promise<JsonObject>;
+  /** `namespace` is the request's, "" for a cluster-scoped resource. */
+  create?(body: unknown, user: UserInfo, namespace: string): Promise<JsonObject>;
   get?(name: string, user: UserInfo): Promise<JsonObject>;
   list?(user: UserInfo): Promise<JsonObject[]>;
   delete?(name: string, user: UserInfo): Promise<JsonObject>;

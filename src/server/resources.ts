@@ -161,14 +161,14 @@ export const leaseResource: ResourceDef = {
   prepareUpdate: (_old, obj) => obj,
 };
 
-function reviewResource(resource: string, kind: string): ResourceDef {
+function reviewResource(resource: string, kind: string, group = 'authorization.k8s.io', namespaced = false): ResourceDef {
   return {
-    group: 'authorization.k8s.io',
+    group,
     version: 'v1',
     resource,
     singular: kind.toLowerCase(),
     kind,
-    namespaced: false,
+    namespaced,
     shortNames: [],
     subresources: [],
     verbs: ['create'],
@@ -216,5 +216,8 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   leaseResource,
   reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
   reviewResource('selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
+  reviewResource('localsubjectaccessreviews', 'LocalSubjectAccessReview', 'authorization.k8s.io', true),
+  reviewResource('selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
+  reviewResource('selfsubjectreviews', 'SelfSubjectReview', 'authentication.k8s.io'),
   signingSessionResource,
 ];
