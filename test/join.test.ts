@@ -12,7 +12,16 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { freePort, joinNode as joinAs, openssl, type RunningServer, startServer, tempDir, tlsbootAsync } from './helpers/processes.ts';
+import {
+  freePort,
+  joinNode as joinAs,
+  openssl,
+  type RunningServer,
+  startServer,
+  tempDir,
+  tlsbootAsync,
+  until,
+} from './helpers/processes.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -259,17 +268,21 @@ describe('tlsboot join and agent', () => {
     assert.notEqual(readlinkSync(clientLink), firstClient, 'the client certificate was rotated');
     const verified = openssl(['verify', '-purpose', 'sslclient', '-CAfile', join(server.dir, 'pki', 'ca.crt'), clientLink]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
-    const served = await new Promise<string>((resolve, reject) => {
-      const socket = connect(
-        { host: '127.0.0.1', port: servingPort, ca: readFileSync(join(server.dir, 'pki', 'ca.crt')), servername: 'node-2' },
-        () => {
-          const cert = socket.getPeerX509Certificate();
-          socket.end();
-          resolve(cert?.subject ?? '');
-        },
-      );
-      socket.on('error', reject);
-    });
+    const serve = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(
+          { host: '127.0.0.1', port: servingPort, ca: readFileSync(join(server.dir, 'pki', 'ca.crt')), servername: 'node-2' },
+          () => {
+            const cert = socket.getPeerX509Certificate();
+            socket.end();
+            resolve(cert?.subject ?? '');
+          },
+        );
+        socket.on('error', reject);
+      });
+    // The endpoint listens once the first serving certificate is issued, which on a loaded machine
+    // can come after the client rotation that ended the wait above.
+    const served = await until('the serving endpoint', () => serve().catch(() => undefined), 30_000);
     assert.match(served, /CN=system:node:node-2/);
     const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
     const renewals = list.items.filter((c) => String((c.spec as Record<string, unknown>).username) === 'system:node:node-2');

@@ -24,13 +24,13 @@ describe('an invalid secrets key file', () => {
 
   test('refuses the server start naming the file, quoting none of it, and no store is created', async () => {
     const cluster = join(dir.path, 'cluster');
-    const init = await tlsbootAsync(['init', '--dir', cluster, '--node-name', 'cp']);
+    const port = await freePort();
+    const init = await tlsbootAsync(['init', '--dir', cluster, '--node-name', 'cp', '--apiserver-bind-port', String(port)]);
     assert.equal(init.code, 0, init.stderr);
     const keyFile = join(cluster, 'pki', 'secrets-encryption.key');
     const material = randomBytes(32).toString('base64');
     // A bare key where the JSON should be: any echo of the file is an echo of key material.
     writeFileSync(keyFile, `${material}\n`);
-    const port = await freePort();
     const r = await tlsbootAsync(['server', '--dir', cluster, '--listen', `127.0.0.1:${port}`], { timeoutMs: 60_000 });
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stderr, new RegExp(`error: ${keyFile}: is not valid JSON`));
