@@ -6,12 +6,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { csrCertificatePem, csrConditions, prepareCsrCreate, reservedIdentities, type UserInfo } from '../src/api/index.ts';
+import {
+  csrCertificatePem,
+  csrConditions,
+  nodeNameProblem,
+  prepareCsrCreate,
+  reservedIdentities,
+  type UserInfo,
+} from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
 import { LocalSigner, type Signer } from '../src/ca/signer.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import { CSR_RESOURCE, ISSUED_RESOURCE, NODE_CLIENT_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
+import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
@@ -32,6 +40,7 @@ import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
 import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
+import { until } from './helpers/processes.ts';
 
 const RBAC = 'rbac.authorization.k8s.io';
 const bootstrapUser: UserInfo = {
@@ -405,6 +414,26 @@ describe('identity rules in the controllers', () => {
     const onTime = await submit({ user: node('renew-1'), cn: 'system:node:renew-1' });
     await reconcileApproval(onTime, { client, now: () => new Date(Date.now() + 18 * H), nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(onTime), ['Approved']);
+  });
+
+  test('the identity sweep deletes a dead claim, an expired registration and an expired address, and keeps live ones', async () => {
+    const dead = await submit({ user: bootstrapUser, cn: 'system:node:squat-1' });
+    await reconcileApproval(dead, { client, now, nodeNames, ...claims });
+    const csr = (await client.getCsr(dead)) ?? {};
+    await client.deleteCsr(dead, String((csr.metadata as { resourceVersion: string }).resourceVersion));
+    const live = await submit({ user: bootstrapUser, cn: 'system:node:live-1' });
+    await reconcileApproval(live, { client, now, nodeNames, ...claims });
+    await reconcileSigning(live, { client, signer, now, nodeNames });
+    const deleted = await sweepIdentities(client, now());
+    assert.ok(deleted.includes('tlsboot.io/nodenameclaims/squat-1'), JSON.stringify(deleted));
+    assert.ok(!deleted.some((d) => d.endsWith('/live-1') || d.endsWith(':live-1')), JSON.stringify(deleted));
+    // The index forgets the dead name: a node beneath it may join.
+    await until('the index forgets squat-1', async () => (identity.nodes.has('squat-1') ? undefined : true), 5000);
+    assert.equal(nodeNameProblem('squat-1.ec2.internal', identity.nodeNames(), true), undefined);
+    const later = new Date(Date.now() + 25 * H);
+    const expiredOnes = await sweepIdentities(client, later);
+    assert.ok(expiredOnes.includes('tlsboot.io/nodeclientcertificates/system:node:live-1'), JSON.stringify(expiredOnes));
+    assert.ok(expiredOnes.includes('tlsboot.io/nodenameclaims/live-1'), 'a claim whose certificate and registration expired');
   });
 
   test('a claim whose request is gone without a certificate is taken over by the next request', async () => {

@@ -46,7 +46,7 @@ export interface ApproverOptions {
  * or the one it got is valid. A claim whose request was deleted, denied or failed, or whose
  * certificate expired, no longer keeps the name from a new node, as an expired registration does not.
  */
-function claimIsLive(holder: JsonObject | undefined, uid: unknown, now: Date): boolean {
+export function claimIsLive(holder: JsonObject | undefined, uid: unknown, now: Date): boolean {
   if (!holder || !isObject(holder.metadata) || holder.metadata.uid !== uid) return false;
   if (csrConditions(holder).some((c) => c.type === 'Denied' || c.type === 'Failed')) return false;
   const pem = csrCertificatePem(holder);

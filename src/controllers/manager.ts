@@ -14,6 +14,7 @@ import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
 import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
+import { sweepIdentities } from './identity-cleaner.ts';
 import { Controller, type ControllerLogger } from './runner.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning } from './signer.ts';
@@ -158,6 +159,12 @@ export class ControllerManager {
         if (deleted.length > 0) logger.info({ deleted }, 'csr cleaner removed old requests');
       } catch (error) {
         logger.warn({ error: String(error) }, 'csr cleaner');
+      }
+      try {
+        const gone = await sweepIdentities(client, now());
+        if (gone.length > 0) logger.info({ deleted: gone }, 'identity cleaner removed dead names and addresses');
+      } catch (error) {
+        logger.warn({ error: String(error) }, 'identity cleaner');
       }
     };
     this.sweepTimer = every(clock, this.o.csrCleanupIntervalMs ?? 3_600_000, () => void sweep(), { unref: true });
