@@ -509,6 +509,26 @@ describe('identity rules in the controllers', () => {
     assert.equal((await Promise.all(racers.map(issued))).filter(Boolean).length, 1);
   });
 
+  test('one node holds at most 16 addresses in live serving certificates; renewing the ones it holds is fine', async () => {
+    const ips = (from: number) => Array.from({ length: 10 }, (_, i) => `10.4.0.${from + i}`);
+    const first = await serving('hoard', { ip: ips(1) });
+    await approveByHand(first);
+    await reconcileSigning(first, { client, signer, now, nodeNames });
+    assert.equal(await issued(first), true);
+    const more = await serving('hoard', { ip: ips(11) });
+    await approveByHand(more);
+    await reconcileSigning(more, { client, signer, now, nodeNames });
+    assert.equal(await reasonOf(more, 'Failed'), 'TooManyAddresses');
+    const again = await serving('hoard', { ip: ips(1).slice(0, 6) });
+    await approveByHand(again);
+    await reconcileSigning(again, { client, signer, now, nodeNames });
+    assert.equal(await issued(again), true, 'addresses it already holds do not count twice');
+    const other = await serving('not-hoard', { ip: ['10.4.0.15'] });
+    await approveByHand(other);
+    await reconcileSigning(other, { client, signer, now, nodeNames });
+    assert.equal(await issued(other), true, 'the refused addresses were not claimed');
+  });
+
   test('without a policy the serving approver denies what no policy could allow and withholds the rest', async () => {
     const reserved = await serving('n30', { dns: ['n30', 'kubernetes'] });
     const unknown = await serving('n31', { dns: ['n31'], ip: ['10.3.0.31'] });

@@ -16,6 +16,8 @@ import { type CertificateRequest, commonName, comparableIp } from '../pki/index.
 export const NODE_CLIENT_RESOURCE = 'tlsboot.io/nodeclientcertificates';
 export const NODE_NAME_CLAIM_RESOURCE = 'tlsboot.io/nodenameclaims';
 export const ADDRESS_CLAIM_RESOURCE = 'tlsboot.io/addressclaims';
+/** Per node, the addresses its live serving certificates hold (to bound how many one node holds). */
+export const NODE_ADDRESSES_RESOURCE = 'tlsboot.io/nodeaddresses';
 
 /** The claim object's name for an address: its comparable form, with ":" spelled "-" for IPv6. */
 export function addressClaimName(ip: string): string {

@@ -45,6 +45,7 @@ export {
   ADDRESS_CLAIM_RESOURCE,
   addressClaimName,
   dns1123SubdomainProblem,
+  NODE_ADDRESSES_RESOURCE,
   NODE_CLIENT_RESOURCE,
   NODE_NAME_CLAIM_RESOURCE,
   NodeNameIndex,

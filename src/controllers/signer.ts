@@ -11,6 +11,7 @@ import {
   addressClaimName,
   csrCertificatePem,
   csrConditions,
+  NODE_ADDRESSES_RESOURCE,
   type NodeNameContext,
   nodeNameProblem,
   parseCsrRequestField,
@@ -58,6 +59,42 @@ function identityProblem(signerName: string, csr: CertificateRequest, requester:
   if (wildcard !== undefined) return `DNS name ${wildcard} is a wildcard, which no node certificate carries`;
   const reserved = reservedSanProblems(ctx.reserved, csr.sans);
   return reserved.length > 0 ? reserved.join('; ') : undefined;
+}
+
+/** Addresses one node may hold in live serving certificates at once (a serving policy's default SAN limit). */
+export const MAX_ADDRESSES_PER_NODE = 16;
+
+/**
+ * Records, per node and compare-and-swap, the addresses its live serving certificates hold, and
+ * refuses a certificate that would take the node past MAX_ADDRESSES_PER_NODE: without it a node
+ * could claim a whole allowed range, one certificate at a time, and keep it from other nodes.
+ */
+async function reserveNodeAddresses(
+  client: ClusterClient,
+  node: string,
+  ips: readonly string[],
+  now: Date,
+  notAfter: Date,
+): Promise<string | undefined> {
+  for (;;) {
+    const index = await client.getObject(NODE_ADDRESSES_RESOURCE, '', node);
+    const held = isObject(index?.addresses) ? index.addresses : {};
+    const live = Object.fromEntries(
+      Object.entries(held).filter((e): e is [string, string] => typeof e[1] === 'string' && Date.parse(e[1]) > now.getTime()),
+    );
+    const until = notAfter.toISOString();
+    const next: Record<string, string> = { ...live };
+    for (const ip of ips.map((i) => comparableIp(i))) next[ip] = (live[ip] ?? '') > until ? (live[ip] as string) : until;
+    if (Object.keys(next).length > MAX_ADDRESSES_PER_NODE)
+      return `node ${node} would hold ${Object.keys(next).length} addresses in live serving certificates; at most ${MAX_ADDRESSES_PER_NODE} are allowed (it holds ${Object.keys(live).join(', ') || 'none'})`;
+    try {
+      if (index) await client.updateObject(NODE_ADDRESSES_RESOURCE, { ...index, addresses: next });
+      else await client.createObject(NODE_ADDRESSES_RESOURCE, { metadata: { name: node }, addresses: next });
+      return undefined;
+    } catch (error) {
+      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+    }
+  }
 }
 
 /**
@@ -157,7 +194,13 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     // Reserved before signing, so a concurrent request for another node cannot sign the same
     // address meanwhile; extended to the certificate's expiry once it exists.
     const now = o.now();
-    const taken = await claimAddresses(o.client, node, servingIps, now, new Date(now.getTime() + ADDRESS_RESERVATION_MS));
+    const reservation = new Date(now.getTime() + ADDRESS_RESERVATION_MS);
+    const tooMany = await reserveNodeAddresses(o.client, node, servingIps, now, reservation);
+    if (tooMany !== undefined) {
+      await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'TooManyAddresses', message: tooMany });
+      return undefined;
+    }
+    const taken = await claimAddresses(o.client, node, servingIps, now, reservation);
     if (taken !== undefined) {
       await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'AddressHeldByAnotherNode', message: taken });
       return undefined;
@@ -218,6 +261,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   // approver's index behind the inventory.
   if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record);
   if (servingIps.length > 0) {
+    await reserveNodeAddresses(o.client, node, servingIps, o.now(), new Date(String(record.notAfter)));
     const taken = await claimAddresses(o.client, node, servingIps, o.now(), new Date(String(record.notAfter)));
     // Only a claim lost after a crash between signing and this write can land here; the inventory
     // still records the certificate, so say so rather than hand it out.
