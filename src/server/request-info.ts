@@ -4,6 +4,8 @@
  * `create`, `update`, `patch`, `delete`, `deletecollection`), or a non-resource path. Pure.
  */
 
+import { queryFlag } from './list-options.ts';
+
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
 export interface ResourceRequestInfo {
@@ -55,8 +57,7 @@ export function requestInfo(method: string, path: string, query: URLSearchParams
   const [resource = '', name = '', subresource = '', ...extra] = rest;
   if (extra.length > 0) return { kind: 'nonresource', verb: verbForMethod, path };
   let verb = verbForMethod as Verb;
-  const watch = query.get('watch');
-  if (verb === 'get' && name === '') verb = watch === 'true' || watch === '1' ? 'watch' : 'list';
+  if (verb === 'get' && name === '') verb = queryFlag(query, 'watch') === true ? 'watch' : 'list';
   if (verb === 'delete' && name === '') verb = 'deletecollection';
   return { kind: 'resource', verb, group, version, namespace, resource, name, subresource };
 }
