@@ -44,7 +44,7 @@ import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { statusFor } from './status.ts';
 import { buildTable, wantsTable } from './table.ts';
-import { serveWatch } from './watch.ts';
+import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS, serveWatch } from './watch.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /**
@@ -94,6 +94,8 @@ export interface ApiServerDeps {
   readonly ready: () => boolean;
   /** Runs watch timeouts and bookmarks; the real clock when absent. */
   readonly clock?: Clock;
+  /** kube-apiserver's `--min-request-timeout` for watches without `timeoutSeconds` (watch.ts); 1800 s when absent. */
+  readonly minRequestTimeoutSeconds?: number;
 }
 
 export interface ApiServer {
@@ -493,6 +495,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
             shutdown: shutdown.signal,
             statusFor: (e) => statusFor(e, info).body,
             ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+            minRequestTimeoutSeconds: deps.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS,
           }).finally(releaseWatch);
           return reply;
         }

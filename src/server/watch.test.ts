@@ -15,7 +15,7 @@ import { openSqliteStore, type Store } from '../store/index.ts';
 import { parseReadOptions } from './list-options.ts';
 import { configMapResource } from './resources.ts';
 import { statusFor } from './status.ts';
-import { serveWatch } from './watch.ts';
+import { serveWatch, watchTimeoutMs } from './watch.ts';
 
 const DAY = 86_400_000;
 
@@ -224,6 +224,49 @@ describe('watch stream', () => {
     await store.create(CM('b'), cm('b'));
     const live = await w.next();
     assert.deepEqual([live.type, live.object.metadata?.name], ['ADDED', 'b']);
+  });
+
+  test('without timeoutSeconds a watch ends as kube-apiserver ends it: between --min-request-timeout and twice that', async (t) => {
+    const options = parseReadOptions(new URLSearchParams('watch=true'), true);
+    assert.equal(watchTimeoutMs({ options, minRequestTimeoutSeconds: 1800, random: () => 0 }), 1_800_000);
+    assert.equal(watchTimeoutMs({ options, minRequestTimeoutSeconds: 1800, random: () => 0.5 }), 2_700_000);
+    assert.equal(watchTimeoutMs({ options }), undefined, 'never, without a server minimum');
+    const client = parseReadOptions(new URLSearchParams('watch=true&timeoutSeconds=5'), true);
+    assert.equal(watchTimeoutMs({ options: client, minRequestTimeoutSeconds: 1800 }), 5000, "the client's timeoutSeconds wins");
+    const store = await storeWith(t, []);
+    const clock = new FakeClock(0);
+    const shutdown = new AbortController();
+    const server = createServer((_req, response) => {
+      void serveWatch({
+        def: configMapResource,
+        store,
+        namespace: 'default',
+        options,
+        matches: () => true,
+        table: undefined,
+        response,
+        shutdown: shutdown.signal,
+        statusFor: () => ({}),
+        clock,
+        minRequestTimeoutSeconds: 2,
+        random: () => 0.25,
+      });
+    });
+    t.after(() => {
+      shutdown.abort();
+      server.closeAllConnections();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const res = await new Promise<IncomingMessage>((resolve) => get({ host: '127.0.0.1', port: address.port, path: '/' }, resolve));
+    res.resume();
+    assert.deepEqual(clock.pending(), [2500]);
+    const ended = once(res, 'end');
+    clock.advance(2500);
+    await ended;
   });
 
   test('a watch from a compacted revision is one ERROR event: 410 Expired, "too old resource version: R (C)"', async (t) => {

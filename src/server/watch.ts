@@ -32,7 +32,26 @@ export interface WatchParams {
   readonly statusFor: (error: unknown) => JsonObject;
   /** Runs the `timeoutSeconds` timer (a client may set it to weeks) and the bookmarks; the real clock by default. */
   readonly clock?: Clock;
+  /**
+   * kube-apiserver's `--min-request-timeout`: a watch without `timeoutSeconds` ends after a random
+   * time between this and twice this, so that clients spread their re-watches (and a client far
+   * behind learns of it with a 410). Never, when absent.
+   */
+  readonly minRequestTimeoutSeconds?: number;
+  /** In [0, 1); Math.random by default. */
+  readonly random?: () => number;
 }
+
+/** How long a watch lasts, in ms: the client's `timeoutSeconds`, else kube-apiserver's random share of the server's. */
+export function watchTimeoutMs(p: Pick<WatchParams, 'options' | 'minRequestTimeoutSeconds' | 'random'>): number | undefined {
+  if (p.options.timeoutSeconds !== undefined) return p.options.timeoutSeconds * 1000;
+  const min = p.minRequestTimeoutSeconds;
+  if (min === undefined || min <= 0) return undefined;
+  return Math.round(min * 1000 * (1 + (p.random ?? Math.random)()));
+}
+
+/** kube-apiserver's default `--min-request-timeout`. */
+export const DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS = 1800;
 
 /** How often a watch that allows bookmarks gets one: kube-apiserver's cacher sends them about every minute. */
 export const BOOKMARK_INTERVAL_MS = 60_000;
@@ -48,7 +67,8 @@ export async function serveWatch(p: WatchParams): Promise<void> {
   const onClose = () => stop.abort();
   res.on('close', onClose);
   p.shutdown.addEventListener('abort', onClose, { once: true });
-  const timer = options.timeoutSeconds === undefined ? undefined : clock.setTimeout(onClose, options.timeoutSeconds * 1000);
+  const timeoutMs = watchTimeoutMs(p);
+  const timer = timeoutMs === undefined ? undefined : clock.setTimeout(onClose, timeoutMs);
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   // Sent now, not with the first event: a client waits for the status line before it counts the watch as open.
   res.flushHeaders();
