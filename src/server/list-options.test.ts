@@ -48,7 +48,8 @@ describe('read options', () => {
         ['sendInitialEvents=true', 'sendInitialEvents is forbidden for list'],
       ];
       for (const [query, detail] of cases) {
-        const r = await api.request('admin', 'GET', `${CMS}?${query}`);
+        // A watch that wrongly passes must still end: timeoutSeconds bounds it.
+        const r = await api.request('admin', 'GET', `${CMS}?${query}&timeoutSeconds=1`);
         assert.equal(r.status, 422, query);
         const body: unknown = r.json();
         assert.ok(isObject(body) && typeof body.message === 'string', query);

@@ -73,6 +73,17 @@ interface Event {
   } & Record<string, unknown>;
 }
 
+/** The response to a GET; bounded, as a server that holds back its status line until the first event would leave it waiting. */
+function responseOf(port: number): Promise<IncomingMessage> {
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no status line within 2 s')), 2000);
+    get({ host: '127.0.0.1', port, path: '/' }, (r) => {
+      clearTimeout(timer);
+      resolve(r);
+    });
+  });
+}
+
 /** A watch served by serveWatch on a socket, its query parsed as the app parses it; events read one by one. */
 async function openWatch(t: import('node:test').TestContext, store: Store, clock: FakeClock, query: string) {
   const shutdown = new AbortController();
@@ -99,7 +110,7 @@ async function openWatch(t: import('node:test').TestContext, store: Store, clock
   await once(server, 'listening');
   const address = server.address();
   assert.ok(address !== null && typeof address === 'object');
-  const res = await new Promise<IncomingMessage>((resolve) => get({ host: '127.0.0.1', port: address.port, path: '/' }, resolve));
+  const res = await responseOf(address.port);
   assert.equal(res.statusCode, 200);
   const lines: string[] = [];
   let buffered = '';
@@ -261,7 +272,7 @@ describe('watch stream', () => {
     await once(server, 'listening');
     const address = server.address();
     assert.ok(address !== null && typeof address === 'object');
-    const res = await new Promise<IncomingMessage>((resolve) => get({ host: '127.0.0.1', port: address.port, path: '/' }, resolve));
+    const res = await responseOf(address.port);
     res.resume();
     assert.deepEqual(clock.pending(), [2500]);
     const ended = once(res, 'end');
