@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { createServer, get, type IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../base/clock.ts';
+import { isObject } from '../base/json.ts';
 import { openSqliteStore, type Store } from '../store/index.ts';
 import { parseReadOptions } from './list-options.ts';
 import { configMapResource } from './resources.ts';
@@ -73,6 +74,12 @@ interface Event {
   } & Record<string, unknown>;
 }
 
+function isEvent(value: unknown): value is Event {
+  if (!isObject(value) || typeof value.type !== 'string' || !isObject(value.object)) return false;
+  const meta = value.object.metadata;
+  return meta === undefined || isObject(meta);
+}
+
 /** The response to a GET; bounded, as a server that holds back its status line until the first event would leave it waiting. */
 function responseOf(port: number): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
@@ -132,7 +139,9 @@ async function openWatch(t: import('node:test').TestContext, store: Store, clock
       for (let i = 0; i < 250 && lines.length === 0; i++) await settle();
       const line = lines.shift();
       assert.ok(line !== undefined, 'an event within 5 s');
-      return JSON.parse(line) as Event;
+      const event: unknown = JSON.parse(line);
+      assert.ok(isEvent(event), line);
+      return event;
     },
     /** Whether nothing more has arrived after a short real-time pause. */
     async quiet(): Promise<boolean> {
