@@ -50,9 +50,9 @@ import { openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { VERSION } from './version.ts';
 
-/** Revisions of history kept for watchers, and how often older ones are compacted away. */
-const HISTORY_REVISIONS = 100_000;
-const COMPACTION_INTERVAL_MS = 5 * 60_000;
+/** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
+export const HISTORY_REVISIONS = 100_000;
+export const COMPACTION_INTERVAL_MS = 5 * 60_000;
 
 export interface ControlPlaneParams {
   readonly dir: string;
@@ -64,6 +64,12 @@ export interface ControlPlaneParams {
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
   readonly csrCleanupIntervalMs?: number;
+  /** Revisions of history kept for watchers (HISTORY_REVISIONS when absent); a watch from before them is 410. */
+  readonly historyRevisions?: number;
+  /** How often history beyond `historyRevisions` is compacted away (COMPACTION_INTERVAL_MS when absent). */
+  readonly compactionIntervalMs?: number;
+  /** kube-apiserver's --min-request-timeout, in seconds, for watches without timeoutSeconds. */
+  readonly minRequestTimeoutSeconds?: number;
   readonly servingPolicy?: ServingPolicy;
   /** The longest certificate the signer issues (Kubernetes' --cluster-signing-duration). */
   readonly signingDurationMs?: number;
@@ -326,6 +332,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       advertisedAddress: `${p.host}:${p.port}`,
       ...(p.limits === undefined ? {} : { limits: p.limits }),
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
+      ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
       ready: () => true,
     });
     // Owned before it listens: a listen that fails must still close what the server started (its informers).
@@ -354,12 +361,13 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     cleanup.push(() => manager.close());
     sessions?.onOpen(() => manager.signAgain());
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
+    const history = p.historyRevisions ?? HISTORY_REVISIONS;
     const compactor = setInterval(() => {
       void store
         .revision()
-        .then((rev) => (rev > HISTORY_REVISIONS ? store.compact(rev - HISTORY_REVISIONS) : undefined))
+        .then((rev) => (rev > history ? store.compact(rev - history) : undefined))
         .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
-    }, COMPACTION_INTERVAL_MS);
+    }, p.compactionIntervalMs ?? COMPACTION_INTERVAL_MS);
     compactor.unref();
     cleanup.push(async () => clearInterval(compactor));
     return { address, caPin: certificatePin(caCertificate), store, close: closeAll };

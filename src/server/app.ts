@@ -7,12 +7,14 @@
  * they run before the body is read: a refused request costs no body buffering. Bodies are
  * size-capped before parsing; nothing secret is logged.
  */
+
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Clock } from '../base/clock.ts';
 import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
@@ -35,6 +37,7 @@ import { fieldValidated } from './field-validation.ts';
 import { impersonate } from './impersonation.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { parseListRequest, serveList } from './list.ts';
+import { parseReadOptions } from './list-options.ts';
 import { openApiGroupVersion, openApiIndex, openApiV2Response } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { queryDryRun } from './query.ts';
@@ -44,7 +47,7 @@ import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { type StatusSubject, statusFor } from './status.ts';
 import { buildTable, wantsTable } from './table.ts';
-import { parseResourceVersion, serveWatch } from './watch.ts';
+import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS, serveWatch } from './watch.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 /**
@@ -92,6 +95,10 @@ export interface ApiServerDeps {
   readonly limits?: Partial<RequesterLimitsConfig>;
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
+  /** Runs watch timeouts and bookmarks; the real clock when absent. */
+  readonly clock?: Clock;
+  /** kube-apiserver's `--min-request-timeout` for watches without `timeoutSeconds` (watch.ts); 1800 s when absent. */
+  readonly minRequestTimeoutSeconds?: number;
 }
 
 export interface ApiServer {
@@ -447,22 +454,22 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
           const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
           return matchesLabels(labels, objLabels) && matchesFields(fields, o);
         };
+        const readOptions = parseReadOptions(query, info.verb === 'watch');
         if (info.verb === 'watch') {
-          parseResourceVersion(query.get('resourceVersion'));
           const releaseWatch = limits.watches.acquire(user.name);
           reply.hijack();
-          const timeout = query.get('timeoutSeconds');
           await serveWatch({
             def,
             store: deps.store,
             namespace: info.namespace,
-            resourceVersion: query.get('resourceVersion'),
-            timeoutSeconds: timeout === null ? undefined : Number(timeout),
+            options: readOptions,
             matches,
             table: table ? { columns: def.columns, now: deps.now, includeObject: query.get('includeObject') } : undefined,
             response: reply.raw,
             shutdown: shutdown.signal,
             statusFor: (e) => statusFor(e, { info, kind: def.kind }).body,
+            ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+            minRequestTimeoutSeconds: deps.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS,
           }).finally(releaseWatch);
           return reply;
         }
@@ -470,7 +477,11 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
           def,
           store: deps.store,
           namespace: info.namespace,
-          request: parseListRequest(query, { namespace: info.namespace, allNamespaces: def.namespaced && info.namespace === '' }),
+          request: parseListRequest(
+            query,
+            { namespace: info.namespace, allNamespaces: def.namespaced && info.namespace === '' },
+            readOptions,
+          ),
           matches,
           filtered: labels.length > 0 || fields.length > 0,
           table: table ? { columns: def.columns, now: deps.now(), includeObject: query.get('includeObject') } : undefined,

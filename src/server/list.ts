@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { GoneError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import type { ListPage, PageStart, Store, StoredObject } from '../store/index.ts';
+import { exactListRevision, LIST_EXPIRED_MESSAGE, type ReadOptions } from './list-options.ts';
 import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { columnDefinitions, type TableColumn, tableRow } from './table.ts';
@@ -27,6 +28,8 @@ export interface ListRequest {
   readonly limit: number | undefined;
   /** Where a continue token resumes: its revision and the last key the previous page held. */
   readonly resume: { readonly revision: number; readonly after: PageStart } | undefined;
+  /** The revision the list must describe exactly (list-options.ts decides when); undefined for the current one. */
+  readonly exact?: number | undefined;
 }
 
 function invalidContinue(detail: string): TlsbootError {
@@ -71,6 +74,7 @@ export function decodeContinue(
 export function parseListRequest(
   query: URLSearchParams,
   scope: { readonly namespace: string; readonly allNamespaces: boolean },
+  options?: ReadOptions,
 ): ListRequest {
   const limitText = query.get('limit');
   let limit: number | undefined;
@@ -88,7 +92,11 @@ export function parseListRequest(
       field: 'resourceVersion',
     });
   }
-  return { limit, resume: token === null || token === '' ? undefined : decodeContinue(token, scope) };
+  return {
+    limit,
+    resume: token === null || token === '' ? undefined : decodeContinue(token, scope),
+    exact: options === undefined ? undefined : exactListRevision(options, limit),
+  };
 }
 
 function keyOf(obj: StoredObject): PageStart {
@@ -109,12 +117,15 @@ export class Scan {
   private after: PageStart | undefined;
   private at: number | undefined;
 
-  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume']) {
+  private readonly continued: boolean;
+
+  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume'], exact?: number) {
     this.store = store;
     this.resource = storeResourceOf(def);
     this.namespace = def.namespaced && namespace !== '' ? namespace : undefined;
     this.after = resume?.after;
-    this.at = resume?.revision;
+    this.at = resume?.revision ?? exact;
+    this.continued = resume !== undefined;
   }
 
   /** Reads the first page; a continue token's compacted revision fails here, before any byte is sent. */
@@ -123,9 +134,10 @@ export class Scan {
       this.page = await this.fetch();
     } catch (error) {
       if (isTlsbootError(error) && error.code === 'GONE' && this.at !== undefined) {
+        if (!this.continued) throw new GoneError('LIST_EXPIRED', LIST_EXPIRED_MESSAGE, { cause: error });
         throw new GoneError('CONTINUE_EXPIRED', CONTINUE_EXPIRED_MESSAGE, { cause: error });
       }
-      if (isTlsbootError(error) && error.code === 'INVALID' && this.at !== undefined) throw invalidContinue('resourceVersion not reached');
+      if (isTlsbootError(error) && error.code === 'INVALID' && this.continued) throw invalidContinue('resourceVersion not reached');
       throw error;
     }
     this.at = this.page.revision;
@@ -228,7 +240,7 @@ export interface ServeListParams {
  * truncated list for a whole one.
  */
 export async function serveList(p: ServeListParams): Promise<void> {
-  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume);
+  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume, p.request.exact);
   const revision = await scan.open();
   const res = p.begin();
   const write = async (text: string): Promise<void> => {

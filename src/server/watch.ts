@@ -1,16 +1,19 @@
 /**
- * Watch over HTTP, as kube-apiserver streams it: a chunked response of newline-separated JSON
- * events `{"type":"ADDED"|"MODIFIED"|"DELETED"|"ERROR","object":...}`. Without a resourceVersion
- * (or "0") the current objects come first as ADDED; from a compacted revision the stream carries
- * one ERROR event with a 410 Expired Status so the client re-lists. It ends on client disconnect,
+ * Watch over HTTP, as kube-apiserver streams it: a 200 sent at once, then newline-separated JSON
+ * events `{"type":"ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK"|"ERROR","object":...}`. Without a
+ * resourceVersion (or "0") or with `sendInitialEvents=true` the current objects come first as
+ * ADDED (with `allowWatchBookmarks`, the latter ends them with a BOOKMARK annotated
+ * `k8s.io/initial-events-end`); with bookmarks allowed a BOOKMARK carrying the revision reached
+ * follows every minute on the injected clock; from a compacted revision the stream carries one
+ * ERROR event with a 410 Expired Status so the client re-lists. It ends on client disconnect,
  * `timeoutSeconds`, or server shutdown, and honours back-pressure from the socket.
  */
 import type { ServerResponse } from 'node:http';
-import { type Clock, REAL_CLOCK } from '../base/clock.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import type { Store } from '../store/index.ts';
 import { drained, Scan } from './list.ts';
-import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import type { ReadOptions } from './list-options.ts';
+import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { buildTable, type TableColumn } from './table.ts';
 
@@ -18,8 +21,8 @@ export interface WatchParams {
   readonly def: ResourceDef;
   readonly store: Store;
   readonly namespace: string;
-  readonly resourceVersion: string | null;
-  readonly timeoutSeconds: number | undefined;
+  /** From parseReadOptions: resourceVersion, sendInitialEvents, allowWatchBookmarks, timeoutSeconds. */
+  readonly options: ReadOptions;
   readonly matches: (obj: JsonObject) => boolean;
   /** Present when the client asked for Table rows. */
   readonly table: { readonly columns: readonly TableColumn[]; readonly now: () => Date; readonly includeObject: string | null } | undefined;
@@ -27,61 +30,107 @@ export interface WatchParams {
   /** Aborted when the server shuts down. */
   readonly shutdown: AbortSignal;
   readonly statusFor: (error: unknown) => JsonObject;
-  /** Runs the `timeoutSeconds` timer, which a client may set to weeks; the real clock by default. */
+  /** Runs the `timeoutSeconds` timer (a client may set it to weeks) and the bookmarks; the real clock by default. */
   readonly clock?: Clock;
+  /**
+   * kube-apiserver's `--min-request-timeout`: a watch without `timeoutSeconds` ends after a random
+   * time between this and twice this, so that clients spread their re-watches (and a client far
+   * behind learns of it with a 410). Never, when absent.
+   */
+  readonly minRequestTimeoutSeconds?: number;
+  /** In [0, 1); Math.random by default. */
+  readonly random?: () => number;
 }
 
-export function parseResourceVersion(text: string | null): number | undefined {
-  if (text === null || text === '' || text === '0') return undefined;
-  if (!/^\d{1,15}$/.test(text)) {
-    throw new TlsbootError('BAD_REQUEST', 'RESOURCE_VERSION', `invalid resource version "${text}"`, { field: 'resourceVersion' });
-  }
-  return Number(text);
+/** How long a watch lasts, in ms: the client's `timeoutSeconds`, else kube-apiserver's random share of the server's. */
+export function watchTimeoutMs(p: Pick<WatchParams, 'options' | 'minRequestTimeoutSeconds' | 'random'>): number | undefined {
+  if (p.options.timeoutSeconds !== undefined) return p.options.timeoutSeconds * 1000;
+  const min = p.minRequestTimeoutSeconds;
+  if (min === undefined || min <= 0) return undefined;
+  return Math.round(min * 1000 * (1 + (p.random ?? Math.random)()));
 }
+
+/** kube-apiserver's default `--min-request-timeout`. */
+export const DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS = 1800;
+
+/** How often a watch that allows bookmarks gets one: kube-apiserver's cacher sends them about every minute. */
+export const BOOKMARK_INTERVAL_MS = 60_000;
+
+/** The annotation on the bookmark that ends a watch-list's initial events (client-go waits for it). */
+export const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
 export async function serveWatch(p: WatchParams): Promise<void> {
-  const from = parseResourceVersion(p.resourceVersion);
+  const { options } = p;
+  const clock = p.clock ?? REAL_CLOCK;
   const res = p.response;
   const stop = new AbortController();
   const onClose = () => stop.abort();
   res.on('close', onClose);
   p.shutdown.addEventListener('abort', onClose, { once: true });
-  const timer =
-    p.timeoutSeconds !== undefined && p.timeoutSeconds > 0
-      ? (p.clock ?? REAL_CLOCK).setTimeout(onClose, p.timeoutSeconds * 1000)
-      : undefined;
+  const timeoutMs = watchTimeoutMs(p);
+  const timer = timeoutMs === undefined ? undefined : clock.setTimeout(onClose, timeoutMs);
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   // Sent now, not with the first event: a client waits for the status line before it counts the watch as open.
   res.flushHeaders();
   let first = true;
-  const send = async (type: string, object: JsonObject) => {
-    let payload = object;
-    if (p.table && type !== 'ERROR') {
-      payload = buildTable({
-        columns: p.table.columns,
-        items: [object],
-        resourceVersion: String((object.metadata as JsonObject | undefined)?.resourceVersion ?? ''),
-        now: p.table.now(),
-        includeObject: p.table.includeObject,
-        withColumnDefinitions: first,
-      });
-      first = false;
-    }
-    if (!res.write(`${JSON.stringify({ type, object: payload })}\n`)) {
-      await drained(res, stop.signal);
-    }
+  // One write at a time: the bookmark timer and the event loop share the socket and its back-pressure.
+  let writing: Promise<void> = Promise.resolve();
+  const write = (type: string, object: JsonObject): Promise<void> => {
+    writing = writing.then(async () => {
+      if (stop.signal.aborted || res.writableEnded) return;
+      let payload = object;
+      if (p.table && type !== 'ERROR' && type !== 'BOOKMARK') {
+        payload = buildTable({
+          columns: p.table.columns,
+          items: [object],
+          resourceVersion: String((object.metadata as JsonObject | undefined)?.resourceVersion ?? ''),
+          now: p.table.now(),
+          includeObject: p.table.includeObject,
+          withColumnDefinitions: first,
+        });
+        first = false;
+      }
+      if (!res.write(`${JSON.stringify({ type, object: payload })}\n`)) await drained(res, stop.signal);
+    });
+    return writing;
+  };
+  // The newest revision this watcher has been told about: a bookmark never claims more, so a
+  // client resuming from it misses nothing.
+  let reached = 0;
+  const bookmark = (annotations?: Record<string, string>): Promise<void> =>
+    write('BOOKMARK', {
+      kind: p.def.kind,
+      apiVersion: apiVersionOf(p.def),
+      metadata: { resourceVersion: String(reached), ...(annotations ? { annotations } : {}) },
+    });
+  let bookmarkTimer: Timer | undefined;
+  const armBookmark = () => {
+    bookmarkTimer = clock.setTimeout(() => {
+      if (stop.signal.aborted) return;
+      // A bookmark that cannot be written means the socket is gone: end the watch.
+      bookmark().catch(onClose);
+      armBookmark();
+    }, BOOKMARK_INTERVAL_MS);
   };
   try {
-    let revision = from;
-    if (revision === undefined) {
+    const initial = options.sendInitialEvents ?? options.revision === undefined;
+    let revision: number;
+    if (initial) {
       // Page by page at one revision, as a LIST streams: the initial state never sits whole in memory.
       const scan = new Scan(p.store, p.def, p.namespace);
       revision = await scan.open();
       for (let item = await scan.next(); item !== undefined && !stop.signal.aborted; item = await scan.next()) {
         const obj = present(p.def, item);
-        if (p.matches(obj)) await send('ADDED', obj);
+        if (p.matches(obj)) await write('ADDED', obj);
       }
+      reached = revision;
+      if (options.sendInitialEvents === true && options.allowWatchBookmarks) await bookmark({ [INITIAL_EVENTS_END]: 'true' });
+    } else {
+      // sendInitialEvents=false without a resourceVersion starts at the newest revision.
+      revision = options.revision ?? (await p.store.revision());
+      reached = revision;
     }
+    if (options.allowWatchBookmarks) armBookmark();
     const events = p.store.watch(storeResourceOf(p.def), {
       ...(p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {}),
       fromRevision: revision,
@@ -89,18 +138,18 @@ export async function serveWatch(p: WatchParams): Promise<void> {
     });
     for await (const event of events) {
       if (stop.signal.aborted) break;
+      reached = event.revision;
       const obj = present(p.def, event.object);
-      if (p.matches(obj)) await send(event.type, obj);
+      if (p.matches(obj)) await write(event.type, obj);
     }
   } catch (error) {
-    if (!stop.signal.aborted) {
-      const status = p.statusFor(error);
-      if (!res.writableEnded) res.write(`${JSON.stringify({ type: 'ERROR', object: { ...status, apiVersion: 'v1' } })}\n`);
-    }
+    if (!stop.signal.aborted) await write('ERROR', { ...p.statusFor(error), apiVersion: 'v1' });
   } finally {
     timer?.cancel();
+    bookmarkTimer?.cancel();
     res.off('close', onClose);
     p.shutdown.removeEventListener('abort', onClose);
+    await writing;
     if (!res.writableEnded) res.end();
   }
 }

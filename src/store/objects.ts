@@ -103,11 +103,9 @@ export function conflict(key: ObjectKey, stored: string, expected: string): Conf
   );
 }
 
+/** In kube-apiserver's words (its watch cache's), which clients show and match: the asked and the compacted revision. */
 export function compacted(fromRevision: number, compactedRevision: number): GoneError {
-  return new GoneError(
-    'STORE_COMPACTED',
-    `too old resource version: ${fromRevision} (history is compacted up to ${compactedRevision}); re-list and watch again`,
-  );
+  return new GoneError('STORE_COMPACTED', `too old resource version: ${fromRevision} (${compactedRevision})`);
 }
 
 export function tooSlow(limit: number): GoneError {

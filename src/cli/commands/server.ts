@@ -19,7 +19,8 @@ import {
 import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
 import { type ConnectionLimits, checkConnectionLimits, DEFAULT_CONNECTION_LIMITS } from '../../server/connections.ts';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../server/limits.ts';
-import { SIGNER_MODES, startControlPlane } from '../control-plane.ts';
+import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
+import { COMPACTION_INTERVAL_MS, HISTORY_REVISIONS, SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 import { storePath } from '../secrets-at-rest.ts';
@@ -44,6 +45,18 @@ interface ServerFlags {
   createsPerSecondPerUser: string;
   createBurstPerUser: string;
   maxWatchesPerUser: string;
+  minRequestTimeout: string;
+  etcdCompactionInterval: string;
+  watchHistory: string;
+}
+
+/** A flag that must be a positive integer. */
+function positiveInteger(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidError('FLAG', `--${flag} must be a positive integer, not "${text}"`, { field: flag });
+  }
+  return value;
 }
 
 const seconds = (ms: number) => `${ms / 1000}s`;
@@ -169,6 +182,21 @@ export function registerServer(program: Command, env: CliEnv): void {
       'watches one requester may have open (429 past it)',
       String(DEFAULT_LIMITS.maxWatchesPerUser),
     )
+    .option(
+      '--min-request-timeout <seconds>',
+      "as kube-apiserver's: a watch without timeoutSeconds ends after a random time between this and twice this",
+      String(DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS),
+    )
+    .option(
+      '--etcd-compaction-interval <duration>',
+      'how often watch history beyond --watch-history is compacted away',
+      seconds(COMPACTION_INTERVAL_MS),
+    )
+    .option(
+      '--watch-history <revisions>',
+      'revisions of history kept for watchers; a watch from before them is 410 Expired',
+      String(HISTORY_REVISIONS),
+    )
     .action(async (flags: ServerFlags) => {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
@@ -218,6 +246,9 @@ export function registerServer(program: Command, env: CliEnv): void {
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         limits,
+        minRequestTimeoutSeconds: positiveInteger(flags.minRequestTimeout, 'min-request-timeout'),
+        compactionIntervalMs: parseDuration(flags.etcdCompactionInterval, 'etcd-compaction-interval'),
+        historyRevisions: positiveInteger(flags.watchHistory, 'watch-history'),
         logger,
         now: env.now,
         randomBytes: env.randomBytes,
