@@ -54,12 +54,14 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
   }
   const row = STATUS_TABLE[error.code];
   const causes =
-    error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST')
+    error.status?.causes ??
+    (error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST')
       ? [{ reason: 'FieldValueInvalid', message: error.message, field: error.field }]
-      : [];
+      : []);
   const retryAfterSeconds = error instanceof RateLimitedError ? error.retryAfterSeconds : undefined;
+  const { causes: _, ...own } = error.status ?? { causes: [] };
   const d = {
-    ...details,
+    ...(error.status === undefined ? details : own),
     ...(causes.length > 0 ? { causes } : {}),
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   };

@@ -17,6 +17,7 @@ import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
+import { APPLY_PATCH_TYPE, fieldManagerOf, serveApply } from './apply.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import {
   ANONYMOUS,
@@ -513,20 +514,35 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         const body = parseBody(req.body, req.headers['content-type']);
         const dryRun = query.getAll('dryRun').includes('All');
         limits.creates.take(user.name);
-        return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+        const manager = fieldManagerOf(query, req.headers['user-agent'], 'CreateOptions');
+        return reply.code(201).send(await rest.create(def, target, body, user, dryRun, manager));
       }
       case 'update':
-        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user));
+        return reply.send(
+          await rest.update(
+            def,
+            target,
+            parseBody(req.body, req.headers['content-type']),
+            user,
+            fieldManagerOf(query, req.headers['user-agent'], 'UpdateOptions'),
+          ),
+        );
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        if (type === APPLY_PATCH_TYPE) {
+          const ua = req.headers['user-agent'];
+          const applied = await serveApply(rest, def, target, req.body, query, ua, user, () => limits.creates.take(user.name));
+          return reply.code(applied.created ? 201 : 200).send(applied.obj);
+        }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
           throw new TlsbootError(
             'UNSUPPORTED_MEDIA_TYPE',
             'PATCH_TYPE',
-            `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
+            `patch type ${type || '(none)'} is not supported; use merge-patch, strategic-merge-patch or apply-patch+yaml`,
           );
         }
-        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user));
+        const manager = fieldManagerOf(query, req.headers['user-agent'], 'PatchOptions', type);
+        return reply.send(await rest.patch(def, target, parseBody(req.body, 'application/json'), user, manager));
       }
       case 'delete':
         return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type'])));
