@@ -119,6 +119,63 @@ describe('server-side apply', () => {
     assert.deepEqual(obj.metadata.labels, { keep: 'y' });
   });
 
+  test('keyed lists (ownerReferences by uid, finalizers as a set) merge item by item; other lists are replaced whole', async () => {
+    const owner = (uid: string) => ({ apiVersion: 'v1', kind: 'Secret', name: `s-${uid}`, uid });
+    const body = (refs: string[], finalizers: string[], data: Record<string, string>) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'keyed', ownerReferences: refs.map(owner), finalizers },
+        data,
+      });
+    assert.equal((await apply(`${CM}/keyed`, 'alice', body(['u1'], ['example.com/a'], { a: '1' }))).statusCode, 201);
+    const res = await apply(`${CM}/keyed`, 'bob', body(['u2'], ['example.com/b'], { b: '1' }));
+    assert.equal(res.statusCode, 200, res.body);
+    const obj = res.json<{ metadata: { ownerReferences: { uid: string }[]; finalizers: string[]; managedFields: Entry[] } }>();
+    assert.deepEqual(
+      obj.metadata.ownerReferences.map((r) => r.uid),
+      ['u1', 'u2'],
+    );
+    assert.deepEqual(obj.metadata.finalizers, ['example.com/a', 'example.com/b']);
+    const bob = obj.metadata.managedFields.find((e) => e.manager === 'bob');
+    assert.deepEqual(bob?.fieldsV1, {
+      'f:data': { 'f:b': {} },
+      'f:metadata': {
+        'f:finalizers': { 'v:"example.com/b"': {} },
+        'f:ownerReferences': {
+          'k:{"uid":"u2"}': { '.': {}, 'f:apiVersion': {}, 'f:kind': {}, 'f:name': {}, 'f:uid': {} },
+        },
+      },
+    });
+    const dropped = await apply(`${CM}/keyed`, 'alice', body([], [], { a: '1' }));
+    assert.equal(dropped.statusCode, 200, dropped.body);
+    const after = dropped.json<{ metadata: { ownerReferences: { uid: string }[]; finalizers: string[] } }>();
+    assert.deepEqual(
+      after.metadata.ownerReferences.map((r) => r.uid),
+      ['u2'],
+      'alice released her item only',
+    );
+    assert.deepEqual(after.metadata.finalizers, ['example.com/b']);
+    const ROLES = '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles';
+    const role = (verbs: string[]) =>
+      JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'atomic' },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs }],
+      });
+    const first = await apply(`${ROLES}/atomic`, 'alice', role(['get']));
+    assert.equal(first.statusCode, 201, first.body);
+    assert.deepEqual(first.json<Obj>().metadata.managedFields?.[0]?.fieldsV1, { 'f:rules': {} }, 'RBAC rules are one atomic field');
+    const other = await apply(`${ROLES}/atomic`, 'bob', role(['list']));
+    assert.equal(other.statusCode, 409, other.body);
+    assert.equal(other.json<Status>().message, 'Apply failed with 1 conflict: conflict with "alice": .rules');
+    const forced = await apply(`${ROLES}/atomic`, 'bob', role(['list']), '&force=true');
+    assert.deepEqual(forced.json<{ rules: { verbs: string[] }[] }>().rules, [
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list'] },
+    ]);
+  });
+
   test('ordinary writes record Update entries; applying over them conflicts with "mgr" using v1', async () => {
     const created = await api.server.app.inject({
       method: 'POST',
@@ -236,6 +293,24 @@ describe('server-side apply', () => {
     assert.deepEqual(
       viaApproval.json<Obj>().status?.conditions?.map((c) => c.type),
       ['Approved'],
+    );
+    const failed = { type: 'Failed', status: 'True', reason: 'SignerFailed', message: 'by apply' };
+    const viaStatus = await apply(
+      `${CSRS}/applied/status`,
+      'signer',
+      JSON.stringify({ apiVersion: csr.apiVersion, kind: csr.kind, metadata: { name: 'applied' }, status: { conditions: [failed] } }),
+    );
+    assert.equal(
+      viaStatus.statusCode,
+      200,
+      `conditions are keyed by type: the signer's does not conflict with the approver's: ${viaStatus.body}`,
+    );
+    assert.deepEqual(
+      viaStatus
+        .json<Obj>()
+        .status?.conditions?.map((c) => c.type)
+        .sort(),
+      ['Approved', 'Failed'],
     );
     const denied = { type: 'Denied', status: 'True', reason: 'Applied', message: 'by apply' };
     const both = await apply(
