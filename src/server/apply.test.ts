@@ -233,6 +233,25 @@ describe('server-side apply', () => {
     assert.match(merge.json<Status>().message, /force: Forbidden: may not be specified for non-apply patch/);
   });
 
+  test('a resourceVersion in the configuration is a precondition; managedFields in it are refused', async () => {
+    const created = await apply(`${CM}/pinned`, 'alice', cm('pinned', { a: '1' }));
+    assert.equal(created.statusCode, 201, created.body);
+    const rv = created.json<{ metadata: { resourceVersion: string } }>().metadata.resourceVersion;
+    const body = (resourceVersion: string) =>
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pinned', resourceVersion }, data: { a: '2' } });
+    assert.equal((await apply(`${CM}/pinned`, 'alice', body(rv))).statusCode, 200);
+    const stale = await apply(`${CM}/pinned`, 'alice', body(rv));
+    assert.equal(stale.statusCode, 409, stale.body);
+    assert.match(stale.json<Status>().message, /the object has been modified/);
+    const owned = await apply(
+      `${CM}/pinned`,
+      'alice',
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pinned', managedFields: [] } }),
+    );
+    assert.equal(owned.statusCode, 400, owned.body);
+    assert.equal(owned.json<Status>().message, 'metadata.managedFields must be nil');
+  });
+
   test('YAML that is not JSON is a 400 and creates nothing', async () => {
     const bomb = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\na: &a ["x","x"]\nb: &b [*a,*a]\nc: [*b,*b]\n`;
     for (const [what, body] of [

@@ -284,10 +284,14 @@ export class RestHandlers {
     if (config.apiVersion === undefined || config.kind === undefined) {
       throw badRequest(`invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`);
     }
-    const name = metadataOf(config).name;
+    const { name, managedFields, resourceVersion } = metadataOf(config);
     if (name !== undefined && name !== t.name) {
       throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
     }
+    // Ownership is the server's record; an applier states fields, never who owns them.
+    if (managedFields !== undefined && managedFields !== null) throw badRequest('metadata.managedFields must be nil');
+    // A resourceVersion in the configuration is a precondition, as in an update: never retried past.
+    const pinned = typeof resourceVersion === 'string' && resourceVersion !== '' ? resourceVersion : undefined;
     for (let attempt = 0; ; attempt++) {
       const op = { manager: opts.manager, subresource: t.subresource, now: this.deps.now() };
       let live: JsonObject | undefined;
@@ -298,7 +302,7 @@ export class RestHandlers {
       }
       const retry = (error: unknown) =>
         error instanceof TlsbootError &&
-        ((error.code === 'CONFLICT' && error.reason !== 'FIELD_MANAGER_CONFLICT') || error.code === 'ALREADY_EXISTS') &&
+        ((error.code === 'CONFLICT' && error.reason === 'STORE_CONFLICT' && pinned === undefined) || error.code === 'ALREADY_EXISTS') &&
         attempt < 5;
       try {
         if (live === undefined) {
@@ -308,7 +312,7 @@ export class RestHandlers {
           return { created: true, obj: await this.createTracked(def, t, body, user, opts.dryRun, plan.track) };
         }
         const plan = planApply(def, live, config, op, opts.force);
-        const rv = metadataOf(live).resourceVersion as string;
+        const rv = pinned ?? (metadataOf(live).resourceVersion as string);
         return { created: false, obj: await this.write(def, t, live, plan.merged, rv, user, plan.track, opts.dryRun) };
       } catch (error) {
         if (retry(error)) continue;
