@@ -89,14 +89,16 @@ export function parseApplyBody(raw: unknown): JsonObject {
 
 function firstNonJson(value: unknown): string | undefined {
   const stack: unknown[] = [value];
-  for (let v = stack.pop(); stack.length > 0 || v !== undefined; v = stack.pop()) {
+  while (stack.length > 0) {
+    const v = stack.pop();
     if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) return String(v);
       continue;
     }
-    if (Array.isArray(v)) stack.push(...v);
-    else if (isObject(v) && Object.getPrototypeOf(v) === Object.prototype) stack.push(...Object.values(v));
+    // One push per element: spreading a 100,000-element list would overflow the argument limit.
+    if (Array.isArray(v)) for (const x of v) stack.push(x);
+    else if (isObject(v) && Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) stack.push(x);
     else return v === undefined ? 'an empty value' : `a ${typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v}`;
   }
   return undefined;
