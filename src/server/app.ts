@@ -531,7 +531,20 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type === APPLY_PATCH_TYPE) {
           const ua = req.headers['user-agent'];
-          const applied = await serveApply(rest, def, target, req.body, query, ua, user, () => limits.creates.take(user.name));
+          // An apply that creates is a create: kube-apiserver authorises it as one, and so is it counted.
+          const mayCreate = () => {
+            const attrs = {
+              user,
+              verb: 'create',
+              apiGroup: info.group,
+              resource: info.resource,
+              name: info.name,
+              namespace: info.namespace,
+            };
+            if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+            limits.creates.take(user.name);
+          };
+          const applied = await serveApply(rest, def, target, req.body, query, ua, user, mayCreate);
           return reply.code(applied.created ? 201 : 200).send(applied.obj);
         }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {

@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
+import { StaticTokens } from './authn.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const PATCHER_TOKEN = 'patcher-token-0123456789';
 const CM = '/api/v1/namespaces/default/configmaps';
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -35,7 +37,15 @@ interface Status {
 describe('server-side apply', () => {
   let api: TestApi;
   before(async () => {
-    api = await startTestApi();
+    api = await startTestApi({
+      staticTokens: StaticTokens.parse(`${ADMIN_TOKEN},admin,1,"system:masters"\n${PATCHER_TOKEN},patcher,2,"patchers"`, 'tokens.csv'),
+      authorizer: {
+        authorize: (a) => ({
+          allowed: a.user.groups.includes('system:masters') || ('resource' in a && a.verb === 'patch' && a.resource === 'configmaps'),
+          reason: 'test',
+        }),
+      },
+    });
   });
   after(async () => {
     await api?.close();
@@ -77,6 +87,24 @@ describe('server-side apply', () => {
     const again = await apply(`${CM}/created`, 'alice', cm('created', { a: '2' }, { app: 'x' }));
     assert.equal(again.statusCode, 200, again.body);
     assert.equal(again.json<Obj>().data?.a, '2');
+  });
+
+  test('an apply that creates needs the create verb; one that updates needs only patch', async () => {
+    const asPatcher = (name: string) =>
+      api.server.app.inject({
+        method: 'PATCH',
+        url: `${CM}/${name}?fieldManager=patcher`,
+        headers: { authorization: `Bearer ${PATCHER_TOKEN}`, 'content-type': 'application/apply-patch+yaml' },
+        payload: cm(name, { a: 'patcher' }),
+      });
+    const refused = await asPatcher('not-yet');
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.match(refused.json<Status>().message, /cannot create resource "configmaps"/);
+    assert.equal((await api.server.app.inject({ method: 'GET', url: `${CM}/not-yet`, headers: admin })).statusCode, 404);
+    assert.equal((await apply(`${CM}/exists`, 'alice', cm('exists', { b: '1' }))).statusCode, 201);
+    const updated = await asPatcher('exists');
+    assert.equal(updated.statusCode, 200, updated.body);
+    assert.deepEqual(updated.json<Obj>().data, { a: 'patcher', b: '1' });
   });
 
   test('a field another applier owns with another value is a 409 naming manager and field; the same value is shared', async () => {
