@@ -517,34 +517,20 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         const manager = fieldManagerOf(query, req.headers['user-agent'], 'CreateOptions');
         return reply.code(201).send(await rest.create(def, target, body, user, dryRun, manager));
       }
-      case 'update':
-        return reply.send(
-          await rest.update(
-            def,
-            target,
-            parseBody(req.body, req.headers['content-type']),
-            user,
-            fieldManagerOf(query, req.headers['user-agent'], 'UpdateOptions'),
-          ),
-        );
+      case 'update': {
+        const manager = fieldManagerOf(query, req.headers['user-agent'], 'UpdateOptions');
+        return reply.send(await rest.update(def, target, parseBody(req.body, req.headers['content-type']), user, manager));
+      }
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
         if (type === APPLY_PATCH_TYPE) {
-          const ua = req.headers['user-agent'];
-          // An apply that creates is a create: kube-apiserver authorises it as one, and so is it counted.
-          const mayCreate = () => {
-            const attrs = {
-              user,
-              verb: 'create',
-              apiGroup: info.group,
-              resource: info.resource,
-              name: info.name,
-              namespace: info.namespace,
-            };
-            if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
-            limits.creates.take(user.name);
-          };
-          const applied = await serveApply(rest, def, target, req.body, query, ua, user, mayCreate);
+          const applied = await serveApply(
+            { rest, def, info, body: req.body, query, userAgent: req.headers['user-agent'], user },
+            {
+              authorizer: deps.authorizer,
+              countCreate: () => limits.creates.take(user.name),
+            },
+          );
           return reply.code(applied.created ? 201 : 200).send(applied.obj);
         }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {

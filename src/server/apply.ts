@@ -7,8 +7,10 @@ import { parseDocument } from 'yaml';
 import { TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { UserInfo } from './authn.ts';
+import { type Authorizer, forbiddenMessage } from './authz.ts';
 import type { JsonObject, ResourceDef } from './registry.ts';
-import type { RestHandlers, Target } from './rest.ts';
+import type { ResourceRequestInfo } from './request-info.ts';
+import type { RestHandlers } from './rest.ts';
 
 export const APPLY_PATCH_TYPE = 'application/apply-patch+yaml';
 /** apimachinery's FieldManagerMaxLength. */
@@ -104,23 +106,39 @@ function firstNonJson(value: unknown): string | undefined {
   return undefined;
 }
 
+export interface ApplyRequest {
+  readonly rest: RestHandlers;
+  readonly def: ResourceDef;
+  readonly info: ResourceRequestInfo;
+  readonly body: unknown;
+  readonly query: URLSearchParams;
+  readonly userAgent: string | undefined;
+  readonly user: UserInfo;
+}
+
+/** What an apply that creates must pass besides the patch authorisation the request already had. */
+export interface CreateGate {
+  readonly authorizer: Authorizer;
+  /** The requester's create limit. */
+  readonly countCreate: () => void;
+}
+
 /** PATCH with `application/apply-patch+yaml`: options, body, then the REST apply. */
-export function serveApply(
-  rest: RestHandlers,
-  def: ResourceDef,
-  target: Target,
-  body: unknown,
-  query: URLSearchParams,
-  userAgent: string | undefined,
-  user: UserInfo,
-  beforeCreate: () => void,
-): Promise<{ created: boolean; obj: JsonObject }> {
-  const manager = fieldManagerOf(query, userAgent, 'PatchOptions', APPLY_PATCH_TYPE);
-  const config = parseApplyBody(body);
-  return rest.apply(def, target, config, user, {
+export function serveApply(r: ApplyRequest, gate: CreateGate): Promise<{ created: boolean; obj: JsonObject }> {
+  const manager = fieldManagerOf(r.query, r.userAgent, 'PatchOptions', APPLY_PATCH_TYPE);
+  const config = parseApplyBody(r.body);
+  const { info, user } = r;
+  // An apply that creates is a create: kube-apiserver's patch handler authorises it as one.
+  const beforeCreate = () => {
+    const attrs = { user, verb: 'create', apiGroup: info.group, resource: info.resource, name: info.name, namespace: info.namespace };
+    if (!gate.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+    gate.countCreate();
+  };
+  const target = { namespace: info.namespace, name: info.name, subresource: info.subresource };
+  return r.rest.apply(r.def, target, config, user, {
     manager,
-    force: forceOf(query),
-    dryRun: query.getAll('dryRun').includes('All'),
+    force: forceOf(r.query),
+    dryRun: r.query.getAll('dryRun').includes('All'),
     beforeCreate,
   });
 }
