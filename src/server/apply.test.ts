@@ -280,6 +280,18 @@ describe('server-side apply', () => {
     assert.equal(owned.json<Status>().message, 'metadata.managedFields must be nil');
   });
 
+  test('dryRun=All applies without storing, on create and on update', async () => {
+    const created = await apply(`${CM}/dry`, 'alice', cm('dry', { a: '1' }), '&dryRun=All');
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal((await api.server.app.inject({ method: 'GET', url: `${CM}/dry`, headers: admin })).statusCode, 404);
+    assert.equal((await apply(`${CM}/dry`, 'alice', cm('dry', { a: '1' }))).statusCode, 201);
+    const updated = await apply(`${CM}/dry`, 'alice', cm('dry', { a: '2' }), '&dryRun=All');
+    assert.equal(updated.statusCode, 200, updated.body);
+    assert.equal(updated.json<Obj>().data?.a, '2');
+    const got = await api.server.app.inject({ method: 'GET', url: `${CM}/dry`, headers: admin });
+    assert.equal(got.json<Obj>().data?.a, '1');
+  });
+
   test('YAML that is not JSON is a 400 and creates nothing', async () => {
     const bomb = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\na: &a ["x","x"]\nb: &b [*a,*a]\nc: [*b,*b]\n`;
     for (const [what, body] of [
