@@ -87,16 +87,23 @@ export function toStatus(error: unknown, details: StatusDetails = {}): StatusRes
   }
   const row = STATUS_TABLE[error.code];
   const causes =
-    error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST') ? [causeOf(error.field, error.message)] : [];
+    error.status?.causes ??
+    (error.field !== undefined && (error.code === 'INVALID' || error.code === 'BAD_REQUEST') ? [causeOf(error.field, error.message)] : []);
   const retryAfterSeconds = error instanceof RateLimitedError ? error.retryAfterSeconds : undefined;
-  const invalidObject = error.code === 'INVALID' && details.kind !== undefined;
+  // An error that carries its own Status details (apply's conflicts, option errors) is written as it says.
+  const { causes: _, ...own } = error.status ?? { causes: [] };
+  const invalidObject = error.status === undefined && error.code === 'INVALID' && details.kind !== undefined;
   const name = details.name ?? '';
   const group = details.group ?? '';
   // StatusDetails' fields are omitempty: an empty name or the core group's '' is left out.
   const d = {
-    ...(name ? { name } : {}),
-    ...(group ? { group } : {}),
-    ...(invalidObject ? { kind: details.kind } : details.resource ? { kind: details.resource } : {}),
+    ...(error.status !== undefined
+      ? own
+      : {
+          ...(name ? { name } : {}),
+          ...(group ? { group } : {}),
+          ...(invalidObject ? { kind: details.kind } : details.resource ? { kind: details.resource } : {}),
+        }),
     ...(causes.length > 0 ? { causes } : {}),
     ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
   };

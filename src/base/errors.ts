@@ -22,16 +22,32 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'INTERNAL';
 
+/** One entry of a Kubernetes Status's `details.causes`. */
+export interface StatusCause {
+  readonly reason: string;
+  readonly message: string;
+  readonly field: string;
+}
+
+/** Status details an error dictates itself, replacing those derived from the request (kube's apply conflicts, PatchOptions). */
+export interface StatusDetailsOverride {
+  readonly group?: string;
+  readonly kind?: string;
+  readonly causes: readonly StatusCause[];
+}
+
 export interface ErrorDetails {
   /** The input field or file the error is about, when there is one. */
   readonly field?: string;
   readonly cause?: unknown;
+  readonly status?: StatusDetailsOverride;
 }
 
 export class TlsbootError extends Error {
   readonly code: ErrorCode;
   readonly reason: string;
   readonly field: string | undefined;
+  readonly status: StatusDetailsOverride | undefined;
 
   constructor(code: ErrorCode, reason: string, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -39,6 +55,7 @@ export class TlsbootError extends Error {
     this.code = code;
     this.reason = reason;
     this.field = details.field;
+    this.status = details.status;
   }
 }
 

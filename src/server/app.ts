@@ -19,6 +19,7 @@ import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
+import { APPLY_PATCH_TYPE, fieldManagerOf, serveApply } from './apply.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import {
   ANONYMOUS,
@@ -499,40 +500,40 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         try {
           const dryRun = queryDryRun(query);
           limits.creates.take(user.name);
-          return reply.code(201).send(await rest.create(def, target, body, user, dryRun));
+          const manager = fieldManagerOf(query, req.headers['user-agent'], 'CreateOptions');
+          return reply.code(201).send(await rest.create(def, target, body, user, dryRun, manager));
         } catch (error) {
           // The URL names no object on create; the Status names the body's.
           return sendError(reply, error, { info, kind: def.kind, body });
         }
       }
-      case 'update':
-        return reply.send(
-          await rest.update(
-            def,
-            target,
-            fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply),
-            user,
-            queryDryRun(query),
-          ),
-        );
+      case 'update': {
+        const manager = fieldManagerOf(query, req.headers['user-agent'], 'UpdateOptions');
+        const body = fieldValidated(def, parseBody(req.body, req.headers['content-type']), query, reply);
+        return reply.send(await rest.update(def, target, body, user, queryDryRun(query), manager));
+      }
       case 'patch': {
         const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+        if (type === APPLY_PATCH_TYPE) {
+          const applied = await serveApply(
+            { rest, def, info, body: req.body, query, userAgent: req.headers['user-agent'], user },
+            {
+              authorizer: deps.authorizer,
+              countCreate: () => limits.creates.take(user.name),
+            },
+          );
+          return reply.code(applied.created ? 201 : 200).send(applied.obj);
+        }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
           throw new TlsbootError(
             'UNSUPPORTED_MEDIA_TYPE',
             'PATCH_TYPE',
-            `patch type ${type || '(none)'} is not supported; use merge-patch or strategic-merge-patch`,
+            `patch type ${type || '(none)'} is not supported; use merge-patch, strategic-merge-patch or apply-patch+yaml`,
           );
         }
-        return reply.send(
-          await rest.patch(
-            def,
-            target,
-            fieldValidated(def, parseBody(req.body, 'application/json'), query, reply),
-            user,
-            queryDryRun(query),
-          ),
-        );
+        const manager = fieldManagerOf(query, req.headers['user-agent'], 'PatchOptions', type);
+        const patch = fieldValidated(def, parseBody(req.body, 'application/json'), query, reply);
+        return reply.send(await rest.patch(def, target, patch, user, queryDryRun(query), manager));
       }
       case 'delete':
         return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type']), queryDryRun(query)));

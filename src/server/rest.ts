@@ -8,6 +8,7 @@ import { TlsbootError } from '../base/errors.ts';
 import { isObject, withoutNullFields } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
+import { type ManagedFieldsEntry, planApply, trackUpdate } from './managed-fields.ts';
 import { applyMergePatch } from './merge-patch.ts';
 import { apiVersionOf, type JsonObject, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
 
@@ -131,6 +132,26 @@ function timestamp(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** The object with its managedFields, or none when no one owns anything. */
+function withManagedFields(obj: JsonObject, entries: ManagedFieldsEntry[]): JsonObject {
+  const meta = { ...metadataOf(obj) };
+  delete meta.managedFields;
+  if (entries.length > 0) meta.managedFields = entries;
+  return { ...obj, metadata: meta };
+}
+
+/** Ownership of the prepared object's fields; it sees the stored object (undefined on create). */
+type Track = (old: JsonObject | undefined, prepared: JsonObject) => ManagedFieldsEntry[];
+
+/** A server-side apply: who applies, whether it takes fields from other managers, and dry run. */
+export interface ApplyOptions {
+  readonly manager: string;
+  readonly force: boolean;
+  readonly dryRun: boolean;
+  /** Called before an apply creates the object: the per-requester create limit. */
+  readonly beforeCreate?: () => void;
+}
+
 export class RestHandlers {
   private readonly deps: RestDeps;
 
@@ -146,9 +167,23 @@ export class RestHandlers {
     return present(def, await this.deps.store.get(this.key(def, t)));
   }
 
-  async create(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun: boolean): Promise<JsonObject> {
+  /** `manager` names the writer in metadata.managedFields (kube: the fieldManager parameter, else the user agent). */
+  async create(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun: boolean, manager = ''): Promise<JsonObject> {
+    const now = this.deps.now();
+    return this.createTracked(def, t, decoded(raw), user, dryRun, (old, prepared) =>
+      trackUpdate(def, old, prepared, undefined, { manager, subresource: '', now }),
+    );
+  }
+
+  private async createTracked(
+    def: ResourceDef,
+    t: Target,
+    body: unknown,
+    user: UserInfo,
+    dryRun: boolean,
+    track: Track,
+  ): Promise<JsonObject> {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
-    const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
@@ -179,7 +214,8 @@ export class RestHandlers {
       kind: def.kind,
       metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: timestamp(now) },
     };
-    const prepared = def.prepareCreate(obj, { user, now });
+    const untracked = withManagedFields(def.prepareCreate(obj, { user, now }), []);
+    const prepared = withManagedFields(untracked, track(undefined, untracked));
     await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });
     const reservation = this.deps.quota?.reserve(def, prepared, user);
     if (dryRun) {
@@ -205,7 +241,7 @@ export class RestHandlers {
   }
 
   /** PUT on the resource or a subresource. */
-  async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false): Promise<JsonObject> {
+  async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
     const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
@@ -215,11 +251,18 @@ export class RestHandlers {
     }
     const old = await this.deps.store.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
-    return this.write(def, t, old as JsonObject, body, rv, user, dryRun);
+    return this.write(def, t, old as JsonObject, body, rv, user, this.updateTracker(def, t, body, manager), dryRun);
+  }
+
+  /** kube's Update entry; on the main resource the client may replace or clear (`[]`) the managedFields it read. */
+  private updateTracker(def: ResourceDef, t: Target, body: JsonObject, manager: string): Track {
+    const requested = t.subresource === '' ? metadataOf(body).managedFields : undefined;
+    const now = this.deps.now();
+    return (old, prepared) => trackUpdate(def, old, prepared, requested, { manager, subresource: t.subresource, now });
   }
 
   /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
-  async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false): Promise<JsonObject> {
+  async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
     if (!isObject(body)) throw badRequest('the patch must be a JSON object');
     const pinned = metadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
@@ -228,9 +271,62 @@ export class RestHandlers {
       if (!isObject(merged)) throw badRequest('the patch must leave an object');
       const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
       try {
-        return await this.write(def, t, old, merged, rv, user, dryRun);
+        return await this.write(def, t, old, merged, rv, user, this.updateTracker(def, t, merged, manager), dryRun);
       } catch (error) {
         if (error instanceof TlsbootError && error.code === 'CONFLICT' && typeof pinned !== 'string' && attempt < 5) continue;
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): creates the object when it is missing,
+   * otherwise merges the configuration into it; either way through the same strategy, admission
+   * and compare-and-swap as create and update. Lost races are retried; field conflicts are not.
+   */
+  async apply(
+    def: ResourceDef,
+    t: Target,
+    config: JsonObject,
+    user: UserInfo,
+    opts: ApplyOptions,
+  ): Promise<{ created: boolean; obj: JsonObject }> {
+    checkTypeMeta(def, config);
+    if (config.apiVersion === undefined || config.kind === undefined) {
+      throw badRequest(`invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`);
+    }
+    const { name, managedFields, resourceVersion } = metadataOf(config);
+    if (name !== undefined && name !== t.name) {
+      throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
+    }
+    // Ownership is the server's record; an applier states fields, never who owns them.
+    if (managedFields !== undefined && managedFields !== null) throw badRequest('metadata.managedFields must be nil');
+    // A resourceVersion in the configuration is a precondition, as in an update: never retried past.
+    const pinned = typeof resourceVersion === 'string' && resourceVersion !== '' ? resourceVersion : undefined;
+    for (let attempt = 0; ; attempt++) {
+      const op = { manager: opts.manager, subresource: t.subresource, now: this.deps.now() };
+      let live: JsonObject | undefined;
+      try {
+        live = (await this.deps.store.get(this.key(def, t))) as JsonObject;
+      } catch (error) {
+        if (!(error instanceof TlsbootError && error.code === 'NOT_FOUND' && t.subresource === '')) throw error;
+      }
+      const retry = (error: unknown) =>
+        error instanceof TlsbootError &&
+        ((error.code === 'CONFLICT' && error.reason === 'STORE_CONFLICT' && pinned === undefined) || error.code === 'ALREADY_EXISTS') &&
+        attempt < 5;
+      try {
+        if (live === undefined) {
+          opts.beforeCreate?.();
+          const plan = planApply(def, undefined, config, op, opts.force);
+          const body = { ...plan.merged, metadata: { ...metadataOf(plan.merged), name: t.name } };
+          return { created: true, obj: await this.createTracked(def, t, body, user, opts.dryRun, plan.track) };
+        }
+        const plan = planApply(def, live, config, op, opts.force);
+        const rv = pinned ?? (metadataOf(live).resourceVersion as string);
+        return { created: false, obj: await this.write(def, t, live, plan.merged, rv, user, plan.track, opts.dryRun) };
+      } catch (error) {
+        if (retry(error)) continue;
         throw error;
       }
     }
@@ -243,7 +339,8 @@ export class RestHandlers {
     body: JsonObject,
     expectedRv: string | undefined,
     user: UserInfo,
-    dryRun: boolean,
+    track: Track,
+    dryRun = false,
   ): Promise<JsonObject> {
     const oldMeta = metadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
@@ -271,9 +368,9 @@ export class RestHandlers {
     if (def.namespaced) meta.namespace = oldMeta.namespace;
     const candidate: JsonObject = { ...body, apiVersion: apiVersionOf(def), kind: def.kind, metadata: meta };
     const now = this.deps.now();
-    const prepared = def.prepareUpdate(old, candidate, t.subresource, { user, now });
+    const untracked = withManagedFields(def.prepareUpdate(old, candidate, t.subresource, { user, now }), []);
+    const prepared = withManagedFields(untracked, track(old, untracked));
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
-    // A dry run passes every check a write does and answers what would be stored, at the current version.
     if (dryRun) return present(def, { ...prepared, metadata: { ...metadataOf(prepared), resourceVersion: currentRv } });
     const stored = await this.deps.store.update(this.key(def, t), prepared as StoredObject, { expectedResourceVersion: currentRv });
     return present(def, stored);

@@ -57,7 +57,9 @@ export const AGE_COLUMN: TableColumn = {
 export const DEFAULT_COLUMNS: readonly TableColumn[] = [NAME_COLUMN, AGE_COLUMN];
 
 function partialMetadata(obj: Record<string, unknown>): Record<string, unknown> {
-  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: metadataOf(obj) };
+  // Tables are for people; kube-apiserver leaves the field ownership out of their rows.
+  const { managedFields: _, ...metadata } = metadataOf(obj);
+  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata };
 }
 
 export function columnDefinitions(columns: readonly TableColumn[]): Record<string, unknown>[] {
