@@ -16,7 +16,13 @@ export const APPLY_PATCH_TYPE = 'application/apply-patch+yaml';
 /** apimachinery's FieldManagerMaxLength. */
 const MAX_MANAGER_LENGTH = 128;
 
-function invalidOptions(kind: 'PatchOptions' | 'CreateOptions' | 'UpdateOptions', field: string, reason: string, detail: string) {
+/** A 422 about request options (`PatchOptions`, `ListOptions`, ...), written as apimachinery writes it. */
+export function invalidOptions(
+  kind: 'PatchOptions' | 'CreateOptions' | 'UpdateOptions' | 'ListOptions',
+  field: string,
+  reason: string,
+  detail: string,
+): TlsbootError {
   return new TlsbootError('INVALID', 'OPTIONS', `${kind}.meta.k8s.io "" is invalid: ${field}: ${detail}`, {
     status: { group: 'meta.k8s.io', kind, causes: [{ reason, message: detail, field }] },
   });

@@ -4,7 +4,8 @@
  * rules of apimachinery's `ValidateListOptions` (422 on `ListOptions.meta.k8s.io`), and which
  * revision a LIST then reads at. The watch stream itself is in watch.ts; paging in list.ts.
  */
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { TlsbootError } from '../base/errors.ts';
+import { invalidOptions } from './apply.ts';
 import { queryBool } from './query.ts';
 
 export type ResourceVersionMatch = '' | 'Exact' | 'NotOlderThan';
@@ -27,16 +28,17 @@ export function queryFlag(query: URLSearchParams, name: string): boolean | undef
   return query.has(name) ? queryBool(query, name) : undefined;
 }
 
-function forbidden(field: string, detail: string): InvalidError {
-  return new InvalidError('LIST_OPTIONS', `ListOptions.meta.k8s.io "" is invalid: ${field}: Forbidden: ${detail}`, { field });
+function forbidden(field: string, detail: string): TlsbootError {
+  return invalidOptions('ListOptions', field, 'FieldValueForbidden', `Forbidden: ${detail}`);
 }
 
-function notSupported(value: string, supported: readonly string[]): InvalidError {
+function notSupported(value: string, supported: readonly string[]): TlsbootError {
   const list = supported.map((s) => `"${s}"`).join(', ');
-  return new InvalidError(
-    'LIST_OPTIONS',
-    `ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "${value}": supported values: ${list}`,
-    { field: 'resourceVersionMatch' },
+  return invalidOptions(
+    'ListOptions',
+    'resourceVersionMatch',
+    'FieldValueNotSupported',
+    `Unsupported value: "${value}": supported values: ${list}`,
   );
 }
 
