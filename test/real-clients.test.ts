@@ -74,6 +74,27 @@ describe('real clients', () => {
     assert.match(r.stdout, /old-kubectl|^\s*$/);
   });
 
+  test('python3-kubernetes approves a CSR through /approval', {
+    skip: pathSkip(PYTHON_KUBERNETES, 'python3-kubernetes', ['-c', 'import kubernetes']),
+  }, () => {
+    const created = kubectl(kubeconfig, cache, ['create', '-f', '-'], csrManifest('py-approve'));
+    assert.equal(created.code, 0, created.stderr);
+    const script = [
+      'import sys, datetime',
+      'from kubernetes import client, config',
+      'config.load_kube_config(sys.argv[1])',
+      'api = client.CertificatesV1Api()',
+      'csr = api.read_certificate_signing_request("py-approve")',
+      'now = datetime.datetime.now(datetime.timezone.utc)',
+      'csr.status.conditions = [client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="PythonTest", message="approved from python", last_update_time=now)]',
+      'api.replace_certificate_signing_request_approval("py-approve", csr)',
+      'print(",".join(c.type for c in api.read_certificate_signing_request("py-approve").status.conditions))',
+    ].join('\n');
+    const r = spawnSync(PYTHON_KUBERNETES, ['-c', script, kubeconfig], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'Approved');
+  });
+
   test('@kubernetes/client-node creates and reads a CSR', async () => {
     const config = new KubeConfig();
     config.loadFromFile(kubeconfig);
