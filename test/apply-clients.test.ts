@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type V1ConfigMap } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { isObject } from '../src/base/json.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 import {
   adminAndToken,
   freePort,
@@ -27,19 +27,7 @@ function configMap(name: string, data: Record<string, string>): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data });
 }
 
-function csr(name: string, labels: Record<string, string>): string {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return JSON.stringify({
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name, labels },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-  });
-}
+const csr = (name: string, labels: Record<string, string>) => JSON.stringify(clientCsrObject(name, { metadata: { labels } }));
 
 /** The managers named in an object's managedFields, read from `kubectl get -o yaml`. */
 function managers(yamlText: string): string[] {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 import {
   adminAndToken,
   freePort,
@@ -22,25 +22,6 @@ import {
   toolSkip,
 } from './helpers/processes.ts';
 
-function csrManifest(name: string, extraSpec: Record<string, unknown> = {}): string {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return JSON.stringify({
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kube-apiserver-client',
-      usages: ['client auth'],
-      ...extraSpec,
-    },
-  });
-}
-
 const configMap = (name: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { a: '1' }, ...extra });
 
@@ -51,6 +32,8 @@ const role = (name: string) =>
     metadata: { name, namespace: 'default' },
     rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }],
   });
+
+const csrManifest = (name: string, spec: Record<string, unknown> = {}) => JSON.stringify(clientCsrObject(name, { spec }));
 
 describe('OpenAPI and reviews with real kubectls', () => {
   const dir = tempDir('openapi-clients');

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CertificatesV1Api, KubeConfig } from '@kubernetes/client-node';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 import {
   adminAndToken,
   freePort,
@@ -22,19 +22,7 @@ import {
   tlsboot,
 } from './helpers/processes.ts';
 
-function csrManifest(name: string): string {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return JSON.stringify({
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-  });
-}
+const csrManifest = (name: string) => JSON.stringify(clientCsrObject(name));
 
 describe('real clients', () => {
   const dir = tempDir('clients');

@@ -18,7 +18,7 @@ import {
   makeInformer,
   type V1CertificateSigningRequest,
 } from '@kubernetes/client-node';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 import {
   adminAndToken,
   freePort,
@@ -34,19 +34,7 @@ import {
 
 const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
-function csrBody(name: string): V1CertificateSigningRequest {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-  };
-}
+const csrBody = (name: string): V1CertificateSigningRequest => clientCsrObject(name);
 
 /** A cluster directory, a server on it with `args`, and its admin kubeconfig. */
 async function cluster(prefix: string, args: readonly string[]) {

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { KubeClient } from '../src/client/client.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 import {
   adminAndToken,
   freePort,
@@ -26,19 +26,8 @@ import {
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
-function csrManifest(name: string, signerName = 'kubernetes.io/kube-apiserver-client'): string {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return JSON.stringify({
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName, usages: ['client auth'] },
-  });
-}
+const csrManifest = (name: string, signerName?: string) =>
+  JSON.stringify(clientCsrObject(name, signerName === undefined ? {} : { signerName }));
 
 describe('wire fidelity with real clients', () => {
   const dir = tempDir('wire');

@@ -1,7 +1,8 @@
-/** Test fixtures for PKI material: a self-signed CA in one call. */
+/** Test fixtures for PKI material: a self-signed CA in one call, a client CSR object. */
 import { type KeyObject, randomBytes } from 'node:crypto';
 import {
   type Certificate,
+  createCsrPem,
   type ExtKeyUsage,
   generatePrivateKey,
   issueCertificate,
@@ -36,4 +37,30 @@ export function selfSignedCa(
     }),
   );
   return { certificate, key };
+}
+
+/**
+ * A CertificateSigningRequest for the generic client signer with a fresh key, as a client sends
+ * it: `metadata` and `spec` extras merge in (labels, an unknown field to test validation, ...).
+ */
+export function clientCsrObject(
+  name: string,
+  extra: { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; signerName?: string } = {},
+) {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [{ type: 'CN', value: `user-${name}` }],
+    sans: { dns: [], ip: [], email: [], uri: [] },
+  });
+  return {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name, ...extra.metadata },
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: extra.signerName ?? 'kubernetes.io/kube-apiserver-client',
+      usages: ['client auth'],
+      ...extra.spec,
+    },
+  };
 }
