@@ -10,18 +10,7 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy, type V1ConfigMap } from
 import { parse } from 'yaml';
 import { isObject } from '../src/base/json.ts';
 import { clientCsrObject } from './helpers/pki.ts';
-import {
-  adminAndToken,
-  freePort,
-  KUBECTL_OLD,
-  kubectl,
-  pathSkip,
-  type RunningServer,
-  startServer,
-  tempDir,
-  tlsboot,
-  toolSkip,
-} from './helpers/processes.ts';
+import { KUBECTL_OLD, kubectl, pathSkip, type RunningServer, startCluster, tempDir, toolSkip } from './helpers/processes.ts';
 
 function configMap(name: string, data: Record<string, string>): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data });
@@ -44,11 +33,7 @@ describe('server-side apply with real clients', () => {
   const cache = join(dir.path, 'kubectl-cache');
 
   before(async () => {
-    const cluster = join(dir.path, 'cluster');
-    const port = await freePort();
-    assert.equal(tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]).code, 0);
-    server = await startServer(cluster, [], port);
-    ({ kubeconfig } = await adminAndToken(cluster));
+    ({ server, kubeconfig } = await startCluster(dir.path));
   });
 
   after(async () => {

@@ -9,18 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { clientCsrObject } from './helpers/pki.ts';
-import {
-  adminAndToken,
-  freePort,
-  KUBECTL_OLD,
-  kubectl,
-  pathSkip,
-  type RunningServer,
-  startServer,
-  tempDir,
-  tlsboot,
-  toolSkip,
-} from './helpers/processes.ts';
+import { KUBECTL_OLD, kubectl, pathSkip, type RunningServer, startCluster, tempDir, toolSkip } from './helpers/processes.ts';
 
 const configMap = (name: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { a: '1' }, ...extra });
@@ -45,12 +34,8 @@ describe('OpenAPI and reviews with real kubectls', () => {
   const cache = join(dir.path, 'kubectl-cache');
 
   before(async () => {
-    const cluster = join(dir.path, 'cluster');
-    const port = await freePort();
-    assert.equal(tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]).code, 0);
-    server = await startServer(cluster, [], port);
     let token: string;
-    ({ kubeconfig, token } = await adminAndToken(cluster));
+    ({ server, kubeconfig, token } = await startCluster(dir.path));
     tokenId = token.split('.')[0] ?? '';
     const caData = kubectl(kubeconfig, cache, [
       'config',

@@ -9,18 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CertificatesV1Api, KubeConfig } from '@kubernetes/client-node';
 import { clientCsrObject } from './helpers/pki.ts';
-import {
-  adminAndToken,
-  freePort,
-  KUBECTL_OLD,
-  kubectl,
-  PYTHON_KUBERNETES,
-  pathSkip,
-  type RunningServer,
-  startServer,
-  tempDir,
-  tlsboot,
-} from './helpers/processes.ts';
+import { KUBECTL_OLD, kubectl, PYTHON_KUBERNETES, pathSkip, type RunningServer, startCluster, tempDir } from './helpers/processes.ts';
 
 const csrManifest = (name: string) => JSON.stringify(clientCsrObject(name));
 
@@ -31,11 +20,7 @@ describe('real clients', () => {
   const cache = join(dir.path, 'kubectl-cache');
 
   before(async () => {
-    const cluster = join(dir.path, 'cluster');
-    const port = await freePort();
-    assert.equal(tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]).code, 0);
-    server = await startServer(cluster, [], port);
-    ({ kubeconfig } = await adminAndToken(cluster));
+    ({ server, kubeconfig } = await startCluster(dir.path));
   });
 
   after(async () => {

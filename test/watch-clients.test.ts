@@ -19,18 +19,7 @@ import {
   type V1CertificateSigningRequest,
 } from '@kubernetes/client-node';
 import { clientCsrObject } from './helpers/pki.ts';
-import {
-  adminAndToken,
-  freePort,
-  PYTHON_KUBERNETES,
-  pathSkip,
-  type RunningServer,
-  startServer,
-  tempDir,
-  tlsboot,
-  toolSkip,
-  until,
-} from './helpers/processes.ts';
+import { PYTHON_KUBERNETES, pathSkip, startCluster, tempDir, toolSkip, until } from './helpers/processes.ts';
 
 const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -39,11 +28,8 @@ const csrBody = (name: string): V1CertificateSigningRequest => clientCsrObject(n
 /** A cluster directory, a server on it with `args`, and its admin kubeconfig. */
 async function cluster(prefix: string, args: readonly string[]) {
   const dir = tempDir(prefix);
-  const path = join(dir.path, 'cluster');
-  const port = await freePort();
-  assert.equal(tlsboot(['init', '--dir', path, '--apiserver-bind-port', String(port)]).code, 0);
-  const server: RunningServer = await startServer(path, args, port);
-  const { kubeconfig } = await adminAndToken(path);
+  const { server, kubeconfig, admin } = await startCluster(dir.path, args);
+  admin.close();
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   return { dir, server, kubeconfig, config };

@@ -11,14 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import type { KubeClient } from '../src/client/client.ts';
 import { clientCsrObject } from './helpers/pki.ts';
 import {
-  adminAndToken,
-  freePort,
   KUBECTL_OLD,
   kubectl,
   PYTHON_KUBERNETES,
   pathSkip,
   type RunningServer,
-  startServer,
+  startCluster,
   tempDir,
   tlsboot,
   toolSkip,
@@ -38,11 +36,7 @@ describe('wire fidelity with real clients', () => {
   const kube = (args: readonly string[], input?: string, bin?: string) => kubectl(kubeconfig, cache, args, input, bin);
 
   before(async () => {
-    const cluster = join(dir.path, 'cluster');
-    const port = await freePort();
-    assert.equal(tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]).code, 0);
-    server = await startServer(cluster, [], port);
-    ({ kubeconfig, admin } = await adminAndToken(cluster));
+    ({ server, kubeconfig, admin } = await startCluster(dir.path));
   });
 
   after(async () => {

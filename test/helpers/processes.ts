@@ -204,3 +204,19 @@ export async function adminAndToken(cluster: string): Promise<{ kubeconfig: stri
   if (created.code !== 0) throw new Error(`token create failed: ${created.stderr}`);
   return { kubeconfig, admin: new KubeClient(loadKubeconfig(kubeconfig)), token: created.stdout.trim() };
 }
+
+/**
+ * A control plane as the real-client tests want it: `DIR/cluster` initialised for a free loopback
+ * port, a server on that port with `args`, its admin kubeconfig, client and a bootstrap token.
+ */
+export async function startCluster(
+  dir: string,
+  args: readonly string[] = [],
+): Promise<{ cluster: string; server: RunningServer; kubeconfig: string; admin: KubeClient; token: string }> {
+  const cluster = join(dir, 'cluster');
+  const port = await freePort();
+  const init = tlsboot(['init', '--dir', cluster, '--apiserver-bind-port', String(port)]);
+  if (init.code !== 0) throw new Error(`tlsboot init failed: ${init.stderr}`);
+  const server = await startServer(cluster, args, port);
+  return { cluster, server, ...(await adminAndToken(cluster)) };
+}
