@@ -93,9 +93,11 @@ async function idleServer(): Promise<{ startupMs: number; rssMb: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
   try {
     const main = join(root, 'src/cli/main.ts');
-    const init = spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench'], { encoding: 'utf8' });
-    if (init.status !== 0) throw new Error(init.stderr);
     const port = await freePort();
+    const init = spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)], {
+      encoding: 'utf8',
+    });
+    if (init.status !== 0) throw new Error(init.stderr);
     const started = performance.now();
     const child = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`], {
       stdio: ['ignore', 'pipe', 'ignore'],
