@@ -66,7 +66,7 @@ const RESERVED = reservedIdentities([
 ]);
 const nodeNames = () => identity.nodeNames();
 const claims = {
-  claimAlone: <T>(fn: () => Promise<T>) => identity.claimAlone(fn),
+  claimAlone: <T>(name: string, fn: () => Promise<T>) => identity.claimAlone(name, fn),
   noteClaimed: (n: string) => identity.noteClaimed(n),
 };
 const context = () => identity.serving();

@@ -35,8 +35,8 @@ export interface ApproverOptions {
   readonly now: () => Date;
   /** Reserved identities and known node names, read at decision time. */
   readonly nodeNames: () => NodeNameContext;
-  /** Runs a first-time claim (name check and claim write) alone; see IdentityCaches.claimAlone. */
-  readonly claimAlone: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs a first-time claim (name check and claim write) alone among overlapping names; see IdentityCaches.claimAlone. */
+  readonly claimAlone: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** Makes a name just claimed known to the name check at once. */
   readonly noteClaimed: (name: string) => void;
 }
@@ -133,7 +133,7 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
       return undefined;
     };
     // The name check and the claim run alone: checked apart, two overlapping new names could both pass.
-    const refusal = await o.claimAlone(async (): Promise<[string, string] | undefined> => {
+    const refusal = await o.claimAlone(node, async (): Promise<[string, string] | undefined> => {
       const badName = nodeNameProblem(node, o.nodeNames(), true);
       if (badName !== undefined) return ['InvalidNodeName', `${badName}. It cannot be approved automatically.`];
       const serial = await nameAlreadyRegistered(o.client, cn, o.now());

@@ -117,7 +117,7 @@ export class ControllerManager {
             client,
             now,
             nodeNames,
-            claimAlone: (fn) => identity.claimAlone(fn),
+            claimAlone: (name, fn) => identity.claimAlone(name, fn),
             noteClaimed: (n) => identity.noteClaimed(n),
           }),
       }),

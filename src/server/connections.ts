@@ -4,6 +4,7 @@
  * timeout and a cap on open connections, so that idle or trickling clients are closed and never
  * crowd out real ones. (Bodies are not read before authentication at all: see app.ts.)
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { InvalidError } from '../base/errors.ts';
@@ -40,8 +41,9 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
   maxConnections: 1024,
-  // Above a join storm's handshakes in flight from one machine or NAT (a few hundred), far below the cap.
-  maxUnauthenticatedPerSource: 256,
+  // Half the cap: room for a join storm behind one NAT (discovery is anonymous, so every joining
+  // node's connection counts here until it sends its token), while one source alone never fills it.
+  maxUnauthenticatedPerSource: 512,
 };
 
 export function checkConnectionLimits(l: ConnectionLimits): void {
@@ -111,7 +113,7 @@ export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): 
   // only when the body is about to be read (see app.ts), as Go's server does.
   server.on('checkContinue', (req, res) => server.emit('request', req, res));
   // Open connections in arrival order, so the oldest unauthenticated one is found first.
-  const open = new Map<string, { socket: Socket; source: string; trusted: boolean }>();
+  const open = new Map<string, { socket: Socket; source: string; trusted: boolean; busy: number }>();
   const untrusted = new Map<string, number>();
   const count = (source: string, by: number) => {
     const n = (untrusted.get(source) ?? 0) + by;
@@ -132,7 +134,7 @@ export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): 
     if (open.size >= limits.maxConnections) {
       // An idle or trickling client cannot hold the cap: the oldest connection that never
       // authenticated gives way. Authenticated ones are kept, and then the newcomer is refused.
-      const victim = [...open.values()].find((c) => !c.trusted);
+      const victim = [...open.values()].find((c) => !c.trusted && c.busy === 0);
       if (!victim) {
         socket.destroy();
         return;
@@ -140,13 +142,22 @@ export function createLimitedServer(tls: TlsOptions, limits: ConnectionLimits): 
       victim.socket.destroy();
     }
     const key = connectionKey(socket);
-    open.set(key, { socket, source, trusted: false });
+    open.set(key, { socket, source, trusted: false, busy: 0 });
     count(source, 1);
     socket.once('close', () => {
       const entry = open.get(key);
       if (entry?.socket !== socket) return;
       open.delete(key);
       if (!entry.trusted) count(source, -1);
+    });
+  });
+  // A connection answering a request is never the one evicted: an anonymous discovery mid-answer is real work.
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const entry = open.get(connectionKey(req.socket));
+    if (!entry) return;
+    entry.busy++;
+    res.once('close', () => {
+      entry.busy--;
     });
   });
   return {

@@ -61,17 +61,24 @@ export class IdentityCaches {
     for (const c of [this.registered, this.claimed, this.addresses]) await c.start();
   }
 
-  private claiming: Promise<unknown> = Promise.resolve();
+  /** The claim in progress per first label: only names that share one can overlap. */
+  private readonly claiming = new Map<string, Promise<unknown>>();
 
   /**
-   * Runs `fn` alone among first-time name claims of this process, so that the check of a new
-   * name against every known name and the claim itself cannot interleave with another claim
-   * (two concurrent requests for `web` and `web.example` would otherwise both pass). Several
-   * processes need leader election so that one approver claims at a time.
+   * Runs `fn` alone among first-time claims of names that could overlap `name` (a name lies in
+   * another's name space only if both start with the same label), so the check of a new name
+   * against every known name and the claim itself cannot interleave with such a claim (two
+   * concurrent requests for `web` and `web.example` would otherwise both pass), while unrelated
+   * names claim concurrently. Several processes need leader election so that one approver claims.
    */
-  async claimAlone<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.claiming.then(fn, fn);
-    this.claiming = run.catch(() => undefined);
+  async claimAlone<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const label = name.split('.')[0] ?? name;
+    const run = (this.claiming.get(label) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.claiming.set(label, tail);
+    void tail.then(() => {
+      if (this.claiming.get(label) === tail) this.claiming.delete(label);
+    });
     return run;
   }
 
