@@ -17,12 +17,12 @@ import {
   nodeNameProblem,
   requestedNodeName,
 } from '../api/index.ts';
-import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import {
   appendApprovalCondition,
   type ClusterClient,
+  isLostWrite,
   type JsonObject,
   loadUndecidedCsr,
   NODE_CLIENT_RESOURCE,
@@ -76,7 +76,7 @@ async function claimNodeName(client: ClusterClient, node: string, csr: JsonObjec
       return undefined;
     } catch (error) {
       // Another request claimed or took over the name meanwhile: look again.
-      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+      if (!isLostWrite(error)) throw error;
     }
   }
 }

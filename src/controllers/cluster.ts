@@ -117,6 +117,14 @@ export class StoreClusterClient implements ClusterClient {
   }
 }
 
+/**
+ * A create-if-absent or compare-and-swap that lost to another writer (ALREADY_EXISTS, CONFLICT):
+ * the caller reads again and decides anew.
+ */
+export function isLostWrite(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS');
+}
+
 /** Ignores the races a level-based controller resolves on its next pass. */
 export function isRaceError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND');

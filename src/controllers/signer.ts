@@ -27,7 +27,7 @@ import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
-import { type ClusterClient, ISSUED_RESOURCE, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
+import { type ClusterClient, ISSUED_RESOURCE, isLostWrite, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
 import type { ReconcileResult } from './runner.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
@@ -92,7 +92,7 @@ async function reserveNodeAddresses(
       else await client.createObject(NODE_ADDRESSES_RESOURCE, { metadata: { name: node }, addresses: next });
       return undefined;
     } catch (error) {
-      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+      if (!isLostWrite(error)) throw error;
     }
   }
 }
@@ -126,7 +126,7 @@ async function claimAddresses(
         await client.updateObject(ADDRESS_CLAIM_RESOURCE, { ...claim, node, notAfter: until });
         break;
       } catch (error) {
-        if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+        if (!isLostWrite(error)) throw error;
       }
     }
   }
@@ -158,7 +158,7 @@ async function recordNodeClient(client: ClusterClient, issued: JsonObject): Prom
       return;
     } catch (error) {
       // Another worker recorded a certificate for the same node meanwhile: look again.
-      if (!(isTlsbootError(error) && (error.code === 'CONFLICT' || error.code === 'ALREADY_EXISTS'))) throw error;
+      if (!isLostWrite(error)) throw error;
     }
   }
 }

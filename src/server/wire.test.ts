@@ -4,27 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { clientCsrObject } from '../../test/helpers/pki.ts';
 import { type AuthorizationAttributes, csrConditionSummary } from '../api/index.ts';
-import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
 import { impersonate, impersonationHeaders } from './impersonation.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
-function csr(name: string): Record<string, unknown> {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  return {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-  };
-}
+const csr = (name: string): Record<string, unknown> => clientCsrObject(name);
 
 describe('impersonation headers', () => {
   test('each header line is one group or extra value; extra keys are lower-cased and unescaped', () => {
