@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, get, type IncomingMessage } from 'node:http';
+import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../base/clock.ts';
 import { isObject } from '../base/json.ts';
@@ -49,11 +49,7 @@ describe('serveWatch', () => {
       server.close();
       await store.close();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const address = server.address();
-    assert.ok(address !== null && typeof address === 'object');
-    const res = await new Promise<IncomingMessage>((resolve) => get({ host: '127.0.0.1', port: address.port, path: '/' }, resolve));
+    const res = await requestOf(server);
     const first = await new Promise<string>((resolve) => res.once('data', (chunk: unknown) => resolve(String(chunk))));
     assert.match(first, /"ADDED"/);
     assert.deepEqual(clock.pending(), [30 * DAY], 'the timeout is one timer on the clock, for the whole 30 days');
@@ -81,6 +77,15 @@ function isEvent(value: unknown): value is Event {
 }
 
 /** The response to a GET; bounded, as a server that holds back its status line until the first event would leave it waiting. */
+/** Listens on a free loopback port and GETs `/`: the response once its status line arrived. */
+async function requestOf(server: Server): Promise<IncomingMessage> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return responseOf(address.port);
+}
+
 function responseOf(port: number): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no status line within 2 s')), 2000);
@@ -113,11 +118,7 @@ async function openWatch(t: import('node:test').TestContext, store: Store, clock
     server.closeAllConnections();
     server.close();
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  const res = await responseOf(address.port);
+  const res = await requestOf(server);
   assert.equal(res.statusCode, 200);
   const lines: string[] = [];
   let buffered = '';
@@ -277,11 +278,7 @@ describe('watch stream', () => {
       server.closeAllConnections();
       server.close();
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const address = server.address();
-    assert.ok(address !== null && typeof address === 'object');
-    const res = await responseOf(address.port);
+    const res = await requestOf(server);
     res.resume();
     assert.deepEqual(clock.pending(), [2500]);
     const ended = once(res, 'end');
