@@ -6,10 +6,13 @@
  * others leave.
  */
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
-import type { ConnectionLimits } from './connections.ts';
+import { selfSignedCa } from '../../test/helpers/pki.ts';
+import { certificateToPem, privateKeyToPem } from '../pki/index.ts';
+import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -284,6 +287,56 @@ describe('connection cap', () => {
     await assert.rejects(tlsSocket(s), 'with every connection authenticated the newcomer is closed');
     for (const a of admins) assert.equal(a.destroyed, false);
     for (const socket of [...idle, ...admins]) socket.destroy();
+  });
+});
+
+describe('eviction at the cap', () => {
+  test('a connection answering a request is not evicted; the oldest idle unauthenticated one is', async () => {
+    const ca = selfSignedCa({ hours: 1, extKeyUsage: ['serverAuth'], sans: { dns: ['localhost'], ip: ['127.0.0.1'], email: [], uri: [] } });
+    const pem = certificateToPem(ca.certificate);
+    const limited = createLimitedServer(
+      { cert: pem, key: privateKeyToPem(ca.key), ca: pem },
+      { ...DEFAULT_CONNECTION_LIMITS, maxConnections: 2, maxUnauthenticatedPerSource: 8 },
+    );
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    limited.server.on('request', async (req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === '/slow') await held;
+      res.end('ok');
+    });
+    limited.server.listen(0, '127.0.0.1');
+    await new Promise((r) => limited.server.once('listening', r));
+    const address = limited.server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const open = () =>
+      new Promise<TLSSocket>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: address.port, ca: pem, servername: 'localhost' }, () => resolve(socket));
+        opened.add(socket);
+        socket.once('error', reject);
+      });
+    try {
+      const busy = await open();
+      busy.write(head('GET', '/slow', {}));
+      const idle = await open();
+      const idleClosed = new Promise((r) => idle.once('close', r));
+      await new Promise((r) => setTimeout(r, 100));
+      const newcomer = await open();
+      await Promise.race([
+        idleClosed,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('the idle connection was not the one evicted')), 3000)),
+      ]);
+      assert.equal(busy.destroyed, false, 'the connection mid-request was kept');
+      release();
+      assert.match(await waitFor(busy, /\r\n\r\n.*ok/s, 2000), /^HTTP\/1\.1 200 /);
+      newcomer.destroy();
+    } finally {
+      release();
+      limited.destroyConnections();
+      await new Promise((r) => limited.server.close(r));
+      destroyOpened();
+    }
   });
 });
 
