@@ -16,7 +16,6 @@ import {
 } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
-import { LocalSigner, type Signer } from '../src/ca/signer.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import { CSR_RESOURCE, ISSUED_RESOURCE, NODE_CLIENT_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
 import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
@@ -38,6 +37,7 @@ import {
 import { certificateToPem, createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
+import { LocalSigner, type Signer } from '../src/signer/signer.ts';
 import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { until } from './helpers/processes.ts';

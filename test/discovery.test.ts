@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { discoverWithToken } from '../src/agent/discovery.ts';
-import { clusterInfoKubeconfig } from '../src/cli/control-plane.ts';
+import { clusterInfoKubeconfig } from '../src/control-plane/control-plane.ts';
 import { certificatePin, certificateToPem, privateKeyToPem, signDetachedJws } from '../src/pki/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 

@@ -8,7 +8,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { reservedIpSource, reservedNameSource } from '../src/api/index.ts';
-import { ReservedIdentityFiles } from '../src/ca/reserved-identities.ts';
+import { ReservedIdentityFiles } from '../src/kubeadm/reserved-identities.ts';
 import { tempDir, tlsboot } from './helpers/processes.ts';
 
 describe('reserved identities of a PKI directory', () => {

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { unsealPrivateKey } from '../src/ca/sealed-key.ts';
 import type { JsonObject, KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
+import { unsealPrivateKey } from '../src/kubeadm/sealed-key.ts';
 import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/index.ts';
 import {
   adminAndToken,

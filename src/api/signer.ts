@@ -1,5 +1,5 @@
 /**
- * The Signer contract (DESIGN.md) shared by the signer controller and the CA backends in src/ca
+ * The Signer contract (DESIGN.md) shared by the signer controller and the backends in src/signer
  * (local, sealed, remote): a request built from an approved CSR, and the certificate that comes
  * back. A backend that cannot sign right now throws UNAVAILABLE and the CSR waits.
  */

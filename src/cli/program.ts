@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, isTlsbootError } from '../base/errors.ts';
+import { VERSION } from '../base/version.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
@@ -14,7 +15,6 @@ import { registerServer } from './commands/server.ts';
 import { registerSigner } from './commands/signer.ts';
 import { registerToken } from './commands/token.ts';
 import type { CliEnv } from './io.ts';
-import { VERSION } from './version.ts';
 
 export function buildProgram(env: CliEnv): Command {
   const program = new Command('tlsboot')

@@ -19,6 +19,7 @@ import {
 } from '../api/index.ts';
 import { isObject } from '../base/json.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
+import type { ReconcileResult } from '../runtime/runner.ts';
 import {
   appendApprovalCondition,
   type ClusterClient,
@@ -28,7 +29,6 @@ import {
   NODE_CLIENT_RESOURCE,
   timestamp,
 } from './cluster.ts';
-import type { ReconcileResult } from './runner.ts';
 
 export interface ApproverOptions {
   readonly client: ClusterClient;

@@ -6,8 +6,8 @@
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, checkBootstrapTokenSecret } from '../api/index.ts';
 import { signDetachedJws } from '../pki/index.ts';
+import type { ReconcileResult } from '../runtime/runner.ts';
 import { type ClusterClient, CONFIGMAP_RESOURCE, type JsonObject, SECRET_RESOURCE } from './cluster.ts';
-import type { ReconcileResult } from './runner.ts';
 
 export const CLUSTER_INFO_NAMESPACE = 'kube-public';
 export const CLUSTER_INFO_NAME = 'cluster-info';

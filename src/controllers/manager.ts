@@ -9,17 +9,17 @@ import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import { Controller, type ControllerLogger } from '../runtime/runner.ts';
+import { WorkQueue } from '../runtime/workqueue.ts';
 import { type IdentityCaches, ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
 import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
-import { Controller, type ControllerLogger } from './runner.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
-import { WorkQueue } from './workqueue.ts';
 
 /**
  * Workers per CSR controller. The store commits the writes of one event-loop turn together, so a

@@ -8,8 +8,8 @@
  * not vouch for are looked up; a transient DNS failure retries with backoff instead of denying.
  */
 import { evaluateServingRequest, namesToResolve, type Resolution, type ServingContext, type ServingPolicy } from '../api/serving-policy.ts';
+import type { ReconcileResult } from '../runtime/runner.ts';
 import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr } from './cluster.ts';
-import type { ReconcileResult } from './runner.ts';
 
 /** Resolves a name to all its addresses; rejects with the resolver's error code on failure. */
 export type Resolver = (name: string) => Promise<string[]>;

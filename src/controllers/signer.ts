@@ -27,8 +27,8 @@ import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
+import type { ReconcileResult } from '../runtime/runner.ts';
 import { type ClusterClient, ISSUED_RESOURCE, isLostWrite, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
-import type { ReconcileResult } from './runner.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
 

@@ -4,8 +4,8 @@
  * is re-examined instead; tokens without expiry are kept. Others are looked at again at expiry.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, BOOTSTRAP_TOKEN_SECRET_TYPE, secretString } from '../api/index.ts';
+import type { ReconcileResult } from '../runtime/runner.ts';
 import { type ClusterClient, isRaceError, SECRET_RESOURCE } from './cluster.ts';
-import type { ReconcileResult } from './runner.ts';
 
 export async function reconcileToken(name: string, client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
   const secret = await client.getObject(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE, name);

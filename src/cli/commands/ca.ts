@@ -10,8 +10,8 @@ import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import { sealCaKeys } from '../../ca/sealed-ca.ts';
 import type { JsonObject } from '../../client/client.ts';
+import { sealCaKeys } from '../../signer/sealed-ca.ts';
 import type { CliEnv } from '../io.ts';
 import { withClient } from './csr.ts';
 

@@ -1,24 +1,24 @@
-/** `tlsboot init` and `tlsboot certs`: flag parsing and output; the work is in src/ca. */
+/** `tlsboot init` and `tlsboot certs`: flag parsing and output; the work is in src/kubeadm. */
 
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import { FileAuditLog } from '../../ca/audit.ts';
-import { checkExpiration, formatExpirationJson, formatExpirationTable, RENEWABLE, renewCertificates } from '../../ca/certs.ts';
-import type { PendingCsr } from '../../ca/external-ca.ts';
-import { type InitReport, runInit } from '../../ca/init.ts';
+import { checkExpiration, formatExpirationJson, formatExpirationTable, RENEWABLE, renewCertificates } from '../../kubeadm/certs.ts';
+import type { PendingCsr } from '../../kubeadm/external-ca.ts';
+import { type InitReport, runInit } from '../../kubeadm/init.ts';
 import {
   DEFAULT_BIND_PORT,
   DEFAULT_CERT_VALIDITY_MS,
   DEFAULT_DNS_DOMAIN,
   DEFAULT_SERVICE_CIDR,
   type InitOptions,
-} from '../../ca/layout.ts';
-import { readReservedSources } from '../../ca/reserved-identities.ts';
-import { signOffline } from '../../ca/sign-offline.ts';
+} from '../../kubeadm/layout.ts';
+import { readReservedSources } from '../../kubeadm/reserved-identities.ts';
+import { signOffline } from '../../kubeadm/sign-offline.ts';
 import { isKeyAlgorithm, KEY_ALGORITHMS } from '../../pki/index.ts';
+import { FileAuditLog } from '../../signer/audit.ts';
 import type { CliEnv } from '../io.ts';
 import { readPassphrase } from './ca.ts';
 

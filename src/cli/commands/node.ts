@@ -5,7 +5,7 @@ import { agentNodeName, startAgent } from '../../agent/agent.ts';
 import { joinCluster } from '../../agent/join.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
-import { parseEndpoint } from '../../ca/layout.ts';
+import { parseEndpoint } from '../../kubeadm/layout.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 

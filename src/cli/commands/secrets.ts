@@ -1,7 +1,7 @@
-/** `tlsboot secrets rotate-key`: flag parsing and output; the rotation is in src/cli/secrets-at-rest.ts. */
+/** `tlsboot secrets rotate-key`: flag parsing and output; the rotation is in src/control-plane/secrets-at-rest.ts. */
 import type { Command } from 'commander';
+import { rotateSecretsKey } from '../../control-plane/secrets-at-rest.ts';
 import type { CliEnv } from '../io.ts';
-import { rotateSecretsKey } from '../secrets-at-rest.ts';
 
 export function registerSecrets(program: Command, env: CliEnv): void {
   const secrets = program.command('secrets').description('encryption of Secrets at rest');

@@ -7,7 +7,9 @@ import { parseKubeconfig, resolveKubeconfig } from '../../api/index.ts';
 import { parseServingPolicy } from '../../api/serving-policy.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
-import { runInit } from '../../ca/init.ts';
+import { COMPACTION_INTERVAL_MS, HISTORY_REVISIONS, SIGNER_MODES, startControlPlane } from '../../control-plane/control-plane.ts';
+import { storePath } from '../../control-plane/secrets-at-rest.ts';
+import { runInit } from '../../kubeadm/init.ts';
 import {
   DEFAULT_CA_VALIDITY_MS,
   DEFAULT_CERT_VALIDITY_MS,
@@ -15,15 +17,13 @@ import {
   DEFAULT_SERVICE_CIDR,
   isIp,
   parseEndpoint,
-} from '../../ca/layout.ts';
-import { pkiPath, readIfPresent } from '../../ca/pki-files.ts';
+} from '../../kubeadm/layout.ts';
+import { pkiPath, readIfPresent } from '../../kubeadm/pki-files.ts';
 import { type ConnectionLimits, checkConnectionLimits, DEFAULT_CONNECTION_LIMITS } from '../../server/connections.ts';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../server/limits.ts';
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
-import { COMPACTION_INTERVAL_MS, HISTORY_REVISIONS, SIGNER_MODES, startControlPlane } from '../control-plane.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
-import { storePath } from '../secrets-at-rest.ts';
 
 interface ServerFlags {
   dir: string;

@@ -9,11 +9,11 @@ import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import { isIp, parseEndpoint } from '../../ca/layout.ts';
-import { adminRequest as admin } from '../../ca/remote-admin.ts';
-import { DEFAULT_GRANT_SIGNERS, REMOTE_SIGNERS, startRemoteSigner } from '../../ca/remote-signer-server.ts';
-import { readReservedSources } from '../../ca/reserved-identities.ts';
+import { isIp, parseEndpoint } from '../../kubeadm/layout.ts';
+import { readReservedSources } from '../../kubeadm/reserved-identities.ts';
 import { keyMatchesSpki, parseCertificatePem, parsePrivateKeyPem } from '../../pki/index.ts';
+import { adminRequest as admin } from '../../signer-server/remote-admin.ts';
+import { DEFAULT_GRANT_SIGNERS, REMOTE_SIGNERS, startRemoteSigner } from '../../signer-server/remote-signer-server.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 

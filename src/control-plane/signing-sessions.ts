@@ -6,9 +6,9 @@
  */
 import { InvalidError, NotFoundError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import type { SessionInfo, SessionSigner, SessionStatus } from '../ca/session-signer.ts';
 import type { UserInfo } from '../server/authn.ts';
 import type { JsonObject, VirtualResource } from '../server/registry.ts';
+import type { SessionInfo, SessionSigner, SessionStatus } from '../signer/session-signer.ts';
 
 export const SESSION_API_VERSION = 'ca.tlsboot.io/v1alpha1';
 

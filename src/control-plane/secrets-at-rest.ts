@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { formatMode } from '../base/fs.ts';
-import { KEY_MODE } from '../ca/pki-files.ts';
-import { type LoadedSecretsKeys, loadSecretsKeys, newSecretsKey, secretsKeyPath, writeSecretsKeys } from '../ca/secrets-key.ts';
 import { SECRET_RESOURCE } from '../controllers/cluster.ts';
+import { KEY_MODE } from '../kubeadm/pki-files.ts';
+import { type LoadedSecretsKeys, loadSecretsKeys, newSecretsKey, secretsKeyPath, writeSecretsKeys } from '../kubeadm/secrets-key.ts';
 import { AesGcmTransformer, type EncryptionKey, openSqliteStore, type Store, type StoreReport } from '../store/index.ts';
 
 /** What is encrypted at rest: kube-apiserver's usual EncryptionConfiguration covers exactly this. */

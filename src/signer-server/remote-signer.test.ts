@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
+import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
 import {
   certificateToPem,
   createCsr,
@@ -26,13 +27,12 @@ import {
   spkiOf,
   verifyChain,
 } from '../pki/index.ts';
-import { MemoryAuditLog } from './audit.ts';
-import { issueLeaf, issueSelfSignedCa } from './control-plane-certs.ts';
+import { MemoryAuditLog } from '../signer/audit.ts';
+import { RemoteBackend } from '../signer/remote-backend.ts';
+import { formatGrantCredential, parseGrantCredential } from '../signer/remote-protocol.ts';
+import { SessionSigner } from '../signer/session-signer.ts';
 import { adminRequest } from './remote-admin.ts';
-import { RemoteBackend } from './remote-backend.ts';
-import { formatGrantCredential, parseGrantCredential } from './remote-protocol.ts';
 import { type RemoteSignerServer, startRemoteSigner } from './remote-signer-server.ts';
-import { SessionSigner } from './session-signer.ts';
 
 const MIN = 60_000;
 const ca = selfSignedCa();

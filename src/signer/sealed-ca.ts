@@ -7,10 +7,10 @@ import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'nod
 import { dirname } from 'node:path';
 import { InvalidError } from '../base/errors.ts';
 import { syncDir, writeFilesAtomically } from '../base/fs.ts';
+import { CAS } from '../kubeadm/layout.ts';
+import { KEY_MODE, loadCertAndKey, pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
+import { sealPrivateKey, unsealCaKey, unsealCaKeyAsync } from '../kubeadm/sealed-key.ts';
 import type { Certificate } from '../pki/index.ts';
-import { CAS } from './layout.ts';
-import { KEY_MODE, loadCertAndKey, pkiPath, readIfPresent, sealedKeyPath } from './pki-files.ts';
-import { sealPrivateKey, unsealCaKey, unsealCaKeyAsync } from './sealed-key.ts';
 import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
 import { LocalSigner } from './signer.ts';
 

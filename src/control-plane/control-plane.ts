@@ -21,15 +21,11 @@ import {
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { type AuditLog, FileAuditLog } from '../ca/audit.ts';
-import { pkiPath, readIfPresent, sealedKeyPath } from '../ca/pki-files.ts';
-import { RemoteBackend } from '../ca/remote-backend.ts';
-import { ReservedIdentityFiles } from '../ca/reserved-identities.ts';
-import { SealedKeyBackend } from '../ca/sealed-ca.ts';
-import { SessionSigner } from '../ca/session-signer.ts';
-import { AuditedSigner, LocalSigner, type Signer } from '../ca/signer.ts';
+import { VERSION } from '../base/version.ts';
 import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
 import { ControllerManager } from '../controllers/manager.ts';
+import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
+import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
@@ -45,10 +41,14 @@ import type { ConnectionLimits } from '../server/connections.ts';
 import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
+import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
+import { RemoteBackend } from '../signer/remote-backend.ts';
+import { SealedKeyBackend } from '../signer/sealed-ca.ts';
+import { SessionSigner } from '../signer/session-signer.ts';
+import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { IdentityCaches, ObjectCache, type Store, type StoredObject } from '../store/index.ts';
 import { openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
-import { VERSION } from './version.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
