@@ -1,7 +1,9 @@
 /**
  * Runs a level-based reconciler over a work queue with a few workers: success forgets the key's
  * backoff (and may ask for a timed re-check), a terminal error is logged and not retried, any
- * other error re-queues the key with backoff. `close()` stops the workers after their current key.
+ * other error re-queues the key with backoff. Never two workers on one key (the queue's rule).
+ * `close()` aborts the signal every reconcile is given and waits for the workers to finish their
+ * current key, so nothing acts after close() resolves.
  */
 import type { WorkQueue } from './workqueue.ts';
 
@@ -22,10 +24,15 @@ export interface ControllerLogger {
   warn(obj: Record<string, unknown>, msg: string): void;
 }
 
+export interface ReconcileContext {
+  readonly signal: AbortSignal;
+}
+
 export interface ControllerOptions {
   readonly name: string;
   readonly queue: WorkQueue;
-  readonly reconcile: (key: string) => Promise<ReconcileResult | undefined>;
+  /** `signal` aborts when the controller closes: long work should stop early. */
+  readonly reconcile: (key: string, context: ReconcileContext) => Promise<ReconcileResult | undefined>;
   readonly workers?: number;
   readonly logger: ControllerLogger;
 }
@@ -33,6 +40,7 @@ export interface ControllerOptions {
 export class Controller {
   private readonly options: ControllerOptions;
   private workers: Promise<void>[] = [];
+  private readonly stop = new AbortController();
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -49,7 +57,7 @@ export class Controller {
       const key = await queue.get();
       if (key === undefined) return;
       try {
-        const result = await reconcile(key);
+        const result = await reconcile(key, { signal: this.stop.signal });
         queue.forget(key);
         if (result?.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
       } catch (error) {
@@ -68,6 +76,7 @@ export class Controller {
   }
 
   async close(): Promise<void> {
+    this.stop.abort();
     this.options.queue.close();
     await Promise.all(this.workers);
     this.workers = [];
