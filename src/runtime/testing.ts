@@ -1,13 +1,15 @@
 /**
  * An in-memory ListWatch for tests of the runtime and of controllers: objects with a global
  * resourceVersion, a history that watches replay from any version, and the failures an informer
- * must survive on command (compaction answering GONE, watches that end or break, failing lists).
+ * must survive on command (compaction answering GONE, watches that end or break, failing lists);
+ * and an in-memory Lease API for leader election.
  * It loads no test framework, so production code could import it, but nothing does.
  */
 
+import type { Lease, LeaseClient, LeaseSpec } from '../api/lease.ts';
 import type { ListResultOf, ListWatch, ListWatchEvent, ListWatchObject } from '../api/list-watch.ts';
 import { objectKeyOf } from '../api/list-watch.ts';
-import { GoneError } from '../base/errors.ts';
+import { AlreadyExistsError, ConflictError, GoneError, NotFoundError, UnavailableError } from '../base/errors.ts';
 
 export interface TestObject extends ListWatchObject {
   readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string };
@@ -143,5 +145,83 @@ export class MemoryListWatch<T extends ListWatchObject> implements ListWatch<T> 
   private push(w: LiveWatch<T>, event: ListWatchEvent<T>): void {
     w.queue.push(event);
     w.wake?.();
+  }
+}
+
+export interface PartitionableLeaseClient extends LeaseClient {
+  /** ok: answers; fail: every call fails with UNAVAILABLE; hang: no call ever answers. */
+  mode: 'ok' | 'fail' | 'hang';
+}
+
+/**
+ * An in-memory Lease store with the API's compare-and-swap (CONFLICT on a stale resourceVersion,
+ * ALREADY_EXISTS on a second create), shared by several electors; `as(identity)` gives one
+ * candidate its own view that a test can cut off ('fail') or make hang ('hang'), as a network
+ * partition would.
+ */
+export class MemoryLeaseClient {
+  private readonly leases = new Map<string, Lease>();
+  private rv = 0;
+  /** Every successful write, for tests that check who wrote what and in which order. */
+  readonly writes: { readonly by: string; readonly op: 'create' | 'update'; readonly spec: LeaseSpec }[] = [];
+  private heldGets: { count: number; waiting: (() => void)[] } | undefined;
+
+  stored(namespace: string, name: string): Lease | undefined {
+    const lease = this.leases.get(`${namespace}/${name}`);
+    return lease === undefined ? undefined : structuredClone(lease);
+  }
+
+  /** The next `count` gets answer together, once all have arrived, so their callers race. */
+  holdGets(count: number): void {
+    this.heldGets = { count, waiting: [] };
+  }
+
+  as(identity: string): PartitionableLeaseClient {
+    const self = this;
+    const gate = async (): Promise<void> => {
+      if (view.mode === 'fail') throw new UnavailableError('PARTITIONED', `${identity} cannot reach the API`);
+      if (view.mode === 'hang') await new Promise<never>(() => undefined);
+    };
+    const view: PartitionableLeaseClient = {
+      mode: 'ok',
+      async get(namespace: string, name: string): Promise<Lease | undefined> {
+        await gate();
+        const held = self.heldGets;
+        if (held !== undefined) {
+          await new Promise<void>((resolve) => {
+            held.waiting.push(resolve);
+            if (held.waiting.length === held.count) {
+              self.heldGets = undefined;
+              for (const w of held.waiting) w();
+            }
+          });
+        }
+        return self.stored(namespace, name);
+      },
+      async create(lease: Lease): Promise<Lease> {
+        await gate();
+        const key = `${lease.metadata.namespace}/${lease.metadata.name}`;
+        if (self.leases.has(key)) throw new AlreadyExistsError('LEASE_EXISTS', `lease ${key} exists`);
+        return self.store(key, lease, identity, 'create');
+      },
+      async update(lease: Lease): Promise<Lease> {
+        await gate();
+        const key = `${lease.metadata.namespace}/${lease.metadata.name}`;
+        const current = self.leases.get(key);
+        if (current === undefined) throw new NotFoundError('LEASE_NOT_FOUND', `lease ${key} not found`);
+        if (current.metadata.resourceVersion !== lease.metadata.resourceVersion) {
+          throw new ConflictError('LEASE_CONFLICT', `lease ${key} was changed meanwhile`);
+        }
+        return self.store(key, lease, identity, 'update');
+      },
+    };
+    return view;
+  }
+
+  private store(key: string, lease: Lease, by: string, op: 'create' | 'update'): Lease {
+    const stored: Lease = structuredClone({ ...lease, metadata: { ...lease.metadata, resourceVersion: String(++this.rv) } });
+    this.leases.set(key, stored);
+    this.writes.push({ by, op, spec: structuredClone(stored.spec ?? {}) });
+    return structuredClone(stored);
   }
 }
