@@ -168,6 +168,26 @@ describe('Informer', () => {
     await informer.close();
   });
 
+  test('watches that end after two quiet minutes re-list after the first backoff step, not a grown one', async () => {
+    const { clock, lw, informer } = setup();
+    await informer.start();
+    for (let i = 0; i < 3; i++) {
+      lw.endWatches();
+      await settle();
+      clock.advance(800 * 2 ** i);
+      await settle();
+    }
+    assert.equal(lw.lists, 4, 'quick successive ends grow the backoff: 800, 1600, 3200 ms');
+    clock.advance(180_000);
+    await settle();
+    lw.endWatches();
+    await settle();
+    clock.advance(800);
+    await settle();
+    assert.equal(lw.lists, 5, 'after a 3-minute watch the backoff starts again at 800 ms');
+    await informer.close();
+  });
+
   test('resync re-delivers every cached key each period, and only after the first list', async () => {
     const { clock, lw, informer, take } = setup({ resyncPeriodMs: 30_000 });
     lw.put(obj('a'));

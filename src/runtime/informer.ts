@@ -13,6 +13,8 @@ import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { sleep } from './sleep.ts';
 
+const BACKOFF_RESET_MS = 120_000;
+
 /** RESYNC: the periodic re-delivery of an unchanged object. */
 export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'RESYNC';
 
@@ -23,7 +25,7 @@ export interface InformerOptions<T extends ListWatchObject> {
   readonly clock?: Clock;
   /** Re-deliver every key this often (client-go's resync); off when absent or 0. */
   readonly resyncPeriodMs?: number;
-  /** Backoff before a re-list: doubles per failure from the first to the cap (client-go's reflector: 800 ms to 30 s). */
+  /** Backoff before a re-list: doubles per failure from the first to the cap (client-go's reflector: 800 ms to 30 s), back to the first after 2 min without one. */
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
   /** Reports failures that are retried (never thrown). A GONE watch is routine and not reported. */
@@ -43,6 +45,7 @@ export class Informer<T extends ListWatchObject> {
   private loop: Promise<void> | undefined;
   private resync: Timer | undefined;
   private failures = 0;
+  private lastBackoffAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
@@ -121,6 +124,11 @@ export class Informer<T extends ListWatchObject> {
   private nextBackoff(): number {
     const first = this.options.initialBackoffMs ?? 800;
     const cap = this.options.maxBackoffMs ?? 30_000;
+    // client-go's reflector forgets failures after two quiet minutes, so a quiet resource whose
+    // watches end on a server timeout re-lists after the first step, not after the cap.
+    const now = this.clock.now();
+    if (now - this.lastBackoffAt > BACKOFF_RESET_MS) this.failures = 0;
+    this.lastBackoffAt = now;
     const delay = Math.min(cap, first * 2 ** Math.min(this.failures, 30));
     this.failures++;
     return delay;
