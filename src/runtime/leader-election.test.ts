@@ -35,12 +35,15 @@ interface Candidate {
   readonly client: PartitionableLeaseClient;
   readonly log: string[];
   readonly errors: unknown[];
+  /** What onNewLeader reported, in order. */
+  readonly leaders: string[];
   signal(): AbortSignal | undefined;
 }
 
 function candidate(api: MemoryLeaseClient, identity: string, clock: Clock, log: string[] = []): Candidate {
   const client = api.as(identity);
   const errors: unknown[] = [];
+  const leaders: string[] = [];
   let signal: AbortSignal | undefined;
   const elector = new LeaderElector({
     client,
@@ -58,8 +61,9 @@ function candidate(api: MemoryLeaseClient, identity: string, clock: Clock, log: 
       log.push(`${identity} stopped (signal aborted: ${signal?.aborted}, holder ${api.stored(NS, NAME)?.spec?.holderIdentity})`);
     },
     onError: (e) => errors.push(e),
+    onNewLeader: (holder) => leaders.push(holder),
   });
-  return { elector, client, log, errors, signal: () => signal };
+  return { elector, client, log, errors, leaders, signal: () => signal };
 }
 
 const spec = (api: MemoryLeaseClient): NonNullable<Lease['spec']> => api.stored(NS, NAME)?.spec ?? {};
@@ -114,6 +118,7 @@ describe('LeaderElector', () => {
     assert.deepEqual(b.log, ['b started']);
     assert.equal(spec(api).holderIdentity, 'b');
     assert.equal(spec(api).leaseTransitions, 1);
+    assert.deepEqual(b.leaders, ['a', 'b'], 'b reported each new holder once');
     const takeover = api.writes.find((w) => w.by === 'b');
     assert.equal(takeover?.spec.acquireTime, takeover?.spec.renewTime, 'a takeover sets a new acquire time');
     assert.equal(

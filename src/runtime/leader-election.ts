@@ -176,7 +176,10 @@ export class LeaderElector {
       if (stop.aborted) return;
       const round = new AbortController();
       const deadline = this.clock.setTimeout(() => round.abort(), this.renewDeadlineMs);
-      const signal = AbortSignal.any([stop, round.signal]);
+      // Not AbortSignal.any: a round every 2 s for the process's life would pile dependants onto `stop`.
+      const onStop = (): void => round.abort();
+      stop.addEventListener('abort', onStop, { once: true });
+      const signal = round.signal;
       let renewed = false;
       while (!signal.aborted) {
         if (await this.tryOnce(signal)) {
@@ -186,6 +189,7 @@ export class LeaderElector {
         await sleep(this.clock, this.retryPeriodMs, signal);
       }
       deadline.cancel();
+      stop.removeEventListener('abort', onStop);
       if (!renewed) return;
     }
   }

@@ -1,6 +1,7 @@
 /**
  * The public surface of the store layer: the Store contract, the SQLite backend, encryption at
- * rest for any backend, and the informer cache built on the contract. The conformance suite is
+ * rest for any backend, the informer cache built on the contract, and the contract as a ListWatch
+ * (storeListWatch) for the runtime's informer. The conformance suite is
  * imported by backend test files straight from conformance.ts, so production code never loads
  * node:test; everything else here is internal.
  */
