@@ -208,6 +208,30 @@ describe('LeaderElector', () => {
     assert.deepEqual(clock.pending(), [], 'no timer left behind');
   });
 
+  test('close() during a hung renewal stops the work at once and resolves after at most the renew deadline', async () => {
+    const clock = new FakeClock(START);
+    const api = new MemoryLeaseClient();
+    const log: string[] = [];
+    const a = candidate(api, 'a', clock, log);
+    a.elector.start();
+    await settle();
+    await pass(clock, 3_000);
+    a.client.mode = 'hang';
+    await pass(clock, 1_500);
+    assert.equal(a.elector.isLeader(), true, 'a renewal has hung since 4 s; the deadline is not reached');
+    let closed = false;
+    const closing = a.elector.close().then(() => {
+      closed = true;
+    });
+    await settle();
+    assert.deepEqual(log, ['a started', 'a stopped (signal aborted: true, holder a)'], 'the work stops at once, not at the deadline');
+    await pass(clock, 9_900);
+    assert.equal(closed, false, 'the release is given the renew deadline');
+    await pass(clock, 100);
+    await closing;
+    assert.deepEqual(clock.pending(), []);
+  });
+
   test('a configuration client-go would refuse is refused', () => {
     const api = new MemoryLeaseClient();
     const base = { client: api.as('a'), namespace: NS, name: NAME, onStartedLeading: () => undefined, onStoppedLeading: () => undefined };

@@ -267,17 +267,18 @@ export class LeaderElector {
   private async release(): Promise<void> {
     if (!this.isLeader()) return;
     const now = formatMicroTime(this.clock.now());
-    try {
-      await this.write({
-        holderIdentity: '',
-        leaseDurationSeconds: 1,
-        acquireTime: now,
-        renewTime: now,
-        leaseTransitions: this.observed.leaseTransitions,
-      });
-    } catch (error) {
-      this.report(error);
-    }
+    const write = this.write({
+      holderIdentity: '',
+      leaseDurationSeconds: 1,
+      acquireTime: now,
+      renewTime: now,
+      leaseTransitions: this.observed.leaseTransitions,
+    }).catch((error: unknown) => this.report(error));
+    // An API that does not answer must not hold close() forever; the lease then simply expires.
+    const giveUp = new AbortController();
+    const timer = this.clock.setTimeout(() => giveUp.abort(), this.renewDeadlineMs);
+    await untilAborted(write, giveUp.signal);
+    timer.cancel();
   }
 
   /** Compare-and-swap on the Lease last read or written. */
