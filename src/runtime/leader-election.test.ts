@@ -153,6 +153,24 @@ describe('LeaderElector', () => {
     });
   }
 
+  test('a leader that reads another holder in the Lease stops at once, not at the renew deadline', async () => {
+    const clock = new FakeClock(START);
+    const api = new MemoryLeaseClient();
+    const a = candidate(api, 'a', clock);
+    a.elector.start();
+    await settle();
+    await pass(clock, 3_000);
+    const current = api.stored(NS, NAME);
+    assert.ok(current);
+    await api.as('z').update({ ...current, spec: { ...current.spec, holderIdentity: 'z', leaseTransitions: 1 } });
+    await pass(clock, 1_000);
+    assert.deepEqual(a.log, ['a started', 'a stopped (signal aborted: true, holder z)']);
+    assert.equal(a.elector.isLeader(), false);
+    assert.deepEqual(a.errors, [], 'the lost compare-and-swap is no failure');
+    await a.elector.close();
+    assert.equal(spec(api).holderIdentity, 'z', 'close() releases only a lease it holds');
+  });
+
   test('candidates racing to create, then to take a released lease: exactly one leads each time', async () => {
     const clock = new FakeClock(START);
     const api = new MemoryLeaseClient();

@@ -186,6 +186,9 @@ export class LeaderElector {
           renewed = !signal.aborted;
           break;
         }
+        // client-go keeps retrying until the deadline even when it has read another holder; a
+        // leader that knows it was replaced stops now instead.
+        if (!this.isLeader()) break;
         await sleep(this.clock, this.retryPeriodMs, signal);
       }
       deadline.cancel();
