@@ -4,11 +4,9 @@
  * imported by backend test files straight from conformance.ts, so production code never loads
  * node:test; everything else here is internal.
  */
-export type { CacheEventType, CacheOptions } from './cache.ts';
-export { ObjectCache, objectKey } from './cache.ts';
 export type { AesGcmOptions, EncryptionKey, StoredValue, ValueTransformer } from './encryption.ts';
 export { AesGcmTransformer, IDENTITY_TRANSFORMER, KEY_BYTES, KEY_NAME } from './encryption.ts';
-export { IdentityCaches, type IdentityCachesOptions } from './identity-caches.ts';
+export { storeListWatch } from './list-watch.ts';
 export { type RbacCaches, rbacPolicy } from './rbac-caches.ts';
 export type { SqliteStoreOptions, StoreReport } from './sqlite.ts';
 export { openSqliteStore } from './sqlite.ts';
