@@ -10,7 +10,7 @@ const allowed = {
   server: ['base', 'pki', 'api', 'store'],
   client: ['base', 'pki', 'api'],
   runtime: ['base', 'pki', 'api', 'client'],
-  controllers: ['base', 'pki', 'api', 'runtime', 'store'],
+  controllers: ['base', 'pki', 'api', 'runtime'],
   kubeadm: ['base', 'pki', 'api', 'store'],
   signer: ['base', 'pki', 'api', 'kubeadm'],
   'signer-server': ['base', 'pki', 'api', 'kubeadm', 'signer'],

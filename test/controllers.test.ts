@@ -7,6 +7,14 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
+  type ClusterClient,
+  CSRS,
+  ISSUED_CERTIFICATES,
+  type KubeObject,
+  NODE_CLIENT_CERTIFICATES,
+  storeKeyOf,
+} from '../src/api/cluster-client.ts';
+import {
   csrCertificatePem,
   csrConditions,
   nodeNameProblem,
@@ -16,9 +24,13 @@ import {
 } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
+import { isObject } from '../src/base/json.ts';
+import { HttpClusterClient } from '../src/client/cluster-client.ts';
+import { inProcessKubeClient, newInProcessToken } from '../src/control-plane/in-process-client.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
-import { CSR_RESOURCE, ISSUED_RESOURCE, NODE_CLIENT_RESOURCE, StoreClusterClient } from '../src/controllers/cluster.ts';
+import type { CsrLister } from '../src/controllers/cluster.ts';
 import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
+import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../src/controllers/manifests.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
@@ -37,8 +49,15 @@ import {
 import { certificateToPem, createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
+import { IdentityCaches } from '../src/runtime/identity-caches.ts';
+import { Informer } from '../src/runtime/informer.ts';
+import { accessReviewHandlers, ControlPlaneAdmission } from '../src/server/admission.ts';
+import { StaticTokens } from '../src/server/authn.ts';
+import { RbacAuthorizer } from '../src/server/authz.ts';
+import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from '../src/server/bootstrap-policy.ts';
+import { ADMIN_TOKEN, startTestApi, type TestApi } from '../src/server/testing.ts';
 import { LocalSigner, type Signer } from '../src/signer/signer.ts';
-import { IdentityCaches, ObjectCache, openSqliteStore, type Store, type StoredObject } from '../src/store/index.ts';
+import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../src/store/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { until } from './helpers/processes.ts';
 
@@ -51,8 +70,28 @@ const node = (n: string): UserInfo => ({ name: `system:node:${n}`, groups: ['sys
 const H = 3_600_000;
 
 let store: Store;
-let client: StoreClusterClient;
-let caches: ObjectCache[] = [];
+let client: ClusterClient;
+/** A person with cluster-admin, for what the controllers may not do (approve other signers). */
+let admin: ClusterClient;
+let api: TestApi;
+let caches: Informer<StoredObject>[] = [];
+const CSR_RESOURCE = storeKeyOf(CSRS);
+const NODE_CLIENT_RESOURCE = storeKeyOf(NODE_CLIENT_CERTIFICATES);
+const ISSUED_STORE_KEY = storeKeyOf(ISSUED_CERTIFICATES);
+async function mustGet(name: string): Promise<KubeObject> {
+  const csr = await client.get(CSRS, '', name);
+  assert.ok(csr, `CSR ${name} exists`);
+  return csr;
+}
+/** The CSRs as the reconcilers' informer would hold them: read fresh before each reconcile (at()). */
+const snapshot = new Map<string, KubeObject>();
+const csrs: CsrLister = (name) => snapshot.get(name);
+async function at(name: string): Promise<string> {
+  const csr = await client.get(CSRS, '', name);
+  if (csr) snapshot.set(name, csr);
+  else snapshot.delete(name);
+  return name;
+}
 let signer: LocalSigner;
 let identity: IdentityCaches;
 const now = () => new Date();
@@ -96,7 +135,16 @@ async function seedRbac(): Promise<void> {
 before(async () => {
   store = openSqliteStore({ path: ':memory:' });
   await seedRbac();
-  const cache = (r: string) => new ObjectCache({ store, resource: `${RBAC}/${r}` });
+  const rbacObjects = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
+  const clusterAdmin = [BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS].flatMap((l) =>
+    l.filter((o) => isObject(o.metadata) && o.metadata.name === 'cluster-admin'),
+  );
+  for (const obj of [...rbacObjects.clusterScoped, ...rbacObjects.namespaced, ...clusterAdmin]) {
+    const meta = obj.metadata as { name: string; namespace?: string };
+    const resource = `${RBAC}/${String(obj.kind).toLowerCase()}s`;
+    await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, obj as StoredObject);
+  }
+  const cache = (r: string) => new Informer({ source: storeListWatch(store, `${RBAC}/${r}`) });
   const rbac = {
     clusterRoles: cache('clusterroles'),
     clusterRoleBindings: cache('clusterrolebindings'),
@@ -105,14 +153,34 @@ before(async () => {
   };
   caches = Object.values(rbac);
   for (const c of caches) await c.start();
-  client = new StoreClusterClient(store, rbac, now);
-  identity = new IdentityCaches({ store, reserved: () => RESERVED, dnsSuffixes: ['.nodes.example', '.example'], now, onError: () => {} });
+  identity = new IdentityCaches({
+    source: (r) => storeListWatch(store, storeKeyOf(r)),
+    reserved: () => RESERVED,
+    dnsSuffixes: ['.nodes.example', '.example'],
+    now,
+    onError: () => {},
+  });
   await identity.start();
+  const authorizer = new RbacAuthorizer(rbac);
+  const token = newInProcessToken();
+  api = await startTestApi({
+    store,
+    authorizer,
+    admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
+    virtualResources: new Map(accessReviewHandlers(authorizer)),
+    staticTokens: StaticTokens.empty()
+      .withToken(token, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] })
+      .withToken(ADMIN_TOKEN, { name: 'admin', groups: ['system:masters'] }),
+    now,
+  });
+  client = new HttpClusterClient(inProcessKubeClient(api.server.app, token));
+  admin = new HttpClusterClient(inProcessKubeClient(api.server.app, ADMIN_TOKEN));
   const { certificate: ca, key: caKey } = selfSignedCa();
   signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
 });
 
 after(async () => {
+  await api.server.close();
   await identity.close();
   for (const c of caches) await c.close();
   await store.close();
@@ -157,24 +225,25 @@ async function submit(p: {
 }
 
 async function conditionTypes(name: string): Promise<string[]> {
-  return csrConditions((await client.getCsr(name)) ?? {}).map((c) => c.type);
+  return csrConditions(await mustGet(name)).map((c) => c.type);
 }
 
 async function approveByHand(name: string): Promise<void> {
-  const csr = (await client.getCsr(name)) ?? {};
-  await client.updateCsrApproval({
-    ...csr,
-    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'by hand' }] },
-  });
+  const csr = await mustGet(name);
+  await admin.update(
+    CSRS,
+    { ...csr, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'by hand' }] } },
+    'approval',
+  );
 }
 
 describe('approver', () => {
   test('approves a bootstrap node-client request and a node renewing its own name', async () => {
     const fresh = await submit({ user: bootstrapUser, cn: 'system:node:n1' });
-    await reconcileApproval(fresh, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(fresh), { client, csrs, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(fresh), ['Approved']);
     const renewal = await submit({ user: node('n2'), cn: 'system:node:n2' });
-    await reconcileApproval(renewal, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(renewal), { client, csrs, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(renewal), ['Approved']);
   });
 
@@ -183,7 +252,7 @@ describe('approver', () => {
     const withSan = await submit({ user: bootstrapUser, cn: 'system:node:n4', dns: ['n4.example'] });
     const otherName = await submit({ user: node('n5'), cn: 'system:node:n6' });
     for (const name of [masters, withSan, otherName]) {
-      await reconcileApproval(name, { client, now, nodeNames, ...claims });
+      await reconcileApproval(await at(name), { client, csrs, now, nodeNames, ...claims });
       assert.deepEqual(await conditionTypes(name), [], name);
     }
   });
@@ -192,11 +261,11 @@ describe('approver', () => {
 describe('re-registration guard', () => {
   test('a second bootstrap CSR for a registered node is withheld, even after a crash between the signer’s two writes', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(first, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(first), { client, csrs, now, nodeNames, ...claims });
     // A crash after the inventory write and before the index write: the record exists, no index.
-    const csr = (await client.getCsr(first)) ?? {};
+    const csr = await mustGet(first);
     const uid = String((csr.metadata as { uid: string }).uid);
-    await client.createObject(ISSUED_RESOURCE, {
+    await client.create(ISSUED_CERTIFICATES, {
       metadata: { name: uid },
       csrName: first,
       signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
@@ -205,15 +274,15 @@ describe('re-registration guard', () => {
       notAfter: new Date(now().getTime() + 3_600_000).toISOString(),
       certificate: certificateToPem(signer.caCertificate.der),
     });
-    await reconcileSigning(first, { client, signer, now, nodeNames });
-    const rebuilt = await store.get({ resource: NODE_CLIENT_RESOURCE, namespace: '', name: 'system:node:r1' });
+    await reconcileSigning(await at(first), { client, csrs, signer, now, nodeNames });
+    const rebuilt = await store.get({ resource: NODE_CLIENT_RESOURCE, namespace: '', name: 'r1' });
     assert.equal(rebuilt.serialNumber, 'abc123', 'the retry restores the index from the inventory');
 
     const second = await submit({ user: bootstrapUser, cn: 'system:node:r1' });
-    await reconcileApproval(second, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(second), { client, csrs, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['AutoApprovalWithheld']);
     const other = await submit({ user: bootstrapUser, cn: 'system:node:r2' });
-    await reconcileApproval(other, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(other), { client, csrs, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(other), ['Approved']);
   });
 });
@@ -228,9 +297,9 @@ describe('serving approver in dry-run mode', () => {
       usages: ['digital signature', 'server auth'],
     });
     const policy = parseServingPolicy({ dryRun: true, nodes: { n9: { ips: [] } } });
-    await reconcileServing(name, { client, policy, now, context });
-    await reconcileServing(name, { client, policy, now, context });
-    const conditions = csrConditions((await client.getCsr(name)) ?? {});
+    await reconcileServing(await at(name), { client, csrs, policy, now, context });
+    await reconcileServing(await at(name), { client, csrs, policy, now, context });
+    const conditions = csrConditions(await mustGet(name));
     assert.deepEqual(
       conditions.map((c) => `${c.type}/${c.reason}`),
       ['ServingApprovalDryRun/WouldApprove'],
@@ -254,9 +323,9 @@ describe('serving approver with DNS resolution', () => {
       if (attempts === 1) throw Object.assign(new Error('try again'), { code: 'EAI_AGAIN' });
       return ['10.0.0.10'];
     };
-    await assert.rejects(reconcileServing(name, { client, policy, now, resolve, context }));
+    await assert.rejects(reconcileServing(await at(name), { client, csrs, policy, now, resolve, context }));
     assert.deepEqual(await conditionTypes(name), []);
-    await reconcileServing(name, { client, policy, now, resolve, context });
+    await reconcileServing(await at(name), { client, csrs, policy, now, resolve, context });
     assert.deepEqual(await conditionTypes(name), ['Approved']);
   });
 });
@@ -265,8 +334,8 @@ describe('signer', () => {
   test('marks Failed, with the policy in the message, usages outside the signer’s set', async () => {
     const name = await submit({ user: bootstrapUser, cn: 'system:node:n7', usages: ['digital signature', 'client auth', 'server auth'] });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now, nodeNames });
-    const csr = (await client.getCsr(name)) ?? {};
+    await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
+    const csr = await mustGet(name);
     const failed = csrConditions(csr).find((c) => c.type === 'Failed');
     assert.equal(failed?.reason, 'SignerValidationFailure');
     assert.match(failed?.message ?? '', /usages must be exactly/);
@@ -303,8 +372,8 @@ describe('signer', () => {
       pem: encodePem('CERTIFICATE REQUEST', der),
     });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now, nodeNames });
-    const [cert] = parseCertificateBundle(csrCertificatePem((await client.getCsr(name)) ?? {}) ?? '');
+    await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
+    const [cert] = parseCertificateBundle(csrCertificatePem(await mustGet(name)) ?? '');
     assert.equal(cert?.basicConstraints?.ca, false);
     assert.deepEqual(cert?.keyUsage, ['digitalSignature']);
     assert.deepEqual(cert?.extKeyUsage, ['clientAuth']);
@@ -321,13 +390,13 @@ describe('signer', () => {
       },
       close: async () => {},
     };
-    const result = await reconcileSigning(waitingName, { client, signer: away, now, retryUnavailableMs: 1234, nodeNames });
+    const result = await reconcileSigning(await at(waitingName), { client, csrs, signer: away, now, retryUnavailableMs: 1234, nodeNames });
     assert.deepEqual(result, { requeueAfterMs: 1234 });
-    const waiting = (await client.getCsr(waitingName)) ?? {};
+    const waiting = await mustGet(waitingName);
     assert.equal(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message, 'waiting for a signing session');
     assert.equal(csrCertificatePem(waiting), undefined);
-    await reconcileSigning(waitingName, { client, signer, now, nodeNames });
-    const signed = (await client.getCsr(waitingName)) ?? {};
+    await reconcileSigning(await at(waitingName), { client, csrs, signer, now, nodeNames });
+    const signed = await mustGet(waitingName);
     assert.ok(csrCertificatePem(signed), 'signed once a signer is available');
     assert.deepEqual(
       csrConditions(signed).map((c) => c.type),
@@ -344,25 +413,25 @@ describe('signer', () => {
       },
       close: async () => {},
     };
-    await reconcileSigning(refusedName, { client, signer: refusing, now, nodeNames });
-    const failed = (await client.getCsr(refusedName)) ?? {};
+    await reconcileSigning(await at(refusedName), { client, csrs, signer: refusing, now, nodeNames });
+    const failed = await mustGet(refusedName);
     assert.equal(
       csrConditions(failed).find((c) => c.type === 'Failed')?.message,
       'the remote signer returned a certificate with CA:TRUE; refused',
     );
-    assert.equal((await store.list(ISSUED_RESOURCE)).items.filter((r) => r.csrName === refusedName).length, 0);
+    assert.equal((await store.list(ISSUED_STORE_KEY)).items.filter((r) => r.csrName === refusedName).length, 0);
   });
 
   test('clamps a requested lifetime above the maximum, and signs each CSR once', async () => {
     const name = await submit({ user: bootstrapUser, cn: 'system:node:n8', expirationSeconds: 48 * 3600 });
     await approveByHand(name);
-    await reconcileSigning(name, { client, signer, now, nodeNames });
-    await reconcileSigning(name, { client, signer, now, nodeNames });
-    const csr = (await client.getCsr(name)) ?? {};
+    await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
+    await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
+    const csr = await mustGet(name);
     const [cert] = parseCertificateBundle(csrCertificatePem(csr) ?? '');
     assert.ok(cert);
     assert.equal(cert.notAfter.getTime() - cert.notBefore.getTime(), 24 * H);
-    const issued = (await store.list(ISSUED_RESOURCE)).items.filter((r) => r.csrName === name);
+    const issued = (await store.list(ISSUED_STORE_KEY)).items.filter((r) => r.csrName === name);
     assert.equal(issued.length, 1);
   });
 });
@@ -376,14 +445,13 @@ describe('identity rules in the controllers', () => {
       usages: ['digital signature', 'server auth'],
       ...sans,
     });
-  const reasonOf = async (name: string, type: string) =>
-    csrConditions((await client.getCsr(name)) ?? {}).find((c) => c.type === type)?.reason;
-  const issued = async (name: string) => csrCertificatePem((await client.getCsr(name)) ?? {}) !== undefined;
+  const reasonOf = async (name: string, type: string) => csrConditions(await mustGet(name)).find((c) => c.type === type)?.reason;
+  const issued = async (name: string) => csrCertificatePem(await mustGet(name)) !== undefined;
 
   test('24 concurrent first requests for one new node name yield exactly one certificate; the others say why', async () => {
     const names = await Promise.all(Array.from({ length: 24 }, () => submit({ user: bootstrapUser, cn: 'system:node:storm-1' })));
-    await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames, ...claims })));
-    await Promise.all(names.map((n) => reconcileSigning(n, { client, signer, now, nodeNames })));
+    await Promise.all(names.map(async (n) => reconcileApproval(await at(n), { client, csrs, now, nodeNames, ...claims })));
+    await Promise.all(names.map(async (n) => reconcileSigning(await at(n), { client, csrs, signer, now, nodeNames })));
     const withCertificate = (await Promise.all(names.map(issued))).filter(Boolean).length;
     assert.equal(withCertificate, 1);
     const withheld = await Promise.all(names.map((n) => reasonOf(n, 'AutoApprovalWithheld')));
@@ -398,7 +466,7 @@ describe('identity rules in the controllers', () => {
         submit({ user: bootstrapUser, cn: `system:node:${parent}.example` }),
         submit({ user: bootstrapUser, cn: `system:node:${parent}.rack.example` }),
       ]);
-      await Promise.all(names.map((n) => reconcileApproval(n, { client, now, nodeNames, ...claims })));
+      await Promise.all(names.map(async (n) => reconcileApproval(await at(n), { client, csrs, now, nodeNames, ...claims })));
       const approved = (await Promise.all(names.map(conditionTypes))).filter((t) => t.includes('Approved'));
       assert.equal(approved.length, 1, `round ${round}`);
     }
@@ -406,24 +474,24 @@ describe('identity rules in the controllers', () => {
 
   test('a node renewing before half its certificate’s lifetime is withheld, not auto-approved; later it is approved', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:renew-1' });
-    await reconcileApproval(first, { client, now, nodeNames, ...claims });
-    await reconcileSigning(first, { client, signer, now, nodeNames });
+    await reconcileApproval(await at(first), { client, csrs, now, nodeNames, ...claims });
+    await reconcileSigning(await at(first), { client, csrs, signer, now, nodeNames });
     const early = await submit({ user: node('renew-1'), cn: 'system:node:renew-1' });
-    await reconcileApproval(early, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(early), { client, csrs, now, nodeNames, ...claims });
     assert.equal(await reasonOf(early, 'AutoApprovalWithheld'), 'RenewalTooEarly');
     const onTime = await submit({ user: node('renew-1'), cn: 'system:node:renew-1' });
-    await reconcileApproval(onTime, { client, now: () => new Date(Date.now() + 18 * H), nodeNames, ...claims });
+    await reconcileApproval(await at(onTime), { client, csrs, now: () => new Date(Date.now() + 18 * H), nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(onTime), ['Approved']);
   });
 
   test('the identity sweep deletes a dead claim, an expired registration and an expired address, and keeps live ones', async () => {
     const dead = await submit({ user: bootstrapUser, cn: 'system:node:squat-1' });
-    await reconcileApproval(dead, { client, now, nodeNames, ...claims });
-    const csr = (await client.getCsr(dead)) ?? {};
-    await client.deleteCsr(dead, String((csr.metadata as { resourceVersion: string }).resourceVersion));
+    await reconcileApproval(await at(dead), { client, csrs, now, nodeNames, ...claims });
+    const csr = await mustGet(dead);
+    await client.delete(CSRS, '', dead, String((csr.metadata as { resourceVersion: string }).resourceVersion));
     const live = await submit({ user: bootstrapUser, cn: 'system:node:live-1' });
-    await reconcileApproval(live, { client, now, nodeNames, ...claims });
-    await reconcileSigning(live, { client, signer, now, nodeNames });
+    await reconcileApproval(await at(live), { client, csrs, now, nodeNames, ...claims });
+    await reconcileSigning(await at(live), { client, csrs, signer, now, nodeNames });
     const deleted = await sweepIdentities(client, now());
     assert.ok(deleted.includes('tlsboot.io/nodenameclaims/squat-1'), JSON.stringify(deleted));
     assert.ok(!deleted.some((d) => d.endsWith('/live-1') || d.endsWith(':live-1')), JSON.stringify(deleted));
@@ -432,28 +500,28 @@ describe('identity rules in the controllers', () => {
     assert.equal(nodeNameProblem('squat-1.ec2.internal', identity.nodeNames(), true), undefined);
     const later = new Date(Date.now() + 25 * H);
     const expiredOnes = await sweepIdentities(client, later);
-    assert.ok(expiredOnes.includes('tlsboot.io/nodeclientcertificates/system:node:live-1'), JSON.stringify(expiredOnes));
+    assert.ok(expiredOnes.includes('tlsboot.io/nodeclientcertificates/live-1'), JSON.stringify(expiredOnes));
     assert.ok(expiredOnes.includes('tlsboot.io/nodenameclaims/live-1'), 'a claim whose certificate and registration expired');
   });
 
   test('a claim whose request is gone without a certificate is taken over by the next request', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
-    await reconcileApproval(first, { client, now, nodeNames, ...claims });
-    const csr = (await client.getCsr(first)) ?? {};
-    await client.deleteCsr(first, String((csr.metadata as { resourceVersion: string }).resourceVersion));
+    await reconcileApproval(await at(first), { client, csrs, now, nodeNames, ...claims });
+    const csr = await mustGet(first);
+    await client.delete(CSRS, '', first, String((csr.metadata as { resourceVersion: string }).resourceVersion));
     const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-1' });
-    await reconcileApproval(second, { client, now, nodeNames, ...claims });
+    await reconcileApproval(await at(second), { client, csrs, now, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['Approved']);
   });
 
   test('a claim whose certificate expired no longer keeps the name, as an expired registration does not', async () => {
     const first = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
-    await reconcileApproval(first, { client, now, nodeNames, ...claims });
-    await reconcileSigning(first, { client, signer, now, nodeNames });
+    await reconcileApproval(await at(first), { client, csrs, now, nodeNames, ...claims });
+    await reconcileSigning(await at(first), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(first), true);
     const second = await submit({ user: bootstrapUser, cn: 'system:node:claim-2' });
     const later = () => new Date(Date.now() + 25 * H);
-    await reconcileApproval(second, { client, now: later, nodeNames, ...claims });
+    await reconcileApproval(await at(second), { client, csrs, now: later, nodeNames, ...claims });
     assert.deepEqual(await conditionTypes(second), ['Approved']);
     const holder = await store.get({ resource: 'tlsboot.io/nodenameclaims', namespace: '', name: 'claim-2' });
     assert.equal(holder.csrName, second);
@@ -463,9 +531,9 @@ describe('identity rules in the controllers', () => {
     for (const cn of ['system:node:', 'system:node:Node-9', 'system:node:n\u0131', 'system:node:a_b']) {
       const name = await submit({ user: bootstrapUser, cn });
       await approveByHand(name);
-      await reconcileSigning(name, { client, signer, now, nodeNames });
+      await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
       assert.equal(await reasonOf(name, 'Failed'), 'SignerValidationFailure', cn);
-      assert.match(csrConditions((await client.getCsr(name)) ?? {}).find((c) => c.type === 'Failed')?.message ?? '', /node name/);
+      assert.match(csrConditions(await mustGet(name)).find((c) => c.type === 'Failed')?.message ?? '', /node name/);
     }
     const cases = [
       await submit({ user: bootstrapUser, cn: 'system:node:cp-1' }),
@@ -478,7 +546,7 @@ describe('identity rules in the controllers', () => {
     ];
     for (const name of cases) {
       await approveByHand(name);
-      await reconcileSigning(name, { client, signer, now, nodeNames });
+      await reconcileSigning(await at(name), { client, csrs, signer, now, nodeNames });
       assert.equal(await reasonOf(name, 'Failed'), 'IdentityRuleViolation', name);
       assert.equal(await issued(name), false, name);
     }
@@ -487,25 +555,25 @@ describe('identity rules in the controllers', () => {
   test('two nodes never hold serving certificates for one IP at once; the first holder keeps it until it expires', async () => {
     const a = await serving('addr-a', { ip: ['10.2.0.5'] });
     await approveByHand(a);
-    await reconcileSigning(a, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(a), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(a), true);
     const b = await serving('addr-b', { ip: ['::ffff:10.2.0.5'] });
     await approveByHand(b);
-    await reconcileSigning(b, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(b), { client, csrs, signer, now, nodeNames });
     assert.equal(await reasonOf(b, 'Failed'), 'AddressHeldByAnotherNode');
     const renewal = await serving('addr-a', { ip: ['10.2.0.5'] });
     await approveByHand(renewal);
-    await reconcileSigning(renewal, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(renewal), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(renewal), true, 'the holder renews its own address');
     const later = () => new Date(Date.now() + 25 * H);
     const c = await serving('addr-c', { ip: ['10.2.0.5'] });
     await approveByHand(c);
-    await reconcileSigning(c, { client, signer, now: later, nodeNames });
+    await reconcileSigning(await at(c), { client, csrs, signer, now: later, nodeNames });
     assert.equal(await issued(c), true, 'once every certificate of the holder has expired, the address is free');
 
     const racers = await Promise.all(['race-1', 'race-2', 'race-3'].map((n) => serving(n, { ip: ['10.2.0.6'] })));
     for (const r of racers) await approveByHand(r);
-    await Promise.all(racers.map((r) => reconcileSigning(r, { client, signer, now, nodeNames })));
+    await Promise.all(racers.map(async (r) => reconcileSigning(await at(r), { client, csrs, signer, now, nodeNames })));
     assert.equal((await Promise.all(racers.map(issued))).filter(Boolean).length, 1);
   });
 
@@ -513,26 +581,26 @@ describe('identity rules in the controllers', () => {
     const ips = (from: number) => Array.from({ length: 10 }, (_, i) => `10.4.0.${from + i}`);
     const first = await serving('hoard', { ip: ips(1) });
     await approveByHand(first);
-    await reconcileSigning(first, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(first), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(first), true);
     const more = await serving('hoard', { ip: ips(11) });
     await approveByHand(more);
-    await reconcileSigning(more, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(more), { client, csrs, signer, now, nodeNames });
     assert.equal(await reasonOf(more, 'Failed'), 'TooManyAddresses');
     const again = await serving('hoard', { ip: ips(1).slice(0, 6) });
     await approveByHand(again);
-    await reconcileSigning(again, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(again), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(again), true, 'addresses it already holds do not count twice');
     const other = await serving('not-hoard', { ip: ['10.4.0.15'] });
     await approveByHand(other);
-    await reconcileSigning(other, { client, signer, now, nodeNames });
+    await reconcileSigning(await at(other), { client, csrs, signer, now, nodeNames });
     assert.equal(await issued(other), true, 'the refused addresses were not claimed');
   });
 
   test('without a policy the serving approver denies what no policy could allow and withholds the rest', async () => {
     const reserved = await serving('n30', { dns: ['n30', 'kubernetes'] });
     const unknown = await serving('n31', { dns: ['n31'], ip: ['10.3.0.31'] });
-    for (const name of [reserved, unknown]) await reconcileServing(name, { client, policy: undefined, now, context });
+    for (const name of [reserved, unknown]) await reconcileServing(await at(name), { client, csrs, policy: undefined, now, context });
     assert.equal(await reasonOf(reserved, 'Denied'), 'ReservedIdentity');
     assert.deepEqual(await conditionTypes(unknown), ['AutoApprovalWithheld']);
     assert.equal(await reasonOf(unknown, 'AutoApprovalWithheld'), 'NoServingPolicy');

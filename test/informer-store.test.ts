@@ -90,7 +90,7 @@ describe('storeListWatch', () => {
         watch: (rv, signal) => inner.watch(rv, signal),
       };
       const errors: unknown[] = [];
-      const informer = new Informer({ listWatch: lw, clock, onError: (e) => errors.push(e) });
+      const informer = new Informer({ source: lw, clock, onError: (e) => errors.push(e) });
       const events: string[] = [];
       informer.onChange((k, type) => events.push(`${type} ${k}`));
       await informer.start();

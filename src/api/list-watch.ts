@@ -9,7 +9,7 @@
 
 /** The metadata an informer needs from an object; every Kubernetes object has it. */
 export interface ListWatchObject {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string };
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly uid?: string };
 }
 
 export type ListWatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';

@@ -3,6 +3,9 @@
  * before anything walks it recursively.
  */
 
+/** A decoded JSON object whose fields are not yet checked. */
+export type JsonObject = Record<string, unknown>;
+
 /** A plain object (not null, not an array) whose fields are still unknown. */
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

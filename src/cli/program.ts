@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError, isTlsbootError } from '../base/errors.ts';
 import { VERSION } from '../base/version.ts';
 import { registerCa } from './commands/ca.ts';
+import { registerControllers } from './commands/controllers.ts';
 import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
 import { registerNode } from './commands/node.ts';
@@ -25,6 +26,7 @@ export function buildProgram(env: CliEnv): Command {
     .showHelpAfterError();
   registerInit(program, env);
   registerServer(program, env);
+  registerControllers(program, env);
   registerCsr(program, env);
   registerNode(program, env);
   registerToken(program, env);

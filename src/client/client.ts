@@ -28,6 +28,25 @@ export interface ConnectionConfig {
 
 export type JsonObject = Record<string, unknown>;
 
+/** A request as a transport sees it: the path carries the query string. */
+export interface TransportRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Buffer;
+}
+
+/**
+ * Carries requests to a server other than over HTTPS: in process, through the server's own
+ * request path (`tlsboot server` runs its controllers this way), so that they pass the same
+ * authentication, authorisation and admission as any client.
+ */
+export interface Transport {
+  send(request: TransportRequest): Promise<{ status: number; body: Buffer }>;
+  /** A response read as it arrives (a watch); ends when the server ends it or `signal` aborts. */
+  stream(request: TransportRequest, signal: AbortSignal): Promise<{ status: number; body: NodeJS.ReadableStream }>;
+}
+
 export interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   readonly object: JsonObject;
@@ -93,9 +112,11 @@ export class KubeClient {
   private readonly agent: Agent;
   private readonly base: URL;
   private readonly watches = new Set<AbortController>();
+  private readonly transport: Transport | undefined;
 
-  constructor(config: ConnectionConfig) {
+  constructor(config: ConnectionConfig, transport?: Transport) {
     this.config = config;
+    this.transport = transport;
     this.base = new URL(config.server);
     if (this.base.protocol !== 'https:')
       throw new TlsbootError('INVALID', 'CLIENT_SERVER', `server ${config.server} must be an https:// URL`);
@@ -125,6 +146,15 @@ export class KubeClient {
   /** One request; resolves with the raw body bytes and status. */
   raw(path: string, options: RequestOptions = {}): Promise<{ status: number; body: Buffer }> {
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    if (this.transport) {
+      const u = this.url(path, options.query);
+      return this.transport.send({
+        method: options.method ?? 'GET',
+        path: `${u.pathname}${u.search}`,
+        headers: this.headers(options.contentType, payload !== undefined, options.accept),
+        ...(payload === undefined ? {} : { body: payload }),
+      });
+    }
     return new Promise((resolvePromise, reject) => {
       const req = request(
         this.url(path, options.query),
@@ -194,27 +224,19 @@ export class KubeClient {
     this.watches.add(controller);
     const onAbort = () => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
-    let response: import('node:http').IncomingMessage | undefined;
+    let response: NodeJS.ReadableStream | undefined;
     try {
-      const res = await new Promise<import('node:http').IncomingMessage>((resolvePromise, reject) => {
-        const req = request(
-          this.url(path, { ...query, watch: '1' }),
-          { agent: this.agent, headers: this.headers(undefined, false), signal: controller.signal },
-          resolvePromise,
-        );
-        req.on('error', reject);
-        req.end();
-      });
-      if ((res.statusCode ?? 0) !== 200) {
+      const { status, body: res } = await this.open(path, query, controller.signal);
+      if (status !== 200) {
         const chunks: Buffer[] = [];
-        for await (const c of res) chunks.push(c as Buffer);
+        for await (const c of res) chunks.push(Buffer.from(c));
         let parsed: unknown;
         try {
           parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
           parsed = undefined;
         }
-        throw errorFromStatus(res.statusCode ?? 0, parsed);
+        throw errorFromStatus(status, parsed);
       }
       response = res;
       // Ending a watch aborts its response; the stream's error must have a listener, and a real
@@ -245,10 +267,26 @@ export class KubeClient {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // Destroyed without an error first, so the socket's close does not raise 'aborted' on it.
-      response?.destroy();
+      if (response && 'destroy' in response && typeof response.destroy === 'function') response.destroy();
       controller.abort();
       this.watches.delete(controller);
     }
+  }
+
+  private async open(
+    path: string,
+    query: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: NodeJS.ReadableStream }> {
+    const u = this.url(path, { ...query, watch: '1' });
+    if (this.transport)
+      return this.transport.stream({ method: 'GET', path: `${u.pathname}${u.search}`, headers: this.headers(undefined, false) }, signal);
+    const res = await new Promise<import('node:http').IncomingMessage>((resolvePromise, reject) => {
+      const req = request(u, { agent: this.agent, headers: this.headers(undefined, false), signal }, resolvePromise);
+      req.on('error', reject);
+      req.end();
+    });
+    return { status: res.statusCode ?? 0, body: res };
   }
 
   close(): void {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecretName,
@@ -22,11 +23,14 @@ import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { VERSION } from '../base/version.ts';
-import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
-import { ControllerManager } from '../controllers/manager.ts';
+import { HttpClusterClient } from '../client/cluster-client.ts';
+import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
+import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../controllers/manifests.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
 import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
+import { IdentityCaches } from '../runtime/identity-caches.ts';
+import { Informer } from '../runtime/informer.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
 import { StaticTokens, type UserInfo } from '../server/authn.ts';
@@ -46,7 +50,8 @@ import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
-import { IdentityCaches, ObjectCache, type Store, type StoredObject } from '../store/index.ts';
+import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
+import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 
@@ -81,18 +86,25 @@ export interface ControlPlaneParams {
   readonly connectionLimits?: Partial<ConnectionLimits>;
   /** Limits per requester; each one left out takes its default. */
   readonly limits?: Partial<RequesterLimitsConfig>;
+  /** Which controllers run in process (all when absent; none with an empty set). */
+  readonly controllers?: ReadonlySet<ControllerName>;
 }
+
+const CONFIGMAP_RESOURCE = storeKeyOf(CONFIGMAPS);
 
 export const SIGNER_MODES = ['local', 'sealed', 'remote'] as const;
 export type SignerMode = (typeof SIGNER_MODES)[number];
 
-interface SignerSetup {
+export interface SignerSetup {
   readonly signer: Signer | undefined;
   readonly sessions: SessionSigner | undefined;
 }
 
+/** What building a Signer needs: where the key is, in which mode, and the limits. */
+export type SignerParams = Pick<ControlPlaneParams, 'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger'>;
+
 /** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
-function buildSigner(p: ControlPlaneParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
+export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
   const mode = p.signerMode ?? 'local';
   const keyPath = pkiPath(p.dir, 'ca', 'key');
   const sealedPath = sealedKeyPath(p.dir, 'ca');
@@ -255,10 +267,18 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     for (const obj of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) await createIfAbsent(store, storeKey('clusterrolebindings'), obj, now);
     for (const obj of BOOTSTRAP_ROLES) await createIfAbsent(store, storeKey('roles'), obj, now);
     for (const obj of BOOTSTRAP_ROLE_BINDINGS) await createIfAbsent(store, storeKey('rolebindings'), obj, now);
+    const controllersIdentity = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
+    for (const obj of controllersIdentity.clusterScoped)
+      await createIfAbsent(store, storeKey(obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'), obj, now);
+    for (const obj of controllersIdentity.namespaced)
+      await createIfAbsent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
     await ensureClusterInfo(store, advertised, caPem, now);
 
     const cache = (resource: string) =>
-      new ObjectCache({ store, resource: storeKey(resource), onError: (e) => p.logger.warn({ error: String(e) }, 'rbac informer') });
+      new Informer({
+        source: storeListWatch(store, storeKey(resource)),
+        onError: (e) => p.logger.warn({ error: String(e) }, 'rbac informer'),
+      });
     const rbac = {
       clusterRoles: cache('clusterroles'),
       clusterRoleBindings: cache('clusterrolebindings'),
@@ -276,7 +296,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       'reserved identities: never certified to a node',
     );
     const identity = new IdentityCaches({
-      store,
+      source: (r) => storeListWatch(store, storeKeyOf(r)),
       reserved: () => reserved.current(),
       staticNodes: Object.keys(p.servingPolicy?.nodes ?? {}),
       dnsSuffixes: p.servingPolicy?.dnsSuffixes ?? [],
@@ -304,13 +324,16 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       return bootstrapTokenUser(check.token);
     };
     const random = p.randomBytes;
+    const controllersToken = newInProcessToken();
+    const runControllers = p.controllers === undefined || p.controllers.size > 0;
+    let manager: ControllerManager | undefined;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
     const server: ApiServer = await createApiServer({
       store,
       registry,
       tls: { certPem, keyPem, clientCaPem: caPem },
       clientCas,
-      staticTokens,
+      staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       bootstrapTokens,
       authorizer,
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
@@ -333,7 +356,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       ...(p.limits === undefined ? {} : { limits: p.limits }),
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
-      ready: () => true,
+      ready: () => !runControllers || (manager?.hasSynced() ?? false),
     });
     // Owned before it listens: a listen that fails must still close what the server started (its informers).
     cleanup.push(() => server.close());
@@ -347,19 +370,24 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       throw error;
     });
 
-    const manager = new ControllerManager({
-      store,
-      client: new StoreClusterClient(store, rbac, p.now),
-      signer,
-      now: p.now,
-      logger: p.logger,
-      identity,
-      ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
-      ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
-    });
-    await manager.start();
-    cleanup.push(() => manager.close());
-    sessions?.onOpen(() => manager.signAgain());
+    if (runControllers) {
+      const kube = inProcessKubeClient(server.app, controllersToken);
+      cleanup.push(async () => kube.close());
+      const started = new ControllerManager({
+        client: new HttpClusterClient(kube),
+        signer,
+        now: p.now,
+        logger: p.logger,
+        reserved: () => reserved.current(),
+        ...(p.controllers === undefined ? {} : { controllers: p.controllers }),
+        ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
+        ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
+      });
+      manager = started;
+      cleanup.push(() => started.close());
+      await started.start();
+      sessions?.onOpen(() => started.signAgain());
+    }
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
     const history = p.historyRevisions ?? HISTORY_REVISIONS;
     const compactor = setInterval(() => {

@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, mock, test } from 'node:test';
-import { SECRET_RESOURCE } from '../controllers/cluster.ts';
+import { SECRETS, storeKeyOf } from '../api/cluster-client.ts';
+
+const SECRET_RESOURCE = storeKeyOf(SECRETS);
+
 import { parseSecretsKeys, secretsKeyPath } from '../kubeadm/secrets-key.ts';
 import { AesGcmTransformer, type StoredObject, type StoreReport } from '../store/index.ts';
 import { openClusterStore, rotateSecretsKey, type StoreParams } from './secrets-at-rest.ts';

@@ -5,9 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { SECRETS, storeKeyOf } from '../api/cluster-client.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { formatMode } from '../base/fs.ts';
-import { SECRET_RESOURCE } from '../controllers/cluster.ts';
+
+const SECRET_RESOURCE = storeKeyOf(SECRETS);
+
 import { KEY_MODE } from '../kubeadm/pki-files.ts';
 import { type LoadedSecretsKeys, loadSecretsKeys, newSecretsKey, secretsKeyPath, writeSecretsKeys } from '../kubeadm/secrets-key.ts';
 import { AesGcmTransformer, type EncryptionKey, openSqliteStore, type Store, type StoreReport } from '../store/index.ts';

@@ -12,8 +12,8 @@ import {
   csrConditions,
   isNodeClientRequest,
   isSelfNodeClientRequest,
-  NODE_NAME_CLAIM_RESOURCE,
   type NodeNameContext,
+  nodeNameOf,
   nodeNameProblem,
   requestedNodeName,
 } from '../api/index.ts';
@@ -23,15 +23,19 @@ import type { ReconcileResult } from '../runtime/runner.ts';
 import {
   appendApprovalCondition,
   type ClusterClient,
+  CSRS,
+  type CsrLister,
   isLostWrite,
   type JsonObject,
   loadUndecidedCsr,
-  NODE_CLIENT_RESOURCE,
+  NODE_CLIENT_CERTIFICATES,
+  NODE_NAME_CLAIMS,
   timestamp,
 } from './cluster.ts';
 
 export interface ApproverOptions {
   readonly client: ClusterClient;
+  readonly csrs: CsrLister;
   readonly now: () => Date;
   /** Reserved identities and known node names, read at decision time. */
   readonly nodeNames: () => NodeNameContext;
@@ -63,16 +67,16 @@ async function claimNodeName(client: ClusterClient, node: string, csr: JsonObjec
   const meta = isObject(csr.metadata) ? csr.metadata : {};
   const mine = { csrName: String(meta.name ?? ''), csrUid: String(meta.uid ?? ''), claimedAt: timestamp(now) };
   for (;;) {
-    const claim = await client.getObject(NODE_NAME_CLAIM_RESOURCE, '', node);
+    const claim = await client.get(NODE_NAME_CLAIMS, '', node);
     try {
       if (!claim) {
-        await client.createObject(NODE_NAME_CLAIM_RESOURCE, { metadata: { name: node }, ...mine });
+        await client.create(NODE_NAME_CLAIMS, { metadata: { name: node }, ...mine });
         return undefined;
       }
       if (claim.csrUid === mine.csrUid) return undefined;
       const holderName = String(claim.csrName ?? '');
-      if (claimIsLive(await client.getCsr(holderName), claim.csrUid, now)) return holderName;
-      await client.updateObject(NODE_NAME_CLAIM_RESOURCE, { ...claim, ...mine });
+      if (claimIsLive(await client.get(CSRS, '', holderName), claim.csrUid, now)) return holderName;
+      await client.update(NODE_NAME_CLAIMS, { ...claim, ...mine });
       return undefined;
     } catch (error) {
       // Another request claimed or took over the name meanwhile: look again.
@@ -83,7 +87,7 @@ async function claimNodeName(client: ClusterClient, node: string, csr: JsonObjec
 
 /** Whether a valid kubelet client certificate was already issued for this CN. */
 async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
-  const latest = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+  const latest = await client.get(NODE_CLIENT_CERTIFICATES, '', nodeNameOf(cn) ?? cn);
   if (latest && typeof latest.notAfter === 'string' && Date.parse(latest.notAfter) > now.getTime())
     return String(latest.serialNumber ?? '');
   return undefined;
@@ -95,7 +99,7 @@ async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Dat
  * but a node minting certificates (each one signed and kept in the inventory) and waits for a person.
  */
 async function renewalTooEarly(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
-  const latest = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+  const latest = await client.get(NODE_CLIENT_CERTIFICATES, '', nodeNameOf(cn) ?? cn);
   if (!latest || typeof latest.issuedAt !== 'string' || typeof latest.notAfter !== 'string') return undefined;
   const issued = Date.parse(latest.issuedAt);
   const halfway = issued + (Date.parse(latest.notAfter) - issued) / 2;
@@ -104,14 +108,14 @@ async function renewalTooEarly(client: ClusterClient, cn: string, now: Date): Pr
 }
 
 export async function reconcileApproval(name: string, o: ApproverOptions): Promise<ReconcileResult | undefined> {
-  const pending = await loadUndecidedCsr(o.client, name);
+  const pending = loadUndecidedCsr(o.csrs, name);
   if (!pending) return undefined;
   const { csr, conditions, parsed, signerName, usages, username } = pending;
   const user = { name: username, groups: pending.groups, ...(pending.uid ? { uid: pending.uid } : {}) };
   const sar = (subresource: string) =>
     o.client.allowed({ user, verb: 'create', apiGroup: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource });
   let message: string | undefined;
-  if (isSelfNodeClientRequest(signerName, parsed, usages, username) && sar('selfnodeclient')) {
+  if (isSelfNodeClientRequest(signerName, parsed, usages, username) && (await sar('selfnodeclient'))) {
     const early = await renewalTooEarly(o.client, username, o.now());
     if (early !== undefined) {
       if (conditions.some((c) => c.type === 'AutoApprovalWithheld')) return undefined;
@@ -124,7 +128,7 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
       return undefined;
     }
     message = 'Auto approving self kubelet client certificate after SubjectAccessReview.';
-  } else if (isNodeClientRequest(signerName, parsed, usages) && sar('nodeclient')) {
+  } else if (isNodeClientRequest(signerName, parsed, usages) && (await sar('nodeclient'))) {
     const cn = commonName(parsed.subject) ?? '';
     const node = requestedNodeName(parsed) ?? '';
     const withhold = async (reason: string, why: string) => {

@@ -7,21 +7,21 @@
 import { BOOTSTRAP_TOKEN_NAMESPACE, checkBootstrapTokenSecret } from '../api/index.ts';
 import { signDetachedJws } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, CONFIGMAP_RESOURCE, type JsonObject, SECRET_RESOURCE } from './cluster.ts';
+import { type ClusterClient, CONFIGMAPS, type JsonObject, SECRETS } from './cluster.ts';
 
 export const CLUSTER_INFO_NAMESPACE = 'kube-public';
 export const CLUSTER_INFO_NAME = 'cluster-info';
 const JWS_PREFIX = 'jws-kubeconfig-';
 
 export async function reconcileClusterInfo(client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
-  const cm = await client.getObject(CONFIGMAP_RESOURCE, CLUSTER_INFO_NAMESPACE, CLUSTER_INFO_NAME);
+  const cm = await client.get(CONFIGMAPS, CLUSTER_INFO_NAMESPACE, CLUSTER_INFO_NAME);
   if (!cm) return undefined;
   const data = (typeof cm.data === 'object' && cm.data !== null ? cm.data : {}) as Record<string, unknown>;
   const kubeconfig = data.kubeconfig;
   if (typeof kubeconfig !== 'string') return undefined;
   const next: Record<string, unknown> = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith(JWS_PREFIX)));
   let soonest: number | undefined;
-  for (const secret of await client.listObjects(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE)) {
+  for (const secret of await client.list(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE)) {
     const check = checkBootstrapTokenSecret(secret, now);
     if (!check.ok || !check.token.usages.signing) continue;
     const key = `${JWS_PREFIX}${check.token.id}`;
@@ -31,7 +31,7 @@ export async function reconcileClusterInfo(client: ClusterClient, now: Date): Pr
     if (exp !== undefined) soonest = Math.min(soonest ?? exp, exp);
   }
   const changed = JSON.stringify(Object.entries(next).sort()) !== JSON.stringify(Object.entries(data).sort());
-  if (changed) await client.updateObject(CONFIGMAP_RESOURCE, { ...cm, data: next } as JsonObject);
+  if (changed) await client.update(CONFIGMAPS, { ...cm, data: next } as JsonObject);
   // Expiry removes a signature even when no event arrives.
   return soonest === undefined ? undefined : { requeueAfterMs: Math.max(1000, soonest - now.getTime() + 1000) };
 }

@@ -6,7 +6,7 @@
  */
 import { csrCertificatePem, csrConditions } from '../api/index.ts';
 import { parseCertificateBundle } from '../pki/index.ts';
-import { type ClusterClient, CSR_RESOURCE, isRaceError, type JsonObject } from './cluster.ts';
+import { type ClusterClient, CSRS, isRaceError, type JsonObject } from './cluster.ts';
 
 const HOUR = 3_600_000;
 
@@ -42,11 +42,11 @@ export function cleanupReason(csr: JsonObject, now: Date): string | undefined {
 
 export async function sweepCsrs(client: ClusterClient, now: Date): Promise<string[]> {
   const deleted: string[] = [];
-  for (const csr of await client.listObjects(CSR_RESOURCE)) {
+  for (const csr of await client.list(CSRS)) {
     if (cleanupReason(csr, now) === undefined) continue;
     const meta = csr.metadata as Record<string, unknown>;
     try {
-      await client.deleteCsr(String(meta.name), String(meta.resourceVersion));
+      await client.delete(CSRS, '', String(meta.name), String(meta.resourceVersion));
       deleted.push(String(meta.name));
     } catch (error) {
       if (!isRaceError(error)) throw error;

@@ -6,20 +6,30 @@
  * node. Deletes are conditional on the resourceVersion read; a record that changed waits for the
  * next sweep.
  */
-import { ADDRESS_CLAIM_RESOURCE, NODE_CLIENT_RESOURCE, NODE_NAME_CLAIM_RESOURCE } from '../api/index.ts';
+
+import { storeKeyOf } from '../api/cluster-client.ts';
 import { isObject } from '../base/json.ts';
 import { claimIsLive } from './approver.ts';
-import { type ClusterClient, isRaceError, type JsonObject } from './cluster.ts';
+import {
+  ADDRESS_CLAIMS,
+  type ApiResource,
+  type ClusterClient,
+  CSRS,
+  isRaceError,
+  type JsonObject,
+  NODE_CLIENT_CERTIFICATES,
+  NODE_NAME_CLAIMS,
+} from './cluster.ts';
 
 function expired(record: JsonObject | undefined, now: Date): boolean {
   return typeof record?.notAfter !== 'string' || !(Date.parse(record.notAfter) > now.getTime());
 }
 
-async function remove(client: ClusterClient, resource: string, record: JsonObject, out: string[]): Promise<void> {
+async function remove(client: ClusterClient, resource: ApiResource, record: JsonObject, out: string[]): Promise<void> {
   const meta = isObject(record.metadata) ? record.metadata : {};
   try {
-    await client.deleteObject(resource, '', String(meta.name ?? ''), String(meta.resourceVersion ?? ''));
-    out.push(`${resource}/${String(meta.name ?? '')}`);
+    await client.delete(resource, '', String(meta.name ?? ''), String(meta.resourceVersion ?? ''));
+    out.push(`${storeKeyOf(resource)}/${String(meta.name ?? '')}`);
   } catch (error) {
     if (!isRaceError(error)) throw error;
   }
@@ -28,15 +38,14 @@ async function remove(client: ClusterClient, resource: string, record: JsonObjec
 /** @returns what was deleted, as resource/name */
 export async function sweepIdentities(client: ClusterClient, now: Date): Promise<string[]> {
   const deleted: string[] = [];
-  for (const r of await client.listObjects(NODE_CLIENT_RESOURCE))
-    if (expired(r, now)) await remove(client, NODE_CLIENT_RESOURCE, r, deleted);
-  for (const claim of await client.listObjects(NODE_NAME_CLAIM_RESOURCE)) {
+  for (const r of await client.list(NODE_CLIENT_CERTIFICATES))
+    if (expired(r, now)) await remove(client, NODE_CLIENT_CERTIFICATES, r, deleted);
+  for (const claim of await client.list(NODE_NAME_CLAIMS)) {
     const name = String((isObject(claim.metadata) ? claim.metadata : {}).name ?? '');
-    if (claimIsLive(await client.getCsr(String(claim.csrName ?? '')), claim.csrUid, now)) continue;
-    if (!expired(await client.getObject(NODE_CLIENT_RESOURCE, '', `system:node:${name}`), now)) continue;
-    await remove(client, NODE_NAME_CLAIM_RESOURCE, claim, deleted);
+    if (claimIsLive(await client.get(CSRS, '', String(claim.csrName ?? '')), claim.csrUid, now)) continue;
+    if (!expired(await client.get(NODE_CLIENT_CERTIFICATES, '', name), now)) continue;
+    await remove(client, NODE_NAME_CLAIMS, claim, deleted);
   }
-  for (const a of await client.listObjects(ADDRESS_CLAIM_RESOURCE))
-    if (expired(a, now)) await remove(client, ADDRESS_CLAIM_RESOURCE, a, deleted);
+  for (const a of await client.list(ADDRESS_CLAIMS)) if (expired(a, now)) await remove(client, ADDRESS_CLAIMS, a, deleted);
   return deleted;
 }

@@ -1,20 +1,23 @@
 /**
- * Starts tlsboot's controllers in one process: informers on CSRs, kube-system Secrets and the
- * cluster-info ConfigMap feed per-controller work queues (handlers only enqueue keys), workers
- * reconcile level-based, and the CSR cleaner sweeps on a timer. `close()` stops everything it
- * started, workers first, then informers.
+ * Runs a chosen set of tlsboot's controllers against a cluster reached only through the
+ * ClusterClient port: informers on CSRs, kube-system Secrets and the cluster-info ConfigMap (and
+ * the identity bookkeeping) feed per-controller work queues (handlers only enqueue keys), workers
+ * reconcile level-based from the informers' copies, and the cleaners sweep on a timer. The same
+ * code runs inside `tlsboot server` and in `tlsboot controllers`. `close()` stops everything it
+ * started, workers first, then informers, and waits for a sweep in progress.
  */
 import { lookup } from 'node:dns/promises';
-import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, type ReservedIdentities } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import { IdentityCaches } from '../runtime/identity-caches.ts';
+import { Informer } from '../runtime/informer.ts';
 import { Controller, type ControllerLogger } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
-import { type IdentityCaches, ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
+import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, SECRETS } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileServing } from './serving-approver.ts';
@@ -22,25 +25,31 @@ import { reconcileSigning } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
 
 /**
- * Workers per CSR controller. The store commits the writes of one event-loop turn together, so a
- * worker's write waits about one turn: only many reconciles in flight at once keep issuance from
- * being bounded by turns per second. The work queue still never gives one key to two workers.
+ * Workers per CSR controller. Each write waits for the API (and the store's commit): only many
+ * reconciles in flight keep issuance from being bounded by round trips. The work queue still
+ * never gives one key to two workers.
  */
 const CSR_WORKERS = 16;
 
+/** The controllers, by the names `--controllers` takes (kube-controller-manager's where they exist). */
+export const CONTROLLER_NAMES = ['approver', 'serving-approver', 'signer', 'bootstrap-signer', 'token-cleaner', 'csr-cleaner'] as const;
+export type ControllerName = (typeof CONTROLLER_NAMES)[number];
+
 export interface ControllerManagerOptions {
-  readonly store: Store;
   readonly client: ClusterClient;
+  /** Needed when the signer controller runs. */
   readonly signer: Signer | undefined;
   readonly now: () => Date;
   readonly logger: ControllerLogger & { info(obj: Record<string, unknown>, msg: string): void };
+  /** Which controllers run; all of them when absent. */
+  readonly controllers?: ReadonlySet<ControllerName>;
   readonly csrCleanupIntervalMs?: number;
-  /** The work queues' and the sweep's timers; the real clock by default. */
+  /** The work queues', informers' and the sweep's timers; the real clock by default. */
   readonly clock?: Clock;
   /** Without a policy, kubelet-serving CSRs the identity rules do not refuse wait for a person. */
   readonly servingPolicy?: ServingPolicy;
-  /** Reserved identities, known node names and address claims (started by the caller). */
-  readonly identity: IdentityCaches;
+  /** The cluster's own names and addresses, current. */
+  readonly reserved: () => ReservedIdentities;
 }
 
 /** The system resolver: every address of a name. */
@@ -50,13 +59,21 @@ async function dnsResolve(name: string): Promise<string[]> {
 
 export class ControllerManager {
   private readonly o: ControllerManagerOptions;
-  private readonly caches: ObjectCache[] = [];
+  private readonly informers: Informer<KubeObject>[] = [];
+  private identity: IdentityCaches | undefined;
   private readonly controllers: Controller[] = [];
   private sweepTimer: Timer | undefined;
+  private sweeping: Promise<void> = Promise.resolve();
   private requeueSigning: () => void = () => {};
+  private synced = false;
 
   constructor(options: ControllerManagerOptions) {
     this.o = options;
+  }
+
+  /** Whether every informer has loaded its first list (for /readyz). */
+  hasSynced(): boolean {
+    return this.synced;
   }
 
   /** Looks at every CSR again now, e.g. when a signing session opens, instead of at the next retry. */
@@ -64,19 +81,34 @@ export class ControllerManager {
     this.requeueSigning();
   }
 
+  private runs(name: ControllerName): boolean {
+    return this.o.controllers === undefined || this.o.controllers.has(name);
+  }
+
   async start(): Promise<void> {
-    const { store, client, now, logger, identity } = this.o;
-    const nodeNames = () => identity.nodeNames();
+    const { client, now, logger } = this.o;
     const clock = this.o.clock ?? REAL_CLOCK;
+    const informerClock = { clock };
+    const identity = new IdentityCaches({
+      source: (r) => client.listWatch(r),
+      clock,
+      reserved: this.o.reserved,
+      staticNodes: Object.keys(this.o.servingPolicy?.nodes ?? {}),
+      dnsSuffixes: this.o.servingPolicy?.dnsSuffixes ?? [],
+      now,
+      onError: (error) => logger.warn({ error: String(error) }, 'identity informer'),
+    });
+    this.identity = identity;
+    const nodeNames = () => identity.nodeNames();
     const approvals = new WorkQueue({ clock });
     const serving = new WorkQueue({ clock });
     const signing = new WorkQueue({ clock });
     const tokens = new WorkQueue({ clock });
     const clusterInfo = new WorkQueue({ clock });
     const nameOf = (key: string) => key.slice(key.indexOf('/') + 1);
-    const csrCache = new ObjectCache({
-      store,
-      resource: CSR_RESOURCE,
+    const csrInformer = new Informer<KubeObject>({
+      source: client.listWatch(CSRS),
+      ...informerClock,
       onChange: (key, type) => {
         if (type === 'DELETED') return;
         approvals.add(nameOf(key));
@@ -85,95 +117,130 @@ export class ControllerManager {
       },
       onError: (error) => logger.warn({ error: String(error) }, 'csr informer'),
     });
-    const secretCache = new ObjectCache({
-      store,
-      resource: SECRET_RESOURCE,
-      namespace: BOOTSTRAP_TOKEN_NAMESPACE,
+    const csrs = (name: string) => csrInformer.get('', name);
+    const secretInformer = new Informer<KubeObject>({
+      source: client.listWatch(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE),
+      ...informerClock,
       onChange: (key, type) => {
         if (type !== 'DELETED') tokens.add(nameOf(key));
         clusterInfo.add('cluster-info');
       },
       onError: (error) => logger.warn({ error: String(error) }, 'secret informer'),
     });
-    const configCache = new ObjectCache({
-      store,
-      resource: CONFIGMAP_RESOURCE,
-      namespace: CLUSTER_INFO_NAMESPACE,
+    const configInformer = new Informer<KubeObject>({
+      source: client.listWatch(CONFIGMAPS, CLUSTER_INFO_NAMESPACE),
+      ...informerClock,
       onChange: () => clusterInfo.add('cluster-info'),
       onError: (error) => logger.warn({ error: String(error) }, 'configmap informer'),
     });
-    for (const c of [csrCache, secretCache, configCache]) {
-      await c.start();
-      this.caches.push(c);
+    const csrWork = this.runs('approver') || this.runs('serving-approver') || this.runs('signer');
+    const tokenWork = this.runs('token-cleaner') || this.runs('bootstrap-signer');
+    if (csrWork) {
+      await identity.start();
+      await csrInformer.start();
+      this.informers.push(csrInformer);
     }
-    this.controllers.push(
-      new Controller({
-        name: 'csr-approver',
-        queue: approvals,
-        workers: CSR_WORKERS,
-        logger,
-        reconcile: (name) =>
-          reconcileApproval(name, {
-            client,
-            now,
-            nodeNames,
-            claimAlone: (name, fn) => identity.claimAlone(name, fn),
-            noteClaimed: (n) => identity.noteClaimed(n),
-          }),
-      }),
-      new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
-      new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),
+    if (tokenWork) {
+      for (const i of [secretInformer, configInformer]) {
+        await i.start();
+        this.informers.push(i);
+      }
+    }
+    const add = (name: ControllerName, queue: WorkQueue, controller: () => Controller) => {
+      if (this.runs(name)) this.controllers.push(controller());
+      else queue.close();
+    };
+    add(
+      'approver',
+      approvals,
+      () =>
+        new Controller({
+          name: 'csr-approver',
+          queue: approvals,
+          workers: CSR_WORKERS,
+          logger,
+          reconcile: (name) =>
+            reconcileApproval(name, {
+              client,
+              csrs,
+              now,
+              nodeNames,
+              claimAlone: (n, fn) => identity.claimAlone(n, fn),
+              noteClaimed: (n) => identity.noteClaimed(n),
+            }),
+        }),
+    );
+    add(
+      'token-cleaner',
+      tokens,
+      () => new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
+    );
+    add(
+      'bootstrap-signer',
+      clusterInfo,
+      () => new Controller({ name: 'bootstrap-signer', queue: clusterInfo, logger, reconcile: () => reconcileClusterInfo(client, now()) }),
     );
     const policy = this.o.servingPolicy;
     const context = () => identity.serving();
-    this.controllers.push(
-      new Controller({
-        name: 'serving-approver',
-        queue: serving,
-        workers: CSR_WORKERS,
-        logger,
-        reconcile: (name) => reconcileServing(name, { client, policy, context, now, resolve: dnsResolve }),
-      }),
+    add(
+      'serving-approver',
+      serving,
+      () =>
+        new Controller({
+          name: 'serving-approver',
+          queue: serving,
+          workers: CSR_WORKERS,
+          logger,
+          reconcile: (name) => reconcileServing(name, { client, csrs, policy, context, now, resolve: dnsResolve }),
+        }),
     );
     const signer = this.o.signer;
-    this.requeueSigning = () => {
-      for (const csr of csrCache.list()) signing.add(csr.metadata.name);
-    };
-    if (signer) {
+    if (this.runs('signer') && signer) {
+      this.requeueSigning = () => {
+        for (const csr of csrInformer.list()) signing.add(csr.metadata.name);
+      };
       this.controllers.push(
         new Controller({
           name: 'csr-signer',
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileSigning(name, { client, signer, now, nodeNames }),
+          reconcile: (name) => reconcileSigning(name, { client, csrs, signer, now, nodeNames }),
         }),
       );
     } else {
       signing.close();
     }
     for (const c of this.controllers) c.start();
-    const sweep = async () => {
-      try {
-        const deleted = await sweepCsrs(client, now());
-        if (deleted.length > 0) logger.info({ deleted }, 'csr cleaner removed old requests');
-      } catch (error) {
-        logger.warn({ error: String(error) }, 'csr cleaner');
-      }
-      try {
-        const gone = await sweepIdentities(client, now());
-        if (gone.length > 0) logger.info({ deleted: gone }, 'identity cleaner removed dead names and addresses');
-      } catch (error) {
-        logger.warn({ error: String(error) }, 'identity cleaner');
-      }
-    };
-    this.sweepTimer = every(clock, this.o.csrCleanupIntervalMs ?? 3_600_000, () => void sweep(), { unref: true });
-    void sweep();
+    if (this.runs('csr-cleaner')) {
+      const sweep = async () => {
+        try {
+          const deleted = await sweepCsrs(client, now());
+          if (deleted.length > 0) logger.info({ deleted }, 'csr cleaner removed old requests');
+        } catch (error) {
+          logger.warn({ error: String(error) }, 'csr cleaner');
+        }
+        try {
+          const gone = await sweepIdentities(client, now());
+          if (gone.length > 0) logger.info({ deleted: gone }, 'identity cleaner removed dead names and addresses');
+        } catch (error) {
+          logger.warn({ error: String(error) }, 'identity cleaner');
+        }
+      };
+      const once = () => {
+        this.sweeping = this.sweeping.then(sweep);
+      };
+      this.sweepTimer = every(clock, this.o.csrCleanupIntervalMs ?? 3_600_000, once, { unref: true });
+      once();
+    }
+    this.synced = true;
   }
 
   async close(): Promise<void> {
     this.sweepTimer?.cancel();
     await Promise.all(this.controllers.map((c) => c.close()));
-    await Promise.all(this.caches.map((c) => c.close()));
+    await this.sweeping;
+    await Promise.all(this.informers.map((i) => i.close()));
+    await this.identity?.close();
   }
 }

@@ -9,7 +9,7 @@
  */
 import { evaluateServingRequest, namesToResolve, type Resolution, type ServingContext, type ServingPolicy } from '../api/serving-policy.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { appendApprovalCondition, type ClusterClient, loadUndecidedCsr } from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, type CsrLister, loadUndecidedCsr } from './cluster.ts';
 
 /** Resolves a name to all its addresses; rejects with the resolver's error code on failure. */
 export type Resolver = (name: string) => Promise<string[]>;
@@ -33,6 +33,7 @@ export async function reconcileServing(
   name: string,
   o: {
     client: ClusterClient;
+    csrs: CsrLister;
     /** Without a policy nothing is approved; what no policy could allow is still denied. */
     policy: ServingPolicy | undefined;
     /** The reserved identities, known nodes and address holders, read at decision time. */
@@ -41,7 +42,7 @@ export async function reconcileServing(
     resolve?: Resolver;
   },
 ): Promise<ReconcileResult | undefined> {
-  const pending = await loadUndecidedCsr(o.client, name);
+  const pending = loadUndecidedCsr(o.csrs, name);
   if (!pending) return undefined;
   const { csr, conditions } = pending;
   const request = {

@@ -7,12 +7,11 @@
  * one that refuses the request (INVALID) fails it.
  */
 import {
-  ADDRESS_CLAIM_RESOURCE,
   addressClaimName,
   csrCertificatePem,
   csrConditions,
-  NODE_ADDRESSES_RESOURCE,
   type NodeNameContext,
+  nodeNameOf,
   nodeNameProblem,
   parseCsrRequestField,
   requestedNodeName,
@@ -28,12 +27,24 @@ import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, ISSUED_RESOURCE, isLostWrite, type JsonObject, NODE_CLIENT_RESOURCE, timestamp } from './cluster.ts';
+import {
+  ADDRESS_CLAIMS,
+  type ClusterClient,
+  CSRS,
+  type CsrLister,
+  ISSUED_CERTIFICATES,
+  isLostWrite,
+  type JsonObject,
+  NODE_ADDRESSES,
+  NODE_CLIENT_CERTIFICATES,
+  timestamp,
+} from './cluster.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
 
 export interface SignerControllerOptions {
   readonly client: ClusterClient;
+  readonly csrs: CsrLister;
   readonly signer: Signer;
   readonly now: () => Date;
   /** How soon to look again while the signer is unavailable. */
@@ -77,7 +88,7 @@ async function reserveNodeAddresses(
   notAfter: Date,
 ): Promise<string | undefined> {
   for (;;) {
-    const index = await client.getObject(NODE_ADDRESSES_RESOURCE, '', node);
+    const index = await client.get(NODE_ADDRESSES, '', node);
     const held = isObject(index?.addresses) ? index.addresses : {};
     const live = Object.fromEntries(
       Object.entries(held).filter((e): e is [string, string] => typeof e[1] === 'string' && Date.parse(e[1]) > now.getTime()),
@@ -88,8 +99,8 @@ async function reserveNodeAddresses(
     if (Object.keys(next).length > MAX_ADDRESSES_PER_NODE)
       return `node ${node} would hold ${Object.keys(next).length} addresses in live serving certificates; at most ${MAX_ADDRESSES_PER_NODE} are allowed (it holds ${Object.keys(live).join(', ') || 'none'})`;
     try {
-      if (index) await client.updateObject(NODE_ADDRESSES_RESOURCE, { ...index, addresses: next });
-      else await client.createObject(NODE_ADDRESSES_RESOURCE, { metadata: { name: node }, addresses: next });
+      if (index) await client.update(NODE_ADDRESSES, { ...index, addresses: next });
+      else await client.create(NODE_ADDRESSES, { metadata: { name: node }, addresses: next });
       return undefined;
     } catch (error) {
       if (!isLostWrite(error)) throw error;
@@ -112,18 +123,18 @@ async function claimAddresses(
   for (const ip of ips) {
     const name = addressClaimName(ip);
     for (;;) {
-      const claim = await client.getObject(ADDRESS_CLAIM_RESOURCE, '', name);
+      const claim = await client.get(ADDRESS_CLAIMS, '', name);
       const until = notAfter.toISOString();
       try {
         if (!claim) {
-          await client.createObject(ADDRESS_CLAIM_RESOURCE, { metadata: { name }, ip: comparableIp(ip), node, notAfter: until });
+          await client.create(ADDRESS_CLAIMS, { metadata: { name }, ip: comparableIp(ip), node, notAfter: until });
           break;
         }
         const held = typeof claim.notAfter === 'string' ? claim.notAfter : '';
         if (claim.node !== node && Date.parse(held) > now.getTime())
           return `IP ${ip} is held by node ${String(claim.node)}'s serving certificate until ${held}`;
         if (claim.node === node && held >= until) break;
-        await client.updateObject(ADDRESS_CLAIM_RESOURCE, { ...claim, node, notAfter: until });
+        await client.update(ADDRESS_CLAIMS, { ...claim, node, notAfter: until });
         break;
       } catch (error) {
         if (!isLostWrite(error)) throw error;
@@ -141,20 +152,20 @@ async function setCondition(
 ): Promise<void> {
   const status = isObject(csr.status) ? csr.status : {};
   const conditions = [...csrConditions(csr).filter((c) => c.type !== condition.type), { ...condition, lastUpdateTime: timestamp(o.now()) }];
-  await o.client.updateCsrStatus({ ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } });
+  await o.client.update(CSRS, { ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } }, 'status');
 }
 
-/** Keeps NODE_CLIENT_RESOURCE/<CN> pointing at the node's latest-expiring client certificate. */
+/** Keeps NODE_CLIENT_CERTIFICATES/<node name> pointing at the node's latest-expiring client certificate. */
 async function recordNodeClient(client: ClusterClient, issued: JsonObject): Promise<void> {
-  const cn = String(issued.commonName ?? '');
-  if (cn === '') return;
+  const node = nodeNameOf(String(issued.commonName ?? ''));
+  if (node === undefined) return;
   const entry = { serialNumber: issued.serialNumber, notAfter: issued.notAfter, csrName: issued.csrName, issuedAt: issued.issuedAt };
   for (;;) {
-    const current = await client.getObject(NODE_CLIENT_RESOURCE, '', cn);
+    const current = await client.get(NODE_CLIENT_CERTIFICATES, '', node);
     if (current && String(current.notAfter ?? '') >= String(issued.notAfter ?? '')) return;
     try {
-      if (current) await client.updateObject(NODE_CLIENT_RESOURCE, { ...current, ...entry });
-      else await client.createObject(NODE_CLIENT_RESOURCE, { metadata: { name: cn }, ...entry });
+      if (current) await client.update(NODE_CLIENT_CERTIFICATES, { ...current, ...entry });
+      else await client.create(NODE_CLIENT_CERTIFICATES, { metadata: { name: node }, ...entry });
       return;
     } catch (error) {
       // Another worker recorded a certificate for the same node meanwhile: look again.
@@ -164,7 +175,7 @@ async function recordNodeClient(client: ClusterClient, issued: JsonObject): Prom
 }
 
 export async function reconcileSigning(name: string, o: SignerControllerOptions): Promise<ReconcileResult | undefined> {
-  const csr = await o.client.getCsr(name);
+  const csr = o.csrs(name);
   if (!csr || csrCertificatePem(csr) !== undefined) return undefined;
   const conditions = csrConditions(csr);
   if (!conditions.some((c) => c.type === 'Approved') || conditions.some((c) => c.type === 'Denied' || c.type === 'Failed'))
@@ -172,8 +183,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   const spec = isObject(csr.spec) ? csr.spec : {};
   const signerName = String(spec.signerName ?? '');
   if (!BUILT_IN_SIGNERS.includes(signerName)) return undefined;
-  const meta = isObject(csr.metadata) ? csr.metadata : {};
-  const uid = String(meta.uid ?? '');
+  const uid = csr.metadata.uid ?? '';
   const usages = Array.isArray(spec.usages) ? spec.usages.filter((u): u is string => typeof u === 'string') : [];
   const parsed = parseCsrRequestField(spec.request);
   const problem = signerPolicyProblem(signerName, parsed, usages);
@@ -186,7 +196,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'IdentityRuleViolation', message: identity });
     return undefined;
   }
-  let record = await o.client.getObject(ISSUED_RESOURCE, '', uid);
+  let record = await o.client.get(ISSUED_CERTIFICATES, '', uid);
   const signedNow = !record;
   const node = requestedNodeName(parsed) ?? '';
   const servingIps = signerName === SIGNER_KUBELET_SERVING ? parsed.sans.ip : [];
@@ -243,7 +253,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
       throw error;
     }
     const cert = signed.certificate;
-    record = await o.client.createObject(ISSUED_RESOURCE, {
+    record = await o.client.create(ISSUED_CERTIFICATES, {
       metadata: { name: uid },
       csrName: name,
       signerName,
@@ -275,9 +285,10 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   if (!signedNow) parseCertificateBundle(pem, 'issued certificate');
   const status = isObject(csr.status) ? csr.status : {};
   const remaining = csrConditions(csr).filter((c) => c.type !== 'SigningPending');
-  await o.client.updateCsrStatus({
-    ...csr,
-    status: { ...status, conditions: remaining, certificate: Buffer.from(pem).toString('base64') },
-  });
+  await o.client.update(
+    CSRS,
+    { ...csr, status: { ...status, conditions: remaining, certificate: Buffer.from(pem).toString('base64') } },
+    'status',
+  );
   return undefined;
 }

@@ -5,10 +5,10 @@
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, BOOTSTRAP_TOKEN_SECRET_TYPE, secretString } from '../api/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, isRaceError, SECRET_RESOURCE } from './cluster.ts';
+import { type ClusterClient, isRaceError, SECRETS } from './cluster.ts';
 
 export async function reconcileToken(name: string, client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
-  const secret = await client.getObject(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE, name);
+  const secret = await client.get(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE, name);
   if (!secret || secret.type !== BOOTSTRAP_TOKEN_SECRET_TYPE) return undefined;
   const expiration = secretString(secret, 'expiration');
   if (expiration === undefined) return undefined;
@@ -16,7 +16,7 @@ export async function reconcileToken(name: string, client: ClusterClient, now: D
   if (Number.isNaN(at) || at <= now.getTime()) {
     const rv = String((secret.metadata as Record<string, unknown>).resourceVersion ?? '');
     try {
-      await client.deleteObject(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE, name, rv);
+      await client.delete(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE, name, rv);
     } catch (error) {
       if (!isRaceError(error)) throw error;
     }

@@ -10,12 +10,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE } from '../api/index.ts';
+import type { ListWatch } from '../api/list-watch.ts';
 import { FakeClock } from '../base/clock.ts';
 import { TlsbootError } from '../base/errors.ts';
 import { Controller, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ClusterClient, CONFIGMAP_RESOURCE, type JsonObject, SECRET_RESOURCE } from './cluster.ts';
+import { type ApiResource, type ClusterClient, CONFIGMAPS, type JsonObject, type KubeObject, SECRETS } from './cluster.ts';
+
+const CONFIGMAP_RESOURCE = CONFIGMAPS.resource;
+const SECRET_RESOURCE = SECRETS.resource;
+
+function asKube(obj: JsonObject): KubeObject {
+  const meta = obj.metadata;
+  assert.ok(typeof meta === 'object' && meta !== null && 'name' in meta && typeof meta.name === 'string');
+  return { ...obj, metadata: { ...meta, name: meta.name } };
+}
+
 import { reconcileToken } from './token-cleaner.ts';
 
 const MIN = 60_000;
@@ -31,39 +42,30 @@ class FakeCluster implements ClusterClient {
   readonly objects = new Map<string, JsonObject>();
   readonly deleted: string[] = [];
   failures = 0;
-  async getObject(resource: string, _namespace: string, name: string): Promise<JsonObject | undefined> {
+  async get(r: ApiResource, _namespace: string, name: string): Promise<KubeObject | undefined> {
     if (this.failures > 0) {
       this.failures--;
       throw new TlsbootError('UNAVAILABLE', 'TEST_OUTAGE', 'the store is away');
     }
-    return this.objects.get(`${resource}/${name}`);
+    const obj = this.objects.get(`${r.resource}/${name}`);
+    return obj === undefined ? undefined : asKube(obj);
   }
-  async listObjects(resource: string): Promise<JsonObject[]> {
-    return [...this.objects].filter(([key]) => key.startsWith(`${resource}/`)).map(([, obj]) => obj);
+  async list(r: ApiResource): Promise<KubeObject[]> {
+    return [...this.objects].filter(([key]) => key.startsWith(`${r.resource}/`)).map(([, obj]) => asKube(obj));
   }
-  async updateObject(resource: string, obj: JsonObject): Promise<JsonObject> {
-    const meta = obj.metadata;
-    assert.ok(typeof meta === 'object' && meta !== null && 'name' in meta && typeof meta.name === 'string');
-    this.objects.set(`${resource}/${meta.name}`, obj);
-    return obj;
+  async update(r: ApiResource, obj: JsonObject): Promise<KubeObject> {
+    const kube = asKube(obj);
+    this.objects.set(`${r.resource}/${kube.metadata.name}`, obj);
+    return kube;
   }
-  async deleteObject(resource: string, _namespace: string, name: string): Promise<void> {
-    this.objects.delete(`${resource}/${name}`);
+  async delete(r: ApiResource, _namespace: string, name: string): Promise<void> {
+    this.objects.delete(`${r.resource}/${name}`);
     this.deleted.push(name);
   }
-  getCsr(): never {
+  create(): never {
     throw new Error('not used here');
   }
-  updateCsrApproval(): never {
-    throw new Error('not used here');
-  }
-  updateCsrStatus(): never {
-    throw new Error('not used here');
-  }
-  deleteCsr(): never {
-    throw new Error('not used here');
-  }
-  createObject(): never {
+  listWatch(): ListWatch<KubeObject> {
     throw new Error('not used here');
   }
   allowed(): never {

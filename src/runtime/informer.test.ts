@@ -22,7 +22,7 @@ function setup(options: { resyncPeriodMs?: number } = {}) {
   const clock = new FakeClock(Date.parse('2026-12-01T00:00:00Z'));
   const lw = new MemoryListWatch<TestObject>();
   const errors: unknown[] = [];
-  const informer = new Informer<TestObject>({ listWatch: lw, clock, onError: (e) => errors.push(e), ...options });
+  const informer = new Informer<TestObject>({ source: lw, clock, onError: (e) => errors.push(e), ...options });
   const events: string[] = [];
   informer.onChange((key: string, type: InformerEventType) => events.push(`${type} ${key}`));
   /** Events since the last call, sorted (a re-list reports in no promised order). */
@@ -44,6 +44,23 @@ describe('Informer', () => {
     assert.equal(informer.get('', 'b')?.metadata.name, 'b');
     assert.equal(informer.get('ns', 'b'), undefined);
     assert.equal(informer.resourceVersion, '2');
+    await informer.close();
+  });
+
+  test('the onChange option is a handler like those added later; a removed handler hears nothing more', async () => {
+    const clock = new FakeClock(0);
+    const lw = new MemoryListWatch<TestObject>();
+    const heard: string[] = [];
+    const later: string[] = [];
+    const informer = new Informer<TestObject>({ source: lw, clock, onChange: (key, type) => heard.push(`${type} ${key}`) });
+    const remove = informer.onChange((key, type) => later.push(`${type} ${key}`));
+    lw.put(obj('a'));
+    await informer.start();
+    remove();
+    lw.put(obj('b'));
+    await settle();
+    assert.deepEqual(heard, ['ADDED ns/a', 'ADDED ns/b']);
+    assert.deepEqual(later, ['ADDED ns/a']);
     await informer.close();
   });
 

@@ -21,8 +21,10 @@ export type InformerEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'RESYNC';
 export type ChangeHandler = (key: string, type: InformerEventType) => void;
 
 export interface InformerOptions<T extends ListWatchObject> {
-  readonly listWatch: ListWatch<T>;
+  readonly source: ListWatch<T>;
   readonly clock?: Clock;
+  /** A first change handler; more may be added with onChange(). */
+  readonly onChange?: ChangeHandler;
   /** Re-deliver every key this often (client-go's resync); off when absent or 0. */
   readonly resyncPeriodMs?: number;
   /** Backoff before a re-list: doubles per failure from the first to the cap (client-go's reflector: 800 ms to 30 s), back to the first after 2 min without one. */
@@ -49,7 +51,8 @@ export class Informer<T extends ListWatchObject> {
 
   constructor(options: InformerOptions<T>) {
     this.options = options;
-    this.listWatch = options.listWatch;
+    this.listWatch = options.source;
+    if (options.onChange !== undefined) this.handlers.add(options.onChange);
     this.clock = options.clock ?? REAL_CLOCK;
     // A caller that never awaits start() must not see an unhandled rejection on close().
     this.sync.promise.catch(() => undefined);

@@ -98,6 +98,11 @@ export class StaticTokens {
     return new StaticTokens([]);
   }
 
+  /** These tokens plus one more (the in-process controllers' own, never written anywhere). */
+  withToken(token: string, user: UserInfo): StaticTokens {
+    return new StaticTokens([...this.entries, { digest: digest(token), user }]);
+  }
+
   lookup(token: string): UserInfo | undefined {
     const d = digest(token);
     let found: UserInfo | undefined;

@@ -5,6 +5,7 @@
  * turns them into the v2 and v3 documents. Descriptions are short paraphrases of the Kubernetes
  * API reference.
  */
+import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
 import { isObject } from '../base/json.ts';
 import type { JsonObject } from './registry.ts';
 
@@ -79,7 +80,7 @@ const AUTHZ = 'io.k8s.api.authorization.v1';
 const authz = (k: string) => ({ group: 'authorization.k8s.io', version: 'v1', kind: k });
 
 /** The definitions, by the names kube-apiserver's OpenAPI gives them. */
-export const DEFINITIONS: Readonly<Record<string, Schema>> = {
+export const DEFINITIONS: Record<string, Schema> = {
   [`${META}.Time`]: { type: 'string', format: 'date-time', description: 'An RFC 3339 date and time in UTC, to the second.' },
   [`${META}.MicroTime`]: { type: 'string', format: 'date-time', description: 'An RFC 3339 date and time with microseconds.' },
   [`${META}.FieldsV1`]: { type: 'object', description: 'A set of fields in the structured-merge-diff field-set format.' },
@@ -422,6 +423,20 @@ export const DEFINITIONS: Readonly<Record<string, Schema>> = {
     },
   ),
 };
+
+for (const k of BOOKKEEPING_KINDS) {
+  const r = k.resource;
+  DEFINITIONS[`io.tlsboot.${r.version}.${r.kind}`] = kind(
+    { group: r.group, version: r.version, kind: r.kind },
+    k.description,
+    Object.fromEntries(
+      Object.entries(k.fields).map(([name, f]) => [
+        name,
+        f.type === 'map' ? map({ type: 'string', default: '' }, f.description) : str(f.description),
+      ]),
+    ),
+  );
+}
 
 /** Definition names by `group/version/kind`, from the extension itself so that the two cannot disagree. */
 const BY_KIND = new Map<string, string>();

@@ -4,6 +4,7 @@
  * RBAC, Leases, and the create-only access reviews.
  */
 
+import { type ApiResource, BOOKKEEPING_RESOURCES } from '../api/cluster-client.ts';
 import {
   csrConditionSummary,
   prepareBinding,
@@ -204,6 +205,29 @@ const signingSessionResource: ResourceDef = {
   prepareUpdate: (_old, obj) => obj,
 };
 
+/**
+ * The controllers' bookkeeping (issued certificates, node-name and address claims): ordinary
+ * objects that only the controllers' identity may write (bootstrap policy), served here natively
+ * and as CustomResourceDefinitions on a stock cluster (`tlsboot controllers manifests`).
+ */
+function bookkeepingResource(r: ApiResource): ResourceDef {
+  return {
+    group: r.group,
+    version: r.version,
+    resource: r.resource,
+    singular: r.kind.toLowerCase(),
+    kind: r.kind,
+    namespaced: r.namespaced,
+    shortNames: [],
+    subresources: [],
+    verbs: CRUD,
+    columns: DEFAULT_COLUMNS,
+    fields: {},
+    prepareCreate: passThrough,
+    prepareUpdate: (_old, obj) => obj,
+  };
+}
+
 export const ALL_RESOURCES: readonly ResourceDef[] = [
   configMapResource,
   eventResource,
@@ -220,4 +244,5 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   reviewResource('selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
   reviewResource('selfsubjectreviews', 'SelfSubjectReview', 'authentication.k8s.io'),
   signingSessionResource,
+  ...BOOKKEEPING_RESOURCES.map(bookkeepingResource),
 ];

@@ -1,15 +1,11 @@
 /**
  * The public surface of the store layer: the Store contract, the SQLite backend, encryption at
- * rest for any backend, the informer cache built on the contract, and the contract as a ListWatch
- * (storeListWatch) for the runtime's informer. The conformance suite is
- * imported by backend test files straight from conformance.ts, so production code never loads
- * node:test; everything else here is internal.
+ * rest for any backend, and the contract as a ListWatch (storeListWatch) for the runtime's
+ * informer. The conformance suite is imported by backend test files straight from conformance.ts,
+ * so production code never loads node:test; everything else here is internal.
  */
-export type { CacheEventType, CacheOptions } from './cache.ts';
-export { ObjectCache, objectKey } from './cache.ts';
 export type { AesGcmOptions, EncryptionKey, StoredValue, ValueTransformer } from './encryption.ts';
 export { AesGcmTransformer, IDENTITY_TRANSFORMER, KEY_BYTES, KEY_NAME } from './encryption.ts';
-export { IdentityCaches, type IdentityCachesOptions } from './identity-caches.ts';
 export { storeListWatch } from './list-watch.ts';
 export { type RbacCaches, rbacPolicy } from './rbac-caches.ts';
 export type { SqliteStoreOptions, StoreReport } from './sqlite.ts';

@@ -3,13 +3,18 @@
  * server's authorizer and the controllers' SubjectAccessReviews so both decide from one reading.
  */
 import type { BindingLike, RbacPolicy, RoleLike } from '../api/index.ts';
-import type { ObjectCache } from './cache.ts';
+import type { StoredObject } from './types.ts';
+
+/** An informer's view: what it holds now. */
+interface Snapshot {
+  list(): StoredObject[];
+}
 
 export interface RbacCaches {
-  readonly clusterRoles: ObjectCache;
-  readonly clusterRoleBindings: ObjectCache;
-  readonly roles: ObjectCache;
-  readonly roleBindings: ObjectCache;
+  readonly clusterRoles: Snapshot;
+  readonly clusterRoleBindings: Snapshot;
+  readonly roles: Snapshot;
+  readonly roleBindings: Snapshot;
 }
 
 export function rbacPolicy(caches: RbacCaches): RbacPolicy {

@@ -24,6 +24,7 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../s
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { parseControllerList } from './controllers.ts';
 
 interface ServerFlags {
   dir: string;
@@ -33,6 +34,7 @@ interface ServerFlags {
   servingPolicy?: string;
   clusterSigningDuration: string;
   signer: string;
+  controllers?: string;
   auditLog?: string;
   logLevel: string;
   headerTimeout: string;
@@ -135,6 +137,10 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
     .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
     .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
+    .option(
+      '--controllers <list>',
+      'controllers run in process: none, or a comma-separated list (default: all); run others with tlsboot controllers',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .option(
       '--header-timeout <duration>',
@@ -243,6 +249,7 @@ export function registerServer(program: Command, env: CliEnv): void {
           : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
+        ...(flags.controllers === undefined ? {} : { controllers: parseControllerList(flags.controllers) }),
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         limits,

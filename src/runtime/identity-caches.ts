@@ -1,25 +1,22 @@
 /**
  * The informers behind the identity rules: which node names the cluster knows (registered with a
  * client certificate, or claimed by an approved first request) and which node holds which IP in
- * a live serving certificate. Shared by admission and the controllers so both judge from one
- * reading; the serving policy's inventory adds its names as static entries.
+ * a live serving certificate. Admission (over the store) and the controllers (over the API) each
+ * keep one; the serving policy's inventory adds its names as static entries.
  */
-import {
-  ADDRESS_CLAIM_RESOURCE,
-  addressClaimName,
-  NODE_CLIENT_RESOURCE,
-  NODE_NAME_CLAIM_RESOURCE,
-  type NodeNameContext,
-  NodeNameIndex,
-  nodeNameOf,
-  type ReservedIdentities,
-} from '../api/index.ts';
+import { ADDRESS_CLAIMS, type ApiResource, type KubeObject, NODE_CLIENT_CERTIFICATES, NODE_NAME_CLAIMS } from '../api/cluster-client.ts';
+import { addressClaimName, type NodeNameContext, NodeNameIndex, type ReservedIdentities } from '../api/index.ts';
+import type { ListWatch } from '../api/list-watch.ts';
 import type { ServingContext } from '../api/serving-policy.ts';
-import { ObjectCache } from './cache.ts';
-import type { Store } from './types.ts';
+import type { Clock } from '../base/clock.ts';
+import { Informer } from './informer.ts';
+
+/** An informer's source for one resource: the store in the server, the API for controllers. */
+export type SourceOf = (resource: ApiResource) => ListWatch<KubeObject>;
 
 export interface IdentityCachesOptions {
-  readonly store: Store;
+  readonly source: SourceOf;
+  readonly clock?: Clock;
   /** The cluster's own names and addresses, current (they change when the PKI does). */
   readonly reserved: () => ReservedIdentities;
   /** Node names known from configuration (the serving policy's inventory). */
@@ -32,9 +29,9 @@ export interface IdentityCachesOptions {
 
 export class IdentityCaches {
   readonly nodes = new NodeNameIndex();
-  private readonly registered: ObjectCache;
-  private readonly claimed: ObjectCache;
-  private readonly addresses: ObjectCache;
+  private readonly registered: Informer<KubeObject>;
+  private readonly claimed: Informer<KubeObject>;
+  private readonly addresses: Informer<KubeObject>;
 
   private readonly o: IdentityCachesOptions;
 
@@ -42,19 +39,20 @@ export class IdentityCaches {
     this.o = o;
     for (const n of o.staticNodes ?? []) this.nodes.set(`static/${n}`, n);
     const nameOf = (key: string) => key.slice(key.indexOf('/') + 1);
-    this.registered = new ObjectCache({
-      store: o.store,
-      resource: NODE_CLIENT_RESOURCE,
-      onChange: (key, type) => this.nodes.set(`registered/${key}`, type === 'DELETED' ? undefined : nodeNameOf(nameOf(key))),
+    const clock = o.clock === undefined ? {} : { clock: o.clock };
+    this.registered = new Informer({
+      source: o.source(NODE_CLIENT_CERTIFICATES),
+      ...clock,
+      onChange: (key, type) => this.nodes.set(`registered/${key}`, type === 'DELETED' ? undefined : nameOf(key)),
       onError: o.onError,
     });
-    this.claimed = new ObjectCache({
-      store: o.store,
-      resource: NODE_NAME_CLAIM_RESOURCE,
+    this.claimed = new Informer({
+      source: o.source(NODE_NAME_CLAIMS),
+      ...clock,
       onChange: (key, type) => this.nodes.set(`claimed/${key}`, type === 'DELETED' ? undefined : nameOf(key)),
       onError: o.onError,
     });
-    this.addresses = new ObjectCache({ store: o.store, resource: ADDRESS_CLAIM_RESOURCE, onError: o.onError });
+    this.addresses = new Informer({ source: o.source(ADDRESS_CLAIMS), ...clock, onError: o.onError });
   }
 
   async start(): Promise<void> {
