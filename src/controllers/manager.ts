@@ -1,20 +1,29 @@
 /**
- * Starts tlsboot's controllers in one process: informers on CSRs, kube-system Secrets and the
- * cluster-info ConfigMap feed per-controller work queues (handlers only enqueue keys), workers
+ * Starts tlsboot's controllers in one process: informers on CSRs, kube-system Secrets, the
+ * cluster-info ConfigMap and Nodes (the serving approver's evidence) feed per-controller work queues (handlers only enqueue keys), workers
  * reconcile level-based, and the CSR cleaner sweeps on a timer. `close()` stops everything it
  * started, workers first, then informers.
  */
 import { lookup } from 'node:dns/promises';
-import { BOOTSTRAP_TOKEN_NAMESPACE } from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, nodeAddresses as nodeAddressesOf } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import { isObject } from '../base/json.ts';
 import { Controller, type ControllerLogger } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { type IdentityCaches, ObjectCache, type Store } from '../store/index.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
 import { type ClusterClient, CONFIGMAP_RESOURCE, CSR_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
+
+/** Store key of core/v1 Nodes. */
+const NODE_RESOURCE = 'core/nodes';
+
+function csrRequester(csr: Readonly<Record<string, unknown>>): unknown {
+  return isObject(csr.spec) ? csr.spec.username : undefined;
+}
+
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileServing } from './serving-approver.ts';
@@ -102,7 +111,23 @@ export class ControllerManager {
       onChange: () => clusterInfo.add('cluster-info'),
       onError: (error) => logger.warn({ error: String(error) }, 'configmap informer'),
     });
-    for (const c of [csrCache, secretCache, configCache]) {
+    // --- Nodes: evidence for the serving approver (minimal wiring; the lead's manager rewrite ports it).
+    const nodeCache = new ObjectCache({
+      store,
+      resource: NODE_RESOURCE,
+      // A Node that appears or changes may settle its node's withheld serving CSRs: look again.
+      onChange: (key) => {
+        const user = `system:node:${nameOf(key)}`;
+        for (const csr of csrCache.list()) if (csrRequester(csr) === user) serving.add(csr.metadata.name);
+      },
+      onError: (error) => logger.warn({ error: String(error) }, 'node informer'),
+    });
+    const nodeAddresses = (nodeName: string) => {
+      const node = nodeCache.get('', nodeName);
+      return node === undefined ? undefined : nodeAddressesOf(node);
+    };
+    // --- end Nodes
+    for (const c of [csrCache, secretCache, configCache, nodeCache]) {
       await c.start();
       this.caches.push(c);
     }
@@ -132,7 +157,7 @@ export class ControllerManager {
         queue: serving,
         workers: CSR_WORKERS,
         logger,
-        reconcile: (name) => reconcileServing(name, { client, policy, context, now, resolve: dnsResolve }),
+        reconcile: (name) => reconcileServing(name, { client, policy, context, now, resolve: dnsResolve, nodeAddresses }),
       }),
     );
     const signer = this.o.signer;
