@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import type { KubeClient } from '../src/client/client.ts';
-import { freePort, joinNode, type RunningServer, startCluster, tempDir, tlsbootAsync, until } from './helpers/processes.ts';
+import {
+  freePort,
+  joinNode,
+  kubectl,
+  type RunningServer,
+  startCluster,
+  tempDir,
+  tlsbootAsync,
+  toolSkip,
+  until,
+} from './helpers/processes.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -18,9 +28,10 @@ describe('tlsboot agent registers its Node, whose addresses approve its serving 
   let server: RunningServer;
   let admin: KubeClient;
   let token: string;
+  let kubeconfig: string;
 
   before(async () => {
-    ({ server, admin, token } = await startCluster(dir.path));
+    ({ server, admin, token, kubeconfig } = await startCluster(dir.path));
   });
   after(async () => {
     admin?.close();
@@ -88,5 +99,19 @@ describe('tlsboot agent registers its Node, whose addresses approve its serving 
       const exited = await agent;
       assert.equal(exited.code, 0, `the agent stops cleanly: ${exited.stderr}`);
     }
+  });
+
+  test('kubectl lists the Node, and a node impersonated by kubectl may not delete it', { skip: toolSkip('kubectl') }, () => {
+    const cache = join(dir.path, 'kubectl-cache');
+    const listed = kubectl(kubeconfig, cache, ['get', 'nodes']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\n/);
+    assert.match(listed.stdout, /\nworker-1\s+Unknown\s+<none>\s+/);
+    const asNode = ['--as', 'system:node:worker-1', '--as-group', 'system:nodes'];
+    const own = kubectl(kubeconfig, cache, ['get', 'node', 'worker-1', '-o', 'name', ...asNode]);
+    assert.equal(own.code, 0, own.stderr);
+    const removed = kubectl(kubeconfig, cache, ['delete', 'node', 'worker-1', ...asNode]);
+    assert.notEqual(removed.code, 0, removed.stdout);
+    assert.match(removed.stderr, /Forbidden/);
   });
 });
