@@ -382,6 +382,32 @@ describe('serving decisions with Node evidence (Node.status.addresses)', () => {
     assert.equal(crowded.kind === 'deny' && crowded.reason, 'TooManySANs', JSON.stringify(crowded));
   });
 
+  test('a requester named like a node but outside system:nodes is not a node, whatever its Node says', () => {
+    const d = evaluateServingRequest(
+      {
+        signerName: 'kubernetes.io/kubelet-serving',
+        csr: parseCsrPem(
+          createCsrPem({
+            key,
+            subject: [
+              { type: 'O', value: 'system:nodes' },
+              { type: 'CN', value: 'system:node:node-1' },
+            ],
+            sans: { dns: ['node-1'], ip: [], email: [], uri: [] },
+          }),
+        ),
+        usages: ['digital signature', 'server auth'],
+        username: 'system:node:node-1',
+        groups: ['system:authenticated'],
+      },
+      undefined,
+      new Map(),
+      ctx,
+      registered,
+    );
+    assert.equal(d.kind === 'deny' && d.reason, 'RequesterNotANode', JSON.stringify(d));
+  });
+
   test('with a policy, its limits still apply: both the Node and the policy must vouch for every SAN', () => {
     const strict = parseServingPolicy({ nodes: { 'node-1': { ips: ['10.0.0.11'] } } });
     const both = decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, registered, strict);

@@ -22,7 +22,7 @@ import {
   reservedIpSource,
   reservedSanProblems,
 } from './identity.ts';
-import { type NodeAddress, nodeAddressesInclude } from './nodes.ts';
+import { type NodeAddress, nodeAddressesInclude, nodeOfUser } from './nodes.ts';
 
 export interface NodeAddresses {
   readonly ips: readonly string[];
@@ -242,8 +242,8 @@ export function evaluateServingRequest(
   nodeAddresses?: readonly NodeAddress[],
 ): ServingDecision {
   if (r.signerName !== SIGNER_KUBELET_SERVING) return { kind: 'not-serving' };
-  const node = nodeNameOf(r.username);
-  if (!node || !r.groups.includes('system:nodes')) {
+  const node = nodeOfUser({ name: r.username, groups: [...r.groups] });
+  if (node === undefined) {
     return {
       kind: 'deny',
       reason: 'RequesterNotANode',

@@ -14,6 +14,7 @@ import {
   EXTRA_GROUP_PATTERN,
   type NodeNameContext,
   nodeNameProblem,
+  nodeOfUser,
   PRIVILEGED_GROUPS,
   parseCsrRequestField,
   requestedNodeName,
@@ -83,14 +84,10 @@ export class ControlPlaneAdmission implements Admission {
         const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames(), firstTime);
         if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
-      const node = /^system:node:(.+)$/.exec(p.user.name);
-      if (
-        node &&
-        p.user.groups.includes('system:nodes') &&
-        (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)
-      ) {
+      const node = nodeOfUser(p.user);
+      if (node !== undefined && (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)) {
         if (commonName(csr.subject) !== p.user.name) {
-          throw forbidden(`node "${node[1]}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
+          throw forbidden(`node "${node}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
         }
       }
       return;

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EMPTY_SERVING_CONTEXT } from '../api/serving-policy.ts';
+import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
 import { ObjectCache } from '../store/index.ts';
 import { ControlPlaneAdmission } from './admission.ts';
 import { StaticTokens } from './authn.ts';
@@ -185,6 +186,34 @@ describe('Nodes and node restriction', () => {
     assert.equal((await send(ADMIN_TOKEN, 'DELETE', `${NODES}/d`)).statusCode, 200);
     // Named like a node but not in system:nodes: plain RBAC, which gives it nothing on Nodes.
     forbidden(await send(IMPOSTOR, 'GET', `${NODES}/c`), 'impostor');
+  });
+
+  test('a node asks for kubelet certificates only in its own name (CSR NodeRestriction)', async () => {
+    const csr = (cn: string) => ({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { generateName: 'csr-' },
+      spec: {
+        request: Buffer.from(
+          createCsrPem({
+            key: generatePrivateKey('ecdsa-p256'),
+            subject: [
+              { type: 'O', value: 'system:nodes' },
+              { type: 'CN', value: cn },
+            ],
+            sans: { dns: [cn.slice('system:node:'.length)], ip: [], email: [], uri: [] },
+          }),
+        ).toString('base64'),
+        signerName: 'kubernetes.io/kubelet-serving',
+        usages: ['digital signature', 'server auth'],
+      },
+    });
+    const url = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    const own = await send(NODE_A, 'POST', url, csr('system:node:a'));
+    assert.equal(own.statusCode, 201, own.body);
+    forbidden(await send(NODE_A, 'POST', url, csr('system:node:b')), 'a CSR in another node name');
+    // Not in system:nodes: not a node, so this rule does not apply (RBAC refuses it here anyway).
+    forbidden(await send(IMPOSTOR, 'POST', url, csr('system:node:a')), 'impostor');
   });
 
   test('addresses are checked: an unknown type or a bad IP is refused and nothing is stored', async () => {
