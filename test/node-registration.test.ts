@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { kubeletServingSpec } from '../src/agent/agent.ts';
-import { nodeAddressesFor, registerNode } from '../src/agent/node-registration.ts';
-import { KubeClient } from '../src/client/client.ts';
+import { NodeRegistrar, nodeAddressesFor, registerNode } from '../src/agent/node-registration.ts';
+import { type ConnectionConfig, KubeClient } from '../src/client/client.ts';
 import { StaticTokens } from '../src/server/authn.ts';
 import { NodeRestrictingAuthorizer } from '../src/server/node-restriction.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from '../src/server/testing.ts';
@@ -19,6 +19,7 @@ describe('node registration', () => {
   let api: TestApi;
   let node: KubeClient;
   let admin: KubeClient;
+  let server: string;
   before(async () => {
     api = await startTestApi({
       authorizer: new NodeRestrictingAuthorizer({ authorize: () => ({ allowed: true, reason: 'test' }) }),
@@ -28,7 +29,7 @@ describe('node registration', () => {
       ),
     });
     const { port } = await api.server.listen('127.0.0.1', 0);
-    const server = `https://127.0.0.1:${port}`;
+    server = `https://127.0.0.1:${port}`;
     node = new KubeClient({ server, caPem: api.caPem, token: NODE_TOKEN });
     admin = new KubeClient({ server, caPem: api.caPem, token: ADMIN_TOKEN });
   });
@@ -69,5 +70,38 @@ describe('node registration', () => {
 
   test('a node cannot register under another name', async () => {
     await assert.rejects(registerNode(node, 'w8', nodeAddressesFor('w8', { dns: ['w8'], ip: [] })), { code: 'FORBIDDEN' });
+  });
+
+  test('the registrar retries with backoff until it has a credential, settles its first attempt either way, then re-checks', async () => {
+    const sleeps: number[] = [];
+    const stop = new AbortController();
+    let credential: ConnectionConfig | undefined;
+    const warnings: string[] = [];
+    const registered: string[] = [];
+    const registrar = new NodeRegistrar({
+      nodeName: 'w7',
+      addresses: nodeAddressesFor('w7', { dns: ['w7'], ip: ['10.5.0.9'] }),
+      connection: () => credential,
+      clock: {
+        now: () => new Date(),
+        random: () => 0.5,
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          // The first wait follows the failure without a credential: the client certificate arrives.
+          credential = { server, caPem: api.caPem, token: NODE_TOKEN };
+          if (sleeps.length === 2) stop.abort();
+        },
+      },
+      log: (_e, message) => registered.push(message),
+      warn: (_e, message) => warnings.push(message),
+    });
+    const running = registrar.run(stop.signal);
+    await registrar.firstAttempt;
+    assert.deepEqual(registered, [], 'settled by the failed first attempt, not by a later success');
+    assert.deepEqual(warnings, ['node registration failed'], 'the first attempt failed and was reported');
+    await running;
+    assert.deepEqual(sleeps, [2000, 300_000], 'backoff after the failure, then the resync period');
+    assert.deepEqual(registered, ['node registered']);
+    assert.deepEqual(await addressesOf('w7'), nodeAddressesFor('w7', { dns: ['w7'], ip: ['10.5.0.9'] }));
   });
 });

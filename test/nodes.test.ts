@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
+import { isObject } from '../src/base/json.ts';
 import type { KubeClient } from '../src/client/client.ts';
 import {
   freePort,
@@ -62,7 +63,7 @@ describe('tlsboot agent registers its Node, whose addresses approve its serving 
     );
     try {
       const nodeObj = await until('the Node worker-1', () => admin.request(`/api/v1/nodes/worker-1`).catch(() => undefined), 30_000);
-      assert.deepEqual((nodeObj.status as { addresses?: unknown } | undefined)?.addresses, [
+      assert.deepEqual(isObject(nodeObj.status) ? nodeObj.status.addresses : undefined, [
         { type: 'Hostname', address: 'worker-1' },
         { type: 'InternalIP', address: '10.20.0.5' },
       ]);
