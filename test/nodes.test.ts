@@ -108,6 +108,10 @@ describe('tlsboot agent registers its Node, whose addresses approve its serving 
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\n/);
     assert.match(listed.stdout, /\nworker-1\s+Unknown\s+<none>\s+/);
+    const wideList = kubectl(kubeconfig, cache, ['get', 'nodes', '-o', 'wide']);
+    assert.equal(wideList.code, 0, wideList.stderr);
+    assert.match(wideList.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\s+INTERNAL-IP\s+EXTERNAL-IP\s+OS-IMAGE/);
+    assert.match(wideList.stdout, /\nworker-1\s+Unknown\s+<none>\s+\S+\s+10\.20\.0\.5\s+<none>\s+<unknown>/);
     const asNode = ['--as', 'system:node:worker-1', '--as-group', 'system:nodes'];
     const own = kubectl(kubeconfig, cache, ['get', 'node', 'worker-1', '-o', 'name', ...asNode]);
     assert.equal(own.code, 0, own.stderr);

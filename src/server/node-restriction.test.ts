@@ -238,10 +238,14 @@ describe('Nodes and node restriction', () => {
     assert.deepEqual(status.status.addresses, []);
   });
 
-  test('kubectl get nodes prints NAME STATUS ROLES AGE VERSION', async () => {
+  test('kubectl get nodes prints NAME STATUS ROLES AGE VERSION, and -o wide the addresses and node info', async () => {
     await send(ADMIN_TOKEN, 'PATCH', `${NODES}/f`, { metadata: { labels: { 'node-role.kubernetes.io/control-plane': '' } } });
     await send(ADMIN_TOKEN, 'PATCH', `${NODES}/f/status`, {
-      status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.33.0' } },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True' }],
+        nodeInfo: { kubeletVersion: 'v1.33.0' },
+        addresses: [{ type: 'InternalIP', address: '10.0.0.5' }],
+      },
     });
     const r = await api.server.app.inject({
       method: 'GET',
@@ -249,13 +253,27 @@ describe('Nodes and node restriction', () => {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
     });
     assert.equal(r.statusCode, 200, r.body);
-    const table = r.json<{ columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] }>();
+    const table = r.json<{ columnDefinitions: { name: string; priority: number }[]; rows: { cells: unknown[] }[] }>();
     assert.deepEqual(
-      table.columnDefinitions.map((c) => c.name),
-      ['Name', 'Status', 'Roles', 'Age', 'Version'],
+      table.columnDefinitions.map((c) => `${c.name}/${c.priority}`),
+      [
+        'Name/0',
+        'Status/0',
+        'Roles/0',
+        'Age/0',
+        'Version/0',
+        'Internal-IP/1',
+        'External-IP/1',
+        'OS-Image/1',
+        'Kernel-Version/1',
+        'Container-Runtime/1',
+      ],
     );
     const cells = table.rows[0]?.cells ?? [];
-    assert.deepEqual([cells[0], cells[1], cells[2], cells[4]], ['f', 'Ready,SchedulingDisabled', 'control-plane', 'v1.33.0']);
+    assert.deepEqual(
+      [cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[7]],
+      ['f', 'Ready,SchedulingDisabled', 'control-plane', 'v1.33.0', '10.0.0.5', '<none>', '<unknown>'],
+    );
   });
 });
 

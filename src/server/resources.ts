@@ -183,6 +183,15 @@ function nodeRolesColumn(o: JsonObject): string {
   return roles.size === 0 ? '<none>' : [...roles].sort().join(',');
 }
 
+/** kubectl's INTERNAL-IP and EXTERNAL-IP: the first address of that type. */
+function nodeAddressCell(o: JsonObject, type: string): string {
+  const addresses = field(o, 'status', 'addresses');
+  const hit = Array.isArray(addresses) ? addresses.find((a) => isObject(a) && a.type === type) : undefined;
+  return isObject(hit) && typeof hit.address === 'string' ? hit.address : '<none>';
+}
+
+const wide = (c: TableColumn): TableColumn => ({ ...c, priority: 1 });
+
 export const nodeResource: ResourceDef = {
   group: '',
   version: 'v1',
@@ -199,6 +208,11 @@ export const nodeResource: ResourceDef = {
     column('Roles', nodeRolesColumn),
     AGE_COLUMN,
     column('Version', (o) => String(field(o, 'status', 'nodeInfo', 'kubeletVersion') ?? '')),
+    wide(column('Internal-IP', (o) => nodeAddressCell(o, 'InternalIP'))),
+    wide(column('External-IP', (o) => nodeAddressCell(o, 'ExternalIP'))),
+    wide(column('OS-Image', (o) => String(field(o, 'status', 'nodeInfo', 'osImage') || '<unknown>'))),
+    wide(column('Kernel-Version', (o) => String(field(o, 'status', 'nodeInfo', 'kernelVersion') || '<unknown>'))),
+    wide(column('Container-Runtime', (o) => String(field(o, 'status', 'nodeInfo', 'containerRuntimeVersion') || '<unknown>'))),
   ],
   fields: { 'spec.unschedulable': (o) => String(field(o, 'spec', 'unschedulable') === true) },
   prepareCreate: (obj) => prepareNodeCreate(obj),
