@@ -7,7 +7,7 @@ const allowed = {
   pki: ['base'],
   api: ['base', 'pki'],
   store: ['base', 'pki', 'api'],
-  server: ['base', 'pki', 'api', 'store'],
+  server: ['base', 'pki', 'api', 'store', 'runtime'],
   client: ['base', 'pki', 'api'],
   runtime: ['base', 'pki', 'api', 'client'],
   controllers: ['base', 'pki', 'api', 'runtime'],

@@ -24,13 +24,9 @@ import {
 } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
 import { TlsbootError } from '../src/base/errors.ts';
-import { isObject } from '../src/base/json.ts';
-import { HttpClusterClient } from '../src/client/cluster-client.ts';
-import { inProcessKubeClient, newInProcessToken } from '../src/control-plane/in-process-client.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import type { CsrLister } from '../src/controllers/cluster.ts';
 import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
-import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../src/controllers/manifests.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
@@ -49,15 +45,10 @@ import {
 import { certificateToPem, createCsrPem, generatePrivateKey, parseCertificateBundle, spkiOf } from '../src/pki/index.ts';
 import { Oid } from '../src/pki/oids.ts';
 import { encodePem } from '../src/pki/pem.ts';
-import { IdentityCaches } from '../src/runtime/identity-caches.ts';
-import { Informer } from '../src/runtime/informer.ts';
-import { accessReviewHandlers, ControlPlaneAdmission } from '../src/server/admission.ts';
-import { StaticTokens } from '../src/server/authn.ts';
-import { RbacAuthorizer } from '../src/server/authz.ts';
-import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from '../src/server/bootstrap-policy.ts';
-import { ADMIN_TOKEN, startTestApi, type TestApi } from '../src/server/testing.ts';
+import type { IdentityCaches } from '../src/runtime/identity-caches.ts';
 import { LocalSigner, type Signer } from '../src/signer/signer.ts';
-import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../src/store/index.ts';
+import type { Store, StoredObject } from '../src/store/index.ts';
+import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { until } from './helpers/processes.ts';
 
@@ -73,8 +64,7 @@ let store: Store;
 let client: ClusterClient;
 /** A person with cluster-admin, for what the controllers may not do (approve other signers). */
 let admin: ClusterClient;
-let api: TestApi;
-let caches: Informer<StoredObject>[] = [];
+let cluster: InProcessCluster;
 const CSR_RESOURCE = storeKeyOf(CSRS);
 const NODE_CLIENT_RESOURCE = storeKeyOf(NODE_CLIENT_CERTIFICATES);
 const ISSUED_STORE_KEY = storeKeyOf(ISSUED_CERTIFICATES);
@@ -133,57 +123,15 @@ async function seedRbac(): Promise<void> {
 }
 
 before(async () => {
-  store = openSqliteStore({ path: ':memory:' });
+  cluster = await startInProcessCluster({ reserved: () => RESERVED, dnsSuffixes: ['.nodes.example', '.example'], now });
+  ({ store, client, admin, identity } = cluster);
   await seedRbac();
-  const rbacObjects = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
-  const clusterAdmin = [BOOTSTRAP_CLUSTER_ROLES, BOOTSTRAP_CLUSTER_ROLE_BINDINGS].flatMap((l) =>
-    l.filter((o) => isObject(o.metadata) && o.metadata.name === 'cluster-admin'),
-  );
-  for (const obj of [...rbacObjects.clusterScoped, ...rbacObjects.namespaced, ...clusterAdmin]) {
-    const meta = obj.metadata as { name: string; namespace?: string };
-    const resource = `${RBAC}/${String(obj.kind).toLowerCase()}s`;
-    await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, obj as StoredObject);
-  }
-  const cache = (r: string) => new Informer({ source: storeListWatch(store, `${RBAC}/${r}`) });
-  const rbac = {
-    clusterRoles: cache('clusterroles'),
-    clusterRoleBindings: cache('clusterrolebindings'),
-    roles: cache('roles'),
-    roleBindings: cache('rolebindings'),
-  };
-  caches = Object.values(rbac);
-  for (const c of caches) await c.start();
-  identity = new IdentityCaches({
-    source: (r) => storeListWatch(store, storeKeyOf(r)),
-    reserved: () => RESERVED,
-    dnsSuffixes: ['.nodes.example', '.example'],
-    now,
-    onError: () => {},
-  });
-  await identity.start();
-  const authorizer = new RbacAuthorizer(rbac);
-  const token = newInProcessToken();
-  api = await startTestApi({
-    store,
-    authorizer,
-    admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
-    virtualResources: new Map(accessReviewHandlers(authorizer)),
-    staticTokens: StaticTokens.empty()
-      .withToken(token, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] })
-      .withToken(ADMIN_TOKEN, { name: 'admin', groups: ['system:masters'] }),
-    now,
-  });
-  client = new HttpClusterClient(inProcessKubeClient(api.server.app, token));
-  admin = new HttpClusterClient(inProcessKubeClient(api.server.app, ADMIN_TOKEN));
   const { certificate: ca, key: caKey } = selfSignedCa();
   signer = new LocalSigner({ caCertificate: ca, caKey, randomBytes, maxTtlMs: 24 * H });
 });
 
 after(async () => {
-  await api.server.close();
-  await identity.close();
-  for (const c of caches) await c.close();
-  await store.close();
+  await cluster.close();
 });
 
 let seq = 0;

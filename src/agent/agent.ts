@@ -1,6 +1,7 @@
 /**
- * `tlsboot agent`: runs the rotators for the node's client certificate and, when asked, its
- * serving certificate, and serves a small HTTPS endpoint with the current serving certificate
+ * `tlsboot agent`: registers the node's Node with its addresses (src/agent/node-registration.ts),
+ * runs the rotators for the node's client certificate and, when asked, its serving certificate
+ * (first requested once the Node registration was tried, so the approver can see the Node), and serves a small HTTPS endpoint with the current serving certificate
  * (swapped in place on rotation, no restart), so anyone can check it against the cluster CA.
  * Everything it starts is owned by the returned handle and stopped by `close()`.
  */
@@ -13,8 +14,9 @@ import { InvalidError } from '../base/errors.ts';
 import { canonicalIp, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import { CertStore, type StoredPair } from './cert-store.ts';
 import { kubeletClientSpec, validateNodeName } from './join.ts';
+import { NodeRegistrar, nodeAddressesFor } from './node-registration.ts';
 import type { CertificateRequestSpec } from './request.ts';
-import { CertificateRotator, type RotationClock } from './rotation.ts';
+import { CertificateRotator, certificateConnection, type RotationClock } from './rotation.ts';
 
 export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
@@ -35,6 +37,8 @@ export interface AgentParams {
 export interface AgentHandle {
   readonly client: CertificateRotator;
   readonly serving: CertificateRotator | undefined;
+  /** Keeps the node's Node registered with its addresses. */
+  readonly node: NodeRegistrar;
   /** Resolves with the endpoint's address once it serves (after the first serving certificate). */
   readonly servingAddress: Promise<{ host: string; port: number } | undefined>;
   close(): Promise<void>;
@@ -123,7 +127,16 @@ export function startAgent(p: AgentParams): AgentHandle {
     log: p.log,
     warn: p.warn,
   });
-  const loops: Promise<void>[] = [client.run(stop.signal)];
+  const servingSpec = kubeletServingSpec(p.nodeName, p.nodeIps);
+  const node = new NodeRegistrar({
+    nodeName: p.nodeName,
+    addresses: nodeAddressesFor(p.nodeName, servingSpec.sans ?? { dns: [], ip: [] }),
+    connection: () => certificateConnection(resolved.cluster.server, caPem, clientPair(), p.clock.now()),
+    clock: p.clock,
+    log: p.log,
+    warn: p.warn,
+  });
+  const loops: Promise<void>[] = [client.run(stop.signal), node.run(stop.signal)];
   let server: Server | undefined;
   let serving: CertificateRotator | undefined;
   let resolveAddress: (a: { host: string; port: number } | undefined) => void = () => {};
@@ -150,7 +163,7 @@ export function startAgent(p: AgentParams): AgentHandle {
     serving = new CertificateRotator({
       store,
       prefix: 'kubelet-server',
-      spec: kubeletServingSpec(p.nodeName, p.nodeIps),
+      spec: servingSpec,
       server: resolved.cluster.server,
       caPem,
       clientCredential: clientPair,
@@ -165,13 +178,15 @@ export function startAgent(p: AgentParams): AgentHandle {
     } catch {
       // A broken serving pair is replaced by the rotator's first attempt.
     }
-    loops.push(serving.run(stop.signal));
+    const rotator = serving;
+    loops.push(node.firstAttempt.then(() => rotator.run(stop.signal)));
   } else {
     resolveAddress(undefined);
   }
   return {
     client,
     serving,
+    node,
     servingAddress,
     async close() {
       stop.abort();

@@ -52,6 +52,23 @@ export function rotationDeadline(cert: Certificate, random: () => number, instal
   return new Date(start + lifetime * (0.7 + 0.2 * random()));
 }
 
+/** A connection authenticated by the node's client certificate, or undefined when it is missing or not valid `now`. */
+export function certificateConnection(
+  server: string,
+  caPem: string,
+  pair: StoredPair | undefined,
+  now: Date,
+): ConnectionConfig | undefined {
+  const leaf = pair?.certificates[0];
+  if (!pair || !leaf || leaf.notAfter <= now || leaf.notBefore > now) return undefined;
+  return {
+    server,
+    caPem,
+    clientCertificatePem: pair.certificates.map((c) => certificateToPem(c)).join(''),
+    clientKeyPem: privateKeyToPem(pair.key),
+  };
+}
+
 /** Backoff before attempt n (0-based) after failures: 2 s doubling to 32 s, +/-10% jitter. */
 export function retryDelayMs(failures: number, random: () => number): number {
   const base = Math.min(32_000, 2000 * 2 ** Math.max(0, failures - 1));
@@ -98,16 +115,8 @@ export class CertificateRotator {
 
   private connection(): ConnectionConfig {
     const { server, caPem, clock } = this.o;
-    const pair = this.o.clientCredential();
-    const leaf = pair?.certificates[0];
-    if (pair && leaf && leaf.notAfter > clock.now() && leaf.notBefore <= clock.now()) {
-      return {
-        server,
-        caPem,
-        clientCertificatePem: pair.certificates.map((c) => certificateToPem(c)).join(''),
-        clientKeyPem: privateKeyToPem(pair.key),
-      };
-    }
+    const byCertificate = certificateConnection(server, caPem, this.o.clientCredential(), clock.now());
+    if (byCertificate) return byCertificate;
     if (this.o.bootstrapToken !== undefined) {
       this.o.log({ prefix: this.o.prefix }, 'client certificate unusable; falling back to the bootstrap credential');
       return { server, caPem, token: this.o.bootstrapToken };

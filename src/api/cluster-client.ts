@@ -36,6 +36,7 @@ export const CSRS: ApiResource = {
 };
 export const SECRETS: ApiResource = { group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true };
 export const CONFIGMAPS: ApiResource = { group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true };
+export const NODES: ApiResource = { group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false };
 export const LEASES: ApiResource = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true };
 /** Every certificate the signer issued, keyed by the CSR's uid: at most one per CSR, persisted first. */
 export const ISSUED_CERTIFICATES = bookkeeping('issuedcertificates', 'IssuedCertificate');

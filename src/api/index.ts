@@ -60,6 +60,18 @@ export {
 } from './identity.ts';
 export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
 export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
+export type { Node, NodeAddress, NodeAddressType, NodeTaint } from './nodes.ts';
+export {
+  isNode,
+  NODE_ADDRESS_TYPES,
+  NODE_RESTRICTION_LABEL_PREFIX,
+  NODES_GROUP,
+  nodeAddresses,
+  nodeAddressesInclude,
+  nodeOfUser,
+  prepareNodeCreate,
+  prepareNodeUpdate,
+} from './nodes.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';
 export { authorize, prepareBinding, prepareRole, rulesFor } from './rbac.ts';
 export type { StatusDetails, StatusResponse } from './status.ts';

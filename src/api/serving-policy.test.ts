@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { createCsrPem, generatePrivateKey, parseCsrPem } from '../pki/index.ts';
 import { bootstrapTokenSecret, checkBootstrapTokenSecret, parseBootstrapToken } from './core.ts';
 import { NodeNameIndex, reservedIdentities } from './identity.ts';
-import { evaluateServingRequest, parseServingPolicy, type ServingContext } from './serving-policy.ts';
+import type { NodeAddress } from './nodes.ts';
+import { evaluateServingRequest, parseServingPolicy, type ServingContext, type ServingPolicy } from './serving-policy.ts';
 
 const policy = parseServingPolicy({
   nodes: { 'node-1': { ips: ['10.0.0.11'], dns: ['node-1.corp.example'] }, 'node-2': { ips: ['10.0.0.12'] } },
@@ -289,5 +290,135 @@ describe('serving requests and the identity rules', () => {
   test('without a policy, what is not known to be wrong waits for a person; its own held address is fine', () => {
     assert.equal(decide({ dns: ['node-1', 'node-1.corp.example'], ip: ['10.1.2.3', '10.1.0.11'] }, false).kind, 'wait');
     assert.equal(decide({ dns: ['node-1.nodes.example'], ip: ['10.1.0.11'] }, true).kind, 'approve');
+  });
+});
+
+describe('serving decisions with Node evidence (Node.status.addresses)', () => {
+  const nodes = new NodeNameIndex();
+  nodes.set('registered/node-1', 'node-1');
+  nodes.set('registered/node-2', 'node-2');
+  const ctx: ServingContext = {
+    reserved: reservedIdentities([{ source: 'API server certificate', dns: ['api.example'], ip: ['10.0.0.1'] }]),
+    nodes,
+    addressHolder: (ip) => (ip === '10.0.0.50' ? 'node-2' : undefined),
+  };
+  const decide = (sans: { dns?: string[]; ip?: string[] }, addresses: NodeAddress[] | undefined, withPolicy?: ServingPolicy) =>
+    evaluateServingRequest(
+      {
+        signerName: 'kubernetes.io/kubelet-serving',
+        csr: parseCsrPem(
+          createCsrPem({
+            key,
+            subject: [
+              { type: 'O', value: 'system:nodes' },
+              { type: 'CN', value: 'system:node:node-1' },
+            ],
+            sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: [], uri: [] },
+          }),
+        ),
+        usages: ['digital signature', 'server auth'],
+        username: 'system:node:node-1',
+        groups: ['system:nodes', 'system:authenticated'],
+      },
+      withPolicy,
+      new Map(),
+      ctx,
+      addresses,
+    );
+  const registered: NodeAddress[] = [
+    { type: 'Hostname', address: 'node-1' },
+    { type: 'InternalDNS', address: 'node-1.internal.example' },
+    { type: 'InternalIP', address: '10.0.0.11' },
+    { type: 'ExternalIP', address: '2001:db8::11' },
+  ];
+  const message = (d: ReturnType<typeof decide>) => (d.kind === 'deny' ? d.problems.join('; ') : 'message' in d ? d.message : '');
+
+  test('without a policy, every SAN among the Node addresses approves it', () => {
+    const d = decide({ dns: ['node-1', 'node-1.internal.example'], ip: ['10.0.0.11', '2001:db8:0:0::11'] }, registered);
+    assert.equal(d.kind, 'approve', JSON.stringify(d));
+    assert.equal(d.kind === 'approve' && d.reason, 'NodeAddressesApproved');
+  });
+
+  test('without a policy, one SAN missing from the Node (or listed under the wrong type) withholds it for a person', () => {
+    const missing = decide({ dns: ['node-1'], ip: ['10.0.0.11', '10.0.0.12'] }, registered);
+    assert.equal(missing.kind, 'wait', JSON.stringify(missing));
+    assert.match(message(missing), /IP 10\.0\.0\.12 is not among Node node-1's status\.addresses/);
+    const wrongType = decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, [
+      { type: 'InternalIP', address: '10.0.0.11' },
+      { type: 'InternalIP', address: 'node-1' },
+    ]);
+    assert.equal(wrongType.kind, 'wait', JSON.stringify(wrongType));
+    assert.match(message(wrongType), /DNS name node-1 is not among/);
+    assert.equal(decide({ dns: ['node-1'] }, []).kind, 'wait', 'a Node without addresses vouches for nothing');
+  });
+
+  test('without a Node, the decision is exactly the one without Node evidence', () => {
+    const d = decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, undefined);
+    assert.equal(d.kind, 'wait', JSON.stringify(d));
+    assert.match(message(d), /No serving policy is configured, so a person decides: nothing in the request is known to be wrong/);
+  });
+
+  test('what no evidence can allow is still denied, even when the Node lists it', () => {
+    const listing = (extra: NodeAddress) => [...registered, extra];
+    const cases: [{ dns?: string[]; ip?: string[] }, NodeAddress, string, RegExp][] = [
+      [{ ip: ['10.0.0.1'] }, { type: 'InternalIP', address: '10.0.0.1' }, 'ReservedIdentity', /10\.0\.0\.1/],
+      [{ dns: ['api.example'] }, { type: 'InternalDNS', address: 'api.example' }, 'ReservedIdentity', /api\.example/],
+      [{ ip: ['127.0.0.1'] }, { type: 'InternalIP', address: '127.0.0.1' }, 'SANNotOwnedByNode', /loopback/],
+      [{ ip: ['10.96.0.10'] }, { type: 'InternalIP', address: '10.96.0.10' }, 'SANNotOwnedByNode', /forbidden range/],
+      [{ ip: ['10.0.0.50'] }, { type: 'InternalIP', address: '10.0.0.50' }, 'SANNotOwnedByNode', /held by node node-2/],
+      [{ dns: ['node-2'] }, { type: 'Hostname', address: 'node-2' }, 'SANNotOwnedByNode', /belongs to node node-2/],
+    ];
+    for (const [sans, extra, reason, why] of cases) {
+      const d = decide({ dns: ['node-1', ...(sans.dns ?? [])], ip: sans.ip ?? [] }, listing(extra));
+      assert.equal(d.kind, 'deny', `${JSON.stringify(sans)}: ${JSON.stringify(d)}`);
+      assert.equal(d.kind === 'deny' && d.reason, reason, JSON.stringify(sans));
+      assert.match(message(d), why);
+    }
+    const many = Array.from({ length: 16 }, (_, i) => `10.2.0.${i + 1}`);
+    const crowded = decide({ dns: ['node-1'], ip: many }, [
+      ...registered,
+      ...many.map((address): NodeAddress => ({ type: 'InternalIP', address })),
+    ]);
+    assert.equal(crowded.kind === 'deny' && crowded.reason, 'TooManySANs', JSON.stringify(crowded));
+  });
+
+  test('a requester named like a node but outside system:nodes is not a node, whatever its Node says', () => {
+    const d = evaluateServingRequest(
+      {
+        signerName: 'kubernetes.io/kubelet-serving',
+        csr: parseCsrPem(
+          createCsrPem({
+            key,
+            subject: [
+              { type: 'O', value: 'system:nodes' },
+              { type: 'CN', value: 'system:node:node-1' },
+            ],
+            sans: { dns: ['node-1'], ip: [], email: [], uri: [] },
+          }),
+        ),
+        usages: ['digital signature', 'server auth'],
+        username: 'system:node:node-1',
+        groups: ['system:authenticated'],
+      },
+      undefined,
+      new Map(),
+      ctx,
+      registered,
+    );
+    assert.equal(d.kind === 'deny' && d.reason, 'RequesterNotANode', JSON.stringify(d));
+  });
+
+  test('with a policy, its limits still apply: both the Node and the policy must vouch for every SAN', () => {
+    const strict = parseServingPolicy({ nodes: { 'node-1': { ips: ['10.0.0.11'] } } });
+    const both = decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, registered, strict);
+    assert.equal(both.kind === 'approve' && both.reason, 'ServingPolicyApproved', JSON.stringify(both));
+    const onlyNode = decide({ dns: ['node-1'], ip: ['10.0.0.11', '2001:db8::11'] }, registered, strict);
+    assert.equal(onlyNode.kind, 'deny', JSON.stringify(onlyNode));
+    assert.match(message(onlyNode), /IP 2001:db8::11 is not an address of node-1/);
+    const onlyPolicy = decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, [{ type: 'Hostname', address: 'node-1' }], strict);
+    assert.equal(onlyPolicy.kind, 'deny', JSON.stringify(onlyPolicy));
+    assert.match(message(onlyPolicy), /IP 10\.0\.0\.11 is not among Node node-1's status\.addresses/);
+    const capped = parseServingPolicy({ nodes: { 'node-1': { ips: ['10.0.0.11'] } }, maxSans: 1 });
+    assert.equal(decide({ dns: ['node-1'], ip: ['10.0.0.11'] }, registered, capped).kind === 'deny', true, 'the policy SAN cap');
   });
 });

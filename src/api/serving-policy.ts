@@ -5,7 +5,9 @@
  * policy (an address inventory per node, allowed CIDRs, and DNS suffixes under the node's own
  * name, and optionally DNS names that resolve only to the node's own addresses). Loopback, unspecified, link-local (metadata), multicast, service-range and API-server
  * names and addresses are always refused, as is anything owned by another node. Each refusal says
- * which SAN and why, so a person can act on it. Pure.
+ * which SAN and why, so a person can act on it. Where the requesting node has a Node object, its
+ * `status.addresses` are the strongest evidence (as on a real cluster): every SAN must be among
+ * them, which suffices without a policy; a policy's rules then apply as well. Pure.
  */
 import { InvalidError } from '../base/errors.ts';
 import { type CertificateRequest, canonicalIp, commonName, comparableIp, ipToBytes } from '../pki/index.ts';
@@ -20,6 +22,7 @@ import {
   reservedIpSource,
   reservedSanProblems,
 } from './identity.ts';
+import { type NodeAddress, nodeAddressesInclude, nodeOfUser } from './nodes.ts';
 
 export interface NodeAddresses {
   readonly ips: readonly string[];
@@ -60,7 +63,7 @@ export const DEFAULT_SERVING_POLICY: ServingPolicy = {
 
 export type ServingDecision =
   | { readonly kind: 'not-serving' }
-  | { readonly kind: 'approve'; readonly message: string }
+  | { readonly kind: 'approve'; readonly reason: 'ServingPolicyApproved' | 'NodeAddressesApproved'; readonly message: string }
   | { readonly kind: 'deny'; readonly reason: string; readonly problems: readonly string[] }
   | { readonly kind: 'retry'; readonly message: string }
   | { readonly kind: 'wait'; readonly message: string };
@@ -227,16 +230,20 @@ function nodeOwningName(nodes: NodeNameIndex, name: string, node: string): strin
  * or the request is denied. Without one (`policy` undefined) nothing is approved, but what no
  * policy could allow (reserved, loopback, link-local, service and multicast addresses, names and
  * addresses of other nodes) is still denied with its reason; the rest waits for a person.
+ * `nodeAddresses` are the requesting node's Node `status.addresses`, undefined when it has no Node:
+ * with them every SAN must also be one of them (DNS names as Hostname/InternalDNS/ExternalDNS, IPs
+ * as InternalIP/ExternalIP), and that alone is enough when there is no policy.
  */
 export function evaluateServingRequest(
   r: ServingRequest,
   policy: ServingPolicy | undefined,
   resolved: ReadonlyMap<string, Resolution> = new Map(),
   ctx: ServingContext = EMPTY_SERVING_CONTEXT,
+  nodeAddresses?: readonly NodeAddress[],
 ): ServingDecision {
   if (r.signerName !== SIGNER_KUBELET_SERVING) return { kind: 'not-serving' };
-  const node = nodeNameOf(r.username);
-  if (!node || !r.groups.includes('system:nodes')) {
+  const node = nodeOfUser({ name: r.username, groups: [...r.groups] });
+  if (node === undefined) {
     return {
       kind: 'deny',
       reason: 'RequesterNotANode',
@@ -303,6 +310,13 @@ export function evaluateServingRequest(
       problems.push(`IP ${text} is held by node ${holder}'s serving certificate until it expires`);
       continue;
     }
+    if (nodeAddresses !== undefined) {
+      if (!nodeAddressesInclude(nodeAddresses, { ip: text })) {
+        unproven.push(`IP ${text} is not among Node ${node}'s status.addresses (InternalIP or ExternalIP)`);
+        continue;
+      }
+      if (policy === undefined) continue;
+    }
     if (mine?.ips.includes(shown) || allowed.some((c) => inCidr(bytes, c))) continue;
     unproven.push(
       `IP ${text} is not an address of ${node}: add it to nodes.${node}.ips in the serving policy${rules.allowedCidrs.length > 0 ? ` (it is outside ${rules.allowedCidrs.join(', ')})` : ''}`,
@@ -321,6 +335,13 @@ export function evaluateServingRequest(
     if (other) {
       problems.push(`DNS name ${name} belongs to node ${other}`);
       continue;
+    }
+    if (nodeAddresses !== undefined) {
+      if (!nodeAddressesInclude(nodeAddresses, { dns: name })) {
+        unproven.push(`DNS name ${name} is not among Node ${node}'s status.addresses (Hostname, InternalDNS or ExternalDNS)`);
+        continue;
+      }
+      if (policy === undefined) continue;
     }
     if (policy !== undefined && ownsName(name, node, policy)) continue;
     const addresses = policy?.resolveDns ? resolved.get(name) : undefined;
@@ -346,6 +367,16 @@ export function evaluateServingRequest(
     );
   }
   if (problems.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems: [...problems, ...unproven] };
+  if (policy === undefined && nodeAddresses !== undefined) {
+    if (unproven.length === 0) {
+      return {
+        kind: 'approve',
+        reason: 'NodeAddressesApproved',
+        message: `Every SAN (${[...dns, ...ip].join(', ')}) is among Node ${node}'s status.addresses.`,
+      };
+    }
+    return { kind: 'wait', message: `No serving policy is configured, so a person decides: ${unproven.join('; ')}` };
+  }
   if (policy === undefined) {
     return {
       kind: 'wait',
@@ -353,5 +384,9 @@ export function evaluateServingRequest(
     };
   }
   if (unproven.length > 0) return { kind: 'deny', reason: 'SANNotOwnedByNode', problems: unproven };
-  return { kind: 'approve', message: `Every SAN (${[...dns, ...ip].join(', ')}) belongs to ${node} by the serving policy.` };
+  return {
+    kind: 'approve',
+    reason: 'ServingPolicyApproved',
+    message: `Every SAN (${[...dns, ...ip].join(', ')}) belongs to ${node} by the serving policy${nodeAddresses === undefined ? '' : ` and is among Node ${node}'s status.addresses`}.`,
+  };
 }

@@ -43,6 +43,7 @@ import {
 } from '../server/bootstrap-policy.ts';
 import type { ConnectionLimits } from '../server/connections.ts';
 import type { RequesterLimitsConfig } from '../server/limits.ts';
+import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
@@ -289,7 +290,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await c.start();
       cleanup.push(() => c.close());
     }
-    const authorizer = new RbacAuthorizer(rbac);
+    const authorizer = new NodeRestrictingAuthorizer(new RbacAuthorizer(rbac));
     const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
     p.logger.info(
       { reserved: reserved.describe().map((r) => ({ source: r.source, names: [...r.dns, ...r.ip] })) },

@@ -15,6 +15,7 @@ import {
   NODE_ADDRESSES,
   NODE_CLIENT_CERTIFICATES,
   NODE_NAME_CLAIMS,
+  NODES,
   SECRETS,
 } from '../api/cluster-client.ts';
 import { type CsrCondition, csrCertificatePem, csrConditions, parseCsrRequestField } from '../api/index.ts';
@@ -31,6 +32,7 @@ export {
   NODE_ADDRESSES,
   NODE_CLIENT_CERTIFICATES,
   NODE_NAME_CLAIMS,
+  NODES,
   SECRETS,
 };
 

@@ -1,23 +1,24 @@
 /**
  * Runs a chosen set of tlsboot's controllers against a cluster reached only through the
- * ClusterClient port: informers on CSRs, kube-system Secrets and the cluster-info ConfigMap (and
- * the identity bookkeeping) feed per-controller work queues (handlers only enqueue keys), workers
+ * ClusterClient port: informers on CSRs, kube-system Secrets, the cluster-info ConfigMap, Nodes
+ * (the serving approver's evidence) and the identity bookkeeping feed per-controller work queues (handlers only enqueue keys), workers
  * reconcile level-based from the informers' copies, and the cleaners sweep on a timer. The same
  * code runs inside `tlsboot server` and in `tlsboot controllers`. `close()` stops everything it
  * started, workers first, then informers, and waits for a sweep in progress.
  */
 import { lookup } from 'node:dns/promises';
-import { BOOTSTRAP_TOKEN_NAMESPACE, type ReservedIdentities } from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, nodeAddresses as nodeAddressesOf, type ReservedIdentities } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import { isObject } from '../base/json.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { Informer } from '../runtime/informer.ts';
 import { Controller, type ControllerLogger } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, SECRETS } from './cluster.ts';
+import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, NODES, SECRETS } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileServing } from './serving-approver.ts';
@@ -133,12 +134,30 @@ export class ControllerManager {
       onChange: () => clusterInfo.add('cluster-info'),
       onError: (error) => logger.warn({ error: String(error) }, 'configmap informer'),
     });
+    const nodeInformer = new Informer<KubeObject>({
+      source: client.listWatch(NODES),
+      ...informerClock,
+      // A Node that appears or changes may settle its node's withheld serving CSRs: look again.
+      onChange: (key) => {
+        const user = `system:node:${nameOf(key)}`;
+        for (const csr of csrInformer.list()) if (isObject(csr.spec) && csr.spec.username === user) serving.add(csr.metadata.name);
+      },
+      onError: (error) => logger.warn({ error: String(error) }, 'node informer'),
+    });
+    const nodeAddresses = (nodeName: string) => {
+      const node = nodeInformer.get('', nodeName);
+      return node === undefined ? undefined : nodeAddressesOf(node);
+    };
     const csrWork = this.runs('approver') || this.runs('serving-approver') || this.runs('signer');
     const tokenWork = this.runs('token-cleaner') || this.runs('bootstrap-signer');
     if (csrWork) {
       await identity.start();
       await csrInformer.start();
       this.informers.push(csrInformer);
+    }
+    if (this.runs('serving-approver')) {
+      await nodeInformer.start();
+      this.informers.push(nodeInformer);
     }
     if (tokenWork) {
       for (const i of [secretInformer, configInformer]) {
@@ -191,7 +210,7 @@ export class ControllerManager {
           queue: serving,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileServing(name, { client, csrs, policy, context, now, resolve: dnsResolve }),
+          reconcile: (name) => reconcileServing(name, { client, csrs, policy, context, now, resolve: dnsResolve, nodeAddresses }),
         }),
     );
     const signer = this.o.signer;

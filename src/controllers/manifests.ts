@@ -2,7 +2,7 @@
  * What the controllers need from a cluster, as Kubernetes objects: the RBAC that lets one identity
  * run them (nothing more: CSRs, their approval and status, approve and sign on the built-in
  * signers, bootstrap-token Secrets in kube-system, cluster-info in kube-public, their Lease,
- * SubjectAccessReviews, their bookkeeping kinds) and the CustomResourceDefinitions of that
+ * SubjectAccessReviews, Nodes to read, their bookkeeping kinds) and the CustomResourceDefinitions of that
  * bookkeeping. `tlsboot server` seeds the RBAC for its in-process identity; `tlsboot controllers
  * manifests` prints all of it for a stock cluster.
  */
@@ -75,6 +75,7 @@ export function controllerRbac(subject: ControllerSubject): { clusterScoped: Jso
         verbs: ['sign'],
       },
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       {
         apiGroups: [TLSBOOT_GROUP],
         resources: BOOKKEEPING_RESOURCES.map((r) => r.resource),

@@ -6,7 +6,11 @@
  * marks the rest `AutoApprovalWithheld` for a person; in dry-run mode it only records what it
  * would do, once, in a `ServingApprovalDryRun` condition. With `resolveDns`, names the policy does
  * not vouch for are looked up; a transient DNS failure retries with backoff instead of denying.
+ * Where the requesting node has a Node object, its status.addresses are evidence too: enough
+ * without a policy, required in addition to one (src/api/serving-policy.ts).
  */
+import { nodeNameOf } from '../api/identity.ts';
+import type { NodeAddress } from '../api/nodes.ts';
 import { evaluateServingRequest, namesToResolve, type Resolution, type ServingContext, type ServingPolicy } from '../api/serving-policy.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import { appendApprovalCondition, type ClusterClient, type CsrLister, loadUndecidedCsr } from './cluster.ts';
@@ -40,6 +44,8 @@ export async function reconcileServing(
     context: () => ServingContext;
     now: () => Date;
     resolve?: Resolver;
+    /** The `status.addresses` of the Node of that name, undefined when there is no such Node. */
+    nodeAddresses?: (nodeName: string) => readonly NodeAddress[] | undefined;
   },
 ): Promise<ReconcileResult | undefined> {
   const pending = loadUndecidedCsr(o.csrs, name);
@@ -54,7 +60,9 @@ export async function reconcileServing(
   };
   const lookups = namesToResolve(request, o.policy);
   const resolved = lookups.length > 0 && o.resolve ? await resolveAll(lookups, o.resolve) : new Map<string, Resolution>();
-  const decision = evaluateServingRequest(request, o.policy, resolved, o.context());
+  const node = nodeNameOf(pending.username);
+  const addresses = node === undefined ? undefined : o.nodeAddresses?.(node);
+  const decision = evaluateServingRequest(request, o.policy, resolved, o.context(), addresses);
   // A transient DNS failure is not evidence against the node: the runner retries with backoff.
   if (decision.kind === 'retry') throw new Error(decision.message);
   if (decision.kind === 'not-serving') return undefined;
@@ -66,7 +74,7 @@ export async function reconcileServing(
   }
   const condition =
     decision.kind === 'approve'
-      ? { type: 'Approved', status: 'True', reason: 'ServingPolicyApproved', message: decision.message }
+      ? { type: 'Approved', status: 'True', reason: decision.reason, message: decision.message }
       : { type: 'Denied', status: 'True', reason: decision.reason, message: decision.problems.join('; ') };
   if (o.policy?.dryRun) {
     if (conditions.some((c) => c.type === 'ServingApprovalDryRun')) return undefined;

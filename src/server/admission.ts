@@ -3,7 +3,7 @@
  * §3.6): CertificateApproval (`approve` on the signer to change Approved/Denied),
  * CertificateSigning (`sign` on the signer to set a certificate or Failed), CertificateSubject-
  * Restriction (no `system:masters` from the generic client signer), NodeRestriction (a node asks
- * only for its own name), the node-name identity rule (src/api/identity.ts) for kubelet signers, and a check that bootstrap-token Secrets are well-formed, because
+ * only for its own name, and writes only its own Node: src/server/node-restriction.ts), the node-name identity rule (src/api/identity.ts) for kubelet signers, and a check that bootstrap-token Secrets are well-formed, because
  * authentication trusts their fields. Also the SubjectAccessReview endpoints.
  */
 
@@ -14,6 +14,7 @@ import {
   EXTRA_GROUP_PATTERN,
   type NodeNameContext,
   nodeNameProblem,
+  nodeOfUser,
   PRIVILEGED_GROUPS,
   parseCsrRequestField,
   requestedNodeName,
@@ -27,6 +28,7 @@ import { TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
+import { admitNodeWrite } from './node-restriction.ts';
 import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
 
@@ -63,6 +65,7 @@ export class ControlPlaneAdmission implements Admission {
 
   async admit(p: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void> {
     if (p.def.resource === 'certificatesigningrequests') return this.admitCsr(p);
+    if (p.def.group === '' && p.def.resource === 'nodes') return admitNodeWrite(p.user, p.old, p.obj);
     if (p.def.resource === 'secrets' && p.obj.type === BOOTSTRAP_TOKEN_SECRET_TYPE) return this.admitTokenSecret(p.obj);
   }
 
@@ -81,14 +84,10 @@ export class ControlPlaneAdmission implements Admission {
         const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames(), firstTime);
         if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
-      const node = /^system:node:(.+)$/.exec(p.user.name);
-      if (
-        node &&
-        p.user.groups.includes('system:nodes') &&
-        (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)
-      ) {
+      const node = nodeOfUser(p.user);
+      if (node !== undefined && (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)) {
         if (commonName(csr.subject) !== p.user.name) {
-          throw forbidden(`node "${node[1]}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
+          throw forbidden(`node "${node}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
         }
       }
       return;

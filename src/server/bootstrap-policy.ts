@@ -102,6 +102,13 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
   clusterRole('tlsboot:node-certificates', [
     { apiGroups: [CSR], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
   ]),
+  // What kube's system:node role gives kubelets on Nodes; node restriction narrows it to the
+  // node's own Node (src/server/node-restriction.ts). A separate role, so that clusters whose
+  // tlsboot:node-certificates predates Nodes get it at their next start.
+  clusterRole('tlsboot:node-objects', [
+    { apiGroups: [''], resources: ['nodes'], verbs: ['create', 'get', 'list', 'watch', 'update', 'patch'] },
+    { apiGroups: [''], resources: ['nodes/status'], verbs: ['get', 'update', 'patch'] },
+  ]),
 ];
 
 export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly JsonObject[] = [
@@ -123,6 +130,7 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly JsonObject[] = [
     [subject('Group', 'system:nodes')],
   ),
   clusterRoleBinding('tlsboot:node-certificates', 'tlsboot:node-certificates', [subject('Group', 'system:nodes')]),
+  clusterRoleBinding('tlsboot:node-objects', 'tlsboot:node-objects', [subject('Group', 'system:nodes')]),
 ];
 
 export const BOOTSTRAP_ROLES: readonly JsonObject[] = [

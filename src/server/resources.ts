@@ -1,7 +1,7 @@
 /**
  * The resources tlsboot serves, each a ResourceDef binding the Kubernetes names, table columns and
  * field selectors to the api layer's validation and strategy: CSRs, Secrets, ConfigMaps, Events,
- * RBAC, Leases, and the create-only access reviews.
+ * RBAC, Leases, Nodes, and the create-only access reviews.
  */
 
 import { type ApiResource, BOOKKEEPING_RESOURCES } from '../api/cluster-client.ts';
@@ -11,10 +11,13 @@ import {
   prepareConfigMap,
   prepareCsrCreate,
   prepareCsrUpdate,
+  prepareNodeCreate,
+  prepareNodeUpdate,
   prepareRole,
   prepareSecret,
 } from '../api/index.ts';
 import { humanDuration } from '../base/duration.ts';
+import { isObject } from '../base/json.ts';
 import type { JsonObject, ResourceDef } from './registry.ts';
 import { AGE_COLUMN, DEFAULT_COLUMNS, NAME_COLUMN, type TableColumn } from './table.ts';
 
@@ -162,6 +165,61 @@ export const leaseResource: ResourceDef = {
   prepareUpdate: (_old, obj) => obj,
 };
 
+/** kubectl's STATUS for a node: its Ready condition, then SchedulingDisabled when cordoned. */
+function nodeStatusColumn(o: JsonObject): string {
+  const conditions = field(o, 'status', 'conditions');
+  const ready = Array.isArray(conditions) ? conditions.find((c) => isObject(c) && c.type === 'Ready') : undefined;
+  const state = !isObject(ready) ? 'Unknown' : ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown';
+  return field(o, 'spec', 'unschedulable') === true ? `${state},SchedulingDisabled` : state;
+}
+
+/** kubectl's ROLES: the `node-role.kubernetes.io/<role>` labels, and `kubernetes.io/role`. */
+function nodeRolesColumn(o: JsonObject): string {
+  const labels = field(o, 'metadata', 'labels');
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(isObject(labels) ? labels : {})) {
+    if (k.startsWith('node-role.kubernetes.io/') && k.length > 'node-role.kubernetes.io/'.length) roles.add(k.slice(k.indexOf('/') + 1));
+    else if (k === 'kubernetes.io/role' && typeof v === 'string' && v !== '') roles.add(v);
+  }
+  return roles.size === 0 ? '<none>' : [...roles].sort().join(',');
+}
+
+/** kubectl's INTERNAL-IP and EXTERNAL-IP: the first address of that type. */
+function nodeAddressCell(o: JsonObject, type: string): string {
+  const addresses = field(o, 'status', 'addresses');
+  const hit = Array.isArray(addresses) ? addresses.find((a) => isObject(a) && a.type === type) : undefined;
+  return isObject(hit) && typeof hit.address === 'string' ? hit.address : '<none>';
+}
+
+const wide = (c: TableColumn): TableColumn => ({ ...c, priority: 1 });
+
+export const nodeResource: ResourceDef = {
+  group: '',
+  version: 'v1',
+  resource: 'nodes',
+  singular: 'node',
+  kind: 'Node',
+  namespaced: false,
+  shortNames: ['no'],
+  subresources: ['status'],
+  verbs: CRUD,
+  columns: [
+    NAME_COLUMN,
+    column('Status', nodeStatusColumn),
+    column('Roles', nodeRolesColumn),
+    AGE_COLUMN,
+    column('Version', (o) => String(field(o, 'status', 'nodeInfo', 'kubeletVersion') ?? '')),
+    wide(column('Internal-IP', (o) => nodeAddressCell(o, 'InternalIP'))),
+    wide(column('External-IP', (o) => nodeAddressCell(o, 'ExternalIP'))),
+    wide(column('OS-Image', (o) => String(field(o, 'status', 'nodeInfo', 'osImage') || '<unknown>'))),
+    wide(column('Kernel-Version', (o) => String(field(o, 'status', 'nodeInfo', 'kernelVersion') || '<unknown>'))),
+    wide(column('Container-Runtime', (o) => String(field(o, 'status', 'nodeInfo', 'containerRuntimeVersion') || '<unknown>'))),
+  ],
+  fields: { 'spec.unschedulable': (o) => String(field(o, 'spec', 'unschedulable') === true) },
+  prepareCreate: (obj) => prepareNodeCreate(obj),
+  prepareUpdate: (old, obj, sub) => prepareNodeUpdate(old, obj, sub),
+};
+
 function reviewResource(resource: string, kind: string, group = 'authorization.k8s.io', namespaced = false): ResourceDef {
   return {
     group,
@@ -238,6 +296,7 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   rbacResource('roles', 'Role', true, false),
   rbacResource('rolebindings', 'RoleBinding', true, true),
   leaseResource,
+  nodeResource,
   reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
   reviewResource('selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
   reviewResource('localsubjectaccessreviews', 'LocalSubjectAccessReview', 'authorization.k8s.io', true),

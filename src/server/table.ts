@@ -10,6 +10,8 @@ export interface TableColumn {
   readonly type: 'string' | 'integer' | 'date';
   readonly format?: 'name';
   readonly description: string;
+  /** 1 for columns kubectl shows only with `-o wide`. */
+  readonly priority?: 0 | 1;
   readonly cell: (obj: Record<string, unknown>, now: Date) => string | number;
 }
 
@@ -63,7 +65,13 @@ function partialMetadata(obj: Record<string, unknown>): Record<string, unknown> 
 }
 
 export function columnDefinitions(columns: readonly TableColumn[]): Record<string, unknown>[] {
-  return columns.map((c) => ({ name: c.name, type: c.type, format: c.format ?? '', description: c.description, priority: 0 }));
+  return columns.map((c) => ({
+    name: c.name,
+    type: c.type,
+    format: c.format ?? '',
+    description: c.description,
+    priority: c.priority ?? 0,
+  }));
 }
 
 /** One row: the cells, and the object as `includeObject` asks (None, Object, or Metadata by default). */

@@ -1,0 +1,117 @@
+/**
+ * The controllers' cluster as `tlsboot server` gives it to them, in one process for tests: an
+ * in-memory store, the server with real RBAC (the bootstrap policy and the controllers' printed
+ * RBAC), node restriction, admission and access reviews, and clients over the server's request
+ * path: one as the in-process controllers' identity, one as a cluster admin. The identity caches
+ * that admission judges by are kept over the store, as in `tlsboot server`.
+ */
+import type { ClusterClient } from '../../src/api/cluster-client.ts';
+import { storeKeyOf } from '../../src/api/cluster-client.ts';
+import type { ReservedIdentities } from '../../src/api/index.ts';
+import { isObject, type JsonObject } from '../../src/base/json.ts';
+import { HttpClusterClient } from '../../src/client/cluster-client.ts';
+import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
+import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../../src/controllers/manifests.ts';
+import { IdentityCaches } from '../../src/runtime/identity-caches.ts';
+import { Informer } from '../../src/runtime/informer.ts';
+import { accessReviewHandlers, ControlPlaneAdmission } from '../../src/server/admission.ts';
+import { StaticTokens } from '../../src/server/authn.ts';
+import { RbacAuthorizer } from '../../src/server/authz.ts';
+import {
+  BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
+  BOOTSTRAP_CLUSTER_ROLES,
+  BOOTSTRAP_ROLE_BINDINGS,
+  BOOTSTRAP_ROLES,
+} from '../../src/server/bootstrap-policy.ts';
+import { NodeRestrictingAuthorizer } from '../../src/server/node-restriction.ts';
+import { ADMIN_TOKEN, startTestApi, type TestApi } from '../../src/server/testing.ts';
+import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../../src/store/index.ts';
+
+const RBAC = 'rbac.authorization.k8s.io';
+
+export interface InProcessCluster {
+  readonly store: Store;
+  readonly api: TestApi;
+  /** As `system:tlsboot:controllers`, with only the RBAC `tlsboot controllers manifests` prints. */
+  readonly client: ClusterClient;
+  /** As a member of system:masters. */
+  readonly admin: ClusterClient;
+  /** What admission judges node names by (over the store). */
+  readonly identity: IdentityCaches;
+  close(): Promise<void>;
+}
+
+function storable(obj: JsonObject): { namespace: string; name: string; object: StoredObject } {
+  const meta = isObject(obj.metadata) ? obj.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : '';
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : '';
+  return { namespace, name, object: { ...obj, metadata: { ...meta, name } } };
+}
+
+export async function startInProcessCluster(o: {
+  reserved: () => ReservedIdentities;
+  dnsSuffixes?: readonly string[];
+  now: () => Date;
+}): Promise<InProcessCluster> {
+  const store = openSqliteStore({ path: ':memory:' });
+  const controllers = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
+  const seeds: [string, readonly JsonObject[]][] = [
+    ['clusterroles', [...BOOTSTRAP_CLUSTER_ROLES, ...controllers.clusterScoped.filter((x) => x.kind === 'ClusterRole')]],
+    [
+      'clusterrolebindings',
+      [...BOOTSTRAP_CLUSTER_ROLE_BINDINGS, ...controllers.clusterScoped.filter((x) => x.kind === 'ClusterRoleBinding')],
+    ],
+    ['roles', [...BOOTSTRAP_ROLES, ...controllers.namespaced.filter((x) => x.kind === 'Role')]],
+    ['rolebindings', [...BOOTSTRAP_ROLE_BINDINGS, ...controllers.namespaced.filter((x) => x.kind === 'RoleBinding')]],
+  ];
+  for (const [resource, objs] of seeds)
+    for (const obj of objs) {
+      const { namespace, name, object } = storable(obj);
+      await store.create({ resource: `${RBAC}/${resource}`, namespace, name }, object);
+    }
+  const informer = (resource: string) => new Informer<StoredObject>({ source: storeListWatch(store, `${RBAC}/${resource}`) });
+  const rbac = {
+    clusterRoles: informer('clusterroles'),
+    clusterRoleBindings: informer('clusterrolebindings'),
+    roles: informer('roles'),
+    roleBindings: informer('rolebindings'),
+  };
+  for (const i of Object.values(rbac)) await i.start();
+  const identity = new IdentityCaches({
+    source: (r) => storeListWatch(store, storeKeyOf(r)),
+    reserved: o.reserved,
+    dnsSuffixes: o.dnsSuffixes ?? [],
+    now: o.now,
+    onError: () => {},
+  });
+  await identity.start();
+  const authorizer = new NodeRestrictingAuthorizer(new RbacAuthorizer(rbac));
+  const token = newInProcessToken();
+  const api = await startTestApi({
+    store,
+    authorizer,
+    admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
+    virtualResources: new Map(accessReviewHandlers(authorizer)),
+    staticTokens: StaticTokens.empty()
+      .withToken(token, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] })
+      .withToken(ADMIN_TOKEN, { name: 'admin', groups: ['system:masters'] }),
+    now: o.now,
+  });
+  const kube = inProcessKubeClient(api.server.app, token);
+  const adminKube = inProcessKubeClient(api.server.app, ADMIN_TOKEN);
+  return {
+    store,
+    api,
+    client: new HttpClusterClient(kube),
+    admin: new HttpClusterClient(adminKube),
+    identity,
+    async close() {
+      kube.close();
+      adminKube.close();
+      await api.close();
+      await identity.close();
+      for (const i of Object.values(rbac)) await i.close();
+      await store.close();
+    },
+  };
+}
