@@ -8,16 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  BOOTSTRAP_TOKEN_NAMESPACE,
-  bootstrapTokenSecretName,
-  bootstrapTokenUser,
-  checkBootstrapTokenSecret,
-  parseKubeconfig,
-  resolveKubeconfig,
-  secretsEqual,
-  TOKEN_PATTERN,
-} from '../api/index.ts';
+import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
@@ -29,7 +20,7 @@ import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
-import { StaticTokens, type UserInfo } from '../server/authn.ts';
+import { StaticTokens } from '../server/authn.ts';
 import { RbacAuthorizer } from '../server/authz.ts';
 import {
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
@@ -285,24 +276,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await identity.start();
     cleanup.push(() => identity.close());
-    const bootstrapTokens = async (token: string, at: Date): Promise<UserInfo | undefined> => {
-      const m = TOKEN_PATTERN.exec(token);
-      if (!m) return undefined;
-      let secret: StoredObject;
-      try {
-        secret = await store.get({
-          resource: storeKey('secrets'),
-          namespace: BOOTSTRAP_TOKEN_NAMESPACE,
-          name: bootstrapTokenSecretName(m[1] as string),
-        });
-      } catch {
-        return undefined;
-      }
-      const check = checkBootstrapTokenSecret(secret, at);
-      if (!check.ok || !check.token.usages.authentication || check.token.id !== m[1] || !secretsEqual(check.token.secret, m[2] as string))
-        return undefined;
-      return bootstrapTokenUser(check.token);
-    };
     const random = p.randomBytes;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
     const server: ApiServer = await createApiServer({
@@ -311,7 +284,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       tls: { certPem, keyPem, clientCaPem: caPem },
       clientCas,
       staticTokens,
-      bootstrapTokens,
       authorizer,
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
       virtualResources: new Map([
