@@ -13,6 +13,7 @@ import {
   bootstrapTokenSecretName,
   type Decision,
   parseBootstrapToken,
+  type TokenSecretParams,
 } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
 import {
@@ -48,6 +49,14 @@ function allow(a: AuthorizationAttributes): Decision {
   if ('nonResourceURL' in a) return { allowed: a.nonResourceURL === '/healthz', reason: 'health' };
   const bootstrapper = a.user.groups.includes('system:bootstrappers');
   return { allowed: bootstrapper && a.resource === 'certificatesigningrequests' && a.verb === 'create', reason: 'bootstrap' };
+}
+
+/** Writes the Secret behind a bootstrap token straight to the store, as `tlsboot token create` would through the API. */
+export async function putBootstrapToken(store: Store, params: TokenSecretParams): Promise<void> {
+  const meta = { name: bootstrapTokenSecretName(params.token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE };
+  const secrets = new Registry(ALL_RESOURCES).find('', 'v1', 'secrets');
+  if (!secrets) throw new TlsbootError('INTERNAL', 'TEST_SEED', 'the registry serves no Secrets');
+  await store.create({ resource: storeResourceOf(secrets), ...meta }, { ...bootstrapTokenSecret(params), metadata: meta });
 }
 
 export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Promise<TestApi> {
@@ -99,14 +108,7 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
     ...overrides,
   });
   // Written to the store, not through the API: inject() would ready the app, and tests may still add hooks.
-  const token = parseBootstrapToken(BOOTSTRAP_TOKEN);
-  const meta = { name: bootstrapTokenSecretName(token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE };
-  const secrets = registry.find('', 'v1', 'secrets');
-  if (!secrets) throw new TlsbootError('INTERNAL', 'TEST_SEED', 'the registry serves no Secrets');
-  await store.create(
-    { resource: storeResourceOf(secrets), ...meta },
-    { ...bootstrapTokenSecret({ token, usages: ['authentication'], groups: [] }), metadata: meta },
-  );
+  await putBootstrapToken(store, { token: parseBootstrapToken(BOOTSTRAP_TOKEN), usages: ['authentication'], groups: [] });
   // Not readied here: a test may still add hooks (to observe body parsing) before inject or listen.
   return {
     server,
