@@ -7,7 +7,7 @@ import { TlsbootError } from '../../base/errors.ts';
 import { apiGroupList, apiResourceList, apiVersions } from '../discovery.ts';
 import { openApiGroupVersion, openApiIndex, openApiV2Response } from '../openapi.ts';
 import type { Registry } from '../registry.ts';
-import type { Plugin } from './shared.ts';
+import { METHODS, type Plugin } from './shared.ts';
 
 function notFound(): TlsbootError {
   return new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
@@ -16,11 +16,10 @@ function notFound(): TlsbootError {
 export function discoveryPlugin(o: { readonly registry: Registry; readonly advertisedAddress: string }): Plugin {
   const { registry } = o;
   return async (app) => {
-    const get = ['GET', 'HEAD'];
-    app.route({ method: get, url: '/api', handler: async (_req, reply) => reply.send(apiVersions(o.advertisedAddress)) });
-    app.route({ method: get, url: '/apis', handler: async (_req, reply) => reply.send(apiGroupList(registry)) });
+    app.route({ method: METHODS, url: '/api', handler: async (_req, reply) => reply.send(apiVersions(o.advertisedAddress)) });
+    app.route({ method: METHODS, url: '/apis', handler: async (_req, reply) => reply.send(apiGroupList(registry)) });
     app.route({
-      method: get,
+      method: METHODS,
       url: '/api/v1',
       handler: async (_req, reply) => {
         const list = apiResourceList(registry, '', 'v1');
@@ -29,7 +28,7 @@ export function discoveryPlugin(o: { readonly registry: Registry; readonly adver
       },
     });
     app.route<{ Params: { group: string; version: string } }>({
-      method: get,
+      method: METHODS,
       url: '/apis/:group/:version',
       handler: async (req, reply) => {
         const list = apiResourceList(registry, req.params.group, req.params.version);
@@ -38,16 +37,16 @@ export function discoveryPlugin(o: { readonly registry: Registry; readonly adver
       },
     });
     app.route({
-      method: get,
+      method: METHODS,
       url: '/openapi/v2',
       handler: async (req, reply) => {
         const { type, body } = openApiV2Response(registry, req.headers.accept);
         return reply.type(type).send(body);
       },
     });
-    app.route({ method: get, url: '/openapi/v3', handler: async (_req, reply) => reply.send(openApiIndex(registry)) });
+    app.route({ method: METHODS, url: '/openapi/v3', handler: async (_req, reply) => reply.send(openApiIndex(registry)) });
     app.route({
-      method: get,
+      method: METHODS,
       url: '/openapi/v3/api/v1',
       handler: async (_req, reply) => {
         const doc = openApiGroupVersion(registry, '', 'v1');
@@ -56,7 +55,7 @@ export function discoveryPlugin(o: { readonly registry: Registry; readonly adver
       },
     });
     app.route<{ Params: { group: string; version: string } }>({
-      method: get,
+      method: METHODS,
       url: '/openapi/v3/apis/:group/:version',
       handler: async (req, reply) => {
         const doc = openApiGroupVersion(registry, req.params.group, req.params.version);

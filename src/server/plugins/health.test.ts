@@ -34,4 +34,14 @@ describe('health and readiness', () => {
   test('/version is the version the server was built with', async () => {
     assert.deepEqual((await get('/version')).json(), { major: '1', minor: '33' });
   });
+
+  test('health and discovery paths answer any method once authorised, as the catch-all route did', async () => {
+    ready = true;
+    for (const method of ['HEAD', 'POST', 'PUT', 'DELETE'] as const) {
+      const r = await api.server.app.inject({ method, url: '/readyz', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(r.statusCode, 200, method);
+      const d = await api.server.app.inject({ method, url: '/apis', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(d.statusCode, 200, method);
+    }
+  });
 });

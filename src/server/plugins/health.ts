@@ -4,18 +4,18 @@
  * build. Authorisation still applies (the authz hook); RBAC grants these to everyone by default.
  */
 import type { JsonObject } from '../registry.ts';
-import type { Plugin } from './shared.ts';
+import { METHODS, type Plugin } from './shared.ts';
 
 export function healthPlugin(o: { readonly ready: () => boolean; readonly version: JsonObject }): Plugin {
   return async (app) => {
     for (const url of ['/healthz', '/livez'])
-      app.route({ method: ['GET', 'HEAD'], url, handler: async (_req, reply) => reply.type('text/plain').send('ok') });
+      app.route({ method: METHODS, url, handler: async (_req, reply) => reply.type('text/plain').send('ok') });
     app.route({
-      method: ['GET', 'HEAD'],
+      method: METHODS,
       url: '/readyz',
       handler: async (_req, reply) =>
         o.ready() ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready'),
     });
-    app.route({ method: ['GET', 'HEAD'], url: '/version', handler: async (_req, reply) => reply.send(o.version) });
+    app.route({ method: METHODS, url: '/version', handler: async (_req, reply) => reply.send(o.version) });
   };
 }

@@ -23,8 +23,7 @@ import type { RestHandlers } from '../rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
 import { buildTable, wantsTable } from '../table.ts';
 import { sendError } from './errors.ts';
-import type { Plugin } from './shared.ts';
-import { stateOf } from './shared.ts';
+import { METHODS, type Plugin, stateOf } from './shared.ts';
 import { serveWatchRequest, type WatchDeps } from './watch.ts';
 
 export interface ResourcesOptions extends WatchDeps {
@@ -200,8 +199,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
   };
 
   return async (app) => {
-    const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
-    app.route({ method: methods, url: '/api/v1/*', handler });
-    app.route({ method: methods, url: '/apis/:group/:version/*', handler });
+    app.route({ method: METHODS, url: '/api/v1/*', handler });
+    app.route({ method: METHODS, url: '/apis/:group/:version/*', handler });
   };
 }

@@ -15,6 +15,13 @@ import type { RequestInfo } from '../request-info.ts';
 export type App = FastifyInstance<Server>;
 export type Plugin = FastifyPluginAsync<Record<never, never>, Server>;
 
+/**
+ * The methods every route answers. Non-resource paths (health, discovery) answer whatever the
+ * method once authz allowed its verb, as kube-apiserver's handlers do; resource paths map the
+ * method to a verb (request-info.ts).
+ */
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 export interface RequestState {
   readonly url: URL;
   readonly info: RequestInfo;
