@@ -53,8 +53,8 @@ export interface ApiServerDeps {
   readonly tls: { readonly certPem: string; readonly keyPem: string; readonly clientCaPem: string };
   /** Trust anchors for client certificates (the cluster CA). */
   readonly clientCas: readonly Certificate[];
+  /** The `--token-auth-file` tokens. Bootstrap tokens need no dependency: they are Secrets in `store`. */
   readonly staticTokens: StaticTokens;
-  // Bootstrap tokens are read from `store` (plugins/bootstrap-tokens.ts).
   readonly authorizer: Authorizer;
   readonly admission: Admission;
   /** Resources served by code rather than REST storage (access reviews, signing sessions), by `group/resource`. */
@@ -88,6 +88,11 @@ export interface ApiServerDeps {
 }
 
 export interface ApiServer {
+  /**
+   * The Fastify instance, for in-process requests: `app.inject()` passes the same hooks as HTTPS
+   * (a bearer token authenticates; there is no client certificate). A watch streams with
+   * `payloadAsStream: true` and ends when inject's `signal` aborts.
+   */
   readonly app: FastifyInstance<Server>;
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
@@ -95,6 +100,9 @@ export interface ApiServer {
 
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  // Checked before anything is started, so that a bad registry leaves nothing running.
+  const secrets = deps.registry.find('', 'v1', 'secrets');
+  if (!secrets) throw new TlsbootError('INTERNAL', 'NO_SECRETS', 'the registry serves no core/v1 Secrets for bootstrap tokens');
   const shutdown = new AbortController();
   const limits = await RequesterLimits.start({
     store: deps.store,
@@ -117,8 +125,6 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
     now: () => deps.now().getTime(),
   });
-  const secrets = deps.registry.find('', 'v1', 'secrets');
-  if (!secrets) throw new TlsbootError('INTERNAL', 'NO_SECRETS', 'the registry serves no core/v1 Secrets for bootstrap tokens');
   const connections: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connectionLimits };
   const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, connections);
   const app = Fastify<Server>({
