@@ -9,16 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
-import {
-  BOOTSTRAP_TOKEN_NAMESPACE,
-  bootstrapTokenSecretName,
-  bootstrapTokenUser,
-  checkBootstrapTokenSecret,
-  parseKubeconfig,
-  resolveKubeconfig,
-  secretsEqual,
-  TOKEN_PATTERN,
-} from '../api/index.ts';
+import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
@@ -33,7 +24,7 @@ import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { Informer } from '../runtime/informer.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
-import { StaticTokens, type UserInfo } from '../server/authn.ts';
+import { StaticTokens } from '../server/authn.ts';
 import { RbacAuthorizer } from '../server/authz.ts';
 import {
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
@@ -306,24 +297,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await identity.start();
     cleanup.push(() => identity.close());
-    const bootstrapTokens = async (token: string, at: Date): Promise<UserInfo | undefined> => {
-      const m = TOKEN_PATTERN.exec(token);
-      if (!m) return undefined;
-      let secret: StoredObject;
-      try {
-        secret = await store.get({
-          resource: storeKey('secrets'),
-          namespace: BOOTSTRAP_TOKEN_NAMESPACE,
-          name: bootstrapTokenSecretName(m[1] as string),
-        });
-      } catch {
-        return undefined;
-      }
-      const check = checkBootstrapTokenSecret(secret, at);
-      if (!check.ok || !check.token.usages.authentication || check.token.id !== m[1] || !secretsEqual(check.token.secret, m[2] as string))
-        return undefined;
-      return bootstrapTokenUser(check.token);
-    };
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
@@ -335,7 +308,6 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       tls: { certPem, keyPem, clientCaPem: caPem },
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
-      bootstrapTokens,
       authorizer,
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
       virtualResources: new Map([

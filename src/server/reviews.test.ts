@@ -2,7 +2,8 @@
  * The review APIs in process, over a fixed RBAC policy: SelfSubjectReview answers the requester as
  * authenticated; SelfSubjectRulesReview lists the cluster-wide rules and, in a namespace, that
  * namespace's RoleBinding rules, split into resource and non-resource rules; LocalSubjectAccessReview
- * answers only about the namespace it is posted in.
+ * answers only about the namespace it is posted in; SelfSubjectAccessReview answers about the
+ * requester only; SubjectAccessReview answers about any user, for requesters allowed to create it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -114,5 +115,44 @@ describe('review APIs', () => {
     assert.match(elsewhere.json<{ message: string }>().message, /spec\.resourceAttributes\.namespace must match namespace: dev/);
     const nonResource = await post(ADMIN_TOKEN, url, { spec: { user: 'u', nonResourceAttributes: { path: '/healthz', verb: 'get' } } });
     assert.equal(nonResource.statusCode, 422, nonResource.body);
+  });
+
+  test('SelfSubjectAccessReview answers about the requester, whoever the spec names', async () => {
+    const url = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+    const ask = (spec: Record<string, unknown>) => post(BOOTSTRAP_TOKEN, url, { spec });
+    const csrs = { group: 'certificates.k8s.io', resource: 'certificatesigningrequests' };
+    const yes = await ask({ resourceAttributes: { ...csrs, verb: 'create' } });
+    assert.equal(yes.statusCode, 201, yes.body);
+    const body = yes.json<{ kind: string; status: { allowed: boolean } }>();
+    assert.equal(body.kind, 'SelfSubjectAccessReview');
+    assert.equal(body.status.allowed, true);
+    const allowed = async (spec: Record<string, unknown>) => (await ask(spec)).json<{ status: { allowed: boolean } }>().status.allowed;
+    assert.equal(await allowed({ resourceAttributes: { ...csrs, verb: 'delete' } }), false);
+    assert.equal(await allowed({ nonResourceAttributes: { path: '/healthz', verb: 'get' } }), true);
+    assert.equal(await allowed({ nonResourceAttributes: { path: '/metrics', verb: 'get' } }), false);
+    assert.equal(await allowed({ user: 'admin', groups: ['system:masters'], resourceAttributes: { ...csrs, verb: 'delete' } }), false);
+  });
+
+  test('SubjectAccessReview answers about the user it names, and needs create permission on it', async () => {
+    const url = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
+    const about = (user: string, verb: string) => ({
+      spec: {
+        user,
+        groups: ['system:bootstrappers'],
+        resourceAttributes: { group: 'certificates.k8s.io', resource: 'certificatesigningrequests', verb },
+      },
+    });
+    const r = await post(BOOTSTRAP_TOKEN, url, about('someone', 'get'));
+    assert.equal(r.statusCode, 201, r.body);
+    assert.equal(r.json<{ kind: string }>().kind, 'SubjectAccessReview');
+    assert.equal(r.json<{ status: { allowed: boolean } }>().status.allowed, true, 'asked about a bootstrapper, not about the requester');
+    assert.equal(
+      (await post(BOOTSTRAP_TOKEN, url, about('someone', 'delete'))).json<{ status: { allowed: boolean } }>().status.allowed,
+      false,
+    );
+    const anonymous = await api.server.app.inject({ method: 'POST', url, payload: about('someone', 'get') });
+    assert.equal(anonymous.statusCode, 403, 'creating a SubjectAccessReview is itself authorised');
+    const noUser = await post(BOOTSTRAP_TOKEN, url, { spec: { resourceAttributes: { verb: 'get', resource: 'configmaps' } } });
+    assert.equal(noUser.statusCode, 422, noUser.body);
   });
 });

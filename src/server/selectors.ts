@@ -1,7 +1,7 @@
 /**
  * Kubernetes label selectors (`a=b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`) and field
  * selectors (`field=value`, `field==value`, `field!=value`, restricted to the fields a resource
- * declares). Parsing errors are INVALID with the offending selector named; matching is pure.
+ * declares). Parsing errors are BAD_REQUEST (400) with the offending selector named; matching is pure.
  */
 import { TlsbootError } from '../base/errors.ts';
 

@@ -1,12 +1,21 @@
 /**
  * Test fixture (used only by tests): the API server in process over an in-memory store, with a
  * throwaway CA and serving certificate for 127.0.0.1, a fake clock, and three credentials: an
- * admin token (system:masters), a bootstrap token that may create CSRs, and anonymous, which may
- * only read /healthz.
+ * admin token (system:masters), a bootstrap token (a real `bootstrap-token-abcdef` Secret, created
+ * through the API) that may create CSRs, and anonymous, which may only read /healthz.
  */
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import type { AuthorizationAttributes, Decision } from '../api/index.ts';
+import {
+  type AuthorizationAttributes,
+  BOOTSTRAP_TOKEN_NAMESPACE,
+  bootstrapTokenSecret,
+  bootstrapTokenSecretName,
+  type Decision,
+  parseBootstrapToken,
+  type TokenSecretParams,
+} from '../api/index.ts';
+import { TlsbootError } from '../base/errors.ts';
 import {
   type Certificate,
   certificateToPem,
@@ -18,8 +27,8 @@ import {
 } from '../pki/index.ts';
 import { openSqliteStore, type Store } from '../store/index.ts';
 import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
-import { StaticTokens, type UserInfo } from './authn.ts';
-import { Registry } from './registry.ts';
+import { StaticTokens } from './authn.ts';
+import { Registry, storeResourceOf } from './registry.ts';
 import { ALL_RESOURCES } from './resources.ts';
 
 export const ADMIN_TOKEN = 'admin-token-0123456789';
@@ -40,6 +49,14 @@ function allow(a: AuthorizationAttributes): Decision {
   if ('nonResourceURL' in a) return { allowed: a.nonResourceURL === '/healthz', reason: 'health' };
   const bootstrapper = a.user.groups.includes('system:bootstrappers');
   return { allowed: bootstrapper && a.resource === 'certificatesigningrequests' && a.verb === 'create', reason: 'bootstrap' };
+}
+
+/** Writes the Secret behind a bootstrap token straight to the store, as `tlsboot token create` would through the API. */
+export async function putBootstrapToken(store: Store, params: TokenSecretParams): Promise<void> {
+  const meta = { name: bootstrapTokenSecretName(params.token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE };
+  const secrets = new Registry(ALL_RESOURCES).find('', 'v1', 'secrets');
+  if (!secrets) throw new TlsbootError('INTERNAL', 'TEST_SEED', 'the registry serves no Secrets');
+  await store.create({ resource: storeResourceOf(secrets), ...meta }, { ...bootstrapTokenSecret(params), metadata: meta });
 }
 
 export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Promise<TestApi> {
@@ -72,14 +89,13 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
   });
   const caPem = certificateToPem(ca.der);
   const store = openSqliteStore({ path: ':memory:' });
-  const bootstrapper: UserInfo = { name: 'system:bootstrap:abcdef', groups: ['system:bootstrappers'] };
+  const registry = new Registry(ALL_RESOURCES);
   const server = await createApiServer({
     store,
-    registry: new Registry(ALL_RESOURCES),
+    registry,
     tls: { certPem: certificateToPem(serving), keyPem: privateKeyToPem(servingKey), clientCaPem: caPem },
     clientCas: [ca],
     staticTokens: StaticTokens.parse(`${ADMIN_TOKEN},admin,1,"system:masters"`, 'tokens.csv'),
-    bootstrapTokens: async (token) => (token === BOOTSTRAP_TOKEN ? bootstrapper : undefined),
     authorizer: { authorize: allow },
     admission: { admit: async () => {} },
     now,
@@ -91,6 +107,8 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
     ready: () => true,
     ...overrides,
   });
+  // Written to the store, not through the API: inject() would ready the app, and tests may still add hooks.
+  await putBootstrapToken(store, { token: parseBootstrapToken(BOOTSTRAP_TOKEN), usages: ['authentication'], groups: [] });
   // Not readied here: a test may still add hooks (to observe body parsing) before inject or listen.
   return {
     server,

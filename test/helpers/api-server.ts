@@ -57,7 +57,6 @@ export async function startTestApi(
       `${TOKENS.admin},admin,1,system:masters\n${TOKENS.alice},alice,2,devs\n${TOKENS.bob},bob,3,devs\n`,
       'tokens.csv',
     ),
-    bootstrapTokens: async () => undefined,
     authorizer: { authorize: () => ({ allowed: true, reason: 'test' }) },
     admission: { admit: async () => {} },
     now: () => new Date(Date.now() + offset),
