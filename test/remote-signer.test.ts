@@ -11,8 +11,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { csrConditions } from '../src/api/index.ts';
 import type { JsonObject, KubeClient } from '../src/client/client.ts';
-import { CSR_PATH, csrConditions } from '../src/client/csr.ts';
+import { CSR_PATH } from '../src/client/csr.ts';
 import { parseGrantCredential } from '../src/signer/remote-protocol.ts';
 import {
   adminAndToken,

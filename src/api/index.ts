@@ -79,7 +79,17 @@ export {
 export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
 export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
 export type { List, ListMeta, ObjectMeta, Status, StatusCauseBody, WatchEvent, WatchEventType } from './meta.ts';
-export { asList, asObjectMeta, asStatus, asWatchEvent, isStatus, metadataOf, OBJECT_META, WATCH_EVENT_TYPES } from './meta.ts';
+export {
+  asList,
+  asObjectMeta,
+  asStatus,
+  asWatchEvent,
+  isStatus,
+  isWatchEvent,
+  metadataOf,
+  OBJECT_META,
+  WATCH_EVENT_TYPES,
+} from './meta.ts';
 export type { ConfigMap, Lease, LeaseSpec, Secret } from './objects.ts';
 export { asConfigMap, asLease, asSecret, CONFIG_MAP, LEASE, LEASE_API_VERSION, SECRET } from './objects.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';

@@ -98,6 +98,10 @@ export function asWatchEvent(value: unknown): WatchEvent {
   return value;
 }
 
+export function isWatchEvent(value: unknown): value is WatchEvent {
+  return hasShape<WatchEvent>(WATCH_EVENT, value);
+}
+
 export type StatusCauseBody = {
   readonly reason?: string;
   readonly message?: string;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { isWatchEvent, type WatchEvent } from '../api/index.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { type ErrorCode, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
@@ -28,10 +29,7 @@ export interface ConnectionConfig {
 
 export type JsonObject = Record<string, unknown>;
 
-export interface WatchEvent {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  readonly object: JsonObject;
-}
+export type { WatchEvent };
 
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
@@ -227,10 +225,8 @@ export class KubeClient {
       for await (const line of lines) {
         if (line.trim() === '') continue;
         const event: unknown = JSON.parse(line);
-        if (!isObject(event) || typeof event.type !== 'string' || !isObject(event.object)) {
-          throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
-        }
-        yield event as unknown as WatchEvent;
+        if (!isWatchEvent(event)) throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
+        yield event;
       }
       if (streamError && !controller.signal.aborted) throw streamError;
     } catch (error) {
