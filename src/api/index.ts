@@ -86,7 +86,9 @@ export {
   asWatchEvent,
   isStatus,
   isWatchEvent,
+  looseMetadataOf,
   metadataOf,
+  metadataString,
   OBJECT_META,
   WATCH_EVENT_TYPES,
 } from './meta.ts';

@@ -5,6 +5,7 @@
  * value or throws INVALID naming the field of the wrong type. Optional fields follow the Go
  * types' `omitempty`; timestamps are RFC 3339 strings as they travel.
  */
+import { isObject } from '../base/json.ts';
 import type { JsonObject } from './core.ts';
 import { assertShape, type Check, fields, hasShape, integer, listOf, mapOf, object, oneOf, optional, string } from './shape.ts';
 
@@ -55,6 +56,26 @@ export function asObjectMeta(value: unknown, field = 'metadata'): ObjectMeta {
  */
 export function metadataOf(obj: JsonObject): ObjectMeta {
   return obj.metadata === undefined ? {} : asObjectMeta(obj.metadata);
+}
+
+/**
+ * The metadata object as written, `{}` when absent or not an object: for code that checks each
+ * field itself (request bodies before validation, table cells over whatever is stored).
+ */
+export function looseMetadataOf(obj: JsonObject): JsonObject {
+  return isObject(obj.metadata) ? obj.metadata : {};
+}
+
+/**
+ * One string field of an object's metadata, undefined when absent or not a string. It reads only
+ * that field, so a hot path (watch, selectors) never fails on some other unusual metadata field.
+ */
+export function metadataString(
+  obj: JsonObject,
+  key: 'name' | 'generateName' | 'namespace' | 'uid' | 'resourceVersion' | 'creationTimestamp' | 'deletionTimestamp',
+): string | undefined {
+  const value = looseMetadataOf(obj)[key];
+  return typeof value === 'string' ? value : undefined;
 }
 
 export type ListMeta = {

@@ -24,7 +24,9 @@ import {
   csrIsFailed,
   csrIsPending,
   isStatus,
+  looseMetadataOf,
   metadataOf,
+  metadataString,
 } from './index.ts';
 
 /** The `field` of the OBJECT_FIELD error `fn` throws; fails on any other outcome. */
@@ -195,6 +197,14 @@ describe('shared shapes', () => {
       fieldOf(() => metadataOf({ metadata: { namespace: 3 } })),
       'metadata.namespace',
     );
+  });
+
+  test('metadataString reads one field and never fails on another unusual one', () => {
+    const odd = { metadata: { name: 'n', resourceVersion: 5, ownerReferences: 'x' } };
+    assert.equal(metadataString(odd, 'name'), 'n');
+    assert.equal(metadataString(odd, 'resourceVersion'), undefined);
+    assert.equal(metadataString({ metadata: 'x' }, 'name'), undefined);
+    assert.deepEqual(looseMetadataOf({ metadata: [] }), {});
   });
 
   test('List checks every item with the item guard and names items[i]', () => {

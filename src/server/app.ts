@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { metadataString } from '../api/index.ts';
 import type { Clock } from '../base/clock.ts';
 import { RateLimitedError, TlsbootError } from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
@@ -427,7 +428,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       case 'get': {
         const obj = await rest.get(def, target);
         if (!table || info.subresource !== '') return reply.send(obj);
-        const rv = String((obj.metadata as JsonObject | undefined)?.resourceVersion ?? '');
+        const rv = metadataString(obj, 'resourceVersion') ?? '';
         return reply.send(
           buildTable({
             columns: def.columns,
@@ -444,8 +445,8 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
         const fields = parseFieldSelector(
           query.get('fieldSelector'),
           {
-            'metadata.name': (o) => String((o.metadata as JsonObject | undefined)?.name ?? ''),
-            'metadata.namespace': (o) => String((o.metadata as JsonObject | undefined)?.namespace ?? ''),
+            'metadata.name': (o) => metadataString(o, 'name') ?? '',
+            'metadata.namespace': (o) => metadataString(o, 'namespace') ?? '',
             ...def.fields,
           },
           def.resource,

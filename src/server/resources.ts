@@ -14,14 +14,20 @@ import {
   prepareSecret,
 } from '../api/index.ts';
 import { humanDuration } from '../base/duration.ts';
+import { isObject } from '../base/json.ts';
 import type { JsonObject, ResourceDef } from './registry.ts';
 import { AGE_COLUMN, DEFAULT_COLUMNS, NAME_COLUMN, type TableColumn } from './table.ts';
 
 const CRUD = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
+/** kubectl's DATA column: how many keys a data map holds (none when it is absent). */
+function entryCount(map: unknown): number {
+  return isObject(map) ? Object.keys(map).length : 0;
+}
+
 function field(obj: JsonObject, ...path: string[]): unknown {
   let cur: unknown = obj;
-  for (const p of path) cur = typeof cur === 'object' && cur !== null ? (cur as JsonObject)[p] : undefined;
+  for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;
 }
 
@@ -67,12 +73,7 @@ export const secretResource: ResourceDef = {
   shortNames: [],
   subresources: [],
   verbs: CRUD,
-  columns: [
-    NAME_COLUMN,
-    column('Type', (o) => String(o.type ?? '')),
-    column('Data', (o) => Object.keys((field(o, 'data') as JsonObject | undefined) ?? {}).length, 'integer'),
-    AGE_COLUMN,
-  ],
+  columns: [NAME_COLUMN, column('Type', (o) => String(o.type ?? '')), column('Data', (o) => entryCount(o.data), 'integer'), AGE_COLUMN],
   fields: { type: (o) => String(o.type ?? '') },
   prepareCreate: (obj) => prepareSecret(obj, undefined),
   prepareUpdate: (old, obj) => prepareSecret(obj, old),
@@ -88,17 +89,7 @@ export const configMapResource: ResourceDef = {
   shortNames: ['cm'],
   subresources: [],
   verbs: CRUD,
-  columns: [
-    NAME_COLUMN,
-    column(
-      'Data',
-      (o) =>
-        Object.keys((field(o, 'data') as JsonObject | undefined) ?? {}).length +
-        Object.keys((field(o, 'binaryData') as JsonObject | undefined) ?? {}).length,
-      'integer',
-    ),
-    AGE_COLUMN,
-  ],
+  columns: [NAME_COLUMN, column('Data', (o) => entryCount(o.data) + entryCount(o.binaryData), 'integer'), AGE_COLUMN],
   fields: {},
   prepareCreate: (obj) => prepareConfigMap(obj),
   prepareUpdate: (_old, obj) => prepareConfigMap(obj),
