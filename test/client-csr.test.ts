@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { csrConditions, csrIsApproved, csrIsPending } from '../src/api/index.ts';
+import { asStatus, csrConditions, csrIsApproved, csrIsPending } from '../src/api/index.ts';
 import { isTlsbootError } from '../src/base/errors.ts';
 import { KubeClient, type RequestOptions } from '../src/client/client.ts';
 import { createCsr, decideCsr, getCsr, watchCsr } from '../src/client/csr.ts';
@@ -52,15 +52,46 @@ describe('typed CSR client', () => {
 
 /** A client whose server answers every request with `body` (HTTP 200), to feed the guards what a real server would not send. */
 class CannedClient extends KubeClient {
-  readonly body: unknown;
-  constructor(body: unknown) {
+  readonly body: string;
+  constructor(body: unknown, raw = false) {
     super({ server: 'https://127.0.0.1:1' });
-    this.body = body;
+    this.body = raw && typeof body === 'string' ? body : JSON.stringify(body);
   }
   override async raw(_path: string, _options?: RequestOptions): Promise<{ status: number; body: Buffer }> {
-    return { status: 200, body: Buffer.from(JSON.stringify(this.body)) };
+    return { status: 200, body: Buffer.from(this.body) };
   }
 }
+
+describe('KubeClient.request answers JSON objects only', () => {
+  for (const [what, body] of [
+    ['a JSON list', '[{"kind":"CertificateSigningRequest"}]'],
+    ['a JSON string', '"ok"'],
+    ['JSON null', 'null'],
+    ['text that is not JSON', 'ok'],
+  ] as const) {
+    test(`${what} is INTERNAL/CLIENT_BODY`, async () => {
+      const client = new CannedClient(body, true);
+      try {
+        await assert.rejects(
+          client.request('/x'),
+          (e: unknown) => isTlsbootError(e) && e.code === 'INTERNAL' && e.reason === 'CLIENT_BODY',
+        );
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  test('an object comes back as is, or through the decoder given', async () => {
+    const client = new CannedClient({ kind: 'Status', code: 409 });
+    try {
+      assert.deepEqual(await client.request('/x'), { kind: 'Status', code: 409 });
+      assert.equal((await client.request('/x', {}, asStatus)).code, 409);
+    } finally {
+      client.close();
+    }
+  });
+});
 
 describe('typed CSR client refuses what is not a CSR', () => {
   const cases: readonly (readonly [string, unknown, string])[] = [

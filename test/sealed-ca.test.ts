@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { csrCertificatePem, csrConditions } from '../src/api/index.ts';
+import { asCertificateSigningRequestList, csrCertificatePem, csrConditions } from '../src/api/index.ts';
 import type { JsonObject, KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, decideCsr } from '../src/client/csr.ts';
 import { unsealPrivateKey } from '../src/kubeadm/sealed-key.ts';
@@ -90,13 +90,13 @@ describe('sealed CA with signing sessions', () => {
   test('a join waits while sealed, nothing is issued, and it completes within seconds of a session opening', async () => {
     const join1 = joinNode(server, token, 'node-1', join(dir.path, 'node-1'), ['--tls-bootstrap-timeout', '60s']);
     const waiting = await until('a CSR approved and waiting for a session', async () => {
-      const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
+      const list = await admin.request(CSR_PATH, {}, asCertificateSigningRequestList);
       return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending'));
     });
     assert.ok(csrConditions(waiting).some((c) => c.type === 'Approved'));
     assert.match(String(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message), /waiting for a signing session/);
     await new Promise((r) => setTimeout(r, 1500));
-    const name = String((waiting.metadata as JsonObject).name);
+    const name = String(waiting.metadata?.name);
     assert.equal(csrCertificatePem(await admin.request(`${CSR_PATH}/${name}`)), undefined, 'no certificate outside a session');
 
     const opened = Date.now();

@@ -7,7 +7,7 @@
  */
 import { isObject } from '../base/json.ts';
 import type { JsonObject } from './core.ts';
-import { OBJECT_META, type ObjectMeta } from './meta.ts';
+import { asList, type List, OBJECT_META, type ObjectMeta } from './meta.ts';
 import { assertShape, type Check, fields, hasShape, integer, listOf, mapOf, optional, string } from './shape.ts';
 
 export const CSR_API_VERSION = 'certificates.k8s.io/v1';
@@ -88,6 +88,11 @@ export function asCertificateSigningRequest(value: unknown): CertificateSigningR
 
 /** The guard for `asList` and other checkers that compose shapes. */
 export const CERTIFICATE_SIGNING_REQUEST: Check = CSR;
+
+/** A CertificateSigningRequestList; errors name `items[i].<field>`. */
+export function asCertificateSigningRequestList(value: unknown): List<CertificateSigningRequest> {
+  return asList<CertificateSigningRequest>(value, CSR);
+}
 
 export function isCertificateSigningRequest(value: unknown): value is CertificateSigningRequest {
   return hasShape<CertificateSigningRequest>(CSR, value);

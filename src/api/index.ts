@@ -45,6 +45,7 @@ export type {
 } from './csr.ts';
 export {
   asCertificateSigningRequest,
+  asCertificateSigningRequestList,
   asCsrCondition,
   CERTIFICATE_SIGNING_REQUEST,
   CSR_API_VERSION,

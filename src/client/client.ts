@@ -167,8 +167,19 @@ export class KubeClient {
     });
   }
 
-  /** A JSON request; a non-2xx answer throws the TlsbootError its Status maps to. */
-  async request<T = JsonObject>(path: string, options: RequestOptions = {}): Promise<T> {
+  /**
+   * A JSON request answered by a JSON object (every Kubernetes answer is one); a non-2xx answer
+   * throws the TlsbootError its Status maps to. With `decode` (an api guard such as
+   * `asCertificateSigningRequest`), the answer comes back typed or the guard's INVALID naming the field.
+   */
+  request(path: string, options?: RequestOptions): Promise<JsonObject>;
+  request<T>(path: string, options: RequestOptions, decode: (value: JsonObject) => T): Promise<T>;
+  async request<T>(path: string, options: RequestOptions = {}, decode?: (value: JsonObject) => T): Promise<JsonObject | T> {
+    const parsed = await this.requestObject(path, options);
+    return decode === undefined ? parsed : decode(parsed);
+  }
+
+  private async requestObject(path: string, options: RequestOptions): Promise<JsonObject> {
     const { status, body } = await this.raw(path, options);
     let parsed: unknown;
     try {
@@ -177,8 +188,9 @@ export class KubeClient {
       parsed = undefined;
     }
     if (status < 200 || status > 299) throw errorFromStatus(status, parsed);
-    if (parsed === undefined) throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not JSON for ${path}`);
-    return parsed as T;
+    if (!isObject(parsed))
+      throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not a JSON object for ${path}`);
+    return parsed;
   }
 
   /** A list as kubectl's Table (server-side columns). */

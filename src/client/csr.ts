@@ -15,7 +15,7 @@ function csrPath(name: string): string {
 
 /** The CSR `name`; a server answer that is not a CSR throws INVALID naming its first wrong field. */
 export async function getCsr(client: KubeClient, name: string, signal?: AbortSignal): Promise<CertificateSigningRequest> {
-  return asCertificateSigningRequest(await client.request(csrPath(name), signal === undefined ? {} : { signal }));
+  return client.request(csrPath(name), signal === undefined ? {} : { signal }, asCertificateSigningRequest);
 }
 
 export function listCsrsTable(client: KubeClient): Promise<JsonObject> {
@@ -24,7 +24,7 @@ export function listCsrsTable(client: KubeClient): Promise<JsonObject> {
 
 /** Creates `csr` and answers with the stored object (the server fills in requester and status). */
 export async function createCsr(client: KubeClient, csr: CertificateSigningRequest): Promise<CertificateSigningRequest> {
-  return asCertificateSigningRequest(await client.request(CSR_PATH, { method: 'POST', body: csr }));
+  return client.request(CSR_PATH, { method: 'POST', body: csr }, asCertificateSigningRequest);
 }
 
 /**
@@ -78,7 +78,7 @@ export async function decideCsr(
       },
     };
     try {
-      return asCertificateSigningRequest(await client.request(`${csrPath(name)}/approval`, { method: 'PUT', body: updated }));
+      return await client.request(`${csrPath(name)}/approval`, { method: 'PUT', body: updated }, asCertificateSigningRequest);
     } catch (error) {
       if (error instanceof TlsbootError && error.code === 'CONFLICT' && attempt < 5) continue;
       throw error;
