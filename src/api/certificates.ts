@@ -145,6 +145,8 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
       throw new TlsbootError('BAD_REQUEST', 'UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
   }
   const parsed = parseCsrRequestField(spec.request);
+  // parseCsrRequestField accepted only a non-empty string, so this is spec.request itself.
+  const request = typeof spec.request === 'string' ? spec.request : '';
   const signerName = validateSignerName(spec.signerName);
   if (opts.create && signerName === SIGNER_LEGACY_UNKNOWN) {
     throw invalid('spec.signerName', `Invalid value: "${signerName}": the legacy signerName is not allowed via this API version`);
@@ -173,10 +175,11 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
     seen.add(u);
   });
   return {
-    request: spec.request as string,
+    request,
     signerName,
     ...(expirationSeconds === undefined ? {} : { expirationSeconds }),
-    usages: usages as string[],
+    // Duplicates were refused, so the set holds every usage in request order.
+    usages: [...seen],
     parsed,
   };
 }
