@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import type { JsonObject } from './core.ts';
+import type { CertificateSigningRequest } from './index.ts';
 import {
   asCertificateSigningRequest,
   asConfigMap,
@@ -144,6 +146,18 @@ describe('CertificateSigningRequest guard', () => {
       fieldOf(() => asCertificateSigningRequest('csr')),
       'object',
     );
+  });
+});
+
+describe('typed resources and raw JSON objects (checked by tsc)', () => {
+  test('a typed object goes where a JsonObject is taken; a JsonObject becomes typed only through a guard', () => {
+    const typed: CertificateSigningRequest = asCertificateSigningRequest(csr);
+    const raw: JsonObject = typed;
+    // @ts-expect-error an unchecked JsonObject is not a CertificateSigningRequest
+    const unchecked: CertificateSigningRequest = raw;
+    const lease: JsonObject = asLease({ spec: { holderIdentity: 'a' } });
+    assert.equal(unchecked, raw);
+    assert.ok(lease);
   });
 });
 
