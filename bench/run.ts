@@ -14,7 +14,15 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
+import {
+  asCertificateSigningRequest,
+  asCertificateSigningRequestList,
+  asConfigMap,
+  csrCertificatePem,
+  metadataString,
+  signerPolicyProblem,
+  x509Usages,
+} from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import {
   certificatePin,
@@ -219,13 +227,12 @@ async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: numb
     const waiting = new Map<string, () => void>();
     const issued = new Set<string>();
     const watchAbort = new AbortController();
-    const list = await client.request<{ metadata: { resourceVersion: string } }>(path);
+    const list = await client.request(path, {}, asCertificateSigningRequestList);
     void (async () => {
       try {
-        for await (const event of client.watch(path, { resourceVersion: list.metadata.resourceVersion }, watchAbort.signal)) {
-          const obj = event.object as { metadata?: { name?: string }; status?: { certificate?: string } };
-          const name = obj.metadata?.name ?? '';
-          if (!obj.status?.certificate) continue;
+        for await (const event of client.watch(path, { resourceVersion: list.metadata?.resourceVersion ?? '' }, watchAbort.signal)) {
+          const name = metadataString(event.object, 'name') ?? '';
+          if (csrCertificatePem(event.object) === undefined) continue;
           issued.add(name);
           waiting.get(name)?.();
         }
@@ -242,14 +249,14 @@ async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: numb
         });
       });
     const tlsbootSign = async () => {
-      const created = await client.request<Record<string, unknown>>(path, {
+      const created = await client.request(path, {
         method: 'POST',
         body: {
           metadata: { generateName: 'bench-' },
           spec: { request, signerName: 'kubernetes.io/kube-apiserver-client', usages: ['digital signature', 'client auth'] },
         },
       });
-      const name = String((created.metadata as Record<string, unknown>).name);
+      const name = String(metadataString(created, 'name'));
       await client.request(`${path}/${name}/approval`, {
         method: 'PUT',
         body: { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Bench', message: 'bench' }] } },
@@ -322,7 +329,7 @@ async function joinStorm(
     const joinOne = async (i: number): Promise<number> => {
       const started = performance.now();
       for (;;) {
-        const info = await anon.request<{ data?: Record<string, string> }>('/api/v1/namespaces/kube-public/configmaps/cluster-info');
+        const info = await anon.request('/api/v1/namespaces/kube-public/configmaps/cluster-info', {}, asConfigMap);
         const kubeconfig = info.data?.kubeconfig ?? '';
         const jws = info.data?.[`jws-kubeconfig-${id}`];
         if (jws) {
@@ -344,15 +351,19 @@ async function joinStorm(
           ],
         }),
       ).toString('base64');
-      const created = await tokenClient.request<{ metadata: { name: string } }>(csrPath, {
-        method: 'POST',
-        body: {
-          metadata: { generateName: 'node-csr-' },
-          spec: { request, signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'] },
+      const created = await tokenClient.request(
+        csrPath,
+        {
+          method: 'POST',
+          body: {
+            metadata: { generateName: 'node-csr-' },
+            spec: { request, signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'] },
+          },
         },
-      });
+        asCertificateSigningRequest,
+      );
       for (;;) {
-        const got = await tokenClient.request<{ status?: { certificate?: string } }>(`${csrPath}/${created.metadata.name}`);
+        const got = await tokenClient.request(`${csrPath}/${created.metadata?.name ?? ''}`, {}, asCertificateSigningRequest);
         if (got.status?.certificate) return performance.now() - started;
         await new Promise((r) => setTimeout(r, 20));
       }

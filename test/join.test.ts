@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
+import { asCertificateSigningRequest, asCertificateSigningRequestList, csrConditions } from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import {
@@ -179,7 +180,7 @@ describe('tlsboot join and agent', () => {
       r.stderr,
       /timed out waiting for certificatesigningrequest node-csr-\S+ to be approved and signed: not approved automatically/,
     );
-    const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
+    const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
     const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
     assert.equal(withheld.length, 1);
     assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-1 already holds a valid client certificate/);
@@ -212,10 +213,8 @@ describe('tlsboot join and agent', () => {
           },
         });
         for (let i = 0; i < 50; i++) {
-          const csr = await admin.request<{ status?: { conditions?: { type: string; reason: string; message: string }[] } }>(
-            `${CSRS}/${name}`,
-          );
-          const decided = csr.status?.conditions?.find((c) => c.type === 'Denied' || c.type === 'Approved');
+          const csr = await admin.request(`${CSRS}/${name}`, {}, asCertificateSigningRequest);
+          const decided = csrConditions(csr).find((c) => c.type === 'Denied' || c.type === 'Approved');
           if (decided) return decided;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -223,16 +222,16 @@ describe('tlsboot join and agent', () => {
       };
       const otherNode = await forge('forged-other-ip', { ip: ['10.0.0.12'] });
       assert.equal(otherNode.type, 'Denied');
-      assert.match(otherNode.message, /10\.0\.0\.12 belongs to node node-2/);
+      assert.match(otherNode.message ?? '', /10\.0\.0\.12 belongs to node node-2/);
       const service = await forge('forged-service', { dns: ['kubernetes.default.svc'], ip: ['10.0.0.13'] });
       assert.equal(service.type, 'Denied');
-      assert.match(service.message, /kubernetes\.default\.svc is reserved: the cluster's API server certificate/);
+      assert.match(service.message ?? '', /kubernetes\.default\.svc is reserved: the cluster's API server certificate/);
       const controlPlane = await forge('forged-control-plane', { dns: ['CP.'], ip: ['10.0.0.13'] });
       assert.equal(controlPlane.type, 'Denied');
-      assert.match(controlPlane.message, /CP\. is reserved: the cluster's API server certificate/);
+      assert.match(controlPlane.message ?? '', /CP\. is reserved: the cluster's API server certificate/);
       const loopback = await forge('forged-loopback', { ip: ['127.0.0.1'] });
       assert.equal(loopback.type, 'Denied');
-      assert.match(loopback.message, /IP 127\.0\.0\.1 is reserved: the cluster's API server certificate/);
+      assert.match(loopback.message ?? '', /IP 127\.0\.0\.1 is reserved: the cluster's API server certificate/);
       const honest = await forge('honest-node-3', { dns: ['node-3'], ip: ['10.0.0.13'] });
       assert.equal(honest.type, 'Approved');
     } finally {
@@ -284,8 +283,8 @@ describe('tlsboot join and agent', () => {
     // can come after the client rotation that ended the wait above.
     const served = await until('the serving endpoint', () => serve().catch(() => undefined), 30_000);
     assert.match(served, /CN=system:node:node-2/);
-    const list = await admin.request<{ items: Record<string, unknown>[] }>(CSRS);
-    const renewals = list.items.filter((c) => String((c.spec as Record<string, unknown>).username) === 'system:node:node-2');
+    const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
+    const renewals = list.items.filter((c) => c.spec.username === 'system:node:node-2');
     assert.ok(renewals.length >= 2, 'the agent requested its serving certificate and renewed its client certificate itself');
     assert.ok(renewals.length <= 6, `rotation must not loop: ${renewals.length} requests from node-2`);
     stopAgent.abort();

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { kubeletServingSpec } from '../src/agent/agent.ts';
 import { NodeRegistrar, nodeAddressesFor, registerNode } from '../src/agent/node-registration.ts';
+import { isObject } from '../src/base/json.ts';
 import { type ConnectionConfig, KubeClient } from '../src/client/client.ts';
 import { StaticTokens } from '../src/server/authn.ts';
 import { NodeRestrictingAuthorizer } from '../src/server/node-restriction.ts';
@@ -39,8 +40,10 @@ describe('node registration', () => {
     await api?.close();
   });
 
-  const addressesOf = async (name: string) =>
-    (await admin.request<{ status?: { addresses?: unknown } }>(`/api/v1/nodes/${name}`)).status?.addresses;
+  const addressesOf = async (name: string) => {
+    const node = await admin.request(`/api/v1/nodes/${name}`);
+    return isObject(node.status) ? node.status.addresses : undefined;
+  };
 
   test('the addresses are the serving request SANs: Hostname, then canonical InternalIPs, then other names as InternalDNS', () => {
     const spec = kubeletServingSpec('w7', ['10.5.0.7', '2001:db8:0:0::7']);

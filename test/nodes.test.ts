@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
+import { asCertificateSigningRequestList, csrConditions } from '../src/api/index.ts';
 import { isObject } from '../src/base/json.ts';
 import type { KubeClient } from '../src/client/client.ts';
 import {
@@ -84,16 +85,12 @@ describe('tlsboot agent registers its Node, whose addresses approve its serving 
         30_000,
       );
       assert.match(subject, /CN=system:node:worker-1/);
-      const list = await admin.request<{
-        items: { spec: { signerName: string; username: string }; status?: { conditions?: unknown[] } }[];
-      }>(CSRS);
+      const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
       const serving = list.items.filter(
         (c) => c.spec.signerName === 'kubernetes.io/kubelet-serving' && c.spec.username === 'system:node:worker-1',
       );
       assert.equal(serving.length, 1, 'one serving request');
-      const approved = (serving[0]?.status?.conditions ?? []).find(
-        (c): c is { type: string; reason: string } => typeof c === 'object' && c !== null && 'type' in c && c.type === 'Approved',
-      );
+      const approved = csrConditions(serving[0] ?? {}).find((c) => c.type === 'Approved');
       assert.equal(approved?.reason, 'NodeAddressesApproved');
     } finally {
       stopAgent.abort();

@@ -11,8 +11,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import type { JsonObject, KubeClient } from '../src/client/client.ts';
-import { CSR_PATH, csrConditions } from '../src/client/csr.ts';
+import { asCertificateSigningRequestList, csrConditions } from '../src/api/index.ts';
+import type { KubeClient } from '../src/client/client.ts';
+import { CSR_PATH } from '../src/client/csr.ts';
 import { parseGrantCredential } from '../src/signer/remote-protocol.ts';
 import {
   adminAndToken,
@@ -158,7 +159,7 @@ describe('remote signer with grants', () => {
     await signer.stop();
     const pending = joinAs('node-2');
     const waiting = await until('a CSR waiting for the remote signer', async () => {
-      const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
+      const list = await admin.request(CSR_PATH, {}, asCertificateSigningRequestList);
       return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /remote signer/.test(String(x.message))));
     });
     assert.ok(waiting);
@@ -176,7 +177,7 @@ describe('remote signer with grants', () => {
     assert.match(list.stdout, new RegExp(`${id}\\s+revoked`));
     const pending = joinAs('node-3');
     await until('a CSR waiting because the grant was revoked', async () => {
-      const items = (await admin.request<{ items: JsonObject[] }>(CSR_PATH)).items;
+      const items = (await admin.request(CSR_PATH, {}, asCertificateSigningRequestList)).items;
       return items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /revoked/.test(String(x.message))));
     });
     assert.equal(existsSync(join(dir.path, 'node-3', 'pki', 'kubelet-client-current.pem')), false);

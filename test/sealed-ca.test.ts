@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { asCertificateSigningRequestList, csrCertificatePem, csrConditions } from '../src/api/index.ts';
 import type { JsonObject, KubeClient } from '../src/client/client.ts';
-import { CSR_PATH, csrCertificate, csrConditions, decideCsr } from '../src/client/csr.ts';
+import { CSR_PATH, decideCsr } from '../src/client/csr.ts';
 import { unsealPrivateKey } from '../src/kubeadm/sealed-key.ts';
 import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/index.ts';
 import {
@@ -89,14 +90,14 @@ describe('sealed CA with signing sessions', () => {
   test('a join waits while sealed, nothing is issued, and it completes within seconds of a session opening', async () => {
     const join1 = joinNode(server, token, 'node-1', join(dir.path, 'node-1'), ['--tls-bootstrap-timeout', '60s']);
     const waiting = await until('a CSR approved and waiting for a session', async () => {
-      const list = await admin.request<{ items: JsonObject[] }>(CSR_PATH);
+      const list = await admin.request(CSR_PATH, {}, asCertificateSigningRequestList);
       return list.items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending'));
     });
     assert.ok(csrConditions(waiting).some((c) => c.type === 'Approved'));
     assert.match(String(csrConditions(waiting).find((c) => c.type === 'SigningPending')?.message), /waiting for a signing session/);
     await new Promise((r) => setTimeout(r, 1500));
-    const name = String((waiting.metadata as JsonObject).name);
-    assert.equal(csrCertificate(await admin.request(`${CSR_PATH}/${name}`)), undefined, 'no certificate outside a session');
+    const name = String(waiting.metadata?.name);
+    assert.equal(csrCertificatePem(await admin.request(`${CSR_PATH}/${name}`)), undefined, 'no certificate outside a session');
 
     const opened = Date.now();
     const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
@@ -143,7 +144,7 @@ describe('sealed CA with signing sessions', () => {
     assert.equal(budget.code, 0, budget.stderr);
     const signedCount = async () => {
       let n = 0;
-      for (const name of names) if (csrCertificate(await admin.request(`${CSR_PATH}/${name}`))) n++;
+      for (const name of names) if (csrCertificatePem(await admin.request(`${CSR_PATH}/${name}`))) n++;
       return n;
     };
     await until('three signed', async () => ((await signedCount()) === 3 ? true : undefined));
@@ -161,7 +162,7 @@ describe('sealed CA with signing sessions', () => {
     let withCert = 0;
     for (const name of names) {
       const csr = await admin.request(`${CSR_PATH}/${name}`);
-      const cert = csrCertificate(csr);
+      const cert = csrCertificatePem(csr);
       if (cert === undefined) {
         assert.ok(
           csrConditions(csr).some((c) => c.type === 'SigningPending'),

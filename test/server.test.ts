@@ -9,6 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import {
+  asCertificateSigningRequestList,
+  asConfigMap,
+  asList,
+  CERTIFICATE_SIGNING_REQUEST,
+  CONFIG_MAP,
+  type ConfigMap,
+  metadataString,
+} from '../src/api/index.ts';
+import { isObject } from '../src/base/json.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import {
   certificateToPem,
@@ -71,8 +81,9 @@ describe('tlsboot server', () => {
     assert.equal((await admin.raw('/readyz')).status, 200);
     const version = await admin.request('/version');
     assert.match(String(version.gitVersion), /^v1\.33\.0-tlsboot/);
-    const resources = await admin.request<{ resources: { name: string }[] }>('/apis/certificates.k8s.io/v1');
-    assert.deepEqual(resources.resources.map((r) => r.name).sort(), [
+    const resources = (await admin.request('/apis/certificates.k8s.io/v1')).resources;
+    assert.ok(Array.isArray(resources));
+    assert.deepEqual(resources.map((r) => (isObject(r) ? r.name : undefined)).sort(), [
       'certificatesigningrequests',
       'certificatesigningrequests/approval',
       'certificatesigningrequests/status',
@@ -194,10 +205,10 @@ describe('tlsboot server', () => {
 
   describe('bad input gets a Status and stores nothing', () => {
     const expectError = async (path: string, body: unknown, expected: string, method = 'POST') => {
-      const before = await admin.request<{ items: unknown[] }>(CSRS);
+      const count = async () => asList(await admin.request(CSRS), CERTIFICATE_SIGNING_REQUEST).items.length;
+      const before = await count();
       await assert.rejects(admin.request(path, { method, body }), (e: unknown) => code(e) === expected);
-      const afterList = await admin.request<{ items: unknown[] }>(CSRS);
-      assert.equal(afterList.items.length, before.items.length);
+      assert.equal(await count(), before);
     };
 
     test('a request field that is not a CSR, a short expiration, unknown usages, a bad name', async () => {
@@ -235,11 +246,12 @@ describe('tlsboot server', () => {
     });
 
     test('an update with a stale resourceVersion is a 409 Conflict', async () => {
-      const created = await admin.request<Record<string, unknown>>('/api/v1/namespaces/default/configmaps', {
-        method: 'POST',
-        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cas' }, data: { a: '1' } },
-      });
-      const meta = created.metadata as Record<string, unknown>;
+      const created = await admin.request(
+        '/api/v1/namespaces/default/configmaps',
+        { method: 'POST', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cas' }, data: { a: '1' } } },
+        asConfigMap,
+      );
+      const meta = created.metadata;
       await admin.request('/api/v1/namespaces/default/configmaps/cas', { method: 'PUT', body: { ...created, data: { a: '2' } } });
       await assert.rejects(
         admin.request('/api/v1/namespaces/default/configmaps/cas', {
@@ -248,7 +260,7 @@ describe('tlsboot server', () => {
         }),
         (e: unknown) => code(e) === 'CONFLICT',
       );
-      const now = await admin.request<Record<string, unknown>>('/api/v1/namespaces/default/configmaps/cas');
+      const now = await admin.request('/api/v1/namespaces/default/configmaps/cas', {}, asConfigMap);
       assert.deepEqual(now.data, { a: '2' });
     });
   });
@@ -452,8 +464,8 @@ describe('tlsboot server', () => {
     test('anonymous may read kube-public/cluster-info but not list CSRs', async () => {
       const anon = new KubeClient({ server: server.url, caPem: readFileSync(join(server.dir, 'pki', 'ca.crt'), 'utf8') });
       try {
-        const info = await anon.request<{ data: Record<string, string> }>('/api/v1/namespaces/kube-public/configmaps/cluster-info');
-        assert.match(info.data.kubeconfig ?? '', /certificate-authority-data/);
+        const info = await anon.request('/api/v1/namespaces/kube-public/configmaps/cluster-info', {}, asConfigMap);
+        assert.match(info.data?.kubeconfig ?? '', /certificate-authority-data/);
         await assert.rejects(anon.request(CSRS), (e: unknown) => code(e) === 'FORBIDDEN');
       } finally {
         anon.close();
@@ -462,12 +474,12 @@ describe('tlsboot server', () => {
   });
 
   test('a watch delivers CSR events from a resourceVersion', async () => {
-    const list = await admin.request<{ metadata: { resourceVersion: string } }>(CSRS);
+    const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
     const stop = new AbortController();
     const seen: string[] = [];
     const watching = (async () => {
-      for await (const e of admin.watch(CSRS, { resourceVersion: list.metadata.resourceVersion }, stop.signal)) {
-        seen.push(`${e.type} ${String((e.object.metadata as Record<string, unknown>).name)}`);
+      for await (const e of admin.watch(CSRS, { resourceVersion: list.metadata?.resourceVersion ?? '' }, stop.signal)) {
+        seen.push(`${e.type} ${String(metadataString(e.object, 'name'))}`);
         if (seen.length >= 2) break;
       }
     })();
@@ -524,8 +536,8 @@ describe('tlsboot server durability', () => {
       server = await startServer(server.dir, [], server.port);
       fix();
       client = new KubeClient(loadKubeconfig(conf));
-      const { items } = await client.request<{ items: { metadata: { name: string } }[] }>('/api/v1/namespaces/default/configmaps');
-      const stored = new Set(items.map((i) => i.metadata.name));
+      const { items } = await client.request('/api/v1/namespaces/default/configmaps', {}, (v) => asList<ConfigMap>(v, CONFIG_MAP));
+      const stored = new Set(items.map((i) => i.metadata?.name));
       assert.deepEqual(
         acknowledged.filter((a) => !stored.has(a)),
         [],

@@ -6,10 +6,10 @@
  * trusted CA) before anyone installs it.
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { type CertificateSigningRequest, csrCertificatePem, csrConditions } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject, KubeClient } from '../client/client.ts';
-import { CSR_PATH, csrCertificate, csrConditions } from '../client/csr.ts';
+import type { KubeClient } from '../client/client.ts';
+import { createCsr, getCsr, watchCsr } from '../client/csr.ts';
 import {
   type Certificate,
   commonName,
@@ -47,7 +47,11 @@ function subjectOf(spec: CertificateRequestSpec): NameAttribute[] {
   return [...spec.organizations.map((value) => ({ type: 'O', value })), { type: 'CN', value: spec.commonName }];
 }
 
-export function csrBody(key: KeyObject, spec: CertificateRequestSpec, naming: { name: string } | { generateName: string }): JsonObject {
+export function csrBody(
+  key: KeyObject,
+  spec: CertificateRequestSpec,
+  naming: { name: string } | { generateName: string },
+): CertificateSigningRequest {
   const pem = createCsrPem({ key, subject: subjectOf(spec), ...(spec.sans ? { sans: spec.sans } : {}) });
   return {
     apiVersion: 'certificates.k8s.io/v1',
@@ -63,9 +67,9 @@ export function csrBody(key: KeyObject, spec: CertificateRequestSpec, naming: { 
 }
 
 /** Whether an existing CSR is ours to reuse: same subject, signer and public key, and not spent. */
-function compatible(existing: JsonObject, key: KeyObject, spec: CertificateRequestSpec, now: Date): boolean {
-  const s = isObject(existing.spec) ? existing.spec : {};
-  if (s.signerName !== spec.signerName || typeof s.request !== 'string') return false;
+function compatible(existing: CertificateSigningRequest, key: KeyObject, spec: CertificateRequestSpec, now: Date): boolean {
+  const s = existing.spec;
+  if (s.signerName !== spec.signerName) return false;
   try {
     const req = parseCsrPem(Buffer.from(s.request, 'base64'));
     if (!spkiOf(key).equals(req.spki)) return false;
@@ -74,7 +78,7 @@ function compatible(existing: JsonObject, key: KeyObject, spec: CertificateReque
   } catch {
     return false;
   }
-  const pem = csrCertificate(existing);
+  const pem = csrCertificatePem(existing);
   if (pem) {
     const [leaf] = parseCertificateBundle(pem);
     if (!leaf || leaf.notAfter <= now) return false;
@@ -85,17 +89,17 @@ function compatible(existing: JsonObject, key: KeyObject, spec: CertificateReque
 /** Creates the CSR, or reuses a compatible one of the same name. Returns the stored object. */
 export async function submitCsr(
   client: KubeClient,
-  body: JsonObject,
+  body: CertificateSigningRequest,
   key: KeyObject,
   spec: CertificateRequestSpec,
   now: Date,
-): Promise<JsonObject> {
+): Promise<CertificateSigningRequest> {
   try {
-    return await client.request(CSR_PATH, { method: 'POST', body });
+    return await createCsr(client, body);
   } catch (error) {
-    const name = isObject(body.metadata) ? body.metadata.name : undefined;
-    if (!(error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && typeof name === 'string')) throw error;
-    const existing = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`);
+    const name = body.metadata?.name;
+    if (!(error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && name !== undefined)) throw error;
+    const existing = await getCsr(client, name);
     if (!compatible(existing, key, spec, now)) {
       throw new TlsbootError(
         'CONFLICT',
@@ -107,7 +111,7 @@ export async function submitCsr(
   }
 }
 
-function terminalState(csr: JsonObject, name: string): string | undefined {
+function terminalState(csr: CertificateSigningRequest, name: string): string | undefined {
   const conditions = csrConditions(csr);
   const denied = conditions.find((c) => c.type === 'Denied');
   if (denied)
@@ -124,7 +128,7 @@ function terminalState(csr: JsonObject, name: string): string | undefined {
       `certificatesigningrequest ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(),
     );
   if (!conditions.some((c) => c.type === 'Approved')) return undefined;
-  return csrCertificate(csr);
+  return csrCertificatePem(csr);
 }
 
 /**
@@ -136,7 +140,7 @@ function terminalState(csr: JsonObject, name: string): string | undefined {
  * known yet: withheld by the approver (its message, and the command an admin runs), approved but
  * waiting for a signing session or the remote signer, or approved and waiting for the signer.
  */
-export function waitingReason(csr: JsonObject, name: string): string | undefined {
+export function waitingReason(csr: CertificateSigningRequest, name: string): string | undefined {
   const conditions = csrConditions(csr);
   const pending = conditions.find((c) => c.type === 'SigningPending');
   if (pending)
@@ -150,40 +154,36 @@ export function waitingReason(csr: JsonObject, name: string): string | undefined
 
 export async function waitForCertificate(
   client: KubeClient,
-  created: JsonObject,
+  created: CertificateSigningRequest,
   timeoutMs: number,
   signal?: AbortSignal,
   /** Called with each new reason the request is waiting for. */
   onWaiting?: (reason: string) => void,
 ): Promise<string> {
-  const meta = isObject(created.metadata) ? created.metadata : {};
-  const name = String(meta.name);
-  const uid = meta.uid;
+  const name = String(created.metadata?.name);
+  const uid = created.metadata?.uid;
   const timeout = AbortSignal.timeout(timeoutMs);
   const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let lastReason: string | undefined;
-  const report = (csr: JsonObject) => {
+  const report = (csr: CertificateSigningRequest) => {
     const reason = waitingReason(csr, name);
     if (reason !== undefined && reason !== lastReason) onWaiting?.(reason);
     if (reason !== undefined) lastReason = reason;
   };
-  let current = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`, { signal: both });
+  let current = await getCsr(client, name, both);
   for (;;) {
-    const curMeta = isObject(current.metadata) ? current.metadata : {};
-    if (uid !== undefined && curMeta.uid !== uid)
+    if (uid !== undefined && current.metadata?.uid !== uid)
       throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
     const done = terminalState(current, name);
     if (done) return done;
     report(current);
-    const from = String(curMeta.resourceVersion ?? '');
-    let next: JsonObject | undefined;
-    for await (const event of client.watch(CSR_PATH, { fieldSelector: `metadata.name=${name}`, resourceVersion: from }, both)) {
+    const from = current.metadata?.resourceVersion ?? '';
+    for await (const event of watchCsr(client, name, from, both)) {
       if (event.type === 'DELETED')
         throw new TlsbootError('NOT_FOUND', 'CSR_DELETED', `certificatesigningrequest ${name} was deleted while waiting`);
       if (event.type === 'ERROR') break;
-      next = event.object;
-      const nextMeta = isObject(next.metadata) ? next.metadata : {};
-      if (uid !== undefined && nextMeta.uid !== uid)
+      const next = event.object;
+      if (uid !== undefined && next.metadata?.uid !== uid)
         throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
       const got = terminalState(next, name);
       if (got) return got;
@@ -197,7 +197,7 @@ export async function waitForCertificate(
       );
     if (signal?.aborted) throw new TlsbootError('UNAVAILABLE', 'ABORTED', 'aborted');
     // The watch ended (server restart, expired history): re-read and watch again from there.
-    current = await client.request(`${CSR_PATH}/${encodeURIComponent(name)}`, { signal: both });
+    current = await getCsr(client, name, both);
   }
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isTlsbootError } from '../base/errors.ts';
 import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
-import { parseCsrRequestField } from './certificates.ts';
+import { parseCsrRequestField, validateCsrSpec } from './certificates.ts';
 
 const field = (cn: string, key = generatePrivateKey('ecdsa-p256')) =>
   Buffer.from(createCsrPem({ key, subject: [{ type: 'CN', value: cn }] })).toString('base64');
@@ -38,5 +38,16 @@ describe('parseCsrRequestField', () => {
     const again = parseCsrRequestField(first);
     assert.notEqual(again, parsed);
     assert.deepEqual(again.der, parsed.der);
+  });
+});
+
+describe('validateCsrSpec', () => {
+  test('answers the request text and the usages exactly as sent, in their order', () => {
+    const request = field('spec-order');
+    const usages = ['key encipherment', 'client auth', 'digital signature'];
+    const spec = validateCsrSpec({ request, signerName: 'example.com/signer', usages, expirationSeconds: 600 }, { create: true });
+    assert.equal(spec.request, request);
+    assert.deepEqual(spec.usages, usages);
+    assert.equal(spec.expirationSeconds, 600);
   });
 });

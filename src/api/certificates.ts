@@ -16,24 +16,15 @@ import {
   parseCertificateBundle,
   parseCsrPem,
 } from '../pki/index.ts';
+import type { JsonObject } from './core.ts';
+import { asCsrCondition, type CsrCondition, csrCertificatePem, csrConditions } from './csr.ts';
 import { dns1123SubdomainProblem } from './identity.ts';
 import type { UserInfo } from './rbac.ts';
-
-export type JsonObject = Record<string, unknown>;
 
 export const SIGNER_KUBE_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client';
 export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
 export const SIGNER_KUBELET_SERVING = 'kubernetes.io/kubelet-serving';
 export const SIGNER_LEGACY_UNKNOWN = 'kubernetes.io/legacy-unknown';
-
-export interface CsrCondition {
-  readonly type: string;
-  readonly status: string;
-  readonly reason?: string;
-  readonly message?: string;
-  readonly lastUpdateTime?: string;
-  readonly lastTransitionTime?: string;
-}
 
 /** Usage strings (reference §3.2) and the key usage or extended key usage each asserts. */
 export const USAGES: Readonly<Record<string, { readonly ku?: KeyUsage; readonly eku?: ExtKeyUsage }>> = {
@@ -154,6 +145,8 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
       throw new TlsbootError('BAD_REQUEST', 'UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
   }
   const parsed = parseCsrRequestField(spec.request);
+  // parseCsrRequestField accepted only a non-empty string, so this is spec.request itself.
+  const request = typeof spec.request === 'string' ? spec.request : '';
   const signerName = validateSignerName(spec.signerName);
   if (opts.create && signerName === SIGNER_LEGACY_UNKNOWN) {
     throw invalid('spec.signerName', `Invalid value: "${signerName}": the legacy signerName is not allowed via this API version`);
@@ -182,10 +175,11 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
     seen.add(u);
   });
   return {
-    request: spec.request as string,
+    request,
     signerName,
     ...(expirationSeconds === undefined ? {} : { expirationSeconds }),
-    usages: usages as string[],
+    // Duplicates were refused, so the set holds every usage in request order.
+    usages: [...seen],
     parsed,
   };
 }
@@ -215,25 +209,6 @@ export function prepareCsrCreate(obj: JsonObject, user: UserInfo): JsonObject {
 
 const STICKY = ['Approved', 'Denied', 'Failed'];
 
-export function csrConditions(obj: JsonObject): CsrCondition[] {
-  const status = isObject(obj.status) ? obj.status : {};
-  return Array.isArray(status.conditions) ? (status.conditions.filter(isObject) as unknown as CsrCondition[]) : [];
-}
-
-/** Still waiting: no certificate issued, and neither Denied nor Failed (what the requester's pending-CSR limit counts). */
-export function csrIsPending(obj: JsonObject): boolean {
-  const status = isObject(obj.status) ? obj.status : {};
-  if (typeof status.certificate === 'string' && status.certificate !== '') return false;
-  return !csrConditions(obj).some((c) => c.type === 'Denied' || c.type === 'Failed');
-}
-
-export function csrCertificatePem(obj: JsonObject): string | undefined {
-  const status = isObject(obj.status) ? obj.status : {};
-  return typeof status.certificate === 'string' && status.certificate !== ''
-    ? Buffer.from(status.certificate, 'base64').toString('utf8')
-    : undefined;
-}
-
 function validateConditions(raw: unknown): CsrCondition[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw invalid('status.conditions', 'must be a list');
@@ -252,7 +227,7 @@ function validateConditions(raw: unknown): CsrCondition[] {
     for (const k of ['reason', 'message', 'lastUpdateTime', 'lastTransitionTime'] as const) {
       if (c[k] !== undefined && typeof c[k] !== 'string') throw invalid(`${field}.${k}`, 'must be a string');
     }
-    return c as unknown as CsrCondition;
+    return asCsrCondition(c, field);
   });
 }
 

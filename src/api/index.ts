@@ -1,10 +1,7 @@
 /** The public surface of the API layer: resource types, validation, strategies and Status mapping. */
-export type { CsrCondition, ValidatedCsrSpec } from './certificates.ts';
+export type { ValidatedCsrSpec } from './certificates.ts';
 export {
-  csrCertificatePem,
   csrConditionSummary,
-  csrConditions,
-  csrIsPending,
   isNodeClientRequest,
   isSelfNodeClientRequest,
   PRIVILEGED_GROUPS,
@@ -40,6 +37,28 @@ export {
   TOKEN_ALPHABET,
   TOKEN_PATTERN,
 } from './core.ts';
+export type {
+  CertificateSigningRequest,
+  CertificateSigningRequestSpec,
+  CertificateSigningRequestStatus,
+  CsrCondition,
+} from './csr.ts';
+export {
+  asCertificateSigningRequest,
+  asCertificateSigningRequestList,
+  asCsrCondition,
+  CERTIFICATE_SIGNING_REQUEST,
+  CSR_API_VERSION,
+  CSR_KIND,
+  csrCertificatePem,
+  csrConditions,
+  csrHasCondition,
+  csrIsApproved,
+  csrIsDenied,
+  csrIsFailed,
+  csrIsPending,
+  isCertificateSigningRequest,
+} from './csr.ts';
 export type { NodeNameContext, ReservedIdentities, ReservedSource } from './identity.ts';
 export {
   ADDRESS_CLAIM_RESOURCE,
@@ -72,6 +91,22 @@ export {
   prepareNodeCreate,
   prepareNodeUpdate,
 } from './nodes.ts';
+export type { List, ListMeta, ObjectMeta, Status, StatusCauseBody, WatchEvent, WatchEventType } from './meta.ts';
+export {
+  asList,
+  asObjectMeta,
+  asStatus,
+  asWatchEvent,
+  isStatus,
+  isWatchEvent,
+  looseMetadataOf,
+  metadataOf,
+  metadataString,
+  OBJECT_META,
+  WATCH_EVENT_TYPES,
+} from './meta.ts';
+export type { ConfigMap, Lease, LeaseSpec, Secret } from './objects.ts';
+export { asConfigMap, asLease, asSecret, CONFIG_MAP, LEASE, LEASE_API_VERSION, SECRET } from './objects.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';
 export { authorize, prepareBinding, prepareRole, rulesFor } from './rbac.ts';
 export type { StatusDetails, StatusResponse } from './status.ts';

@@ -10,6 +10,7 @@
  * them, which suffices without a policy; a policy's rules then apply as well. Pure.
  */
 import { InvalidError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import { type CertificateRequest, canonicalIp, commonName, comparableIp, ipToBytes } from '../pki/index.ts';
 import { SIGNER_KUBELET_SERVING, signerPolicyProblem } from './certificates.ts';
 import {
@@ -139,9 +140,8 @@ function dnsProblem(name: string, clusterDomain: string): string | undefined {
 
 /** Checks a policy document (parsed YAML/JSON) and fills in defaults. */
 export function parseServingPolicy(doc: unknown): ServingPolicy {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    throw new InvalidError('SERVING_POLICY', 'the serving policy must be a mapping', { field: 'policy' });
-  const o = doc as Record<string, unknown>;
+  if (!isObject(doc)) throw new InvalidError('SERVING_POLICY', 'the serving policy must be a mapping', { field: 'policy' });
+  const o = doc;
   const list = (key: string): string[] => {
     const v = o[key];
     if (v === undefined) return [];
@@ -154,7 +154,7 @@ export function parseServingPolicy(doc: unknown): ServingPolicy {
   if (typeof rawNodes !== 'object' || rawNodes === null || Array.isArray(rawNodes))
     throw new InvalidError('SERVING_POLICY', 'nodes must be a mapping of node name to {ips, dns}', { field: 'nodes' });
   for (const [name, value] of Object.entries(rawNodes)) {
-    const v = (value ?? {}) as Record<string, unknown>;
+    const v = isObject(value) ? value : {};
     const ips = Array.isArray(v.ips) ? v.ips.map(String) : [];
     const dns = Array.isArray(v.dns) ? v.dns.map(String) : [];
     for (const ip of ips) {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { isWatchEvent, type WatchEvent } from '../api/index.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { type ErrorCode, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
@@ -47,10 +48,7 @@ export interface Transport {
   stream(request: TransportRequest, signal: AbortSignal): Promise<{ status: number; body: NodeJS.ReadableStream }>;
 }
 
-export interface WatchEvent {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  readonly object: JsonObject;
-}
+export type { WatchEvent };
 
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: 'BAD_REQUEST',
@@ -199,8 +197,19 @@ export class KubeClient {
     });
   }
 
-  /** A JSON request; a non-2xx answer throws the TlsbootError its Status maps to. */
-  async request<T = JsonObject>(path: string, options: RequestOptions = {}): Promise<T> {
+  /**
+   * A JSON request answered by a JSON object (every Kubernetes answer is one); a non-2xx answer
+   * throws the TlsbootError its Status maps to. With `decode` (an api guard such as
+   * `asCertificateSigningRequest`), the answer comes back typed or the guard's INVALID naming the field.
+   */
+  request(path: string, options?: RequestOptions): Promise<JsonObject>;
+  request<T>(path: string, options: RequestOptions, decode: (value: JsonObject) => T): Promise<T>;
+  async request<T>(path: string, options: RequestOptions = {}, decode?: (value: JsonObject) => T): Promise<JsonObject | T> {
+    const parsed = await this.requestObject(path, options);
+    return decode === undefined ? parsed : decode(parsed);
+  }
+
+  private async requestObject(path: string, options: RequestOptions): Promise<JsonObject> {
     const { status, body } = await this.raw(path, options);
     let parsed: unknown;
     try {
@@ -209,8 +218,9 @@ export class KubeClient {
       parsed = undefined;
     }
     if (status < 200 || status > 299) throw errorFromStatus(status, parsed);
-    if (parsed === undefined) throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not JSON for ${path}`);
-    return parsed as T;
+    if (!isObject(parsed))
+      throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not a JSON object for ${path}`);
+    return parsed;
   }
 
   /** A list as kubectl's Table (server-side columns). */
@@ -249,10 +259,8 @@ export class KubeClient {
       for await (const line of lines) {
         if (line.trim() === '') continue;
         const event: unknown = JSON.parse(line);
-        if (!isObject(event) || typeof event.type !== 'string' || !isObject(event.object)) {
-          throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
-        }
-        yield event as unknown as WatchEvent;
+        if (!isWatchEvent(event)) throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
+        yield event;
       }
       if (streamError && !controller.signal.aborted) throw streamError;
     } catch (error) {

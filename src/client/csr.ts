@@ -3,40 +3,44 @@
  * Table), create, wait for the certificate with a watch, and approve/deny through the
  * `/approval` subresource with compare-and-swap retries, as `kubectl certificate` does.
  */
-import type { CsrCondition } from '../api/index.ts';
+import { asCertificateSigningRequest, type CertificateSigningRequest, csrConditions, type WatchEvent } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
-
-export type { CsrCondition };
-
-import { isObject } from '../base/json.ts';
 import type { JsonObject, KubeClient } from './client.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
-export function csrConditions(csr: JsonObject): CsrCondition[] {
-  const status = isObject(csr.status) ? csr.status : {};
-  const list = Array.isArray(status.conditions) ? status.conditions : [];
-  return list.filter((c): c is CsrCondition => isObject(c) && typeof c.type === 'string' && typeof c.status === 'string');
+function csrPath(name: string): string {
+  return `${CSR_PATH}/${encodeURIComponent(name)}`;
 }
 
-/** The issued certificate PEM, or undefined while there is none. */
-export function csrCertificate(csr: JsonObject): string | undefined {
-  const status = isObject(csr.status) ? csr.status : {};
-  return typeof status.certificate === 'string' && status.certificate !== ''
-    ? Buffer.from(status.certificate, 'base64').toString('utf8')
-    : undefined;
-}
-
-export function getCsr(client: KubeClient, name: string): Promise<JsonObject> {
-  return client.request(`${CSR_PATH}/${encodeURIComponent(name)}`);
+/** The CSR `name`; a server answer that is not a CSR throws INVALID naming its first wrong field. */
+export async function getCsr(client: KubeClient, name: string, signal?: AbortSignal): Promise<CertificateSigningRequest> {
+  return client.request(csrPath(name), signal === undefined ? {} : { signal }, asCertificateSigningRequest);
 }
 
 export function listCsrsTable(client: KubeClient): Promise<JsonObject> {
   return client.requestTable(CSR_PATH);
 }
 
-export function createCsr(client: KubeClient, csr: JsonObject): Promise<JsonObject> {
-  return client.request(CSR_PATH, { method: 'POST', body: csr });
+/** Creates `csr` and answers with the stored object (the server fills in requester and status). */
+export async function createCsr(client: KubeClient, csr: CertificateSigningRequest): Promise<CertificateSigningRequest> {
+  return client.request(CSR_PATH, { method: 'POST', body: csr }, asCertificateSigningRequest);
+}
+
+/**
+ * Watches the one CSR `name` from `resourceVersion`: its ADDED, MODIFIED and DELETED states typed,
+ * and ERROR events with the Status they carry untouched.
+ */
+export async function* watchCsr(
+  client: KubeClient,
+  name: string,
+  resourceVersion: string,
+  signal?: AbortSignal,
+): AsyncGenerator<{ readonly type: 'ERROR'; readonly object: JsonObject } | WatchEvent<CertificateSigningRequest>> {
+  for await (const event of client.watch(CSR_PATH, { fieldSelector: `metadata.name=${name}`, resourceVersion }, signal)) {
+    if (event.type === 'ERROR') yield { type: 'ERROR', object: event.object };
+    else yield { type: event.type, object: asCertificateSigningRequest(event.object) };
+  }
 }
 
 export type Decision = 'Approved' | 'Denied';
@@ -52,7 +56,7 @@ export async function decideCsr(
   reason: string,
   message: string,
   now: () => Date,
-): Promise<JsonObject> {
+): Promise<CertificateSigningRequest> {
   for (let attempt = 0; ; attempt++) {
     const csr = await getCsr(client, name);
     const existing = csrConditions(csr).find((c) => c.type === 'Approved' || c.type === 'Denied');
@@ -66,16 +70,15 @@ export async function decideCsr(
     const stamp = now()
       .toISOString()
       .replace(/\.\d{3}Z$/, 'Z');
-    const status = isObject(csr.status) ? csr.status : {};
-    const updated = {
+    const updated: CertificateSigningRequest = {
       ...csr,
       status: {
-        ...status,
+        ...csr.status,
         conditions: [...csrConditions(csr), { type: decision, status: 'True', reason, message, lastUpdateTime: stamp }],
       },
     };
     try {
-      return await client.request(`${CSR_PATH}/${encodeURIComponent(name)}/approval`, { method: 'PUT', body: updated });
+      return await client.request(`${csrPath(name)}/approval`, { method: 'PUT', body: updated }, asCertificateSigningRequest);
     } catch (error) {
       if (error instanceof TlsbootError && error.code === 'CONFLICT' && attempt < 5) continue;
       throw error;

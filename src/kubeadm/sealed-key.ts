@@ -124,18 +124,27 @@ export function parseSealedFile(text: string, field: string): SealedFile {
   const { logN, r, p } = kdf;
   if (typeof logN !== 'number' || !Number.isInteger(logN) || logN < 14 || logN > 20) throw bad('scrypt logN must be 14..20');
   if (r !== SCRYPT_R || p !== SCRYPT_P) throw bad('unsupported scrypt r/p');
-  for (const [name, v] of [
-    ['kdf.salt', kdf.salt],
-    ['iv', value.iv],
-    ['ciphertext', value.ciphertext],
-    ['tag', value.tag],
-  ] as const) {
+  const base64 = (name: string, v: unknown): string => {
     if (typeof v !== 'string' || !BASE64.test(v) || v === '') throw bad(`${name} is not base64`);
-  }
-  if (typeof value.publicKeyPin !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(value.publicKeyPin)) throw bad('publicKeyPin is malformed');
-  if (Buffer.from(String(value.iv), 'base64').length !== 12 || Buffer.from(String(value.tag), 'base64').length !== 16)
-    throw bad('iv or tag has the wrong length');
-  return value as unknown as SealedFile;
+    return v;
+  };
+  const salt = base64('kdf.salt', kdf.salt);
+  const iv = base64('iv', value.iv);
+  const ciphertext = base64('ciphertext', value.ciphertext);
+  const tag = base64('tag', value.tag);
+  const publicKeyPin = value.publicKeyPin;
+  if (typeof publicKeyPin !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(publicKeyPin)) throw bad('publicKeyPin is malformed');
+  if (Buffer.from(iv, 'base64').length !== 12 || Buffer.from(tag, 'base64').length !== 16) throw bad('iv or tag has the wrong length');
+  return {
+    kind: SEALED_KIND,
+    version: 1,
+    kdf: { name: 'scrypt', logN, r: SCRYPT_R, p: SCRYPT_P, salt },
+    cipher: 'aes-256-gcm',
+    iv,
+    publicKeyPin,
+    ciphertext,
+    tag,
+  };
 }
 
 /**

@@ -165,7 +165,8 @@ export class Scan {
       this.index = 0;
       if (page.items.length === 0) return undefined;
     }
-    const obj = page.items[this.index++] as StoredObject;
+    const obj = page.items[this.index++];
+    if (obj === undefined) return undefined;
     this.after = keyOf(obj);
     return obj;
   }
@@ -182,7 +183,8 @@ export class Scan {
     if (page === undefined) return 0;
     const inPage = page.items.length - this.index;
     if (!page.more) return inPage;
-    const last = page.items.at(-1) as StoredObject;
+    const last = page.items.at(-1);
+    if (last === undefined) return inPage;
     const after = await this.store.listPage(this.resource, {
       limit: 1,
       count: true,

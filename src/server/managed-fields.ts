@@ -206,7 +206,10 @@ export function toFieldsV1(set: FieldSet): JsonObject {
     if (keys.length === 0) return {};
     const out: JsonObject = '.' in node ? { '.': {} } : {};
     keys.sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
-    for (const k of keys) out[k] = finish(node[k] as JsonObject);
+    for (const k of keys) {
+      const child = node[k];
+      out[k] = finish(isObject(child) ? child : {});
+    }
     return out;
   };
   return finish(root);
@@ -458,7 +461,10 @@ export function planApply(def: ResourceDef, live: JsonObject | undefined, config
   const released = mine === undefined ? new Map() : without(mine.set, applied, others);
   const base = withoutManagedFields(live);
   const configBody = withoutManagedFields(config);
-  const merged = prune(merge(base, configBody, []) as JsonObject, released);
+  const mergedBody = merge(base, configBody, []);
+  // Two objects merge into an object; anything else is a bug in merge, not bad input.
+  if (!isObject(mergedBody)) throw new TlsbootError('INTERNAL', 'APPLY_MERGE', 'server-side apply merged two objects into a non-object');
+  const merged = prune(mergedBody, released);
   const track = (old: JsonObject | undefined, prepared: JsonObject): ManagedFieldsEntry[] => {
     const diff = compare(withoutManagedFields(old), withoutManagedFields(prepared));
     const changed = union(diff.added, diff.modified);

@@ -7,6 +7,7 @@
  * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
  */
 import { TlsbootError } from '../base/errors.ts';
+import { isObject } from '../base/json.ts';
 import type { JsonObject } from './registry.ts';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
@@ -217,8 +218,9 @@ function decodeMessage(schemaName: string, buf: Buffer, path: string): JsonObjec
         if (e.no === 1) key = e.bytes.toString('utf8');
         if (e.no === 2) value = scalar(valueType, e, at);
       }
-      const map = (out[name] as JsonObject | undefined) ?? {};
-      map[key] = valueType === 'msg:ExtraValue' ? ((value as JsonObject).items ?? []) : value;
+      const existing = out[name];
+      const map = isObject(existing) ? existing : {};
+      map[key] = valueType === 'msg:ExtraValue' ? (isObject(value) ? (value.items ?? []) : []) : value;
       out[name] = map;
     } else {
       out[name] = scalar(type, f, at);

@@ -23,9 +23,14 @@ import { AGE_COLUMN, DEFAULT_COLUMNS, NAME_COLUMN, type TableColumn } from './ta
 
 const CRUD = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
+/** kubectl's DATA column: how many keys a data map holds (none when it is absent). */
+function entryCount(map: unknown): number {
+  return isObject(map) ? Object.keys(map).length : 0;
+}
+
 function field(obj: JsonObject, ...path: string[]): unknown {
   let cur: unknown = obj;
-  for (const p of path) cur = typeof cur === 'object' && cur !== null ? (cur as JsonObject)[p] : undefined;
+  for (const p of path) cur = isObject(cur) ? cur[p] : undefined;
   return cur;
 }
 
@@ -71,12 +76,7 @@ export const secretResource: ResourceDef = {
   shortNames: [],
   subresources: [],
   verbs: CRUD,
-  columns: [
-    NAME_COLUMN,
-    column('Type', (o) => String(o.type ?? '')),
-    column('Data', (o) => Object.keys((field(o, 'data') as JsonObject | undefined) ?? {}).length, 'integer'),
-    AGE_COLUMN,
-  ],
+  columns: [NAME_COLUMN, column('Type', (o) => String(o.type ?? '')), column('Data', (o) => entryCount(o.data), 'integer'), AGE_COLUMN],
   fields: { type: (o) => String(o.type ?? '') },
   prepareCreate: (obj) => prepareSecret(obj, undefined),
   prepareUpdate: (old, obj) => prepareSecret(obj, old),
@@ -92,17 +92,7 @@ export const configMapResource: ResourceDef = {
   shortNames: ['cm'],
   subresources: [],
   verbs: CRUD,
-  columns: [
-    NAME_COLUMN,
-    column(
-      'Data',
-      (o) =>
-        Object.keys((field(o, 'data') as JsonObject | undefined) ?? {}).length +
-        Object.keys((field(o, 'binaryData') as JsonObject | undefined) ?? {}).length,
-      'integer',
-    ),
-    AGE_COLUMN,
-  ],
+  columns: [NAME_COLUMN, column('Data', (o) => entryCount(o.data) + entryCount(o.binaryData), 'integer'), AGE_COLUMN],
   fields: {},
   prepareCreate: (obj) => prepareConfigMap(obj),
   prepareUpdate: (_old, obj) => prepareConfigMap(obj),

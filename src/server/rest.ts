@@ -4,6 +4,7 @@
  * immutable fields kept), the resource's strategy for validation, admission, and compare-and-swap
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
+import { looseMetadataOf } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
 import { isObject, withoutNullFields } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
@@ -54,8 +55,12 @@ export interface Target {
 
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-function metadataOf(obj: JsonObject): JsonObject {
-  return isObject(obj.metadata) ? obj.metadata : {};
+/** A strategy's result as the store takes it; the store itself checks that the name matches the key. */
+function storable(obj: JsonObject): StoredObject {
+  const meta = looseMetadataOf(obj);
+  if (typeof meta.name !== 'string')
+    throw new TlsbootError('INTERNAL', 'STRATEGY_RESULT', 'a strategy returned an object without metadata.name');
+  return { ...obj, metadata: { ...meta, name: meta.name } };
 }
 
 function invalid(field: string, message: string): TlsbootError {
@@ -134,7 +139,7 @@ function timestamp(d: Date): string {
 
 /** The object with its managedFields, or none when no one owns anything. */
 function withManagedFields(obj: JsonObject, entries: ManagedFieldsEntry[]): JsonObject {
-  const meta = { ...metadataOf(obj) };
+  const meta = { ...looseMetadataOf(obj) };
   delete meta.managedFields;
   if (entries.length > 0) meta.managedFields = entries;
   return { ...obj, metadata: meta };
@@ -186,7 +191,7 @@ export class RestHandlers {
     if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
-    const meta = { ...metadataOf(body) };
+    const meta = { ...looseMetadataOf(body) };
     checkMetadataMaps(meta);
     if (def.namespaced) {
       const ns = typeof meta.namespace === 'string' ? meta.namespace : '';
@@ -215,7 +220,7 @@ export class RestHandlers {
       metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: timestamp(now) },
     };
     const untracked = withManagedFields(def.prepareCreate(obj, { user, now }), []);
-    const prepared = withManagedFields(untracked, track(undefined, untracked));
+    let prepared = withManagedFields(untracked, track(undefined, untracked));
     await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });
     const reservation = this.deps.quota?.reserve(def, prepared, user);
     if (dryRun) {
@@ -226,7 +231,7 @@ export class RestHandlers {
     // fresh suffixes a few times before answering AlreadyExists.
     for (let attempt = 0; ; attempt++) {
       try {
-        const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), prepared as StoredObject);
+        const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), storable(prepared));
         reservation?.commit(stored);
         return present(def, stored);
       } catch (error) {
@@ -235,7 +240,7 @@ export class RestHandlers {
           throw error;
         }
         name = `${prefix.slice(0, 58)}${this.deps.randomSuffix()}`;
-        (prepared.metadata as JsonObject).name = name;
+        prepared = { ...prepared, metadata: { ...looseMetadataOf(prepared), name } };
       }
     }
   }
@@ -245,18 +250,18 @@ export class RestHandlers {
     const body = decoded(raw);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
-    const bodyMeta = metadataOf(body);
+    const bodyMeta = looseMetadataOf(body);
     if (typeof bodyMeta.name === 'string' && bodyMeta.name !== t.name) {
       throw badRequest(`the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
     }
     const old = await this.deps.store.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
-    return this.write(def, t, old as JsonObject, body, rv, user, this.updateTracker(def, t, body, manager), dryRun);
+    return this.write(def, t, old, body, rv, user, this.updateTracker(def, t, body, manager), dryRun);
   }
 
   /** kube's Update entry; on the main resource the client may replace or clear (`[]`) the managedFields it read. */
   private updateTracker(def: ResourceDef, t: Target, body: JsonObject, manager: string): Track {
-    const requested = t.subresource === '' ? metadataOf(body).managedFields : undefined;
+    const requested = t.subresource === '' ? looseMetadataOf(body).managedFields : undefined;
     const now = this.deps.now();
     return (old, prepared) => trackUpdate(def, old, prepared, requested, { manager, subresource: t.subresource, now });
   }
@@ -264,12 +269,12 @@ export class RestHandlers {
   /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
   async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
     if (!isObject(body)) throw badRequest('the patch must be a JSON object');
-    const pinned = metadataOf(body).resourceVersion;
+    const pinned = looseMetadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
-      const old = (await this.deps.store.get(this.key(def, t))) as JsonObject;
+      const old = await this.deps.store.get(this.key(def, t));
       const merged = decoded(applyMergePatch(old, body));
       if (!isObject(merged)) throw badRequest('the patch must leave an object');
-      const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
+      const rv = typeof pinned === 'string' ? pinned : (looseMetadataOf(old).resourceVersion as string);
       try {
         return await this.write(def, t, old, merged, rv, user, this.updateTracker(def, t, merged, manager), dryRun);
       } catch (error) {
@@ -295,7 +300,7 @@ export class RestHandlers {
     if (config.apiVersion === undefined || config.kind === undefined) {
       throw badRequest(`invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`);
     }
-    const { name, managedFields, resourceVersion } = metadataOf(config);
+    const { name, managedFields, resourceVersion } = looseMetadataOf(config);
     if (name !== undefined && name !== t.name) {
       throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
     }
@@ -307,7 +312,7 @@ export class RestHandlers {
       const op = { manager: opts.manager, subresource: t.subresource, now: this.deps.now() };
       let live: JsonObject | undefined;
       try {
-        live = (await this.deps.store.get(this.key(def, t))) as JsonObject;
+        live = await this.deps.store.get(this.key(def, t));
       } catch (error) {
         if (!(error instanceof TlsbootError && error.code === 'NOT_FOUND' && t.subresource === '')) throw error;
       }
@@ -319,11 +324,11 @@ export class RestHandlers {
         if (live === undefined) {
           opts.beforeCreate?.();
           const plan = planApply(def, undefined, config, op, opts.force);
-          const body = { ...plan.merged, metadata: { ...metadataOf(plan.merged), name: t.name } };
+          const body = { ...plan.merged, metadata: { ...looseMetadataOf(plan.merged), name: t.name } };
           return { created: true, obj: await this.createTracked(def, t, body, user, opts.dryRun, plan.track) };
         }
         const plan = planApply(def, live, config, op, opts.force);
-        const rv = pinned ?? (metadataOf(live).resourceVersion as string);
+        const rv = pinned ?? (looseMetadataOf(live).resourceVersion as string);
         return { created: false, obj: await this.write(def, t, live, plan.merged, rv, user, plan.track, opts.dryRun) };
       } catch (error) {
         if (retry(error)) continue;
@@ -342,7 +347,7 @@ export class RestHandlers {
     track: Track,
     dryRun = false,
   ): Promise<JsonObject> {
-    const oldMeta = metadataOf(old);
+    const oldMeta = looseMetadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
     if (expectedRv !== undefined && expectedRv !== currentRv) {
       throw new TlsbootError(
@@ -351,7 +356,7 @@ export class RestHandlers {
         `Operation cannot be fulfilled on ${qualifiedResource(def)} "${t.name}": the object has been modified; please apply your changes to the latest version and try again`,
       );
     }
-    const bodyMeta = metadataOf(body);
+    const bodyMeta = looseMetadataOf(body);
     checkMetadataMaps(bodyMeta);
     const meta: JsonObject =
       t.subresource === ''
@@ -371,8 +376,8 @@ export class RestHandlers {
     const untracked = withManagedFields(def.prepareUpdate(old, candidate, t.subresource, { user, now }), []);
     const prepared = withManagedFields(untracked, track(old, untracked));
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
-    if (dryRun) return present(def, { ...prepared, metadata: { ...metadataOf(prepared), resourceVersion: currentRv } });
-    const stored = await this.deps.store.update(this.key(def, t), prepared as StoredObject, { expectedResourceVersion: currentRv });
+    if (dryRun) return present(def, { ...prepared, metadata: { ...looseMetadataOf(prepared), resourceVersion: currentRv } });
+    const stored = await this.deps.store.update(this.key(def, t), storable(prepared), { expectedResourceVersion: currentRv });
     return present(def, stored);
   }
 
@@ -386,7 +391,7 @@ export class RestHandlers {
       if (typeof p.uid === 'string') expectedUid = p.uid;
     }
     if (expectedUid !== undefined) {
-      const current = metadataOf((await this.deps.store.get(this.key(def, t))) as JsonObject);
+      const current = looseMetadataOf(await this.deps.store.get(this.key(def, t)));
       if (current.uid !== expectedUid) {
         throw new TlsbootError(
           'CONFLICT',
@@ -397,8 +402,8 @@ export class RestHandlers {
       expectedRv ??= current.resourceVersion as string;
     }
     if (dryRun) {
-      const current = (await this.deps.store.get(this.key(def, t))) as JsonObject;
-      const rv = metadataOf(current).resourceVersion;
+      const current = await this.deps.store.get(this.key(def, t));
+      const rv = looseMetadataOf(current).resourceVersion;
       if (expectedRv !== undefined && rv !== expectedRv)
         throw new TlsbootError(
           'CONFLICT',

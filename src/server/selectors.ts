@@ -41,13 +41,14 @@ export function parseLabelSelector(text: string | null): Selector {
   return splitTerms(text).map((term): Requirement => {
     let m = /^(\S+?)\s*(==|!=|=)\s*(\S*)$/.exec(term);
     if (m) {
-      const [, key, op, value] = m as unknown as [string, string, string, string];
+      const [, key = '', op = '', value = ''] = m;
       if (!KEY.test(key) || !VALUE.test(value)) throw badSelector('label', text);
       return { op: op === '!=' ? 'ne' : 'eq', key, value };
     }
     m = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(term);
     if (m) {
-      const [, key, op, list] = m as unknown as [string, string, 'in' | 'notin', string];
+      const [, key = '', inOrNotIn, list = ''] = m;
+      const op = inOrNotIn === 'in' ? 'in' : 'notin';
       const values = list
         .split(',')
         .map((v) => v.trim())
@@ -102,7 +103,7 @@ export function parseFieldSelector(
   return splitTerms(text).map((term) => {
     const m = /^([^=!\s]+)\s*(==|!=|=)\s*(.*)$/.exec(term);
     if (!m) throw badSelector('field', text);
-    const [, field, op, value] = m as unknown as [string, string, string, string];
+    const [, field = '', op = '', value = ''] = m;
     const get = fields[field];
     if (!get) {
       throw new TlsbootError('BAD_REQUEST', 'SELECTOR', `field label not supported: ${field} (for ${resource})`, {

@@ -3,6 +3,7 @@
  * columns verbatim. This builds those Table bodies: column definitions per resource, cells from
  * each object, and ages in kubectl's short form, with the object's metadata attached per row.
  */
+import { looseMetadataOf } from '../api/index.ts';
 import { shortHumanDuration } from '../base/duration.ts';
 
 export interface TableColumn {
@@ -24,18 +25,13 @@ export function wantsTable(accept: string | undefined): boolean {
   });
 }
 
-function metadataOf(obj: Record<string, unknown>): Record<string, unknown> {
-  const m = obj.metadata;
-  return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : {};
-}
-
 export function nameCell(obj: Record<string, unknown>): string {
-  const n = metadataOf(obj).name;
+  const n = looseMetadataOf(obj).name;
   return typeof n === 'string' ? n : '';
 }
 
 export function ageCell(obj: Record<string, unknown>, now: Date): string {
-  const ts = metadataOf(obj).creationTimestamp;
+  const ts = looseMetadataOf(obj).creationTimestamp;
   if (typeof ts !== 'string') return '<unknown>';
   return shortHumanDuration(now.getTime() - Date.parse(ts));
 }
@@ -60,7 +56,7 @@ export const DEFAULT_COLUMNS: readonly TableColumn[] = [NAME_COLUMN, AGE_COLUMN]
 
 function partialMetadata(obj: Record<string, unknown>): Record<string, unknown> {
   // Tables are for people; kube-apiserver leaves the field ownership out of their rows.
-  const { managedFields: _, ...metadata } = metadataOf(obj);
+  const { managedFields: _, ...metadata } = looseMetadataOf(obj);
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata };
 }
 

@@ -9,6 +9,7 @@
  * `timeoutSeconds`, or server shutdown, and honours back-pressure from the socket.
  */
 import type { ServerResponse } from 'node:http';
+import { metadataString } from '../api/index.ts';
 import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import type { Store } from '../store/index.ts';
 import { drained, Scan } from './list.ts';
@@ -83,7 +84,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
         payload = buildTable({
           columns: p.table.columns,
           items: [object],
-          resourceVersion: String((object.metadata as JsonObject | undefined)?.resourceVersion ?? ''),
+          resourceVersion: metadataString(object, 'resourceVersion') ?? '',
           now: p.table.now(),
           includeObject: p.table.includeObject,
           withColumnDefinitions: first,

@@ -23,6 +23,7 @@ import {
   x509Usages,
 } from '../api/index.ts';
 import { reservedServingNameProblem } from '../api/serving-policy.ts';
+import { assertShape, type Check, fields, hasShape, integer, listOf, optional, string } from '../api/shape.ts';
 import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { isObject } from '../base/json.ts';
@@ -100,6 +101,19 @@ function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   return reply.code(500).send({ code: 'INTERNAL', reason: 'INTERNAL', message: 'internal error' });
 }
 
+const GRANT_RECORD: Check = fields({
+  id: string,
+  createdAt: string,
+  createdBy: string,
+  expiresAt: string,
+  maxCertificates: optional(integer),
+  signerNames: optional(listOf(string)),
+  signed: integer,
+  revokedAt: optional(string),
+  revokedBy: optional(string),
+  clientCertificateSha256: string,
+});
+
 class GrantBook {
   private grants: GrantRecord[];
   readonly path: string;
@@ -110,7 +124,15 @@ class GrantBook {
     const parsed: unknown = text ? JSON.parse(text.toString('utf8')) : { grants: [] };
     if (!isObject(parsed) || !Array.isArray(parsed.grants))
       throw new InvalidError('GRANTS_FORMAT', `${path} is not a grants file`, { field: path });
-    this.grants = parsed.grants as GrantRecord[];
+    const grants = parsed.grants;
+    try {
+      assertShape<GrantRecord[]>(listOf(GRANT_RECORD), grants, 'grants');
+    } catch (error) {
+      // A grant missing its certificate hash or count must not be trusted as it stands.
+      if (!(error instanceof InvalidError)) throw error;
+      throw new InvalidError('GRANTS_FORMAT', `${path}: ${error.message}`, { field: path, cause: error });
+    }
+    this.grants = grants;
   }
 
   all(): readonly GrantRecord[] {
@@ -139,6 +161,8 @@ interface IssuedEntry {
   readonly certificate: string;
 }
 
+const ISSUED_ENTRY: Check = fields({ csrUid: string, csrSha256: string, signerName: string, certificate: string });
+
 /**
  * What this signer issued, appended and fsynced before the certificate leaves (the signer's own
  * inventory), and the lookup that returns the same certificate to a retried CSR, under any live
@@ -153,10 +177,11 @@ class IssuedLog {
     for (const line of text.split('\n')) {
       if (line === '') continue;
       try {
-        const e = JSON.parse(line) as IssuedEntry;
-        this.remember(e);
+        const e: unknown = JSON.parse(line);
+        if (hasShape<IssuedEntry>(ISSUED_ENTRY, e)) this.remember(e);
       } catch {
-        // A torn last line from a crash mid-append: that certificate was never sent.
+        // A torn last line from a crash mid-append: that certificate was never sent. (An entry of
+        // another shape is skipped above for the same reason: it cannot answer a retried CSR.)
       }
     }
     this.fd = openSync(path, 'a', KEY_MODE);
@@ -218,11 +243,21 @@ function loadOrCreateTransportCa(
 function parseSignBody(body: unknown): RemoteSignBody {
   const bad = (f: string) => new TlsbootError('BAD_REQUEST', 'SIGN_BODY', `sign request: ${f} is missing or malformed`, { field: f });
   if (!isObject(body)) throw bad('body');
-  for (const k of ['signerName', 'csr', 'csrName', 'csrUid', 'requester']) if (typeof body[k] !== 'string') throw bad(k);
-  if (!Array.isArray(body.usages) || !body.usages.every((u) => typeof u === 'string')) throw bad('usages');
+  const text = (k: string): string => {
+    const v = body[k];
+    if (typeof v !== 'string') throw bad(k);
+    return v;
+  };
+  const signerName = text('signerName');
+  const csr = text('csr');
+  const csrName = text('csrName');
+  const csrUid = text('csrUid');
+  const requester = text('requester');
+  const usages = body.usages;
+  if (!Array.isArray(usages) || !usages.every((u): u is string => typeof u === 'string')) throw bad('usages');
   const e = body.expirationSeconds;
   if (e !== undefined && !(typeof e === 'number' && Number.isInteger(e) && e > 0)) throw bad('expirationSeconds');
-  return body as unknown as RemoteSignBody;
+  return { signerName, csr, usages, ...(e === undefined ? {} : { expirationSeconds: e }), csrName, csrUid, requester };
 }
 
 export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteSignerServer> {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import { type AddressInfo, createServer as createNetServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -356,6 +356,50 @@ describe('remote signer', () => {
     const body = credential.clientKey.split('\n')[1] ?? 'x';
     for (const f of ['grants.json', 'audit.log']) assert.ok(!readFileSync(join(stateDir, f), 'utf8').includes(body), f);
   });
+});
+
+describe('the remote signer trusts no grants file it cannot read as grants', () => {
+  const grant = {
+    id: 'g1',
+    createdAt: '2026-12-01T10:00:00Z',
+    createdBy: 'admin',
+    expiresAt: '2026-12-01T11:00:00Z',
+    signed: 0,
+    clientCertificateSha256: 'ab'.repeat(32),
+  };
+  const { clientCertificateSha256: _, ...withoutHash } = grant;
+  const cases: readonly (readonly [string, unknown, string])[] = [
+    ['well-formed grants', { grants: [grant, { ...grant, id: 'g2', signerNames: [KUBELET_CLIENT], maxCertificates: 3 }] }, 'ok'],
+    ['a grant without its client certificate hash', { grants: [grant, withoutHash] }, 'INVALID/GRANTS_FORMAT'],
+    ['a signature count that is not a number', { grants: [{ ...grant, signed: '0' }] }, 'INVALID/GRANTS_FORMAT'],
+    ['signer names that are not a list', { grants: [{ ...grant, signerNames: KUBELET_CLIENT }] }, 'INVALID/GRANTS_FORMAT'],
+    ['no grants list', { grant }, 'INVALID/GRANTS_FORMAT'],
+  ];
+  for (const [what, file, outcome] of cases) {
+    test(`${what}: ${outcome}`, async () => {
+      const stateDir = mkdtempSync(join(tmpdir(), 'remote-signer-grants-'));
+      chmodSync(stateDir, 0o700);
+      writeFileSync(join(stateDir, 'grants.json'), JSON.stringify(file));
+      const started = startRemoteSigner({
+        caCertificate: ca.certificate,
+        caKey: ca.key,
+        stateDir,
+        host: '127.0.0.1',
+        port: 0,
+        sans: [],
+        deniedSans: [],
+        maxTtlMs: 60 * MIN,
+        now: () => new Date('2026-12-01T10:30:00Z'),
+        randomBytes,
+      });
+      try {
+        assert.equal(await outcomeOf(started), outcome);
+      } finally {
+        await started.then((s) => s.close()).catch(() => {});
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('the cluster refuses what a malicious signer returns', () => {

@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { csrConditionSummary } from '../../api/index.ts';
+import { type CertificateSigningRequest, csrConditionSummary, csrConditions } from '../../api/index.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { isObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { type JsonObject, KubeClient, loadKubeconfig } from '../../client/client.ts';
-import { csrConditions, decideCsr, getCsr, listCsrsTable } from '../../client/csr.ts';
+import { decideCsr, getCsr, listCsrsTable } from '../../client/csr.ts';
 import { commonName, organizations, parseCsrPem } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
 
@@ -60,45 +60,43 @@ export function renderTable(table: JsonObject, only?: string): string {
   return `${formatTextTable([header, ...body])}\n`;
 }
 
-function describe(csr: JsonObject): string {
-  const meta = isObject(csr.metadata) ? csr.metadata : {};
-  const spec = isObject(csr.spec) ? csr.spec : {};
+function describe(csr: CertificateSigningRequest): string {
+  const meta = csr.metadata ?? {};
+  const spec = csr.spec;
   const conditions = csrConditions(csr);
   const status = csrConditionSummary(csr);
   const lines = [
-    `Name:                ${String(meta.name ?? '')}`,
+    `Name:                ${meta.name ?? ''}`,
     `Labels:              ${
-      isObject(meta.labels)
-        ? Object.entries(meta.labels)
-            .map(([k, v]) => `${k}=${String(v)}`)
+      meta.labels === undefined
+        ? '<none>'
+        : Object.entries(meta.labels)
+            .map(([k, v]) => `${k}=${v}`)
             .join(',')
-        : '<none>'
     }`,
-    `CreationTimestamp:   ${String(meta.creationTimestamp ?? '')}`,
-    `Requesting User:     ${String(spec.username ?? '')}`,
-    `Signer:              ${String(spec.signerName ?? '')}`,
-    `Requested Duration:  ${typeof spec.expirationSeconds === 'number' ? `${spec.expirationSeconds}s` : '<none>'}`,
-    `Usages:              ${Array.isArray(spec.usages) ? spec.usages.join(', ') : ''}`,
+    `CreationTimestamp:   ${meta.creationTimestamp ?? ''}`,
+    `Requesting User:     ${spec.username ?? ''}`,
+    `Signer:              ${spec.signerName}`,
+    `Requested Duration:  ${spec.expirationSeconds === undefined ? '<none>' : `${spec.expirationSeconds}s`}`,
+    `Usages:              ${(spec.usages ?? []).join(', ')}`,
     `Status:              ${status}`,
   ];
   for (const c of conditions) lines.push(`  ${c.type}: ${c.reason ?? ''}${c.message ? ` (${c.message})` : ''}`);
-  if (typeof spec.request === 'string') {
-    try {
-      const req = parseCsrPem(Buffer.from(spec.request, 'base64'));
-      lines.push('Subject:');
-      lines.push(`         Common Name:   ${commonName(req.subject) ?? ''}`);
-      lines.push(`         Organization:  ${organizations(req.subject).join(', ')}`);
-      const { dns, ip, email, uri } = req.sans;
-      if (dns.length + ip.length + email.length + uri.length > 0) {
-        lines.push('Subject Alternative Names:');
-        if (dns.length) lines.push(`         DNS Names:      ${dns.join(', ')}`);
-        if (ip.length) lines.push(`         IP Addresses:   ${ip.join(', ')}`);
-        if (email.length) lines.push(`         Email:          ${email.join(', ')}`);
-        if (uri.length) lines.push(`         URIs:           ${uri.join(', ')}`);
-      }
-    } catch (error) {
-      lines.push(`Subject:             <unreadable request: ${error instanceof Error ? error.message : String(error)}>`);
+  try {
+    const req = parseCsrPem(Buffer.from(spec.request, 'base64'));
+    lines.push('Subject:');
+    lines.push(`         Common Name:   ${commonName(req.subject) ?? ''}`);
+    lines.push(`         Organization:  ${organizations(req.subject).join(', ')}`);
+    const { dns, ip, email, uri } = req.sans;
+    if (dns.length + ip.length + email.length + uri.length > 0) {
+      lines.push('Subject Alternative Names:');
+      if (dns.length) lines.push(`         DNS Names:      ${dns.join(', ')}`);
+      if (ip.length) lines.push(`         IP Addresses:   ${ip.join(', ')}`);
+      if (email.length) lines.push(`         Email:          ${email.join(', ')}`);
+      if (uri.length) lines.push(`         URIs:           ${uri.join(', ')}`);
     }
+  } catch (error) {
+    lines.push(`Subject:             <unreadable request: ${error instanceof Error ? error.message : String(error)}>`);
   }
   return `${lines.join('\n')}\n`;
 }

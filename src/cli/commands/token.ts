@@ -1,19 +1,21 @@
 /** `tlsboot token generate|create|list|delete`: bootstrap tokens as kube-system Secrets (reference §1). */
 import type { Command } from 'commander';
 import {
+  asList,
   BOOTSTRAP_TOKEN_NAMESPACE,
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
   checkBootstrapTokenSecret,
   parseBootstrapToken,
+  SECRET,
+  type Secret,
   secretString,
   TOKEN_ALPHABET,
 } from '../../api/index.ts';
 import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import type { JsonObject } from '../../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
 import { withClient } from './csr.ts';
@@ -51,7 +53,7 @@ interface CreateFlags {
   printJoinCommand?: boolean;
 }
 
-function listRows(secrets: JsonObject[], now: Date): string[][] {
+function listRows(secrets: readonly Secret[], now: Date): string[][] {
   return secrets
     .filter((s) => s.type === BOOTSTRAP_TOKEN_SECRET_TYPE)
     .map((s) => {
@@ -132,9 +134,9 @@ export function registerToken(program: Command, env: CliEnv): void {
     .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG)')
     .action((flags: { kubeconfig?: string }) =>
       withClient(flags, env, async (client) => {
-        const list = await client.request<{ items: JsonObject[] }>(SECRETS, {
-          query: { fieldSelector: `type=${BOOTSTRAP_TOKEN_SECRET_TYPE}` },
-        });
+        const list = await client.request(SECRETS, { query: { fieldSelector: `type=${BOOTSTRAP_TOKEN_SECRET_TYPE}` } }, (v) =>
+          asList<Secret>(v, SECRET),
+        );
         const rows = listRows(list.items, env.now());
         env.stdout.write(
           rows.length === 0
