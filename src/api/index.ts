@@ -79,18 +79,6 @@ export {
 } from './identity.ts';
 export type { ClientKubeconfigParams, Kubeconfig, ResolvedKubeconfig } from './kubeconfig.ts';
 export { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from './kubeconfig.ts';
-export type { Node, NodeAddress, NodeAddressType, NodeTaint } from './nodes.ts';
-export {
-  isNode,
-  NODE_ADDRESS_TYPES,
-  NODE_RESTRICTION_LABEL_PREFIX,
-  NODES_GROUP,
-  nodeAddresses,
-  nodeAddressesInclude,
-  nodeOfUser,
-  prepareNodeCreate,
-  prepareNodeUpdate,
-} from './nodes.ts';
 export type { List, ListMeta, ObjectMeta, Status, StatusCauseBody, WatchEvent, WatchEventType } from './meta.ts';
 export {
   asList,
@@ -105,6 +93,18 @@ export {
   OBJECT_META,
   WATCH_EVENT_TYPES,
 } from './meta.ts';
+export type { Node, NodeAddress, NodeAddressType, NodeTaint } from './nodes.ts';
+export {
+  isNode,
+  NODE_ADDRESS_TYPES,
+  NODE_RESTRICTION_LABEL_PREFIX,
+  NODES_GROUP,
+  nodeAddresses,
+  nodeAddressesInclude,
+  nodeOfUser,
+  prepareNodeCreate,
+  prepareNodeUpdate,
+} from './nodes.ts';
 export type { ConfigMap, Lease, LeaseSpec, Secret } from './objects.ts';
 export { asConfigMap, asLease, asSecret, CONFIG_MAP, LEASE, LEASE_API_VERSION, SECRET } from './objects.ts';
 export type { AuthorizationAttributes, BindingLike, Decision, PolicyRule, RbacPolicy, RoleLike, UserInfo } from './rbac.ts';
