@@ -9,6 +9,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join as joinPath, resolve } from 'node:path';
+import { parseBootstrapToken } from '../api/core.ts';
 import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { InvalidError, TlsbootError } from '../base/errors.ts';
@@ -20,7 +21,6 @@ import { type DiscoveredCluster, discoverWithToken, validateDiscoveryFlags } fro
 import { bootstrapCsrName, type CertificateRequestSpec, csrBody, submitCsr, verifyIssued, waitForCertificate } from './request.ts';
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
-const TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 
 export interface JoinParams {
   readonly endpoint?: string;
@@ -44,12 +44,6 @@ export interface JoinResult {
   readonly kubeconfigPath: string;
   readonly certificatePath: string;
   readonly csrName: string | undefined;
-}
-
-export function parseToken(text: string): { id: string; secret: string } {
-  const m = TOKEN.exec(text);
-  if (!m) throw new InvalidError('TOKEN_FORMAT', 'the bootstrap token must match [a-z0-9]{6}.[a-z0-9]{16}', { field: 'token' });
-  return { id: m[1] as string, secret: m[2] as string };
 }
 
 export function validateNodeName(name: string): void {
@@ -86,12 +80,12 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
   let bootstrapToken: string;
   if (p.discoveryFile !== undefined) {
     ({ cluster, token: bootstrapToken } = discoverFromFile(p.discoveryFile, p.token));
-    parseToken(bootstrapToken);
+    parseBootstrapToken(bootstrapToken);
   } else {
     if (p.token === undefined) throw new InvalidError('TOKEN_FORMAT', 'a bootstrap token is required (--token)', { field: 'token' });
     if (p.endpoint === undefined)
       throw new InvalidError('ENDPOINT', 'the control-plane endpoint https://HOST:PORT is required', { field: 'endpoint' });
-    const { id, secret } = parseToken(p.token);
+    const { id, secret } = parseBootstrapToken(p.token);
     validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
     p.log(`[discovery] fetching cluster-info from ${p.endpoint}`);
     cluster = await discoverWithToken({

@@ -7,6 +7,7 @@
  */
 import { InvalidError, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import {
   type CertificateRequest,
   commonName,
@@ -190,10 +191,6 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
   };
 }
 
-function timestamp(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Create strategy (§3.5): validated spec, requester identity from authentication, empty status. */
 export function prepareCsrCreate(obj: JsonObject, user: UserInfo): JsonObject {
   const spec = validateCsrSpec(obj.spec, { create: true });
@@ -261,8 +258,8 @@ function defaultTimes(conditions: readonly CsrCondition[], old: readonly CsrCond
     const before = old.find((o) => o.type === c.type && o.status === c.status);
     return {
       ...c,
-      lastUpdateTime: c.lastUpdateTime || timestamp(now),
-      lastTransitionTime: c.lastTransitionTime || before?.lastTransitionTime || timestamp(now),
+      lastUpdateTime: c.lastUpdateTime || formatRfc3339(now),
+      lastTransitionTime: c.lastTransitionTime || before?.lastTransitionTime || formatRfc3339(now),
     };
   });
 }

@@ -8,19 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import {
-  BOOTSTRAP_TOKEN_NAMESPACE,
-  bootstrapTokenSecretName,
-  bootstrapTokenUser,
-  checkBootstrapTokenSecret,
-  parseKubeconfig,
-  resolveKubeconfig,
-  secretsEqual,
-  TOKEN_PATTERN,
-} from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import { VERSION } from '../base/version.ts';
 import { CONFIGMAP_RESOURCE, StoreClusterClient } from '../controllers/cluster.ts';
 import { ControllerManager } from '../controllers/manager.ts';
@@ -29,7 +21,7 @@ import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
-import { StaticTokens, type UserInfo } from '../server/authn.ts';
+import { bootstrapTokenAuthenticator, StaticTokens } from '../server/authn.ts';
 import { RbacAuthorizer } from '../server/authz.ts';
 import {
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
@@ -162,7 +154,7 @@ async function createIfAbsent(store: Store, resource: string, obj: Record<string
   const meta = obj.metadata as { name: string; namespace?: string };
   const object = {
     ...obj,
-    metadata: { ...meta, uid: randomUUID(), creationTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    metadata: { ...meta, uid: randomUUID(), creationTimestamp: formatRfc3339(now) },
   } as StoredObject;
   try {
     await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, object);
@@ -285,24 +277,14 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await identity.start();
     cleanup.push(() => identity.close());
-    const bootstrapTokens = async (token: string, at: Date): Promise<UserInfo | undefined> => {
-      const m = TOKEN_PATTERN.exec(token);
-      if (!m) return undefined;
-      let secret: StoredObject;
+    const bootstrapTokens = bootstrapTokenAuthenticator(async (name) => {
       try {
-        secret = await store.get({
-          resource: storeKey('secrets'),
-          namespace: BOOTSTRAP_TOKEN_NAMESPACE,
-          name: bootstrapTokenSecretName(m[1] as string),
-        });
-      } catch {
-        return undefined;
+        return await store.get({ resource: storeKey('secrets'), namespace: BOOTSTRAP_TOKEN_NAMESPACE, name });
+      } catch (error) {
+        if (isTlsbootError(error) && error.code === 'NOT_FOUND') return undefined;
+        throw error;
       }
-      const check = checkBootstrapTokenSecret(secret, at);
-      if (!check.ok || !check.token.usages.authentication || check.token.id !== m[1] || !secretsEqual(check.token.secret, m[2] as string))
-        return undefined;
-      return bootstrapTokenUser(check.token);
-    };
+    });
     const random = p.randomBytes;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
     const server: ApiServer = await createApiServer({

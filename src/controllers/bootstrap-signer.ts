@@ -22,8 +22,8 @@ export async function reconcileClusterInfo(client: ClusterClient, now: Date): Pr
   const next: Record<string, unknown> = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith(JWS_PREFIX)));
   let soonest: number | undefined;
   for (const secret of await client.listObjects(SECRET_RESOURCE, BOOTSTRAP_TOKEN_NAMESPACE)) {
-    const check = checkBootstrapTokenSecret(secret, now);
-    if (!check.ok || !check.token.usages.signing) continue;
+    const check = checkBootstrapTokenSecret(secret, now, 'signing');
+    if (!check.ok) continue;
     const key = `${JWS_PREFIX}${check.token.id}`;
     if (Object.hasOwn(next, key)) continue;
     next[key] = signDetachedJws(kubeconfig, check.token.id, check.token.secret);

@@ -17,6 +17,7 @@ import type { CertificateRequest } from '../pki/index.ts';
 
 export { ADDRESS_CLAIM_RESOURCE, NODE_CLIENT_RESOURCE, NODE_NAME_CLAIM_RESOURCE } from '../api/index.ts';
 
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import { type RbacCaches, rbacPolicy, type Store, type StoredObject } from '../store/index.ts';
 
 export type JsonObject = Record<string, unknown>;
@@ -130,10 +131,6 @@ export function isRaceError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND');
 }
 
-export function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Adds a condition through `/approval` (Approved, Denied, or an informational type). */
 export async function appendApprovalCondition(
   client: ClusterClient,
@@ -144,7 +141,7 @@ export async function appendApprovalCondition(
   const status = typeof csr.status === 'object' && csr.status !== null ? (csr.status as JsonObject) : {};
   await client.updateCsrApproval({
     ...csr,
-    status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: timestamp(now) }] },
+    status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: formatRfc3339(now) }] },
   });
 }
 

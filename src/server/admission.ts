@@ -11,7 +11,6 @@ import {
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   csrCertificatePem,
   csrConditions,
-  EXTRA_GROUP_PATTERN,
   type NodeNameContext,
   nodeNameProblem,
   PRIVILEGED_GROUPS,
@@ -20,7 +19,7 @@ import {
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
-  secretString,
+  tokenSecretProblem,
   type UserInfo,
 } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
@@ -102,19 +101,9 @@ export class ControlPlaneAdmission implements Admission {
   }
 
   private admitTokenSecret(secret: JsonObject): void {
-    const meta = isObject(secret.metadata) ? secret.metadata : {};
-    const id = secretString(secret, 'token-id') ?? '';
-    const bad = (field: string, message: string) =>
-      new TlsbootError('INVALID', 'TOKEN_SECRET', `data[${field}]: ${message}`, { field: `data[${field}]` });
-    if (!/^[a-z0-9]{6}$/.test(id)) throw bad('token-id', 'must match [a-z0-9]{6}');
-    if (meta.name !== `bootstrap-token-${id}`) throw bad('token-id', `must equal the id in the name bootstrap-token-<id>`);
-    if (!/^[a-z0-9]{16}$/.test(secretString(secret, 'token-secret') ?? '')) throw bad('token-secret', 'must match [a-z0-9]{16}');
-    const groups = secretString(secret, 'auth-extra-groups');
-    if (groups !== undefined && groups !== '' && !groups.split(',').every((g) => EXTRA_GROUP_PATTERN.test(g.trim()))) {
-      throw bad('auth-extra-groups', `every group must match ${EXTRA_GROUP_PATTERN.source}`);
-    }
-    const expiration = secretString(secret, 'expiration');
-    if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw bad('expiration', 'must be an RFC 3339 time');
+    const problem = tokenSecretProblem(secret);
+    if (problem !== undefined)
+      throw new TlsbootError('INVALID', 'TOKEN_SECRET', `${problem.field}: ${problem.message}`, { field: problem.field });
   }
 }
 

@@ -6,7 +6,7 @@
  * secrets are compared in constant time and never appear in errors or logs.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { UserInfo } from '../api/index.ts';
+import { bootstrapTokenAuthentication, bootstrapTokenSecretName, matchBootstrapToken, type UserInfo } from '../api/index.ts';
 import { TlsbootError } from '../base/errors.ts';
 import { type Certificate, commonName, organizations, parseCertificate, verifyChain } from '../pki/index.ts';
 
@@ -54,6 +54,24 @@ export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw unauthenticated('Unauthorized: malformed Authorization header');
   return m[1];
+}
+
+/** How the authenticator reads a token's Secret: undefined when there is none. */
+export type ReadTokenSecret = (name: string) => Promise<Record<string, unknown> | undefined>;
+
+/**
+ * The bootstrap-token authenticator (reference §1.3): the Secret named by the presented id is
+ * read on every request, so a deleted or expired token stops working at once, and judged by
+ * `bootstrapTokenAuthentication`, the rule admission, the token cleaner and the bootstrap signer
+ * share. A failing read is the store's error (503), not a 401: an outage is no wrong credential
+ * and must not feed the failure throttle.
+ */
+export function bootstrapTokenAuthenticator(read: ReadTokenSecret): (token: string, now: Date) => Promise<UserInfo | undefined> {
+  return async (text, now) => {
+    const presented = matchBootstrapToken(text);
+    if (presented === undefined) return undefined;
+    return bootstrapTokenAuthentication(presented, await read(bootstrapTokenSecretName(presented.id)), now);
+  };
 }
 
 export interface StaticTokenEntry {

@@ -7,6 +7,7 @@
  */
 import { TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { apiVersionOf, type JsonObject, type ResourceDef } from './registry.ts';
 
 /** One path element as FieldsV1 writes it: `f:name`, `k:{"type":"Approved"}`, `v:"x"`. */
@@ -253,7 +254,7 @@ function decodeManagers(value: unknown): Manager[] {
 }
 
 function encodeManagers(managers: readonly Manager[]): ManagedFieldsEntry[] {
-  const seconds = (m: Manager) => (m.time === undefined ? 0 : Date.parse(m.time));
+  const seconds = (m: Manager) => (m.time === undefined ? 0 : rfc3339Millis(m.time));
   return managers
     .filter((m) => m.set.size > 0)
     .sort(
@@ -330,10 +331,6 @@ export interface Operation {
   readonly now: Date;
 }
 
-function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function managedFieldsOf(obj: JsonObject | undefined): unknown {
   return obj !== undefined && isObject(obj.metadata) ? obj.metadata.managedFields : undefined;
 }
@@ -370,7 +367,7 @@ export function trackUpdate(
       managers.push(mine);
     }
     mine.set = new Map([...mine.set, ...changed].filter(([, p]) => ownable(def, op.subresource, p)));
-    mine.time = timestamp(op.now);
+    mine.time = formatRfc3339(op.now);
   }
   return encodeManagers(managers);
 }
@@ -478,7 +475,7 @@ export function planApply(def: ResourceDef, live: JsonObject | undefined, config
       set: new Map(),
     };
     entry.set = applied;
-    entry.time = timestamp(op.now);
+    entry.time = formatRfc3339(op.now);
     return encodeManagers(mine === undefined ? [...managers, entry] : managers);
   };
   return { merged, track };

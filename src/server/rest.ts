@@ -6,6 +6,7 @@
  */
 import { TlsbootError } from '../base/errors.ts';
 import { isObject, withoutNullFields } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { type ManagedFieldsEntry, planApply, trackUpdate } from './managed-fields.ts';
@@ -128,10 +129,6 @@ export function present(def: ResourceDef, obj: StoredObject | JsonObject): JsonO
   return { apiVersion: apiVersionOf(def), kind: def.kind, ...obj };
 }
 
-function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** The object with its managedFields, or none when no one owns anything. */
 function withManagedFields(obj: JsonObject, entries: ManagedFieldsEntry[]): JsonObject {
   const meta = { ...metadataOf(obj) };
@@ -212,7 +209,7 @@ export class RestHandlers {
       ...body,
       apiVersion: apiVersionOf(def),
       kind: def.kind,
-      metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: timestamp(now) },
+      metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: formatRfc3339(now) },
     };
     const untracked = withManagedFields(def.prepareCreate(obj, { user, now }), []);
     const prepared = withManagedFields(untracked, track(undefined, untracked));

@@ -4,6 +4,7 @@
  * each object, and ages in kubectl's short form, with the object's metadata attached per row.
  */
 import { shortHumanDuration } from '../base/duration.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 
 export interface TableColumn {
   readonly name: string;
@@ -35,7 +36,7 @@ export function nameCell(obj: Record<string, unknown>): string {
 export function ageCell(obj: Record<string, unknown>, now: Date): string {
   const ts = metadataOf(obj).creationTimestamp;
   if (typeof ts !== 'string') return '<unknown>';
-  return shortHumanDuration(now.getTime() - Date.parse(ts));
+  return shortHumanDuration(now.getTime() - rfc3339Millis(ts));
 }
 
 export const NAME_COLUMN: TableColumn = {

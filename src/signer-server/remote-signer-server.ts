@@ -26,6 +26,7 @@ import { reservedServingNameProblem } from '../api/serving-policy.ts';
 import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { isObject } from '../base/json.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
 import { isIp } from '../kubeadm/layout.ts';
 import { KEY_MODE, readIfPresent } from '../kubeadm/pki-files.ts';
@@ -125,7 +126,7 @@ class GrantBook {
   put(record: GrantRecord, now: Date): void {
     // Grants over for a week are dropped, so this file (rewritten on every signature) stays small;
     // the audit log keeps their history.
-    const over = (g: GrantRecord) => Date.parse(g.revokedAt ?? g.expiresAt) < now.getTime() - GRANT_RETENTION_MS;
+    const over = (g: GrantRecord) => rfc3339Millis(g.revokedAt ?? g.expiresAt) < now.getTime() - GRANT_RETENTION_MS;
     const next = [...this.grants.filter((g) => g.id !== record.id && !over(g)), record];
     writeFilesAtomically([{ path: this.path, content: `${JSON.stringify({ grants: next }, null, 2)}\n`, mode: KEY_MODE }]);
     this.grants = next;
