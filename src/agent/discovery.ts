@@ -7,7 +7,7 @@
  */
 
 import { parseKubeconfig } from '../api/kubeconfig.ts';
-import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { InvalidError, isTlsbootError, UnauthenticatedError, UnavailableError } from '../base/errors.ts';
 import { type ConnectionConfig, type JsonObject, KubeClient } from '../client/client.ts';
 import { certificatePin, matchesAnyPin, parseCertificateBundle, parsePin, verifyDetachedJws } from '../pki/index.ts';
 
@@ -102,19 +102,18 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
         lastProblem = `there is no JWS signature in cluster-info for token id "${p.tokenId}": the token is invalid for this cluster or it has expired; create a new one with "tlsboot token create"`;
         unknownToken++;
         if (unknownToken >= (p.unknownTokenAttempts ?? 3))
-          throw new TlsbootError(
-            'UNAUTHENTICATED',
-            'DISCOVERY_TOKEN_UNKNOWN',
-            `discovery failed after ${attempt} attempts: ${lastProblem}`,
-          );
+          throw new UnauthenticatedError('DISCOVERY_TOKEN_UNKNOWN', `discovery failed after ${attempt} attempts: ${lastProblem}`);
       } catch (error) {
         if (isTlsbootError(error) && error.reason === 'DISCOVERY_TOKEN_UNKNOWN') throw error;
-        if (!isTlsbootError(error) || (error.code !== 'UNAVAILABLE' && error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN'))
+        if (
+          !isTlsbootError(error) ||
+          (error.code !== 'UNAVAILABLE' && error.code !== 'INTERNAL' && error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN')
+        )
           throw error;
         lastProblem = error.message;
       }
       if (p.now() + p.retryIntervalMs > deadline)
-        throw new TlsbootError('UNAVAILABLE', 'DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
+        throw new UnavailableError('DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
       p.onRetry?.(attempt, lastProblem);
       await p.sleep(p.retryIntervalMs, p.signal);
     }

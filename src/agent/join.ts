@@ -12,7 +12,7 @@ import { join as joinPath, resolve } from 'node:path';
 import { parseBootstrapToken } from '../api/core.ts';
 import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { KubeClient } from '../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../pki/index.ts';
@@ -161,7 +161,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       }
     } catch (error) {
       if (error instanceof TlsbootError) throw error;
-      throw new TlsbootError('UNAVAILABLE', 'JOIN', `TLS bootstrap failed: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new UnavailableError('JOIN', `TLS bootstrap failed: ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,
       });
     } finally {

@@ -5,7 +5,7 @@
  * signers' policies (§4.3), the kubelet-client recognisers the approver uses (§5), and kubectl's
  * CONDITION summary. Errors name the Kubernetes field path. Pure; `now` is passed in.
  */
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { BadRequestError, InvalidError, NotFoundError, TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import {
@@ -152,7 +152,7 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
   if (!isObject(spec)) throw invalid('spec', 'Required value');
   for (const k of Object.keys(spec)) {
     if (!SPEC_FIELDS.has(k))
-      throw new TlsbootError('BAD_REQUEST', 'UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
+      throw new BadRequestError('UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
   }
   const parsed = parseCsrRequestField(spec.request);
   const signerName = validateSignerName(spec.signerName);
@@ -294,7 +294,7 @@ export function prepareCsrUpdate(old: JsonObject, next: JsonObject, subresource:
       ...oldConditions.filter((c) => c.type === 'Approved' || c.type === 'Denied'),
     ];
   } else if (subresource !== 'approval') {
-    throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', `subresource ${subresource} does not exist`);
+    throw new NotFoundError('NO_RESOURCE', `subresource ${subresource} does not exist`);
   }
   for (const sticky of STICKY) {
     if (oldConditions.some((c) => c.type === sticky) && !conditions.some((c) => c.type === sticky)) {

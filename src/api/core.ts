@@ -5,7 +5,7 @@
  * are compared in constant time and never put into error messages.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { InvalidError, TooLargeError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { formatRfc3339, parseRfc3339 } from '../base/rfc3339.ts';
 
@@ -70,7 +70,7 @@ export function prepareSecret(obj: JsonObject, old: JsonObject | undefined): Jso
   if (old !== undefined && old.type !== type) throw invalid('type', 'Invalid value: field is immutable');
   const size = Object.entries(data).reduce((n, [k, v]) => n + k.length + (v.length * 3) / 4, 0);
   if (size > MAX_SECRET_BYTES)
-    throw new TlsbootError('TOO_LARGE', 'SECRET_TOO_LARGE', `data: Too long: must have at most ${MAX_SECRET_BYTES} bytes`, {
+    throw new TooLargeError('SECRET_TOO_LARGE', `data: Too long: must have at most ${MAX_SECRET_BYTES} bytes`, {
       field: 'data',
     });
   const { stringData: _dropped, ...rest } = obj;

@@ -4,7 +4,7 @@
  * `/approval` subresource with compare-and-swap retries, as `kubectl certificate` does.
  */
 import type { CsrCondition } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { ConflictError, TlsbootError } from '../base/errors.ts';
 
 export type { CsrCondition };
 
@@ -57,11 +57,7 @@ export async function decideCsr(
     const csr = await getCsr(client, name);
     const existing = csrConditions(csr).find((c) => c.type === 'Approved' || c.type === 'Denied');
     if (existing) {
-      throw new TlsbootError(
-        'CONFLICT',
-        'CSR_ALREADY_DECIDED',
-        `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`,
-      );
+      throw new ConflictError('CSR_ALREADY_DECIDED', `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`);
     }
     const stamp = now()
       .toISOString()

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE } from '../api/index.ts';
 import { FakeClock } from '../base/clock.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { UnavailableError } from '../base/errors.ts';
 import { Controller, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
@@ -34,7 +34,7 @@ class FakeCluster implements ClusterClient {
   async getObject(resource: string, _namespace: string, name: string): Promise<JsonObject | undefined> {
     if (this.failures > 0) {
       this.failures--;
-      throw new TlsbootError('UNAVAILABLE', 'TEST_OUTAGE', 'the store is away');
+      throw new UnavailableError('TEST_OUTAGE', 'the store is away');
     }
     return this.objects.get(`${resource}/${name}`);
   }

@@ -22,7 +22,7 @@ import {
   tokenSecretProblem,
   type UserInfo,
 } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, ForbiddenError, InvalidError, type TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
@@ -30,7 +30,7 @@ import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
 
 function forbidden(message: string): TlsbootError {
-  return new TlsbootError('FORBIDDEN', 'ADMISSION', message);
+  return new ForbiddenError('ADMISSION', message);
 }
 
 function decisions(obj: JsonObject | undefined): string {
@@ -78,7 +78,7 @@ export class ControlPlaneAdmission implements Admission {
         const requested = requestedNodeName(csr);
         const firstTime = p.user.name !== commonName(csr.subject);
         const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames(), firstTime);
-        if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
+        if (problem !== undefined) throw new InvalidError('NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
       const node = /^system:node:(.+)$/.exec(p.user.name);
       if (
@@ -102,8 +102,7 @@ export class ControlPlaneAdmission implements Admission {
 
   private admitTokenSecret(secret: JsonObject): void {
     const problem = tokenSecretProblem(secret);
-    if (problem !== undefined)
-      throw new TlsbootError('INVALID', 'TOKEN_SECRET', `${problem.field}: ${problem.message}`, { field: problem.field });
+    if (problem !== undefined) throw new InvalidError('TOKEN_SECRET', `${problem.field}: ${problem.message}`, { field: problem.field });
   }
 }
 
@@ -122,7 +121,7 @@ function attributesFrom(spec: JsonObject, user: UserInfo) {
     };
   }
   if (nra) return { user, verb: String(nra.verb ?? ''), nonResourceURL: String(nra.path ?? '') };
-  throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec: exactly one of resourceAttributes or nonResourceAttributes must be set', {
+  throw new InvalidError('ACCESS_REVIEW', 'spec: exactly one of resourceAttributes or nonResourceAttributes must be set', {
     field: 'spec',
   });
 }
@@ -134,7 +133,7 @@ function stringArray(v: unknown): string[] {
 /** The user a SubjectAccessReview or LocalSubjectAccessReview asks about. */
 function subjectOf(spec: JsonObject): UserInfo {
   if (typeof spec.user !== 'string' || spec.user === '') {
-    throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
+    throw new InvalidError('ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
   }
   const extra = isObject(spec.extra)
     ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
@@ -171,20 +170,15 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, Virtua
         create: async (body: unknown, _user: UserInfo, namespace: string) => {
           const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
           if (spec.nonResourceAttributes !== undefined && spec.nonResourceAttributes !== null) {
-            throw new TlsbootError(
-              'INVALID',
-              'ACCESS_REVIEW',
-              'spec.nonResourceAttributes: Invalid value: disallowed on this kind of request',
-              {
-                field: 'spec.nonResourceAttributes',
-              },
-            );
+            throw new InvalidError('ACCESS_REVIEW', 'spec.nonResourceAttributes: Invalid value: disallowed on this kind of request', {
+              field: 'spec.nonResourceAttributes',
+            });
           }
           const subject = subjectOf(spec);
           // kube-apiserver's rule: the question is about the namespace the review was posted in.
           const asked = isObject(spec.resourceAttributes) ? spec.resourceAttributes.namespace : undefined;
           if (asked !== namespace) {
-            throw new TlsbootError('BAD_REQUEST', 'ACCESS_REVIEW', `spec.resourceAttributes.namespace must match namespace: ${namespace}`);
+            throw new BadRequestError('ACCESS_REVIEW', `spec.resourceAttributes.namespace must match namespace: ${namespace}`);
           }
           const answer = review('LocalSubjectAccessReview', spec, subject);
           return { ...answer, metadata: { namespace, creationTimestamp: null } };
@@ -197,7 +191,7 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, Virtua
         create: async (body: unknown, user: UserInfo) => {
           const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
           const namespace = typeof spec.namespace === 'string' ? spec.namespace : '';
-          if (namespace === '') throw new TlsbootError('BAD_REQUEST', 'RULES_REVIEW', 'no namespace on request');
+          if (namespace === '') throw new BadRequestError('RULES_REVIEW', 'no namespace on request');
           const rules = authorizer.rulesFor?.(user, namespace);
           return {
             apiVersion: 'authorization.k8s.io/v1',

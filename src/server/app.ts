@@ -15,7 +15,17 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock } from '../base/clock.ts';
-import { RateLimitedError, TlsbootError } from '../base/errors.ts';
+import {
+  BadRequestError,
+  ForbiddenError,
+  InternalError,
+  MethodNotAllowedError,
+  NotFoundError,
+  RateLimitedError,
+  TooLargeError,
+  UnauthenticatedError,
+  UnsupportedMediaTypeError,
+} from '../base/errors.ts';
 import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
@@ -136,7 +146,7 @@ function requestUrl(target: string): URL {
   try {
     return new URL(target.startsWith('/') ? `https://localhost${target}` : target, 'https://localhost');
   } catch {
-    throw new TlsbootError('BAD_REQUEST', 'URL', 'the request target is not a valid URL');
+    throw new BadRequestError('URL', 'the request target is not a valid URL');
   }
 }
 
@@ -146,8 +156,7 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
   if (type === 'application/vnd.kubernetes.protobuf') return decodeKubernetesProtobuf(raw);
   const allowed = ['application/json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', '*/*', ''];
   if (!allowed.includes(type)) {
-    throw new TlsbootError(
-      'UNSUPPORTED_MEDIA_TYPE',
+    throw new UnsupportedMediaTypeError(
       'MEDIA_TYPE',
       'the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/strategic-merge-patch+json, application/vnd.kubernetes.protobuf',
     );
@@ -156,11 +165,11 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
   try {
     parsed = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw new TlsbootError('BAD_REQUEST', 'BODY_JSON', 'the request body is not valid JSON');
+    throw new BadRequestError('BODY_JSON', 'the request body is not valid JSON');
   }
   // JSON.parse itself is iterative; what comes after it (patching, validation) need not be.
   if (exceedsJsonDepth(parsed)) {
-    throw new TlsbootError('BAD_REQUEST', 'BODY_TOO_DEEP', `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`);
+    throw new BadRequestError('BODY_TOO_DEEP', `the request body nests objects or arrays deeper than ${MAX_JSON_DEPTH} levels`);
   }
   return parsed;
 }
@@ -213,10 +222,9 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   app.setErrorHandler((error: unknown, _req, reply) => {
     const fastifyCode = isObject(error) && typeof error.code === 'string' ? error.code : '';
     if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, new TlsbootError('TOO_LARGE', 'BODY_TOO_LARGE', `the request body is larger than ${maxBody} bytes`));
+      return sendError(reply, new TooLargeError('BODY_TOO_LARGE', `the request body is larger than ${maxBody} bytes`));
     }
-    if (fastifyCode.startsWith('FST_ERR_CTP'))
-      return sendError(reply, new TlsbootError('BAD_REQUEST', 'BODY', 'the request body could not be read'));
+    if (fastifyCode.startsWith('FST_ERR_CTP')) return sendError(reply, new BadRequestError('BODY', 'the request body could not be read'));
     return sendError(reply, error);
   });
 
@@ -238,7 +246,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     // The chain is verified once per connection; the validity window on every request, because a
     // certificate can expire while its keep-alive connection stays open.
     if (peer && (now.getTime() < peer.notBefore || now.getTime() > peer.notAfter)) {
-      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
+      throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
     }
     const certUser = peer?.user;
     if (certUser) return withAuthenticatedGroup(certUser);
@@ -256,7 +264,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
           penalty.retryAfterSeconds,
         );
       }
-      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+      throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized');
     }
     return ANONYMOUS;
   }
@@ -269,15 +277,15 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     const user = impersonate(authenticated, req.rawHeaders, deps.authorizer);
     if (info.kind === 'nonresource') {
       const attrs = { user, verb: info.verb, nonResourceURL: url.pathname };
-      if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+      if (!deps.authorizer.authorize(attrs).allowed) throw new ForbiddenError('RBAC', forbiddenMessage(attrs));
       return { kind: 'nonresource', url, user, info };
     }
     const def = deps.registry.find(info.group, info.version, info.resource);
     if (!def || (info.subresource !== '' && !def.subresources.includes(info.subresource))) {
-      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      throw new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
     }
     if (!def.namespaced && info.namespace !== '')
-      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      throw new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
     const attrs = {
       user,
       verb: info.verb,
@@ -287,7 +295,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       name: info.name,
       namespace: info.namespace,
     };
-    if (!deps.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+    if (!deps.authorizer.authorize(attrs).allowed) throw new ForbiddenError('RBAC', forbiddenMessage(attrs));
     return { kind: 'resource', url, user, info, def };
   }
 
@@ -328,7 +336,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   async function handle(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const admitted = req.tlsboot;
     try {
-      if (!admitted) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler unauthenticated');
+      if (!admitted) throw new InternalError('NOT_ADMITTED', 'the request reached its handler unauthenticated');
       if (admitted.kind === 'nonresource') return serveNonResource(admitted.url.pathname, req, reply);
       return await serveResource(admitted.def, admitted.info, admitted.url.searchParams, req, reply, admitted.user);
     } catch (error) {
@@ -361,7 +369,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       const list = m[1] ? apiResourceList(deps.registry, '', m[1]) : apiResourceList(deps.registry, m[2] as string, m[3] as string);
       if (list) return reply.send(list);
     }
-    throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+    throw new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
   }
 
   async function serveVirtual(
@@ -377,7 +385,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   ): Promise<unknown> {
     const asTable = (items: JsonObject[]) =>
       buildTable({ columns: def.columns, items, resourceVersion: '', now: deps.now(), includeObject: tableIncludeObject ?? null });
-    const unsupported = () => new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
+    const unsupported = () => new MethodNotAllowedError('METHOD', `${info.verb} is not supported on ${def.resource}`);
     switch (info.verb) {
       case 'create':
         if (!v.create) throw unsupported();
@@ -525,8 +533,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
           return reply.code(applied.created ? 201 : 200).send(applied.obj);
         }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
-          throw new TlsbootError(
-            'UNSUPPORTED_MEDIA_TYPE',
+          throw new UnsupportedMediaTypeError(
             'PATCH_TYPE',
             `patch type ${type || '(none)'} is not supported; use merge-patch, strategic-merge-patch or apply-patch+yaml`,
           );
@@ -538,7 +545,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       case 'delete':
         return reply.send(await rest.delete(def, target, parseBody(req.body, req.headers['content-type']), queryDryRun(query)));
       default:
-        throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
+        throw new MethodNotAllowedError('METHOD', `${info.verb} is not supported on ${def.resource}`);
     }
   }
 
@@ -550,7 +557,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     async listen(host, port) {
       await app.listen({ host, port });
       const addr = app.server.address();
-      if (!addr || typeof addr === 'string') throw new TlsbootError('INTERNAL', 'LISTEN', 'server has no address');
+      if (!addr || typeof addr === 'string') throw new InternalError('LISTEN', 'server has no address');
       return { host: addr.address, port: addr.port };
     },
     async close() {

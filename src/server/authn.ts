@@ -7,7 +7,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { bootstrapTokenAuthentication, bootstrapTokenSecretName, matchBootstrapToken, type UserInfo } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { InvalidError, type TlsbootError, UnauthenticatedError } from '../base/errors.ts';
 import { type Certificate, commonName, organizations, parseCertificate, verifyChain } from '../pki/index.ts';
 
 export type { UserInfo };
@@ -15,7 +15,7 @@ export type { UserInfo };
 export const ANONYMOUS: UserInfo = { name: 'system:anonymous', groups: ['system:unauthenticated'] };
 
 export function unauthenticated(message = 'Unauthorized'): TlsbootError {
-  return new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', message);
+  return new UnauthenticatedError('AUTHN_FAILED', message);
 }
 
 /** Adds `system:authenticated`, as the union authenticator does for every non-anonymous user. */
@@ -101,7 +101,7 @@ export class StaticTokens {
       const fields = splitCsvLine(line);
       const [token, name, uid, groups] = fields;
       if (!token || !name || fields.length < 2) {
-        throw new TlsbootError('INVALID', 'TOKEN_FILE', `${file}:${i + 1}: expected TOKEN,USER[,UID[,"GROUP1,GROUP2"]]`, { field: file });
+        throw new InvalidError('TOKEN_FILE', `${file}:${i + 1}: expected TOKEN,USER[,UID[,"GROUP1,GROUP2"]]`, { field: file });
       }
       const groupList = (groups ?? '')
         .split(',')

@@ -8,7 +8,7 @@
  * overshoot. The defaults are far above what a 10,000-node cluster does in normal use.
  */
 import { csrIsPending } from '../api/index.ts';
-import { isTlsbootError, RateLimitedError, TlsbootError } from '../base/errors.ts';
+import { ForbiddenError, isTlsbootError, RateLimitedError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
@@ -209,15 +209,13 @@ export class CsrLedger implements CreateQuota {
     const bytes = jsonSize(obj);
     const used = this.of(name);
     if (used.pending + 1 > this.maxPending) {
-      throw new TlsbootError(
-        'FORBIDDEN',
+      throw new ForbiddenError(
         'PENDING_CSR_LIMIT',
         `exceeded quota: user "${name}" has ${used.pending} pending certificatesigningrequests, the limit (${LIMIT_FLAGS.maxPendingCsrsPerUser}) is ${this.maxPending}`,
       );
     }
     if (used.bytes + bytes > this.maxBytes) {
-      throw new TlsbootError(
-        'FORBIDDEN',
+      throw new ForbiddenError(
         'CSR_BYTES_LIMIT',
         `exceeded quota: user "${name}" has ${used.bytes} bytes of certificatesigningrequests stored, this one (${bytes} bytes) would pass the limit (${LIMIT_FLAGS.maxCsrBytesPerUser}) of ${this.maxBytes}`,
       );

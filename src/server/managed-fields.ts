@@ -5,7 +5,7 @@
  * Lists are atomic (owned and replaced whole) except the few Kubernetes declares associative for
  * the served kinds (ASSOCIATIVE_LISTS); maps (labels, annotations, data) are granular.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { ConflictError, InvalidError, type TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { apiVersionOf, type JsonObject, type ResourceDef } from './registry.ts';
@@ -230,7 +230,7 @@ function fromFieldsV1(tree: unknown, field: string): FieldSet {
 }
 
 function invalidManagedFields(field: string, message: string): TlsbootError {
-  return new TlsbootError('INVALID', 'MANAGED_FIELDS', `${field}: Invalid value: ${message}`, { field });
+  return new InvalidError('MANAGED_FIELDS', `${field}: Invalid value: ${message}`, { field });
 }
 
 function decodeManagers(value: unknown): Manager[] {
@@ -322,7 +322,7 @@ function conflictError(conflicts: readonly { manager: Manager; path: Path }[]): 
     const lines = [...byManager.keys()].sort().flatMap((m) => [`conflicts with ${m}:`, ...(byManager.get(m) ?? []).map((p) => `- ${p}`)]);
     message = `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
   }
-  return new TlsbootError('CONFLICT', 'FIELD_MANAGER_CONFLICT', message, { status: { causes } });
+  return new ConflictError('FIELD_MANAGER_CONFLICT', message, { status: { causes } });
 }
 
 export interface Operation {

@@ -7,7 +7,7 @@
  * parameters, responses and vendor extensions, and definitions. Vendor extension values travel as
  * YAML text, of which JSON is a subset.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { InternalError, type TlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import type { JsonObject } from './registry.ts';
 
@@ -57,7 +57,7 @@ class Message {
 }
 
 function notEncodable(what: string): TlsbootError {
-  return new TlsbootError('INTERNAL', 'OPENAPI_PROTOBUF', `the OpenAPI v2 document has ${what}, which the protobuf writer does not encode`);
+  return new InternalError('OPENAPI_PROTOBUF', `the OpenAPI v2 document has ${what}, which the protobuf writer does not encode`);
 }
 
 /** NamedAny entries for the `x-` keys of `obj` (Any.yaml = 2). */

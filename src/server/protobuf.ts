@@ -6,13 +6,13 @@
  * of the server uses. Responses stay JSON, which every client accepts. Strict and bounded: a
  * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, type TlsbootError, UnsupportedMediaTypeError } from '../base/errors.ts';
 import type { JsonObject } from './registry.ts';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 function bad(message: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'PROTOBUF', `malformed protobuf body: ${message}`);
+  return new BadRequestError('PROTOBUF', `malformed protobuf body: ${message}`);
 }
 
 interface Field {
@@ -165,14 +165,9 @@ function time(buf: Buffer, field: string): string {
     if (f.no === 2) nanos = BigInt.asIntN(32, f.varint);
   }
   if (seconds < MIN_SECONDS || seconds > MAX_SECONDS || nanos < 0n || nanos > 999_999_999n) {
-    throw new TlsbootError(
-      'BAD_REQUEST',
-      'PROTOBUF_TIME',
-      `${field}: the timestamp is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`,
-      {
-        field,
-      },
-    );
+    throw new BadRequestError('PROTOBUF_TIME', `${field}: the timestamp is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`, {
+      field,
+    });
   }
   const iso = new Date(Number(seconds) * 1000).toISOString();
   return nanos === 0n ? iso.replace(/\.\d{3}Z$/, 'Z') : iso.replace(/\.\d{3}Z$/, `.${String(nanos).padStart(9, '0').slice(0, 6)}Z`);
@@ -243,11 +238,7 @@ export function decodeKubernetesProtobuf(body: Buffer): JsonObject {
     else if (f.no === 3 && f.bytes.length > 0) throw bad('content encodings are not supported');
   }
   if (!raw || !Object.hasOwn(SCHEMAS, kind) || kind.startsWith('CSR') || kind === 'ObjectMeta') {
-    throw new TlsbootError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      'MEDIA_TYPE',
-      `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`,
-    );
+    throw new UnsupportedMediaTypeError('MEDIA_TYPE', `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`);
   }
   return { apiVersion, kind, ...decodeMessage(kind, raw, '') };
 }

@@ -4,7 +4,7 @@
  * immutable fields kept), the resource's strategy for validation, admission, and compare-and-swap
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, ConflictError, InvalidError, MethodNotAllowedError, TlsbootError } from '../base/errors.ts';
 import { isObject, withoutNullFields } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { Store, StoredObject } from '../store/index.ts';
@@ -60,7 +60,7 @@ function metadataOf(obj: JsonObject): JsonObject {
 }
 
 function invalid(field: string, message: string): TlsbootError {
-  return new TlsbootError('INVALID', 'FIELD_INVALID', message, { field });
+  return new InvalidError('FIELD_INVALID', message, { field });
 }
 
 /**
@@ -74,7 +74,7 @@ function decoded(body: unknown): unknown {
 }
 
 function badRequest(message: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'BAD_REQUEST', message);
+  return new BadRequestError('BAD_REQUEST', message);
 }
 
 export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): void {
@@ -180,7 +180,7 @@ export class RestHandlers {
     dryRun: boolean,
     track: Track,
   ): Promise<JsonObject> {
-    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
+    if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `create is not supported on ${t.subresource}`);
     if (!isObject(body)) throw badRequest('the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
@@ -342,8 +342,7 @@ export class RestHandlers {
     const oldMeta = metadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
     if (expectedRv !== undefined && expectedRv !== currentRv) {
-      throw new TlsbootError(
-        'CONFLICT',
+      throw new ConflictError(
         'RESOURCE_VERSION',
         `Operation cannot be fulfilled on ${qualifiedResource(def)} "${t.name}": the object has been modified; please apply your changes to the latest version and try again`,
       );
@@ -374,7 +373,7 @@ export class RestHandlers {
   }
 
   async delete(def: ResourceDef, t: Target, body: unknown, dryRun = false): Promise<JsonObject> {
-    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `delete is not supported on ${t.subresource}`);
+    if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `delete is not supported on ${t.subresource}`);
     let expectedRv: string | undefined;
     let expectedUid: string | undefined;
     if (isObject(body) && isObject(body.preconditions)) {
@@ -385,8 +384,7 @@ export class RestHandlers {
     if (expectedUid !== undefined) {
       const current = metadataOf((await this.deps.store.get(this.key(def, t))) as JsonObject);
       if (current.uid !== expectedUid) {
-        throw new TlsbootError(
-          'CONFLICT',
+        throw new ConflictError(
           'PRECONDITION',
           `Precondition failed: UID in precondition: ${expectedUid}, UID in object meta: ${String(current.uid)}`,
         );
@@ -397,8 +395,7 @@ export class RestHandlers {
       const current = (await this.deps.store.get(this.key(def, t))) as JsonObject;
       const rv = metadataOf(current).resourceVersion;
       if (expectedRv !== undefined && rv !== expectedRv)
-        throw new TlsbootError(
-          'CONFLICT',
+        throw new ConflictError(
           'PRECONDITION',
           `Precondition failed: ResourceVersion in precondition: ${expectedRv}, ResourceVersion in object meta: ${String(rv)}`,
         );

@@ -3,7 +3,7 @@
  * selectors (`field=value`, `field==value`, `field!=value`, restricted to the fields a resource
  * declares). Parsing errors are INVALID with the offending selector named; matching is pure.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, type TlsbootError } from '../base/errors.ts';
 
 type Requirement =
   | { readonly op: 'eq' | 'ne'; readonly key: string; readonly value: string }
@@ -13,7 +13,7 @@ type Requirement =
 export type Selector = readonly Requirement[];
 
 function badSelector(kind: string, text: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'SELECTOR', `unable to parse requirement: invalid ${kind} selector "${text}"`, { field: kind });
+  return new BadRequestError('SELECTOR', `unable to parse requirement: invalid ${kind} selector "${text}"`, { field: kind });
 }
 
 /** Splits on commas that are not inside parentheses. */
@@ -105,7 +105,7 @@ export function parseFieldSelector(
     const [, field, op, value] = m as unknown as [string, string, string, string];
     const get = fields[field];
     if (!get) {
-      throw new TlsbootError('BAD_REQUEST', 'SELECTOR', `field label not supported: ${field} (for ${resource})`, {
+      throw new BadRequestError('SELECTOR', `field label not supported: ${field} (for ${resource})`, {
         field: 'fieldSelector',
       });
     }

@@ -8,7 +8,7 @@
  */
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
-import { RateLimitedError, TlsbootError } from '../base/errors.ts';
+import { AlreadyExistsError, ConflictError, InvalidError, RateLimitedError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
@@ -123,18 +123,17 @@ export class SessionSigner implements Signer {
   }
 
   async open(request: OpenSessionRequest): Promise<SessionInfo> {
-    if (this.closed) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is shutting down');
+    if (this.closed) throw new UnavailableError('SIGNER_CLOSED', 'the signer is shutting down');
     const now = this.o.now();
     this.expireIfDue(now);
     checkLimits(request);
     if (this.session) {
-      throw new TlsbootError(
-        'ALREADY_EXISTS',
+      throw new AlreadyExistsError(
         'SESSION_OPEN',
         `a signing session is already open until ${this.session.info.expiresAt.toISOString()}; close it first`,
       );
     }
-    if (this.unlocking) throw new TlsbootError('CONFLICT', 'SESSION_UNLOCKING', 'another session is being opened');
+    if (this.unlocking) throw new ConflictError('SESSION_UNLOCKING', 'another session is being opened');
     if (now.getTime() < this.lockedUntil) {
       throw new RateLimitedError(
         'SESSION_LOCKED_OUT',
@@ -160,7 +159,7 @@ export class SessionSigner implements Signer {
     const { signer } = unlocked;
     if (this.closed) {
       await signer.close();
-      throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is shutting down');
+      throw new UnavailableError('SIGNER_CLOSED', 'the signer is shutting down');
     }
     this.failedUnlocks = 0;
     this.lockedUntil = 0;
@@ -219,18 +218,16 @@ export class SessionSigner implements Signer {
       this.mode === 'sealed'
         ? 'waiting for a signing session: the CA key is sealed (tlsboot ca session open)'
         : 'waiting for a signing session: open one with a grant from the remote signer (tlsboot ca session open --grant-file)';
-    if (!session) throw new TlsbootError('UNAVAILABLE', 'SESSION_NONE', waiting);
+    if (!session) throw new UnavailableError('SESSION_NONE', waiting);
     const { info } = session;
     if (info.signerNames !== undefined && !info.signerNames.includes(request.signerName)) {
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'SESSION_SIGNER',
         `waiting for a signing session that covers ${request.signerName} (the open one covers ${info.signerNames.join(', ')})`,
       );
     }
     if (info.maxCertificates !== undefined && info.signed + session.inFlight >= info.maxCertificates) {
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'SESSION_EXHAUSTED',
         `waiting for a signing session: the open one has used its ${info.maxCertificates} certificates`,
       );
@@ -307,13 +304,13 @@ export class SessionSigner implements Signer {
 
 function checkLimits(r: OpenSessionRequest): void {
   if (!Number.isInteger(r.ttlMs) || r.ttlMs < MIN_SESSION_TTL_MS || r.ttlMs > MAX_SESSION_TTL_MS) {
-    throw new TlsbootError('INVALID', 'SESSION_TTL', 'the session TTL must be between 1m and 24h', { field: 'ttl' });
+    throw new InvalidError('SESSION_TTL', 'the session TTL must be between 1m and 24h', { field: 'ttl' });
   }
   if (r.maxCertificates !== undefined && (!Number.isInteger(r.maxCertificates) || r.maxCertificates < 1)) {
-    throw new TlsbootError('INVALID', 'SESSION_MAX', 'max-certificates must be a positive integer', { field: 'max-certificates' });
+    throw new InvalidError('SESSION_MAX', 'max-certificates must be a positive integer', { field: 'max-certificates' });
   }
   if (r.signerNames !== undefined && (r.signerNames.length === 0 || r.signerNames.some((n) => !/^[a-z0-9.-]+\/[A-Za-z0-9.-]+$/.test(n)))) {
-    throw new TlsbootError('INVALID', 'SESSION_SIGNERS', 'signers must be a list of signer names like kubernetes.io/kubelet-serving', {
+    throw new InvalidError('SESSION_SIGNERS', 'signers must be a list of signer names like kubernetes.io/kubelet-serving', {
       field: 'signers',
     });
   }
