@@ -11,7 +11,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import type { JsonObject, KubeClient } from '../src/client/client.ts';
+import type { JsonObject } from '../src/base/json.ts';
+import type { KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, csrConditions } from '../src/client/csr.ts';
 import { parseGrantCredential } from '../src/signer/remote-protocol.ts';
 import {

@@ -8,7 +8,8 @@
 
 import { parseKubeconfig } from '../api/kubeconfig.ts';
 import { InvalidError, isTlsbootError, UnauthenticatedError, UnavailableError } from '../base/errors.ts';
-import { type ConnectionConfig, type JsonObject, KubeClient } from '../client/client.ts';
+import type { JsonObject } from '../base/json.ts';
+import { type ConnectionConfig, KubeClient } from '../client/client.ts';
 import { certificatePin, matchesAnyPin, parseCertificateBundle, parsePin, verifyDetachedJws } from '../pki/index.ts';
 
 export const CLUSTER_INFO_PATH = '/api/v1/namespaces/kube-public/configmaps/cluster-info';

@@ -15,8 +15,8 @@ import {
   TlsbootError,
   UnavailableError,
 } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject, KubeClient } from '../client/client.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import type { KubeClient } from '../client/client.ts';
 import { CSR_PATH, csrCertificate, csrConditions } from '../client/csr.ts';
 import {
   type Certificate,

@@ -6,7 +6,7 @@
  * CONDITION summary. Errors name the Kubernetes field path. Pure; `now` is passed in.
  */
 import { BadRequestError, InvalidError, NotFoundError, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import {
   type CertificateRequest,
@@ -19,8 +19,6 @@ import {
 } from '../pki/index.ts';
 import { dns1123SubdomainProblem } from './identity.ts';
 import type { UserInfo } from './rbac.ts';
-
-export type JsonObject = Record<string, unknown>;
 
 export const SIGNER_KUBE_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client';
 export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';

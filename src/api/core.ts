@@ -6,10 +6,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { InvalidError, TooLargeError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339, parseRfc3339 } from '../base/rfc3339.ts';
-
-export type JsonObject = Record<string, unknown>;
 
 export const BOOTSTRAP_TOKEN_SECRET_TYPE = 'bootstrap.kubernetes.io/token';
 export const BOOTSTRAP_TOKEN_NAMESPACE = 'kube-system';

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { codeFromStatus } from '../api/status.ts';
 import { errorForCode, InternalError, InvalidError, TlsbootError, TooLargeError, UnavailableError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 export interface ConnectionConfig {
   readonly server: string;
@@ -26,8 +26,6 @@ export interface ConnectionConfig {
   /** Responses larger than this are aborted (bounded memory against hostile servers). */
   readonly maxResponseBytes?: number;
 }
-
-export type JsonObject = Record<string, unknown>;
 
 export interface WatchEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

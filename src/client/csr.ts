@@ -8,8 +8,8 @@ import { ConflictError, TlsbootError } from '../base/errors.ts';
 
 export type { CsrCondition };
 
-import { isObject } from '../base/json.ts';
-import type { JsonObject, KubeClient } from './client.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import type { KubeClient } from './client.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 

@@ -17,18 +17,11 @@ import {
   nodeNameProblem,
   requestedNodeName,
 } from '../api/index.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import {
-  appendApprovalCondition,
-  type ClusterClient,
-  isLostWrite,
-  type JsonObject,
-  loadUndecidedCsr,
-  NODE_CLIENT_RESOURCE,
-} from './cluster.ts';
+import { appendApprovalCondition, type ClusterClient, isLostWrite, loadUndecidedCsr, NODE_CLIENT_RESOURCE } from './cluster.ts';
 
 export interface ApproverOptions {
   readonly client: ClusterClient;

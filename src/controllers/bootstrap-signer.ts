@@ -5,9 +5,10 @@
  * a dead token finds no signature.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, checkBootstrapTokenSecret } from '../api/index.ts';
+import type { JsonObject } from '../base/json.ts';
 import { signDetachedJws } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, CONFIGMAP_RESOURCE, type JsonObject, SECRET_RESOURCE } from './cluster.ts';
+import { type ClusterClient, CONFIGMAP_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
 
 export const CLUSTER_INFO_NAMESPACE = 'kube-public';
 export const CLUSTER_INFO_NAME = 'cluster-info';

@@ -17,10 +17,9 @@ import type { CertificateRequest } from '../pki/index.ts';
 
 export { ADDRESS_CLAIM_RESOURCE, NODE_CLIENT_RESOURCE, NODE_NAME_CLAIM_RESOURCE } from '../api/index.ts';
 
+import type { JsonObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import { type RbacCaches, rbacPolicy, type Store, type StoredObject } from '../store/index.ts';
-
-export type JsonObject = Record<string, unknown>;
 
 export const CSR_RESOURCE = 'certificates.k8s.io/certificatesigningrequests';
 export const SECRET_RESOURCE = 'core/secrets';

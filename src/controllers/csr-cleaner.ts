@@ -5,9 +5,10 @@
  * conditional on the resourceVersion read, so a CSR that changed is left for the next sweep.
  */
 import { csrCertificatePem, csrConditions } from '../api/index.ts';
+import type { JsonObject } from '../base/json.ts';
 import { rfc3339Millis } from '../base/rfc3339.ts';
 import { parseCertificateBundle } from '../pki/index.ts';
-import { type ClusterClient, CSR_RESOURCE, isRaceError, type JsonObject } from './cluster.ts';
+import { type ClusterClient, CSR_RESOURCE, isRaceError } from './cluster.ts';
 
 const HOUR = 3_600_000;
 

@@ -7,10 +7,10 @@
  * next sweep.
  */
 import { ADDRESS_CLAIM_RESOURCE, NODE_CLIENT_RESOURCE, NODE_NAME_CLAIM_RESOURCE } from '../api/index.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { rfc3339Millis } from '../base/rfc3339.ts';
 import { claimIsLive } from './approver.ts';
-import { type ClusterClient, isRaceError, type JsonObject } from './cluster.ts';
+import { type ClusterClient, isRaceError } from './cluster.ts';
 
 function expired(record: JsonObject | undefined, now: Date): boolean {
   return typeof record?.notAfter !== 'string' || !(rfc3339Millis(record.notAfter) > now.getTime());

@@ -25,11 +25,11 @@ import {
 } from '../api/index.ts';
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, ISSUED_RESOURCE, isLostWrite, type JsonObject, NODE_CLIENT_RESOURCE } from './cluster.ts';
+import { type ClusterClient, ISSUED_RESOURCE, isLostWrite, NODE_CLIENT_RESOURCE } from './cluster.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
 

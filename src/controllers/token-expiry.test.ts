@@ -12,10 +12,11 @@ import { setImmediate } from 'node:timers/promises';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE } from '../api/index.ts';
 import { FakeClock } from '../base/clock.ts';
 import { UnavailableError } from '../base/errors.ts';
+import type { JsonObject } from '../base/json.ts';
 import { Controller, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ClusterClient, CONFIGMAP_RESOURCE, type JsonObject, SECRET_RESOURCE } from './cluster.ts';
+import { type ClusterClient, CONFIGMAP_RESOURCE, SECRET_RESOURCE } from './cluster.ts';
 import { reconcileToken } from './token-cleaner.ts';
 
 const MIN = 60_000;

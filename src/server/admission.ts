@@ -23,10 +23,10 @@ import {
   type UserInfo,
 } from '../api/index.ts';
 import { BadRequestError, ForbiddenError, InvalidError, type TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
-import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
+import type { ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
 
 function forbidden(message: string): TlsbootError {

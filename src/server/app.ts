@@ -26,7 +26,7 @@ import {
   UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from '../base/errors.ts';
-import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
+import { exceedsJsonDepth, isObject, type JsonObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { APPLY_PATCH_TYPE, fieldManagerOf, serveApply } from './apply.ts';
@@ -52,7 +52,7 @@ import { parseReadOptions } from './list-options.ts';
 import { openApiGroupVersion, openApiIndex, openApiV2Response } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 import { queryDryRun } from './query.ts';
-import { apiVersionOf, type JsonObject, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
+import { apiVersionOf, type Registry, type ResourceDef, type VirtualResource } from './registry.ts';
 import { type NonResourceRequestInfo, type RequestInfo, type ResourceRequestInfo, requestInfo } from './request-info.ts';
 import { type Admission, RestHandlers } from './rest.ts';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';

@@ -5,10 +5,10 @@
  */
 import { parseDocument } from 'yaml';
 import { BadRequestError, ForbiddenError, InvalidError, TlsbootError } from '../base/errors.ts';
-import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
+import { exceedsJsonDepth, isObject, type JsonObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { UserInfo } from './authn.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { ResourceDef } from './registry.ts';
 import type { ResourceRequestInfo } from './request-info.ts';
 import type { RestHandlers } from './rest.ts';
 

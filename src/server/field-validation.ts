@@ -7,9 +7,9 @@
  */
 import type { FastifyReply } from 'fastify';
 import { BadRequestError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { DEFINITIONS, definitionOf } from './openapi-schemas.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { ResourceDef } from './registry.ts';
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 

@@ -9,10 +9,10 @@
  */
 import { csrIsPending } from '../api/index.ts';
 import { ForbiddenError, isTlsbootError, RateLimitedError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
-import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { type ResourceDef, storeResourceOf } from './registry.ts';
 import { csrResource } from './resources.ts';
 import type { CreateQuota, QuotaReservation } from './rest.ts';
 

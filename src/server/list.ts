@@ -8,10 +8,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import { BadRequestError, GoneError, isTlsbootError, type TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import type { ListPage, PageStart, Store, StoredObject } from '../store/index.ts';
 import { exactListRevision, LIST_EXPIRED_MESSAGE, type ReadOptions } from './list-options.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { apiVersionOf, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { columnDefinitions, type TableColumn, tableRow } from './table.ts';
 

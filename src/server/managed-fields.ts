@@ -6,9 +6,9 @@
  * the served kinds (ASSOCIATIVE_LISTS); maps (labels, annotations, data) are granular.
  */
 import { ConflictError, InvalidError, type TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef } from './registry.ts';
+import { apiVersionOf, type ResourceDef } from './registry.ts';
 
 /** One path element as FieldsV1 writes it: `f:name`, `k:{"type":"Approved"}`, `v:"x"`. */
 type PathElement = string;

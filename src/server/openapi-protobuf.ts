@@ -8,8 +8,7 @@
  * YAML text, of which JSON is a subset.
  */
 import { InternalError, type TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './registry.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
 

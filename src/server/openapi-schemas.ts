@@ -5,8 +5,7 @@
  * turns them into the v2 and v3 documents. Descriptions are short paraphrases of the Kubernetes
  * API reference.
  */
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './registry.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 

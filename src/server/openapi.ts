@@ -8,10 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import { NotAcceptableError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { encodeOpenApiV2, OPENAPI_V2_PROTOBUF } from './openapi-protobuf.ts';
 import { DEFINITIONS, definitionOf } from './openapi-schemas.ts';
-import type { JsonObject, Registry, ResourceDef } from './registry.ts';
+import type { Registry, ResourceDef } from './registry.ts';
 
 function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;

@@ -7,7 +7,7 @@
  * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
  */
 import { BadRequestError, type TlsbootError, UnsupportedMediaTypeError } from '../base/errors.ts';
-import type { JsonObject } from './registry.ts';
+import type { JsonObject } from '../base/json.ts';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 

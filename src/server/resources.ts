@@ -14,7 +14,8 @@ import {
   prepareSecret,
 } from '../api/index.ts';
 import { humanDuration } from '../base/duration.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { JsonObject } from '../base/json.ts';
+import type { ResourceDef } from './registry.ts';
 import { AGE_COLUMN, DEFAULT_COLUMNS, NAME_COLUMN, type TableColumn } from './table.ts';
 
 const CRUD = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];

@@ -5,13 +5,13 @@
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
 import { BadRequestError, ConflictError, InvalidError, MethodNotAllowedError, TlsbootError } from '../base/errors.ts';
-import { isObject, withoutNullFields } from '../base/json.ts';
+import { isObject, type JsonObject, withoutNullFields } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { type ManagedFieldsEntry, planApply, trackUpdate } from './managed-fields.ts';
 import { applyMergePatch } from './merge-patch.ts';
-import { apiVersionOf, type JsonObject, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
+import { apiVersionOf, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
 
 export interface Admission {
   /** Throws FORBIDDEN when the change may not be made by this user. */

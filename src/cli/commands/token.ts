@@ -13,8 +13,8 @@ import {
 } from '../../api/index.ts';
 import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
+import type { JsonObject } from '../../base/json.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import type { JsonObject } from '../../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
 import { withClient } from './csr.ts';
