@@ -7,6 +7,7 @@
  */
 
 import { parseKubeconfig } from '../api/kubeconfig.ts';
+import { type Clock, sleep } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnauthenticatedError, UnavailableError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
 import { type ConnectionConfig, KubeClient } from '../client/client.ts';
@@ -23,8 +24,7 @@ export interface TokenDiscoveryParams {
   readonly unsafeSkipCaVerification: boolean;
   readonly timeoutMs: number;
   readonly retryIntervalMs: number;
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly now: () => number;
+  readonly clock: Clock;
   readonly signal?: AbortSignal;
   /** Cap on a cluster-info response. */
   readonly maxResponseBytes?: number;
@@ -81,7 +81,7 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
     timeoutMs: Math.min(10_000, p.timeoutMs),
     maxResponseBytes: p.maxResponseBytes ?? 1024 * 1024,
   };
-  const deadline = p.now() + p.timeoutMs;
+  const deadline = p.clock.now() + p.timeoutMs;
   const insecure = new KubeClient({ ...base, insecureSkipTlsVerify: true });
   let kubeconfigText: string;
   let jws: string;
@@ -113,10 +113,10 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
           throw error;
         lastProblem = error.message;
       }
-      if (p.now() + p.retryIntervalMs > deadline)
+      if (p.clock.now() + p.retryIntervalMs > deadline)
         throw new UnavailableError('DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
       p.onRetry?.(attempt, lastProblem);
-      await p.sleep(p.retryIntervalMs, p.signal);
+      await sleep(p.clock, p.retryIntervalMs, p.signal);
     }
   } finally {
     insecure.close();

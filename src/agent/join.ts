@@ -12,6 +12,7 @@ import { join as joinPath, resolve } from 'node:path';
 import { parseBootstrapToken } from '../api/core.ts';
 import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
+import type { Clock } from '../base/clock.ts';
 import { InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { KubeClient } from '../client/client.ts';
@@ -34,8 +35,7 @@ export interface JoinParams {
   /** Wait between discovery attempts (default 5 s, as kubeadm). */
   readonly discoveryRetryMs?: number;
   readonly tlsBootstrapTimeoutMs: number;
-  readonly now: () => Date;
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly clock: Clock;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -98,8 +98,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       retryIntervalMs: p.discoveryRetryMs ?? 5000,
       onRetry: (attempt, problem) =>
         p.log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in ${Math.round((p.discoveryRetryMs ?? 5000) / 1000)}s`),
-      sleep: p.sleep,
-      now: () => p.now().getTime(),
+      clock: p.clock,
       ...(p.signal ? { signal: p.signal } : {}),
     });
     bootstrapToken = p.token;
@@ -134,7 +133,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
   let csrName: string | undefined;
   let certificatePath: string;
   const leaf = existing?.certificates[0];
-  if (existing && leaf && leaf.notAfter > p.now()) {
+  if (existing && leaf && leaf.notAfter > new Date(p.clock.now())) {
     p.log(`[kubelet-start] this node already holds a valid client certificate (${existing.path}); keeping it`);
     certificatePath = existing.path;
   } else {
@@ -143,13 +142,13 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
     const client = new KubeClient({ server: cluster.server, caPem: cluster.caPem, token: bootstrapToken });
     try {
       p.log(`[kubelet-start] submitting certificatesigningrequest ${csrName}`);
-      const created = await submitCsr(client, csrBody(key, spec, { name: csrName }), key, spec, p.now());
+      const created = await submitCsr(client, csrBody(key, spec, { name: csrName }), key, spec, new Date(p.clock.now()));
       p.log('[kubelet-start] waiting for the request to be approved and signed');
       const pem = await waitForCertificate(client, created, p.tlsBootstrapTimeoutMs, p.signal, (reason) =>
         p.log(`[kubelet-start] ${csrName}: ${reason}`),
       );
-      const chain = verifyIssued(pem, key, spec, cluster.caPem, p.now());
-      certificatePath = store.install('kubelet-client', chain, key, p.now());
+      const chain = verifyIssued(pem, key, spec, cluster.caPem, new Date(p.clock.now()));
+      certificatePath = store.install('kubelet-client', chain, key, new Date(p.clock.now()));
       const leaf = chain[0];
       if (leaf) {
         const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { BOOTSTRAP_TOKEN_NAMESPACE, parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
+import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
@@ -60,6 +61,8 @@ export interface ControlPlaneParams {
   readonly historyRevisions?: number;
   /** How often history beyond `historyRevisions` is compacted away (COMPACTION_INTERVAL_MS when absent). */
   readonly compactionIntervalMs?: number;
+  /** Runs the compactor's timer; the real clock when absent. */
+  readonly clock?: Clock;
   /** kube-apiserver's --min-request-timeout, in seconds, for watches without timeoutSeconds. */
   readonly minRequestTimeoutSeconds?: number;
   readonly servingPolicy?: ServingPolicy;
@@ -344,14 +347,18 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     sessions?.onOpen(() => manager.signAgain());
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
     const history = p.historyRevisions ?? HISTORY_REVISIONS;
-    const compactor = setInterval(() => {
-      void store
-        .revision()
-        .then((rev) => (rev > history ? store.compact(rev - history) : undefined))
-        .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
-    }, p.compactionIntervalMs ?? COMPACTION_INTERVAL_MS);
-    compactor.unref();
-    cleanup.push(async () => clearInterval(compactor));
+    const compactor = every(
+      p.clock ?? REAL_CLOCK,
+      p.compactionIntervalMs ?? COMPACTION_INTERVAL_MS,
+      () => {
+        void store
+          .revision()
+          .then((rev) => (rev > history ? store.compact(rev - history) : undefined))
+          .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
+      },
+      { unref: true },
+    );
+    cleanup.push(async () => compactor.cancel());
     return { address, caPin: certificatePin(caCertificate), store, close: closeAll };
   } catch (error) {
     await closeAll();

@@ -10,11 +10,10 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Clock } from '../base/clock.ts';
+import { type Clock, REAL_CLOCK, sleep as sleepOn } from '../base/clock.ts';
 import {
   BadRequestError,
   ForbiddenError,
@@ -177,10 +176,13 @@ function parseBody(raw: unknown, contentType: string | undefined): unknown {
 export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const shutdown = new AbortController();
+  // deps.now is the time every check reads; the timers run on deps.clock.
+  const timers = deps.clock ?? REAL_CLOCK;
+  const clock: Clock = { now: () => deps.now().getTime(), setTimeout: (fn, ms, options) => timers.setTimeout(fn, ms, options) };
   const limits = await RequesterLimits.start({
     store: deps.store,
     config: { ...DEFAULT_LIMITS, ...deps.limits },
-    now: () => deps.now().getTime(),
+    clock,
     onError: (error) => deps.logger.warn({ error: String(error) }, 'csr ledger'),
   });
   const rest = new RestHandlers({
@@ -197,9 +199,9 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     global: deps.maxFailedAuthPerMinuteTotal ?? DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL,
     windowMs: 60_000,
     tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
-    now: () => deps.now().getTime(),
+    clock,
   });
-  const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => delay(ms, undefined, { signal }).catch(() => {}));
+  const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => sleepOn(clock, ms, signal));
   const connections: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connectionLimits };
   const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, connections);
   const app = Fastify<Server>({
