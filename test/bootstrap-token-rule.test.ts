@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE, NodeNameIndex, reservedIdentities } from '../src/api/index.ts';
-import { isTlsbootError } from '../src/base/errors.ts';
+import { isTlsbootError, UnavailableError } from '../src/base/errors.ts';
 import type { JsonObject } from '../src/base/json.ts';
 import { listRows } from '../src/cli/commands/token.ts';
 import { CLUSTER_INFO_NAME, reconcileClusterInfo } from '../src/controllers/bootstrap-signer.ts';
@@ -162,6 +162,24 @@ describe('every user of the bootstrap-token rule agrees', () => {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
       assert.equal(get.statusCode, 404);
+    } finally {
+      await api.close();
+    }
+  });
+
+  test('a store that fails while a token is checked answers 503, not 401: an outage is no wrong credential', async () => {
+    const api = await startTestApi({
+      bootstrapTokens: bootstrapTokenAuthenticator(async () => {
+        throw new UnavailableError('STORE_DOWN', 'the store is away');
+      }),
+    });
+    try {
+      const res = await api.server.app.inject({
+        method: 'GET',
+        url: '/api/v1/namespaces/kube-system/secrets',
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(res.statusCode, 503);
     } finally {
       await api.close();
     }

@@ -61,7 +61,7 @@ export interface ControlPlaneParams {
   readonly historyRevisions?: number;
   /** How often history beyond `historyRevisions` is compacted away (COMPACTION_INTERVAL_MS when absent). */
   readonly compactionIntervalMs?: number;
-  /** Runs the compactor's timer; the real clock when absent. */
+  /** Runs the compactor's and the signing sessions' timers and their time (agreeing with `now`); the real clock when absent. */
   readonly clock?: Clock;
   /** kube-apiserver's --min-request-timeout, in seconds, for watches without timeoutSeconds. */
   readonly minRequestTimeoutSeconds?: number;
@@ -112,7 +112,7 @@ function buildSigner(p: ControlPlaneParams, caCertificate: Certificate, audit: A
       `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
       { field: 'signer' },
     );
-  const common = { caCertificate, audit, now: p.now, newId: () => randomUUID() };
+  const common = { caCertificate, audit, clock: p.clock ?? REAL_CLOCK, newId: () => randomUUID() };
   if (mode === 'sealed') {
     if (!sealed)
       throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {

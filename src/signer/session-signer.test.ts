@@ -63,12 +63,12 @@ class FakeBackend implements SessionBackend {
 }
 
 function setup() {
-  let t = Date.now();
-  const clock = { now: () => new Date(t), advance: (ms: number) => (t += ms) };
+  const fake = new FakeClock(Date.now());
+  const clock = { now: () => new Date(fake.now()), advance: (ms: number) => fake.advance(ms) };
   const audit = new MemoryAuditLog();
   const backend = new FakeBackend();
   let ids = 0;
-  const signer = new SessionSigner({ backend, caCertificate: ca.certificate, audit, now: clock.now, newId: () => `s${++ids}` });
+  const signer = new SessionSigner({ backend, caCertificate: ca.certificate, audit, clock: fake, newId: () => `s${++ids}` });
   const open = (extra: { ttlMs?: number; maxCertificates?: number; signerNames?: string[]; passphrase?: string } = {}) =>
     signer.open({
       secret: { passphrase: Buffer.from(extra.passphrase ?? 'open sesame') },
@@ -189,7 +189,6 @@ describe('SessionSigner', () => {
       backend,
       caCertificate: ca.certificate,
       audit,
-      now: () => new Date(clock.now()),
       newId: () => 's1',
       clock,
     });

@@ -7,7 +7,7 @@
  * closes, expires or is used up. Failed unlocks are counted and slow down further attempts.
  */
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
-import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import type { Clock, Timer } from '../base/clock.ts';
 import { AlreadyExistsError, ConflictError, InvalidError, RateLimitedError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
@@ -86,10 +86,9 @@ export interface SessionSignerOptions {
   readonly backend: SessionBackend;
   readonly caCertificate: Certificate;
   readonly audit: AuditLog;
-  readonly now: () => Date;
   readonly newId: () => string;
-  /** Runs the expiry timer; the real clock by default. */
-  readonly clock?: Clock;
+  /** The time every check reads, and the expiry timer. */
+  readonly clock: Clock;
 }
 
 export class SessionSigner implements Signer {
@@ -102,6 +101,10 @@ export class SessionSigner implements Signer {
   private closed = false;
   private readonly o: SessionSignerOptions;
   private readonly openListeners: (() => void)[] = [];
+
+  private now(): Date {
+    return new Date(this.o.clock.now());
+  }
 
   constructor(o: SessionSignerOptions) {
     this.o = o;
@@ -118,13 +121,13 @@ export class SessionSigner implements Signer {
   }
 
   status(): SessionStatus {
-    this.expireIfDue(this.o.now());
+    this.expireIfDue(this.now());
     return { mode: this.mode, current: this.session?.info, last: this.last, failedUnlocks: this.failedUnlocks };
   }
 
   async open(request: OpenSessionRequest): Promise<SessionInfo> {
     if (this.closed) throw new UnavailableError('SIGNER_CLOSED', 'the signer is shutting down');
-    const now = this.o.now();
+    const now = this.now();
     this.expireIfDue(now);
     checkLimits(request);
     if (this.session) {
@@ -163,7 +166,7 @@ export class SessionSigner implements Signer {
     }
     this.failedUnlocks = 0;
     this.lockedUntil = 0;
-    const opened = this.o.now();
+    const opened = this.now();
     const ends = Math.min(opened.getTime() + request.ttlMs, unlocked.notAfter?.getTime() ?? Number.POSITIVE_INFINITY);
     const info: SessionInfo = {
       id: this.o.newId(),
@@ -185,11 +188,9 @@ export class SessionSigner implements Signer {
     // The timer only wipes the key promptly; every sign() also checks the injected clock.
     // An end that is not a number (an unreadable grant expiry) ends the session at once, not never.
     const left = ends - opened.getTime();
-    const timer = (this.o.clock ?? REAL_CLOCK).setTimeout(
-      () => this.expireIfDue(this.o.now(), true),
-      Number.isNaN(left) ? 0 : Math.max(0, left),
-      { unref: true },
-    );
+    const timer = this.o.clock.setTimeout(() => this.expireIfDue(this.now(), true), Number.isNaN(left) ? 0 : Math.max(0, left), {
+      unref: true,
+    });
     this.session = { info, signer, inFlight: 0, timer };
     this.o.audit.record({
       event: 'session.opened',
@@ -206,7 +207,7 @@ export class SessionSigner implements Signer {
 
   /** Ends the open session now; returns what it was, or undefined when none was open. */
   async closeSession(actor: string): Promise<SessionInfo | undefined> {
-    this.expireIfDue(this.o.now());
+    this.expireIfDue(this.now());
     if (!this.session) return undefined;
     return this.end('closed', actor);
   }
@@ -287,7 +288,7 @@ export class SessionSigner implements Signer {
     const s = this.session as OpenSession;
     this.session = undefined;
     s.timer.cancel();
-    const info: SessionInfo = { ...s.info, closedAt: this.o.now(), closedBy: actor, endReason: reason };
+    const info: SessionInfo = { ...s.info, closedAt: this.now(), closedBy: actor, endReason: reason };
     this.last = info;
     this.o.audit.record({
       event: reason === 'expired' ? 'session.expired' : 'session.closed',
