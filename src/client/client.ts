@@ -10,7 +10,15 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
 import { codeFromStatus } from '../api/status.ts';
-import { errorForCode, InternalError, InvalidError, TlsbootError, TooLargeError, UnavailableError } from '../base/errors.ts';
+import {
+  CancelledError,
+  errorForCode,
+  InternalError,
+  InvalidError,
+  TlsbootError,
+  TooLargeError,
+  UnavailableError,
+} from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 
 export interface ConnectionConfig {
@@ -142,13 +150,15 @@ export class KubeClient {
       // The socket timeout only measures idleness; a server trickling bytes needs a total deadline.
       const deadline = setTimeout(timedOut, this.config.timeoutMs ?? 30_000);
       req.on('close', () => clearTimeout(deadline));
-      req.on('error', (error) =>
-        reject(
-          error instanceof TlsbootError
-            ? error
-            : new UnavailableError('CLIENT_CONNECT', `cannot reach ${this.config.server}: ${error.message}`, { cause: error }),
-        ),
-      );
+      req.on('error', (error) => {
+        if (error instanceof TlsbootError) return reject(error);
+        // The caller's signal ended it: a deadline (AbortSignal.timeout) is a failure to get an
+        // answer in time, anything else the caller giving up, which is no failure at all.
+        const reason: unknown = options.signal?.reason;
+        if (options.signal?.aborted && !(reason instanceof DOMException && reason.name === 'TimeoutError'))
+          return reject(new CancelledError('CLIENT_CANCELLED', `request to ${this.config.server} cancelled`, { cause: error }));
+        reject(new UnavailableError('CLIENT_CONNECT', `cannot reach ${this.config.server}: ${error.message}`, { cause: error }));
+      });
       req.end(payload);
     });
   }
