@@ -22,16 +22,12 @@ import {
   tokenSecretProblem,
   type UserInfo,
 } from '../api/index.ts';
-import { BadRequestError, ForbiddenError, InvalidError, type TlsbootError } from '../base/errors.ts';
+import { BadRequestError, ForbiddenError, InvalidError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 import type { ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
-
-function forbidden(message: string): TlsbootError {
-  return new ForbiddenError('ADMISSION', message);
-}
 
 function decisions(obj: JsonObject | undefined): string {
   if (!obj) return '';
@@ -72,7 +68,7 @@ export class ControlPlaneAdmission implements Admission {
       const csr = parseCsrRequestField(spec.request);
       const privileged = organizations(csr.subject).find((o) => PRIVILEGED_GROUPS.includes(o));
       if (signerName === SIGNER_KUBE_APISERVER_CLIENT && privileged !== undefined) {
-        throw forbidden(`use of ${signerName} signer with ${privileged} group is not allowed`);
+        throw new ForbiddenError('ADMISSION', `use of ${signerName} signer with ${privileged} group is not allowed`);
       }
       if (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT) {
         const requested = requestedNodeName(csr);
@@ -87,16 +83,19 @@ export class ControlPlaneAdmission implements Admission {
         (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)
       ) {
         if (commonName(csr.subject) !== p.user.name) {
-          throw forbidden(`node "${node[1]}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
+          throw new ForbiddenError(
+            'ADMISSION',
+            `node "${node[1]}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`,
+          );
         }
       }
       return;
     }
     if (p.subresource === 'approval' && decisions(p.old) !== decisions(p.obj) && !this.mayUseSigner(p.user, 'approve', signerName)) {
-      throw forbidden(`user not permitted to approve requests with signerName "${signerName}"`);
+      throw new ForbiddenError('ADMISSION', `user not permitted to approve requests with signerName "${signerName}"`);
     }
     if (p.subresource === 'status' && signingState(p.old) !== signingState(p.obj) && !this.mayUseSigner(p.user, 'sign', signerName)) {
-      throw forbidden(`user not permitted to sign requests with signerName "${signerName}"`);
+      throw new ForbiddenError('ADMISSION', `user not permitted to sign requests with signerName "${signerName}"`);
     }
   }
 

@@ -7,14 +7,14 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { bootstrapTokenAuthentication, bootstrapTokenSecretName, matchBootstrapToken, type UserInfo } from '../api/index.ts';
-import { InvalidError, type TlsbootError, UnauthenticatedError } from '../base/errors.ts';
+import { InvalidError, UnauthenticatedError } from '../base/errors.ts';
 import { type Certificate, commonName, organizations, parseCertificate, verifyChain } from '../pki/index.ts';
 
 export type { UserInfo };
 
 export const ANONYMOUS: UserInfo = { name: 'system:anonymous', groups: ['system:unauthenticated'] };
 
-export function unauthenticated(message = 'Unauthorized'): TlsbootError {
+export function unauthenticated(message = 'Unauthorized'): UnauthenticatedError {
   return new UnauthenticatedError('AUTHN_FAILED', message);
 }
 

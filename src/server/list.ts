@@ -7,7 +7,7 @@
  * The plain list and the Table form share the stream; the watch's initial listing reuses `scan`.
  */
 import type { ServerResponse } from 'node:http';
-import { BadRequestError, GoneError, isTlsbootError, type TlsbootError } from '../base/errors.ts';
+import { BadRequestError, GoneError, isTlsbootError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import type { ListPage, PageStart, Store, StoredObject } from '../store/index.ts';
 import { exactListRevision, LIST_EXPIRED_MESSAGE, type ReadOptions } from './list-options.ts';
@@ -32,7 +32,7 @@ export interface ListRequest {
   readonly exact?: number | undefined;
 }
 
-function invalidContinue(detail: string): TlsbootError {
+function invalidContinue(detail: string): BadRequestError {
   return new BadRequestError('CONTINUE', `invalid continue token: continue key is not valid: ${detail}`, { field: 'continue' });
 }
 

@@ -229,7 +229,7 @@ function fromFieldsV1(tree: unknown, field: string): FieldSet {
   return set;
 }
 
-function invalidManagedFields(field: string, message: string): TlsbootError {
+function invalidManagedFields(field: string, message: string): InvalidError {
   return new InvalidError('MANAGED_FIELDS', `${field}: Invalid value: ${message}`, { field });
 }
 

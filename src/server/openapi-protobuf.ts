@@ -7,7 +7,7 @@
  * parameters, responses and vendor extensions, and definitions. Vendor extension values travel as
  * YAML text, of which JSON is a subset.
  */
-import { InternalError, type TlsbootError } from '../base/errors.ts';
+import { InternalError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 
 export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
@@ -55,7 +55,7 @@ class Message {
   }
 }
 
-function notEncodable(what: string): TlsbootError {
+function notEncodable(what: string): InternalError {
   return new InternalError('OPENAPI_PROTOBUF', `the OpenAPI v2 document has ${what}, which the protobuf writer does not encode`);
 }
 

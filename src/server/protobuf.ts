@@ -6,12 +6,12 @@
  * of the server uses. Responses stay JSON, which every client accepts. Strict and bounded: a
  * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
  */
-import { BadRequestError, type TlsbootError, UnsupportedMediaTypeError } from '../base/errors.ts';
+import { BadRequestError, UnsupportedMediaTypeError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-function bad(message: string): TlsbootError {
+function bad(message: string): BadRequestError {
   return new BadRequestError('PROTOBUF', `malformed protobuf body: ${message}`);
 }
 

@@ -55,12 +55,13 @@ export interface Target {
 
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-function metadataOf(obj: JsonObject): JsonObject {
-  return isObject(obj.metadata) ? obj.metadata : {};
+/** A field error as kube's field.Invalid writes it; `message` starts with the field path. */
+function invalid(field: string, message: string): InvalidError {
+  return new InvalidError('FIELD_INVALID', message, { field });
 }
 
-function invalid(field: string, message: string): TlsbootError {
-  return new InvalidError('FIELD_INVALID', message, { field });
+function metadataOf(obj: JsonObject): JsonObject {
+  return isObject(obj.metadata) ? obj.metadata : {};
 }
 
 /**
@@ -71,10 +72,6 @@ function invalid(field: string, message: string): TlsbootError {
  */
 function decoded(body: unknown): unknown {
   return withoutNullFields(body);
-}
-
-function badRequest(message: string): TlsbootError {
-  return new BadRequestError('BAD_REQUEST', message);
 }
 
 export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): void {
@@ -96,10 +93,13 @@ export function validateName(def: ResourceDef, name: string, field = 'metadata.n
 function checkTypeMeta(def: ResourceDef, obj: JsonObject): void {
   const apiVersion = apiVersionOf(def);
   if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
-    throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`);
+    throw new BadRequestError(
+      'BAD_REQUEST',
+      `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`,
+    );
   }
   if (obj.kind !== undefined && obj.kind !== def.kind) {
-    throw badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${def.kind})`);
+    throw new BadRequestError('BAD_REQUEST', `the kind in the data (${String(obj.kind)}) does not match the expected kind (${def.kind})`);
   }
 }
 
@@ -181,14 +181,14 @@ export class RestHandlers {
     track: Track,
   ): Promise<JsonObject> {
     if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `create is not supported on ${t.subresource}`);
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...metadataOf(body) };
     checkMetadataMaps(meta);
     if (def.namespaced) {
       const ns = typeof meta.namespace === 'string' ? meta.namespace : '';
       if (ns !== '' && ns !== t.namespace)
-        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw new BadRequestError('BAD_REQUEST', 'the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = t.namespace;
     } else {
       delete meta.namespace;
@@ -240,11 +240,11 @@ export class RestHandlers {
   /** PUT on the resource or a subresource. */
   async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
     const body = decoded(raw);
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
     checkTypeMeta(def, body);
     const bodyMeta = metadataOf(body);
     if (typeof bodyMeta.name === 'string' && bodyMeta.name !== t.name) {
-      throw badRequest(`the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
+      throw new BadRequestError('BAD_REQUEST', `the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
     }
     const old = await this.deps.store.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
@@ -260,12 +260,12 @@ export class RestHandlers {
 
   /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
   async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
-    if (!isObject(body)) throw badRequest('the patch must be a JSON object');
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the patch must be a JSON object');
     const pinned = metadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
       const old = (await this.deps.store.get(this.key(def, t))) as JsonObject;
       const merged = decoded(applyMergePatch(old, body));
-      if (!isObject(merged)) throw badRequest('the patch must leave an object');
+      if (!isObject(merged)) throw new BadRequestError('BAD_REQUEST', 'the patch must leave an object');
       const rv = typeof pinned === 'string' ? pinned : (metadataOf(old).resourceVersion as string);
       try {
         return await this.write(def, t, old, merged, rv, user, this.updateTracker(def, t, merged, manager), dryRun);
@@ -290,14 +290,18 @@ export class RestHandlers {
   ): Promise<{ created: boolean; obj: JsonObject }> {
     checkTypeMeta(def, config);
     if (config.apiVersion === undefined || config.kind === undefined) {
-      throw badRequest(`invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`);
+      throw new BadRequestError(
+        'BAD_REQUEST',
+        `invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`,
+      );
     }
     const { name, managedFields, resourceVersion } = metadataOf(config);
     if (name !== undefined && name !== t.name) {
-      throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
+      throw new BadRequestError('BAD_REQUEST', `the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
     }
     // Ownership is the server's record; an applier states fields, never who owns them.
-    if (managedFields !== undefined && managedFields !== null) throw badRequest('metadata.managedFields must be nil');
+    if (managedFields !== undefined && managedFields !== null)
+      throw new BadRequestError('BAD_REQUEST', 'metadata.managedFields must be nil');
     // A resourceVersion in the configuration is a precondition, as in an update: never retried past.
     const pinned = typeof resourceVersion === 'string' && resourceVersion !== '' ? resourceVersion : undefined;
     for (let attempt = 0; ; attempt++) {

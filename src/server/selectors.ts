@@ -3,7 +3,7 @@
  * selectors (`field=value`, `field==value`, `field!=value`, restricted to the fields a resource
  * declares). Parsing errors are INVALID with the offending selector named; matching is pure.
  */
-import { BadRequestError, type TlsbootError } from '../base/errors.ts';
+import { BadRequestError } from '../base/errors.ts';
 
 type Requirement =
   | { readonly op: 'eq' | 'ne'; readonly key: string; readonly value: string }
@@ -12,7 +12,7 @@ type Requirement =
 
 export type Selector = readonly Requirement[];
 
-function badSelector(kind: string, text: string): TlsbootError {
+function badSelector(kind: string, text: string): BadRequestError {
   return new BadRequestError('SELECTOR', `unable to parse requirement: invalid ${kind} selector "${text}"`, { field: kind });
 }
 
