@@ -1,8 +1,10 @@
 /**
  * Core `v1` objects tlsboot serves (Secret, ConfigMap) with Kubernetes' validation of their data
  * maps, and bootstrap tokens (reference §1): the token format, the backing Secret's fields, and the
- * one function that decides whether a Secret is a usable token at a given time. Token secrets
- * are compared in constant time and never put into error messages.
+ * one token rule that admission (`tokenSecretProblem`), authentication
+ * (`bootstrapTokenAuthentication`), the token cleaner (`tokenExpiry`/`tokenExpired`), the bootstrap
+ * signer and `tlsboot token list` (`checkBootstrapTokenSecret`) all apply. Token secrets are
+ * compared in constant time and never put into error messages.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { InvalidError, TooLargeError } from '../base/errors.ts';
