@@ -23,7 +23,7 @@ import {
   type UserInfo,
 } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
-import { TlsbootError } from '../src/base/errors.ts';
+import { InvalidError, UnavailableError } from '../src/base/errors.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import type { CsrLister } from '../src/controllers/cluster.ts';
 import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
@@ -334,7 +334,7 @@ describe('signer', () => {
     const away: Signer = {
       caCertificate: signer.caCertificate,
       sign: async () => {
-        throw new TlsbootError('UNAVAILABLE', 'SESSION_NONE', 'waiting for a signing session');
+        throw new UnavailableError('SESSION_NONE', 'waiting for a signing session');
       },
       close: async () => {},
     };
@@ -357,7 +357,7 @@ describe('signer', () => {
     const refusing: Signer = {
       caCertificate: signer.caCertificate,
       sign: async () => {
-        throw new TlsbootError('INVALID', 'REMOTE_CERT_MISMATCH', 'the remote signer returned a certificate with CA:TRUE; refused');
+        throw new InvalidError('REMOTE_CERT_MISMATCH', 'the remote signer returned a certificate with CA:TRUE; refused');
       },
       close: async () => {},
     };

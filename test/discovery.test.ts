@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { discoverWithToken } from '../src/agent/discovery.ts';
+import { REAL_CLOCK } from '../src/base/clock.ts';
 import { clusterInfoKubeconfig } from '../src/control-plane/control-plane.ts';
 import { certificatePin, certificateToPem, privateKeyToPem, signDetachedJws } from '../src/pki/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
@@ -72,8 +73,7 @@ const discover = (
     unsafeSkipCaVerification: false,
     timeoutMs: extra.timeoutMs ?? 2000,
     retryIntervalMs: 200,
-    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    now: () => Date.now(),
+    clock: REAL_CLOCK,
   });
 
 const reasonOf = async (p: Promise<unknown>) => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { kubeletServingSpec } from '../src/agent/agent.ts';
 import { NodeRegistrar, nodeAddressesFor, registerNode } from '../src/agent/node-registration.ts';
+import { REAL_CLOCK } from '../src/base/clock.ts';
 import { isObject } from '../src/base/json.ts';
 import { type ConnectionConfig, KubeClient } from '../src/client/client.ts';
 import { StaticTokens } from '../src/server/authn.ts';
@@ -85,15 +86,13 @@ describe('node registration', () => {
       nodeName: 'w7',
       addresses: nodeAddressesFor('w7', { dns: ['w7'], ip: ['10.5.0.9'] }),
       connection: () => credential,
-      clock: {
-        now: () => new Date(),
-        random: () => 0.5,
-        sleep: async (ms) => {
-          sleeps.push(ms);
-          // The first wait follows the failure without a credential: the client certificate arrives.
-          credential = { server, caPem: api.caPem, token: NODE_TOKEN };
-          if (sleeps.length === 2) stop.abort();
-        },
+      clock: REAL_CLOCK,
+      random: () => 0.5,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        // The first wait follows the failure without a credential: the client certificate arrives.
+        credential = { server, caPem: api.caPem, token: NODE_TOKEN };
+        if (sleeps.length === 2) stop.abort();
       },
       log: (_e, message) => registered.push(message),
       warn: (_e, message) => warnings.push(message),

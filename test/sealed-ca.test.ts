@@ -10,10 +10,15 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asCertificateSigningRequestList, csrCertificatePem, csrConditions } from '../src/api/index.ts';
-import type { JsonObject, KubeClient } from '../src/client/client.ts';
+import type { JsonObject } from '../src/base/json.ts';
+
+import type { KubeClient } from '../src/client/client.ts';
 import { CSR_PATH, decideCsr } from '../src/client/csr.ts';
+
 import { unsealPrivateKey } from '../src/kubeadm/sealed-key.ts';
+
 import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/index.ts';
+
 import {
   adminAndToken,
   freePort,
@@ -27,6 +32,7 @@ import {
   toolSkip,
   until,
 } from './helpers/processes.ts';
+
 import { filesMatching, findInFiles, findInText, keyNeedles, type Needle, textNeedle } from './helpers/secrets.ts';
 
 const PASSPHRASE = 'sealed-ca test passphrase 1';

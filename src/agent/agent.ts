@@ -10,13 +10,14 @@ import { createServer, type Server } from 'node:https';
 import { dirname, join } from 'node:path';
 import { nodeNameOf } from '../api/identity.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
+import type { Clock } from '../base/clock.ts';
 import { InvalidError } from '../base/errors.ts';
 import { canonicalIp, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import { CertStore, type StoredPair } from './cert-store.ts';
 import { kubeletClientSpec, validateNodeName } from './join.ts';
 import { NodeRegistrar, nodeAddressesFor } from './node-registration.ts';
 import type { CertificateRequestSpec } from './request.ts';
-import { CertificateRotator, certificateConnection, type RotationClock } from './rotation.ts';
+import { CertificateRotator, certificateConnection } from './rotation.ts';
 
 export const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
@@ -29,7 +30,9 @@ export interface AgentParams {
   /** `host:port` for the HTTPS endpoint; served only with a serving certificate. */
   readonly servingHost: string;
   readonly servingPort: number;
-  readonly clock: RotationClock;
+  readonly clock: Clock;
+  /** Uniform in [0, 1): rotation jitter. */
+  readonly random: () => number;
   readonly log: (event: Record<string, unknown>, message: string) => void;
   readonly warn: (event: Record<string, unknown>, message: string) => void;
 }
@@ -124,6 +127,7 @@ export function startAgent(p: AgentParams): AgentHandle {
     clientCredential: clientPair,
     ...(bootstrapToken === undefined ? {} : { bootstrapToken }),
     clock: p.clock,
+    random: p.random,
     log: p.log,
     warn: p.warn,
   });
@@ -131,8 +135,9 @@ export function startAgent(p: AgentParams): AgentHandle {
   const node = new NodeRegistrar({
     nodeName: p.nodeName,
     addresses: nodeAddressesFor(p.nodeName, servingSpec.sans ?? { dns: [], ip: [] }),
-    connection: () => certificateConnection(resolved.cluster.server, caPem, clientPair(), p.clock.now()),
+    connection: () => certificateConnection(resolved.cluster.server, caPem, clientPair(), new Date(p.clock.now())),
     clock: p.clock,
+    random: p.random,
     log: p.log,
     warn: p.warn,
   });
@@ -168,13 +173,14 @@ export function startAgent(p: AgentParams): AgentHandle {
       caPem,
       clientCredential: clientPair,
       clock: p.clock,
+      random: p.random,
       log: p.log,
       warn: p.warn,
       onRotated: listen,
     });
     try {
       const existing = store.loadCurrent('kubelet-server');
-      if (existing && (existing.certificates[0]?.notAfter ?? new Date(0)) > p.clock.now()) listen(existing);
+      if (existing && (existing.certificates[0]?.notAfter.getTime() ?? 0) > p.clock.now()) listen(existing);
     } catch {
       // A broken serving pair is replaced by the rotator's first attempt.
     }

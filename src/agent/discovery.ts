@@ -7,8 +7,10 @@
  */
 
 import { parseKubeconfig } from '../api/kubeconfig.ts';
-import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
-import { type ConnectionConfig, type JsonObject, KubeClient } from '../client/client.ts';
+import { type Clock, sleep } from '../base/clock.ts';
+import { InvalidError, isTlsbootError, UnauthenticatedError, UnavailableError } from '../base/errors.ts';
+import type { JsonObject } from '../base/json.ts';
+import { type ConnectionConfig, KubeClient } from '../client/client.ts';
 import { certificatePin, matchesAnyPin, parseCertificateBundle, parsePin, verifyDetachedJws } from '../pki/index.ts';
 
 export const CLUSTER_INFO_PATH = '/api/v1/namespaces/kube-public/configmaps/cluster-info';
@@ -22,8 +24,7 @@ export interface TokenDiscoveryParams {
   readonly unsafeSkipCaVerification: boolean;
   readonly timeoutMs: number;
   readonly retryIntervalMs: number;
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly now: () => number;
+  readonly clock: Clock;
   readonly signal?: AbortSignal;
   /** Cap on a cluster-info response. */
   readonly maxResponseBytes?: number;
@@ -80,7 +81,7 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
     timeoutMs: Math.min(10_000, p.timeoutMs),
     maxResponseBytes: p.maxResponseBytes ?? 1024 * 1024,
   };
-  const deadline = p.now() + p.timeoutMs;
+  const deadline = p.clock.now() + p.timeoutMs;
   const insecure = new KubeClient({ ...base, insecureSkipTlsVerify: true });
   let kubeconfigText: string;
   let jws: string;
@@ -102,21 +103,20 @@ export async function discoverWithToken(p: TokenDiscoveryParams): Promise<Discov
         lastProblem = `there is no JWS signature in cluster-info for token id "${p.tokenId}": the token is invalid for this cluster or it has expired; create a new one with "tlsboot token create"`;
         unknownToken++;
         if (unknownToken >= (p.unknownTokenAttempts ?? 3))
-          throw new TlsbootError(
-            'UNAUTHENTICATED',
-            'DISCOVERY_TOKEN_UNKNOWN',
-            `discovery failed after ${attempt} attempts: ${lastProblem}`,
-          );
+          throw new UnauthenticatedError('DISCOVERY_TOKEN_UNKNOWN', `discovery failed after ${attempt} attempts: ${lastProblem}`);
       } catch (error) {
         if (isTlsbootError(error) && error.reason === 'DISCOVERY_TOKEN_UNKNOWN') throw error;
-        if (!isTlsbootError(error) || (error.code !== 'UNAVAILABLE' && error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN'))
+        if (
+          !isTlsbootError(error) ||
+          (error.code !== 'UNAVAILABLE' && error.code !== 'INTERNAL' && error.code !== 'NOT_FOUND' && error.code !== 'FORBIDDEN')
+        )
           throw error;
         lastProblem = error.message;
       }
-      if (p.now() + p.retryIntervalMs > deadline)
-        throw new TlsbootError('UNAVAILABLE', 'DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
+      if (p.clock.now() + p.retryIntervalMs > deadline)
+        throw new UnavailableError('DISCOVERY_TIMEOUT', `discovery timed out after ${attempt} attempts: ${lastProblem}`);
       p.onRetry?.(attempt, lastProblem);
-      await p.sleep(p.retryIntervalMs, p.signal);
+      await sleep(p.clock, p.retryIntervalMs, p.signal);
     }
   } finally {
     insecure.close();

@@ -9,9 +9,11 @@
 
 import { readFileSync } from 'node:fs';
 import { join as joinPath, resolve } from 'node:path';
+import { parseBootstrapToken } from '../api/core.ts';
 import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import type { Clock } from '../base/clock.ts';
+import { InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { KubeClient } from '../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../pki/index.ts';
@@ -20,7 +22,6 @@ import { type DiscoveredCluster, discoverWithToken, validateDiscoveryFlags } fro
 import { bootstrapCsrName, type CertificateRequestSpec, csrBody, submitCsr, verifyIssued, waitForCertificate } from './request.ts';
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
-const TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 
 export interface JoinParams {
   readonly endpoint?: string;
@@ -34,8 +35,7 @@ export interface JoinParams {
   /** Wait between discovery attempts (default 5 s, as kubeadm). */
   readonly discoveryRetryMs?: number;
   readonly tlsBootstrapTimeoutMs: number;
-  readonly now: () => Date;
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly clock: Clock;
   readonly log: (line: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -44,12 +44,6 @@ export interface JoinResult {
   readonly kubeconfigPath: string;
   readonly certificatePath: string;
   readonly csrName: string | undefined;
-}
-
-export function parseToken(text: string): { id: string; secret: string } {
-  const m = TOKEN.exec(text);
-  if (!m) throw new InvalidError('TOKEN_FORMAT', 'the bootstrap token must match [a-z0-9]{6}.[a-z0-9]{16}', { field: 'token' });
-  return { id: m[1] as string, secret: m[2] as string };
 }
 
 export function validateNodeName(name: string): void {
@@ -86,12 +80,12 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
   let bootstrapToken: string;
   if (p.discoveryFile !== undefined) {
     ({ cluster, token: bootstrapToken } = discoverFromFile(p.discoveryFile, p.token));
-    parseToken(bootstrapToken);
+    parseBootstrapToken(bootstrapToken);
   } else {
     if (p.token === undefined) throw new InvalidError('TOKEN_FORMAT', 'a bootstrap token is required (--token)', { field: 'token' });
     if (p.endpoint === undefined)
       throw new InvalidError('ENDPOINT', 'the control-plane endpoint https://HOST:PORT is required', { field: 'endpoint' });
-    const { id, secret } = parseToken(p.token);
+    const { id, secret } = parseBootstrapToken(p.token);
     validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
     p.log(`[discovery] fetching cluster-info from ${p.endpoint}`);
     cluster = await discoverWithToken({
@@ -104,8 +98,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       retryIntervalMs: p.discoveryRetryMs ?? 5000,
       onRetry: (attempt, problem) =>
         p.log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in ${Math.round((p.discoveryRetryMs ?? 5000) / 1000)}s`),
-      sleep: p.sleep,
-      now: () => p.now().getTime(),
+      clock: p.clock,
       ...(p.signal ? { signal: p.signal } : {}),
     });
     bootstrapToken = p.token;
@@ -140,7 +133,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
   let csrName: string | undefined;
   let certificatePath: string;
   const leaf = existing?.certificates[0];
-  if (existing && leaf && leaf.notAfter > p.now()) {
+  if (existing && leaf && leaf.notAfter > new Date(p.clock.now())) {
     p.log(`[kubelet-start] this node already holds a valid client certificate (${existing.path}); keeping it`);
     certificatePath = existing.path;
   } else {
@@ -149,13 +142,13 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
     const client = new KubeClient({ server: cluster.server, caPem: cluster.caPem, token: bootstrapToken });
     try {
       p.log(`[kubelet-start] submitting certificatesigningrequest ${csrName}`);
-      const created = await submitCsr(client, csrBody(key, spec, { name: csrName }), key, spec, p.now());
+      const created = await submitCsr(client, csrBody(key, spec, { name: csrName }), key, spec, new Date(p.clock.now()));
       p.log('[kubelet-start] waiting for the request to be approved and signed');
       const pem = await waitForCertificate(client, created, p.tlsBootstrapTimeoutMs, p.signal, (reason) =>
         p.log(`[kubelet-start] ${csrName}: ${reason}`),
       );
-      const chain = verifyIssued(pem, key, spec, cluster.caPem, p.now());
-      certificatePath = store.install('kubelet-client', chain, key, p.now());
+      const chain = verifyIssued(pem, key, spec, cluster.caPem, new Date(p.clock.now()));
+      certificatePath = store.install('kubelet-client', chain, key, new Date(p.clock.now()));
       const leaf = chain[0];
       if (leaf) {
         const life = leaf.notAfter.getTime() - leaf.notBefore.getTime();
@@ -167,7 +160,7 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
       }
     } catch (error) {
       if (error instanceof TlsbootError) throw error;
-      throw new TlsbootError('UNAVAILABLE', 'JOIN', `TLS bootstrap failed: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new UnavailableError('JOIN', `TLS bootstrap failed: ${error instanceof Error ? error.message : String(error)}`, {
         cause: error,
       });
     } finally {

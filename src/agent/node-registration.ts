@@ -7,11 +7,12 @@
  * so that a deleted Node or changed addresses are put right.
  */
 import type { NodeAddress } from '../api/nodes.ts';
+import { type Clock, sleep } from '../base/clock.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type ConnectionConfig, KubeClient } from '../client/client.ts';
 import { canonicalIp } from '../pki/index.ts';
-import { type RotationClock, retryDelayMs } from './rotation.ts';
+import { retryDelayMs } from './rotation.ts';
 
 const NODES = '/api/v1/nodes';
 
@@ -70,7 +71,11 @@ export interface NodeRegistrarOptions {
   readonly addresses: readonly NodeAddress[];
   /** The node's client-certificate connection now, or undefined while it has none usable. */
   readonly connection: () => ConnectionConfig | undefined;
-  readonly clock: RotationClock;
+  readonly clock: Clock;
+  /** The backoff's jitter; [0, 1). */
+  readonly random: () => number;
+  /** Waits between attempts; on the clock by default (tests observe the waits). */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** How often a registered Node is checked again. */
   readonly resyncMs?: number;
   readonly log: (event: Record<string, unknown>, message: string) => void;
@@ -115,7 +120,10 @@ export class NodeRegistrar {
       }
       this.settleFirst();
       if (signal.aborted) return;
-      await this.o.clock.sleep(failures > 0 ? retryDelayMs(failures, this.o.clock.random) : (this.o.resyncMs ?? 300_000), signal);
+      await (this.o.sleep ?? ((ms: number, sig: AbortSignal) => sleep(this.o.clock, ms, sig)))(
+        failures > 0 ? retryDelayMs(failures, this.o.random) : (this.o.resyncMs ?? 300_000),
+        signal,
+      );
     }
     this.settleFirst();
   }

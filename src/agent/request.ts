@@ -7,7 +7,15 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { type CertificateSigningRequest, csrCertificatePem, csrConditions } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import {
+  CancelledError,
+  ConflictError,
+  ForbiddenError,
+  InvalidError,
+  NotFoundError,
+  TlsbootError,
+  UnavailableError,
+} from '../base/errors.ts';
 import type { KubeClient } from '../client/client.ts';
 import { createCsr, getCsr, watchCsr } from '../client/csr.ts';
 import {
@@ -101,11 +109,7 @@ export async function submitCsr(
     if (!(error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && name !== undefined)) throw error;
     const existing = await getCsr(client, name);
     if (!compatible(existing, key, spec, now)) {
-      throw new TlsbootError(
-        'CONFLICT',
-        'CSR_INCOMPATIBLE',
-        `certificatesigningrequest ${name} exists and was not made with this key and subject`,
-      );
+      throw new ConflictError('CSR_INCOMPATIBLE', `certificatesigningrequest ${name} exists and was not made with this key and subject`);
     }
     return existing;
   }
@@ -115,18 +119,13 @@ function terminalState(csr: CertificateSigningRequest, name: string): string | u
   const conditions = csrConditions(csr);
   const denied = conditions.find((c) => c.type === 'Denied');
   if (denied)
-    throw new TlsbootError(
-      'FORBIDDEN',
+    throw new ForbiddenError(
       'CSR_DENIED',
       `certificatesigningrequest ${name} was denied: ${denied.reason ?? ''} ${denied.message ?? ''}`.trim(),
     );
   const failed = conditions.find((c) => c.type === 'Failed');
   if (failed)
-    throw new TlsbootError(
-      'INVALID',
-      'CSR_FAILED',
-      `certificatesigningrequest ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(),
-    );
+    throw new InvalidError('CSR_FAILED', `certificatesigningrequest ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim());
   if (!conditions.some((c) => c.type === 'Approved')) return undefined;
   return csrCertificatePem(csr);
 }
@@ -173,29 +172,27 @@ export async function waitForCertificate(
   let current = await getCsr(client, name, both);
   for (;;) {
     if (uid !== undefined && current.metadata?.uid !== uid)
-      throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
+      throw new ConflictError('CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
     const done = terminalState(current, name);
     if (done) return done;
     report(current);
     const from = current.metadata?.resourceVersion ?? '';
     for await (const event of watchCsr(client, name, from, both)) {
-      if (event.type === 'DELETED')
-        throw new TlsbootError('NOT_FOUND', 'CSR_DELETED', `certificatesigningrequest ${name} was deleted while waiting`);
+      if (event.type === 'DELETED') throw new NotFoundError('CSR_DELETED', `certificatesigningrequest ${name} was deleted while waiting`);
       if (event.type === 'ERROR') break;
       const next = event.object;
       if (uid !== undefined && next.metadata?.uid !== uid)
-        throw new TlsbootError('CONFLICT', 'CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
+        throw new ConflictError('CSR_REPLACED', `certificatesigningrequest ${name} was replaced`);
       const got = terminalState(next, name);
       if (got) return got;
       report(next);
     }
     if (timeout.aborted)
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'CSR_TIMEOUT',
         `timed out waiting for certificatesigningrequest ${name} to be approved and signed${lastReason === undefined ? ' (no approver acted on it)' : `: ${lastReason}`}`,
       );
-    if (signal?.aborted) throw new TlsbootError('UNAVAILABLE', 'ABORTED', 'aborted');
+    if (signal?.aborted) throw new CancelledError('ABORTED', 'cancelled while waiting for the certificate');
     // The watch ended (server restart, expired history): re-read and watch again from there.
     current = await getCsr(client, name, both);
   }
@@ -210,7 +207,7 @@ const USAGE_EKU: Record<string, ExtKeyUsage> = { 'client auth': 'clientAuth', 's
 export function verifyIssued(pem: string, key: KeyObject, spec: CertificateRequestSpec, caPem: string, now: Date): Certificate[] {
   const chain = parseCertificateBundle(pem, 'issued certificate');
   const leaf = chain[0] as Certificate;
-  const fail = (message: string) => new TlsbootError('INVALID', 'ISSUED_CERTIFICATE', `the issued certificate was refused: ${message}`);
+  const fail = (message: string) => new InvalidError('ISSUED_CERTIFICATE', `the issued certificate was refused: ${message}`);
   if (!spkiOf(key).equals(leaf.spki)) throw fail('it does not certify our public key');
   if (commonName(leaf.subject) !== spec.commonName) throw fail(`its CN is "${commonName(leaf.subject) ?? ''}", not "${spec.commonName}"`);
   if (organizations(leaf.subject).join('\n') !== [...spec.organizations].join('\n'))

@@ -7,18 +7,11 @@
  * Failures back off 2 s, 4 s, ... up to 32 s with 10% jitter. Time, randomness and sleep are injected.
  */
 import type { KeyObject } from 'node:crypto';
+import { type Clock, sleep } from '../base/clock.ts';
 import { type ConnectionConfig, KubeClient } from '../client/client.ts';
 import { type Certificate, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import type { CertPrefix, CertStore, StoredPair } from './cert-store.ts';
 import { type CertificateRequestSpec, csrBody, submitCsr, verifyIssued, waitForCertificate } from './request.ts';
-
-export interface RotationClock {
-  now(): Date;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-  /** Uniform in [0, 1). */
-  random(): number;
-}
 
 export interface RotatorOptions {
   readonly store: CertStore;
@@ -30,7 +23,9 @@ export interface RotatorOptions {
   readonly clientCredential: () => StoredPair | undefined;
   /** The bootstrap credential, when there is one (token). */
   readonly bootstrapToken?: string;
-  readonly clock: RotationClock;
+  readonly clock: Clock;
+  /** Uniform in [0, 1): the jitter of deadlines and retries. */
+  readonly random: () => number;
   readonly log: (event: Record<string, unknown>, message: string) => void;
   /** Failures worth an operator's attention (a refused or failing rotation). */
   readonly warn: (event: Record<string, unknown>, message: string) => void;
@@ -99,7 +94,7 @@ export class CertificateRotator {
   /** When the current certificate should be replaced (now, when it is missing or unusable). */
   nextRotation(): Date {
     const { store, prefix, spec, clock } = this.o;
-    const now = clock.now();
+    const now = new Date(clock.now());
     let pair: StoredPair | undefined;
     try {
       pair = store.loadCurrent(prefix);
@@ -109,13 +104,13 @@ export class CertificateRotator {
     const leaf = pair?.certificates[0];
     if (!pair || !leaf || leaf.notAfter <= now || !satisfies(pair, spec)) return now;
     if (this.deadline?.serial !== leaf.serialNumber)
-      this.deadline = { serial: leaf.serialNumber, at: rotationDeadline(leaf, clock.random, pair.installedAt) };
+      this.deadline = { serial: leaf.serialNumber, at: rotationDeadline(leaf, this.o.random, pair.installedAt) };
     return this.deadline.at;
   }
 
   private connection(): ConnectionConfig {
     const { server, caPem, clock } = this.o;
-    const byCertificate = certificateConnection(server, caPem, this.o.clientCredential(), clock.now());
+    const byCertificate = certificateConnection(server, caPem, this.o.clientCredential(), new Date(clock.now()));
     if (byCertificate) return byCertificate;
     if (this.o.bootstrapToken !== undefined) {
       this.o.log({ prefix: this.o.prefix }, 'client certificate unusable; falling back to the bootstrap credential');
@@ -131,10 +126,10 @@ export class CertificateRotator {
     const client = new KubeClient(this.connection());
     try {
       const body = csrBody(key, spec, { generateName: 'csr-' });
-      const created = await submitCsr(client, body, key, spec, clock.now());
+      const created = await submitCsr(client, body, key, spec, new Date(clock.now()));
       const pem = await waitForCertificate(client, created, this.o.waitTimeoutMs ?? 15 * 60_000, signal);
-      const chain = verifyIssued(pem, key, spec, this.o.caPem, clock.now());
-      const path = store.install(prefix, chain, key, clock.now());
+      const chain = verifyIssued(pem, key, spec, this.o.caPem, new Date(clock.now()));
+      const path = store.install(prefix, chain, key, new Date(clock.now()));
       this.rotations++;
       const pair: StoredPair = { certificates: chain, key, path };
       this.o.log({ prefix, serial: chain[0]?.serialNumber, notAfter: chain[0]?.notAfter.toISOString() }, 'certificate rotated');
@@ -172,11 +167,11 @@ export class CertificateRotator {
   async run(signal: AbortSignal): Promise<void> {
     const { clock } = this.o;
     while (!signal.aborted) {
-      const wait = this.nextRotation().getTime() - clock.now().getTime();
+      const wait = this.nextRotation().getTime() - clock.now();
       if (wait > 0) {
         this.reportHeld();
         // Wake at least every minute so clock jumps (suspend, NTP steps) are noticed.
-        await clock.sleep(Math.min(wait, 60_000), signal);
+        await sleep(clock, Math.min(wait, 60_000), signal);
         continue;
       }
       try {
@@ -185,12 +180,12 @@ export class CertificateRotator {
       } catch (error) {
         if (signal.aborted) return;
         this.failures++;
-        const delay = retryDelayMs(this.failures, clock.random);
+        const delay = retryDelayMs(this.failures, this.o.random);
         this.o.warn(
           { prefix: this.o.prefix, error: error instanceof Error ? error.message : String(error), retryInMs: delay },
           'rotation failed',
         );
-        await clock.sleep(delay, signal);
+        await sleep(clock, delay, signal);
       }
     }
   }

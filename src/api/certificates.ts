@@ -5,8 +5,12 @@
  * signers' policies (§4.3), the kubelet-client recognisers the approver uses (§5), and kubectl's
  * CONDITION summary. Errors name the Kubernetes field path. Pure; `now` is passed in.
  */
-import { InvalidError, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { BadRequestError, InvalidError, NotFoundError, TlsbootError } from '../base/errors.ts';
+
+import { isObject, type JsonObject } from '../base/json.ts';
+
+import { formatRfc3339 } from '../base/rfc3339.ts';
+
 import {
   type CertificateRequest,
   commonName,
@@ -16,9 +20,11 @@ import {
   parseCertificateBundle,
   parseCsrPem,
 } from '../pki/index.ts';
-import type { JsonObject } from './core.ts';
+
 import { asCsrCondition, type CsrCondition, csrCertificatePem, csrConditions } from './csr.ts';
+
 import { dns1123SubdomainProblem } from './identity.ts';
+
 import type { UserInfo } from './rbac.ts';
 
 export const SIGNER_KUBE_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client';
@@ -142,7 +148,7 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
   if (!isObject(spec)) throw invalid('spec', 'Required value');
   for (const k of Object.keys(spec)) {
     if (!SPEC_FIELDS.has(k))
-      throw new TlsbootError('BAD_REQUEST', 'UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
+      throw new BadRequestError('UNKNOWN_FIELD', `strict decoding error: unknown field "spec.${k}"`, { field: `spec.${k}` });
   }
   const parsed = parseCsrRequestField(spec.request);
   // parseCsrRequestField accepted only a non-empty string, so this is spec.request itself.
@@ -182,10 +188,6 @@ export function validateCsrSpec(spec: unknown, opts: { readonly create: boolean 
     usages: [...seen],
     parsed,
   };
-}
-
-function timestamp(now: Date): string {
-  return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Create strategy (§3.5): validated spec, requester identity from authentication, empty status. */
@@ -236,8 +238,8 @@ function defaultTimes(conditions: readonly CsrCondition[], old: readonly CsrCond
     const before = old.find((o) => o.type === c.type && o.status === c.status);
     return {
       ...c,
-      lastUpdateTime: c.lastUpdateTime || timestamp(now),
-      lastTransitionTime: c.lastTransitionTime || before?.lastTransitionTime || timestamp(now),
+      lastUpdateTime: c.lastUpdateTime || formatRfc3339(now),
+      lastTransitionTime: c.lastTransitionTime || before?.lastTransitionTime || formatRfc3339(now),
     };
   });
 }
@@ -272,7 +274,7 @@ export function prepareCsrUpdate(old: JsonObject, next: JsonObject, subresource:
       ...oldConditions.filter((c) => c.type === 'Approved' || c.type === 'Denied'),
     ];
   } else if (subresource !== 'approval') {
-    throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', `subresource ${subresource} does not exist`);
+    throw new NotFoundError('NO_RESOURCE', `subresource ${subresource} does not exist`);
   }
   for (const sticky of STICKY) {
     if (oldConditions.some((c) => c.type === sticky) && !conditions.some((c) => c.type === sticky)) {

@@ -1,22 +1,27 @@
 /**
  * Core `v1` objects tlsboot serves (Secret, ConfigMap) with Kubernetes' validation of their data
  * maps, and bootstrap tokens (reference §1): the token format, the backing Secret's fields, and the
- * one function that decides whether a Secret is a usable token at a given time. Token secrets
- * are compared in constant time and never put into error messages.
+ * one token rule that admission (`tokenSecretProblem`), authentication
+ * (`bootstrapTokenAuthentication`), the token cleaner (`tokenExpiry`/`tokenExpired`), the bootstrap
+ * signer and `tlsboot token list` (`checkBootstrapTokenSecret`) all apply. Token secrets are
+ * compared in constant time and never put into error messages.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-
-export type JsonObject = Record<string, unknown>;
+import { InvalidError, TooLargeError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339, parseRfc3339 } from '../base/rfc3339.ts';
 
 export const BOOTSTRAP_TOKEN_SECRET_TYPE = 'bootstrap.kubernetes.io/token';
 export const BOOTSTRAP_TOKEN_NAMESPACE = 'kube-system';
 export const BOOTSTRAP_TOKEN_PREFIX = 'bootstrap-token-';
 export const BOOTSTRAP_USER_PREFIX = 'system:bootstrap:';
 export const BOOTSTRAP_GROUP = 'system:bootstrappers';
-export const TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
-export const TOKEN_ID_PATTERN = /^[a-z0-9]{6}$/;
+const TOKEN_ID = '[a-z0-9]{6}';
+const TOKEN_SECRET = '[a-z0-9]{16}';
+export const TOKEN_ID_PATTERN = new RegExp(`^${TOKEN_ID}$`);
+export const TOKEN_SECRET_PATTERN = new RegExp(`^${TOKEN_SECRET}$`);
+/** `ID.SECRET`, capturing both. */
+export const TOKEN_PATTERN = new RegExp(`^(${TOKEN_ID})\\.(${TOKEN_SECRET})$`);
 export const EXTRA_GROUP_PATTERN = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
 export const TOKEN_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -65,7 +70,7 @@ export function prepareSecret(obj: JsonObject, old: JsonObject | undefined): Jso
   if (old !== undefined && old.type !== type) throw invalid('type', 'Invalid value: field is immutable');
   const size = Object.entries(data).reduce((n, [k, v]) => n + k.length + (v.length * 3) / 4, 0);
   if (size > MAX_SECRET_BYTES)
-    throw new TlsbootError('TOO_LARGE', 'SECRET_TOO_LARGE', `data: Too long: must have at most ${MAX_SECRET_BYTES} bytes`, {
+    throw new TooLargeError('SECRET_TOO_LARGE', `data: Too long: must have at most ${MAX_SECRET_BYTES} bytes`, {
       field: 'data',
     });
   const { stringData: _dropped, ...rest } = obj;
@@ -91,11 +96,17 @@ export interface BootstrapToken {
   readonly secret: string;
 }
 
+/** `ID.SECRET` split, or undefined when `text` is not a bootstrap token. */
+export function matchBootstrapToken(text: string): BootstrapToken | undefined {
+  const m = TOKEN_PATTERN.exec(text);
+  return m ? { id: m[1] as string, secret: m[2] as string } : undefined;
+}
+
 /** Parses `ID.SECRET`; the error never echoes the input. */
 export function parseBootstrapToken(text: string, field = 'token'): BootstrapToken {
-  const m = TOKEN_PATTERN.exec(text);
-  if (!m) throw new InvalidError('TOKEN_FORMAT', 'a bootstrap token must match [a-z0-9]{6}.[a-z0-9]{16}', { field });
-  return { id: m[1] as string, secret: m[2] as string };
+  const token = matchBootstrapToken(text);
+  if (!token) throw new InvalidError('TOKEN_FORMAT', `a bootstrap token must match ${TOKEN_ID}.${TOKEN_SECRET}`, { field });
+  return token;
 }
 
 export function bootstrapTokenSecretName(id: string): string {
@@ -120,46 +131,104 @@ export interface TokenFacts {
 
 export type TokenCheck = { readonly ok: true; readonly token: TokenFacts } | { readonly ok: false; readonly problem: string };
 
+/** What is wrong with a token Secret's data: `field` as admission names it (`data[expiration]`). */
+export interface TokenSecretProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+function extraGroupsOf(secret: JsonObject): string[] {
+  const text = secretString(secret, 'auth-extra-groups');
+  return text === undefined || text === '' ? [] : text.split(',').map((g) => g.trim());
+}
+
 /**
- * Reads a bootstrap-token Secret (reference §1.2-1.4): right type and name, id and secret present
- * and agreeing, not expired (an unparsable expiration counts as expired), groups well-formed
- * (one bad group invalidates the whole token). Usages are reported for the caller to require.
+ * The format rules of a bootstrap-token Secret's data (reference §1.2): id and secret well-formed
+ * and the id agreeing with the name, every extra group under `system:bootstrappers:`, and an
+ * expiration, when present, in RFC 3339. Admission refuses a Secret that breaks one; the same
+ * rules make `checkBootstrapTokenSecret` refuse it at use. The token secret is never echoed.
  */
-export function checkBootstrapTokenSecret(secret: JsonObject, now: Date): TokenCheck {
+export function tokenSecretProblem(secret: JsonObject): TokenSecretProblem | undefined {
+  const meta = isObject(secret.metadata) ? secret.metadata : {};
+  const id = secretString(secret, 'token-id') ?? '';
+  if (!TOKEN_ID_PATTERN.test(id)) return { field: 'data[token-id]', message: `must match ${TOKEN_ID_PATTERN.source}` };
+  if (meta.name !== bootstrapTokenSecretName(id))
+    return { field: 'data[token-id]', message: `must equal the id in the name ${BOOTSTRAP_TOKEN_PREFIX}<id>` };
+  if (!TOKEN_SECRET_PATTERN.test(secretString(secret, 'token-secret') ?? ''))
+    return { field: 'data[token-secret]', message: `must match ${TOKEN_SECRET_PATTERN.source}` };
+  if (!extraGroupsOf(secret).every((g) => EXTRA_GROUP_PATTERN.test(g)))
+    return { field: 'data[auth-extra-groups]', message: `every group must match ${EXTRA_GROUP_PATTERN.source}` };
+  const expiration = secretString(secret, 'expiration');
+  if (expiration !== undefined && parseRfc3339(expiration) === undefined)
+    return { field: 'data[expiration]', message: 'must be an RFC 3339 time (2006-01-02T15:04:05Z07:00)' };
+  return undefined;
+}
+
+/** When a token stops being valid: `never`, an instant, or `unreadable` (not RFC 3339, which counts as expired). */
+export type TokenExpiry = { readonly kind: 'never' } | { readonly kind: 'at'; readonly at: Date } | { readonly kind: 'unreadable' };
+
+export function tokenExpiry(secret: JsonObject): TokenExpiry {
+  const text = secretString(secret, 'expiration');
+  if (text === undefined) return { kind: 'never' };
+  const at = parseRfc3339(text);
+  return at === undefined ? { kind: 'unreadable' } : { kind: 'at', at };
+}
+
+/**
+ * The one expiry rule (reference §1.4): a token is expired at `now` when its expiration is
+ * unreadable or not after `now`. Authentication, the bootstrap signer and the token cleaner all
+ * decide by it, so no token is refused by one and kept (or signed for) by another.
+ */
+export function tokenExpired(expiry: TokenExpiry, now: Date): boolean {
+  return expiry.kind === 'unreadable' || (expiry.kind === 'at' && expiry.at.getTime() <= now.getTime());
+}
+
+/**
+ * Reads a bootstrap-token Secret for use at `now` (reference §1.2-1.4): right type, not being
+ * deleted, well-formed (`tokenSecretProblem`), not expired (`tokenExpired`), and, when `usage` is
+ * given, marked `usage-bootstrap-<usage>: "true"`. One bad extra group invalidates the whole token.
+ */
+export function checkBootstrapTokenSecret(secret: JsonObject, now: Date, usage?: 'authentication' | 'signing'): TokenCheck {
   const meta = isObject(secret.metadata) ? secret.metadata : {};
   if (meta.deletionTimestamp) return { ok: false, problem: 'being deleted' };
   if (secret.type !== BOOTSTRAP_TOKEN_SECRET_TYPE) return { ok: false, problem: 'not a bootstrap token secret' };
-  const id = secretString(secret, 'token-id');
-  const tokenSecret = secretString(secret, 'token-secret');
-  if (!id || !tokenSecret || !TOKEN_ID_PATTERN.test(id) || !/^[a-z0-9]{16}$/.test(tokenSecret))
-    return { ok: false, problem: 'token-id or token-secret missing or malformed' };
-  if (meta.name !== bootstrapTokenSecretName(id)) return { ok: false, problem: 'token-id does not match the secret name' };
-  const expirationText = secretString(secret, 'expiration');
-  let expiration: Date | undefined;
-  if (expirationText !== undefined) {
-    const t = Date.parse(expirationText);
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(expirationText) || Number.isNaN(t))
-      return { ok: false, problem: 'expiration is not RFC 3339' };
-    expiration = new Date(t);
-    if (expiration.getTime() - now.getTime() <= 0) return { ok: false, problem: 'expired' };
-  }
-  const groupsText = secretString(secret, 'auth-extra-groups');
-  const extraGroups = groupsText === undefined || groupsText === '' ? [] : groupsText.split(',').map((g) => g.trim());
-  if (!extraGroups.every((g) => EXTRA_GROUP_PATTERN.test(g))) return { ok: false, problem: 'auth-extra-groups has an invalid group' };
+  const problem = tokenSecretProblem(secret);
+  if (problem !== undefined) return { ok: false, problem: `${problem.field} ${problem.message}` };
+  const expiry = tokenExpiry(secret);
+  if (tokenExpired(expiry, now)) return { ok: false, problem: 'expired' };
+  const usages = {
+    authentication: secretString(secret, 'usage-bootstrap-authentication') === 'true',
+    signing: secretString(secret, 'usage-bootstrap-signing') === 'true',
+  };
+  if (usage !== undefined && !usages[usage]) return { ok: false, problem: `not marked for ${usage}` };
   return {
     ok: true,
     token: {
-      id,
-      secret: tokenSecret,
-      expiration,
-      usages: {
-        authentication: secretString(secret, 'usage-bootstrap-authentication') === 'true',
-        signing: secretString(secret, 'usage-bootstrap-signing') === 'true',
-      },
-      extraGroups,
+      // tokenSecretProblem checked both.
+      id: secretString(secret, 'token-id') ?? '',
+      secret: secretString(secret, 'token-secret') ?? '',
+      expiration: expiry.kind === 'at' ? expiry.at : undefined,
+      usages,
+      extraGroups: extraGroupsOf(secret),
       description: secretString(secret, 'description'),
     },
   };
+}
+
+/**
+ * The user a presented bearer token stands for, given the Secret stored under its name (reference
+ * §1.3), or undefined when the text is not a bootstrap token, or the Secret is missing, unusable
+ * for authentication at `now`, or holds another secret (compared in constant time).
+ */
+export function bootstrapTokenAuthentication(
+  presented: BootstrapToken,
+  secret: JsonObject | undefined,
+  now: Date,
+): { name: string; groups: string[] } | undefined {
+  if (secret === undefined) return undefined;
+  const check = checkBootstrapTokenSecret(secret, now, 'authentication');
+  if (!check.ok || check.token.id !== presented.id || !secretsEqual(check.token.secret, presented.secret)) return undefined;
+  return bootstrapTokenUser(check.token);
 }
 
 export function secretsEqual(a: string, b: string): boolean {
@@ -189,7 +258,7 @@ export function bootstrapTokenSecret(p: TokenSecretParams): JsonObject {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const data: Record<string, string> = { 'token-id': b64(p.token.id), 'token-secret': b64(p.token.secret) };
   if (p.description !== undefined) data.description = b64(p.description);
-  if (p.expiration !== undefined) data.expiration = b64(p.expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  if (p.expiration !== undefined) data.expiration = b64(formatRfc3339(p.expiration));
   for (const u of p.usages) data[`usage-bootstrap-${u}`] = b64('true');
   if (p.groups.length > 0) data['auth-extra-groups'] = b64(p.groups.join(','));
   return {

@@ -5,9 +5,10 @@
  * (certificates.ts); this module only says what a CSR looks like and reads one. Field optionality
  * follows the Go type's JSON tags (`request` and `signerName` are the only required spec fields).
  */
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './core.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+
 import { asList, type List, OBJECT_META, type ObjectMeta } from './meta.ts';
+
 import { assertShape, type Check, fields, hasShape, integer, listOf, mapOf, optional, string } from './shape.ts';
 
 export const CSR_API_VERSION = 'certificates.k8s.io/v1';

@@ -18,24 +18,31 @@ export {
   validateSignerName,
   x509Usages,
 } from './certificates.ts';
-export type { BootstrapToken, TokenCheck, TokenFacts, TokenSecretParams } from './core.ts';
+export type { BootstrapToken, TokenCheck, TokenExpiry, TokenFacts, TokenSecretParams, TokenSecretProblem } from './core.ts';
 export {
   BOOTSTRAP_GROUP,
   BOOTSTRAP_TOKEN_NAMESPACE,
   BOOTSTRAP_TOKEN_PREFIX,
   BOOTSTRAP_TOKEN_SECRET_TYPE,
+  bootstrapTokenAuthentication,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
   bootstrapTokenUser,
   checkBootstrapTokenSecret,
   EXTRA_GROUP_PATTERN,
+  matchBootstrapToken,
   parseBootstrapToken,
   prepareConfigMap,
   prepareSecret,
   secretString,
   secretsEqual,
   TOKEN_ALPHABET,
+  TOKEN_ID_PATTERN,
   TOKEN_PATTERN,
+  TOKEN_SECRET_PATTERN,
+  tokenExpired,
+  tokenExpiry,
+  tokenSecretProblem,
 } from './core.ts';
 export type {
   CertificateSigningRequest,

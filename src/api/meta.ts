@@ -5,8 +5,8 @@
  * value or throws INVALID naming the field of the wrong type. Optional fields follow the Go
  * types' `omitempty`; timestamps are RFC 3339 strings as they travel.
  */
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './core.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+
 import { assertShape, type Check, fields, hasShape, integer, listOf, mapOf, object, oneOf, optional, string } from './shape.ts';
 
 export type ObjectMeta = {

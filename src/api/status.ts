@@ -1,7 +1,9 @@
 /**
  * The one table from tlsboot's error codes to HTTP status codes and Kubernetes `Status` reasons,
- * and the Status body clients (kubectl included) parse. Anything thrown that is not a
- * TlsbootError is a bug: it becomes a 500 with a generic message, never its own text.
+ * read both ways: `toStatus` writes the Status body clients (kubectl included) parse, and
+ * `codeFromStatus` turns a status and reason back into the code, for our HTTP client and the
+ * remote signer's. Anything thrown that is not a TlsbootError is a bug: it becomes a 500 with a
+ * generic message, never its own text.
  */
 import { type ErrorCode, isTlsbootError, RateLimitedError } from '../base/errors.ts';
 
@@ -12,8 +14,9 @@ export const STATUS_TABLE: Readonly<Record<ErrorCode, { readonly http: number; r
   NOT_ACCEPTABLE: { http: 406, reason: 'NotAcceptable' },
   METHOD_NOT_ALLOWED: { http: 405, reason: 'MethodNotAllowed' },
   NOT_FOUND: { http: 404, reason: 'NotFound' },
-  ALREADY_EXISTS: { http: 409, reason: 'AlreadyExists' },
+  // Before ALREADY_EXISTS: a bare 409 is a conflict (see codeFromStatus).
   CONFLICT: { http: 409, reason: 'Conflict' },
+  ALREADY_EXISTS: { http: 409, reason: 'AlreadyExists' },
   UNAUTHENTICATED: { http: 401, reason: 'Unauthorized' },
   FORBIDDEN: { http: 403, reason: 'Forbidden' },
   GONE: { http: 410, reason: 'Expired' },
@@ -21,7 +24,23 @@ export const STATUS_TABLE: Readonly<Record<ErrorCode, { readonly http: number; r
   RATE_LIMITED: { http: 429, reason: 'TooManyRequests' },
   UNAVAILABLE: { http: 503, reason: 'ServiceUnavailable' },
   INTERNAL: { http: 500, reason: 'InternalError' },
+  // nginx's "client closed request": written only to a log or a client that is already gone.
+  CANCELLED: { http: 499, reason: 'ClientClosedRequest' },
 };
+
+/**
+ * The code a peer meant by HTTP `http` and, when its body was a Status, that Status's `reason`.
+ * The reason decides where two codes share a status (409: AlreadyExists or Conflict); without one,
+ * the first row with that status wins. A 5xx that names no row is UNAVAILABLE (a server or proxy
+ * failing without saying why may well answer later); any other status no row has is INTERNAL.
+ */
+export function codeFromStatus(http: number, reason?: unknown): ErrorCode {
+  const rows = Object.entries(STATUS_TABLE) as [ErrorCode, { readonly http: number; readonly reason: string }][];
+  const named = rows.find(([, row]) => row.http === http && row.reason === reason);
+  if (named) return named[0];
+  if (http >= 500) return 'UNAVAILABLE';
+  return rows.find(([, row]) => row.http === http)?.[0] ?? 'INTERNAL';
+}
 
 /** What a Status says the failed request was about. */
 export interface StatusDetails {

@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+
 import { isTlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './core.ts';
+
+import { isObject, type JsonObject } from '../base/json.ts';
+
 import type { CertificateSigningRequest } from './index.ts';
+
 import {
   asCertificateSigningRequest,
   asConfigMap,

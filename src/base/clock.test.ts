@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { clockOn, every, FakeClock, MAX_TIMER_DELAY_MS, REAL_CLOCK, type Scheduler } from './clock.ts';
+import { clockOn, every, FakeClock, MAX_TIMER_DELAY_MS, REAL_CLOCK, type Scheduler, sleep } from './clock.ts';
 import { isTlsbootError } from './errors.ts';
 
 const DAY = 86_400_000;
@@ -152,5 +152,26 @@ describe('clock', () => {
     const elapsed = await new Promise<number>((resolve) => clock.setTimeout(() => resolve(Date.now() - start), 20));
     assert.ok(elapsed >= 20, `not before its deadline (${elapsed} ms)`);
     assert.ok(pieces[0] === 5 && pieces.every((ms) => ms <= 5), `pieces: ${pieces.join(', ')}`);
+  });
+
+  test('sleep() ends at its deadline by the clock, also past 2^31-1 ms, and at once on abort', async () => {
+    const clock = new FakeClock(0);
+    let woke = false;
+    const long = sleep(clock, 40 * DAY).then(() => {
+      woke = true;
+    });
+    clock.advance(40 * DAY - 1);
+    await Promise.resolve();
+    assert.equal(woke, false, 'not a moment early');
+    clock.advance(1);
+    await long;
+    assert.equal(woke, true);
+
+    const stop = new AbortController();
+    const aborted = sleep(clock, DAY, stop.signal);
+    stop.abort();
+    await aborted;
+    assert.equal(clock.hostTimers, 0, 'the aborted sleep leaves no timer behind');
+    await sleep(clock, DAY, stop.signal);
   });
 });

@@ -91,6 +91,23 @@ export function every(clock: Clock, ms: number, fn: () => void, options?: TimerO
   return { cancel: () => current.cancel() };
 }
 
+/**
+ * Resolves after `ms` by `clock`, or at once when `signal` aborts, so a shutdown never waits out a
+ * backoff. It never rejects: a caller that must tell the two apart checks `signal.aborted`.
+ */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      timer.cancel();
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = clock.setTimeout(done, ms, { unref: false });
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 interface HostTimer {
   readonly at: number;
   readonly seq: number;

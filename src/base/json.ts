@@ -1,13 +1,13 @@
 /**
- * Guards for decoded JSON: the one plain-object guard, and the nesting limit every body is held to
- * before anything walks it recursively.
+ * Decoded JSON: the one `JsonObject` type, the one plain-object guard, and the nesting limit every
+ * body is held to before anything walks it recursively.
  */
 
-/** A decoded JSON object whose fields are not yet checked. */
+/** A decoded JSON object whose fields are still unknown: what every layer passes before it has a typed resource. */
 export type JsonObject = Record<string, unknown>;
 
 /** A plain object (not null, not an array) whose fields are still unknown. */
-export function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

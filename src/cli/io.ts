@@ -2,6 +2,8 @@
  * What a command may touch of the outside world, injected so commands run in tests in-process:
  * output streams, the clock, randomness and the host name. Only main.ts builds the real one.
  */
+import type { Clock } from '../base/clock.ts';
+
 export interface Output {
   write(text: string): void;
 }
@@ -9,6 +11,9 @@ export interface Output {
 export interface CliEnv {
   readonly stdout: Output;
   readonly stderr: Output;
+  /** The one clock: timers and sleeps. */
+  readonly clock: Clock;
+  /** `clock.now()` as a Date, for the many callers that want one. */
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
   readonly hostname: string;

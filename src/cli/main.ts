@@ -13,6 +13,7 @@ import type { CliEnv } from './io.ts';
 // the rest of the CLI is imported, hence the dynamic import below.
 enableCompileCache();
 const { runCli } = await import('./program.ts');
+const { REAL_CLOCK } = await import('../base/clock.ts');
 
 const shutdown = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => shutdown.abort());
@@ -61,7 +62,8 @@ async function promptSecret(prompt: string): Promise<Buffer> {
 const env: CliEnv = {
   stdout: { write: (s) => void process.stdout.write(s) },
   stderr: { write: (s) => void process.stderr.write(s) },
-  now: () => new Date(),
+  clock: REAL_CLOCK,
+  now: () => new Date(REAL_CLOCK.now()),
   randomBytes: (n) => randomBytes(n),
   hostname: hostname(),
   vars: process.env,

@@ -4,7 +4,7 @@
  * Errors with a code print as `error: <message>` and exit 1; anything else is a bug and exits 2.
  */
 import { Command, CommanderError } from 'commander';
-import { describeError, isTlsbootError } from '../base/errors.ts';
+import { describeError, isCancelled, isTlsbootError } from '../base/errors.ts';
 import { VERSION } from '../base/version.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerControllers } from './commands/controllers.ts';
@@ -43,6 +43,8 @@ export async function runCli(argv: readonly string[], env: CliEnv): Promise<numb
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    // Cancelled by the shutdown signal: an ending the operator asked for, not a failure to report.
+    if (isCancelled(error)) return 130;
     if (isTlsbootError(error)) {
       env.stderr.write(`error: ${error.message}\n`);
       return 1;

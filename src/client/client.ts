@@ -10,8 +10,17 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { isWatchEvent, type WatchEvent } from '../api/index.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
-import { type ErrorCode, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { codeFromStatus } from '../api/status.ts';
+import {
+  CancelledError,
+  errorForCode,
+  InternalError,
+  InvalidError,
+  TlsbootError,
+  TooLargeError,
+  UnavailableError,
+} from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 export interface ConnectionConfig {
   readonly server: string;
@@ -26,8 +35,6 @@ export interface ConnectionConfig {
   /** Responses larger than this are aborted (bounded memory against hostile servers). */
   readonly maxResponseBytes?: number;
 }
-
-export type JsonObject = Record<string, unknown>;
 
 /** A request as a transport sees it: the path carries the query string. */
 export interface TransportRequest {
@@ -50,27 +57,15 @@ export interface Transport {
 
 export type { WatchEvent };
 
-const HTTP_CODES: Record<number, ErrorCode> = {
-  400: 'BAD_REQUEST',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  410: 'GONE',
-  413: 'TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  422: 'INVALID',
-  429: 'RATE_LIMITED',
-  503: 'UNAVAILABLE',
-};
-
-/** A TlsbootError from an HTTP status and a Kubernetes Status body (if the body is one). */
+/** A TlsbootError from an HTTP status and a Kubernetes Status body (if the body is one), by the one table in api/status.ts. */
 export function errorFromStatus(httpStatus: number, body: unknown): TlsbootError {
-  let code: ErrorCode = HTTP_CODES[httpStatus] ?? (httpStatus >= 500 ? 'UNAVAILABLE' : 'INTERNAL');
-  if (httpStatus === 409) code = isObject(body) && body.reason === 'AlreadyExists' ? 'ALREADY_EXISTS' : 'CONFLICT';
-  const reason = isObject(body) && typeof body.reason === 'string' ? body.reason : `HTTP_${httpStatus}`;
+  const statusReason = isObject(body) ? body.reason : undefined;
+  const code = codeFromStatus(httpStatus, statusReason);
+  const reason = typeof statusReason === 'string' ? statusReason : `HTTP_${httpStatus}`;
   const message = isObject(body) && typeof body.message === 'string' ? body.message : `the server answered HTTP ${httpStatus}`;
-  return new TlsbootError(code, reason, message);
+  const details = isObject(body) && isObject(body.details) ? body.details : {};
+  const retryAfterSeconds = typeof details.retryAfterSeconds === 'number' ? details.retryAfterSeconds : undefined;
+  return errorForCode(code, reason, message, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
 }
 
 function readRelative(base: string, path: string | undefined): string | undefined {
@@ -116,8 +111,7 @@ export class KubeClient {
     this.config = config;
     this.transport = transport;
     this.base = new URL(config.server);
-    if (this.base.protocol !== 'https:')
-      throw new TlsbootError('INVALID', 'CLIENT_SERVER', `server ${config.server} must be an https:// URL`);
+    if (this.base.protocol !== 'https:') throw new InvalidError('CLIENT_SERVER', `server ${config.server} must be an https:// URL`);
     this.agent = new Agent({
       keepAlive: true,
       ...(config.caPem === undefined ? {} : { ca: config.caPem }),
@@ -170,9 +164,7 @@ export class KubeClient {
           res.on('data', (c: Buffer) => {
             size += c.length;
             if (size > cap) {
-              req.destroy(
-                new TlsbootError('TOO_LARGE', 'CLIENT_RESPONSE_TOO_LARGE', `the response from ${this.config.server} exceeds ${cap} bytes`),
-              );
+              req.destroy(new TooLargeError('CLIENT_RESPONSE_TOO_LARGE', `the response from ${this.config.server} exceeds ${cap} bytes`));
               return;
             }
             chunks.push(c);
@@ -181,18 +173,20 @@ export class KubeClient {
           res.on('error', reject);
         },
       );
-      const timedOut = () => req.destroy(new TlsbootError('UNAVAILABLE', 'CLIENT_TIMEOUT', `request to ${this.config.server} timed out`));
+      const timedOut = () => req.destroy(new UnavailableError('CLIENT_TIMEOUT', `request to ${this.config.server} timed out`));
       req.on('timeout', timedOut);
       // The socket timeout only measures idleness; a server trickling bytes needs a total deadline.
       const deadline = setTimeout(timedOut, this.config.timeoutMs ?? 30_000);
       req.on('close', () => clearTimeout(deadline));
-      req.on('error', (error) =>
-        reject(
-          error instanceof TlsbootError
-            ? error
-            : new TlsbootError('UNAVAILABLE', 'CLIENT_CONNECT', `cannot reach ${this.config.server}: ${error.message}`, { cause: error }),
-        ),
-      );
+      req.on('error', (error) => {
+        if (error instanceof TlsbootError) return reject(error);
+        // The caller's signal ended it: a deadline (AbortSignal.timeout) is a failure to get an
+        // answer in time, anything else the caller giving up, which is no failure at all.
+        const reason: unknown = options.signal?.reason;
+        if (options.signal?.aborted && !(reason instanceof DOMException && reason.name === 'TimeoutError'))
+          return reject(new CancelledError('CLIENT_CANCELLED', `request to ${this.config.server} cancelled`, { cause: error }));
+        reject(new UnavailableError('CLIENT_CONNECT', `cannot reach ${this.config.server}: ${error.message}`, { cause: error }));
+      });
       req.end(payload);
     });
   }
@@ -218,8 +212,7 @@ export class KubeClient {
       parsed = undefined;
     }
     if (status < 200 || status > 299) throw errorFromStatus(status, parsed);
-    if (!isObject(parsed))
-      throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server sent a body that is not a JSON object for ${path}`);
+    if (!isObject(parsed)) throw new InternalError('CLIENT_BODY', `the server sent a body that is not a JSON object for ${path}`);
     return parsed;
   }
 
@@ -259,19 +252,16 @@ export class KubeClient {
       for await (const line of lines) {
         if (line.trim() === '') continue;
         const event: unknown = JSON.parse(line);
-        if (!isWatchEvent(event)) throw new TlsbootError('INTERNAL', 'CLIENT_WATCH', 'the server sent a malformed watch event');
+        if (!isWatchEvent(event)) throw new InternalError('CLIENT_WATCH', 'the server sent a malformed watch event');
         yield event;
       }
       if (streamError && !controller.signal.aborted) throw streamError;
     } catch (error) {
       if (controller.signal.aborted) return;
       if (error instanceof TlsbootError) throw error;
-      throw new TlsbootError(
-        'UNAVAILABLE',
-        'CLIENT_WATCH',
-        `watch on ${path} failed: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      );
+      throw new UnavailableError('CLIENT_WATCH', `watch on ${path} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // Destroyed without an error first, so the socket's close does not raise 'aborted' on it.

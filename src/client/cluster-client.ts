@@ -8,7 +8,7 @@
 import { type ApiResource, apiVersionOfResource, type ClusterClient, type KubeObject, resourcePath } from '../api/cluster-client.ts';
 import type { ListWatch, ListWatchEvent } from '../api/list-watch.ts';
 import type { AuthorizationAttributes } from '../api/rbac.ts';
-import { isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { InternalError, isTlsbootError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { errorFromStatus, type KubeClient } from './client.ts';
 
@@ -17,8 +17,7 @@ function isKubeObject(v: unknown): v is KubeObject {
 }
 
 function kubeObject(v: unknown, what: string): KubeObject {
-  if (!isKubeObject(v))
-    throw new TlsbootError('INTERNAL', 'CLIENT_BODY', `the server answered ${what} with something that is not an object`);
+  if (!isKubeObject(v)) throw new InternalError('CLIENT_BODY', `the server answered ${what} with something that is not an object`);
   return v;
 }
 

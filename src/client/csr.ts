@@ -4,8 +4,9 @@
  * `/approval` subresource with compare-and-swap retries, as `kubectl certificate` does.
  */
 import { asCertificateSigningRequest, type CertificateSigningRequest, csrConditions, type WatchEvent } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
-import type { JsonObject, KubeClient } from './client.ts';
+import { ConflictError, TlsbootError } from '../base/errors.ts';
+import type { JsonObject } from '../base/json.ts';
+import type { KubeClient } from './client.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -61,11 +62,7 @@ export async function decideCsr(
     const csr = await getCsr(client, name);
     const existing = csrConditions(csr).find((c) => c.type === 'Approved' || c.type === 'Denied');
     if (existing) {
-      throw new TlsbootError(
-        'CONFLICT',
-        'CSR_ALREADY_DECIDED',
-        `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`,
-      );
+      throw new ConflictError('CSR_ALREADY_DECIDED', `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`);
     }
     const stamp = now()
       .toISOString()

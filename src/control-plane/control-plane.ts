@@ -11,8 +11,10 @@ import type { Logger } from 'pino';
 import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
+import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
@@ -65,6 +67,8 @@ export interface ControlPlaneParams {
   readonly historyRevisions?: number;
   /** How often history beyond `historyRevisions` is compacted away (COMPACTION_INTERVAL_MS when absent). */
   readonly compactionIntervalMs?: number;
+  /** Runs the compactor's and the signing sessions' timers and their time (agreeing with `now`); the real clock when absent. */
+  readonly clock?: Clock;
   /** kube-apiserver's --min-request-timeout, in seconds, for watches without timeoutSeconds. */
   readonly minRequestTimeoutSeconds?: number;
   readonly servingPolicy?: ServingPolicy;
@@ -93,7 +97,10 @@ export interface SignerSetup {
 }
 
 /** What building a Signer needs: where the key is, in which mode, and the limits. */
-export type SignerParams = Pick<ControlPlaneParams, 'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger'>;
+export type SignerParams = Pick<
+  ControlPlaneParams,
+  'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger' | 'clock'
+>;
 
 /** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
 export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
@@ -121,7 +128,7 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
       `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
       { field: 'signer' },
     );
-  const common = { caCertificate, audit, now: p.now, newId: () => randomUUID() };
+  const common = { caCertificate, audit, clock: p.clock ?? REAL_CLOCK, newId: () => randomUUID() };
   if (mode === 'sealed') {
     if (!sealed)
       throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
@@ -166,7 +173,7 @@ async function createIfAbsent(store: Store, resource: string, obj: Record<string
   const meta = obj.metadata as { name: string; namespace?: string };
   const object = {
     ...obj,
-    metadata: { ...meta, uid: randomUUID(), creationTimestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    metadata: { ...meta, uid: randomUUID(), creationTimestamp: formatRfc3339(now) },
   } as StoredObject;
   try {
     await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, object);
@@ -363,14 +370,18 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     }
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
     const history = p.historyRevisions ?? HISTORY_REVISIONS;
-    const compactor = setInterval(() => {
-      void store
-        .revision()
-        .then((rev) => (rev > history ? store.compact(rev - history) : undefined))
-        .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
-    }, p.compactionIntervalMs ?? COMPACTION_INTERVAL_MS);
-    compactor.unref();
-    cleanup.push(async () => clearInterval(compactor));
+    const compactor = every(
+      p.clock ?? REAL_CLOCK,
+      p.compactionIntervalMs ?? COMPACTION_INTERVAL_MS,
+      () => {
+        void store
+          .revision()
+          .then((rev) => (rev > history ? store.compact(rev - history) : undefined))
+          .catch((error: unknown) => p.logger.warn({ error: String(error) }, 'store compaction failed'));
+      },
+      { unref: true },
+    );
+    cleanup.push(async () => compactor.cancel());
     return { address, caPin: certificatePin(caCertificate), store, close: closeAll };
   } catch (error) {
     await closeAll();

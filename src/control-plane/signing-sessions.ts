@@ -5,15 +5,16 @@
  * object or log line carries it.
  */
 import { InvalidError, NotFoundError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { UserInfo } from '../server/authn.ts';
-import type { JsonObject, VirtualResource } from '../server/registry.ts';
+import type { VirtualResource } from '../server/registry.ts';
 import type { SessionInfo, SessionSigner, SessionStatus } from '../signer/session-signer.ts';
 
 export const SESSION_API_VERSION = 'ca.tlsboot.io/v1alpha1';
 
 function time(d: Date | undefined): string | undefined {
-  return d?.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return d === undefined ? undefined : formatRfc3339(d);
 }
 
 function phaseOf(info: SessionInfo, open: boolean): string {

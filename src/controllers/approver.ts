@@ -17,7 +17,8 @@ import {
   nodeNameProblem,
   requestedNodeName,
 } from '../api/index.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { commonName, parseCertificateBundle } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import {
@@ -26,11 +27,9 @@ import {
   CSRS,
   type CsrLister,
   isLostWrite,
-  type JsonObject,
   loadUndecidedCsr,
   NODE_CLIENT_CERTIFICATES,
   NODE_NAME_CLAIMS,
-  timestamp,
 } from './cluster.ts';
 
 export interface ApproverOptions {
@@ -65,7 +64,7 @@ export function claimIsLive(holder: JsonObject | undefined, uid: unknown, now: D
  */
 async function claimNodeName(client: ClusterClient, node: string, csr: JsonObject, now: Date): Promise<string | undefined> {
   const meta = isObject(csr.metadata) ? csr.metadata : {};
-  const mine = { csrName: String(meta.name ?? ''), csrUid: String(meta.uid ?? ''), claimedAt: timestamp(now) };
+  const mine = { csrName: String(meta.name ?? ''), csrUid: String(meta.uid ?? ''), claimedAt: formatRfc3339(now) };
   for (;;) {
     const claim = await client.get(NODE_NAME_CLAIMS, '', node);
     try {
@@ -88,7 +87,7 @@ async function claimNodeName(client: ClusterClient, node: string, csr: JsonObjec
 /** Whether a valid kubelet client certificate was already issued for this CN. */
 async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
   const latest = await client.get(NODE_CLIENT_CERTIFICATES, '', nodeNameOf(cn) ?? cn);
-  if (latest && typeof latest.notAfter === 'string' && Date.parse(latest.notAfter) > now.getTime())
+  if (latest && typeof latest.notAfter === 'string' && rfc3339Millis(latest.notAfter) > now.getTime())
     return String(latest.serialNumber ?? '');
   return undefined;
 }
@@ -101,8 +100,8 @@ async function nameAlreadyRegistered(client: ClusterClient, cn: string, now: Dat
 async function renewalTooEarly(client: ClusterClient, cn: string, now: Date): Promise<string | undefined> {
   const latest = await client.get(NODE_CLIENT_CERTIFICATES, '', nodeNameOf(cn) ?? cn);
   if (!latest || typeof latest.issuedAt !== 'string' || typeof latest.notAfter !== 'string') return undefined;
-  const issued = Date.parse(latest.issuedAt);
-  const halfway = issued + (Date.parse(latest.notAfter) - issued) / 2;
+  const issued = rfc3339Millis(latest.issuedAt);
+  const halfway = issued + (rfc3339Millis(latest.notAfter) - issued) / 2;
   if (!(now.getTime() < halfway)) return undefined;
   return `${cn} was issued a client certificate at ${latest.issuedAt} (serial ${String(latest.serialNumber ?? '')}), valid until ${latest.notAfter}; a renewal before ${new Date(halfway).toISOString()}, half its lifetime, is not approved automatically. Approve by hand if this node lost its key.`;
 }

@@ -5,9 +5,10 @@
  * a dead token finds no signature.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, checkBootstrapTokenSecret } from '../api/index.ts';
+import type { JsonObject } from '../base/json.ts';
 import { signDetachedJws } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ClusterClient, CONFIGMAPS, type JsonObject, SECRETS } from './cluster.ts';
+import { type ClusterClient, CONFIGMAPS, SECRETS } from './cluster.ts';
 
 export const CLUSTER_INFO_NAMESPACE = 'kube-public';
 export const CLUSTER_INFO_NAME = 'cluster-info';
@@ -22,8 +23,8 @@ export async function reconcileClusterInfo(client: ClusterClient, now: Date): Pr
   const next: Record<string, unknown> = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith(JWS_PREFIX)));
   let soonest: number | undefined;
   for (const secret of await client.list(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE)) {
-    const check = checkBootstrapTokenSecret(secret, now);
-    if (!check.ok || !check.token.usages.signing) continue;
+    const check = checkBootstrapTokenSecret(secret, now, 'signing');
+    if (!check.ok) continue;
     const key = `${JWS_PREFIX}${check.token.id}`;
     if (Object.hasOwn(next, key)) continue;
     next[key] = signDetachedJws(kubeconfig, check.token.id, check.token.secret);

@@ -20,6 +20,7 @@ import {
 } from '../api/cluster-client.ts';
 import { type CsrCondition, csrCertificatePem, csrConditions, parseCsrRequestField } from '../api/index.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { CertificateRequest } from '../pki/index.ts';
 
 export type { ApiResource, ClusterClient, JsonObject, KubeObject };
@@ -52,10 +53,6 @@ export function isRaceError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && (error.code === 'CONFLICT' || error.code === 'NOT_FOUND');
 }
 
-export function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Adds a condition through `/approval` (Approved, Denied, or an informational type). */
 export async function appendApprovalCondition(
   client: ClusterClient,
@@ -66,7 +63,7 @@ export async function appendApprovalCondition(
   const status = typeof csr.status === 'object' && csr.status !== null ? (csr.status as JsonObject) : {};
   await client.update(
     CSRS,
-    { ...csr, status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: timestamp(now) }] } },
+    { ...csr, status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: formatRfc3339(now) }] } },
     'approval',
   );
 }

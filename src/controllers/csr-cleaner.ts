@@ -5,14 +5,16 @@
  * conditional on the resourceVersion read, so a CSR that changed is left for the next sweep.
  */
 import { csrCertificatePem, csrConditions } from '../api/index.ts';
+import type { JsonObject } from '../base/json.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 import { parseCertificateBundle } from '../pki/index.ts';
-import { type ClusterClient, CSRS, isRaceError, type JsonObject } from './cluster.ts';
+import { type ClusterClient, CSRS, isRaceError } from './cluster.ts';
 
 const HOUR = 3_600_000;
 
 function olderThan(time: string | undefined, ms: number, now: Date): boolean {
   if (!time) return false;
-  const t = Date.parse(time);
+  const t = rfc3339Millis(time);
   return !Number.isNaN(t) && now.getTime() - t > ms;
 }
 

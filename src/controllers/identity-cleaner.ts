@@ -9,6 +9,7 @@
 
 import { storeKeyOf } from '../api/cluster-client.ts';
 import { isObject } from '../base/json.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 import { claimIsLive } from './approver.ts';
 import {
   ADDRESS_CLAIMS,
@@ -22,7 +23,7 @@ import {
 } from './cluster.ts';
 
 function expired(record: JsonObject | undefined, now: Date): boolean {
-  return typeof record?.notAfter !== 'string' || !(Date.parse(record.notAfter) > now.getTime());
+  return typeof record?.notAfter !== 'string' || !(rfc3339Millis(record.notAfter) > now.getTime());
 }
 
 async function remove(client: ClusterClient, resource: ApiResource, record: JsonObject, out: string[]): Promise<void> {

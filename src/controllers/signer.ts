@@ -24,7 +24,8 @@ import {
 } from '../api/index.ts';
 import type { Signer } from '../api/signer.ts';
 import { isTlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { type CertificateRequest, commonName, comparableIp, parseCertificateBundle } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import {
@@ -34,10 +35,8 @@ import {
   type CsrLister,
   ISSUED_CERTIFICATES,
   isLostWrite,
-  type JsonObject,
   NODE_ADDRESSES,
   NODE_CLIENT_CERTIFICATES,
-  timestamp,
 } from './cluster.ts';
 
 export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
@@ -91,7 +90,7 @@ async function reserveNodeAddresses(
     const index = await client.get(NODE_ADDRESSES, '', node);
     const held = isObject(index?.addresses) ? index.addresses : {};
     const live = Object.fromEntries(
-      Object.entries(held).filter((e): e is [string, string] => typeof e[1] === 'string' && Date.parse(e[1]) > now.getTime()),
+      Object.entries(held).filter((e): e is [string, string] => typeof e[1] === 'string' && rfc3339Millis(e[1]) > now.getTime()),
     );
     const until = notAfter.toISOString();
     const next: Record<string, string> = { ...live };
@@ -131,7 +130,7 @@ async function claimAddresses(
           break;
         }
         const held = typeof claim.notAfter === 'string' ? claim.notAfter : '';
-        if (claim.node !== node && Date.parse(held) > now.getTime())
+        if (claim.node !== node && rfc3339Millis(held) > now.getTime())
           return `IP ${ip} is held by node ${String(claim.node)}'s serving certificate until ${held}`;
         if (claim.node === node && held >= until) break;
         await client.update(ADDRESS_CLAIMS, { ...claim, node, notAfter: until });
@@ -151,7 +150,10 @@ async function setCondition(
   certificate?: string,
 ): Promise<void> {
   const status = isObject(csr.status) ? csr.status : {};
-  const conditions = [...csrConditions(csr).filter((c) => c.type !== condition.type), { ...condition, lastUpdateTime: timestamp(o.now()) }];
+  const conditions = [
+    ...csrConditions(csr).filter((c) => c.type !== condition.type),
+    { ...condition, lastUpdateTime: formatRfc3339(o.now()) },
+  ];
   await o.client.update(CSRS, { ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } }, 'status');
 }
 

@@ -3,17 +3,16 @@
  * expiration counts as expired), with a resourceVersion precondition so a token updated meanwhile
  * is re-examined instead; tokens without expiry are kept. Others are looked at again at expiry.
  */
-import { BOOTSTRAP_TOKEN_NAMESPACE, BOOTSTRAP_TOKEN_SECRET_TYPE, secretString } from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, BOOTSTRAP_TOKEN_SECRET_TYPE, tokenExpired, tokenExpiry } from '../api/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import { type ClusterClient, isRaceError, SECRETS } from './cluster.ts';
 
 export async function reconcileToken(name: string, client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
   const secret = await client.get(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE, name);
   if (!secret || secret.type !== BOOTSTRAP_TOKEN_SECRET_TYPE) return undefined;
-  const expiration = secretString(secret, 'expiration');
-  if (expiration === undefined) return undefined;
-  const at = Date.parse(expiration);
-  if (Number.isNaN(at) || at <= now.getTime()) {
+  const expiry = tokenExpiry(secret);
+  if (expiry.kind === 'never') return undefined;
+  if (tokenExpired(expiry, now)) {
     const rv = String((secret.metadata as Record<string, unknown>).resourceVersion ?? '');
     try {
       await client.delete(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE, name, rv);
@@ -22,5 +21,5 @@ export async function reconcileToken(name: string, client: ClusterClient, now: D
     }
     return undefined;
   }
-  return { requeueAfterMs: at - now.getTime() + 1 };
+  return expiry.kind === 'at' ? { requeueAfterMs: expiry.at.getTime() - now.getTime() + 1 } : undefined;
 }

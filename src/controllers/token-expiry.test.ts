@@ -12,11 +12,12 @@ import { setImmediate } from 'node:timers/promises';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE } from '../api/index.ts';
 import type { ListWatch } from '../api/list-watch.ts';
 import { FakeClock } from '../base/clock.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { UnavailableError } from '../base/errors.ts';
+import type { JsonObject } from '../base/json.ts';
 import { Controller, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ApiResource, type ClusterClient, CONFIGMAPS, type JsonObject, type KubeObject, SECRETS } from './cluster.ts';
+import { type ApiResource, type ClusterClient, CONFIGMAPS, type KubeObject, SECRETS } from './cluster.ts';
 
 const CONFIGMAP_RESOURCE = CONFIGMAPS.resource;
 const SECRET_RESOURCE = SECRETS.resource;
@@ -45,7 +46,7 @@ class FakeCluster implements ClusterClient {
   async get(r: ApiResource, _namespace: string, name: string): Promise<KubeObject | undefined> {
     if (this.failures > 0) {
       this.failures--;
-      throw new TlsbootError('UNAVAILABLE', 'TEST_OUTAGE', 'the store is away');
+      throw new UnavailableError('TEST_OUTAGE', 'the store is away');
     }
     const obj = this.objects.get(`${r.resource}/${name}`);
     return obj === undefined ? undefined : asKube(obj);

@@ -8,6 +8,7 @@ import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kube
 import { shortHumanDuration } from '../base/duration.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { type FileToWrite, writeFilesAtomically } from '../base/fs.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import { formatTextTable } from '../base/text-table.ts';
 import { type Certificate, type ExtKeyUsage, keyAlgorithmOf, type NameAttribute, parseCertificatePem, parseSpki } from '../pki/index.ts';
 import { type IssueEnv, issueLeaf, type SigningCa } from './control-plane-certs.ts';
@@ -119,9 +120,7 @@ export function formatExpirationTable(report: ExpirationReport, now: Date): stri
 export function formatExpirationJson(report: ExpirationReport, now: Date): string {
   const entry = (r: ExpirationRow, withCa: boolean) => ({
     name: r.name,
-    ...(r.expires
-      ? { expirationDate: r.expires.toISOString().replace('.000Z', 'Z'), residualTime: (r.expires.getTime() - now.getTime()) * 1_000_000 }
-      : {}),
+    ...(r.expires ? { expirationDate: formatRfc3339(r.expires), residualTime: (r.expires.getTime() - now.getTime()) * 1_000_000 } : {}),
     ...(withCa && r.caName ? { caName: r.caName } : {}),
     externallyManaged: r.externallyManaged,
     ...(r.missing ? { missing: true } : {}),

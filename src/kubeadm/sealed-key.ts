@@ -6,7 +6,7 @@
  * buffers this module zeroes after use; what callers get back is a KeyObject.
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, type KeyObject, scrypt, scryptSync } from 'node:crypto';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { ForbiddenError, InvalidError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type Certificate, certificatePin, keyMatchesSpki, spkiOf, spkiPin } from '../pki/index.ts';
 
@@ -194,7 +194,7 @@ function decrypt(file: SealedFile, aesKey: Buffer, field: string): KeyObject {
     try {
       plaintext = Buffer.concat([decipher.update(Buffer.from(file.ciphertext, 'base64')), decipher.final()]);
     } catch {
-      throw new TlsbootError('FORBIDDEN', 'SEALED_UNLOCK', `cannot unseal ${field}: wrong passphrase (or the file was altered)`, {
+      throw new ForbiddenError('SEALED_UNLOCK', `cannot unseal ${field}: wrong passphrase (or the file was altered)`, {
         field,
       });
     }

@@ -4,12 +4,12 @@
  */
 import { type ClusterClient, LEASES } from '../api/cluster-client.ts';
 import { LEASE_API_VERSION, type Lease, type LeaseClient } from '../api/lease.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { InternalError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 
 function leaseOf(v: unknown): Lease {
   if (!isObject(v) || !isObject(v.metadata) || typeof v.metadata.name !== 'string' || (v.spec !== undefined && !isObject(v.spec)))
-    throw new TlsbootError('INTERNAL', 'LEASE_BODY', 'the server answered with something that is not a Lease');
+    throw new InternalError('LEASE_BODY', 'the server answered with something that is not a Lease');
   const { name, namespace, resourceVersion, ...rest } = v.metadata;
   const spec = isObject(v.spec) ? v.spec : {};
   const text = (x: unknown) => (typeof x === 'string' ? x : undefined);

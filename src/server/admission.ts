@@ -11,7 +11,6 @@ import {
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   csrCertificatePem,
   csrConditions,
-  EXTRA_GROUP_PATTERN,
   type NodeNameContext,
   nodeNameProblem,
   nodeOfUser,
@@ -21,20 +20,16 @@ import {
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
-  secretString,
+  tokenSecretProblem,
   type UserInfo,
 } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { BadRequestError, ForbiddenError, InvalidError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 import { admitNodeWrite } from './node-restriction.ts';
-import type { JsonObject, ResourceDef, VirtualResource } from './registry.ts';
+import type { ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
-
-function forbidden(message: string): TlsbootError {
-  return new TlsbootError('FORBIDDEN', 'ADMISSION', message);
-}
 
 function decisions(obj: JsonObject | undefined): string {
   if (!obj) return '';
@@ -76,44 +71,36 @@ export class ControlPlaneAdmission implements Admission {
       const csr = parseCsrRequestField(spec.request);
       const privileged = organizations(csr.subject).find((o) => PRIVILEGED_GROUPS.includes(o));
       if (signerName === SIGNER_KUBE_APISERVER_CLIENT && privileged !== undefined) {
-        throw forbidden(`use of ${signerName} signer with ${privileged} group is not allowed`);
+        throw new ForbiddenError('ADMISSION', `use of ${signerName} signer with ${privileged} group is not allowed`);
       }
       if (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT) {
         const requested = requestedNodeName(csr);
         const firstTime = p.user.name !== commonName(csr.subject);
         const problem = requested === undefined ? undefined : nodeNameProblem(requested, this.nodeNames(), firstTime);
-        if (problem !== undefined) throw new TlsbootError('INVALID', 'NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
+        if (problem !== undefined) throw new InvalidError('NODE_NAME', `spec.request: ${problem}`, { field: 'spec.request' });
       }
       const node = nodeOfUser(p.user);
       if (node !== undefined && (signerName === SIGNER_KUBELET_SERVING || signerName === SIGNER_KUBELET_CLIENT)) {
         if (commonName(csr.subject) !== p.user.name) {
-          throw forbidden(`node "${node}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`);
+          throw new ForbiddenError(
+            'ADMISSION',
+            `node "${node}" is not allowed to request a certificate for "${commonName(csr.subject) ?? ''}"`,
+          );
         }
       }
       return;
     }
     if (p.subresource === 'approval' && decisions(p.old) !== decisions(p.obj) && !this.mayUseSigner(p.user, 'approve', signerName)) {
-      throw forbidden(`user not permitted to approve requests with signerName "${signerName}"`);
+      throw new ForbiddenError('ADMISSION', `user not permitted to approve requests with signerName "${signerName}"`);
     }
     if (p.subresource === 'status' && signingState(p.old) !== signingState(p.obj) && !this.mayUseSigner(p.user, 'sign', signerName)) {
-      throw forbidden(`user not permitted to sign requests with signerName "${signerName}"`);
+      throw new ForbiddenError('ADMISSION', `user not permitted to sign requests with signerName "${signerName}"`);
     }
   }
 
   private admitTokenSecret(secret: JsonObject): void {
-    const meta = isObject(secret.metadata) ? secret.metadata : {};
-    const id = secretString(secret, 'token-id') ?? '';
-    const bad = (field: string, message: string) =>
-      new TlsbootError('INVALID', 'TOKEN_SECRET', `data[${field}]: ${message}`, { field: `data[${field}]` });
-    if (!/^[a-z0-9]{6}$/.test(id)) throw bad('token-id', 'must match [a-z0-9]{6}');
-    if (meta.name !== `bootstrap-token-${id}`) throw bad('token-id', `must equal the id in the name bootstrap-token-<id>`);
-    if (!/^[a-z0-9]{16}$/.test(secretString(secret, 'token-secret') ?? '')) throw bad('token-secret', 'must match [a-z0-9]{16}');
-    const groups = secretString(secret, 'auth-extra-groups');
-    if (groups !== undefined && groups !== '' && !groups.split(',').every((g) => EXTRA_GROUP_PATTERN.test(g.trim()))) {
-      throw bad('auth-extra-groups', `every group must match ${EXTRA_GROUP_PATTERN.source}`);
-    }
-    const expiration = secretString(secret, 'expiration');
-    if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw bad('expiration', 'must be an RFC 3339 time');
+    const problem = tokenSecretProblem(secret);
+    if (problem !== undefined) throw new InvalidError('TOKEN_SECRET', `${problem.field}: ${problem.message}`, { field: problem.field });
   }
 }
 
@@ -132,7 +119,7 @@ function attributesFrom(spec: JsonObject, user: UserInfo) {
     };
   }
   if (nra) return { user, verb: String(nra.verb ?? ''), nonResourceURL: String(nra.path ?? '') };
-  throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec: exactly one of resourceAttributes or nonResourceAttributes must be set', {
+  throw new InvalidError('ACCESS_REVIEW', 'spec: exactly one of resourceAttributes or nonResourceAttributes must be set', {
     field: 'spec',
   });
 }
@@ -144,7 +131,7 @@ function stringArray(v: unknown): string[] {
 /** The user a SubjectAccessReview or LocalSubjectAccessReview asks about. */
 function subjectOf(spec: JsonObject): UserInfo {
   if (typeof spec.user !== 'string' || spec.user === '') {
-    throw new TlsbootError('INVALID', 'ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
+    throw new InvalidError('ACCESS_REVIEW', 'spec.user: Required value', { field: 'spec.user' });
   }
   const extra = isObject(spec.extra)
     ? (Object.fromEntries(Object.entries(spec.extra).map(([k, v]) => [k, stringArray(v)])) as Record<string, string[]>)
@@ -181,20 +168,15 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, Virtua
         create: async (body: unknown, _user: UserInfo, namespace: string) => {
           const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
           if (spec.nonResourceAttributes !== undefined && spec.nonResourceAttributes !== null) {
-            throw new TlsbootError(
-              'INVALID',
-              'ACCESS_REVIEW',
-              'spec.nonResourceAttributes: Invalid value: disallowed on this kind of request',
-              {
-                field: 'spec.nonResourceAttributes',
-              },
-            );
+            throw new InvalidError('ACCESS_REVIEW', 'spec.nonResourceAttributes: Invalid value: disallowed on this kind of request', {
+              field: 'spec.nonResourceAttributes',
+            });
           }
           const subject = subjectOf(spec);
           // kube-apiserver's rule: the question is about the namespace the review was posted in.
           const asked = isObject(spec.resourceAttributes) ? spec.resourceAttributes.namespace : undefined;
           if (asked !== namespace) {
-            throw new TlsbootError('BAD_REQUEST', 'ACCESS_REVIEW', `spec.resourceAttributes.namespace must match namespace: ${namespace}`);
+            throw new BadRequestError('ACCESS_REVIEW', `spec.resourceAttributes.namespace must match namespace: ${namespace}`);
           }
           const answer = review('LocalSubjectAccessReview', spec, subject);
           return { ...answer, metadata: { namespace, creationTimestamp: null } };
@@ -207,7 +189,7 @@ export function accessReviewHandlers(authorizer: Authorizer): Map<string, Virtua
         create: async (body: unknown, user: UserInfo) => {
           const spec = isObject(body) && isObject(body.spec) ? body.spec : {};
           const namespace = typeof spec.namespace === 'string' ? spec.namespace : '';
-          if (namespace === '') throw new TlsbootError('BAD_REQUEST', 'RULES_REVIEW', 'no namespace on request');
+          if (namespace === '') throw new BadRequestError('RULES_REVIEW', 'no namespace on request');
           const rules = authorizer.rulesFor?.(user, namespace);
           return {
             apiVersion: 'authorization.k8s.io/v1',

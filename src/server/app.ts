@@ -13,27 +13,47 @@ import type { Server } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Clock } from '../base/clock.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { type Clock, REAL_CLOCK } from '../base/clock.ts';
+import { InternalError } from '../base/errors.ts';
+import type { JsonObject } from '../base/json.ts';
+
 import type { Certificate } from '../pki/index.ts';
+
 import type { Store } from '../store/index.ts';
+
 import { AuthThrottle } from './auth-throttle.ts';
+
 import type { StaticTokens } from './authn.ts';
+
 import type { Authorizer } from './authz.ts';
+
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
+
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
+
 import { authnPlugin } from './plugins/authn.ts';
+
 import { authzPlugin } from './plugins/authz.ts';
+
 import { bootstrapTokenAuthenticator } from './plugins/bootstrap-tokens.ts';
+
 import { discoveryPlugin } from './plugins/discovery.ts';
+
 import { errorsPlugin } from './plugins/errors.ts';
+
 import { healthPlugin } from './plugins/health.ts';
+
 import { impersonationPlugin } from './plugins/impersonation.ts';
+
 import { requestLogPlugin } from './plugins/request-log.ts';
+
 import { resourcesPlugin } from './plugins/resources.ts';
+
 import { targetPlugin } from './plugins/target.ts';
-import { type JsonObject, type Registry, storeResourceOf, type VirtualResource } from './registry.ts';
+
+import { type Registry, storeResourceOf, type VirtualResource } from './registry.ts';
 import { type Admission, RestHandlers } from './rest.ts';
+
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from './watch.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
@@ -102,12 +122,15 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   // Checked before anything is started, so that a bad registry leaves nothing running.
   const secrets = deps.registry.find('', 'v1', 'secrets');
-  if (!secrets) throw new TlsbootError('INTERNAL', 'NO_SECRETS', 'the registry serves no core/v1 Secrets for bootstrap tokens');
+  if (!secrets) throw new InternalError('NO_SECRETS', 'the registry serves no core/v1 Secrets for bootstrap tokens');
   const shutdown = new AbortController();
+  // deps.now is the time every check reads; the timers run on deps.clock.
+  const timers = deps.clock ?? REAL_CLOCK;
+  const clock: Clock = { now: () => deps.now().getTime(), setTimeout: (fn, ms, options) => timers.setTimeout(fn, ms, options) };
   const limits = await RequesterLimits.start({
     store: deps.store,
     config: { ...DEFAULT_LIMITS, ...deps.limits },
-    now: () => deps.now().getTime(),
+    clock,
     onError: (error) => deps.logger.warn({ error: String(error) }, 'csr ledger'),
   });
   const rest = new RestHandlers({
@@ -123,7 +146,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     global: deps.maxFailedAuthPerMinuteTotal ?? DEFAULT_FAILED_AUTH_PER_MINUTE_TOTAL,
     windowMs: 60_000,
     tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
-    now: () => deps.now().getTime(),
+    clock,
   });
   const connections: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connectionLimits };
   const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, connections);
@@ -175,7 +198,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     async listen(host, port) {
       await app.listen({ host, port });
       const addr = app.server.address();
-      if (!addr || typeof addr === 'string') throw new TlsbootError('INTERNAL', 'LISTEN', 'server has no address');
+      if (!addr || typeof addr === 'string') throw new InternalError('LISTEN', 'server has no address');
       return { host: addr.address, port: addr.port };
     },
     async close() {

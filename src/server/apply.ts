@@ -4,11 +4,11 @@
  * word), and the `application/apply-patch+yaml` body, read as YAML that must also be valid JSON.
  */
 import { parseDocument } from 'yaml';
-import { TlsbootError } from '../base/errors.ts';
-import { exceedsJsonDepth, isObject, MAX_JSON_DEPTH } from '../base/json.ts';
+import { BadRequestError, ForbiddenError, InvalidError, TlsbootError } from '../base/errors.ts';
+import { exceedsJsonDepth, isObject, type JsonObject, MAX_JSON_DEPTH } from '../base/json.ts';
 import type { UserInfo } from './authn.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { ResourceDef } from './registry.ts';
 import type { ResourceRequestInfo } from './request-info.ts';
 import type { RestHandlers } from './rest.ts';
 
@@ -23,7 +23,7 @@ export function invalidOptions(
   reason: string,
   detail: string,
 ): TlsbootError {
-  return new TlsbootError('INVALID', 'OPTIONS', `${kind}.meta.k8s.io "" is invalid: ${field}: ${detail}`, {
+  return new InvalidError('OPTIONS', `${kind}.meta.k8s.io "" is invalid: ${field}: ${detail}`, {
     status: { group: 'meta.k8s.io', kind, causes: [{ reason, message: detail, field }] },
   });
 }
@@ -69,7 +69,7 @@ export function forceOf(query: URLSearchParams): boolean {
   return v !== null && v !== 'false' && v !== '0';
 }
 
-const badBody = (message: string) => new TlsbootError('BAD_REQUEST', 'APPLY_BODY', message);
+const badBody = (message: string) => new BadRequestError('APPLY_BODY', message);
 
 /**
  * An apply configuration. YAML is refused where it is not JSON: aliases (a few bytes of anchors
@@ -137,7 +137,7 @@ export function serveApply(r: ApplyRequest, gate: CreateGate): Promise<{ created
   // An apply that creates is a create: kube-apiserver's patch handler authorises it as one.
   const beforeCreate = () => {
     const attrs = { user, verb: 'create', apiGroup: info.group, resource: info.resource, name: info.name, namespace: info.namespace };
-    if (!gate.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+    if (!gate.authorizer.authorize(attrs).allowed) throw new ForbiddenError('RBAC', forbiddenMessage(attrs));
     gate.countCreate();
   };
   const target = { namespace: info.namespace, name: info.name, subresource: info.subresource };

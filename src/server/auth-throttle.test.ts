@@ -10,7 +10,7 @@ function throttle(maxSources?: number) {
     global: 100,
     windowMs: 60_000,
     tarpitMs: 500,
-    now: () => clock.ms,
+    clock: { now: () => clock.ms },
     ...(maxSources === undefined ? {} : { maxSources }),
   });
   return { t, clock };

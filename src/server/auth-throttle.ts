@@ -9,6 +9,7 @@
  * Time is injected.
  */
 import { isIP } from 'node:net';
+import type { Clock } from '../base/clock.ts';
 import { bytesToIp, ipToBytes } from '../pki/index.ts';
 
 /**
@@ -31,7 +32,7 @@ export interface ThrottleOptions {
   readonly windowMs: number;
   /** How long an over-budget failure waits before it is answered. */
   readonly tarpitMs: number;
-  readonly now: () => number;
+  readonly clock: Pick<Clock, 'now'>;
   /** Sources tracked at most; the least recently failing are forgotten first. */
   readonly maxSources?: number;
 }
@@ -71,7 +72,7 @@ export class AuthThrottle {
    */
   recordFailure(address: string): Penalty | undefined {
     const source = sourceOf(address);
-    const now = this.o.now();
+    const now = this.o.clock.now();
     const mine = this.sources.get(source) ?? { level: 0, at: now };
     this.sources.delete(source);
     this.sources.set(source, mine);

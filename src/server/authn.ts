@@ -6,16 +6,16 @@
  * secrets are compared in constant time and never appear in errors or logs.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { UserInfo } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { bootstrapTokenAuthentication, bootstrapTokenSecretName, matchBootstrapToken, type UserInfo } from '../api/index.ts';
+import { InvalidError, UnauthenticatedError } from '../base/errors.ts';
 import { type Certificate, commonName, organizations, parseCertificate, verifyChain } from '../pki/index.ts';
 
 export type { UserInfo };
 
 export const ANONYMOUS: UserInfo = { name: 'system:anonymous', groups: ['system:unauthenticated'] };
 
-export function unauthenticated(message = 'Unauthorized'): TlsbootError {
-  return new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', message);
+export function unauthenticated(message = 'Unauthorized'): UnauthenticatedError {
+  return new UnauthenticatedError('AUTHN_FAILED', message);
 }
 
 /** Adds `system:authenticated`, as the union authenticator does for every non-anonymous user. */
@@ -56,6 +56,24 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m[1];
 }
 
+/** How the authenticator reads a token's Secret: undefined when there is none. */
+export type ReadTokenSecret = (name: string) => Promise<Record<string, unknown> | undefined>;
+
+/**
+ * The bootstrap-token authenticator (reference §1.3): the Secret named by the presented id is
+ * read on every request, so a deleted or expired token stops working at once, and judged by
+ * `bootstrapTokenAuthentication`, the rule admission, the token cleaner and the bootstrap signer
+ * share. A failing read is the store's error (503), not a 401: an outage is no wrong credential
+ * and must not feed the failure throttle.
+ */
+export function bootstrapTokenAuthenticator(read: ReadTokenSecret): (token: string, now: Date) => Promise<UserInfo | undefined> {
+  return async (text, now) => {
+    const presented = matchBootstrapToken(text);
+    if (presented === undefined) return undefined;
+    return bootstrapTokenAuthentication(presented, await read(bootstrapTokenSecretName(presented.id)), now);
+  };
+}
+
 export interface StaticTokenEntry {
   readonly user: UserInfo;
 }
@@ -83,7 +101,7 @@ export class StaticTokens {
       const fields = splitCsvLine(line);
       const [token, name, uid, groups] = fields;
       if (!token || !name || fields.length < 2) {
-        throw new TlsbootError('INVALID', 'TOKEN_FILE', `${file}:${i + 1}: expected TOKEN,USER[,UID[,"GROUP1,GROUP2"]]`, { field: file });
+        throw new InvalidError('TOKEN_FILE', `${file}:${i + 1}: expected TOKEN,USER[,UID[,"GROUP1,GROUP2"]]`, { field: file });
       }
       const groupList = (groups ?? '')
         .split(',')

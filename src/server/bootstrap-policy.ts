@@ -1,10 +1,11 @@
+import type { JsonObject } from '../base/json.ts';
+
 /**
  * The RBAC objects a fresh control plane starts with: Kubernetes' bootstrap roles for discovery
  * and CSRs, kubeadm's bindings for bootstrap tokens and node renewal, `kubeadm:cluster-admins`
  * for admin.conf, and anonymous read of `kube-public/cluster-info`. Created when absent at
  * start-up and otherwise left alone, so an operator's edits survive restarts.
  */
-import type { JsonObject } from './registry.ts';
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const DEFAULT_TOKEN_GROUP = 'system:bootstrappers:kubeadm:default-node-token';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { clientCsrObject, selfSignedCa } from '../../test/helpers/pki.ts';
 import { type AuthorizationAttributes, authorize, type PolicyRule, type RbacPolicy } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { InternalError } from '../base/errors.ts';
 import { certificateToPem } from '../pki/index.ts';
 import { ControlPlaneAdmission } from './admission.ts';
 import { StaticTokens } from './authn.ts';
@@ -64,7 +64,7 @@ describe('CSR status rules through /approval and /status', () => {
       staticTokens: StaticTokens.parse(tokens, 'tokens.csv'),
       authorizer,
       admission: new ControlPlaneAdmission(authorizer, () => {
-        throw new TlsbootError('INTERNAL', 'TEST', 'node names are not needed for the client signer');
+        throw new InternalError('TEST', 'node names are not needed for the client signer');
       }),
     });
   });

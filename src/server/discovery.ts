@@ -4,7 +4,9 @@
  * `resource/subresource` entries. Built from the registry, so discovery cannot drift from
  * what is served.
  */
-import type { JsonObject, Registry, ResourceDef } from './registry.ts';
+
+import type { JsonObject } from '../base/json.ts';
+import type { Registry, ResourceDef } from './registry.ts';
 
 const SUBRESOURCE_VERBS = ['get', 'patch', 'update'];
 

@@ -6,17 +6,17 @@
  * body then goes on as before. Patch directives (`$patch`, `$setElementOrder/...`) are not fields.
  */
 import type { FastifyReply } from 'fastify';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { BadRequestError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { DEFINITIONS, definitionOf } from './openapi-schemas.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+import type { ResourceDef } from './registry.ts';
 
 export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
 
 export function parseFieldValidation(value: string | null): FieldValidation {
   if (value === null || value === '' || value === 'Warn') return 'Warn';
   if (value === 'Ignore' || value === 'Strict') return value;
-  throw new TlsbootError('BAD_REQUEST', 'FIELD_VALIDATION', `fieldValidation must be one of Ignore, Warn or Strict, not "${value}"`);
+  throw new BadRequestError('FIELD_VALIDATION', `fieldValidation must be one of Ignore, Warn or Strict, not "${value}"`);
 }
 
 function resolve(schema: JsonObject): JsonObject | undefined {
@@ -66,8 +66,7 @@ export function checkFields(def: ResourceDef, body: unknown, directive: FieldVal
   const unknown = unknownFields(def, body).map((path) => `unknown field "${path}"`);
   if (unknown.length === 0) return [];
   if (directive === 'Strict') {
-    throw new TlsbootError(
-      'BAD_REQUEST',
+    throw new BadRequestError(
       'UNKNOWN_FIELD',
       `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${unknown.join(', ')}`,
     );

@@ -6,7 +6,7 @@
  * verb: on users, groups, uids (authentication.k8s.io) or `userextras/<key>`.
  */
 import type { UserInfo } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, ForbiddenError } from '../base/errors.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
@@ -54,11 +54,10 @@ export function impersonate(user: UserInfo, rawHeaders: readonly string[], autho
   // Go's Header.Get: an empty Impersonate-User is no user.
   if (h.users.length === 0 || h.users[0] === '') {
     if (h.groups.length > 0 || h.uids.length > 0 || h.extra.size > 0)
-      throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
+      throw new BadRequestError('IMPERSONATION', 'impersonating groups, uid or extra requires impersonating a user');
     return user;
   }
-  if (h.users.length > 1 || h.uids.length > 1)
-    throw new TlsbootError('BAD_REQUEST', 'IMPERSONATION', 'only one user and one uid may be impersonated');
+  if (h.users.length > 1 || h.uids.length > 1) throw new BadRequestError('IMPERSONATION', 'only one user and one uid may be impersonated');
   const name = h.users[0] as string;
   const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(name);
   const checks = [
@@ -74,7 +73,7 @@ export function impersonate(user: UserInfo, rawHeaders: readonly string[], autho
   ];
   for (const check of checks) {
     const attrs = { user, verb: 'impersonate', ...check };
-    if (!authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'IMPERSONATION', forbiddenMessage(attrs));
+    if (!authorizer.authorize(attrs).allowed) throw new ForbiddenError('IMPERSONATION', forbiddenMessage(attrs));
   }
   // kube-apiserver's rules: a service account without groups gets its fixed ones; a named user
   // gets system:authenticated unless system:authenticated or system:unauthenticated was asked for.

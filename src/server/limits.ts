@@ -8,11 +8,12 @@
  * overshoot. The defaults are far above what a 10,000-node cluster does in normal use.
  */
 import { csrIsPending } from '../api/index.ts';
-import { isTlsbootError, RateLimitedError, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { type Clock, REAL_CLOCK, sleep } from '../base/clock.ts';
+import { ForbiddenError, isTlsbootError, RateLimitedError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
-import { type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { type ResourceDef, storeResourceOf } from './registry.ts';
 import { csrResource } from './resources.ts';
 import type { CreateQuota, QuotaReservation } from './rest.ts';
 
@@ -59,18 +60,18 @@ const MAX_TRACKED_USERS = 50_000;
 export class CreateRate {
   private readonly rate: number;
   private readonly burst: number;
-  private readonly now: () => number;
+  private readonly clock: Pick<Clock, 'now'>;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(perSecond: number, burst: number, now: () => number) {
+  constructor(perSecond: number, burst: number, clock: Pick<Clock, 'now'>) {
     this.rate = perSecond;
     this.burst = burst;
-    this.now = now;
+    this.clock = clock;
   }
 
   /** Takes one create from `user`'s bucket. @throws RATE_LIMITED with the seconds until one is available. */
   take(user: string): void {
-    const now = this.now();
+    const now = this.clock.now();
     const bucket = this.buckets.get(user) ?? { tokens: this.burst, at: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + (Math.max(0, now - bucket.at) * this.rate) / 1000);
     bucket.at = now;
@@ -164,11 +165,15 @@ export function jsonSize(obj: unknown): number {
  * Each requester's CSRs, from a list and then the store's watch: pending count and stored bytes
  * per user, plus the room that creates in flight have reserved. Memory: one small entry per CSR.
  */
+/** The pause before the ledger re-lists after its watch ended, so a failing store is not hammered. */
+const RELIST_DELAY_MS = 200;
+
 export class CsrLedger implements CreateQuota {
   private readonly store: Store;
   private readonly maxPending: number;
   private readonly maxBytes: number;
   private readonly onError: (error: unknown) => void;
+  private readonly clock: Clock;
   private readonly entries = new Map<string, Entry>();
   private readonly usage = new Map<string, Usage>();
   private readonly reserved = new Map<string, Usage>();
@@ -177,11 +182,12 @@ export class CsrLedger implements CreateQuota {
   private readonly stop = new AbortController();
   private loop: Promise<void> | undefined;
 
-  constructor(p: { store: Store; maxPending: number; maxBytes: number; onError: (error: unknown) => void }) {
+  constructor(p: { store: Store; maxPending: number; maxBytes: number; onError: (error: unknown) => void; clock?: Clock }) {
     this.store = p.store;
     this.maxPending = p.maxPending;
     this.maxBytes = p.maxBytes;
     this.onError = p.onError;
+    this.clock = p.clock ?? REAL_CLOCK;
   }
 
   /** Loads the CSRs once (so the counts are right when this resolves), then follows the watch. */
@@ -209,15 +215,13 @@ export class CsrLedger implements CreateQuota {
     const bytes = jsonSize(obj);
     const used = this.of(name);
     if (used.pending + 1 > this.maxPending) {
-      throw new TlsbootError(
-        'FORBIDDEN',
+      throw new ForbiddenError(
         'PENDING_CSR_LIMIT',
         `exceeded quota: user "${name}" has ${used.pending} pending certificatesigningrequests, the limit (${LIMIT_FLAGS.maxPendingCsrsPerUser}) is ${this.maxPending}`,
       );
     }
     if (used.bytes + bytes > this.maxBytes) {
-      throw new TlsbootError(
-        'FORBIDDEN',
+      throw new ForbiddenError(
         'CSR_BYTES_LIMIT',
         `exceeded quota: user "${name}" has ${used.bytes} bytes of certificatesigningrequests stored, this one (${bytes} bytes) would pass the limit (${LIMIT_FLAGS.maxCsrBytesPerUser}) of ${this.maxBytes}`,
       );
@@ -305,7 +309,7 @@ export class CsrLedger implements CreateQuota {
         if (signal.aborted) return;
         if (!(isTlsbootError(error) && error.code === 'GONE')) this.onError(error);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(this.clock, RELIST_DELAY_MS, signal);
       if (signal.aborted) return;
       try {
         revision = await this.relist();
@@ -339,14 +343,21 @@ export class RequesterLimits {
   static async start(p: {
     store: Store;
     config: RequesterLimitsConfig;
-    now: () => number;
+    /** The time for the create buckets, and the timer of the ledger's re-list. */
+    clock: Clock;
     onError: (error: unknown) => void;
   }): Promise<RequesterLimits> {
     const c = p.config;
-    const csrs = new CsrLedger({ store: p.store, maxPending: c.maxPendingCsrsPerUser, maxBytes: c.maxCsrBytesPerUser, onError: p.onError });
+    const csrs = new CsrLedger({
+      store: p.store,
+      maxPending: c.maxPendingCsrsPerUser,
+      maxBytes: c.maxCsrBytesPerUser,
+      onError: p.onError,
+      clock: p.clock,
+    });
     await csrs.start();
     return new RequesterLimits(
-      new CreateRate(c.createsPerSecondPerUser, c.createBurstPerUser, p.now),
+      new CreateRate(c.createsPerSecondPerUser, c.createBurstPerUser, p.clock),
       new WatchSlots(c.maxWatchesPerUser),
       csrs,
     );

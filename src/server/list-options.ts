@@ -4,7 +4,7 @@
  * rules of apimachinery's `ValidateListOptions` (422 on `ListOptions.meta.k8s.io`), and which
  * revision a LIST then reads at. The watch stream itself is in watch.ts; paging in list.ts.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError, type TlsbootError } from '../base/errors.ts';
 import { invalidOptions } from './apply.ts';
 import { queryBool } from './query.ts';
 
@@ -45,7 +45,7 @@ function notSupported(value: string, supported: readonly string[]): TlsbootError
 function parseRevision(text: string): number | undefined {
   if (text === '' || text === '0') return undefined;
   if (!/^\d{1,15}$/.test(text)) {
-    throw new TlsbootError('BAD_REQUEST', 'RESOURCE_VERSION', `invalid resource version "${text}"`, { field: 'resourceVersion' });
+    throw new BadRequestError('RESOURCE_VERSION', `invalid resource version "${text}"`, { field: 'resourceVersion' });
   }
   return Number(text);
 }

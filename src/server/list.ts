@@ -7,11 +7,11 @@
  * The plain list and the Table form share the stream; the watch's initial listing reuses `scan`.
  */
 import type { ServerResponse } from 'node:http';
-import { GoneError, isTlsbootError, TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { BadRequestError, GoneError, isTlsbootError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import type { ListPage, PageStart, Store, StoredObject } from '../store/index.ts';
 import { exactListRevision, LIST_EXPIRED_MESSAGE, type ReadOptions } from './list-options.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { apiVersionOf, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { columnDefinitions, type TableColumn, tableRow } from './table.ts';
 
@@ -32,8 +32,8 @@ export interface ListRequest {
   readonly exact?: number | undefined;
 }
 
-function invalidContinue(detail: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'CONTINUE', `invalid continue token: continue key is not valid: ${detail}`, { field: 'continue' });
+function invalidContinue(detail: string): BadRequestError {
+  return new BadRequestError('CONTINUE', `invalid continue token: continue key is not valid: ${detail}`, { field: 'continue' });
 }
 
 /**
@@ -80,7 +80,7 @@ export function parseListRequest(
   let limit: number | undefined;
   if (limitText !== null && limitText !== '') {
     if (!/^-?\d{1,15}$/.test(limitText))
-      throw new TlsbootError('BAD_REQUEST', 'LIMIT', `invalid limit "${limitText}": must be an integer`, { field: 'limit' });
+      throw new BadRequestError('LIMIT', `invalid limit "${limitText}": must be an integer`, { field: 'limit' });
     const n = Number(limitText);
     limit = n > 0 ? n : undefined;
   }
@@ -88,7 +88,7 @@ export function parseListRequest(
   const rv = query.get('resourceVersion');
   // The token carries its own revision; a second one could only contradict it (kube-apiserver's rule and words).
   if (token !== null && token !== '' && rv !== null && rv !== '' && rv !== '0') {
-    throw new TlsbootError('BAD_REQUEST', 'CONTINUE', 'specifying resource version is not allowed when using continue', {
+    throw new BadRequestError('CONTINUE', 'specifying resource version is not allowed when using continue', {
       field: 'resourceVersion',
     });
   }

@@ -5,9 +5,10 @@
  * Lists are atomic (owned and replaced whole) except the few Kubernetes declares associative for
  * the served kinds (ASSOCIATIVE_LISTS); maps (labels, annotations, data) are granular.
  */
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef } from './registry.ts';
+import { ConflictError, InternalError, InvalidError, type TlsbootError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
+import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
+import { apiVersionOf, type ResourceDef } from './registry.ts';
 
 /** One path element as FieldsV1 writes it: `f:name`, `k:{"type":"Approved"}`, `v:"x"`. */
 type PathElement = string;
@@ -231,8 +232,8 @@ function fromFieldsV1(tree: unknown, field: string): FieldSet {
   return set;
 }
 
-function invalidManagedFields(field: string, message: string): TlsbootError {
-  return new TlsbootError('INVALID', 'MANAGED_FIELDS', `${field}: Invalid value: ${message}`, { field });
+function invalidManagedFields(field: string, message: string): InvalidError {
+  return new InvalidError('MANAGED_FIELDS', `${field}: Invalid value: ${message}`, { field });
 }
 
 function decodeManagers(value: unknown): Manager[] {
@@ -256,7 +257,7 @@ function decodeManagers(value: unknown): Manager[] {
 }
 
 function encodeManagers(managers: readonly Manager[]): ManagedFieldsEntry[] {
-  const seconds = (m: Manager) => (m.time === undefined ? 0 : Date.parse(m.time));
+  const seconds = (m: Manager) => (m.time === undefined ? 0 : rfc3339Millis(m.time));
   return managers
     .filter((m) => m.set.size > 0)
     .sort(
@@ -324,17 +325,13 @@ function conflictError(conflicts: readonly { manager: Manager; path: Path }[]): 
     const lines = [...byManager.keys()].sort().flatMap((m) => [`conflicts with ${m}:`, ...(byManager.get(m) ?? []).map((p) => `- ${p}`)]);
     message = `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
   }
-  return new TlsbootError('CONFLICT', 'FIELD_MANAGER_CONFLICT', message, { status: { causes } });
+  return new ConflictError('FIELD_MANAGER_CONFLICT', message, { status: { causes } });
 }
 
 export interface Operation {
   readonly manager: string;
   readonly subresource: string;
   readonly now: Date;
-}
-
-function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function managedFieldsOf(obj: JsonObject | undefined): unknown {
@@ -373,7 +370,7 @@ export function trackUpdate(
       managers.push(mine);
     }
     mine.set = new Map([...mine.set, ...changed].filter(([, p]) => ownable(def, op.subresource, p)));
-    mine.time = timestamp(op.now);
+    mine.time = formatRfc3339(op.now);
   }
   return encodeManagers(managers);
 }
@@ -463,7 +460,7 @@ export function planApply(def: ResourceDef, live: JsonObject | undefined, config
   const configBody = withoutManagedFields(config);
   const mergedBody = merge(base, configBody, []);
   // Two objects merge into an object; anything else is a bug in merge, not bad input.
-  if (!isObject(mergedBody)) throw new TlsbootError('INTERNAL', 'APPLY_MERGE', 'server-side apply merged two objects into a non-object');
+  if (!isObject(mergedBody)) throw new InternalError('APPLY_MERGE', 'server-side apply merged two objects into a non-object');
   const merged = prune(mergedBody, released);
   const track = (old: JsonObject | undefined, prepared: JsonObject): ManagedFieldsEntry[] => {
     const diff = compare(withoutManagedFields(old), withoutManagedFields(prepared));
@@ -484,7 +481,7 @@ export function planApply(def: ResourceDef, live: JsonObject | undefined, config
       set: new Map(),
     };
     entry.set = applied;
-    entry.time = timestamp(op.now);
+    entry.time = formatRfc3339(op.now);
     return encodeManagers(mine === undefined ? [...managers, entry] : managers);
   };
   return { merged, track };

@@ -8,10 +8,12 @@
  * (a create's name, labels, taints). Everyone else passes through to RBAC unchanged.
  */
 import { type AuthorizationAttributes, type Decision, NODE_RESTRICTION_LABEL_PREFIX, nodeOfUser, type UserInfo } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+
+import { ForbiddenError, type TlsbootError } from '../base/errors.ts';
+
+import { isObject, type JsonObject } from '../base/json.ts';
+
 import type { Authorizer } from './authz.ts';
-import type { JsonObject } from './registry.ts';
 
 /** Verbs a node may use on its own Node (`list` and `watch` are refused: the name is not in their URL). */
 const OWN_NODE_VERBS = new Set(['get', 'create', 'update', 'patch']);
@@ -46,7 +48,7 @@ export function nodeAccessProblem(a: AuthorizationAttributes): string | undefine
 }
 
 function forbidden(message: string): TlsbootError {
-  return new TlsbootError('FORBIDDEN', 'NODE_RESTRICTION', message);
+  return new ForbiddenError('NODE_RESTRICTION', message);
 }
 
 function labelsOf(obj: JsonObject | undefined): Record<string, unknown> {

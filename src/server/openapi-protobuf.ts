@@ -7,9 +7,8 @@
  * parameters, responses and vendor extensions, and definitions. Vendor extension values travel as
  * YAML text, of which JSON is a subset.
  */
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './registry.ts';
+import { InternalError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
 
@@ -56,8 +55,8 @@ class Message {
   }
 }
 
-function notEncodable(what: string): TlsbootError {
-  return new TlsbootError('INTERNAL', 'OPENAPI_PROTOBUF', `the OpenAPI v2 document has ${what}, which the protobuf writer does not encode`);
+function notEncodable(what: string): InternalError {
+  return new InternalError('OPENAPI_PROTOBUF', `the OpenAPI v2 document has ${what}, which the protobuf writer does not encode`);
 }
 
 /** NamedAny entries for the `x-` keys of `obj` (Any.yaml = 2). */

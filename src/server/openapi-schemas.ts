@@ -6,8 +6,8 @@
  * API reference.
  */
 import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './registry.ts';
+
+import { isObject, type JsonObject } from '../base/json.ts';
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 

@@ -7,11 +7,11 @@
  * the same extension, which is how kubectl's validator and `explain` find it.
  */
 import { createHash } from 'node:crypto';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { NotAcceptableError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { encodeOpenApiV2, OPENAPI_V2_PROTOBUF } from './openapi-protobuf.ts';
 import { DEFINITIONS, definitionOf } from './openapi-schemas.ts';
-import type { JsonObject, Registry, ResourceDef } from './registry.ts';
+import type { Registry, ResourceDef } from './registry.ts';
 
 function gvPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;
@@ -177,9 +177,5 @@ export function openApiV2Response(registry: Registry, accept: string | undefined
     if (type === 'application/json' || type === 'application/*' || type === '*/*')
       return { type: 'application/json', body: openApiV2(registry) };
   }
-  throw new TlsbootError(
-    'NOT_ACCEPTABLE',
-    'OPENAPI_MEDIA_TYPE',
-    `only application/json and ${OPENAPI_V2_PROTOBUF} are served at /openapi/v2`,
-  );
+  throw new NotAcceptableError('OPENAPI_MEDIA_TYPE', `only application/json and ${OPENAPI_V2_PROTOBUF} are served at /openapi/v2`);
 }

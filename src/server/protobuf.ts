@@ -1,19 +1,10 @@
-/**
- * Decoding of Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`), which
- * kubectl's typed clients send (`kubectl certificate approve`, `create secret`, `auth can-i`):
- * the `k8s\0` envelope around `runtime.Unknown`, then the object by a table of field numbers
- * (from Kubernetes' generated.proto) for every kind tlsboot serves, into the JSON shape the rest
- * of the server uses. Responses stay JSON, which every client accepts. Strict and bounded: a
- * malformed body is a BAD_REQUEST, an unknown kind UNSUPPORTED_MEDIA_TYPE.
- */
-import { TlsbootError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject } from './registry.ts';
+import { BadRequestError, UnsupportedMediaTypeError } from '../base/errors.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-function bad(message: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'PROTOBUF', `malformed protobuf body: ${message}`);
+function bad(message: string): BadRequestError {
+  return new BadRequestError('PROTOBUF', `malformed protobuf body: ${message}`);
 }
 
 interface Field {
@@ -166,14 +157,9 @@ function time(buf: Buffer, field: string): string {
     if (f.no === 2) nanos = BigInt.asIntN(32, f.varint);
   }
   if (seconds < MIN_SECONDS || seconds > MAX_SECONDS || nanos < 0n || nanos > 999_999_999n) {
-    throw new TlsbootError(
-      'BAD_REQUEST',
-      'PROTOBUF_TIME',
-      `${field}: the timestamp is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`,
-      {
-        field,
-      },
-    );
+    throw new BadRequestError('PROTOBUF_TIME', `${field}: the timestamp is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`, {
+      field,
+    });
   }
   const iso = new Date(Number(seconds) * 1000).toISOString();
   return nanos === 0n ? iso.replace(/\.\d{3}Z$/, 'Z') : iso.replace(/\.\d{3}Z$/, `.${String(nanos).padStart(9, '0').slice(0, 6)}Z`);
@@ -245,11 +231,7 @@ export function decodeKubernetesProtobuf(body: Buffer): JsonObject {
     else if (f.no === 3 && f.bytes.length > 0) throw bad('content encodings are not supported');
   }
   if (!raw || !Object.hasOwn(SCHEMAS, kind) || kind.startsWith('CSR') || kind === 'ObjectMeta') {
-    throw new TlsbootError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      'MEDIA_TYPE',
-      `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`,
-    );
+    throw new UnsupportedMediaTypeError('MEDIA_TYPE', `protobuf bodies of kind ${kind || '(none)'} are not supported; send JSON`);
   }
   return { apiVersion, kind, ...decodeMessage(kind, raw, '') };
 }

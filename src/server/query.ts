@@ -3,7 +3,7 @@
  * parameter (`watch`, `allowWatchBookmarks`, `sendInitialEvents`, ...) accepts what clients send:
  * python3-kubernetes sends `watch=True`, Go clients `true`, curl users `1`.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError } from '../base/errors.ts';
 
 /**
  * apimachinery's Convert_Slice_string_To_bool: the first value decides; absent, `0` and `false`
@@ -23,7 +23,7 @@ export function queryDryRun(query: URLSearchParams): boolean {
   const values = query.getAll('dryRun');
   for (const v of values) {
     if (v !== 'All')
-      throw new TlsbootError('BAD_REQUEST', 'DRY_RUN', `Invalid dry run argument: "${v}": supported values: "All"`, {
+      throw new BadRequestError('DRY_RUN', `Invalid dry run argument: "${v}": supported values: "All"`, {
         field: 'dryRun',
       });
   }

@@ -4,11 +4,11 @@
  * validates a request body and decides what is stored. The generic REST handlers work only
  * through these definitions.
  */
+
+import type { JsonObject } from '../base/json.ts';
 import type { UserInfo } from './authn.ts';
 import type { FieldGetter } from './selectors.ts';
 import type { TableColumn } from './table.ts';
-
-export type JsonObject = Record<string, unknown>;
 
 export interface StrategyContext {
   readonly user: UserInfo;

@@ -5,6 +5,7 @@
  */
 
 import { type ApiResource, BOOKKEEPING_RESOURCES } from '../api/cluster-client.ts';
+
 import {
   csrConditionSummary,
   prepareBinding,
@@ -16,9 +17,12 @@ import {
   prepareRole,
   prepareSecret,
 } from '../api/index.ts';
+
 import { humanDuration } from '../base/duration.ts';
-import { isObject } from '../base/json.ts';
-import type { JsonObject, ResourceDef } from './registry.ts';
+
+import { isObject, type JsonObject } from '../base/json.ts';
+
+import type { ResourceDef } from './registry.ts';
 import { AGE_COLUMN, DEFAULT_COLUMNS, NAME_COLUMN, type TableColumn } from './table.ts';
 
 const CRUD = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];

@@ -5,13 +5,14 @@
  * writes so that concurrent writers get 409 Conflict instead of lost updates.
  */
 import { looseMetadataOf } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
-import { isObject, withoutNullFields } from '../base/json.ts';
+import { BadRequestError, ConflictError, InternalError, InvalidError, MethodNotAllowedError, TlsbootError } from '../base/errors.ts';
+import { isObject, type JsonObject, withoutNullFields } from '../base/json.ts';
+import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { Store, StoredObject } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { type ManagedFieldsEntry, planApply, trackUpdate } from './managed-fields.ts';
 import { applyMergePatch } from './merge-patch.ts';
-import { apiVersionOf, type JsonObject, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
+import { apiVersionOf, qualifiedResource, type ResourceDef, storeResourceOf } from './registry.ts';
 
 export interface Admission {
   /** Throws FORBIDDEN when the change may not be made by this user. */
@@ -58,13 +59,13 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
 /** A strategy's result as the store takes it; the store itself checks that the name matches the key. */
 function storable(obj: JsonObject): StoredObject {
   const meta = looseMetadataOf(obj);
-  if (typeof meta.name !== 'string')
-    throw new TlsbootError('INTERNAL', 'STRATEGY_RESULT', 'a strategy returned an object without metadata.name');
+  if (typeof meta.name !== 'string') throw new InternalError('STRATEGY_RESULT', 'a strategy returned an object without metadata.name');
   return { ...obj, metadata: { ...meta, name: meta.name } };
 }
 
-function invalid(field: string, message: string): TlsbootError {
-  return new TlsbootError('INVALID', 'FIELD_INVALID', message, { field });
+/** A field error as kube's field.Invalid writes it; `message` starts with the field path. */
+function invalid(field: string, message: string): InvalidError {
+  return new InvalidError('FIELD_INVALID', message, { field });
 }
 
 /**
@@ -75,10 +76,6 @@ function invalid(field: string, message: string): TlsbootError {
  */
 function decoded(body: unknown): unknown {
   return withoutNullFields(body);
-}
-
-function badRequest(message: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'BAD_REQUEST', message);
 }
 
 export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): void {
@@ -100,10 +97,13 @@ export function validateName(def: ResourceDef, name: string, field = 'metadata.n
 function checkTypeMeta(def: ResourceDef, obj: JsonObject): void {
   const apiVersion = apiVersionOf(def);
   if (obj.apiVersion !== undefined && obj.apiVersion !== apiVersion) {
-    throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`);
+    throw new BadRequestError(
+      'BAD_REQUEST',
+      `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${apiVersion})`,
+    );
   }
   if (obj.kind !== undefined && obj.kind !== def.kind) {
-    throw badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${def.kind})`);
+    throw new BadRequestError('BAD_REQUEST', `the kind in the data (${String(obj.kind)}) does not match the expected kind (${def.kind})`);
   }
 }
 
@@ -131,10 +131,6 @@ function checkMetadataMaps(meta: JsonObject): void {
 /** Output shape: apiVersion and kind first, as clients expect them on every object. */
 export function present(def: ResourceDef, obj: StoredObject | JsonObject): JsonObject {
   return { apiVersion: apiVersionOf(def), kind: def.kind, ...obj };
-}
-
-function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The object with its managedFields, or none when no one owns anything. */
@@ -188,15 +184,15 @@ export class RestHandlers {
     dryRun: boolean,
     track: Track,
   ): Promise<JsonObject> {
-    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `create is not supported on ${t.subresource}`);
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `create is not supported on ${t.subresource}`);
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
     checkTypeMeta(def, body);
     const meta = { ...looseMetadataOf(body) };
     checkMetadataMaps(meta);
     if (def.namespaced) {
       const ns = typeof meta.namespace === 'string' ? meta.namespace : '';
       if (ns !== '' && ns !== t.namespace)
-        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw new BadRequestError('BAD_REQUEST', 'the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = t.namespace;
     } else {
       delete meta.namespace;
@@ -217,7 +213,7 @@ export class RestHandlers {
       ...body,
       apiVersion: apiVersionOf(def),
       kind: def.kind,
-      metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: timestamp(now) },
+      metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: formatRfc3339(now) },
     };
     const untracked = withManagedFields(def.prepareCreate(obj, { user, now }), []);
     let prepared = withManagedFields(untracked, track(undefined, untracked));
@@ -248,11 +244,11 @@ export class RestHandlers {
   /** PUT on the resource or a subresource. */
   async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
     const body = decoded(raw);
-    if (!isObject(body)) throw badRequest('the request body must be a JSON object');
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
     checkTypeMeta(def, body);
     const bodyMeta = looseMetadataOf(body);
     if (typeof bodyMeta.name === 'string' && bodyMeta.name !== t.name) {
-      throw badRequest(`the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
+      throw new BadRequestError('BAD_REQUEST', `the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
     }
     const old = await this.deps.store.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
@@ -268,13 +264,13 @@ export class RestHandlers {
 
   /** PATCH with a JSON merge patch (also used for strategic merge patches). Retries lost races. */
   async patch(def: ResourceDef, t: Target, body: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
-    if (!isObject(body)) throw badRequest('the patch must be a JSON object');
+    if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the patch must be a JSON object');
     const pinned = looseMetadataOf(body).resourceVersion;
     for (let attempt = 0; ; attempt++) {
       const old = await this.deps.store.get(this.key(def, t));
       const merged = decoded(applyMergePatch(old, body));
-      if (!isObject(merged)) throw badRequest('the patch must leave an object');
-      const rv = typeof pinned === 'string' ? pinned : (looseMetadataOf(old).resourceVersion as string);
+      if (!isObject(merged)) throw new BadRequestError('BAD_REQUEST', 'the patch must leave an object');
+      const rv = typeof pinned === 'string' ? pinned : String(looseMetadataOf(old).resourceVersion ?? '');
       try {
         return await this.write(def, t, old, merged, rv, user, this.updateTracker(def, t, merged, manager), dryRun);
       } catch (error) {
@@ -298,14 +294,18 @@ export class RestHandlers {
   ): Promise<{ created: boolean; obj: JsonObject }> {
     checkTypeMeta(def, config);
     if (config.apiVersion === undefined || config.kind === undefined) {
-      throw badRequest(`invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`);
+      throw new BadRequestError(
+        'BAD_REQUEST',
+        `invalid object type: ${String(config.apiVersion ?? '')}, Kind=${String(config.kind ?? '')}`,
+      );
     }
     const { name, managedFields, resourceVersion } = looseMetadataOf(config);
     if (name !== undefined && name !== t.name) {
-      throw badRequest(`the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
+      throw new BadRequestError('BAD_REQUEST', `the name of the object (${String(name)}) does not match the name on the URL (${t.name})`);
     }
     // Ownership is the server's record; an applier states fields, never who owns them.
-    if (managedFields !== undefined && managedFields !== null) throw badRequest('metadata.managedFields must be nil');
+    if (managedFields !== undefined && managedFields !== null)
+      throw new BadRequestError('BAD_REQUEST', 'metadata.managedFields must be nil');
     // A resourceVersion in the configuration is a precondition, as in an update: never retried past.
     const pinned = typeof resourceVersion === 'string' && resourceVersion !== '' ? resourceVersion : undefined;
     for (let attempt = 0; ; attempt++) {
@@ -350,8 +350,7 @@ export class RestHandlers {
     const oldMeta = looseMetadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
     if (expectedRv !== undefined && expectedRv !== currentRv) {
-      throw new TlsbootError(
-        'CONFLICT',
+      throw new ConflictError(
         'RESOURCE_VERSION',
         `Operation cannot be fulfilled on ${qualifiedResource(def)} "${t.name}": the object has been modified; please apply your changes to the latest version and try again`,
       );
@@ -382,7 +381,7 @@ export class RestHandlers {
   }
 
   async delete(def: ResourceDef, t: Target, body: unknown, dryRun = false): Promise<JsonObject> {
-    if (t.subresource !== '') throw new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `delete is not supported on ${t.subresource}`);
+    if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `delete is not supported on ${t.subresource}`);
     let expectedRv: string | undefined;
     let expectedUid: string | undefined;
     if (isObject(body) && isObject(body.preconditions)) {
@@ -393,8 +392,7 @@ export class RestHandlers {
     if (expectedUid !== undefined) {
       const current = looseMetadataOf(await this.deps.store.get(this.key(def, t)));
       if (current.uid !== expectedUid) {
-        throw new TlsbootError(
-          'CONFLICT',
+        throw new ConflictError(
           'PRECONDITION',
           `Precondition failed: UID in precondition: ${expectedUid}, UID in object meta: ${String(current.uid)}`,
         );
@@ -405,8 +403,7 @@ export class RestHandlers {
       const current = await this.deps.store.get(this.key(def, t));
       const rv = looseMetadataOf(current).resourceVersion;
       if (expectedRv !== undefined && rv !== expectedRv)
-        throw new TlsbootError(
-          'CONFLICT',
+        throw new ConflictError(
           'PRECONDITION',
           `Precondition failed: ResourceVersion in precondition: ${expectedRv}, ResourceVersion in object meta: ${String(rv)}`,
         );

@@ -3,7 +3,7 @@
  * selectors (`field=value`, `field==value`, `field!=value`, restricted to the fields a resource
  * declares). Parsing errors are BAD_REQUEST (400) with the offending selector named; matching is pure.
  */
-import { TlsbootError } from '../base/errors.ts';
+import { BadRequestError } from '../base/errors.ts';
 
 type Requirement =
   | { readonly op: 'eq' | 'ne'; readonly key: string; readonly value: string }
@@ -12,8 +12,8 @@ type Requirement =
 
 export type Selector = readonly Requirement[];
 
-function badSelector(kind: string, text: string): TlsbootError {
-  return new TlsbootError('BAD_REQUEST', 'SELECTOR', `unable to parse requirement: invalid ${kind} selector "${text}"`, { field: kind });
+function badSelector(kind: string, text: string): BadRequestError {
+  return new BadRequestError('SELECTOR', `unable to parse requirement: invalid ${kind} selector "${text}"`, { field: kind });
 }
 
 /** Splits on commas that are not inside parentheses. */
@@ -106,7 +106,7 @@ export function parseFieldSelector(
     const [, field = '', op = '', value = ''] = m;
     const get = fields[field];
     if (!get) {
-      throw new TlsbootError('BAD_REQUEST', 'SELECTOR', `field label not supported: ${field} (for ${resource})`, {
+      throw new BadRequestError('SELECTOR', `field label not supported: ${field} (for ${resource})`, {
         field: 'fieldSelector',
       });
     }

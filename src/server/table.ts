@@ -5,6 +5,7 @@
  */
 import { looseMetadataOf } from '../api/index.ts';
 import { shortHumanDuration } from '../base/duration.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 
 export interface TableColumn {
   readonly name: string;
@@ -33,7 +34,7 @@ export function nameCell(obj: Record<string, unknown>): string {
 export function ageCell(obj: Record<string, unknown>, now: Date): string {
   const ts = looseMetadataOf(obj).creationTimestamp;
   if (typeof ts !== 'string') return '<unknown>';
-  return shortHumanDuration(now.getTime() - Date.parse(ts));
+  return shortHumanDuration(now.getTime() - rfc3339Millis(ts));
 }
 
 export const NAME_COLUMN: TableColumn = {

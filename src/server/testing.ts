@@ -15,7 +15,7 @@ import {
   parseBootstrapToken,
   type TokenSecretParams,
 } from '../api/index.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { InternalError } from '../base/errors.ts';
 import {
   type Certificate,
   certificateToPem,
@@ -55,7 +55,7 @@ function allow(a: AuthorizationAttributes): Decision {
 export async function putBootstrapToken(store: Store, params: TokenSecretParams): Promise<void> {
   const meta = { name: bootstrapTokenSecretName(params.token.id), namespace: BOOTSTRAP_TOKEN_NAMESPACE };
   const secrets = new Registry(ALL_RESOURCES).find('', 'v1', 'secrets');
-  if (!secrets) throw new TlsbootError('INTERNAL', 'TEST_SEED', 'the registry serves no Secrets');
+  if (!secrets) throw new InternalError('TEST_SEED', 'the registry serves no Secrets');
   await store.create({ resource: storeResourceOf(secrets), ...meta }, { ...bootstrapTokenSecret(params), metadata: meta });
 }
 

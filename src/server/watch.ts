@@ -11,10 +11,11 @@
 import type { ServerResponse } from 'node:http';
 import { metadataString } from '../api/index.ts';
 import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
+import type { JsonObject } from '../base/json.ts';
 import type { Store } from '../store/index.ts';
 import { drained, Scan } from './list.ts';
 import type { ReadOptions } from './list-options.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef, storeResourceOf } from './registry.ts';
+import { apiVersionOf, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
 import { buildTable, type TableColumn } from './table.ts';
 

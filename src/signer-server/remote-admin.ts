@@ -4,7 +4,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 
 /** One request to the signer's admin socket; errors carry the signer's own message. */
@@ -46,7 +46,7 @@ export function adminRequest(
       },
     );
     req.on('error', (e) =>
-      reject(new TlsbootError('UNAVAILABLE', 'SIGNER_NOT_RUNNING', `no signer is running with --state-dir ${stateDir} (${e.message})`)),
+      reject(new UnavailableError('SIGNER_NOT_RUNNING', `no signer is running with --state-dir ${stateDir} (${e.message})`)),
     );
     req.end(payload);
   });

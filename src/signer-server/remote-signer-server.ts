@@ -24,9 +24,11 @@ import {
 } from '../api/index.ts';
 import { reservedServingNameProblem } from '../api/serving-policy.ts';
 import { assertShape, type Check, fields, hasShape, integer, listOf, optional, string } from '../api/shape.ts';
-import { InvalidError, isTlsbootError, TlsbootError } from '../base/errors.ts';
+import { STATUS_TABLE } from '../api/status.ts';
+import { BadRequestError, ForbiddenError, InternalError, InvalidError, isTlsbootError, NotFoundError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { isObject } from '../base/json.ts';
+import { rfc3339Millis } from '../base/rfc3339.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
 import { isIp } from '../kubeadm/layout.ts';
 import { KEY_MODE, readIfPresent } from '../kubeadm/pki-files.ts';
@@ -86,17 +88,7 @@ function sha256(der: Uint8Array): string {
 
 function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   if (isTlsbootError(error)) {
-    const status =
-      error.code === 'FORBIDDEN'
-        ? 403
-        : error.code === 'INVALID'
-          ? 422
-          : error.code === 'NOT_FOUND'
-            ? 404
-            : error.code === 'BAD_REQUEST'
-              ? 400
-              : 503;
-    return reply.code(status).send({ code: error.code, reason: error.reason, message: error.message });
+    return reply.code(STATUS_TABLE[error.code].http).send({ code: error.code, reason: error.reason, message: error.message });
   }
   return reply.code(500).send({ code: 'INTERNAL', reason: 'INTERNAL', message: 'internal error' });
 }
@@ -147,7 +139,7 @@ class GrantBook {
   put(record: GrantRecord, now: Date): void {
     // Grants over for a week are dropped, so this file (rewritten on every signature) stays small;
     // the audit log keeps their history.
-    const over = (g: GrantRecord) => Date.parse(g.revokedAt ?? g.expiresAt) < now.getTime() - GRANT_RETENTION_MS;
+    const over = (g: GrantRecord) => rfc3339Millis(g.revokedAt ?? g.expiresAt) < now.getTime() - GRANT_RETENTION_MS;
     const next = [...this.grants.filter((g) => g.id !== record.id && !over(g)), record];
     writeFilesAtomically([{ path: this.path, content: `${JSON.stringify({ grants: next }, null, 2)}\n`, mode: KEY_MODE }]);
     this.grants = next;
@@ -241,7 +233,7 @@ function loadOrCreateTransportCa(
 }
 
 function parseSignBody(body: unknown): RemoteSignBody {
-  const bad = (f: string) => new TlsbootError('BAD_REQUEST', 'SIGN_BODY', `sign request: ${f} is missing or malformed`, { field: f });
+  const bad = (f: string) => new BadRequestError('SIGN_BODY', `sign request: ${f} is missing or malformed`, { field: f });
   if (!isObject(body)) throw bad('body');
   const text = (k: string): string => {
     const v = body[k];
@@ -313,7 +305,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       // Only names this signer knows are echoed into the log: the body is the caller's text.
       const signer = signerName !== undefined && REMOTE_SIGNERS.includes(signerName) ? signerName : undefined;
       audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signer ? { signer } : {}) });
-      return new TlsbootError('FORBIDDEN', reason, message);
+      return new ForbiddenError(reason, message);
     };
     if (!socket.authorized || !grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256)
       throw refuse('GRANT_UNKNOWN', 'the grant certificate was not issued by this signer');
@@ -495,7 +487,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   admin.delete<{ Params: { id: string } }>('/v1/grants/:id', async (req, reply) => {
     try {
       const g = grants.get(req.params.id);
-      if (!g) throw new TlsbootError('NOT_FOUND', 'GRANT_UNKNOWN', `grant ${req.params.id} not found`);
+      if (!g) throw new NotFoundError('GRANT_UNKNOWN', `grant ${req.params.id} not found`);
       const actor = typeof req.headers['x-tlsboot-actor'] === 'string' ? req.headers['x-tlsboot-actor'] : 'operator';
       if (!g.revokedAt) {
         grants.put({ ...g, revokedAt: o.now().toISOString(), revokedBy: actor }, o.now());
@@ -509,7 +501,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
 
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();
-  if (!addr || typeof addr === 'string') throw new TlsbootError('INTERNAL', 'LISTEN', 'signer has no address');
+  if (!addr || typeof addr === 'string') throw new InternalError('LISTEN', 'signer has no address');
   const dialHost = names.find(isIp) ?? names[0] ?? '127.0.0.1';
   const url = `https://${dialHost.includes(':') ? `[${dialHost}]` : dialHost}:${addr.port}`;
   const adminSocket = join(o.stateDir, 'admin.sock');

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
+import { REAL_CLOCK } from '../base/clock.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
 import {
   certificateToPem,
@@ -114,7 +115,7 @@ describe('remote signer', () => {
     backend: new RemoteBackend(ca.certificate, clusterNow, 2 * 60 * MIN),
     caCertificate: ca.certificate,
     audit,
-    now: clusterNow,
+    clock: { now: () => clusterNow().getTime(), setTimeout: (fn, ms, options) => REAL_CLOCK.setTimeout(fn, ms, options) },
     newId: () => `s${++ids}`,
   });
   const grant = async (body: Record<string, unknown>) =>
@@ -490,7 +491,7 @@ describe('the cluster refuses what a malicious signer returns', () => {
       backend: new RemoteBackend(ca.certificate, () => new Date()),
       caCertificate: ca.certificate,
       audit: new MemoryAuditLog(),
-      now: () => new Date(),
+      clock: REAL_CLOCK,
       newId: () => 'evil-session',
     });
     await signer.open({ secret: { credential }, ttlMs: 10 * MIN, actor: 'admin' });

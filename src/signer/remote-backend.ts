@@ -7,7 +7,7 @@
  */
 import { Agent, request as httpsRequest } from 'node:https';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { errorForCode, ForbiddenError, InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
 import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
@@ -76,16 +76,10 @@ class RemoteClient {
         // A TLS alert from the signer means it rejected our client certificate: the grant is not
         // one it issued (forged, or from another signer). Anything else is the signer being away.
         if (typeof e.code === 'string' && e.code.includes('ALERT'))
-          reject(
-            new TlsbootError(
-              'FORBIDDEN',
-              'REMOTE_GRANT_REFUSED',
-              `the remote signer at ${this.grant.server} rejected the grant's certificate`,
-            ),
-          );
+          reject(new ForbiddenError('REMOTE_GRANT_REFUSED', `the remote signer at ${this.grant.server} rejected the grant's certificate`));
         else
           reject(
-            new TlsbootError('UNAVAILABLE', 'REMOTE_UNREACHABLE', `waiting for the remote signer at ${this.grant.server}: ${e.message}`, {
+            new UnavailableError('REMOTE_UNREACHABLE', `waiting for the remote signer at ${this.grant.server}: ${e.message}`, {
               cause: e,
             }),
           );
@@ -118,7 +112,7 @@ export class RemoteSigner implements Signer {
 
   async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
     const client = this.client;
-    if (!client) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signing session has ended');
+    if (!client) throw new UnavailableError('SIGNER_CLOSED', 'the signing session has ended');
     // The cluster's own lifetime rules travel with every request and bound what comes back: the
     // signer's maximum may be longer than this cluster allows.
     const validity = signingValidity({
@@ -142,36 +136,28 @@ export class RemoteSigner implements Signer {
       }
     } catch (error) {
       if (error instanceof TlsbootError && error.code === 'FORBIDDEN')
-        throw new TlsbootError('UNAVAILABLE', error.reason, `waiting for a signing session: ${error.message}`);
+        throw new UnavailableError(error.reason, `waiting for a signing session: ${error.message}`);
       throw error;
     }
     if (answer.status === 403)
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'REMOTE_GRANT_REFUSED',
         `waiting for a signing session: the remote signer refused the grant (${remoteMessage(answer)})`,
       );
-    if (answer.status === 422)
-      throw new TlsbootError('INVALID', 'REMOTE_REFUSED', `the remote signer refused to sign: ${remoteMessage(answer)}`);
+    if (answer.status === 422) throw new InvalidError('REMOTE_REFUSED', `the remote signer refused to sign: ${remoteMessage(answer)}`);
     if (answer.status !== 200 || typeof answer.body.certificate !== 'string')
-      throw new TlsbootError('UNAVAILABLE', 'REMOTE_ERROR', `waiting for the remote signer: ${remoteMessage(answer)}`);
+      throw new UnavailableError('REMOTE_ERROR', `waiting for the remote signer: ${remoteMessage(answer)}`);
     let cert: Certificate;
     try {
       cert = parseCertificatePem(answer.body.certificate, 'remote certificate');
     } catch (error) {
-      throw new TlsbootError(
-        'INVALID',
-        'REMOTE_CERT_MISMATCH',
-        'the remote signer returned something that is not one certificate; refused',
-        {
-          cause: error,
-        },
-      );
+      throw new InvalidError('REMOTE_CERT_MISMATCH', 'the remote signer returned something that is not one certificate; refused', {
+        cause: error,
+      });
     }
     checkReturnedCertificate(cert, request, this.caCertificate, now);
     if (cert.notAfter.getTime() > validity.notAfter.getTime() + CLOCK_SKEW_MS)
-      throw new TlsbootError(
-        'INVALID',
+      throw new InvalidError(
         'REMOTE_CERT_MISMATCH',
         `the remote signer returned a certificate valid until ${cert.notAfter.toISOString()}, beyond this cluster's limit; refused (serial ${cert.serialNumber})`,
       );
@@ -202,10 +188,10 @@ export class RemoteBackend implements SessionBackend {
 
   async unlock(secret: SessionSecret): Promise<Unlocked> {
     if (secret.credential === undefined)
-      throw new TlsbootError('INVALID', 'SESSION_SECRET', 'the remote signer needs a grant credential (--grant-file)', { field: 'grant' });
+      throw new InvalidError('SESSION_SECRET', 'the remote signer needs a grant credential (--grant-file)', { field: 'grant' });
     const grant = parseGrantCredential(secret.credential);
     if (this.now() >= grant.expiresAt)
-      throw new TlsbootError('FORBIDDEN', 'GRANT_EXPIRED', `grant ${grant.id} expired at ${grant.expiresAt.toISOString()}`);
+      throw new ForbiddenError('GRANT_EXPIRED', `grant ${grant.id} expired at ${grant.expiresAt.toISOString()}`);
     const client = new RemoteClient(grant);
     let answer: Answer;
     try {
@@ -219,7 +205,7 @@ export class RemoteBackend implements SessionBackend {
       // Only a grant the signer never issued counts as a failed unlock; an expired, revoked or
       // used-up one is the operator's honest mistake, not a guess.
       const forged = answer.status === 403 && answer.body.reason === 'GRANT_UNKNOWN';
-      throw new TlsbootError(
+      throw errorForCode(
         forged ? 'FORBIDDEN' : answer.status === 403 ? 'INVALID' : 'UNAVAILABLE',
         'REMOTE_GRANT_REFUSED',
         `the remote signer refused the grant: ${remoteMessage(answer)}`,

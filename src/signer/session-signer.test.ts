@@ -11,7 +11,7 @@ import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
 import type { SignRequest } from '../api/signer.ts';
 import { FakeClock } from '../base/clock.ts';
-import { isTlsbootError, RateLimitedError, TlsbootError } from '../base/errors.ts';
+import { ForbiddenError, isTlsbootError, RateLimitedError } from '../base/errors.ts';
 import { generatePrivateKey, spkiOf } from '../pki/index.ts';
 import { MemoryAuditLog } from './audit.ts';
 import { type SessionBackend, type SessionSecret, SessionSigner, type Unlocked } from './session-signer.ts';
@@ -45,8 +45,7 @@ class FakeBackend implements SessionBackend {
   gate: Promise<void> | undefined;
   closedSigners = 0;
   async unlock(secret: SessionSecret): Promise<Unlocked> {
-    if (Buffer.from(secret.passphrase ?? []).toString() !== 'open sesame')
-      throw new TlsbootError('FORBIDDEN', 'SEALED_UNLOCK', 'wrong passphrase');
+    if (Buffer.from(secret.passphrase ?? []).toString() !== 'open sesame') throw new ForbiddenError('SEALED_UNLOCK', 'wrong passphrase');
     const inner = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
     const signer: Signer = {
       caCertificate: ca.certificate,
@@ -64,12 +63,12 @@ class FakeBackend implements SessionBackend {
 }
 
 function setup() {
-  let t = Date.now();
-  const clock = { now: () => new Date(t), advance: (ms: number) => (t += ms) };
+  const fake = new FakeClock(Date.now());
+  const clock = { now: () => new Date(fake.now()), advance: (ms: number) => fake.advance(ms) };
   const audit = new MemoryAuditLog();
   const backend = new FakeBackend();
   let ids = 0;
-  const signer = new SessionSigner({ backend, caCertificate: ca.certificate, audit, now: clock.now, newId: () => `s${++ids}` });
+  const signer = new SessionSigner({ backend, caCertificate: ca.certificate, audit, clock: fake, newId: () => `s${++ids}` });
   const open = (extra: { ttlMs?: number; maxCertificates?: number; signerNames?: string[]; passphrase?: string } = {}) =>
     signer.open({
       secret: { passphrase: Buffer.from(extra.passphrase ?? 'open sesame') },
@@ -190,7 +189,6 @@ describe('SessionSigner', () => {
       backend,
       caCertificate: ca.certificate,
       audit,
-      now: () => new Date(clock.now()),
       newId: () => 's1',
       clock,
     });

@@ -7,8 +7,8 @@
  * closes, expires or is used up. Failed unlocks are counted and slow down further attempts.
  */
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
-import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
-import { RateLimitedError, TlsbootError } from '../base/errors.ts';
+import type { Clock, Timer } from '../base/clock.ts';
+import { AlreadyExistsError, ConflictError, InvalidError, RateLimitedError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
@@ -86,10 +86,9 @@ export interface SessionSignerOptions {
   readonly backend: SessionBackend;
   readonly caCertificate: Certificate;
   readonly audit: AuditLog;
-  readonly now: () => Date;
   readonly newId: () => string;
-  /** Runs the expiry timer; the real clock by default. */
-  readonly clock?: Clock;
+  /** The time every check reads, and the expiry timer. */
+  readonly clock: Clock;
 }
 
 export class SessionSigner implements Signer {
@@ -102,6 +101,10 @@ export class SessionSigner implements Signer {
   private closed = false;
   private readonly o: SessionSignerOptions;
   private readonly openListeners: (() => void)[] = [];
+
+  private now(): Date {
+    return new Date(this.o.clock.now());
+  }
 
   constructor(o: SessionSignerOptions) {
     this.o = o;
@@ -118,23 +121,22 @@ export class SessionSigner implements Signer {
   }
 
   status(): SessionStatus {
-    this.expireIfDue(this.o.now());
+    this.expireIfDue(this.now());
     return { mode: this.mode, current: this.session?.info, last: this.last, failedUnlocks: this.failedUnlocks };
   }
 
   async open(request: OpenSessionRequest): Promise<SessionInfo> {
-    if (this.closed) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is shutting down');
-    const now = this.o.now();
+    if (this.closed) throw new UnavailableError('SIGNER_CLOSED', 'the signer is shutting down');
+    const now = this.now();
     this.expireIfDue(now);
     checkLimits(request);
     if (this.session) {
-      throw new TlsbootError(
-        'ALREADY_EXISTS',
+      throw new AlreadyExistsError(
         'SESSION_OPEN',
         `a signing session is already open until ${this.session.info.expiresAt.toISOString()}; close it first`,
       );
     }
-    if (this.unlocking) throw new TlsbootError('CONFLICT', 'SESSION_UNLOCKING', 'another session is being opened');
+    if (this.unlocking) throw new ConflictError('SESSION_UNLOCKING', 'another session is being opened');
     if (now.getTime() < this.lockedUntil) {
       throw new RateLimitedError(
         'SESSION_LOCKED_OUT',
@@ -160,11 +162,11 @@ export class SessionSigner implements Signer {
     const { signer } = unlocked;
     if (this.closed) {
       await signer.close();
-      throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is shutting down');
+      throw new UnavailableError('SIGNER_CLOSED', 'the signer is shutting down');
     }
     this.failedUnlocks = 0;
     this.lockedUntil = 0;
-    const opened = this.o.now();
+    const opened = this.now();
     const ends = Math.min(opened.getTime() + request.ttlMs, unlocked.notAfter?.getTime() ?? Number.POSITIVE_INFINITY);
     const info: SessionInfo = {
       id: this.o.newId(),
@@ -186,11 +188,9 @@ export class SessionSigner implements Signer {
     // The timer only wipes the key promptly; every sign() also checks the injected clock.
     // An end that is not a number (an unreadable grant expiry) ends the session at once, not never.
     const left = ends - opened.getTime();
-    const timer = (this.o.clock ?? REAL_CLOCK).setTimeout(
-      () => this.expireIfDue(this.o.now(), true),
-      Number.isNaN(left) ? 0 : Math.max(0, left),
-      { unref: true },
-    );
+    const timer = this.o.clock.setTimeout(() => this.expireIfDue(this.now(), true), Number.isNaN(left) ? 0 : Math.max(0, left), {
+      unref: true,
+    });
     this.session = { info, signer, inFlight: 0, timer };
     this.o.audit.record({
       event: 'session.opened',
@@ -207,7 +207,7 @@ export class SessionSigner implements Signer {
 
   /** Ends the open session now; returns what it was, or undefined when none was open. */
   async closeSession(actor: string): Promise<SessionInfo | undefined> {
-    this.expireIfDue(this.o.now());
+    this.expireIfDue(this.now());
     if (!this.session) return undefined;
     return this.end('closed', actor);
   }
@@ -219,18 +219,16 @@ export class SessionSigner implements Signer {
       this.mode === 'sealed'
         ? 'waiting for a signing session: the CA key is sealed (tlsboot ca session open)'
         : 'waiting for a signing session: open one with a grant from the remote signer (tlsboot ca session open --grant-file)';
-    if (!session) throw new TlsbootError('UNAVAILABLE', 'SESSION_NONE', waiting);
+    if (!session) throw new UnavailableError('SESSION_NONE', waiting);
     const { info } = session;
     if (info.signerNames !== undefined && !info.signerNames.includes(request.signerName)) {
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'SESSION_SIGNER',
         `waiting for a signing session that covers ${request.signerName} (the open one covers ${info.signerNames.join(', ')})`,
       );
     }
     if (info.maxCertificates !== undefined && info.signed + session.inFlight >= info.maxCertificates) {
-      throw new TlsbootError(
-        'UNAVAILABLE',
+      throw new UnavailableError(
         'SESSION_EXHAUSTED',
         `waiting for a signing session: the open one has used its ${info.maxCertificates} certificates`,
       );
@@ -290,7 +288,7 @@ export class SessionSigner implements Signer {
     const s = this.session as OpenSession;
     this.session = undefined;
     s.timer.cancel();
-    const info: SessionInfo = { ...s.info, closedAt: this.o.now(), closedBy: actor, endReason: reason };
+    const info: SessionInfo = { ...s.info, closedAt: this.now(), closedBy: actor, endReason: reason };
     this.last = info;
     this.o.audit.record({
       event: reason === 'expired' ? 'session.expired' : 'session.closed',
@@ -307,13 +305,13 @@ export class SessionSigner implements Signer {
 
 function checkLimits(r: OpenSessionRequest): void {
   if (!Number.isInteger(r.ttlMs) || r.ttlMs < MIN_SESSION_TTL_MS || r.ttlMs > MAX_SESSION_TTL_MS) {
-    throw new TlsbootError('INVALID', 'SESSION_TTL', 'the session TTL must be between 1m and 24h', { field: 'ttl' });
+    throw new InvalidError('SESSION_TTL', 'the session TTL must be between 1m and 24h', { field: 'ttl' });
   }
   if (r.maxCertificates !== undefined && (!Number.isInteger(r.maxCertificates) || r.maxCertificates < 1)) {
-    throw new TlsbootError('INVALID', 'SESSION_MAX', 'max-certificates must be a positive integer', { field: 'max-certificates' });
+    throw new InvalidError('SESSION_MAX', 'max-certificates must be a positive integer', { field: 'max-certificates' });
   }
   if (r.signerNames !== undefined && (r.signerNames.length === 0 || r.signerNames.some((n) => !/^[a-z0-9.-]+\/[A-Za-z0-9.-]+$/.test(n)))) {
-    throw new TlsbootError('INVALID', 'SESSION_SIGNERS', 'signers must be a list of signer names like kubernetes.io/kubelet-serving', {
+    throw new InvalidError('SESSION_SIGNERS', 'signers must be a list of signer names like kubernetes.io/kubelet-serving', {
       field: 'signers',
     });
   }

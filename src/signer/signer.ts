@@ -7,7 +7,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
-import { TlsbootError } from '../base/errors.ts';
+import { UnavailableError } from '../base/errors.ts';
 import { type Certificate, certificateToPem, issueCertificate, parseCertificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
@@ -27,14 +27,13 @@ export interface Validity {
 /** The validity window of reference §4.4 for a request at `now`. */
 export function signingValidity(p: { now: Date; requestedTtlMs: number | undefined; maxTtlMs: number; caNotAfter: Date }): Validity {
   const { now, caNotAfter } = p;
-  if (now >= caNotAfter)
-    throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'refusing to sign a certificate: the signing CA has expired');
+  if (now >= caNotAfter) throw new UnavailableError('SIGNER_EXPIRED', 'refusing to sign a certificate: the signing CA has expired');
   // Kubernetes' rule: no request takes the configured duration (which may be under 10 minutes);
   // a request above it is cut down to it; a request under 10 minutes is raised to 10 minutes.
   const requested = p.requestedTtlMs;
   const ttl = requested === undefined || requested > p.maxTtlMs ? p.maxTtlMs : Math.max(MIN_TTL_MS, requested);
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
-  if (notBefore >= caNotAfter) throw new TlsbootError('UNAVAILABLE', 'SIGNER_EXPIRED', 'the signer has expired');
+  if (notBefore >= caNotAfter) throw new UnavailableError('SIGNER_EXPIRED', 'the signer has expired');
   let notAfter = new Date(now.getTime() + ttl - (ttl >= SHORT_TTL_MS ? BACKDATE_MS : 0));
   if (notAfter >= caNotAfter) notAfter = caNotAfter;
   return { notBefore, notAfter };
@@ -63,7 +62,7 @@ export class LocalSigner implements Signer {
 
   async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
     const caKey = this.caKey;
-    if (!caKey) throw new TlsbootError('UNAVAILABLE', 'SIGNER_CLOSED', 'the signer is closed');
+    if (!caKey) throw new UnavailableError('SIGNER_CLOSED', 'the signer is closed');
     const validity = signingValidity({
       now,
       requestedTtlMs: request.requestedTtlMs,

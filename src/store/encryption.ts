@@ -9,7 +9,7 @@
  * `isStale` reports when it opens, which is both the first migration and key rotation.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { InvalidError, TlsbootError } from '../base/errors.ts';
+import { InternalError, InvalidError, type TlsbootError } from '../base/errors.ts';
 import { describeKey } from './objects.ts';
 import type { ObjectKey } from './types.ts';
 
@@ -46,7 +46,7 @@ function startsWith(value: Uint8Array, prefix: string): boolean {
 }
 
 function decryptFailure(key: ObjectKey, why: string): TlsbootError {
-  return new TlsbootError('INTERNAL', 'STORE_DECRYPT', `cannot decrypt the stored ${describeKey(key)}: ${why}`);
+  return new InternalError('STORE_DECRYPT', `cannot decrypt the stored ${describeKey(key)}: ${why}`);
 }
 
 /** Reads clear values only: a store opened without keys refuses encrypted ones instead of returning garbage. */
@@ -104,7 +104,7 @@ export class AesGcmTransformer implements ValueTransformer {
   toStorage(key: ObjectKey, body: string): StoredValue {
     if (!this.encrypted.has(key.resource)) return body;
     const nonce = Buffer.from(this.randomBytes(NONCE_BYTES));
-    if (nonce.length !== NONCE_BYTES) throw new TlsbootError('INTERNAL', 'STORE_ENCRYPT', 'the random source returned too few bytes');
+    if (nonce.length !== NONCE_BYTES) throw new InternalError('STORE_ENCRYPT', 'the random source returned too few bytes');
     const cipher = createCipheriv('aes-256-gcm', this.writeKey.secret, nonce, { authTagLength: TAG_BYTES });
     cipher.setAAD(aad(key));
     const sealed = Buffer.concat([cipher.update(body, 'utf8'), cipher.final(), cipher.getAuthTag()]);

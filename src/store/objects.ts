@@ -5,7 +5,7 @@
  * failure cases, so that SQLite and etcd report the same codes and reasons. Internal to the store
  * layer; not exported from index.ts.
  */
-import { AlreadyExistsError, ConflictError, GoneError, InvalidError, NotFoundError, TlsbootError } from '../base/errors.ts';
+import { AlreadyExistsError, ConflictError, GoneError, InternalError, InvalidError, NotFoundError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import type { ObjectKey, StoredObject } from './types.ts';
 
@@ -84,7 +84,7 @@ export function encodeObject(object: StoredObject, revision: number): Encoded {
 
 export function decodeObject(body: string): StoredObject {
   const parsed: unknown = JSON.parse(body);
-  if (!isStoredObject(parsed)) throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored object is not a valid object');
+  if (!isStoredObject(parsed)) throw new InternalError('STORE_CORRUPT', 'a stored object is not a valid object');
   return parsed;
 }
 

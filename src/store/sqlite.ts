@@ -21,7 +21,7 @@
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
-import { InvalidError, isTlsbootError, TlsbootError, UnavailableError } from '../base/errors.ts';
+import { InternalError, InvalidError, isTlsbootError, type TlsbootError, UnavailableError } from '../base/errors.ts';
 import { ensureDirectory, formatMode, restrictMode } from '../base/fs.ts';
 import { IDENTITY_TRANSFORMER, type StoredValue, type ValueTransformer } from './encryption.ts';
 import {
@@ -153,20 +153,20 @@ function isEventType(value: unknown): value is WatchEventType {
 
 function text(row: Row | undefined, column: string): string {
   const value = row?.[column];
-  if (typeof value !== 'string') throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is not text`);
+  if (typeof value !== 'string') throw new InternalError('STORE_CORRUPT', `stored column ${column} is not text`);
   return value;
 }
 
 function storedValue(row: Row | undefined, column: string): StoredValue {
   const value = row?.[column];
   if (typeof value !== 'string' && !(value instanceof Uint8Array))
-    throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is neither text nor bytes`);
+    throw new InternalError('STORE_CORRUPT', `stored column ${column} is neither text nor bytes`);
   return value;
 }
 
 function integer(row: Row | undefined, column: string): number {
   const value = row?.[column];
-  if (typeof value !== 'number') throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', `stored column ${column} is not an integer`);
+  if (typeof value !== 'number') throw new InternalError('STORE_CORRUPT', `stored column ${column} is not an integer`);
   return value;
 }
 
@@ -653,7 +653,7 @@ class SqliteStore implements Store {
       namespace === undefined ? this.stmt.changed.iterate(resource, at) : this.stmt.changedNamespace.iterate(resource, namespace, at);
     for (const r of rows) {
       const type = r.type;
-      if (!isEventType(type)) throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored event has an unknown type');
+      if (!isEventType(type)) throw new InternalError('STORE_CORRUPT', 'a stored event has an unknown type');
       const name = text(r, 'name');
       // Events written before the name column existed cannot be matched to their objects.
       if (name === '') throw compacted(at, integer(r, 'rev'));
@@ -749,7 +749,7 @@ class SqliteStore implements Store {
             : this.stmt.historyNamespace.all(resource, w.namespace, cursor, replayTo, this.pageSize);
         for (const row of rows) {
           const type = row.type;
-          if (!isEventType(type)) throw new TlsbootError('INTERNAL', 'STORE_CORRUPT', 'a stored event has an unknown type');
+          if (!isEventType(type)) throw new InternalError('STORE_CORRUPT', 'a stored event has an unknown type');
           cursor = integer(row, 'rev');
           if (w.ended) return;
           if (w.failure) throw w.failure;
@@ -826,7 +826,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     ['historyPageSize', options.historyPageSize],
   ] as const) {
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
-      throw new TlsbootError('INVALID', 'STORE_OPTION', `${name} must be a positive integer`, { field: name });
+      throw new InvalidError('STORE_OPTION', `${name} must be a positive integer`, { field: name });
     }
   }
   const store = new SqliteStore(openDatabase(options.path, options.lockTimeoutMs ?? 5000, options.report), options);

@@ -1,15 +1,25 @@
 /** `tlsboot csr list|get|describe|approve|deny`: the operator's view of pending requests. */
 import { existsSync } from 'node:fs';
+
 import { delimiter, join } from 'node:path';
+
 import type { Command } from 'commander';
+
 import { stringify } from 'yaml';
+
 import { type CertificateSigningRequest, csrConditionSummary, csrConditions } from '../../api/index.ts';
+
 import { InvalidError } from '../../base/errors.ts';
-import { isObject } from '../../base/json.ts';
+
+import { isObject, type JsonObject } from '../../base/json.ts';
+
 import { formatTextTable } from '../../base/text-table.ts';
-import { type JsonObject, KubeClient, loadKubeconfig } from '../../client/client.ts';
+
+import { KubeClient, loadKubeconfig } from '../../client/client.ts';
 import { decideCsr, getCsr, listCsrsTable } from '../../client/csr.ts';
+
 import { commonName, organizations, parseCsrPem } from '../../pki/index.ts';
+
 import type { CliEnv } from '../io.ts';
 
 /** The client for --kubeconfig, else $KUBECONFIG. */

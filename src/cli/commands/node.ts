@@ -25,20 +25,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Sleep that ends early on abort, so shutdown never waits out a backoff. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 export function registerNode(program: Command, env: CliEnv): void {
   program
     .command('join')
@@ -73,8 +59,7 @@ export function registerNode(program: Command, env: CliEnv): void {
         nodeDir: flags.dir ?? `node-${nodeName}`,
         discoveryTimeoutMs: parseDuration(flags.discoveryTimeout, 'discovery-timeout'),
         tlsBootstrapTimeoutMs: parseDuration(flags.tlsBootstrapTimeout, 'tls-bootstrap-timeout'),
-        now: env.now,
-        sleep: abortableSleep,
+        clock: env.clock,
         log: (line) => env.stdout.write(`${line}\n`),
         signal: env.shutdown,
       });
@@ -117,7 +102,8 @@ export function registerNode(program: Command, env: CliEnv): void {
             .filter((s) => s !== ''),
           servingHost: serving.host,
           servingPort: serving.port,
-          clock: { now: env.now, sleep: abortableSleep, random: () => Buffer.from(env.randomBytes(4)).readUInt32BE() / 2 ** 32 },
+          clock: env.clock,
+          random: () => Buffer.from(env.randomBytes(4)).readUInt32BE() / 2 ** 32,
           log: (event, message) => logger.info(event, message),
           warn: (event, message) => logger.warn(event, message),
         });

@@ -258,6 +258,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         historyRevisions: positiveInteger(flags.watchHistory, 'watch-history'),
         logger,
         now: env.now,
+        clock: env.clock,
         randomBytes: env.randomBytes,
       });
       logger.info(

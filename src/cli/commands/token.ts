@@ -12,6 +12,7 @@ import {
   type Secret,
   secretString,
   TOKEN_ALPHABET,
+  TOKEN_ID_PATTERN,
 } from '../../api/index.ts';
 import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
@@ -53,7 +54,8 @@ interface CreateFlags {
   printJoinCommand?: boolean;
 }
 
-function listRows(secrets: readonly Secret[], now: Date): string[][] {
+/** The rows of `tlsboot token list`; the TTL column reads validity through the one token rule. */
+export function listRows(secrets: readonly Secret[], now: Date): string[][] {
   return secrets
     .filter((s) => s.type === BOOTSTRAP_TOKEN_SECRET_TYPE)
     .map((s) => {
@@ -63,7 +65,11 @@ function listRows(secrets: readonly Secret[], now: Date): string[][] {
       const usages = ['authentication', 'signing'].filter((u) => secretString(s, `usage-bootstrap-${u}`) === 'true').join(',');
       // The time left, as kubeadm prints it; an expired or malformed token is <invalid>.
       const ttl =
-        expiration === undefined ? '<forever>' : check.ok ? shortHumanDuration(Date.parse(expiration) - now.getTime()) : '<invalid>';
+        expiration === undefined
+          ? '<forever>'
+          : check.ok && check.token.expiration !== undefined
+            ? shortHumanDuration(check.token.expiration.getTime() - now.getTime())
+            : '<invalid>';
       return [
         `${id}.<secret>`,
         ttl,
@@ -154,8 +160,8 @@ export function registerToken(program: Command, env: CliEnv): void {
       withClient(flags, env, async (client) => {
         for (const given of ids) {
           const id = given.includes('.') ? parseBootstrapToken(given).id : given;
-          if (!/^[a-z0-9]{6}$/.test(id))
-            throw new InvalidError('TOKEN_FORMAT', `"${id}" is not a token ID ([a-z0-9]{6})`, { field: 'ids' });
+          if (!TOKEN_ID_PATTERN.test(id))
+            throw new InvalidError('TOKEN_FORMAT', `"${id}" is not a token ID (${TOKEN_ID_PATTERN.source})`, { field: 'ids' });
           try {
             await client.request(`${SECRETS}/${bootstrapTokenSecretName(id)}`, { method: 'DELETE' });
           } catch (error) {

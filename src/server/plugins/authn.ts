@@ -10,7 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { RateLimitedError, TlsbootError } from '../../base/errors.ts';
+import { RateLimitedError, UnauthenticatedError } from '../../base/errors.ts';
 import type { Certificate } from '../../pki/index.ts';
 import type { AuthThrottle } from '../auth-throttle.ts';
 import {
@@ -66,7 +66,7 @@ export function authnPlugin(o: AuthnOptions): Plugin {
     const now = o.now();
     const peer = peerOf(req.socket, now);
     if (peer && (now.getTime() < peer.notBefore || now.getTime() > peer.notAfter)) {
-      throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
+      throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
     }
     if (peer) return withAuthenticatedGroup(peer.user);
     const token = bearerToken(req.headers.authorization);
@@ -79,7 +79,7 @@ export function authnPlugin(o: AuthnOptions): Plugin {
       await o.sleep(penalty.delayMs, o.shutdown);
       throw new RateLimitedError('AUTHN_THROTTLED', 'too many failed authentication attempts; try again later', penalty.retryAfterSeconds);
     }
-    throw new TlsbootError('UNAUTHENTICATED', 'AUTHN_FAILED', 'Unauthorized');
+    throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized');
   }
 
   return shared(async (app) => {

@@ -4,13 +4,13 @@
  * may do the verb on it, or on the non-resource URL. It runs before the body is read, so a refused
  * request costs no body buffering.
  */
-import { TlsbootError } from '../../base/errors.ts';
+import { ForbiddenError, InternalError, NotFoundError, type TlsbootError } from '../../base/errors.ts';
 import { type Authorizer, forbiddenMessage } from '../authz.ts';
 import type { Registry } from '../registry.ts';
 import { type Plugin, shared, stateOf } from './shared.ts';
 
 function noResource(): TlsbootError {
-  return new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+  return new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
 }
 
 export function authzPlugin(o: { readonly authorizer: Authorizer; readonly registry: Registry }): Plugin {
@@ -18,10 +18,10 @@ export function authzPlugin(o: { readonly authorizer: Authorizer; readonly regis
     app.addHook('onRequest', async (req) => {
       const state = stateOf(req);
       const { info, user } = state;
-      if (user === undefined) throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'authorisation ran before authentication');
+      if (user === undefined) throw new InternalError('NOT_ADMITTED', 'authorisation ran before authentication');
       if (info.kind === 'nonresource') {
         const attrs = { user, verb: info.verb, nonResourceURL: state.url.pathname };
-        if (!o.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+        if (!o.authorizer.authorize(attrs).allowed) throw new ForbiddenError('RBAC', forbiddenMessage(attrs));
         return;
       }
       const def = o.registry.find(info.group, info.version, info.resource);
@@ -36,7 +36,7 @@ export function authzPlugin(o: { readonly authorizer: Authorizer; readonly regis
         name: info.name,
         namespace: info.namespace,
       };
-      if (!o.authorizer.authorize(attrs).allowed) throw new TlsbootError('FORBIDDEN', 'RBAC', forbiddenMessage(attrs));
+      if (!o.authorizer.authorize(attrs).allowed) throw new ForbiddenError('RBAC', forbiddenMessage(attrs));
       state.def = def;
     });
   });

@@ -3,14 +3,14 @@
  * (JSON or protobuf by Accept) and v3 (index and per group-version), all derived from the Registry
  * so that what is served and what is advertised cannot disagree.
  */
-import { TlsbootError } from '../../base/errors.ts';
+import { NotFoundError, type TlsbootError } from '../../base/errors.ts';
 import { apiGroupList, apiResourceList, apiVersions } from '../discovery.ts';
 import { openApiGroupVersion, openApiIndex, openApiV2Response } from '../openapi.ts';
 import type { Registry } from '../registry.ts';
 import { METHODS, type Plugin } from './shared.ts';
 
 function notFound(): TlsbootError {
-  return new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+  return new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
 }
 
 export function discoveryPlugin(o: { readonly registry: Registry; readonly advertisedAddress: string }): Plugin {

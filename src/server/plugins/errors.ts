@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { TlsbootError } from '../../base/errors.ts';
+import { BadRequestError, NotFoundError, TooLargeError } from '../../base/errors.ts';
 import { isObject } from '../../base/json.ts';
 import { type StatusSubject, statusFor } from '../status.ts';
 import { type Plugin, type RequestState, shared } from './shared.ts';
@@ -48,19 +48,15 @@ export function errorsPlugin(p: { readonly logger: Logger; readonly maxBodyBytes
       if (!req.tlsboot?.bodyStarted && announcesBody(req.raw)) reply.header('connection', 'close');
       const fastifyCode = isObject(error) && typeof error.code === 'string' ? error.code : '';
       if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        return sendError(
-          p.logger,
-          reply,
-          new TlsbootError('TOO_LARGE', 'BODY_TOO_LARGE', `the request body is larger than ${p.maxBodyBytes} bytes`),
-        );
+        return sendError(p.logger, reply, new TooLargeError('BODY_TOO_LARGE', `the request body is larger than ${p.maxBodyBytes} bytes`));
       }
       if (fastifyCode.startsWith('FST_ERR_CTP'))
-        return sendError(p.logger, reply, new TlsbootError('BAD_REQUEST', 'BODY', 'the request body could not be read'));
+        return sendError(p.logger, reply, new BadRequestError('BODY', 'the request body could not be read'));
       return sendError(p.logger, reply, error, subjectOf(req.tlsboot));
     });
 
     app.setNotFoundHandler(async () => {
-      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      throw new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
     });
   });
 }

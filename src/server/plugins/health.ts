@@ -3,7 +3,8 @@
  * `/readyz` only once `ready()` says the server can do its job (503 before), and `/version` the
  * build. Authorisation still applies (the authz hook); RBAC grants these to everyone by default.
  */
-import type { JsonObject } from '../registry.ts';
+
+import type { JsonObject } from '../../base/json.ts';
 import { METHODS, type Plugin } from './shared.ts';
 
 export function healthPlugin(o: { readonly ready: () => boolean; readonly version: JsonObject }): Plugin {

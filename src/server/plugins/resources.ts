@@ -6,24 +6,42 @@
  * (access reviews, signing sessions) to their VirtualResource.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+
 import type { Logger } from 'pino';
-import { TlsbootError } from '../../base/errors.ts';
-import { isObject } from '../../base/json.ts';
+
+import { MethodNotAllowedError, NotFoundError, type TlsbootError, UnsupportedMediaTypeError } from '../../base/errors.ts';
+
+import { isObject, type JsonObject } from '../../base/json.ts';
+
 import { APPLY_PATCH_TYPE, fieldManagerOf, serveApply } from '../apply.ts';
+
 import type { UserInfo } from '../authn.ts';
+
 import type { Authorizer } from '../authz.ts';
+
 import { parseBody } from '../body.ts';
+
 import { fieldValidated } from '../field-validation.ts';
+
 import { parseListRequest, serveList } from '../list.ts';
+
 import { parseReadOptions } from '../list-options.ts';
+
 import { queryDryRun } from '../query.ts';
-import { apiVersionOf, type JsonObject, type ResourceDef, type VirtualResource } from '../registry.ts';
+
+import { apiVersionOf, type ResourceDef, type VirtualResource } from '../registry.ts';
 import type { ResourceRequestInfo } from '../request-info.ts';
+
 import type { RestHandlers } from '../rest.ts';
+
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
+
 import { buildTable, wantsTable } from '../table.ts';
+
 import { sendError } from './errors.ts';
+
 import { METHODS, type Plugin, stateOf } from './shared.ts';
+
 import { serveWatchRequest, type WatchDeps } from './watch.ts';
 
 export interface ResourcesOptions extends WatchDeps {
@@ -34,7 +52,7 @@ export interface ResourcesOptions extends WatchDeps {
 }
 
 function unsupported(info: ResourceRequestInfo, def: ResourceDef): TlsbootError {
-  return new TlsbootError('METHOD_NOT_ALLOWED', 'METHOD', `${info.verb} is not supported on ${def.resource}`);
+  return new MethodNotAllowedError('METHOD', `${info.verb} is not supported on ${def.resource}`);
 }
 
 export function resourcesPlugin(o: ResourcesOptions): Plugin {
@@ -173,8 +191,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
           return reply.code(applied.created ? 201 : 200).send(applied.obj);
         }
         if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
-          throw new TlsbootError(
-            'UNSUPPORTED_MEDIA_TYPE',
+          throw new UnsupportedMediaTypeError(
             'PATCH_TYPE',
             `patch type ${type || '(none)'} is not supported; use merge-patch, strategic-merge-patch or apply-patch+yaml`,
           );
@@ -194,7 +211,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
     const { info, def, user } = stateOf(req);
     // Paths under a prefix that name no resource (`/apis/g/v/x/y/z/w`) are not found, as anywhere else.
     if (info.kind !== 'resource' || def === undefined || user === undefined)
-      throw new TlsbootError('NOT_FOUND', 'NO_RESOURCE', 'the server could not find the requested resource');
+      throw new NotFoundError('NO_RESOURCE', 'the server could not find the requested resource');
     return serveResource(def, info, user, req, reply);
   };
 

@@ -7,7 +7,7 @@
  */
 import type { Server } from 'node:https';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { TlsbootError } from '../../base/errors.ts';
+import { InternalError } from '../../base/errors.ts';
 import type { UserInfo } from '../authn.ts';
 import type { ResourceDef } from '../registry.ts';
 import type { RequestInfo } from '../request-info.ts';
@@ -49,7 +49,6 @@ export function shared(plugin: Plugin): Plugin {
 
 /** The state of a request that passed the target hook; handlers run only after it. */
 export function stateOf(req: { tlsboot: RequestState | undefined }): RequestState {
-  if (req.tlsboot === undefined)
-    throw new TlsbootError('INTERNAL', 'NOT_ADMITTED', 'the request reached its handler before its target was read');
+  if (req.tlsboot === undefined) throw new InternalError('NOT_ADMITTED', 'the request reached its handler before its target was read');
   return req.tlsboot;
 }

@@ -2,7 +2,7 @@
  * The first hook: reads the request target into Kubernetes request attributes (request-info.ts)
  * and starts the request's state, so that every later refusal names the resource it was about.
  */
-import { TlsbootError } from '../../base/errors.ts';
+import { BadRequestError } from '../../base/errors.ts';
 import { requestInfo } from '../request-info.ts';
 import { type Plugin, shared } from './shared.ts';
 
@@ -11,7 +11,7 @@ function requestUrl(target: string): URL {
   try {
     return new URL(target.startsWith('/') ? `https://localhost${target}` : target, 'https://localhost');
   } catch {
-    throw new TlsbootError('BAD_REQUEST', 'URL', 'the request target is not a valid URL');
+    throw new BadRequestError('URL', 'the request target is not a valid URL');
   }
 }
 

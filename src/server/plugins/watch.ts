@@ -7,13 +7,21 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { Clock } from '../../base/clock.ts';
+import type { JsonObject } from '../../base/json.ts';
+
 import type { Store } from '../../store/index.ts';
+
 import type { UserInfo } from '../authn.ts';
+
 import type { RequesterLimits } from '../limits.ts';
+
 import type { ReadOptions } from '../list-options.ts';
-import type { JsonObject, ResourceDef } from '../registry.ts';
+
+import type { ResourceDef } from '../registry.ts';
 import type { ResourceRequestInfo } from '../request-info.ts';
+
 import { statusFor } from '../status.ts';
+
 import { serveWatch } from '../watch.ts';
 
 export interface WatchDeps {
