@@ -26,14 +26,14 @@ const NAME = 'bootstrap-token-abcdef';
 const TOKEN = 'abcdef.0123456789abcdef';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-function tokenSecret(expiration: string | undefined): JsonObject {
+function tokenSecret(expiration: string | undefined, id = 'abcdef'): JsonObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: NAME, namespace: 'kube-system', resourceVersion: '7' },
+    metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system', resourceVersion: '7' },
     type: BOOTSTRAP_TOKEN_SECRET_TYPE,
     data: {
-      'token-id': b64('abcdef'),
+      'token-id': b64(id),
       'token-secret': b64('0123456789abcdef'),
       'usage-bootstrap-authentication': b64('true'),
       'usage-bootstrap-signing': b64('true'),
@@ -141,12 +141,14 @@ describe('every user of the bootstrap-token rule agrees', () => {
   test('a Secret with expiration 2030-01-01 is refused over HTTP with 422 naming data[expiration], and not stored', async () => {
     const api = await startTestApi({ admission });
     try {
-      const { metadata: _, ...rest } = tokenSecret('2030-01-01');
+      // Another id than the fixture's own bootstrap token (startTestApi stores bootstrap-token-abcdef).
+      const other = 'q1w2e3';
+      const { metadata: _, ...rest } = tokenSecret('2030-01-01', other);
       const res = await api.server.app.inject({
         method: 'POST',
         url: '/api/v1/namespaces/kube-system/secrets',
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        payload: JSON.stringify({ ...rest, metadata: { name: NAME, namespace: 'kube-system' } }),
+        payload: JSON.stringify({ ...rest, metadata: { name: `bootstrap-token-${other}`, namespace: 'kube-system' } }),
       });
       assert.equal(res.statusCode, 422);
       const body: unknown = res.json();
@@ -157,7 +159,7 @@ describe('every user of the bootstrap-token rule agrees', () => {
       );
       const get = await api.server.app.inject({
         method: 'GET',
-        url: `/api/v1/namespaces/kube-system/secrets/${NAME}`,
+        url: `/api/v1/namespaces/kube-system/secrets/bootstrap-token-${other}`,
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
       });
       assert.equal(get.statusCode, 404);
