@@ -40,6 +40,61 @@ export interface BindingLike {
   readonly subjects?: readonly Subject[];
 }
 
+function strings(v: unknown): readonly string[] | undefined {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+}
+
+function objectMeta(v: unknown): { name: string; namespace?: string } | undefined {
+  if (typeof v !== 'object' || v === null || !('name' in v) || typeof v.name !== 'string') return undefined;
+  return 'namespace' in v && typeof v.namespace === 'string' ? { name: v.name, namespace: v.namespace } : { name: v.name };
+}
+
+/**
+ * A stored Role or ClusterRole as the evaluator reads it; undefined when it is not one (the
+ * strategy validated it on the way in, so that means a store holding something else).
+ */
+export function roleLike(obj: { readonly metadata?: unknown; readonly rules?: unknown }): RoleLike | undefined {
+  const metadata = objectMeta(obj.metadata);
+  if (!metadata || (obj.rules !== undefined && !Array.isArray(obj.rules))) return undefined;
+  const rules: PolicyRule[] = [];
+  for (const r of Array.isArray(obj.rules) ? obj.rules : []) {
+    if (typeof r !== 'object' || r === null) return undefined;
+    const rule: Record<string, readonly string[]> = {};
+    for (const k of ['verbs', 'apiGroups', 'resources', 'resourceNames', 'nonResourceURLs'] as const) {
+      const v: unknown = k in r ? Reflect.get(r, k) : undefined;
+      if (v === undefined) continue;
+      const list = strings(v);
+      if (!list) return undefined;
+      rule[k] = list;
+    }
+    rules.push(rule);
+  }
+  return { metadata, rules };
+}
+
+/** A stored RoleBinding or ClusterRoleBinding as the evaluator reads it; undefined when it is not one. */
+export function bindingLike(obj: {
+  readonly metadata?: unknown;
+  readonly roleRef?: unknown;
+  readonly subjects?: unknown;
+}): BindingLike | undefined {
+  const metadata = objectMeta(obj.metadata);
+  const ref = obj.roleRef;
+  if (!metadata || typeof ref !== 'object' || ref === null || !('kind' in ref) || !('name' in ref)) return undefined;
+  if (typeof ref.kind !== 'string' || typeof ref.name !== 'string') return undefined;
+  const subjects: Subject[] = [];
+  for (const s of Array.isArray(obj.subjects) ? obj.subjects : []) {
+    if (typeof s !== 'object' || s === null || !('kind' in s) || !('name' in s) || typeof s.kind !== 'string' || typeof s.name !== 'string')
+      return undefined;
+    subjects.push(
+      'namespace' in s && typeof s.namespace === 'string'
+        ? { kind: s.kind, name: s.name, namespace: s.namespace }
+        : { kind: s.kind, name: s.name },
+    );
+  }
+  return { metadata, roleRef: { kind: ref.kind, name: ref.name }, subjects };
+}
+
 export interface RbacPolicy {
   readonly clusterRoles: readonly RoleLike[];
   readonly clusterRoleBindings: readonly BindingLike[];

@@ -118,7 +118,7 @@ export function signingSessionApi(signer: SessionSigner | undefined, signerMode:
     },
     async delete(name: string, user: UserInfo) {
       const current = find(name);
-      if ((current.status as JsonObject).phase !== 'Open') return current;
+      if (!isObject(current.status) || current.status.phase !== 'Open') return current;
       const info = await (signer as SessionSigner).closeSession(actor(user));
       if (!info) throw new NotFoundError('SESSION_NOT_FOUND', 'no signing session is open');
       return sessionObject(info, (signer as SessionSigner).status(), false);

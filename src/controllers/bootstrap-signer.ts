@@ -5,7 +5,7 @@
  * a dead token finds no signature.
  */
 import { BOOTSTRAP_TOKEN_NAMESPACE, checkBootstrapTokenSecret } from '../api/index.ts';
-import type { JsonObject } from '../base/json.ts';
+import { isObject } from '../base/json.ts';
 import { signDetachedJws } from '../pki/index.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import { type ClusterClient, CONFIGMAPS, SECRETS } from './cluster.ts';
@@ -17,7 +17,7 @@ const JWS_PREFIX = 'jws-kubeconfig-';
 export async function reconcileClusterInfo(client: ClusterClient, now: Date): Promise<ReconcileResult | undefined> {
   const cm = await client.get(CONFIGMAPS, CLUSTER_INFO_NAMESPACE, CLUSTER_INFO_NAME);
   if (!cm) return undefined;
-  const data = (typeof cm.data === 'object' && cm.data !== null ? cm.data : {}) as Record<string, unknown>;
+  const data = isObject(cm.data) ? cm.data : {};
   const kubeconfig = data.kubeconfig;
   if (typeof kubeconfig !== 'string') return undefined;
   const next: Record<string, unknown> = Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith(JWS_PREFIX)));
@@ -32,7 +32,7 @@ export async function reconcileClusterInfo(client: ClusterClient, now: Date): Pr
     if (exp !== undefined) soonest = Math.min(soonest ?? exp, exp);
   }
   const changed = JSON.stringify(Object.entries(next).sort()) !== JSON.stringify(Object.entries(data).sort());
-  if (changed) await client.update(CONFIGMAPS, { ...cm, data: next } as JsonObject);
+  if (changed) await client.update(CONFIGMAPS, { ...cm, data: next });
   // Expiry removes a signature even when no event arrives.
   return soonest === undefined ? undefined : { requeueAfterMs: Math.max(1000, soonest - now.getTime() + 1000) };
 }

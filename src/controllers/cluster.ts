@@ -60,7 +60,7 @@ export async function appendApprovalCondition(
   condition: Record<string, string>,
   now: Date,
 ): Promise<void> {
-  const status = typeof csr.status === 'object' && csr.status !== null ? (csr.status as JsonObject) : {};
+  const status = isObject(csr.status) ? csr.status : {};
   await client.update(
     CSRS,
     { ...csr, status: { ...status, conditions: [...csrConditions(csr), { ...condition, lastUpdateTime: formatRfc3339(now) }] } },

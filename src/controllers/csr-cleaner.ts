@@ -5,7 +5,7 @@
  * conditional on the resourceVersion read, so a CSR that changed is left for the next sweep.
  */
 import { csrCertificatePem, csrConditions } from '../api/index.ts';
-import type { JsonObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { rfc3339Millis } from '../base/rfc3339.ts';
 import { parseCertificateBundle } from '../pki/index.ts';
 import { type ClusterClient, CSRS, isRaceError } from './cluster.ts';
@@ -36,7 +36,8 @@ export function cleanupReason(csr: JsonObject, now: Date): string | undefined {
   if (denied && olderThan(denied.lastUpdateTime, HOUR, now)) return 'denied over an hour ago';
   const failed = conditions.find((c) => c.type === 'Failed');
   if (failed && olderThan(failed.lastUpdateTime, HOUR, now)) return 'failed over an hour ago';
-  const created = (csr.metadata as Record<string, unknown> | undefined)?.creationTimestamp;
+  const meta = isObject(csr.metadata) ? csr.metadata : {};
+  const created = meta.creationTimestamp;
   if (!approved && !denied && !failed && olderThan(typeof created === 'string' ? created : undefined, 24 * HOUR, now))
     return 'pending for over a day';
   return undefined;
@@ -46,10 +47,10 @@ export async function sweepCsrs(client: ClusterClient, now: Date): Promise<strin
   const deleted: string[] = [];
   for (const csr of await client.list(CSRS)) {
     if (cleanupReason(csr, now) === undefined) continue;
-    const meta = csr.metadata as Record<string, unknown>;
+    const { name, resourceVersion } = csr.metadata;
     try {
-      await client.delete(CSRS, '', String(meta.name), String(meta.resourceVersion));
-      deleted.push(String(meta.name));
+      await client.delete(CSRS, '', name, resourceVersion ?? '');
+      deleted.push(name);
     } catch (error) {
       if (!isRaceError(error)) throw error;
     }

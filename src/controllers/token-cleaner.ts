@@ -13,7 +13,7 @@ export async function reconcileToken(name: string, client: ClusterClient, now: D
   const expiry = tokenExpiry(secret);
   if (expiry.kind === 'never') return undefined;
   if (tokenExpired(expiry, now)) {
-    const rv = String((secret.metadata as Record<string, unknown>).resourceVersion ?? '');
+    const rv = secret.metadata.resourceVersion ?? '';
     try {
       await client.delete(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE, name, rv);
     } catch (error) {

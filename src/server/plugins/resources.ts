@@ -8,9 +8,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import type { Logger } from 'pino';
-
+import { metadataString } from '../../api/index.ts';
 import { MethodNotAllowedError, NotFoundError, type TlsbootError, UnsupportedMediaTypeError } from '../../base/errors.ts';
-
 import { isObject, type JsonObject } from '../../base/json.ts';
 
 import { APPLY_PATCH_TYPE, fieldManagerOf, serveApply } from '../apply.ts';
@@ -114,7 +113,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
       case 'get': {
         const obj = await rest.get(def, target);
         if (!table || info.subresource !== '') return reply.send(obj);
-        const rv = String((obj.metadata as JsonObject | undefined)?.resourceVersion ?? '');
+        const rv = metadataString(obj, 'resourceVersion') ?? '';
         return reply.send(
           buildTable({ columns: def.columns, items: [obj], resourceVersion: rv, now: o.now(), includeObject: query.get('includeObject') }),
         );
@@ -125,8 +124,8 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
         const fields = parseFieldSelector(
           query.get('fieldSelector'),
           {
-            'metadata.name': (obj) => String((obj.metadata as JsonObject | undefined)?.name ?? ''),
-            'metadata.namespace': (obj) => String((obj.metadata as JsonObject | undefined)?.namespace ?? ''),
+            'metadata.name': (obj) => metadataString(obj, 'name') ?? '',
+            'metadata.namespace': (obj) => metadataString(obj, 'namespace') ?? '',
             ...def.fields,
           },
           def.resource,
