@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type ApiResource, type ClusterClient, CONFIGMAPS, type KubeObject, SECRETS } from '../src/api/cluster-client.ts';
+import { CONFIGMAPS, SECRETS } from '../src/api/cluster-client.ts';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE, NodeNameIndex, reservedIdentities } from '../src/api/index.ts';
-import type { ListWatch } from '../src/api/list-watch.ts';
 import { isTlsbootError } from '../src/base/errors.ts';
-import { isObject, type JsonObject } from '../src/base/json.ts';
+import type { JsonObject } from '../src/base/json.ts';
 import { listRows } from '../src/cli/commands/token.ts';
 import { CLUSTER_INFO_NAME, reconcileClusterInfo } from '../src/controllers/bootstrap-signer.ts';
+import { MemoryCluster } from '../src/controllers/testing.ts';
 import { reconcileToken } from '../src/controllers/token-cleaner.ts';
 import { ControlPlaneAdmission } from '../src/server/admission.ts';
 import { bootstrapTokenAuthenticator } from '../src/server/authn.ts';
@@ -42,46 +42,12 @@ function tokenSecret(expiration: string | undefined, id = 'abcdef'): JsonObject 
   };
 }
 
-/** The calls the cleaner and the bootstrap signer make, over one Secret and cluster-info. */
-class OneTokenCluster implements ClusterClient {
-  readonly objects = new Map<string, JsonObject>();
-  readonly deleted: string[] = [];
-  constructor(secret: JsonObject) {
-    this.objects.set(`${SECRETS.resource}/${NAME}`, secret);
-    this.objects.set(`${CONFIGMAPS.resource}/${CLUSTER_INFO_NAME}`, {
-      metadata: { name: CLUSTER_INFO_NAME, namespace: 'kube-public' },
-      data: { kubeconfig: 'apiVersion: v1\n' },
-    });
-  }
-  private kube(obj: JsonObject): KubeObject {
-    const meta = obj.metadata;
-    assert.ok(isObject(meta) && typeof meta.name === 'string');
-    return { ...obj, metadata: { ...meta, name: meta.name } };
-  }
-  async get(r: ApiResource, _namespace: string, name: string): Promise<KubeObject | undefined> {
-    const obj = this.objects.get(`${r.resource}/${name}`);
-    return obj === undefined ? undefined : this.kube(obj);
-  }
-  async list(r: ApiResource): Promise<KubeObject[]> {
-    return [...this.objects].filter(([key]) => key.startsWith(`${r.resource}/`)).map(([, obj]) => this.kube(obj));
-  }
-  async update(r: ApiResource, obj: JsonObject): Promise<KubeObject> {
-    this.objects.set(`${r.resource}/${CLUSTER_INFO_NAME}`, obj);
-    return this.kube(obj);
-  }
-  async delete(r: ApiResource, _namespace: string, name: string): Promise<void> {
-    this.objects.delete(`${r.resource}/${name}`);
-    this.deleted.push(name);
-  }
-  create(): never {
-    throw new Error('not used here');
-  }
-  listWatch(): ListWatch<KubeObject> {
-    throw new Error('not used here');
-  }
-  allowed(): never {
-    throw new Error('not used here');
-  }
+/** One Secret and cluster-info, as the cleaner and the bootstrap signer see them. */
+function oneTokenCluster(secret: JsonObject): MemoryCluster {
+  const cluster = new MemoryCluster();
+  cluster.put(SECRETS, secret);
+  cluster.put(CONFIGMAPS, { metadata: { name: CLUSTER_INFO_NAME, namespace: 'kube-public' }, data: { kubeconfig: 'apiVersion: v1\n' } });
+  return cluster;
 }
 
 /** `valid`: usable at NOW; `wellFormed`: an RFC 3339 expiration (or none), which admission requires. */
@@ -115,11 +81,11 @@ describe('every user of the bootstrap-token rule agrees', () => {
       const user = await bootstrapTokenAuthenticator(async (name) => (name === NAME ? secret : undefined))(TOKEN, NOW);
       assert.equal(user !== undefined, c.valid, 'authentication');
 
-      const forCleaner = new OneTokenCluster(secret);
+      const forCleaner = oneTokenCluster(secret);
       await reconcileToken(NAME, forCleaner, NOW);
       assert.equal(forCleaner.deleted.length === 0, c.valid || c.expiration === undefined, 'token cleaner');
 
-      const forSigner = new OneTokenCluster(secret);
+      const forSigner = oneTokenCluster(secret);
       await reconcileClusterInfo(forSigner, NOW);
       const data = forSigner.objects.get(`${CONFIGMAPS.resource}/${CLUSTER_INFO_NAME}`)?.data;
       assert.equal(typeof data === 'object' && data !== null && 'jws-kubeconfig-abcdef' in data, c.valid, 'bootstrap signer');

@@ -23,11 +23,10 @@ import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
 import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
-import { Informer } from '../runtime/informer.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
 import { StaticTokens } from '../server/authn.ts';
-import { RbacAuthorizer } from '../server/authz.ts';
+import { RbacAuthorizer, startRbacInformers } from '../server/authz.ts';
 import {
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
   BOOTSTRAP_CLUSTER_ROLES,
@@ -273,21 +272,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await createIfAbsent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
     await ensureClusterInfo(store, advertised, caPem, now);
 
-    const cache = (resource: string) =>
-      new Informer({
-        source: storeListWatch(store, storeKey(resource)),
-        onError: (e) => p.logger.warn({ error: String(e) }, 'rbac informer'),
-      });
-    const rbac = {
-      clusterRoles: cache('clusterroles'),
-      clusterRoleBindings: cache('clusterrolebindings'),
-      roles: cache('roles'),
-      roleBindings: cache('rolebindings'),
-    };
-    for (const c of Object.values(rbac)) {
-      await c.start();
-      cleanup.push(() => c.close());
-    }
+    const rbac = await startRbacInformers(store, (e) => p.logger.warn({ error: String(e) }, 'rbac informer'));
+    cleanup.push(() => rbac.close());
     const authorizer = new NodeRestrictingAuthorizer(new RbacAuthorizer(rbac));
     const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
     p.logger.info(

@@ -10,23 +10,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
 import { BOOTSTRAP_TOKEN_SECRET_TYPE } from '../api/index.ts';
-import type { ListWatch } from '../api/list-watch.ts';
 import { FakeClock } from '../base/clock.ts';
-import { UnavailableError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
 import { Controller, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { CLUSTER_INFO_NAME, CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
-import { type ApiResource, type ClusterClient, CONFIGMAPS, type KubeObject, SECRETS } from './cluster.ts';
+import { CONFIGMAPS, SECRETS } from './cluster.ts';
+import { MemoryCluster } from './testing.ts';
 
 const CONFIGMAP_RESOURCE = CONFIGMAPS.resource;
 const SECRET_RESOURCE = SECRETS.resource;
-
-function asKube(obj: JsonObject): KubeObject {
-  const meta = obj.metadata;
-  assert.ok(typeof meta === 'object' && meta !== null && 'name' in meta && typeof meta.name === 'string');
-  return { ...obj, metadata: { ...meta, name: meta.name } };
-}
 
 import { reconcileToken } from './token-cleaner.ts';
 
@@ -37,42 +30,6 @@ const START = Date.parse('2026-06-01T00:00:00Z');
 const NAME = 'bootstrap-token-abcdef';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/** Only the calls these two controllers make; `failures` makes the next reads fail as an outage would. */
-class FakeCluster implements ClusterClient {
-  readonly objects = new Map<string, JsonObject>();
-  readonly deleted: string[] = [];
-  failures = 0;
-  async get(r: ApiResource, _namespace: string, name: string): Promise<KubeObject | undefined> {
-    if (this.failures > 0) {
-      this.failures--;
-      throw new UnavailableError('TEST_OUTAGE', 'the store is away');
-    }
-    const obj = this.objects.get(`${r.resource}/${name}`);
-    return obj === undefined ? undefined : asKube(obj);
-  }
-  async list(r: ApiResource): Promise<KubeObject[]> {
-    return [...this.objects].filter(([key]) => key.startsWith(`${r.resource}/`)).map(([, obj]) => asKube(obj));
-  }
-  async update(r: ApiResource, obj: JsonObject): Promise<KubeObject> {
-    const kube = asKube(obj);
-    this.objects.set(`${r.resource}/${kube.metadata.name}`, obj);
-    return kube;
-  }
-  async delete(r: ApiResource, _namespace: string, name: string): Promise<void> {
-    this.objects.delete(`${r.resource}/${name}`);
-    this.deleted.push(name);
-  }
-  create(): never {
-    throw new Error('not used here');
-  }
-  listWatch(): ListWatch<KubeObject> {
-    throw new Error('not used here');
-  }
-  allowed(): never {
-    throw new Error('not used here');
-  }
-}
 
 function tokenSecret(expiresAt: number): JsonObject {
   return {
@@ -88,9 +45,9 @@ function tokenSecret(expiresAt: number): JsonObject {
 }
 
 /** One controller as the manager wires it, on a fake clock, with a token; records when it reconciles. */
-function harness(expiresAt: number, reconcile: (name: string, cluster: FakeCluster, now: Date) => Promise<ReconcileResult | undefined>) {
+function harness(expiresAt: number, reconcile: (name: string, cluster: MemoryCluster, now: Date) => Promise<ReconcileResult | undefined>) {
   const clock = new FakeClock(START);
-  const cluster = new FakeCluster();
+  const cluster = new MemoryCluster();
   cluster.objects.set(`${SECRET_RESOURCE}/${NAME}`, tokenSecret(expiresAt));
   const queue = new WorkQueue({ clock, baseDelayMs: 200 });
   const reconciled: number[] = [];

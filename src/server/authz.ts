@@ -1,10 +1,11 @@
 /**
- * Authorisation for the server: Kubernetes RBAC (src/api/rbac.ts) over informer caches of the
- * four RBAC resources, so a decision costs no store read and follows edits within a watch event,
+ * Authorisation for the server: Kubernetes RBAC (src/api/rbac.ts) over informers of the
+ * four RBAC resources (started here over the store), so a decision costs no store read and follows edits within a watch event,
  * and kube-apiserver's wording of a Forbidden message.
  */
 import { type AuthorizationAttributes, authorize, type Decision, type PolicyRule, rulesFor, type UserInfo } from '../api/index.ts';
-import { type RbacCaches, rbacPolicy } from '../store/index.ts';
+import { Informer } from '../runtime/informer.ts';
+import { type RbacCaches, rbacPolicy, type Store, type StoredObject, storeListWatch } from '../store/index.ts';
 
 export type { RbacCaches };
 
@@ -12,6 +13,35 @@ export interface Authorizer {
   authorize(attributes: AuthorizationAttributes): Decision;
   /** The rules `user` has in `namespace`, for SelfSubjectRulesReview; an authorizer without it answers `incomplete`. */
   rulesFor?(user: UserInfo, namespace: string): { resource: PolicyRule[]; nonResource: PolicyRule[] };
+}
+
+/** The four RBAC informers over the store, started (synced); `close()` stops them. */
+export async function startRbacInformers(
+  store: Store,
+  onError?: (error: unknown) => void,
+): Promise<RbacCaches & { close(): Promise<void> }> {
+  const informer = (resource: string) =>
+    new Informer<StoredObject>({
+      source: storeListWatch(store, `rbac.authorization.k8s.io/${resource}`),
+      ...(onError === undefined ? {} : { onError }),
+    });
+  const caches = {
+    clusterRoles: informer('clusterroles'),
+    clusterRoleBindings: informer('clusterrolebindings'),
+    roles: informer('roles'),
+    roleBindings: informer('rolebindings'),
+  };
+  const all = Object.values(caches);
+  const close = async () => {
+    for (const i of all) await i.close();
+  };
+  try {
+    for (const i of all) await i.start();
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { ...caches, close };
 }
 
 export class RbacAuthorizer implements Authorizer {

@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EMPTY_SERVING_CONTEXT } from '../api/serving-policy.ts';
 import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
-import { Informer } from '../runtime/informer.ts';
-import { type StoredObject, storeListWatch } from '../store/index.ts';
 import { ControlPlaneAdmission } from './admission.ts';
 import { StaticTokens } from './authn.ts';
-import { type Authorizer, RbacAuthorizer } from './authz.ts';
+import { type Authorizer, RbacAuthorizer, startRbacInformers } from './authz.ts';
 import { BOOTSTRAP_CLUSTER_ROLE_BINDINGS, BOOTSTRAP_CLUSTER_ROLES } from './bootstrap-policy.ts';
 import { NodeRestrictingAuthorizer } from './node-restriction.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from './testing.ts';
@@ -48,7 +46,7 @@ function node(name: string, extra: { labels?: Record<string, string>; taints?: u
 
 describe('Nodes and node restriction', () => {
   let api: TestApi;
-  const caches: Informer<StoredObject>[] = [];
+  const closers: (() => Promise<void>)[] = [];
   before(async () => {
     let rbac: Authorizer | undefined;
     // Masters pass outright so the test can seed the policy through the API before RBAC has it.
@@ -73,21 +71,12 @@ describe('Nodes and node restriction', () => {
         assert.equal(r.statusCode, 201, r.body);
       }
     }
-    const cache = (resource: string) => new Informer({ source: storeListWatch(api.store, `rbac.authorization.k8s.io/${resource}`) });
-    const rbacCaches = {
-      clusterRoles: cache('clusterroles'),
-      clusterRoleBindings: cache('clusterrolebindings'),
-      roles: cache('roles'),
-      roleBindings: cache('rolebindings'),
-    };
-    for (const c of Object.values(rbacCaches)) {
-      await c.start();
-      caches.push(c);
-    }
+    const rbacCaches = await startRbacInformers(api.store);
+    closers.push(() => rbacCaches.close());
     rbac = new RbacAuthorizer(rbacCaches);
   });
   after(async () => {
-    for (const c of caches) await c.close();
+    for (const c of closers) await c();
     await api?.close();
   });
 

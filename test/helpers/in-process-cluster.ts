@@ -13,10 +13,9 @@ import { HttpClusterClient } from '../../src/client/cluster-client.ts';
 import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../../src/controllers/manifests.ts';
 import { IdentityCaches } from '../../src/runtime/identity-caches.ts';
-import { Informer } from '../../src/runtime/informer.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../../src/server/admission.ts';
 import { StaticTokens } from '../../src/server/authn.ts';
-import { RbacAuthorizer } from '../../src/server/authz.ts';
+import { RbacAuthorizer, startRbacInformers } from '../../src/server/authz.ts';
 import {
   BOOTSTRAP_CLUSTER_ROLE_BINDINGS,
   BOOTSTRAP_CLUSTER_ROLES,
@@ -69,14 +68,7 @@ export async function startInProcessCluster(o: {
       const { namespace, name, object } = storable(obj);
       await store.create({ resource: `${RBAC}/${resource}`, namespace, name }, object);
     }
-  const informer = (resource: string) => new Informer<StoredObject>({ source: storeListWatch(store, `${RBAC}/${resource}`) });
-  const rbac = {
-    clusterRoles: informer('clusterroles'),
-    clusterRoleBindings: informer('clusterrolebindings'),
-    roles: informer('roles'),
-    roleBindings: informer('rolebindings'),
-  };
-  for (const i of Object.values(rbac)) await i.start();
+  const rbac = await startRbacInformers(store);
   const identity = new IdentityCaches({
     source: (r) => storeListWatch(store, storeKeyOf(r)),
     reserved: o.reserved,
@@ -110,7 +102,7 @@ export async function startInProcessCluster(o: {
       adminKube.close();
       await api.close();
       await identity.close();
-      for (const i of Object.values(rbac)) await i.close();
+      await rbac.close();
       await store.close();
     },
   };
