@@ -50,13 +50,18 @@ export class HttpClusterClient implements ClusterClient {
     return (await this.listAt(r, namespace)).items;
   }
 
-  private async listAt(r: ApiResource, namespace: string | undefined): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+  private async listAt(
+    r: ApiResource,
+    namespace: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const items: KubeObject[] = [];
     let resourceVersion = '';
     let next: string | undefined;
     do {
       const page = await this.kube.request(resourcePath(r, namespace), {
         query: { limit: '500', ...(next === undefined ? {} : { continue: next }) },
+        ...(signal === undefined ? {} : { signal }),
       });
       const list = Array.isArray(page.items) ? page.items : [];
       for (const item of list) if (isKubeObject(item)) items.push(item);
@@ -93,7 +98,7 @@ export class HttpClusterClient implements ClusterClient {
   listWatch(r: ApiResource, namespace?: string): ListWatch<KubeObject> {
     const kube = this.kube;
     return {
-      list: () => this.listAt(r, namespace),
+      list: (signal) => this.listAt(r, namespace, signal),
       async *watch(resourceVersion: string, signal: AbortSignal): AsyncIterable<ListWatchEvent<KubeObject>> {
         const query = { resourceVersion, allowWatchBookmarks: 'true' };
         for await (const e of kube.watch(resourcePath(r, namespace), query, signal)) {

@@ -103,12 +103,9 @@ export async function startStandaloneControllers(p: StandaloneControllersParams)
     return { identity: undefined, close: closeAll };
   }
   const identity = le.identity ?? `${hostname()}_${randomUUID()}`;
-  let running: ControllerManager | undefined;
-  const stopRunning = async () => {
-    const m = running;
-    running = undefined;
-    await m?.close();
-  };
+  // Each term of leadership has its own manager, stopped when that term ends (its signal aborts),
+  // even while it is still loading: a deposed leader starts nothing afterwards.
+  const terms = new Set<Promise<void>>();
   const elector = new LeaderElector({
     client: leaseClientOf(client),
     namespace: LEADER_LEASE_NAMESPACE,
@@ -117,23 +114,28 @@ export async function startStandaloneControllers(p: StandaloneControllersParams)
     leaseDurationMs: le.leaseDurationMs,
     renewDeadlineMs: le.renewDeadlineMs,
     retryPeriodMs: le.retryPeriodMs,
-    onStartedLeading: async (signal) => {
+    onStartedLeading: (signal) => {
       p.logger.info({ identity }, 'became the leader: starting the controllers');
       const m = newManager();
-      running = m;
-      await m.start();
-      if (signal.aborted) await stopRunning();
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => void m.close().then(resolve, resolve);
+        if (signal.aborted) stop();
+        else signal.addEventListener('abort', stop, { once: true });
+      });
+      terms.add(stopped);
+      void stopped.then(() => terms.delete(stopped));
+      return m.start();
     },
     onStoppedLeading: async () => {
+      await Promise.all(terms);
       p.logger.warn({ identity }, 'no longer the leader: controllers stopped');
-      await stopRunning();
     },
     onNewLeader: (leader) => p.logger.info({ leader }, 'leader observed'),
     onError: (error) => p.logger.warn({ error: String(error) }, 'leader election'),
   });
   closers.push(async () => {
     await elector.close();
-    await stopRunning();
+    await Promise.all(terms);
   });
   elector.start();
   return { identity, close: closeAll };

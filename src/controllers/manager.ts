@@ -67,6 +67,8 @@ export class ControllerManager {
   private sweeping: Promise<void> = Promise.resolve();
   private requeueSigning: () => void = () => {};
   private synced = false;
+  private closed = false;
+  private starting: Promise<void> | undefined;
 
   constructor(options: ControllerManagerOptions) {
     this.o = options;
@@ -86,7 +88,17 @@ export class ControllerManager {
     return this.o.controllers === undefined || this.o.controllers.has(name);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Loads the informers, then starts the controllers. A close() that comes first, or while the
+   * informers load, wins: no controller ever starts after it (a deposed leader must not act).
+   */
+  start(): Promise<void> {
+    this.starting ??= this.run();
+    return this.starting;
+  }
+
+  private async run(): Promise<void> {
+    if (this.closed) return;
     const { client, now, logger } = this.o;
     const clock = this.o.clock ?? REAL_CLOCK;
     const informerClock = { clock };
@@ -150,21 +162,19 @@ export class ControllerManager {
     };
     const csrWork = this.runs('approver') || this.runs('serving-approver') || this.runs('signer');
     const tokenWork = this.runs('token-cleaner') || this.runs('bootstrap-signer');
-    if (csrWork) {
-      await identity.start();
-      await csrInformer.start();
-      this.informers.push(csrInformer);
+    // Owned before they load, so that a close() meanwhile stops them too.
+    const loading: Informer<KubeObject>[] = [
+      ...(csrWork ? [csrInformer] : []),
+      ...(this.runs('serving-approver') ? [nodeInformer] : []),
+      ...(tokenWork ? [secretInformer, configInformer] : []),
+    ];
+    this.informers.push(...loading);
+    if (csrWork) await identity.start();
+    for (const i of loading) {
+      if (this.closed) return;
+      await i.start();
     }
-    if (this.runs('serving-approver')) {
-      await nodeInformer.start();
-      this.informers.push(nodeInformer);
-    }
-    if (tokenWork) {
-      for (const i of [secretInformer, configInformer]) {
-        await i.start();
-        this.informers.push(i);
-      }
-    }
+    if (this.closed) return;
     const add = (name: ControllerName, queue: WorkQueue, controller: () => Controller) => {
       if (this.runs(name)) this.controllers.push(controller());
       else queue.close();
@@ -256,10 +266,13 @@ export class ControllerManager {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.sweepTimer?.cancel();
     await Promise.all(this.controllers.map((c) => c.close()));
     await this.sweeping;
     await Promise.all(this.informers.map((i) => i.close()));
     await this.identity?.close();
+    // Not waited for: a start() stuck on an API that does not answer ends on its own, starting nothing.
+    void this.starting?.catch(() => undefined);
   }
 }
