@@ -29,7 +29,7 @@ import {
 } from './helpers/processes.ts';
 
 const GROUP = 'tlsboot:controllers-test';
-const LEASE_SECONDS = 4;
+const LEASE_SECONDS = 5;
 
 interface Controllers {
   readonly name: string;

@@ -37,8 +37,17 @@ export function inProcessKubeClient(app: ApiServer['app'], token: string): KubeC
       return { status: res.statusCode, body: res.rawPayload };
     },
     async stream(r, signal) {
-      const res = await app.inject({ method: 'GET', url: r.path, headers: { ...r.headers }, payloadAsStream: true, signal });
-      return { status: res.statusCode, body: res.stream() };
+      // The response stream is handed the abort only once it has a listener: aborted earlier,
+      // light-my-request destroys it with nobody listening, an uncaught error.
+      const inner = new AbortController();
+      const res = await app.inject({ method: 'GET', url: r.path, headers: { ...r.headers }, payloadAsStream: true, signal: inner.signal });
+      const body = res.stream();
+      body.on('error', () => {});
+      const abort = () => inner.abort();
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+      body.once('close', () => signal.removeEventListener('abort', abort));
+      return { status: res.statusCode, body };
     },
   };
   return new KubeClient({ server: IN_PROCESS_SERVER, token, timeoutMs: 60_000 }, transport);

@@ -343,7 +343,10 @@ function configProblem(identity: string, leaseDurationMs: number, renewDeadlineM
   ] as const) {
     if (!Number.isFinite(value) || value < 1000) return `${field} must be at least 1 s, not ${value} ms`;
   }
-  if (leaseDurationMs <= renewDeadlineMs) return 'leaseDuration must be greater than renewDeadline';
+  // Stricter than client-go: a leader notices a failed renewal only at its next retry tick, so it
+  // may act until renewDeadline + retryPeriod after its last renewal; a candidate must wait longer.
+  if (leaseDurationMs <= renewDeadlineMs + retryPeriodMs)
+    return 'leaseDuration must be greater than renewDeadline + retryPeriod, or two instances could act at once';
   if (renewDeadlineMs <= JITTER_FACTOR * retryPeriodMs) return `renewDeadline must be greater than ${JITTER_FACTOR} x retryPeriod`;
   return undefined;
 }
