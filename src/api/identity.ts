@@ -21,7 +21,10 @@ export const NODE_ADDRESSES_RESOURCE = 'tlsboot.io/nodeaddresses';
 
 /** The claim object's name for an address: its comparable form, with ":" spelled "-" for IPv6. */
 export function addressClaimName(ip: string): string {
-  return `ip-${comparableIp(ip).replaceAll(':', '-')}`;
+  const name = `ip-${comparableIp(ip).replaceAll(':', '-')}`;
+  // An object name must end alphanumeric; only an IPv6 address ending in `::` ends in `-`, and no
+  // canonical address ends in `::0`, so the `0` added makes no two addresses share a name.
+  return name.endsWith('-') ? `${name}0` : name;
 }
 
 /** One server certificate's contribution to the reserved set, named for people. */

@@ -52,15 +52,26 @@ export interface StandaloneControllers {
 
 export async function startStandaloneControllers(p: StandaloneControllersParams): Promise<StandaloneControllers> {
   const runsSigner = p.controllers === undefined || p.controllers.has('signer');
-  const kube = new KubeClient(loadKubeconfig(p.kubeconfig));
+  const config = loadKubeconfig(p.kubeconfig);
+  const caPath = pkiPath(p.dir, 'ca', 'crt');
+  const caPem = runsSigner ? readIfPresent(caPath) : undefined;
+  if (runsSigner) {
+    if (!caPem)
+      throw new InvalidError('PKI_MISSING', `${caPath} is missing: the signer controller needs the cluster CA (--dir)`, { field: 'dir' });
+    // Whatever the server shows is signed with the CA key: it must be the cluster's own API server.
+    if (config.insecureSkipTlsVerify)
+      throw new InvalidError(
+        'KUBECONFIG_INSECURE',
+        `${p.kubeconfig} skips verifying the API server; the signer signs what that server shows, so it must be verified (drop insecure-skip-tls-verify)`,
+        { field: 'kubeconfig' },
+      );
+  }
+  // With the signer, the API server is trusted only if the cluster CA it signs with vouches for it.
+  const kube = new KubeClient(caPem ? { ...config, caPem: caPem.toString('utf8') } : config);
   const client = new HttpClusterClient(kube);
   const closers: (() => Promise<void>)[] = [async () => kube.close()];
   let signer: ReturnType<typeof buildSigner>['signer'];
-  if (runsSigner) {
-    const caPath = pkiPath(p.dir, 'ca', 'crt');
-    const caPem = readIfPresent(caPath);
-    if (!caPem)
-      throw new InvalidError('PKI_MISSING', `${caPath} is missing: the signer controller needs the cluster CA (--dir)`, { field: 'dir' });
+  if (runsSigner && caPem) {
     const audit = new FileAuditLog(join(p.dir, 'audit.log'), p.now);
     closers.push(async () => audit.close());
     signer = buildSigner(

@@ -8,15 +8,10 @@
  */
 import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
 import { BOOKKEEPING_RESOURCES, TLSBOOT_GROUP } from '../api/cluster-client.ts';
-import {
-  BOOTSTRAP_TOKEN_NAMESPACE,
-  SIGNER_KUBE_APISERVER_CLIENT,
-  SIGNER_KUBELET_CLIENT,
-  SIGNER_KUBELET_SERVING,
-  SIGNER_LEGACY_UNKNOWN,
-} from '../api/index.ts';
+import { BOOTSTRAP_TOKEN_NAMESPACE, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING } from '../api/index.ts';
 import type { JsonObject } from '../base/json.ts';
 import { CLUSTER_INFO_NAMESPACE } from './bootstrap-signer.ts';
+import { BUILT_IN_SIGNERS } from './signer.ts';
 
 /** The name of the controllers' ClusterRole, Roles and bindings. */
 export const CONTROLLERS_ROLE = 'tlsboot:controllers';
@@ -71,7 +66,7 @@ export function controllerRbac(subject: ControllerSubject): { clusterScoped: Jso
       {
         apiGroups: [CSR],
         resources: ['signers'],
-        resourceNames: [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, SIGNER_LEGACY_UNKNOWN],
+        resourceNames: [...BUILT_IN_SIGNERS],
         verbs: ['sign'],
       },
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
