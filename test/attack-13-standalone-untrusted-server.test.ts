@@ -9,14 +9,21 @@
  * (and so never sign for a server they cannot authenticate).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import pino from 'pino';
 import { reservedIdentities } from '../src/api/index.ts';
 import { startStandaloneControllers } from '../src/control-plane/standalone-controllers.ts';
-import { certificateToPem, commonName, createCsrPem, generatePrivateKey, parseCertificateBundle, privateKeyToPem } from '../src/pki/index.ts';
+import {
+  certificateToPem,
+  commonName,
+  createCsrPem,
+  generatePrivateKey,
+  parseCertificateBundle,
+  privateKeyToPem,
+} from '../src/pki/index.ts';
 import { ADMIN_TOKEN, startTestApi } from '../src/server/testing.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { tempDir, until } from './helpers/processes.ts';
@@ -95,7 +102,11 @@ test('tlsboot controllers refuses to sign for an API server it does not verify (
     const issued = await until(
       'the signer to answer the impostor',
       async () => {
-        const res = await impostor.server.app.inject({ method: 'GET', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/forged', headers });
+        const res = await impostor.server.app.inject({
+          method: 'GET',
+          url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/forged',
+          headers,
+        });
         const status = (res.json() as { status?: { certificate?: string } }).status;
         return status?.certificate;
       },

@@ -127,6 +127,38 @@ export function nodeAddresses(obj: unknown): readonly NodeAddress[] {
   return isNode(obj) ? (obj.status?.addresses ?? []) : [];
 }
 
+function addressKey(a: NodeAddress): string | undefined {
+  if (NAME_TYPES.includes(a.type)) return `dns:${a.address.toLowerCase().replace(/\.$/, '')}`;
+  try {
+    return `ip:${comparableIp(a.address)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The addresses of Node `name` that vouch for it alone: a node reports its own addresses, so one
+ * that another Node also lists, or that is another Node's name, proves nothing (two nodes, at
+ * least one of them lying); such a SAN waits for a person instead. Undefined when there is no Node.
+ */
+export function addressesOwnedBy(name: string, nodes: readonly unknown[]): readonly NodeAddress[] | undefined {
+  const own = nodes.find((n) => isNode(n) && n.metadata.name === name);
+  if (own === undefined) return undefined;
+  const claimedElsewhere = new Set<string>();
+  for (const n of nodes) {
+    if (!isNode(n) || n.metadata.name === name) continue;
+    claimedElsewhere.add(`dns:${n.metadata.name.toLowerCase()}`);
+    for (const a of n.status?.addresses ?? []) {
+      const key = addressKey(a);
+      if (key !== undefined) claimedElsewhere.add(key);
+    }
+  }
+  return nodeAddresses(own).filter((a) => {
+    const key = addressKey(a);
+    return key !== undefined && !claimedElsewhere.has(key);
+  });
+}
+
 /** Whether a Node's addresses vouch for a serving SAN: DNS names as host or DNS names, IPs as IP addresses. */
 export function nodeAddressesInclude(addresses: readonly NodeAddress[], san: { readonly dns: string } | { readonly ip: string }): boolean {
   if ('dns' in san) return addresses.some((a) => NAME_TYPES.includes(a.type) && a.address === san.dns);

@@ -7,7 +7,7 @@
  * started, workers first, then informers, and waits for a sweep in progress.
  */
 import { lookup } from 'node:dns/promises';
-import { BOOTSTRAP_TOKEN_NAMESPACE, nodeAddresses as nodeAddressesOf, type ReservedIdentities } from '../api/index.ts';
+import { addressesOwnedBy, BOOTSTRAP_TOKEN_NAMESPACE, type ReservedIdentities } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
@@ -156,10 +156,7 @@ export class ControllerManager {
       },
       onError: (error) => logger.warn({ error: String(error) }, 'node informer'),
     });
-    const nodeAddresses = (nodeName: string) => {
-      const node = nodeInformer.get('', nodeName);
-      return node === undefined ? undefined : nodeAddressesOf(node);
-    };
+    const nodeAddresses = (nodeName: string) => addressesOwnedBy(nodeName, nodeInformer.list());
     const csrWork = this.runs('approver') || this.runs('serving-approver') || this.runs('signer');
     const tokenWork = this.runs('token-cleaner') || this.runs('bootstrap-signer');
     // Owned before they load, so that a close() meanwhile stops them too.

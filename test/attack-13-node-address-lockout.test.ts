@@ -1,0 +1,123 @@
+/**
+ * Attack (issue 13, idea 2, consequence): after node "thief" is auto-approved a serving
+ * certificate for node "victim"'s InternalIP (its own Node listing that IP is all the evidence the
+ * serving approver asks for without a policy; see attack-13-node-address-hijack), the signer signs
+ * it and claims the address for the thief for the certificate's lifetime. The victim's own serving
+ * CSR for its own address is then denied. Safe behaviour: an address two Nodes list vouches for
+ * neither (addressesOwnedBy): the thief gets no certificate for it, so it cannot lock the victim
+ * out, and the victim's request waits for a person.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { CSRS } from '../src/api/cluster-client.ts';
+import { csrCertificatePem, csrConditions, reservedIdentities } from '../src/api/index.ts';
+import { ControllerManager } from '../src/controllers/manager.ts';
+import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { ADMIN_TOKEN } from '../src/server/testing.ts';
+import { LocalSigner } from '../src/signer/signer.ts';
+import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import { selfSignedCa } from './helpers/pki.ts';
+import { until } from './helpers/processes.ts';
+
+const now = () => new Date();
+let cluster: InProcessCluster;
+let manager: ControllerManager;
+
+before(async () => {
+  cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
+  const ca = selfSignedCa();
+  manager = new ControllerManager({
+    client: cluster.client,
+    signer: new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes }),
+    now,
+    logger: { warn: () => {}, info: () => {} },
+    reserved: () => reservedIdentities([]),
+    controllers: new Set(['serving-approver', 'signer']),
+  });
+  await manager.start();
+});
+
+after(async () => {
+  await manager?.close();
+  await cluster?.close();
+});
+
+async function asNode(node: string, method: 'POST' | 'GET', url: string, body?: unknown) {
+  const res = await cluster.api.server.app.inject({
+    method,
+    url,
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      'impersonate-user': `system:node:${node}`,
+      'impersonate-group': 'system:nodes',
+      'content-type': 'application/json',
+    },
+    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+  });
+  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
+}
+
+async function registerNode(node: string, ip: string): Promise<void> {
+  const r = await asNode(node, 'POST', '/api/v1/nodes', {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: node },
+    status: {
+      addresses: [
+        { type: 'Hostname', address: node },
+        { type: 'InternalIP', address: ip },
+      ],
+    },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+}
+
+async function servingCsr(node: string, ip: string): Promise<string> {
+  const name = `serving-${node}`;
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [
+      { type: 'O', value: 'system:nodes' },
+      { type: 'CN', value: `system:node:${node}` },
+    ],
+    sans: { dns: [node], ip: [ip], email: [], uri: [] },
+  });
+  const r = await asNode(node, 'POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: 'kubernetes.io/kubelet-serving',
+      usages: ['digital signature', 'server auth'],
+    },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return name;
+}
+
+async function outcome(name: string): Promise<string> {
+  return until(`an outcome for ${name}`, async () => {
+    const csr = (await cluster.client.get(CSRS, '', name)) ?? {};
+    if (csrCertificatePem(csr) !== undefined) return 'signed';
+    const end = csrConditions(csr).find((c) => c.type === 'Denied' || c.type === 'Failed' || c.type === 'AutoApprovalWithheld');
+    return end ? `${end.type}: ${end.message}` : undefined;
+  });
+}
+
+test('an address two Nodes list is evidence for neither: the thief gets no certificate for it and the real node waits for a person', async () => {
+  await registerNode('victim', '10.6.0.9');
+  await registerNode('thief', '10.6.0.9');
+  const thiefs = await outcome(await servingCsr('thief', '10.6.0.9'));
+  const victims = await outcome(await servingCsr('victim', '10.6.0.9'));
+  // Self-reported addresses cannot say which of two nodes lies: neither is approved automatically,
+  // and the real node is not locked out by a certificate the thief holds.
+  assert.deepEqual(
+    {
+      thief: thiefs.startsWith('signed') ? 'signed' : 'refused',
+      victim: victims.startsWith('AutoApprovalWithheld') ? 'withheld' : victims,
+    },
+    { thief: 'refused', victim: 'withheld' },
+  );
+});
