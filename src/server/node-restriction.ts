@@ -61,6 +61,41 @@ function taintsOf(obj: JsonObject | undefined): string {
   return JSON.stringify(Array.isArray(spec.taints) ? spec.taints : []);
 }
 
+/** Labels a kubelet reports about itself (Kubernetes' kubelet label set). */
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname',
+  'kubernetes.io/os',
+  'kubernetes.io/arch',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/arch',
+  'beta.kubernetes.io/instance-type',
+  'node.kubernetes.io/instance-type',
+  'failure-domain.beta.kubernetes.io/zone',
+  'failure-domain.beta.kubernetes.io/region',
+  'topology.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+]);
+
+function inDomain(namespace: string, domain: string): boolean {
+  return namespace === domain || namespace.endsWith(`.${domain}`);
+}
+
+/**
+ * Whether a node may set, change or remove this label on its own Node, as Kubernetes'
+ * NodeRestriction decides: never under node-restriction.kubernetes.io (the operator's, to steer
+ * workloads); under kubernetes.io and k8s.io only the kubelet's own labels and the
+ * kubelet.kubernetes.io and node.kubernetes.io namespaces (so no node makes itself a control plane).
+ */
+export function mayNodeSetLabel(key: string): boolean {
+  if (key.startsWith(NODE_RESTRICTION_LABEL_PREFIX)) return false;
+  const slash = key.indexOf('/');
+  if (slash < 0) return true;
+  const namespace = key.slice(0, slash);
+  if (inDomain(namespace, 'node-restriction.kubernetes.io')) return false;
+  if (!inDomain(namespace, 'kubernetes.io') && !inDomain(namespace, 'k8s.io')) return true;
+  return KUBELET_LABELS.has(key) || inDomain(namespace, 'kubelet.kubernetes.io') || inDomain(namespace, 'node.kubernetes.io');
+}
+
 /**
  * Admission for a Node write by `user`: @throws FORBIDDEN (reason NODE_RESTRICTION) when a node
  * writes another Node, touches a restricted label, or changes taints after create.
@@ -73,7 +108,7 @@ export function admitNodeWrite(user: UserInfo, old: JsonObject | undefined, obj:
   const before = labelsOf(old);
   const after = labelsOf(obj);
   const restricted = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
-    (k) => k.startsWith(NODE_RESTRICTION_LABEL_PREFIX) && before[k] !== after[k],
+    (k) => !mayNodeSetLabel(k) && before[k] !== after[k],
   );
   if (restricted.length > 0) {
     throw forbidden(`node "${node}" is not allowed to modify labels: ${restricted.sort().join(', ')}`);
