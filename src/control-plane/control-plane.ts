@@ -44,6 +44,7 @@ import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
+import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
@@ -83,6 +84,8 @@ export interface ControlPlaneParams {
   readonly limits?: Partial<RequesterLimitsConfig>;
   /** Which controllers run in process (all when absent; none with an empty set). */
   readonly controllers?: ReadonlySet<ControllerName>;
+  /** Run the in-process controllers only while holding the controllers' Lease (with `tlsboot controllers` beside it). */
+  readonly leaderElection?: LeaderElectionParams;
 }
 
 const CONFIGMAP_RESOURCE = storeKeyOf(CONFIGMAPS);
@@ -322,7 +325,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       ...(p.limits === undefined ? {} : { limits: p.limits }),
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
-      ready: () => !runControllers || (manager?.hasSynced() ?? false),
+      // With leader election the API serves whoever leads; without, it waits for its own controllers.
+      ready: () => !runControllers || p.leaderElection !== undefined || (manager?.hasSynced() ?? false),
     });
     // Owned before it listens: a listen that fails must still close what the server started (its informers).
     cleanup.push(() => server.close());
@@ -339,20 +343,31 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     if (runControllers) {
       const kube = inProcessKubeClient(server.app, controllersToken);
       cleanup.push(async () => kube.close());
-      const started = new ControllerManager({
-        client: new HttpClusterClient(kube),
-        signer,
-        now: p.now,
-        logger: p.logger,
-        reserved: () => reserved.current(),
-        ...(p.controllers === undefined ? {} : { controllers: p.controllers }),
-        ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
-        ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
-      });
-      manager = started;
-      cleanup.push(() => started.close());
-      await started.start();
-      sessions?.onOpen(() => started.signAgain());
+      const client = new HttpClusterClient(kube);
+      let current: ControllerManager | undefined;
+      const newManager = () => {
+        current = new ControllerManager({
+          client,
+          signer,
+          now: p.now,
+          logger: p.logger,
+          reserved: () => reserved.current(),
+          ...(p.controllers === undefined ? {} : { controllers: p.controllers }),
+          ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
+          ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
+        });
+        return current;
+      };
+      sessions?.onOpen(() => current?.signAgain());
+      if (p.leaderElection !== undefined) {
+        const elected = startElectedControllers(client, p.leaderElection, newManager, p.logger);
+        cleanup.push(() => elected.close());
+      } else {
+        const started = newManager();
+        manager = started;
+        cleanup.push(() => started.close());
+        await started.start();
+      }
     }
     // Like kube-apiserver's compactor: keep a window of history for watchers, drop the rest.
     const history = p.historyRevisions ?? HISTORY_REVISIONS;

@@ -4,8 +4,6 @@
  * leader election on a Lease so that of several instances exactly one acts. A leader that loses
  * its lease stops its controllers at once and becomes a candidate again.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ReservedIdentities } from '../api/index.ts';
@@ -14,20 +12,13 @@ import { InvalidError } from '../base/errors.ts';
 import { KubeClient, loadKubeconfig } from '../client/client.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
-import { LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE } from '../controllers/manifests.ts';
 import { pkiPath, readIfPresent } from '../kubeadm/pki-files.ts';
 import { parseCertificatePem } from '../pki/index.ts';
-import { LeaderElector } from '../runtime/leader-election.ts';
-import { leaseClientOf } from '../runtime/leases.ts';
 import { FileAuditLog } from '../signer/audit.ts';
 import { buildSigner } from './control-plane.ts';
+import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 
-export interface LeaderElectionParams {
-  readonly identity?: string;
-  readonly leaseDurationMs: number;
-  readonly renewDeadlineMs: number;
-  readonly retryPeriodMs: number;
-}
+export type { LeaderElectionParams };
 
 export interface StandaloneControllersParams {
   readonly kubeconfig: string;
@@ -113,41 +104,7 @@ export async function startStandaloneControllers(p: StandaloneControllersParams)
     }
     return { identity: undefined, close: closeAll };
   }
-  const identity = le.identity ?? `${hostname()}_${randomUUID()}`;
-  // Each term of leadership has its own manager, stopped when that term ends (its signal aborts),
-  // even while it is still loading: a deposed leader starts nothing afterwards.
-  const terms = new Set<Promise<void>>();
-  const elector = new LeaderElector({
-    client: leaseClientOf(client),
-    namespace: LEADER_LEASE_NAMESPACE,
-    name: LEADER_LEASE_NAME,
-    identity,
-    leaseDurationMs: le.leaseDurationMs,
-    renewDeadlineMs: le.renewDeadlineMs,
-    retryPeriodMs: le.retryPeriodMs,
-    onStartedLeading: (signal) => {
-      p.logger.info({ identity }, 'became the leader: starting the controllers');
-      const m = newManager();
-      const stopped = new Promise<void>((resolve) => {
-        const stop = () => void m.close().then(resolve, resolve);
-        if (signal.aborted) stop();
-        else signal.addEventListener('abort', stop, { once: true });
-      });
-      terms.add(stopped);
-      void stopped.then(() => terms.delete(stopped));
-      return m.start();
-    },
-    onStoppedLeading: async () => {
-      await Promise.all(terms);
-      p.logger.warn({ identity }, 'no longer the leader: controllers stopped');
-    },
-    onNewLeader: (leader) => p.logger.info({ leader }, 'leader observed'),
-    onError: (error) => p.logger.warn({ error: String(error) }, 'leader election'),
-  });
-  closers.push(async () => {
-    await elector.close();
-    await Promise.all(terms);
-  });
-  elector.start();
-  return { identity, close: closeAll };
+  const elected = startElectedControllers(client, le, newManager, p.logger);
+  closers.push(() => elected.close());
+  return { identity: elected.identity, close: closeAll };
 }

@@ -10,6 +10,7 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { parseServingPolicy } from '../../api/serving-policy.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
+import type { LeaderElectionParams } from '../../control-plane/elected-controllers.ts';
 import { startStandaloneControllers } from '../../control-plane/standalone-controllers.ts';
 import { CONTROLLER_NAMES, type ControllerName } from '../../controllers/manager.ts';
 import { bookkeepingCrds, type ControllerSubject, controllerRbac } from '../../controllers/manifests.ts';
@@ -43,24 +44,46 @@ function subjectOf(flags: { user?: string; group?: string; serviceAccount?: stri
   return { kind: 'ServiceAccount', namespace: m[1] ?? '', name: m[3] ?? '' };
 }
 
-interface RunFlags {
+/** The leader-election flags, as kube-controller-manager names them. */
+export interface LeaderElectFlags {
+  leaderElect?: boolean;
+  leaderElectLeaseDuration: string;
+  leaderElectRenewDeadline: string;
+  leaderElectRetryPeriod: string;
+  leaderElectIdentity?: string;
+}
+
+export function withLeaderElectFlags(command: Command): Command {
+  return command
+    .option('--leader-elect', 'run the controllers only while holding the kube-system/tlsboot-controllers Lease')
+    .option('--leader-elect-lease-duration <duration>', 'how long a candidate waits on an unrenewed lease before taking it', '15s')
+    .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps trying to renew before it stops acting', '10s')
+    .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire and the leader renews', '2s')
+    .option('--leader-elect-identity <name>', 'this instance in the Lease (default: hostname_uuid)');
+}
+
+export function leaderElectionOf(flags: LeaderElectFlags): LeaderElectionParams | undefined {
+  if (!flags.leaderElect) return undefined;
+  return {
+    ...(flags.leaderElectIdentity === undefined ? {} : { identity: flags.leaderElectIdentity }),
+    leaseDurationMs: parseDuration(flags.leaderElectLeaseDuration, 'leader-elect-lease-duration'),
+    renewDeadlineMs: parseDuration(flags.leaderElectRenewDeadline, 'leader-elect-renew-deadline'),
+    retryPeriodMs: parseDuration(flags.leaderElectRetryPeriod, 'leader-elect-retry-period'),
+  };
+}
+
+interface RunFlags extends LeaderElectFlags {
   kubeconfig?: string;
   dir?: string;
   controllers: string;
   signer: string;
   servingPolicy?: string;
   clusterSigningDuration: string;
-  leaderElect?: boolean;
-  leaderElectLeaseDuration: string;
-  leaderElectRenewDeadline: string;
-  leaderElectRetryPeriod: string;
-  leaderElectIdentity?: string;
   logLevel: string;
 }
 
 export function registerControllers(program: Command, env: CliEnv): void {
-  const controllers = program
-    .command('controllers')
+  const controllers = withLeaderElectFlags(program.command('controllers'))
     .description('run the approvers, signer, bootstrap signer and cleaners against any Kubernetes API server')
     .option('--kubeconfig <file>', 'how to reach the API server, as the controllers identity (required)')
     .option(
@@ -71,11 +94,6 @@ export function registerControllers(program: Command, env: CliEnv): void {
     .option('--signer <mode>', 'local (the CA key in DIR/pki); sealed and remote run inside tlsboot server only', 'local')
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates')
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
-    .option('--leader-elect', 'act only while holding the kube-system/tlsboot-controllers Lease')
-    .option('--leader-elect-lease-duration <duration>', 'how long a candidate waits on an unrenewed lease before taking it', '15s')
-    .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps trying to renew before it stops acting', '10s')
-    .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire and the leader renews', '2s')
-    .option('--leader-elect-identity <name>', 'this instance in the Lease (default: hostname_uuid)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(async (flags: RunFlags) => {
       if (flags.signer !== 'local')
@@ -101,14 +119,7 @@ export function registerControllers(program: Command, env: CliEnv): void {
           `${dir} holds no API server or etcd certificate to reserve; without them the signer could certify the cluster's own names (give --dir)`,
           { field: 'dir' },
         );
-      const leaderElection = flags.leaderElect
-        ? {
-            ...(flags.leaderElectIdentity === undefined ? {} : { identity: flags.leaderElectIdentity }),
-            leaseDurationMs: parseDuration(flags.leaderElectLeaseDuration, 'leader-elect-lease-duration'),
-            renewDeadlineMs: parseDuration(flags.leaderElectRenewDeadline, 'leader-elect-renew-deadline'),
-            retryPeriodMs: parseDuration(flags.leaderElectRetryPeriod, 'leader-elect-retry-period'),
-          }
-        : undefined;
+      const leaderElection = leaderElectionOf(flags);
       const running = await startStandaloneControllers({
         kubeconfig,
         dir,

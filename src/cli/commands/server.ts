@@ -8,6 +8,7 @@ import { parseServingPolicy } from '../../api/serving-policy.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { COMPACTION_INTERVAL_MS, HISTORY_REVISIONS, SIGNER_MODES, startControlPlane } from '../../control-plane/control-plane.ts';
+import type { LeaderElectionParams } from '../../control-plane/elected-controllers.ts';
 import { storePath } from '../../control-plane/secrets-at-rest.ts';
 import { runInit } from '../../kubeadm/init.ts';
 import {
@@ -24,9 +25,9 @@ import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../s
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
-import { parseControllerList } from './controllers.ts';
+import { type LeaderElectFlags, leaderElectionOf, parseControllerList, withLeaderElectFlags } from './controllers.ts';
 
-interface ServerFlags {
+interface ServerFlags extends LeaderElectFlags {
   dir: string;
   listen?: string;
   store?: string;
@@ -125,9 +126,12 @@ function parseLimits(flags: ServerFlags): RequesterLimitsConfig {
   };
 }
 
+function withLeaderElection(le: LeaderElectionParams | undefined): { leaderElection?: LeaderElectionParams } {
+  return le === undefined ? {} : { leaderElection: le };
+}
+
 export function registerServer(program: Command, env: CliEnv): void {
-  program
-    .command('server')
+  withLeaderElectFlags(program.command('server'))
     .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
     .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
     .option('--listen <host:port>', 'address to serve HTTPS on (default: the local endpoint init wrote, else 127.0.0.1:6443)')
@@ -250,6 +254,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
         ...(flags.controllers === undefined ? {} : { controllers: parseControllerList(flags.controllers) }),
+        ...withLeaderElection(leaderElectionOf(flags)),
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         limits,
