@@ -11,7 +11,7 @@ import { addressesOwnedBy, BOOTSTRAP_TOKEN_NAMESPACE, type ReservedIdentities } 
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, type JsonObject } from '../base/json.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { Informer } from '../runtime/informer.ts';
 import { Controller, type ControllerLogger } from '../runtime/runner.ts';
@@ -221,6 +221,7 @@ export class ControllerManager {
         }),
     );
     const signer = this.o.signer;
+    const unrecorded = new Map<string, JsonObject>();
     if (this.runs('signer') && signer) {
       this.requeueSigning = () => {
         for (const csr of csrInformer.list()) signing.add(csr.metadata.name);
@@ -231,7 +232,7 @@ export class ControllerManager {
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileSigning(name, { client, csrs, signer, now, nodeNames }),
+          reconcile: (name) => reconcileSigning(name, { client, csrs, signer, now, nodeNames, unrecorded }),
         }),
       );
     } else {

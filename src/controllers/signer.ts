@@ -50,6 +50,11 @@ export interface SignerControllerOptions {
   readonly retryUnavailableMs?: number;
   /** Reserved identities and known node names: the backstop whoever approved. */
   readonly nodeNames: () => NodeNameContext;
+  /**
+   * Certificates signed whose record could not be written yet (an API error, a rate limit), by
+   * CSR uid: the retry writes the same certificate instead of having the CA sign a second one.
+   */
+  readonly unrecorded?: Map<string, JsonObject>;
 }
 
 /** How long an address stays claimed for a serving certificate still being signed. */
@@ -219,55 +224,68 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     }
   }
   if (!record) {
-    let signed: Awaited<ReturnType<Signer['sign']>>;
-    try {
-      const { keyUsage, extKeyUsage } = x509Usages(usages);
-      signed = await o.signer.sign(
-        {
-          signerName,
-          subject: parsed.subject.attributes,
-          publicKey: parsed.spki,
-          sans: parsed.sans,
-          keyUsage,
-          extKeyUsage,
-          ...(typeof spec.expirationSeconds === 'number' ? { requestedTtlMs: spec.expirationSeconds * 1000 } : {}),
-          csrDer: parsed.der,
-          usages,
-          csrName: name,
-          csrUid: uid,
-          requester: String(spec.username ?? ''),
-        },
-        o.now(),
-      );
-    } catch (error) {
-      if (isTlsbootError(error) && error.code === 'UNAVAILABLE') {
-        if (!conditions.some((c) => c.type === 'SigningPending' && c.message === error.message)) {
-          await setCondition(o, csr, { type: 'SigningPending', status: 'True', reason: 'SignerUnavailable', message: error.message });
+    let body = o.unrecorded?.get(uid);
+    if (body === undefined) {
+      let signed: Awaited<ReturnType<Signer['sign']>>;
+      try {
+        const { keyUsage, extKeyUsage } = x509Usages(usages);
+        signed = await o.signer.sign(
+          {
+            signerName,
+            subject: parsed.subject.attributes,
+            publicKey: parsed.spki,
+            sans: parsed.sans,
+            keyUsage,
+            extKeyUsage,
+            ...(typeof spec.expirationSeconds === 'number' ? { requestedTtlMs: spec.expirationSeconds * 1000 } : {}),
+            csrDer: parsed.der,
+            usages,
+            csrName: name,
+            csrUid: uid,
+            requester: String(spec.username ?? ''),
+          },
+          o.now(),
+        );
+      } catch (error) {
+        if (isTlsbootError(error) && error.code === 'UNAVAILABLE') {
+          if (!conditions.some((c) => c.type === 'SigningPending' && c.message === error.message)) {
+            await setCondition(o, csr, { type: 'SigningPending', status: 'True', reason: 'SignerUnavailable', message: error.message });
+          }
+          return { requeueAfterMs: o.retryUnavailableMs ?? 5000 };
         }
-        return { requeueAfterMs: o.retryUnavailableMs ?? 5000 };
+        // A backend that refuses the request itself, or returns a certificate that is not what was
+        // approved (remote signer), fails the CSR for good: retrying would get the same answer.
+        if (isTlsbootError(error) && error.code === 'INVALID') {
+          await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: error.message });
+          return undefined;
+        }
+        throw error;
       }
-      // A backend that refuses the request itself, or returns a certificate that is not what was
-      // approved (remote signer), fails the CSR for good: retrying would get the same answer.
-      if (isTlsbootError(error) && error.code === 'INVALID') {
-        await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'SignerValidationFailure', message: error.message });
-        return undefined;
-      }
+      const cert = signed.certificate;
+      body = {
+        metadata: { name: uid },
+        csrName: name,
+        signerName,
+        requester: String(spec.username ?? ''),
+        commonName: commonName(cert.subject) ?? '',
+        serialNumber: cert.serialNumber,
+        notBefore: cert.notBefore.toISOString(),
+        notAfter: cert.notAfter.toISOString(),
+        // notBefore is backdated; when it was really issued is what paces renewals.
+        issuedAt: o.now().toISOString(),
+        certificate: signed.pem,
+      };
+    }
+    try {
+      record = await o.client.create(ISSUED_CERTIFICATES, body);
+      o.unrecorded?.delete(uid);
+    } catch (error) {
+      // Lost to another writer: the retry reads its record. Anything else: keep what was signed,
+      // so that the retry records this certificate rather than having the CA sign another.
+      if (isLostWrite(error)) o.unrecorded?.delete(uid);
+      else o.unrecorded?.set(uid, body);
       throw error;
     }
-    const cert = signed.certificate;
-    record = await o.client.create(ISSUED_CERTIFICATES, {
-      metadata: { name: uid },
-      csrName: name,
-      signerName,
-      requester: String(spec.username ?? ''),
-      commonName: commonName(cert.subject) ?? '',
-      serialNumber: cert.serialNumber,
-      notBefore: cert.notBefore.toISOString(),
-      notAfter: cert.notAfter.toISOString(),
-      // notBefore is backdated; when it was really issued is what paces renewals.
-      issuedAt: o.now().toISOString(),
-      certificate: signed.pem,
-    });
   }
   // Also on a retry that found the record: a crash between the two writes must not leave the
   // approver's index behind the inventory.
