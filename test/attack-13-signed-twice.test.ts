@@ -73,7 +73,10 @@ async function approvedClientCsr(name: string): Promise<void> {
     },
     { name: 'someone', groups: ['system:authenticated'] },
   );
-  const approved = { ...obj, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() }] } };
+  const approved = {
+    ...obj,
+    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() }] },
+  };
   await api.store.create({ resource: storeKeyOf(CSRS), namespace: '', name }, approved as unknown as StoredObject);
 }
 
