@@ -9,14 +9,11 @@
  * during start() never starts its controllers.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type ApiResource, type ClusterClient, CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
-import { csrConditions, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
+import { type ApiResource, type ClusterClient, CSRS } from '../src/api/cluster-client.ts';
+import { csrConditions, reservedIdentities } from '../src/api/index.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import type { StoredObject } from '../src/store/index.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 
 const now = () => new Date();
@@ -66,46 +63,11 @@ function slowCsrList(inner: ClusterClient): { client: ClusterClient; release: ()
 }
 
 async function registerNode(node: string, ip: string): Promise<void> {
-  const obj = {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: node, uid: randomUUID() },
-    status: {
-      addresses: [
-        { type: 'Hostname', address: node },
-        { type: 'InternalIP', address: ip },
-      ],
-    },
-  };
-  await cluster.store.create({ resource: 'core/nodes', namespace: '', name: node }, obj as StoredObject);
+  const created = await cluster.registerNode(node, [ip]);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
 }
 
-async function servingCsr(node: string, ip: string): Promise<string> {
-  const name = `serving-${node}-${randomUUID().slice(0, 8)}`;
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [node], ip: [ip], email: [], uri: [] },
-  });
-  const obj = prepareCsrCreate(
-    {
-      apiVersion: 'certificates.k8s.io/v1',
-      kind: 'CertificateSigningRequest',
-      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-      spec: {
-        request: Buffer.from(pem).toString('base64'),
-        signerName: 'kubernetes.io/kubelet-serving',
-        usages: ['digital signature', 'server auth'],
-      },
-    },
-    { name: `system:node:${node}`, groups: ['system:nodes', 'system:authenticated'] },
-  );
-  await cluster.store.create({ resource: storeKeyOf(CSRS), namespace: '', name }, obj as StoredObject);
-  return name;
-}
+const servingCsr = (node: string, ip: string) => cluster.servingCsr(node, { dns: [node], ip: [ip] });
 
 test('a ControllerManager closed while start() waits for its informers never runs its controllers afterwards', async () => {
   const slow = slowCsrList(cluster.client);

@@ -8,17 +8,15 @@
  * an instance that is not the leader writes nothing.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
-import { csrConditions, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
+import { CSRS } from '../src/api/cluster-client.ts';
+import { csrConditions, reservedIdentities } from '../src/api/index.ts';
 import { startStandaloneControllers } from '../src/control-plane/standalone-controllers.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import { ADMIN_TOKEN } from '../src/server/testing.ts';
-import type { StoredObject } from '../src/store/index.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { tempDir, until } from './helpers/processes.ts';
 
@@ -60,41 +58,9 @@ after(async () => {
 });
 
 async function servingCsrWithNode(node: string, ip: string): Promise<string> {
-  await cluster.store.create({ resource: 'core/nodes', namespace: '', name: node }, {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: node, uid: randomUUID() },
-    status: {
-      addresses: [
-        { type: 'Hostname', address: node },
-        { type: 'InternalIP', address: ip },
-      ],
-    },
-  } as unknown as StoredObject);
-  const name = `serving-${node}`;
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [node], ip: [ip], email: [], uri: [] },
-  });
-  const obj = prepareCsrCreate(
-    {
-      apiVersion: 'certificates.k8s.io/v1',
-      kind: 'CertificateSigningRequest',
-      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-      spec: {
-        request: Buffer.from(pem).toString('base64'),
-        signerName: 'kubernetes.io/kubelet-serving',
-        usages: ['digital signature', 'server auth'],
-      },
-    },
-    { name: `system:node:${node}`, groups: ['system:nodes', 'system:authenticated'] },
-  );
-  await cluster.store.create({ resource: storeKeyOf(CSRS), namespace: '', name }, obj as unknown as StoredObject);
-  return name;
+  const created = await cluster.registerNode(node, [ip]);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return cluster.servingCsr(node, { dns: [node], ip: [ip] });
 }
 
 test('an instance that lost the lease while starting writes nothing afterwards', async () => {

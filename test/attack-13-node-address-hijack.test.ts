@@ -7,13 +7,11 @@
  * for a second node (refused at admission or at least not auto-approved).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { CSRS } from '../src/api/cluster-client.ts';
 import { csrConditions, reservedIdentities } from '../src/api/index.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { ADMIN_TOKEN } from '../src/server/testing.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { until } from './helpers/processes.ts';
 
@@ -40,59 +38,9 @@ after(async () => {
   await cluster?.close();
 });
 
-/** A request through the real API path as node `node` (client-certificate identity, via impersonation). */
-async function asNode(node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) {
-  const res = await cluster.api.server.app.inject({
-    method,
-    url,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      'impersonate-user': `system:node:${node}`,
-      'impersonate-group': 'system:nodes',
-      'content-type': 'application/json',
-    },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
-}
-
-async function registerNode(node: string, ip: string) {
-  return asNode(node, 'POST', '/api/v1/nodes', {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: node },
-    status: {
-      addresses: [
-        { type: 'Hostname', address: node },
-        { type: 'InternalIP', address: ip },
-      ],
-    },
-  });
-}
-
-async function servingCsr(node: string, ip: string): Promise<string> {
-  const name = `serving-${node}-${randomUUID().slice(0, 8)}`;
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [node], ip: [ip], email: [], uri: [] },
-  });
-  const res = await asNode(node, 'POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kubelet-serving',
-      usages: ['digital signature', 'server auth'],
-    },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return name;
-}
+const asNode = (node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) => cluster.asNode(node, method, url, body);
+const registerNode = (node: string, ip: string) => cluster.registerNode(node, [ip]);
+const servingCsr = (node: string, ip: string) => cluster.servingCsr(node, { dns: [node], ip: [ip] });
 
 test('a node cannot get a serving certificate approved for an IP that another Node lists as its own', async () => {
   // The victim registers first, with its InternalIP (it has no serving certificate yet).

@@ -13,8 +13,6 @@ import { after, before, test } from 'node:test';
 import { CSRS } from '../src/api/cluster-client.ts';
 import { csrCertificatePem, csrConditions, reservedIdentities } from '../src/api/index.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { ADMIN_TOKEN } from '../src/server/testing.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { selfSignedCa } from './helpers/pki.ts';
@@ -43,60 +41,6 @@ after(async () => {
   await cluster?.close();
 });
 
-async function asNode(node: string, method: 'POST' | 'GET', url: string, body?: unknown) {
-  const res = await cluster.api.server.app.inject({
-    method,
-    url,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      'impersonate-user': `system:node:${node}`,
-      'impersonate-group': 'system:nodes',
-      'content-type': 'application/json',
-    },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
-}
-
-async function registerNode(node: string, ip: string): Promise<void> {
-  const r = await asNode(node, 'POST', '/api/v1/nodes', {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: node },
-    status: {
-      addresses: [
-        { type: 'Hostname', address: node },
-        { type: 'InternalIP', address: ip },
-      ],
-    },
-  });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-}
-
-async function servingCsr(node: string, ip: string): Promise<string> {
-  const name = `serving-${node}`;
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [node], ip: [ip], email: [], uri: [] },
-  });
-  const r = await asNode(node, 'POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kubelet-serving',
-      usages: ['digital signature', 'server auth'],
-    },
-  });
-  assert.equal(r.status, 201, JSON.stringify(r.body));
-  return name;
-}
-
 async function outcome(name: string): Promise<string> {
   return until(`an outcome for ${name}`, async () => {
     const csr = (await cluster.client.get(CSRS, '', name)) ?? {};
@@ -105,6 +49,9 @@ async function outcome(name: string): Promise<string> {
     return end ? `${end.type}: ${end.message}` : undefined;
   });
 }
+
+const registerNode = (node: string, ip: string) => cluster.registerNode(node, [ip]);
+const servingCsr = (node: string, ip: string) => cluster.servingCsr(node, { dns: [node], ip: [ip] });
 
 test('an address two Nodes list is evidence for neither: the thief gets no certificate for it and the real node waits for a person', async () => {
   await registerNode('victim', '10.6.0.9');

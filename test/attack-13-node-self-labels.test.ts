@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { reservedIdentities } from '../src/api/index.ts';
-import { ADMIN_TOKEN } from '../src/server/testing.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 
 let cluster: InProcessCluster;
@@ -22,20 +21,7 @@ after(async () => {
   await cluster?.close();
 });
 
-async function asNode(node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) {
-  const res = await cluster.api.server.app.inject({
-    method,
-    url,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      'impersonate-user': `system:node:${node}`,
-      'impersonate-group': 'system:nodes',
-      'content-type': 'application/json',
-    },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  });
-  return { status: res.statusCode, body: res.json() as Record<string, unknown> };
-}
+const asNode = (node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) => cluster.asNode(node, method, url, body);
 
 test('a node may not give itself a kubernetes.io label outside the kubelet set (node-role.kubernetes.io/control-plane)', async () => {
   const created = await asNode('w9', 'POST', '/api/v1/nodes', {

@@ -5,27 +5,21 @@
  * with a SAN the Node does not list stays withheld.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
-import { csrConditions, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
+import { CSRS } from '../src/api/cluster-client.ts';
+import { csrConditions, reservedIdentities } from '../src/api/index.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import type { Store, StoredObject } from '../src/store/index.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { until } from './helpers/processes.ts';
 
-const CSR_RESOURCE = storeKeyOf(CSRS);
 const now = () => new Date();
 const quiet = { warn: () => {}, info: () => {} };
 
 let cluster: InProcessCluster;
-let store: Store;
 let manager: ControllerManager;
 
 before(async () => {
   cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
-  store = cluster.store;
   manager = new ControllerManager({
     client: cluster.client,
     signer: undefined,
@@ -42,36 +36,15 @@ after(async () => {
   await cluster?.close();
 });
 
-async function servingCsr(node: string, sans: { dns: string[]; ip: string[] }): Promise<string> {
-  const name = `serving-${node}-${randomUUID().slice(0, 8)}`;
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { ...sans, email: [], uri: [] },
-  });
-  const obj = prepareCsrCreate(
-    {
-      apiVersion: 'certificates.k8s.io/v1',
-      kind: 'CertificateSigningRequest',
-      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-      spec: {
-        request: Buffer.from(pem).toString('base64'),
-        signerName: 'kubernetes.io/kubelet-serving',
-        usages: ['digital signature', 'server auth'],
-      },
-    },
-    { name: `system:node:${node}`, groups: ['system:nodes', 'system:authenticated'] },
-  );
-  await store.create({ resource: CSR_RESOURCE, namespace: '', name }, obj as StoredObject);
-  return name;
-}
+const servingCsr = (node: string, sans: { dns: string[]; ip: string[] }) => cluster.servingCsr(node, sans);
 
 async function registerNode(node: string, addresses: { type: string; address: string }[]): Promise<void> {
-  const obj = { apiVersion: 'v1', kind: 'Node', metadata: { name: node, uid: randomUUID() }, status: { addresses } };
-  await store.create({ resource: 'core/nodes', namespace: '', name: node }, obj as StoredObject);
+  const created = await cluster.registerNode(
+    node,
+    [],
+    addresses.filter((x) => x.type !== 'Hostname' || x.address !== node),
+  );
+  if (created.status !== 201) throw new Error(`Node ${node}: ${created.status} ${JSON.stringify(created.body)}`);
 }
 
 /** `Type/Reason` of each condition once one of `types` is there. */

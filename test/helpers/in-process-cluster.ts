@@ -5,6 +5,7 @@
  * path: one as the in-process controllers' identity, one as a cluster admin. The identity caches
  * that admission judges by are kept over the store, as in `tlsboot server`.
  */
+import { randomUUID } from 'node:crypto';
 import type { ClusterClient } from '../../src/api/cluster-client.ts';
 import { storeKeyOf } from '../../src/api/cluster-client.ts';
 import type { ReservedIdentities } from '../../src/api/index.ts';
@@ -12,6 +13,7 @@ import { isObject, type JsonObject } from '../../src/base/json.ts';
 import { HttpClusterClient } from '../../src/client/cluster-client.ts';
 import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../../src/controllers/manifests.ts';
+import { createCsrPem, generatePrivateKey } from '../../src/pki/index.ts';
 import { IdentityCaches } from '../../src/runtime/identity-caches.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../../src/server/admission.ts';
 import { StaticTokens } from '../../src/server/authn.ts';
@@ -37,6 +39,16 @@ export interface InProcessCluster {
   readonly admin: ClusterClient;
   /** What admission judges node names by (over the store). */
   readonly identity: IdentityCaches;
+  /** A request through the API path as node `node` (the admin impersonating `system:node:<node>`). */
+  asNode(node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown): Promise<{ status: number; body: JsonObject }>;
+  /** Node `node` registers its Node with a Hostname and these InternalIPs; answers the create. */
+  registerNode(
+    node: string,
+    ips: readonly string[],
+    extra?: readonly { type: string; address: string }[],
+  ): Promise<{ status: number; body: JsonObject }>;
+  /** Node `node` submits a kubelet-serving CSR for these SANs; returns its name. */
+  servingCsr(node: string, sans: { dns: readonly string[]; ip: readonly string[] }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -91,9 +103,57 @@ export async function startInProcessCluster(o: {
   });
   const kube = inProcessKubeClient(api.server.app, token);
   const adminKube = inProcessKubeClient(api.server.app, ADMIN_TOKEN);
+  const asNode = async (node: string, method: 'POST' | 'PUT' | 'GET', url: string, body?: unknown) => {
+    const res = await api.server.app.inject({
+      method,
+      url,
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        'impersonate-user': `system:node:${node}`,
+        'impersonate-group': 'system:nodes',
+        'content-type': 'application/json',
+      },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
+    const parsed: unknown = res.json();
+    return { status: res.statusCode, body: isObject(parsed) ? parsed : {} };
+  };
   return {
     store,
     api,
+    asNode,
+    registerNode: (node, ips, extra = []) =>
+      asNode(node, 'POST', '/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: node },
+        status: {
+          addresses: [{ type: 'Hostname', address: node }, ...ips.map((address) => ({ type: 'InternalIP', address })), ...extra],
+        },
+      }),
+    async servingCsr(node, sans) {
+      const name = `serving-${node}-${randomUUID().slice(0, 8)}`;
+      const pem = createCsrPem({
+        key: generatePrivateKey('ecdsa-p256'),
+        subject: [
+          { type: 'O', value: 'system:nodes' },
+          { type: 'CN', value: `system:node:${node}` },
+        ],
+        sans: { dns: [...sans.dns], ip: [...sans.ip], email: [], uri: [] },
+      });
+      const res = await asNode(node, 'POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { name },
+        spec: {
+          request: Buffer.from(pem).toString('base64'),
+          signerName: 'kubernetes.io/kubelet-serving',
+          usages: ['digital signature', 'server auth'],
+        },
+      });
+      if (res.status !== 201) throw new Error(`serving CSR for ${node}: ${res.status} ${JSON.stringify(res.body)}`);
+      return name;
+    },
     client: new HttpClusterClient(kube),
     admin: new HttpClusterClient(adminKube),
     identity,
