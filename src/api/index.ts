@@ -102,11 +102,11 @@ export {
 } from './meta.ts';
 export type { Node, NodeAddress, NodeAddressType, NodeTaint } from './nodes.ts';
 export {
-  addressesOwnedBy,
   isNode,
   NODE_ADDRESS_TYPES,
   NODE_RESTRICTION_LABEL_PREFIX,
   NODES_GROUP,
+  NodeAddressIndex,
   nodeAddresses,
   nodeAddressesInclude,
   nodeOfUser,

@@ -137,26 +137,44 @@ function addressKey(a: NodeAddress): string | undefined {
 }
 
 /**
- * The addresses of Node `name` that vouch for it alone: a node reports its own addresses, so one
- * that another Node also lists, or that is another Node's name, proves nothing (two nodes, at
- * least one of them lying); such a SAN waits for a person instead. Undefined when there is no Node.
+ * Which Node lists which address, kept as Nodes change, for the addresses that vouch for one node
+ * alone: a node reports its own addresses, so one that another Node also lists, or that is another
+ * Node's name, proves nothing (two nodes, at least one of them lying); such a SAN waits for a
+ * person instead. Indexed so that a decision costs its own node's addresses, not every Node.
  */
-export function addressesOwnedBy(name: string, nodes: readonly unknown[]): readonly NodeAddress[] | undefined {
-  const own = nodes.find((n) => isNode(n) && n.metadata.name === name);
-  if (own === undefined) return undefined;
-  const claimedElsewhere = new Set<string>();
-  for (const n of nodes) {
-    if (!isNode(n) || n.metadata.name === name) continue;
-    claimedElsewhere.add(`dns:${n.metadata.name.toLowerCase()}`);
-    for (const a of n.status?.addresses ?? []) {
-      const key = addressKey(a);
-      if (key !== undefined) claimedElsewhere.add(key);
+export class NodeAddressIndex {
+  private readonly nodes = new Map<string, { readonly addresses: readonly NodeAddress[]; readonly keys: readonly string[] }>();
+  private readonly holders = new Map<string, Set<string>>();
+
+  /** Records Node `name` as it is now (`undefined`: deleted). */
+  set(name: string, node: unknown): void {
+    for (const key of this.nodes.get(name)?.keys ?? []) {
+      const held = this.holders.get(key);
+      held?.delete(name);
+      if (held?.size === 0) this.holders.delete(key);
+    }
+    this.nodes.delete(name);
+    if (!isNode(node)) return;
+    const addresses = nodeAddresses(node);
+    const keys = [`dns:${name.toLowerCase()}`, ...addresses.flatMap((a) => addressKey(a) ?? [])];
+    this.nodes.set(name, { addresses, keys });
+    for (const key of keys) {
+      const held = this.holders.get(key) ?? new Set<string>();
+      held.add(name);
+      this.holders.set(key, held);
     }
   }
-  return nodeAddresses(own).filter((a) => {
-    const key = addressKey(a);
-    return key !== undefined && !claimedElsewhere.has(key);
-  });
+
+  /** The addresses of Node `name` that no other Node lists or is named; undefined when there is no Node. */
+  ownedBy(name: string): readonly NodeAddress[] | undefined {
+    const entry = this.nodes.get(name);
+    if (entry === undefined) return undefined;
+    return entry.addresses.filter((a) => {
+      const key = addressKey(a);
+      const held = key === undefined ? undefined : this.holders.get(key);
+      return held !== undefined && held.size === 1 && held.has(name);
+    });
+  }
 }
 
 /** Whether a Node's addresses vouch for a serving SAN: DNS names as host or DNS names, IPs as IP addresses. */

@@ -7,7 +7,13 @@
  * started, workers first, then informers, and waits for a sweep in progress.
  */
 import { lookup } from 'node:dns/promises';
-import { addressesOwnedBy, BOOTSTRAP_TOKEN_NAMESPACE, type ReservedIdentities } from '../api/index.ts';
+import {
+  BOOTSTRAP_TOKEN_NAMESPACE,
+  csrConditions,
+  NodeAddressIndex,
+  type ReservedIdentities,
+  SIGNER_KUBELET_SERVING,
+} from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
@@ -119,10 +125,27 @@ export class ControllerManager {
     const tokens = new WorkQueue({ clock });
     const clusterInfo = new WorkQueue({ clock });
     const nameOf = (key: string) => key.slice(key.indexOf('/') + 1);
+    // Undecided kubelet-serving CSRs by requester, so that a Node's change requeues its node's alone.
+    const servingByRequester = new Map<string, Set<string>>();
+    const requesterOf = new Map<string, string>();
+    const noteServingRequest = (name: string, csr: KubeObject | undefined) => {
+      const before = requesterOf.get(name);
+      if (before !== undefined) {
+        servingByRequester.get(before)?.delete(name);
+        if (servingByRequester.get(before)?.size === 0) servingByRequester.delete(before);
+        requesterOf.delete(name);
+      }
+      const spec = csr !== undefined && isObject(csr.spec) ? csr.spec : undefined;
+      if (!spec || spec.signerName !== SIGNER_KUBELET_SERVING || typeof spec.username !== 'string') return;
+      if (csrConditions(csr ?? {}).some((c) => c.type === 'Approved' || c.type === 'Denied')) return;
+      requesterOf.set(name, spec.username);
+      servingByRequester.set(spec.username, (servingByRequester.get(spec.username) ?? new Set()).add(name));
+    };
     const csrInformer = new Informer<KubeObject>({
       source: client.listWatch(CSRS),
       ...informerClock,
       onChange: (key, type) => {
+        noteServingRequest(nameOf(key), type === 'DELETED' ? undefined : csrInformer.get('', nameOf(key)));
         if (type === 'DELETED') return;
         approvals.add(nameOf(key));
         serving.add(nameOf(key));
@@ -149,14 +172,16 @@ export class ControllerManager {
     const nodeInformer = new Informer<KubeObject>({
       source: client.listWatch(NODES),
       ...informerClock,
-      // A Node that appears or changes may settle its node's withheld serving CSRs: look again.
-      onChange: (key) => {
-        const user = `system:node:${nameOf(key)}`;
-        for (const csr of csrInformer.list()) if (isObject(csr.spec) && csr.spec.username === user) serving.add(csr.metadata.name);
+      onChange: (key, type) => {
+        const node = nameOf(key);
+        nodeIndex.set(node, type === 'DELETED' ? undefined : nodeInformer.get('', node));
+        // A Node that appears or changes may settle its node's withheld serving CSRs: look again.
+        for (const name of servingByRequester.get(`system:node:${node}`) ?? []) serving.add(name);
       },
       onError: (error) => logger.warn({ error: String(error) }, 'node informer'),
     });
-    const nodeAddresses = (nodeName: string) => addressesOwnedBy(nodeName, nodeInformer.list());
+    const nodeIndex = new NodeAddressIndex();
+    const nodeAddresses = (nodeName: string) => nodeIndex.ownedBy(nodeName);
     const csrWork = this.runs('approver') || this.runs('serving-approver') || this.runs('signer');
     const tokenWork = this.runs('token-cleaner') || this.runs('bootstrap-signer');
     // Owned before they load, so that a close() meanwhile stops them too.
