@@ -9,18 +9,17 @@
  * behaviour: one approved CSR is signed once, however its bookkeeping write fails.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
-import { csrCertificatePem, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
+import { CSRS } from '../src/api/cluster-client.ts';
+import { csrCertificatePem, reservedIdentities } from '../src/api/index.ts';
 import type { Signer } from '../src/api/signer.ts';
 import { HttpClusterClient } from '../src/client/cluster-client.ts';
 import { inProcessKubeClient } from '../src/control-plane/in-process-client.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from '../src/server/testing.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
-import type { StoredObject } from '../src/store/index.ts';
+import { storeApprovedClientCsr } from './helpers/in-process-cluster.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { until } from './helpers/processes.ts';
 
@@ -58,27 +57,7 @@ after(async () => {
   await api?.close();
 });
 
-async function approvedClientCsr(name: string): Promise<void> {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
-  const obj = prepareCsrCreate(
-    {
-      apiVersion: 'certificates.k8s.io/v1',
-      kind: 'CertificateSigningRequest',
-      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-      spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-    },
-    { name: 'someone', groups: ['system:authenticated'] },
-  );
-  const approved = {
-    ...obj,
-    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() }] },
-  };
-  await api.store.create({ resource: storeKeyOf(CSRS), namespace: '', name }, approved as unknown as StoredObject);
-}
+const approvedClientCsr = (name: string) => storeApprovedClientCsr(api.store, name);
 
 test('each approved CSR is signed exactly once, even when the bookkeeping write is refused', async () => {
   const names = ['one', 'two', 'three'];

@@ -5,18 +5,16 @@
  * signers race and sign CSRs twice (the review's attack, kept as this test's first form).
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
-import { csrCertificatePem, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
+import { CSRS } from '../src/api/cluster-client.ts';
+import { csrCertificatePem, reservedIdentities } from '../src/api/index.ts';
 import type { Signer } from '../src/api/signer.ts';
-import { isObject } from '../src/base/json.ts';
 import { type ElectedControllers, startElectedControllers } from '../src/control-plane/elected-controllers.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
-import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import { type InProcessCluster, startInProcessCluster, storeApprovedClientCsr } from './helpers/in-process-cluster.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 import { until } from './helpers/processes.ts';
 
@@ -66,32 +64,7 @@ after(async () => {
 test('two elected controller instances on one cluster sign each approved CSR once between them, and one of them leads', async () => {
   await until('a leader', async () => (instances.some((i) => i.isLeader()) ? true : undefined), 10_000);
   const names = Array.from({ length: 20 }, (_, i) => `ha-${i}`);
-  for (const name of names) {
-    const pem = createCsrPem({
-      key: generatePrivateKey('ecdsa-p256'),
-      subject: [{ type: 'CN', value: `user-${name}` }],
-      sans: { dns: [], ip: [], email: [], uri: [] },
-    });
-    const obj = prepareCsrCreate(
-      {
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
-        spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
-      },
-      { name: 'someone', groups: ['system:authenticated'] },
-    );
-    const approved = {
-      ...obj,
-      status: {
-        conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() }],
-      },
-    };
-    await cluster.store.create(
-      { resource: storeKeyOf(CSRS), namespace: '', name },
-      { ...approved, metadata: { ...(isObject(obj.metadata) ? obj.metadata : {}), name } },
-    );
-  }
+  for (const name of names) await storeApprovedClientCsr(cluster.store, name);
   await until(
     'every CSR to get its certificate',
     async () => {

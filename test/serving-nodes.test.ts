@@ -83,3 +83,23 @@ describe('serving approver with Node evidence, without a serving policy', () => 
     assert.match(withheld?.message ?? '', /IP 10\.4\.0\.3 is not among Node w3's status\.addresses/);
   });
 });
+
+// From the attack review (issue 13): Node addresses are self-reported, so a node could list
+// another's address or name in its own Node. Such evidence is contested and approves nothing.
+describe('Node evidence another Node contests', () => {
+  const decided = (name: string) => settled(name, 'Approved', 'Denied', 'AutoApprovalWithheld');
+
+  test('a node gets no serving certificate approved for an IP another Node lists as its own', async () => {
+    assert.equal((await cluster.registerNode('victim', ['10.9.0.7'])).status, 201);
+    assert.equal((await cluster.registerNode('thief', ['10.9.0.7'])).status, 201, 'node restriction checks only the name');
+    const name = await cluster.servingCsr('thief', { dns: ['thief'], ip: ['10.9.0.7'] });
+    assert.ok(!(await decided(name)).some((c) => c.startsWith('Approved/')));
+  });
+
+  test("a node gets no serving certificate approved for another Node's name, registered with tlsboot or not", async () => {
+    assert.equal((await cluster.registerNode('old-node', [])).status, 201);
+    await cluster.registerNode('thief2', [], [{ type: 'Hostname', address: 'old-node' }]);
+    const name = await cluster.servingCsr('thief2', { dns: ['old-node'], ip: [] });
+    assert.ok(!(await decided(name)).some((c) => c.startsWith('Approved/')));
+  });
+});

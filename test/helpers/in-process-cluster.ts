@@ -6,9 +6,8 @@
  * that admission judges by are kept over the store, as in `tlsboot server`.
  */
 import { randomUUID } from 'node:crypto';
-import type { ClusterClient } from '../../src/api/cluster-client.ts';
-import { storeKeyOf } from '../../src/api/cluster-client.ts';
-import type { ReservedIdentities } from '../../src/api/index.ts';
+import { type ClusterClient, CSRS, storeKeyOf } from '../../src/api/cluster-client.ts';
+import { prepareCsrCreate, type ReservedIdentities } from '../../src/api/index.ts';
 import { isObject, type JsonObject } from '../../src/base/json.ts';
 import { HttpClusterClient } from '../../src/client/cluster-client.ts';
 import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
@@ -166,4 +165,30 @@ export async function startInProcessCluster(o: {
       await store.close();
     },
   };
+}
+
+/**
+ * Stores a CSR for the kube-apiserver-client signer, already approved, straight into `store` (as
+ * if a person had approved it): what the signer controller acts on.
+ */
+export async function storeApprovedClientCsr(store: Store, name: string): Promise<void> {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [{ type: 'CN', value: `user-${name}` }],
+    sans: { dns: [], ip: [], email: [], uri: [] },
+  });
+  const obj = prepareCsrCreate(
+    {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name, uid: randomUUID(), creationTimestamp: new Date().toISOString() },
+      spec: { request: Buffer.from(pem).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'] },
+    },
+    { name: 'someone', groups: ['system:authenticated'] },
+  );
+  const approved = { type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() };
+  await store.create(
+    { resource: storeKeyOf(CSRS), namespace: '', name },
+    { ...obj, metadata: { ...(isObject(obj.metadata) ? obj.metadata : {}), name }, status: { conditions: [approved] } },
+  );
 }
