@@ -8,10 +8,12 @@ import { randomBytes, randomUUID, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   type ClusterClient,
+  CONFIGMAPS,
   CSRS,
   ISSUED_CERTIFICATES,
   type KubeObject,
   NODE_CLIENT_CERTIFICATES,
+  SECRETS,
   storeKeyOf,
 } from '../src/api/cluster-client.ts';
 import {
@@ -23,10 +25,11 @@ import {
   type UserInfo,
 } from '../src/api/index.ts';
 import { parseServingPolicy } from '../src/api/serving-policy.ts';
-import { InvalidError, UnavailableError } from '../src/base/errors.ts';
+import { InvalidError, isTlsbootError, UnavailableError } from '../src/base/errors.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import type { CsrLister } from '../src/controllers/cluster.ts';
 import { sweepIdentities } from '../src/controllers/identity-cleaner.ts';
+import { IN_PROCESS_CONTROLLERS_USER } from '../src/controllers/manifests.ts';
 import { reconcileServing } from '../src/controllers/serving-approver.ts';
 import { reconcileSigning } from '../src/controllers/signer.ts';
 import {
@@ -552,5 +555,33 @@ describe('identity rules in the controllers', () => {
     assert.equal(await reasonOf(reserved, 'Denied'), 'ReservedIdentity');
     assert.deepEqual(await conditionTypes(unknown), ['AutoApprovalWithheld']);
     assert.equal(await reasonOf(unknown, 'AutoApprovalWithheld'), 'NoServingPolicy');
+  });
+});
+
+describe("the in-process controllers' identity", () => {
+  test('holds only the printed RBAC: no Secrets outside kube-system, no ConfigMaps to write, no RBAC to change', async () => {
+    const refused = async (what: string, op: () => Promise<unknown>) =>
+      assert.equal(
+        await op().then(
+          () => 'allowed',
+          (e: unknown) => (isTlsbootError(e) ? e.code : String(e)),
+        ),
+        'FORBIDDEN',
+        what,
+      );
+    await refused('secrets in default', () => client.list(SECRETS, 'default'));
+    await refused('a ConfigMap in kube-system', () =>
+      client.create(CONFIGMAPS, { metadata: { name: 'x', namespace: 'kube-system' }, data: {} }),
+    );
+    await refused('cluster-info in kube-public deleted', () => client.delete(CONFIGMAPS, 'kube-public', 'cluster-info', '1'));
+    assert.equal(
+      await client.allowed({
+        user: { name: IN_PROCESS_CONTROLLERS_USER, groups: [] },
+        verb: 'create',
+        apiGroup: 'rbac.authorization.k8s.io',
+        resource: 'clusterrolebindings',
+      }),
+      false,
+    );
   });
 });
