@@ -41,3 +41,18 @@ export function withoutNullFields(value: unknown): unknown {
   for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNullFields(v);
   return out;
 }
+
+/**
+ * Freezes the value and everything reachable from it, so one parsed copy can be shared by many
+ * readers (informer caches, watchers of one event) without any of them changing it for the others.
+ * A frozen value is taken as frozen all the way down, which holds for everything frozen here.
+ */
+export function deepFreeze<V>(value: V): V {
+  const stack: unknown[] = [value];
+  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
+    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
+    Object.freeze(v);
+    for (const child of Object.values(v)) stack.push(child);
+  }
+  return value;
+}

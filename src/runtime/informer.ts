@@ -11,6 +11,7 @@
 import { type ListWatch, type ListWatchEvent, type ListWatchObject, objectKeyOf } from '../api/list-watch.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { isTlsbootError, UnavailableError } from '../base/errors.ts';
+import { deepFreeze } from '../base/json.ts';
 import { sleep } from './sleep.ts';
 
 const BACKOFF_RESET_MS = 120_000;
@@ -186,14 +187,4 @@ export class Informer<T extends ListWatchObject> {
       }
     }
   }
-}
-
-function deepFreeze<V>(value: V): V {
-  const stack: unknown[] = [value];
-  for (let v = stack.pop(); v !== undefined; v = stack.pop()) {
-    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue;
-    Object.freeze(v);
-    for (const child of Object.values(v)) stack.push(child);
-  }
-  return value;
 }

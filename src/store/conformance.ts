@@ -441,7 +441,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         }),
       );
 
-      test('each watcher gets its own copy of every event object', LIMIT, () =>
+      test('event objects are frozen: no watcher can change what another sees, or the store', LIMIT, () =>
         withStore(async (s) => {
           const w1 = watchFor(s, CSR, { fromRevision: 0 });
           const w2 = watchFor(s, CSR, { fromRevision: 0 });
@@ -450,17 +450,52 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           await s.create(key('a'), obj('a', '', { spec: { n: 1 } }));
           await s.create(key('b'), obj('b', '', { spec: { n: 1 } }));
           const [e1, e2] = await Promise.all([g1, g2]);
-          for (const e of e1) (e.object.spec as { n: number }).n = 99;
+          for (const e of e1) {
+            assert.throws(() => {
+              (e.object.spec as { n: number }).n = 99;
+            }, TypeError);
+            assert.throws(() => {
+              e.object.metadata.name = 'x';
+            }, TypeError);
+          }
           assert.deepEqual(
             e2.map((e) => e.object.spec),
             [{ n: 1 }, { n: 1 }],
           );
           assert.deepEqual((await s.get(key('a'))).spec, { n: 1 });
           const replay = await take(watchFor(s, CSR, { fromRevision: 0 }), 2);
+          assert.ok(replay.every((e) => Object.isFrozen(e.object.spec)));
           assert.deepEqual(
             replay.map((e) => e.object.spec),
             [{ n: 1 }, { n: 1 }],
           );
+          // What get and list return stays the caller's own copy.
+          const got = await s.get(key('a'));
+          (got.spec as { n: number }).n = 5;
+          assert.deepEqual((await s.get(key('a'))).spec, { n: 1 });
+        }),
+      );
+
+      test('a watch on one name hears only that object, in history and live, in every namespace unless one is given', LIMIT, () =>
+        withStore(async (s) => {
+          await s.create(key('a'), obj('a'));
+          await s.create(key('b'), obj('b'));
+          const p1 = await s.create(key('p', 'ns1', 'v1/pods'), obj('p', 'ns1'));
+          await s.create(key('p', 'ns2', 'v1/pods'), obj('p', 'ns2'));
+          const onA = watchFor(s, CSR, { fromRevision: 0, name: 'a' });
+          const onP = watchFor(s, 'v1/pods', { fromRevision: 0, name: 'p' });
+          const onP1 = watchFor(s, 'v1/pods', { fromRevision: Number(rv(p1)) - 1, name: 'p', namespace: 'ns1' });
+          const a = take(onA, 3);
+          const p = take(onP, 3);
+          const pOne = take(onP1, 2);
+          await s.update(key('b'), obj('b', '', { spec: { n: 1 } }), { expectedResourceVersion: '2' });
+          const a2 = await s.update(key('a'), obj('a', '', { spec: { n: 2 } }), { expectedResourceVersion: '1' });
+          await s.update(key('p', 'ns2', 'v1/pods'), obj('p', 'ns2', { spec: { n: 3 } }), { expectedResourceVersion: '4' });
+          await s.update(key('p', 'ns1', 'v1/pods'), obj('p', 'ns1', { spec: { n: 4 } }), { expectedResourceVersion: '3' });
+          await s.delete(key('a'), { expectedResourceVersion: rv(a2) });
+          assert.deepEqual((await a).map(line), ['1 ADDED a', '6 MODIFIED a', '9 DELETED a']);
+          assert.deepEqual((await p).map(line), ['3 ADDED ns1/p', '4 ADDED ns2/p', '7 MODIFIED ns2/p']);
+          assert.deepEqual((await pOne).map(line), ['3 ADDED ns1/p', '8 MODIFIED ns1/p']);
         }),
       );
 

@@ -86,6 +86,41 @@ describe('SqliteStore', () => {
     }
   });
 
+  test('a file from before the rowid layout is moved to it at open, objects and history intact', async () => {
+    const path = freshPath();
+    const s1 = openSqliteStore({ path });
+    await createMany(s1, ['a', 'b']);
+    await s1.close();
+    const { DatabaseSync } = await import('node:sqlite');
+    const raw = new DatabaseSync(path);
+    raw.exec(`
+      CREATE TABLE old_objects (
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, rv INTEGER NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (resource, namespace, name)
+      ) WITHOUT ROWID;
+      INSERT INTO old_objects SELECT resource, namespace, name, rv, body FROM objects;
+      DROP TABLE objects;
+      ALTER TABLE old_objects RENAME TO objects;
+    `);
+    raw.close();
+    const s2 = openSqliteStore({ path });
+    try {
+      assert.deepEqual(
+        (await s2.list('r')).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
+        ['a@1', 'b@2'],
+      );
+      const a = await s2.get(k('a'));
+      await s2.update(k('a'), { ...a, v: 1 }, { expectedResourceVersion: '1' });
+      assert.equal(await s2.revision(), 3);
+    } finally {
+      await s2.close();
+    }
+    const check = new DatabaseSync(path, { readOnly: true });
+    const sql = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'objects'").get()?.sql;
+    check.close();
+    assert.doesNotMatch(String(sql), /WITHOUT ROWID/i);
+  });
+
   test('objects, the revision and the compacted revision survive close and reopen', async () => {
     const path = freshPath();
     const s1 = openSqliteStore({ path });
@@ -229,6 +264,10 @@ describe('SqliteStore', () => {
         (await s.list('r')).items.map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
         ['a@1'],
       );
+      // Point reads and the checks of later writes come from memory: it forgets the batch too.
+      await assert.rejects(s.get(k('b')), (e: unknown) => code(e) === 'NOT_FOUND');
+      assert.equal((await s.get(k('a'))).v, undefined);
+      await assert.rejects(s.create(k('a'), { metadata: { name: 'a' } }), (e: unknown) => code(e) === 'ALREADY_EXISTS');
       // The next write takes the revision the failed batch never used, and is the first event.
       const c = await s.create(k('c'), { metadata: { name: 'c' } });
       assert.equal(c.metadata.resourceVersion, '2');

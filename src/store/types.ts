@@ -100,6 +100,11 @@ export interface DeleteOptions {
 export interface WatchOptions {
   /** Only this namespace ('' = only cluster-scoped objects); every namespace when absent. */
   readonly namespace?: string;
+  /**
+   * Only this object's changes (etcd's single-key watch; kube's `fieldSelector=metadata.name=`):
+   * such watchers are found by the object's key, so a thousand of them cost a write nothing more.
+   */
+  readonly name?: string;
   /** Deliver every change with a revision greater than this (a list's revision, or 0 for all history). */
   readonly fromRevision: number;
   /** Ends the watch: the iterator then finishes without error. */
@@ -109,7 +114,9 @@ export interface WatchOptions {
 /**
  * One global revision orders every write: it starts at 0 for an empty store and every successful
  * write (create, update, delete) adds exactly 1; failed writes change nothing. All methods are
- * asynchronous so that a networked backend fits. Every object going in or out is a copy.
+ * asynchronous so that a networked backend fits. Every object going in or out is a copy, except
+ * those of watch events: they are deep-frozen, and a live event's object is shared by all its
+ * watchers, so that an event costs one decode however many watch it (as in kube's watch cache).
  *
  * Errors are TlsbootError codes: INVALID (key disagrees with metadata, malformed input),
  * NOT_FOUND, ALREADY_EXISTS, CONFLICT (stale expected resourceVersion), GONE (history compacted,
