@@ -241,3 +241,46 @@ describe('LIST streaming', () => {
     }
   });
 });
+
+describe('LIST pinned to one name', () => {
+  test('a metadata.name field selector reads that one key from the store, namespaced or cluster-scoped; != still scans', async () => {
+    const store = openSqliteStore({ path: ':memory:' });
+    const asked: { name?: string; namespace?: string }[] = [];
+    const listPage = store.listPage.bind(store);
+    store.listPage = (resource, options) => {
+      asked.push({
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+      });
+      return listPage(resource, options);
+    };
+    const api = await startTestApi({ store });
+    try {
+      for (const i of [10, 11, 12]) await create(api, name(i));
+      asked.length = 0;
+      const one = await page(api, `fieldSelector=${encodeURIComponent('metadata.name=cm-11')}`);
+      assert.deepEqual(
+        (one.items ?? []).map((i) => i.metadata.name),
+        ['cm-11'],
+      );
+      assert.deepEqual(asked, [{ name: 'cm-11', namespace: 'paging' }]);
+      asked.length = 0;
+      const others = await page(api, `fieldSelector=${encodeURIComponent('metadata.name!=cm-11')}`);
+      assert.deepEqual(
+        (others.items ?? []).map((i) => i.metadata.name),
+        ['cm-10', 'cm-12'],
+      );
+      assert.deepEqual(asked, [{ namespace: 'paging' }]);
+      asked.length = 0;
+      const csrs = await api.request(
+        'admin',
+        'GET',
+        `/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=${encodeURIComponent('metadata.name=node-csr-x')}`,
+      );
+      assert.equal(csrs.status, 200, csrs.body);
+      assert.deepEqual(asked, [{ name: 'node-csr-x', namespace: '' }]);
+    } finally {
+      await api.close();
+    }
+  });
+});

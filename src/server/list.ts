@@ -112,6 +112,8 @@ export class Scan {
   private readonly store: Store;
   private readonly resource: string;
   private readonly namespace: string | undefined;
+  /** Set when a field selector pins one name and the namespace is known: a key read, not a scan. */
+  private readonly name: string | undefined;
   private page: ListPage | undefined;
   private index = 0;
   private after: PageStart | undefined;
@@ -119,10 +121,14 @@ export class Scan {
 
   private readonly continued: boolean;
 
-  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume'], exact?: number) {
+  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume'], exact?: number, name?: string) {
     this.store = store;
     this.resource = storeResourceOf(def);
     this.namespace = def.namespaced && namespace !== '' ? namespace : undefined;
+    // Cluster-scoped objects are all stored under namespace '', so one name is one key there too.
+    const keyNamespace = def.namespaced ? this.namespace : '';
+    this.name = name !== undefined && keyNamespace !== undefined ? name : undefined;
+    if (this.name !== undefined) this.namespace = keyNamespace;
     this.after = resume?.after;
     this.at = resume?.revision ?? exact;
     this.continued = resume !== undefined;
@@ -149,6 +155,7 @@ export class Scan {
       limit: PAGE_OBJECTS,
       maxBytes: PAGE_BYTES,
       ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
+      ...(this.name === undefined ? {} : { name: this.name }),
       ...(this.after === undefined ? {} : { after: this.after }),
       ...(this.at === undefined ? {} : { revision: this.at }),
     });
@@ -226,6 +233,8 @@ export interface ServeListParams {
   readonly namespace: string;
   readonly request: ListRequest;
   readonly matches: (obj: JsonObject) => boolean;
+  /** The one name a `metadata.name=` field selector allows, if it pins one (`matches` still applies). */
+  readonly name?: string;
   /** Whether a label or field selector was given: then `remainingItemCount` is left out, as Kubernetes does. */
   readonly filtered: boolean;
   /** Present when the client asked for Table rows. */
@@ -242,7 +251,7 @@ export interface ServeListParams {
  * truncated list for a whole one.
  */
 export async function serveList(p: ServeListParams): Promise<void> {
-  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume, p.request.exact);
+  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume, p.request.exact, p.name);
   const revision = await scan.open();
   const res = p.begin();
   const write = async (text: string): Promise<void> => {

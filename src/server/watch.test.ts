@@ -97,7 +97,7 @@ function responseOf(port: number): Promise<IncomingMessage> {
 }
 
 /** A watch served by serveWatch on a socket, its query parsed as the app parses it; events read one by one. */
-async function openWatch(t: import('node:test').TestContext, store: Store, clock: FakeClock, query: string) {
+async function openWatch(t: import('node:test').TestContext, store: Store, clock: FakeClock, query: string, name?: string) {
   const shutdown = new AbortController();
   const server = createServer((_req, response) => {
     void serveWatch({
@@ -106,6 +106,7 @@ async function openWatch(t: import('node:test').TestContext, store: Store, clock
       namespace: 'default',
       options: parseReadOptions(new URLSearchParams(query), true),
       matches: () => true,
+      ...(name === undefined ? {} : { name }),
       table: undefined,
       response,
       shutdown: shutdown.signal,
@@ -236,6 +237,24 @@ describe('watch stream', () => {
     await store.create(CM('c'), cm('c'));
     const live = await w.next();
     assert.deepEqual([live.type, live.object.metadata?.name, live.object.metadata?.resourceVersion], ['ADDED', 'c', '3']);
+  });
+
+  test('a watch pinned to one name hears only that object, with the same bytes as a watch on the collection', async (t) => {
+    const store = await storeWith(t, ['a']);
+    const clock = new FakeClock(0);
+    // matches() lets everything through here: only the store's name index keeps "c" away.
+    const one = await openWatch(t, store, clock, 'watch=true&resourceVersion=1', 'b');
+    const all = await openWatch(t, store, clock, 'watch=true&resourceVersion=1');
+    await store.create(CM('c'), cm('c'));
+    await store.create(CM('b'), cm('b'));
+    const fromAll = [await all.next(), await all.next()];
+    assert.deepEqual(
+      fromAll.map((e) => e.object.metadata?.name),
+      ['c', 'b'],
+    );
+    const fromOne = await one.next();
+    assert.deepEqual(fromOne, fromAll[1]);
+    assert.equal(await one.quiet(), true);
   });
 
   test('sendInitialEvents=false without a resourceVersion starts at the newest revision: no initial events', async (t) => {

@@ -26,6 +26,12 @@ export interface WatchParams {
   /** From parseReadOptions: resourceVersion, sendInitialEvents, allowWatchBookmarks, timeoutSeconds. */
   readonly options: ReadOptions;
   readonly matches: (obj: JsonObject) => boolean;
+  /**
+   * The one name a `metadata.name=` field selector allows: the store then finds this watch by the
+   * object's key instead of offering it every change of the resource (a kubelet waiting for its
+   * own CSR). `matches` still applies.
+   */
+  readonly name?: string;
   /** Present when the client asked for Table rows. */
   readonly table: { readonly columns: readonly TableColumn[]; readonly now: () => Date; readonly includeObject: string | null } | undefined;
   readonly response: ServerResponse;
@@ -61,6 +67,21 @@ export const BOOKMARK_INTERVAL_MS = 60_000;
 /** The annotation on the bookmark that ends a watch-list's initial events (client-go waits for it). */
 export const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
+/**
+ * The JSON of an event's object as sent, made once per event however many watchers send it: the
+ * store shares one frozen object among an event's watchers, so the object identifies the event.
+ */
+const sentJson = new WeakMap<object, { readonly def: ResourceDef; readonly json: string }>();
+
+function objectJson(def: ResourceDef, object: JsonObject, presented: JsonObject): string {
+  if (!Object.isFrozen(object)) return JSON.stringify(presented);
+  const memo = sentJson.get(object);
+  if (memo?.def === def) return memo.json;
+  const json = JSON.stringify(presented);
+  sentJson.set(object, { def, json });
+  return json;
+}
+
 export async function serveWatch(p: WatchParams): Promise<void> {
   const { options } = p;
   const clock = p.clock ?? REAL_CLOCK;
@@ -77,9 +98,14 @@ export async function serveWatch(p: WatchParams): Promise<void> {
   let first = true;
   // One write at a time: the bookmark timer and the event loop share the socket and its back-pressure.
   let writing: Promise<void> = Promise.resolve();
-  const write = (type: string, object: JsonObject): Promise<void> => {
+  /** `source` is the store's object when `object` is its presented form: the key to the shared JSON. */
+  const write = (type: string, object: JsonObject, source?: JsonObject): Promise<void> => {
     writing = writing.then(async () => {
       if (stop.signal.aborted || res.writableEnded) return;
+      if (source !== undefined && !p.table) {
+        if (!res.write(`{"type":"${type}","object":${objectJson(p.def, source, object)}}\n`)) await drained(res, stop.signal);
+        return;
+      }
       let payload = object;
       if (p.table && type !== 'ERROR' && type !== 'BOOKMARK') {
         payload = buildTable({
@@ -119,7 +145,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
     let revision: number;
     if (initial) {
       // Page by page at one revision, as a LIST streams: the initial state never sits whole in memory.
-      const scan = new Scan(p.store, p.def, p.namespace);
+      const scan = new Scan(p.store, p.def, p.namespace, undefined, undefined, p.name);
       revision = await scan.open();
       for (let item = await scan.next(); item !== undefined && !stop.signal.aborted; item = await scan.next()) {
         const obj = present(p.def, item);
@@ -135,6 +161,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
     if (options.allowWatchBookmarks) armBookmark();
     const events = p.store.watch(storeResourceOf(p.def), {
       ...(p.def.namespaced && p.namespace !== '' ? { namespace: p.namespace } : {}),
+      ...(p.name === undefined ? {} : { name: p.name }),
       fromRevision: revision,
       signal: stop.signal,
     });
@@ -142,7 +169,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       if (stop.signal.aborted) break;
       reached = event.revision;
       const obj = present(p.def, event.object);
-      if (p.matches(obj)) await write(event.type, obj);
+      if (p.matches(obj)) await write(event.type, obj, event.object);
     }
   } catch (error) {
     if (!stop.signal.aborted) await write('ERROR', { ...p.statusFor(error), apiVersion: 'v1' });

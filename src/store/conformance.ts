@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ObjectKey, Store, StoredObject, WatchEvent, WatchOptions } from './types.ts';
+import type { ListPageOptions, ObjectKey, Store, StoredObject, WatchEvent, WatchOptions } from './types.ts';
 
 const CSR = 'certificates.k8s.io/certificatesigningrequests';
 const SECRETS = 'v1/secrets';
@@ -571,6 +571,29 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
 
     describe('pages', () => {
+      test('a page of one name: that object as it was at the revision, or nothing; never without a namespace', LIMIT, () =>
+        withStore(async (s) => {
+          for (const n of ['a', 'b', 'c']) await s.create(key(n), obj(n));
+          const names = async (options: Omit<ListPageOptions, 'limit'>) =>
+            (await s.listPage(CSR, { limit: 10, ...options })).items.map((o) => `${o.metadata.name}@${rv(o)}`);
+          assert.deepEqual(await names({ namespace: '', name: 'b' }), ['b@2']);
+          assert.deepEqual(await names({ namespace: '', name: 'x' }), []);
+          assert.deepEqual(await names({ namespace: '', name: 'b', after: { namespace: '', name: 'a' } }), ['b@2']);
+          assert.deepEqual(await names({ namespace: '', name: 'b', after: { namespace: '', name: 'b' } }), []);
+          assert.deepEqual(await names({ namespace: 'other', name: 'b' }), []);
+          await s.update(key('b'), obj('b', '', { spec: { n: 1 } }), { expectedResourceVersion: '2' });
+          await s.delete(key('c'));
+          await s.create(key('d'), obj('d'));
+          assert.deepEqual(await names({ namespace: '', name: 'b' }), ['b@4']);
+          assert.deepEqual(await names({ namespace: '', name: 'b', revision: 3 }), ['b@2']);
+          assert.deepEqual(await names({ namespace: '', name: 'c', revision: 3 }), ['c@3']);
+          assert.deepEqual(await names({ namespace: '', name: 'c' }), []);
+          assert.deepEqual(await names({ namespace: '', name: 'd', revision: 3 }), []);
+          assert.deepEqual(await names({ namespace: '', name: 'd' }), ['d@6']);
+          await rejectsWith(s.listPage(CSR, { limit: 10, name: 'b' }), 'INVALID');
+        }),
+      );
+
       const names = (items: StoredObject[]) => items.map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
 
       test('listPage walks every object once in list order, counting what remains', () =>

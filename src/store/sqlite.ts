@@ -663,6 +663,8 @@ class SqliteStore implements Store {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new InvalidError('STORE_LIMIT', `limit must be a positive integer, got ${String(limit)}`, { field: 'limit' });
     }
+    if (options.name !== undefined && namespace === undefined)
+      throw new InvalidError('STORE_NAME', 'a page of one name needs its namespace', { field: 'namespace' });
     const at = options.revision ?? this.rev;
     checkRevision(at, 'revision');
     if (at > this.rev)
@@ -674,6 +676,9 @@ class SqliteStore implements Store {
       const order = compareText(start.namespace, namespace);
       if (order > 0) return { items: [], revision: at, more: false, ...(options.count ? { remaining: 0 } : {}) };
       if (order < 0) start = { namespace, name: '' };
+    }
+    if (options.name !== undefined && namespace !== undefined) {
+      return this.pageOfOne(resource, { namespace, name: options.name }, start, at, options.count === true);
     }
     const changed = this.changedSince(resource, namespace, at);
     // Objects written since `at` show their state at `at`: the body their first later write
@@ -743,6 +748,23 @@ class SqliteStore implements Store {
       if (c.first !== 'ADDED') remaining++;
     }
     return { items, revision: at, more, remaining };
+  }
+
+  /** listPage of one key: its state at `at` (the body its first later write replaced, if any), from memory otherwise. */
+  private pageOfOne(resource: string, key: PageStart, start: PageStart, at: number, count: boolean): ListPage {
+    const none: ListPage = { items: [], revision: at, more: false, ...(count ? { remaining: 0 } : {}) };
+    if (compareKeys(key, start) <= 0) return none;
+    const objectKey = { resource, ...key };
+    const since = at === this.rev ? undefined : this.changedSince(resource, key.namespace, at).get(keyText(key.namespace, key.name));
+    let value: StoredValue | undefined;
+    if (since === undefined) value = this.current.get(fullKey(objectKey))?.value;
+    else if (since.first !== 'ADDED') {
+      const row = this.stmt.prev.get(since.rev);
+      if (row?.prev === null || row?.prev === undefined) throw compacted(at, since.rev);
+      value = storedValue(row, 'prev');
+    }
+    if (value === undefined) return none;
+    return { ...none, items: [this.decode(objectKey, value)] };
   }
 
   /** The keys written after `at`, each with its first and last write since then. */

@@ -130,6 +130,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
           },
           def.resource,
         );
+        const pinnedName = fields.find((f) => f.field === 'metadata.name' && !f.negate)?.value;
         const matches = (obj: JsonObject) => {
           const meta = isObject(obj.metadata) ? obj.metadata : {};
           const objLabels = isObject(meta.labels) ? (meta.labels as Record<string, string>) : {};
@@ -139,7 +140,15 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
         if (info.verb === 'watch') {
           return serveWatchRequest(
             o,
-            { def, info, user, options: readOptions, matches, tableIncludeObject: table ? query.get('includeObject') : undefined },
+            {
+              def,
+              info,
+              user,
+              options: readOptions,
+              matches,
+              name: pinnedName,
+              tableIncludeObject: table ? query.get('includeObject') : undefined,
+            },
             reply,
           );
         }
@@ -153,6 +162,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
             readOptions,
           ),
           matches,
+          ...(pinnedName === undefined ? {} : { name: pinnedName }),
           filtered: labels.length > 0 || fields.length > 0,
           table: table ? { columns: def.columns, now: o.now(), includeObject: query.get('includeObject') } : undefined,
           begin: () => {

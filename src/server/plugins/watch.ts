@@ -39,6 +39,8 @@ export interface WatchRequest {
   readonly user: UserInfo;
   readonly options: ReadOptions;
   readonly matches: (o: JsonObject) => boolean;
+  /** The only name the field selector allows, if it pins one. */
+  readonly name: string | undefined;
   /** Set (possibly null) when the client asked for Table rows. */
   readonly tableIncludeObject: string | null | undefined;
 }
@@ -52,6 +54,7 @@ export async function serveWatchRequest(d: WatchDeps, w: WatchRequest, reply: Fa
     namespace: w.info.namespace,
     options: w.options,
     matches: w.matches,
+    ...(w.name === undefined ? {} : { name: w.name }),
     table: w.tableIncludeObject === undefined ? undefined : { columns: w.def.columns, now: d.now, includeObject: w.tableIncludeObject },
     response: reply.raw,
     shutdown: d.shutdown,
