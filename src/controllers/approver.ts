@@ -42,6 +42,8 @@ export interface ApproverOptions {
   readonly claimAlone: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   /** Makes a name just claimed known to the name check at once. */
   readonly noteClaimed: (name: string) => void;
+  /** The identity informer's copy of NODE_NAME_CLAIMS/<node>: when it has none, the claim is tried without asking the API first. */
+  readonly cachedClaim?: (node: string) => JsonObject | undefined;
 }
 
 /**
@@ -62,11 +64,23 @@ export function claimIsLive(holder: JsonObject | undefined, uid: unknown, now: D
  * take-over of a claim whose CSR is gone, denied or failed), so that of many concurrent first
  * requests for one name exactly one is approved. Returns the CSR holding the name otherwise.
  */
-async function claimNodeName(client: ClusterClient, node: string, csr: JsonObject, now: Date): Promise<string | undefined> {
+async function claimNodeName(
+  client: ClusterClient,
+  node: string,
+  csr: JsonObject,
+  now: Date,
+  cached?: (node: string) => JsonObject | undefined,
+): Promise<string | undefined> {
   const meta = isObject(csr.metadata) ? csr.metadata : {};
   const mine = { csrName: String(meta.name ?? ''), csrUid: String(meta.uid ?? ''), claimedAt: formatRfc3339(now) };
+  // A claim the informer does not hold yet is created without a read first: the create-if-absent
+  // is the guard (ALREADY_EXISTS when the copy was stale, and then the claim is read from the
+  // API). Whatever is decided about a claim that exists is decided on a copy read from the API.
+  let claim = cached?.(node);
+  let fresh = cached === undefined || claim !== undefined;
   for (;;) {
-    const claim = await client.get(NODE_NAME_CLAIMS, '', node);
+    if (fresh) claim = await client.get(NODE_NAME_CLAIMS, '', node);
+    fresh = true;
     try {
       if (!claim) {
         await client.create(NODE_NAME_CLAIMS, { metadata: { name: node }, ...mine });
@@ -146,7 +160,7 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
           `${cn} already holds a valid client certificate (serial ${serial}); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.`,
         ];
       }
-      const holder = await claimNodeName(o.client, node, csr, o.now());
+      const holder = await claimNodeName(o.client, node, csr, o.now(), o.cachedClaim);
       if (holder !== undefined) {
         return [
           'NodeNameClaimed',

@@ -28,7 +28,7 @@ import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, NODES, SECRETS }
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileServing } from './serving-approver.ts';
-import { reconcileSigning } from './signer.ts';
+import { reconcileSigning, SigningMemory } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
 
 /**
@@ -141,11 +141,14 @@ export class ControllerManager {
       requesterOf.set(name, spec.username);
       servingByRequester.set(spec.username, (servingByRequester.get(spec.username) ?? new Set()).add(name));
     };
+    const memory = new SigningMemory();
     const csrInformer = new Informer<KubeObject>({
       source: client.listWatch(CSRS),
       ...informerClock,
       onChange: (key, type) => {
-        noteServingRequest(nameOf(key), type === 'DELETED' ? undefined : csrInformer.get('', nameOf(key)));
+        const current = type === 'DELETED' ? undefined : csrInformer.get('', nameOf(key));
+        noteServingRequest(nameOf(key), current);
+        memory.observe(nameOf(key), current);
         if (type === 'DELETED') return;
         approvals.add(nameOf(key));
         serving.add(nameOf(key));
@@ -218,6 +221,7 @@ export class ControllerManager {
               nodeNames,
               claimAlone: (n, fn) => identity.claimAlone(n, fn),
               noteClaimed: (n) => identity.noteClaimed(n),
+              cachedClaim: (n) => identity.claimRecord(n),
             }),
         }),
     );
@@ -257,7 +261,17 @@ export class ControllerManager {
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileSigning(name, { client, csrs, signer, now, nodeNames, unrecorded }),
+          reconcile: (name) =>
+            reconcileSigning(name, {
+              client,
+              csrs,
+              signer,
+              now,
+              nodeNames,
+              unrecorded,
+              memory,
+              cachedNodeClient: (n) => identity.registeredRecord(n),
+            }),
         }),
       );
     } else {

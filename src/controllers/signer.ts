@@ -35,6 +35,7 @@ import {
   type CsrLister,
   ISSUED_CERTIFICATES,
   isLostWrite,
+  isRaceError,
   NODE_ADDRESSES,
   NODE_CLIENT_CERTIFICATES,
 } from './cluster.ts';
@@ -55,6 +56,62 @@ export interface SignerControllerOptions {
    * CSR uid: the retry writes the same certificate instead of having the CA sign a second one.
    */
   readonly unrecorded?: Map<string, JsonObject>;
+  /** What this process saw of each CSR, so that a record that cannot exist is not asked for. */
+  readonly memory?: SigningMemory;
+  /** The identity informer's copy of NODE_CLIENT_CERTIFICATES/<node>: a first guess for its compare-and-swap. */
+  readonly cachedNodeClient?: (node: string) => JsonObject | undefined;
+}
+
+/**
+ * What the signer knows without asking the API whether a CSR already has an IssuedCertificate
+ * record. A record is only made after approval, by the signer that leads; so for a CSR this
+ * process saw undecided (no Approved, Denied or Failed condition, no certificate) every record
+ * was made by this process since, and it holds those here until its informer shows the CSR
+ * signed or gone. For any other CSR (approved before this process started, or a record whose
+ * create failed in a way that leaves its fate unknown) the signer asks the API, as before. The
+ * create of the record stays the guard: of two signers (a deposed leader still finishing) only
+ * one record is ever written, and only the recorded certificate is handed out. Two signers acting
+ * at once without leader election (README: unsupported, the CA would sign twice) now sign each
+ * such CSR twice rather than now and then; still one record, one certificate handed out.
+ */
+export class SigningMemory {
+  /** CSR name to the uid seen undecided. */
+  private readonly undecided = new Map<string, string>();
+  /** CSR name to the record this process wrote for it. */
+  private readonly recorded = new Map<string, JsonObject>();
+
+  /** Notes the informer's copy of a CSR (undefined once it is deleted). */
+  observe(name: string, csr: JsonObject | undefined): void {
+    const meta = csr !== undefined && isObject(csr.metadata) ? csr.metadata : undefined;
+    const uid = typeof meta?.uid === 'string' ? meta.uid : undefined;
+    if (csr === undefined || uid === undefined || csrCertificatePem(csr) !== undefined) {
+      this.forget(name);
+      return;
+    }
+    if (this.undecided.has(name) && this.undecided.get(name) !== uid) this.forget(name);
+    if (csrConditions(csr).some((c) => c.type === 'Approved' || c.type === 'Denied' || c.type === 'Failed')) return;
+    this.undecided.set(name, uid);
+  }
+
+  /** The record for this CSR if this process wrote it; null if none can exist; undefined if only the API knows. */
+  recordOf(name: string, uid: string): JsonObject | null | undefined {
+    if (this.undecided.get(name) !== uid) return undefined;
+    return this.recorded.get(name) ?? null;
+  }
+
+  noteRecorded(name: string, uid: string, record: JsonObject): void {
+    if (this.undecided.get(name) === uid) this.recorded.set(name, record);
+  }
+
+  /** After a create whose outcome is unknown: the API is asked again. */
+  forget(name: string): void {
+    this.undecided.delete(name);
+    this.recorded.delete(name);
+  }
+
+  get size(): number {
+    return this.undecided.size;
+  }
 }
 
 /** How long an address stays claimed for a serving certificate still being signed. */
@@ -162,21 +219,38 @@ async function setCondition(
   await o.client.update(CSRS, { ...csr, status: { ...status, conditions, ...(certificate ? { certificate } : {}) } }, 'status');
 }
 
-/** Keeps NODE_CLIENT_CERTIFICATES/<node name> pointing at the node's latest-expiring client certificate. */
-async function recordNodeClient(client: ClusterClient, issued: JsonObject): Promise<void> {
+/**
+ * Keeps NODE_CLIENT_CERTIFICATES/<node name> pointing at the node's latest-expiring client
+ * certificate. The first try may start from `cached` (an informer's copy, which can lag): a
+ * stale copy only makes the compare-and-swap fail (CONFLICT, ALREADY_EXISTS, or NOT_FOUND for a
+ * record deleted meanwhile), and then the record is read from the API. Not writing is decided
+ * on a record read from the API only.
+ */
+export async function recordNodeClient(
+  client: ClusterClient,
+  issued: JsonObject,
+  cached?: (node: string) => JsonObject | undefined,
+): Promise<void> {
   const node = nodeNameOf(String(issued.commonName ?? ''));
   if (node === undefined) return;
   const entry = { serialNumber: issued.serialNumber, notAfter: issued.notAfter, csrName: issued.csrName, issuedAt: issued.issuedAt };
+  let current = cached?.(node);
+  let fresh = cached === undefined;
   for (;;) {
-    const current = await client.get(NODE_CLIENT_CERTIFICATES, '', node);
-    if (current && String(current.notAfter ?? '') >= String(issued.notAfter ?? '')) return;
+    if (fresh) current = await client.get(NODE_CLIENT_CERTIFICATES, '', node);
+    if (current && String(current.notAfter ?? '') >= String(issued.notAfter ?? '')) {
+      if (fresh) return;
+      fresh = true;
+      continue;
+    }
     try {
       if (current) await client.update(NODE_CLIENT_CERTIFICATES, { ...current, ...entry });
       else await client.create(NODE_CLIENT_CERTIFICATES, { metadata: { name: node }, ...entry });
       return;
     } catch (error) {
-      // Another worker recorded a certificate for the same node meanwhile: look again.
-      if (!isLostWrite(error)) throw error;
+      // Another worker recorded a certificate for the same node meanwhile, or the copy was stale: look again.
+      if (!isLostWrite(error) && !(!fresh && isRaceError(error))) throw error;
+      fresh = true;
     }
   }
 }
@@ -203,7 +277,8 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     await setCondition(o, csr, { type: 'Failed', status: 'True', reason: 'IdentityRuleViolation', message: identity });
     return undefined;
   }
-  let record = await o.client.get(ISSUED_CERTIFICATES, '', uid);
+  const remembered = o.memory?.recordOf(name, uid);
+  let record = remembered === undefined ? await o.client.get(ISSUED_CERTIFICATES, '', uid) : (remembered ?? undefined);
   const signedNow = !record;
   const node = requestedNodeName(parsed) ?? '';
   const servingIps = signerName === SIGNER_KUBELET_SERVING ? parsed.sans.ip : [];
@@ -279,7 +354,11 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
     try {
       record = await o.client.create(ISSUED_CERTIFICATES, body);
       o.unrecorded?.delete(uid);
+      o.memory?.noteRecorded(name, uid, record);
     } catch (error) {
+      // Whether a record exists now (a create that committed but did not answer, or another
+      // signer's) only the API can tell: the retry asks it.
+      o.memory?.forget(name);
       // Lost to another writer: the retry reads its record. Anything else: keep what was signed,
       // so that the retry records this certificate rather than having the CA sign another.
       if (isLostWrite(error)) o.unrecorded?.delete(uid);
@@ -289,7 +368,7 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   }
   // Also on a retry that found the record: a crash between the two writes must not leave the
   // approver's index behind the inventory.
-  if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record);
+  if (signerName === SIGNER_KUBELET_CLIENT) await recordNodeClient(o.client, record, o.cachedNodeClient);
   if (servingIps.length > 0) {
     await reserveNodeAddresses(o.client, node, servingIps, o.now(), new Date(String(record.notAfter)));
     const taken = await claimAddresses(o.client, node, servingIps, o.now(), new Date(String(record.notAfter)));

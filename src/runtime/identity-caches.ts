@@ -96,6 +96,20 @@ export class IdentityCaches {
     return { reserved: this.o.reserved(), nodes: this.nodes, addressHolder: (ip) => this.addressHolder(ip, now) };
   }
 
+  /**
+   * The informer's copy of a node's client-certificate record (NODE_CLIENT_CERTIFICATES/<node>),
+   * as of the last watch event: it may lag the store, so it is a first guess for a
+   * compare-and-swap, never the ground for a decision not to write.
+   */
+  registeredRecord(node: string): KubeObject | undefined {
+    return this.registered.get('', node);
+  }
+
+  /** The informer's copy of a node name's claim (NODE_NAME_CLAIMS/<node>); may lag like registeredRecord. */
+  claimRecord(node: string): KubeObject | undefined {
+    return this.claimed.get('', node);
+  }
+
   /** The node whose serving certificate, live at `now`, holds this IP. */
   addressHolder(ip: string, now: Date): string | undefined {
     const claim = this.addresses.get('', addressClaimName(ip));

@@ -77,7 +77,11 @@ const keyOf = (path: Path) => path.join(SEP);
 const schemaKey = (path: Path) => path.filter((e) => e.startsWith('f:')).join('/');
 
 function add(set: FieldSet, path: Path): void {
-  if (!STRIPPED.has(keyOf(path).replaceAll(SEP, '/')) && path.length > 0) set.set(keyOf(path), path);
+  if (path.length === 0) return;
+  const key = keyOf(path);
+  // Every stripped field is apiVersion, kind or under metadata: only those keys are looked up.
+  if ((key.startsWith('f:metadata') || key === 'f:apiVersion' || key === 'f:kind') && STRIPPED.has(key.replaceAll(SEP, '/'))) return;
+  set.set(key, path);
 }
 
 /** Go's encoding of a list key: fields sorted by name, compact JSON. */
@@ -94,8 +98,10 @@ function itemElement(list: { readonly keys: readonly string[] } | 'set', item: u
 
 /** An associative list as a map from item element to item; undefined when an item has no key (then it is atomic). */
 function itemsByKey(path: Path, value: unknown): Map<PathElement, unknown> | undefined {
+  // Only a list can be associative: the schema key is built for lists alone.
+  if (!Array.isArray(value)) return undefined;
   const list = ASSOCIATIVE_LISTS[schemaKey(path)];
-  if (list === undefined || !Array.isArray(value)) return undefined;
+  if (list === undefined) return undefined;
   const out = new Map<PathElement, unknown>();
   for (const item of value) {
     const e = itemElement(list, item);
@@ -153,6 +159,8 @@ export function compare(before: unknown, after: unknown): Comparison {
     else if (items !== undefined) for (const [e, item] of items) all(item, [...path, e], into);
   };
   const walk = (a: unknown, b: unknown, path: Path) => {
+    // Equal values add, modify and remove nothing: most of an update (a CSR's spec) is skipped whole.
+    if (equalJson(a, b)) return;
     if (isObject(a) && isObject(b)) {
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
         const p = [...path, `f:${k}`];
@@ -257,7 +265,9 @@ function decodeManagers(value: unknown): Manager[] {
 }
 
 function encodeManagers(managers: readonly Manager[]): ManagedFieldsEntry[] {
-  const seconds = (m: Manager) => (m.time === undefined ? 0 : rfc3339Millis(m.time));
+  // Each time parsed once, not once per comparison.
+  const parsed = new Map(managers.map((m) => [m, m.time === undefined ? 0 : rfc3339Millis(m.time)]));
+  const seconds = (m: Manager) => parsed.get(m) ?? 0;
   return managers
     .filter((m) => m.set.size > 0)
     .sort(
