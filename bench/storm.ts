@@ -87,6 +87,14 @@ export async function joinStorm(nodes: number, concurrency: number, timeoutMs: n
     }
     const anon = new KubeClient({ server: `https://127.0.0.1:${cluster.port}`, insecureSkipTlsVerify: true });
     clients.push(anon);
+    // The tokens exist before the nodes boot, as in a real cluster: wait (bounded) until the
+    // bootstrap signer has published every token's JWS, so no node's latency includes that.
+    for (let tries = 0; ; tries++) {
+      const info = await anon.request('/api/v1/namespaces/kube-public/configmaps/cluster-info', {}, asConfigMap);
+      if (tokens.every((t) => info.data?.[`jws-kubeconfig-${t.id}`] !== undefined)) break;
+      if (tries >= 300) throw new Error('the bootstrap signer did not publish every token within 30 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     let rateLimited = 0;
     const joinOne = async (i: number): Promise<number> => {
       const started = performance.now();
