@@ -255,8 +255,16 @@ try {
       const base = (w.none.rate + w.noneAgain.rate) / 2;
       return [
         [l, 'tlsboot shared-watch load, 0 watches (before)', perCert(w.none)],
-        [l, `${IDLE_WATCHES} watches, fieldSelector metadata.name`, `${perCert(w.selector)}; ${f2(w.selector.rate / base)}x of 0`],
-        [l, `${IDLE_WATCHES} watches, whole collection`, `${perCert(w.collection)}; ${f2(w.collection.rate / base)}x of 0`],
+        [
+          l,
+          `${IDLE_WATCHES} watches, fieldSelector metadata.name`,
+          `${perCert(w.selector)}; ${f2(w.selector.rate / base)}x of 0; watchers sent ${f1(w.selectorBytes / 1048576)} MiB`,
+        ],
+        [
+          l,
+          `${IDLE_WATCHES} watches, whole collection`,
+          `${perCert(w.collection)}; ${f2(w.collection.rate / base)}x of 0; watchers sent ${f1(w.collectionBytes / 1048576)} MiB`,
+        ],
         [l, '0 watches (after)', perCert(w.noneAgain)],
       ];
     },

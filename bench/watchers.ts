@@ -21,9 +21,15 @@ export interface WatchersResult {
   readonly noneAgain: Window;
   readonly selector: Window;
   readonly collection: Window;
+  /** Bytes the 1,000 watchers received during their window. */
+  readonly selectorBytes: number;
+  readonly collectionBytes: number;
   readonly poolUsed: number;
   readonly poolSize: number;
 }
+
+/** Bytes the idle watchers were sent (reset before each window): are "idle" watches idle? */
+const received = { bytes: 0 };
 
 /**
  * Opens the watches, each on its own socket, 100 at a time (the server closes connections from one
@@ -43,7 +49,9 @@ async function openBatch(agent: Agent, port: number, paths: readonly string[], r
         new Promise<void>((resolve, reject) => {
           const req = get({ host: '127.0.0.1', port, path, agent, headers: { accept: 'application/json' } }, (res) => {
             res.on('error', () => {});
-            res.resume();
+            res.on('data', (c: Buffer) => {
+              received.bytes += c.length;
+            });
             if (res.statusCode === 200) resolve();
             else reject(new Error(`watch ${path} answered ${res.statusCode}`));
           });
@@ -93,7 +101,9 @@ export async function watchersRow(concurrency: number, durationMs: number): Prom
         (_, i) => `${CSR_PATH}?${new URLSearchParams({ watch: '1', fieldSelector: `metadata.name=idle-node-${i}`, resourceVersion: rv })}`,
       ),
     );
+    received.bytes = 0;
     const selector = await window();
+    const selectorBytes = received.bytes;
     closeWatches(open);
     rv = await currentRv();
     open = await openWatches(
@@ -101,12 +111,14 @@ export async function watchersRow(concurrency: number, durationMs: number): Prom
       cluster.port,
       Array.from({ length: IDLE_WATCHES }, () => `${CSR_PATH}?${new URLSearchParams({ watch: '1', resourceVersion: rv })}`),
     );
+    received.bytes = 0;
     const collection = await window();
+    const collectionBytes = received.bytes;
     closeWatches(open);
     open = [];
     await new Promise((r) => setTimeout(r, 1000));
     const noneAgain = await window();
-    return { none, noneAgain, selector, collection, poolUsed: pool.used, poolSize: pool.size };
+    return { none, noneAgain, selector, collection, selectorBytes, collectionBytes, poolUsed: pool.used, poolSize: pool.size };
   } finally {
     closeWatches(open);
     agent.destroy();
