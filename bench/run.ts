@@ -283,10 +283,10 @@ for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(width + 2)}${b.pa
 process.stdout.write(`total ${f1(totalS)} s\n`);
 results.tookSeconds = Object.fromEntries(Object.entries(took).map(([k, v]) => [k, v / 1000]));
 results.totalSeconds = totalS;
-// A partial run is for investigation; only a full run replaces the recorded results.
-if (fullRun) {
+// A partial run is for investigation; only a full run with no failed row replaces the recorded results.
+if (fullRun && process.exitCode !== 1) {
   mkdirSync(join(root, 'bench/results'), { recursive: true });
   const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`written ${file}\n`);
-} else process.stdout.write('partial run (BENCH_ONLY): results not written\n');
+} else process.stdout.write(`${fullRun ? 'a row failed' : 'partial run (BENCH_ONLY)'}: results not written\n`);
