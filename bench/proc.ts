@@ -17,6 +17,7 @@ export const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split('
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const children = new Set<ChildProcess>();
+const stopping = new WeakSet<ChildProcess>();
 
 /** Starts a child that `stopAll` (and `stop`) will end; output is discarded unless asked for. */
 export function startChild(cmd: string, args: readonly string[]): ChildProcess {
@@ -27,7 +28,9 @@ export function startChild(cmd: string, args: readonly string[]): ChildProcess {
   });
   child.once('exit', (code, signal) => {
     children.delete(child);
-    if (code !== 0 && code !== null && signal === null) process.stderr.write(`${cmd} exited ${code}: ${tail}\n`);
+    // Stopped by the bench, or on its own (a crash, the OOM killer): the latter is reported.
+    if (!stopping.has(child))
+      process.stderr.write(`${cmd} (pid ${child.pid}) exited unexpectedly: code ${code}, signal ${signal}: ${tail}\n`);
   });
   children.add(child);
   return child;
@@ -37,6 +40,7 @@ export function startChild(cmd: string, args: readonly string[]): ChildProcess {
 export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  stopping.add(child);
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;

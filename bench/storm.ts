@@ -139,6 +139,11 @@ export async function joinStorm(nodes: number, concurrency: number, timeoutMs: n
         }
       }
     };
+    // Node i uses token floor(i / 2,000), so tokens are used one after another; a token's client
+    // (and its keep-alive sockets) is closed after its last node, or the bench would hold up to 200
+    // idle sockets per finished pool and meet the server's --max-connections (1024), which real
+    // nodes, each with its own connection, would not.
+    const remaining = tokens.map((_, k) => Math.min(NODES_PER_TOKEN, nodes - k * NODES_PER_TOKEN));
     const latencies: number[] = [];
     let next = 0;
     const ticks0 = cpuTicks(cluster.pid);
@@ -148,7 +153,11 @@ export async function joinStorm(nodes: number, concurrency: number, timeoutMs: n
       Array.from({ length: concurrency }, async () => {
         while (next < nodes) {
           if (performance.now() - started > timeoutMs) throw new Error(`join storm of ${nodes} not done within ${timeoutMs} ms`);
-          latencies.push(await joinOne(next++));
+          const i = next++;
+          latencies.push(await joinOne(i));
+          const k = Math.floor(i / NODES_PER_TOKEN);
+          remaining[k] = (remaining[k] ?? 1) - 1;
+          if (remaining[k] === 0) tokens[k]?.client.close();
         }
       }),
     );
