@@ -1,47 +1,30 @@
 /**
  * `npm run bench`: measures tlsboot against the crypto limit on this machine and prints one table,
- * also written as JSON under bench/results/. Scenarios so far: (1) ECDSA P-256 signatures and
+ * also written as JSON under bench/results/ after a full run. Rows: (1) ECDSA P-256 signatures and
  * verifications per second on one core and the implied issuance ceiling, (2) in-process issuance
- * (parse + verify CSR, signer policy, build and sign the certificate) as a fraction of it, (5) the
- * server's start-up time and idle RSS. The cfssl peer (3) and the join storm (4) are not written
- * yet; the cfssl row says how to install cfssl when it is missing.
+ * (parse + verify CSR, signer policy, build and sign the certificate) as a fraction of it, (3) the
+ * API peer: cfssl in memory and with its certdb vs tlsboot (bench/peer.ts), (4) join storms
+ * (bench/storm.ts), (5) the server's start-up time and idle RSS, (6) LIST of 50,000 CSRs
+ * (bench/list.ts), (7) issuance with 1,000 idle watches (bench/watchers.ts). Every process the
+ * bench starts is stopped at the end, also on error (bench/proc.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, sign, verify } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import {
-  asCertificateSigningRequest,
-  asCertificateSigningRequestList,
-  asConfigMap,
-  csrCertificatePem,
-  metadataString,
-  signerPolicyProblem,
-  x509Usages,
-} from '../src/api/index.ts';
-import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
-import {
-  certificatePin,
-  createCsr,
-  createCsrPem,
-  generatePrivateKey,
-  issueCertificate,
-  matchesAnyPin,
-  parseCertificateBundle,
-  parseCertificatePem,
-  parseCsr,
-  verifyDetachedJws,
-} from '../src/pki/index.ts';
+import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
+import { createCsr, generatePrivateKey, issueCertificate, parseCsr } from '../src/pki/index.ts';
 import { selfSignedCa } from '../test/helpers/pki.ts';
+import { type ListMeasure, listRow } from './list.ts';
+import type { Window } from './load.ts';
+import { peer } from './peer.ts';
+import { freePort, MAIN, memMb, root, stop, stopAll, tempDir } from './proc.ts';
+import { joinStorm } from './storm.ts';
+import { IDLE_WATCHES, watchersRow } from './watchers.ts';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
-const root = new URL('..', import.meta.url).pathname;
-/** Node options for the server under load only, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof'. */
-const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 function rate(fn: () => void): number {
   for (let i = 0; i < 200; i++) fn();
@@ -98,348 +81,212 @@ function issuance() {
 }
 
 async function idleServer(): Promise<{ startupMs: number; rssMb: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
+  const tmp = tempDir('bench-server-');
   try {
-    const main = join(root, 'src/cli/main.ts');
     const port = await freePort();
-    const init = spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)], {
-      encoding: 'utf8',
-    });
+    const init = spawnSync(
+      process.execPath,
+      [MAIN, 'init', '--dir', tmp.path, '--node-name', 'bench', '--apiserver-bind-port', String(port)],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     if (init.status !== 0) throw new Error(init.stderr);
     const started = performance.now();
-    const child = spawn(process.execPath, [main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`], {
+    const child = spawn(process.execPath, [MAIN, 'server', '--dir', tmp.path, '--listen', `127.0.0.1:${port}`], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        if (line.includes('tlsboot server ready')) resolve();
-      });
-      child.once('exit', () => reject(new Error('server exited')));
-    });
-    const startupMs = performance.now() - started;
-    await new Promise((r) => setTimeout(r, 1000));
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    return { startupMs, rssMb: rssKb / 1024 };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Runs `op` with `concurrency` workers for the bench duration; returns completed operations per second. */
-async function load(op: () => Promise<void>, concurrency: number): Promise<number> {
-  const end = performance.now() + DURATION_MS;
-  let done = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        await op();
-        done++;
-      }
-    }),
-  );
-  return (done * 1000) / (performance.now() - start);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const addr = probe.address();
-      probe.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
-/** Scenario 3: one CSR signed again and again through cfssl's sign endpoint and through tlsboot's API. */
-async function peer(concurrency: number): Promise<{ cfssl: number; tlsboot: number } | undefined> {
-  if (spawnSync('sh', ['-c', 'command -v cfssl']).status !== 0) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'bench-peer-'));
-  const children: ReturnType<typeof spawn>[] = [];
-  try {
-    const initca = spawnSync('cfssl', ['gencert', '-initca', '-'], {
-      input: '{"CN":"cfssl-ca","key":{"algo":"ecdsa","size":256}}',
-      encoding: 'utf8',
-    });
-    const ca = JSON.parse(initca.stdout) as { cert: string; key: string };
-    writeFileSync(join(dir, 'ca.pem'), ca.cert);
-    writeFileSync(join(dir, 'ca-key.pem'), ca.key);
-    const cfPort = await freePort();
-    children.push(
-      spawn(
-        'cfssl',
-        ['serve', '-address', '127.0.0.1', '-port', String(cfPort), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem')],
-        { stdio: 'ignore' },
-      ),
-    );
-    const main = join(root, 'src/cli/main.ts');
-    const cluster = join(dir, 'cluster');
-    const port = await freePort();
-    spawnSync(process.execPath, [main, 'init', '--dir', cluster, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
-    const server = spawn(
-      process.execPath,
-      [...serverNodeArgs, main, 'server', '--dir', cluster, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
-      {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    children.push(server);
-    await new Promise((r) => setTimeout(r, 1500));
-    const csrPem = createCsrPem({
-      key: generatePrivateKey('ecdsa-p256'),
-      subject: [
-        { type: 'O', value: 'bench' },
-        { type: 'CN', value: 'bench-client' },
-      ],
-    });
-    const agent = new HttpAgent({ keepAlive: true, maxSockets: concurrency });
-    const body = JSON.stringify({ certificate_request: csrPem });
-    const cfsslSign = () =>
-      new Promise<void>((resolve, reject) => {
-        const req = httpRequest(
-          {
-            host: '127.0.0.1',
-            port: cfPort,
-            path: '/api/v1/cfssl/sign',
-            method: 'POST',
-            agent,
-            headers: { 'Content-Type': 'application/json' },
-          },
-          (res) => {
-            let text = '';
-            res.on('data', (d: Buffer) => {
-              text += d.toString();
-            });
-            res.on('end', () => (text.includes('BEGIN CERTIFICATE') ? resolve() : reject(new Error(text))));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
-    await cfsslSign();
-    const client = new KubeClient(loadKubeconfig(join(cluster, 'admin.conf')));
-    const path = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-    const request = Buffer.from(csrPem).toString('base64');
-    // One watch on all CSRs wakes each waiting request when its certificate lands, like a
-    // kubelet's informer, instead of polling.
-    const waiting = new Map<string, () => void>();
-    const issued = new Set<string>();
-    const watchAbort = new AbortController();
-    const list = await client.request(path, {}, asCertificateSigningRequestList);
-    void (async () => {
-      try {
-        for await (const event of client.watch(path, { resourceVersion: list.metadata?.resourceVersion ?? '' }, watchAbort.signal)) {
-          const name = metadataString(event.object, 'name') ?? '';
-          if (csrCertificatePem(event.object) === undefined) continue;
-          issued.add(name);
-          waiting.get(name)?.();
-        }
-      } catch {
-        // Ends when the bench closes the client.
-      }
-    })();
-    const certificateOf = (name: string) =>
-      new Promise<void>((resolve) => {
-        if (issued.has(name)) return resolve();
-        waiting.set(name, () => {
-          waiting.delete(name);
-          resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('server not ready within 60 s')), 60_000);
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          if (line.includes('tlsboot server ready')) {
+            clearTimeout(timer);
+            resolve();
+          }
         });
+        child.once('exit', () => reject(new Error('server exited')));
       });
-    const tlsbootSign = async () => {
-      const created = await client.request(path, {
-        method: 'POST',
-        body: {
-          metadata: { generateName: 'bench-' },
-          spec: { request, signerName: 'kubernetes.io/kube-apiserver-client', usages: ['digital signature', 'client auth'] },
-        },
-      });
-      const name = String(metadataString(created, 'name'));
-      await client.request(`${path}/${name}/approval`, {
-        method: 'PUT',
-        body: { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Bench', message: 'bench' }] } },
-      });
-      await certificateOf(name);
-      issued.delete(name);
-    };
-    await tlsbootSign();
-    const rounds = { cfssl: [] as number[], tlsboot: [] as number[] };
-    for (let i = 0; i < 2; i++) {
-      rounds.cfssl.push(await load(cfsslSign, concurrency));
-      rounds.tlsboot.push(await load(tlsbootSign, concurrency));
+      const startupMs = performance.now() - started;
+      await new Promise((r) => setTimeout(r, 1000));
+      return { startupMs, rssMb: child.pid === undefined ? 0 : memMb(child.pid, 'VmRSS') };
+    } finally {
+      await stop(child);
     }
-    watchAbort.abort();
-    client.close();
-    agent.destroy();
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    return { cfssl: mean(rounds.cfssl), tlsboot: mean(rounds.tlsboot) };
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    rmSync(dir, { recursive: true, force: true });
+    tmp.remove();
   }
 }
 
-/** Scenario 4: N simulated nodes each discover (JWS + pin), make a key and CSR, and wait for the certificate. */
-async function joinStorm(
-  nodes: number,
-  concurrency: number,
-): Promise<{ totalMs: number; p50: number; p99: number; max: number; peakRssMb: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-storm-'));
-  const main = join(root, 'src/cli/main.ts');
-  const port = await freePort();
-  spawnSync(process.execPath, [main, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)]);
-  const server = spawn(
-    process.execPath,
-    [...serverNodeArgs, main, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'pipe', 'ignore'],
+const ALL = ['1', '2', '3', '4', '5', '6', '7'];
+// BENCH_ONLY=3,4 runs a subset, so one row can be measured or profiled without the others.
+const only = new Set((process.env.BENCH_ONLY ?? ALL.join(',')).split(',').map((s) => s.trim()));
+const fullRun = ALL.every((r) => only.has(r));
+const CONCURRENCY = 16;
+const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 2));
+const STORM_NODES = (process.env.BENCH_STORM_NODES ?? '2000,10000,20000').split(',').map((s) => Number(s.trim()));
+const LIST_COUNT = Number(process.env.BENCH_LIST_CSRS ?? 50_000);
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  openssl: process.versions.openssl,
+  cfssl: spawnSync('cfssl', ['version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? 'missing',
+};
+
+type Row = [string, string, string];
+const rows: Row[] = [];
+const took: Record<string, number> = {};
+const results: Record<string, unknown> = { date: new Date().toISOString(), machine };
+const benchStart = performance.now();
+
+/** Runs one row, timing it; a row that fails says so in the table and the others still run. */
+async function row<T>(id: string, label: string, fn: () => Promise<T> | T, show: (r: T) => Row[]): Promise<T | undefined> {
+  if (!only.has(id)) return undefined;
+  const t = performance.now();
+  try {
+    const r = await fn();
+    rows.push(...show(r));
+    results[label] = r;
+    return r;
+  } catch (error) {
+    rows.push([`${id} ${label}`, 'FAILED', error instanceof Error ? error.message : String(error)]);
+    process.exitCode = 1;
+    return undefined;
+  } finally {
+    took[id] = (took[id] ?? 0) + (performance.now() - t);
+    rows.push([`${id} ${label}`, 'row took', `${((performance.now() - t) / 1000).toFixed(1)} s`]);
+  }
+}
+
+const f0 = (n: number) => n.toFixed(0);
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const perCert = (w: Window) =>
+  `${f0(w.rate)} certs/s; server CPU ${f2(w.serverCpuMs)} ms/cert (bench ${f2(w.clientCpuMs)} ms/cert); n=${w.certificates}`;
+
+process.on('SIGINT', () => {
+  void stopAll().then(() => process.exit(130));
+});
+try {
+  const t1 = performance.now();
+  const limit = only.has('1') || only.has('2') ? cryptoLimit() : undefined;
+  if (limit) {
+    results.cryptoLimit = limit;
+    rows.push(['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${f0(limit.signs)} / ${f0(limit.verifies)}`]);
+    rows.push(['1 crypto limit', 'issuance ceiling (1 verify + 1 sign) /s', f0(limit.ceiling)]);
+    rows.push(['1 crypto limit', 'row took', `${f1((performance.now() - t1) / 1000)} s`]);
+  }
+  if (limit && only.has('2')) {
+    const t2 = performance.now();
+    const inProcess = issuance();
+    results.inProcessIssuancePerSecond = inProcess;
+    rows.push([
+      '2 in-process issuance',
+      'certificates/s (1 core)',
+      `${f0(inProcess)} (${f0((100 * inProcess) / limit.ceiling)}% of ceiling)`,
+    ]);
+    rows.push(['2 in-process issuance', 'row took', `${f1((performance.now() - t2) / 1000)} s`]);
+  }
+  await row(
+    '3',
+    'API peer',
+    () => peer(CONCURRENCY, DURATION_MS, ROUNDS),
+    (p): Row[] => {
+      const l = `3 API peer, ${CONCURRENCY} in flight`;
+      if (p === undefined) return [[l, 'cfssl', 'skipped: cfssl missing (apt-get install golang-cfssl)']];
+      const ratio = (a: Window, b: Window) => `${f2(a.rate / b.rate)}x rate, ${f2(a.serverCpuMs / b.serverCpuMs)}x CPU/cert`;
+      return [
+        [l, `cfssl serve, in memory (HTTP) [${p.rounds} rounds]`, perCert(p.cfsslMemory)],
+        [l, 'cfssl serve, sqlite certdb (TLS)', `${perCert(p.cfsslCertdb)}; ${p.certdbRows} rows landed in certdb`],
+        [l, 'tlsboot, one shared watch (limits lifted)', perCert(p.tlsbootShared)],
+        [l, 'tlsboot, a watch per request (limits lifted)', perCert(p.tlsbootOwnWatch)],
+        [l, 'tlsboot shared / cfssl certdb', ratio(p.tlsbootShared, p.cfsslCertdb)],
+        [l, 'tlsboot shared / cfssl memory', ratio(p.tlsbootShared, p.cfsslMemory)],
+        [l, 'tlsboot watch-per-request / cfssl certdb', ratio(p.tlsbootOwnWatch, p.cfsslCertdb)],
+        [l, 'tlsboot watch-per-request / cfssl memory', ratio(p.tlsbootOwnWatch, p.cfsslMemory)],
+        [l, 'distinct CSRs used by tlsboot', `${p.poolUsed} of a pool of ${p.poolSize}${p.poolUsed > p.poolSize ? ' (pool reused!)' : ''}`],
+      ];
     },
   );
-  try {
-    await new Promise((r) => setTimeout(r, 1500));
-    const admin = new KubeClient(loadKubeconfig(join(dir, 'admin.conf')));
-    const id = 'storm1';
-    const secret = 'stormstormstorm1';
-    const b64 = (v: string) => Buffer.from(v).toString('base64');
-    await admin.request('/api/v1/namespaces/kube-system/secrets', {
-      method: 'POST',
-      body: {
-        metadata: { name: `bootstrap-token-${id}` },
-        type: 'bootstrap.kubernetes.io/token',
-        data: {
-          'token-id': b64(id),
-          'token-secret': b64(secret),
-          'usage-bootstrap-authentication': b64('true'),
-          'usage-bootstrap-signing': b64('true'),
-          'auth-extra-groups': b64('system:bootstrappers:kubeadm:default-node-token'),
-        },
-      },
-    });
-    const pin = certificatePin(parseCertificatePem(readFileSync(join(dir, 'pki', 'ca.crt'))));
-    const anon = new KubeClient({ server: `https://127.0.0.1:${port}`, insecureSkipTlsVerify: true });
-    const tokenClient = new KubeClient({
-      server: `https://127.0.0.1:${port}`,
-      caPem: readFileSync(join(dir, 'pki', 'ca.crt'), 'utf8'),
-      token: `${id}.${secret}`,
-    });
-    const csrPath = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
-    const joinOne = async (i: number): Promise<number> => {
-      const started = performance.now();
-      for (;;) {
-        const info = await anon.request('/api/v1/namespaces/kube-public/configmaps/cluster-info', {}, asConfigMap);
-        const kubeconfig = info.data?.kubeconfig ?? '';
-        const jws = info.data?.[`jws-kubeconfig-${id}`];
-        if (jws) {
-          if (!verifyDetachedJws(jws, kubeconfig, id, secret)) throw new Error('JWS mismatch');
-          const caData = /certificate-authority-data: (\S+)/.exec(kubeconfig)?.[1] ?? '';
-          if (!matchesAnyPin(parseCertificateBundle(Buffer.from(caData, 'base64').toString('utf8')), [pin]))
-            throw new Error('pin mismatch');
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const key = generatePrivateKey('ecdsa-p256');
-      const request = Buffer.from(
-        createCsrPem({
-          key,
-          subject: [
-            { type: 'O', value: 'system:nodes' },
-            { type: 'CN', value: `system:node:storm-${i}` },
-          ],
-        }),
-      ).toString('base64');
-      const created = await tokenClient.request(
-        csrPath,
-        {
-          method: 'POST',
-          body: {
-            metadata: { generateName: 'node-csr-' },
-            spec: { request, signerName: 'kubernetes.io/kube-apiserver-client-kubelet', usages: ['digital signature', 'client auth'] },
-          },
-        },
-        asCertificateSigningRequest,
-      );
-      for (;;) {
-        const got = await tokenClient.request(`${csrPath}/${created.metadata?.name ?? ''}`, {}, asCertificateSigningRequest);
-        if (got.status?.certificate) return performance.now() - started;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    const latencies: number[] = [];
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < nodes) latencies.push(await joinOne(next++));
-      }),
+  for (const nodes of STORM_NODES) {
+    await row(
+      '4',
+      `join storm ${nodes}`,
+      () => joinStorm(nodes, 200, 120_000 + nodes * 100),
+      (s): Row[] => [
+        [
+          '4 join storm',
+          `${nodes} nodes, 200 in flight, watch per CSR, ${s.tokens} token(s)`,
+          `${f1(s.totalMs / 1000)} s; latency p50 ${f2(s.p50 / 1000)} s, p99 ${f2(s.p99 / 1000)} s, max ${f2(s.max / 1000)} s; ` +
+            `server peak RSS ${f0(s.peakRssMb)} MB; CPU/node server ${f1(s.serverCpuMsPerNode)} ms, bench ${f1(s.clientCpuMsPerNode)} ms; 429s ${s.rateLimited}`,
+        ],
+      ],
     );
-    const totalMs = performance.now() - started;
-    const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
-    const peakRssMb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-    for (const c of [admin, anon, tokenClient]) c.close();
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-    return { totalMs, p50: at(0.5), p99: at(0.99), max: latencies[latencies.length - 1] ?? 0, peakRssMb };
-  } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
   }
+  await row(
+    '5',
+    'idle footprint',
+    () => idleServer(),
+    (idle): Row[] => [['5 idle footprint', 'server start-up, RSS after 1 s', `${f0(idle.startupMs)} ms, ${f0(idle.rssMb)} MB`]],
+  );
+  await row(
+    '6',
+    `LIST of ${LIST_COUNT} CSRs`,
+    () => listRow(LIST_COUNT),
+    (r): Row[] => {
+      const show = (m: ListMeasure) =>
+        `${f0(m.wallMs)} ms, ${f1(m.bytes / 1048576)} MiB in ${m.pages} page(s); server RSS +${f0(m.rssGrowthMb)} MB; longest /livez probe ${f0(m.maxProbeMs)} ms`;
+      const l = `6 LIST ${LIST_COUNT} CSRs (~${f1(r.objectBytes / 1024)} KB JSON each)`;
+      return [
+        [l, 'full LIST (no limit), admin, HTTPS', show(r.full)],
+        [l, 'paginated LIST (limit=500, continue)', show(r.paged)],
+        [l, 'longest /livez probe when idle', `${f0(r.idleProbeMs)} ms`],
+      ];
+    },
+  );
+  await row(
+    '7',
+    'idle watchers',
+    () => watchersRow(CONCURRENCY, DURATION_MS),
+    (w): Row[] => {
+      const l = `7 ${IDLE_WATCHES} idle watchers`;
+      const base = (w.none.rate + w.noneAgain.rate) / 2;
+      return [
+        [l, 'tlsboot shared-watch load, 0 watches (before)', perCert(w.none)],
+        [
+          l,
+          `${IDLE_WATCHES} watches, fieldSelector metadata.name`,
+          `${perCert(w.selector)}; ${f2(w.selector.rate / base)}x of 0; watchers sent ${f1(w.selectorBytes / 1048576)} MiB`,
+        ],
+        [
+          l,
+          `${IDLE_WATCHES} watches, whole collection`,
+          `${perCert(w.collection)}; ${f2(w.collection.rate / base)}x of 0; watchers sent ${f1(w.collectionBytes / 1048576)} MiB`,
+        ],
+        [l, '0 watches (after)', perCert(w.noneAgain)],
+      ];
+    },
+  );
+} finally {
+  await stopAll();
 }
 
-const machine = { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, openssl: process.versions.openssl };
-// BENCH_ONLY=3,4 runs a subset, so one scenario can be measured or profiled without the others.
-const only = new Set((process.env.BENCH_ONLY ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
-const limit = only.has('1') || only.has('2') ? cryptoLimit() : undefined;
-const inProcess = only.has('2') ? issuance() : undefined;
-const idle = only.has('5') ? await idleServer() : undefined;
-const CONCURRENCY = 16;
-const peerResult = only.has('3') ? await peer(CONCURRENCY) : undefined;
-const STORM_NODES = Number(process.env.BENCH_JOIN_NODES ?? 2000);
-const storm = only.has('4') ? await joinStorm(STORM_NODES, 200) : undefined;
-
-const rows: [string, string, string][] = [];
-if (limit) {
-  rows.push(['1 crypto limit', 'ECDSA P-256 sign/s, verify/s (1 core)', `${limit.signs.toFixed(0)} / ${limit.verifies.toFixed(0)}`]);
-  rows.push(['1 crypto limit', 'issuance ceiling (1 verify + 1 sign) /s', limit.ceiling.toFixed(0)]);
-}
-if (limit && inProcess !== undefined) {
-  rows.push([
-    '2 in-process issuance',
-    'certificates/s (1 core)',
-    `${inProcess.toFixed(0)} (${((100 * inProcess) / limit.ceiling).toFixed(0)}% of ceiling)`,
-  ]);
-}
-if (only.has('3')) {
-  rows.push([
-    '3 peer: cfssl',
-    `certificates/s through the API, ${CONCURRENCY} in flight`,
-    peerResult
-      ? `cfssl ${peerResult.cfssl.toFixed(0)}, tlsboot ${peerResult.tlsboot.toFixed(0)} (${(peerResult.tlsboot / peerResult.cfssl).toFixed(2)}x)`
-      : 'skipped: cfssl missing (apt-get install golang-cfssl)',
-  ]);
-}
-if (storm) {
-  rows.push([
-    '4 join storm',
-    `${STORM_NODES} nodes, 200 in flight`,
-    `${(storm.totalMs / 1000).toFixed(1)} s; latency p50 ${(storm.p50 / 1000).toFixed(2)} s, p99 ${(storm.p99 / 1000).toFixed(2)} s, max ${(storm.max / 1000).toFixed(2)} s; server peak RSS ${storm.peakRssMb.toFixed(0)} MB`,
-  ]);
-}
-if (idle) rows.push(['5 idle footprint', 'server start-up, RSS after 1 s', `${idle.startupMs.toFixed(0)} ms, ${idle.rssMb.toFixed(0)} MB`]);
+const totalS = (performance.now() - benchStart) / 1000;
 const width = Math.max(...rows.map((r) => r[0].length));
 const width2 = Math.max(...rows.map((r) => r[1].length));
-process.stdout.write(`tlsboot bench: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, OpenSSL ${machine.openssl}\n`);
+process.stdout.write(
+  `tlsboot bench ${new Date().toISOString()}: ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, OpenSSL ${machine.openssl}, ${machine.cfssl}\n`,
+);
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(width + 2)}${b.padEnd(width2 + 2)}${c}\n`);
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
-// A partial run is for investigation; only a full run replaces the recorded results.
-if (only.size === 5)
-  writeFileSync(
-    file,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, cryptoLimit: limit, inProcessIssuancePerSecond: inProcess, idle, peer: peerResult ?? null, joinStorm: { nodes: STORM_NODES, ...storm } }, null, 2)}\n`,
-  );
-process.stdout.write(only.size === 5 ? `written ${file}\n` : 'partial run (BENCH_ONLY): results not written\n');
+process.stdout.write(`total ${f1(totalS)} s\n`);
+results.tookSeconds = Object.fromEntries(Object.entries(took).map(([k, v]) => [k, v / 1000]));
+results.totalSeconds = totalS;
+// A partial run is for investigation; only a full run with no failed row replaces the recorded results.
+if (fullRun && process.exitCode !== 1) {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  const file = join(root, 'bench/results', `${new Date().toISOString().slice(0, 10)}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`written ${file}\n`);
+} else process.stdout.write(`${fullRun ? 'a row failed' : 'partial run (BENCH_ONLY)'}: results not written\n`);
