@@ -121,6 +121,86 @@ describe('SqliteStore', () => {
     assert.doesNotMatch(String(sql), /WITHOUT ROWID/i);
   });
 
+  test('a write settles, and reads and watches see it, only once the WAL fsync that makes it durable is done', async () => {
+    const held: (() => void)[] = [];
+    const synced: string[] = [];
+    const s = openSqliteStore({
+      path: freshPath(),
+      syncWal: (walPath) =>
+        new Promise<void>((resolve) => {
+          synced.push(walPath);
+          held.push(resolve);
+        }),
+    });
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+    };
+    try {
+      const w = s.watch('r', { fromRevision: 0, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const first = w.next();
+      let settled = false;
+      const a = s.create(k('a'), { metadata: { name: 'a' } }).finally(() => {
+        settled = true;
+      });
+      await turns(3);
+      assert.equal(held.length, 1, 'one fsync is running');
+      assert.match(String(synced[0]), /-wal$/);
+      assert.equal(settled, false, 'no answer before the fsync');
+      await assert.rejects(s.get(k('a')), (e: unknown) => code(e) === 'NOT_FOUND');
+      assert.deepEqual((await s.list('r')).items, []);
+      assert.equal(await s.revision(), 0);
+      // Writes made while the disk syncs wait for it, then share one commit and one fsync, checked against durable state.
+      const again = outcomes([s.create(k('a'), { metadata: { name: 'a' } })]);
+      await turns(1);
+      const b = s.create(k('b'), { metadata: { name: 'b' } });
+      await turns(3);
+      assert.equal(held.length, 1);
+      held.shift()?.();
+      assert.equal((await a).metadata.resourceVersion, '1');
+      assert.equal((await first).value?.object.metadata.name, 'a');
+      assert.deepEqual(
+        (await s.list('r')).items.map((o) => o.metadata.name),
+        ['a'],
+      );
+      await turns(3);
+      assert.equal(held.length, 1, 'one fsync for both later writes');
+      held.shift()?.();
+      assert.deepEqual(await again, ['ALREADY_EXISTS']);
+      assert.equal((await b).metadata.resourceVersion, '2');
+      assert.equal(await s.revision(), 2);
+      await w.return?.();
+    } finally {
+      const closing = s.close();
+      for (const release of held.splice(0)) release();
+      await closing;
+    }
+  });
+
+  test('a failed WAL fsync fails its writes and the store, and ends every watch: nothing not durable is taken as done', async () => {
+    let fail = false;
+    const s = openSqliteStore({
+      path: freshPath(),
+      syncWal: async () => {
+        if (fail) throw new Error('EIO: i/o error, fsync');
+      },
+    });
+    try {
+      await s.create(k('a'), { metadata: { name: 'a' } });
+      const w = s.watch('r', { fromRevision: 1, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]();
+      const next = w.next();
+      fail = true;
+      await assert.rejects(
+        s.create(k('b'), { metadata: { name: 'b' } }),
+        (e: unknown) => code(e) === 'UNAVAILABLE' && /durable/.test(String(e)),
+      );
+      await assert.rejects(next, (e: unknown) => code(e) === 'UNAVAILABLE');
+      await assert.rejects(s.get(k('a')), (e: unknown) => code(e) === 'UNAVAILABLE');
+      await assert.rejects(s.create(k('c'), { metadata: { name: 'c' } }), (e: unknown) => code(e) === 'UNAVAILABLE');
+    } finally {
+      await s.close();
+    }
+  });
+
   test('objects, the revision and the compacted revision survive close and reopen', async () => {
     const path = freshPath();
     const s1 = openSqliteStore({ path });

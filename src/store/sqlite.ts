@@ -3,9 +3,12 @@
  * of change events (the watch history) and a meta table holding the current and compacted
  * revisions. Writes use group commit: those issued in the same turn of the event loop are applied
  * in one IMMEDIATE transaction, each inside its own SAVEPOINT so a refused write (CONFLICT,
- * NOT_FOUND, ...) undoes only itself. The commit syncs the WAL (synchronous=FULL) and is the
- * dominant cost of a write, so sharing it is what makes concurrent writers fast; every promise
- * still settles only after the COMMIT that made its write durable (kill -9, power loss). The file
+ * NOT_FOUND, ...) undoes only itself. Syncing the WAL is the dominant cost of a write, so sharing
+ * it is what makes concurrent writers fast; and it runs off the main thread: SQLite commits
+ * without syncing (synchronous=NORMAL) and the store then fsyncs the WAL on libuv's thread pool,
+ * so the event loop serves requests while the disk works, and the writes made meanwhile gather
+ * into the next batch. Every promise settles, and watchers and readers see a write, only after
+ * the fsync that made it durable (kill -9, power loss). The file
  * is opened with an exclusive lock because the revision counter and the watch notifier live in
  * this process: a second process writing the same file would fork the revision and its watchers
  * would miss events, so it is refused instead. Watches replay history from the events table page by page, then
@@ -19,6 +22,7 @@
  * (secure_delete, checkpoint, VACUUM) so no copy in clear or under an old key survives on disk.
  */
 import { chmodSync, closeSync, openSync, statSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { InternalError, InvalidError, isTlsbootError, type TlsbootError, UnavailableError } from '../base/errors.ts';
@@ -67,6 +71,8 @@ export interface SqliteStoreOptions {
   readonly transformer?: ValueTransformer;
   /** Hears what an operator should know about the open (modes tightened, values rewritten); never secret material. */
   readonly report?: StoreReport;
+  /** Makes the WAL durable (an fsync of `walPath` on the thread pool by default); tests hold or fail it. */
+  readonly syncWal?: (walPath: string) => Promise<void>;
 }
 
 export type StoreReport = (level: 'info' | 'warn', message: string, details: Readonly<Record<string, string | number>>) => void;
@@ -118,6 +124,34 @@ interface QueuedWrite {
   readonly change: (revision: number) => Written;
   readonly resolve: (object: StoredObject) => void;
   readonly reject: (error: TlsbootError) => void;
+}
+
+/** A committed batch waiting for the fsync that makes it durable, then settled as a whole. */
+interface CommittedBatch {
+  readonly revision: number;
+  readonly staged: ReadonlyMap<string, Current | null>;
+  readonly applied: readonly AppliedWrite[];
+  readonly refused: readonly { readonly write: QueuedWrite; readonly error: TlsbootError }[];
+}
+
+/**
+ * Fsyncs one file through a handle kept open: one thread-pool task per sync instead of three.
+ * Safe for the WAL because, with the exclusive lock, SQLite keeps that file (the same inode) for
+ * the connection's whole life: checkpoints rewind or truncate it, never replace it.
+ */
+class FileSyncer {
+  private handle: Promise<FileHandle> | undefined;
+
+  async sync(path: string): Promise<void> {
+    this.handle ??= open(path, 'r');
+    await (await this.handle).sync();
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
+  }
 }
 
 /** A write of the batch that applied, to be published and resolved once the batch committed. */
@@ -276,7 +310,8 @@ function openDatabase(path: string, lockTimeoutMs: number, report: StoreReport |
     // memory instead of a shared-memory file, and the lock taken below is held until close.
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('PRAGMA journal_mode = WAL');
-    db.exec('PRAGMA synchronous = FULL');
+    // Commits write the WAL without syncing it; the store syncs it off the main thread (see syncWal).
+    db.exec('PRAGMA synchronous = NORMAL');
     db.exec('BEGIN EXCLUSIVE');
     db.exec(`
       CREATE TABLE IF NOT EXISTS objects (
@@ -341,8 +376,22 @@ class SqliteStore implements Store {
   /** Writes waiting for the next group commit, in call order, which becomes revision order. */
   private queue: QueuedWrite[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
-  /** Authoritative copies of meta: the exclusive lock means no one else can move them. */
+  /**
+   * Authoritative copies of meta: the exclusive lock means no one else can move them. `rev` is the
+   * durable revision (what reads, watches and revision() see); `committedRev` may be ahead of it
+   * by the batches whose fsync is still running.
+   */
   private rev: number;
+  private committedRev: number;
+  /** Committed batches, oldest first, whose fsync has not completed (at most one: flush waits for it). */
+  private unsynced: CommittedBatch[] = [];
+  /** The fsync running now (undefined when none), and the file it syncs ('' for an in-memory store: nothing to sync). */
+  private syncing: Promise<void> | undefined;
+  private readonly walPath: string;
+  private readonly syncWal: (walPath: string) => Promise<void>;
+  private readonly walSyncer = new FileSyncer();
+  /** Set when an fsync failed: what was committed may not be on disk, so the store stops (PostgreSQL's lesson). */
+  private failure: TlsbootError | undefined;
   private compactedRev: number;
   private readonly stmt: {
     readonly list: StatementSync;
@@ -379,6 +428,9 @@ class SqliteStore implements Store {
     this.transformer = options.transformer ?? IDENTITY_TRANSFORMER;
     const meta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.rev = integer(meta.get('revision'), 'value');
+    this.committedRev = this.rev;
+    this.walPath = options.path === ':memory:' ? '' : `${options.path}-wal`;
+    this.syncWal = options.syncWal ?? ((walPath) => this.walSyncer.sync(walPath));
     this.compactedRev = integer(meta.get('compacted'), 'value');
     this.stmt = {
       list: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? ORDER BY namespace, name'),
@@ -501,6 +553,7 @@ class SqliteStore implements Store {
 
   private assertOpen(): void {
     if (this.closed) throw new UnavailableError('STORE_CLOSED', 'the store is closed');
+    if (this.failure) throw this.failure;
   }
 
   private transaction(apply: () => void): void {
@@ -538,12 +591,21 @@ class SqliteStore implements Store {
   private flush(): void {
     if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
+    // While the disk syncs the last batch, writes gather for the next: one commit and one fsync
+    // for all of them when it is done (measured: committing each loop turn's writes at once made
+    // many small commits, each rewriting the same WAL pages, and cost more than it saved). So a
+    // batch is only ever checked against durable state.
+    if (this.syncing !== undefined) return;
+    this.commitQueued();
+  }
+
+  private commitQueued(): void {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
     const applied: AppliedWrite[] = [];
     const refused: { readonly write: QueuedWrite; readonly error: TlsbootError }[] = [];
-    let revision = this.rev;
+    let revision = this.committedRev;
     const staged = new Map<string, Current | null>();
     this.staged = staged;
     try {
@@ -584,14 +646,55 @@ class SqliteStore implements Store {
     } finally {
       this.staged = undefined;
     }
-    for (const [k, current] of staged) {
+    this.committedRev = revision;
+    const committed: CommittedBatch = { revision, staged, applied, refused };
+    if (this.walPath === '') this.settle(committed);
+    else {
+      this.unsynced.push(committed);
+      this.syncing ??= this.syncCommitted();
+    }
+  }
+
+  /**
+   * Fsyncs the WAL until every committed batch is durable: one fsync covers every batch committed
+   * before it started, so batches that commit while the disk works share the next one.
+   */
+  private async syncCommitted(): Promise<void> {
+    while (this.unsynced.length > 0 && this.failure === undefined) {
+      const covered = this.unsynced.length;
+      try {
+        await this.syncWal(this.walPath);
+      } catch (error) {
+        this.failure = new UnavailableError(
+          'STORE_SYNC',
+          `the store could not make its writes durable: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+        break;
+      }
+      for (const batch of this.unsynced.splice(0, covered)) this.settle(batch);
+      if (this.queue.length > 0) this.commitQueued();
+    }
+    if (this.failure !== undefined) {
+      // Committed but maybe not on disk: no caller may take these writes as done, and no later
+      // write may build on them; every watch ends so that clients re-list from what is durable.
+      for (const batch of this.unsynced.splice(0)) for (const { write } of [...batch.applied, ...batch.refused]) write.reject(this.failure);
+      for (const write of this.queue.splice(0)) write.reject(this.failure);
+      for (const w of [...this.watchers]) this.fail(w, this.failure);
+    }
+    this.syncing = undefined;
+  }
+
+  /** A durable batch: into memory, then to watchers, then to its callers, in revision order. */
+  private settle(batch: CommittedBatch): void {
+    for (const [k, current] of batch.staged) {
       if (current === null) this.current.delete(k);
       else this.current.set(k, current);
     }
-    this.rev = revision;
-    for (const { write, event } of applied) this.publish(write.key, event);
-    for (const { write, object } of applied) write.resolve(object);
-    for (const { write, error } of refused) write.reject(error);
+    this.rev = batch.revision;
+    for (const { write, event } of batch.applied) this.publish(write.key, event);
+    for (const { write, object } of batch.applied) write.resolve(object);
+    for (const { write, error } of batch.refused) write.reject(error);
   }
 
   private publish(key: ObjectKey, event: Pending): void {
@@ -659,6 +762,11 @@ class SqliteStore implements Store {
 
   async list(resource: string, options: ListOptions = {}): Promise<ListResult> {
     this.assertOpen();
+    if (this.committedRev !== this.rev) {
+      // The table already holds writes whose fsync runs: read as of the durable revision instead.
+      const page = await this.listPage(resource, { ...options, limit: Number.MAX_SAFE_INTEGER });
+      return { items: page.items, revision: page.revision };
+    }
     const rows = options.namespace === undefined ? this.stmt.list.all(resource) : this.stmt.listNamespace.all(resource, options.namespace);
     // Reads and writes are synchronous on this one connection, so no write lands between the
     // rows and the revision: they describe the same instant.
@@ -766,7 +874,8 @@ class SqliteStore implements Store {
     const none: ListPage = { items: [], revision: at, more: false, ...(count ? { remaining: 0 } : {}) };
     if (compareKeys(key, start) <= 0) return none;
     const objectKey = { resource, ...key };
-    const since = at === this.rev ? undefined : this.changedSince(resource, key.namespace, at).get(keyText(key.namespace, key.name));
+    const since =
+      at === this.committedRev ? undefined : this.changedSince(resource, key.namespace, at).get(keyText(key.namespace, key.name));
     if (since === undefined) {
       const current = this.current.get(fullKey(objectKey));
       return current === undefined ? none : { ...none, items: [decodeObject(this.bodyOf(objectKey, current))] };
@@ -781,7 +890,7 @@ class SqliteStore implements Store {
   /** The keys written after `at`, each with its first and last write since then. */
   private changedSince(resource: string, namespace: string | undefined, at: number): Map<string, Changed> {
     const changed = new Map<string, Changed>();
-    if (at === this.rev) return changed;
+    if (at === this.committedRev) return changed;
     const rows =
       namespace === undefined ? this.stmt.changed.iterate(resource, at) : this.stmt.changedNamespace.iterate(resource, namespace, at);
     for (const r of rows) {
@@ -944,8 +1053,12 @@ class SqliteStore implements Store {
     // Writes already accepted are committed rather than dropped: their callers are still waiting.
     this.flush();
     this.closed = true;
+    // Closing checkpoints and removes the WAL: its fsyncs finish first, and settle their writes.
+    // Without one running the close stays synchronous, so a failed open frees the file at once.
+    if (this.syncing !== undefined) await this.syncing;
     for (const w of [...this.watchers]) this.release(w);
     this.db.close();
+    await this.walSyncer.close();
   }
 }
 
