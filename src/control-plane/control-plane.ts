@@ -323,6 +323,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       },
       advertisedAddress: `${p.host}:${p.port}`,
       ...(p.limits === undefined ? {} : { limits: p.limits }),
+      exemptFromCreateRate: [IN_PROCESS_CONTROLLERS_USER],
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
       // With leader election the API serves whoever leads; without, it waits for its own controllers.

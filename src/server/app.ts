@@ -99,6 +99,8 @@ export interface ApiServerDeps {
   readonly connectionLimits?: Partial<ConnectionLimits>;
   /** Limits per requester; each one left out takes its default (DEFAULT_LIMITS). */
   readonly limits?: Partial<RequesterLimitsConfig>;
+  /** Users the per-requester create rate does not apply to: this server's own components (limits.ts). */
+  readonly exemptFromCreateRate?: readonly string[];
   /** Reports readiness (controllers synced, store open). */
   readonly ready: () => boolean;
   /** Runs watch timeouts and bookmarks; the real clock when absent. */
@@ -131,6 +133,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     store: deps.store,
     config: { ...DEFAULT_LIMITS, ...deps.limits },
     clock,
+    ...(deps.exemptFromCreateRate === undefined ? {} : { exemptFromCreateRate: deps.exemptFromCreateRate }),
     onError: (error) => deps.logger.warn({ error: String(error) }, 'csr ledger'),
   });
   const rest = new RestHandlers({
