@@ -112,6 +112,15 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** `tlsboot init` of a cluster in `dir` whose API server will listen on `port`. */
+export function initCluster(dir: string, port: number): void {
+  const init = spawnSync(process.execPath, [MAIN, 'init', '--dir', dir, '--node-name', 'bench', '--apiserver-bind-port', String(port)], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (init.status !== 0) throw new Error(`tlsboot init failed: ${init.stderr}`);
+}
+
 /** `tlsboot init` in a fresh directory; `seed` may fill the store before the server starts. */
 export async function startCluster(
   prefix: string,
@@ -122,15 +131,7 @@ export async function startCluster(
   let started: ChildProcess | undefined;
   try {
     const port = await freePort();
-    const init = spawnSync(
-      process.execPath,
-      [MAIN, 'init', '--dir', tmp.path, '--node-name', 'bench', '--apiserver-bind-port', String(port)],
-      {
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-    );
-    if (init.status !== 0) throw new Error(`tlsboot init failed: ${init.stderr}`);
+    initCluster(tmp.path, port);
     if (seed) await seed(tmp.path);
     const server = startChild(process.execPath, [
       ...serverNodeArgs,
