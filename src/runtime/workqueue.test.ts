@@ -16,6 +16,32 @@ function fakeClock() {
 const DAY = 86_400_000;
 
 describe('WorkQueue', () => {
+  test('thousands of keys come out once each, in order, while more are added between gets', async () => {
+    const q = new WorkQueue();
+    const out: string[] = [];
+    const key = (i: number) => `k${i}`;
+    for (let i = 0; i < 3000; i++) q.add(key(i));
+    for (let i = 0; i < 2000; i++) {
+      const k = (await q.get()) ?? '';
+      out.push(k);
+      q.done(k);
+    }
+    assert.equal(q.length, 1000);
+    for (let i = 3000; i < 3500; i++) q.add(key(i));
+    // Already queued keys stay where they are.
+    q.add(key(2500));
+    assert.equal(q.length, 1500);
+    while (q.length > 0) {
+      const k = (await q.get()) ?? '';
+      out.push(k);
+      q.done(k);
+    }
+    assert.deepEqual(
+      out,
+      Array.from({ length: 3500 }, (_, i) => key(i)),
+    );
+  });
+
   test('a key added twice is queued once', async () => {
     const q = new WorkQueue();
     q.add('a');
