@@ -341,6 +341,22 @@ describe('secrets encrypted at rest', () => {
     });
   });
 
+  test('after a key rotation at open, a write keeps the body it replaces under the new key, not the old one', async () => {
+    const path = freshPath();
+    await withStore(openSqliteStore({ path, transformer: aes([key1]) }), (s) => s.create(sk('a'), secret('a')));
+    await withStore(openSqliteStore({ path, transformer: aes([key2, key1]) }), async (s) => {
+      const a = await s.get(sk('a'));
+      await s.update(sk('a'), { ...a, data: { more: 'eQ==' } }, { expectedResourceVersion: '1' });
+    });
+    await withStore(openSqliteStore({ path, transformer: aes([key2]) }), async (s) => {
+      const asBefore = await s.listPage(SECRETS, { limit: 10, revision: 1 });
+      assert.deepEqual(
+        asBefore.items.map((o) => o.data),
+        [secret('a').data],
+      );
+    });
+  });
+
   test('invalid keys are refused without echoing key bytes', () => {
     const bad = randomBytes(16);
     assert.throws(
