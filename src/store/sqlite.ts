@@ -383,9 +383,7 @@ class SqliteStore implements Store {
    */
   private rev: number;
   private committedRev: number;
-  /** Committed batches, oldest first, whose fsync has not completed (at most one: flush waits for it). */
-  private unsynced: CommittedBatch[] = [];
-  /** The fsync running now (undefined when none), and the file it syncs ('' for an in-memory store: nothing to sync). */
+  /** The fsync loop running now (undefined when none); writes queued meanwhile wait for it. walPath is '' for an in-memory store: nothing to sync. */
   private syncing: Promise<void> | undefined;
   private readonly walPath: string;
   private readonly syncWal: (walPath: string) => Promise<void>;
@@ -596,13 +594,17 @@ class SqliteStore implements Store {
     // many small commits, each rewriting the same WAL pages, and cost more than it saved). So a
     // batch is only ever checked against durable state.
     if (this.syncing !== undefined) return;
-    this.commitQueued();
+    const committed = this.commitQueued();
+    if (committed === undefined) return;
+    if (this.walPath === '') this.settle(committed);
+    else this.syncing = this.syncAndSettle(committed);
   }
 
-  private commitQueued(): void {
+  /** Commits the queued writes in one transaction; undefined when there were none or the commit failed (then all are rejected). */
+  private commitQueued(): CommittedBatch | undefined {
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0) return;
+    if (batch.length === 0) return undefined;
     const applied: AppliedWrite[] = [];
     const refused: { readonly write: QueuedWrite; readonly error: TlsbootError }[] = [];
     let revision = this.committedRev;
@@ -642,45 +644,37 @@ class SqliteStore implements Store {
       }
       const failure = storageError(error);
       for (const write of batch) write.reject(failure);
-      return;
+      return undefined;
     } finally {
       this.staged = undefined;
     }
     this.committedRev = revision;
-    const committed: CommittedBatch = { revision, staged, applied, refused };
-    if (this.walPath === '') this.settle(committed);
-    else {
-      this.unsynced.push(committed);
-      this.syncing ??= this.syncCommitted();
-    }
+    return { revision, staged, applied, refused };
   }
 
   /**
-   * Fsyncs the WAL until every committed batch is durable: one fsync covers every batch committed
-   * before it started, so batches that commit while the disk works share the next one.
+   * Fsyncs the WAL and settles the batch it made durable, then commits and syncs the writes that
+   * gathered meanwhile, until none wait.
    */
-  private async syncCommitted(): Promise<void> {
-    while (this.unsynced.length > 0 && this.failure === undefined) {
-      const covered = this.unsynced.length;
+  private async syncAndSettle(first: CommittedBatch): Promise<void> {
+    for (let batch: CommittedBatch | undefined = first; batch !== undefined; batch = this.commitQueued()) {
       try {
         await this.syncWal(this.walPath);
       } catch (error) {
-        this.failure = new UnavailableError(
+        const failure = new UnavailableError(
           'STORE_SYNC',
           `the store could not make its writes durable: ${error instanceof Error ? error.message : String(error)}`,
           { cause: error },
         );
+        // Committed but maybe not on disk: no caller may take these writes as done, and no later
+        // write may build on them; every watch ends so that clients re-list from what is durable.
+        this.failure = failure;
+        for (const { write } of [...batch.applied, ...batch.refused]) write.reject(failure);
+        for (const write of this.queue.splice(0)) write.reject(failure);
+        for (const w of [...this.watchers]) this.fail(w, failure);
         break;
       }
-      for (const batch of this.unsynced.splice(0, covered)) this.settle(batch);
-      if (this.queue.length > 0) this.commitQueued();
-    }
-    if (this.failure !== undefined) {
-      // Committed but maybe not on disk: no caller may take these writes as done, and no later
-      // write may build on them; every watch ends so that clients re-list from what is durable.
-      for (const batch of this.unsynced.splice(0)) for (const { write } of [...batch.applied, ...batch.refused]) write.reject(this.failure);
-      for (const write of this.queue.splice(0)) write.reject(this.failure);
-      for (const w of [...this.watchers]) this.fail(w, this.failure);
+      this.settle(batch);
     }
     this.syncing = undefined;
   }
