@@ -8,16 +8,14 @@
  * Safe behaviour: the CSR ends, signed or Failed with a reason.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
 import { csrCertificatePem, csrConditions, prepareCsrCreate, reservedIdentities } from '../src/api/index.ts';
-import { ControllerManager } from '../src/controllers/manager.ts';
+import type { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { LocalSigner } from '../src/signer/signer.ts';
 import type { StoredObject } from '../src/store/index.ts';
-import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
-import { selfSignedCa } from './helpers/pki.ts';
+import { type InProcessCluster, startInProcessCluster, startSigningManager } from './helpers/in-process-cluster.ts';
 
 const now = () => new Date();
 let cluster: InProcessCluster;
@@ -26,16 +24,11 @@ const warnings: string[] = [];
 
 before(async () => {
   cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
-  const ca = selfSignedCa();
-  manager = new ControllerManager({
-    client: cluster.client,
-    signer: new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes }),
+  manager = await startSigningManager(cluster, {
+    controllers: ['signer'],
     now,
-    logger: { warn: (o: Record<string, unknown>, m: string) => warnings.push(`${m} ${JSON.stringify(o)}`), info: () => {} },
-    reserved: () => reservedIdentities([]),
-    controllers: new Set(['signer']),
+    warn: (o: Record<string, unknown>, m: string) => warnings.push(`${m} ${JSON.stringify(o)}`),
   });
-  await manager.start();
 });
 
 after(async () => {

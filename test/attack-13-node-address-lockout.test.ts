@@ -8,14 +8,11 @@
  * out, and the victim's request waits for a person.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { CSRS } from '../src/api/cluster-client.ts';
 import { csrCertificatePem, csrConditions, reservedIdentities } from '../src/api/index.ts';
-import { ControllerManager } from '../src/controllers/manager.ts';
-import { LocalSigner } from '../src/signer/signer.ts';
-import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
-import { selfSignedCa } from './helpers/pki.ts';
+import type { ControllerManager } from '../src/controllers/manager.ts';
+import { type InProcessCluster, startInProcessCluster, startSigningManager } from './helpers/in-process-cluster.ts';
 import { until } from './helpers/processes.ts';
 
 const now = () => new Date();
@@ -24,16 +21,7 @@ let manager: ControllerManager;
 
 before(async () => {
   cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
-  const ca = selfSignedCa();
-  manager = new ControllerManager({
-    client: cluster.client,
-    signer: new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes }),
-    now,
-    logger: { warn: () => {}, info: () => {} },
-    reserved: () => reservedIdentities([]),
-    controllers: new Set(['serving-approver', 'signer']),
-  });
-  await manager.start();
+  manager = await startSigningManager(cluster, { controllers: ['serving-approver', 'signer'], now });
 });
 
 after(async () => {

@@ -5,12 +5,13 @@
  * path: one as the in-process controllers' identity, one as a cluster admin. The identity caches
  * that admission judges by are kept over the store, as in `tlsboot server`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { type ClusterClient, CSRS, storeKeyOf } from '../../src/api/cluster-client.ts';
-import { prepareCsrCreate, type ReservedIdentities } from '../../src/api/index.ts';
+import { prepareCsrCreate, type ReservedIdentities, reservedIdentities } from '../../src/api/index.ts';
 import { isObject, type JsonObject } from '../../src/base/json.ts';
 import { HttpClusterClient } from '../../src/client/cluster-client.ts';
 import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
+import { ControllerManager, type ControllerName } from '../../src/controllers/manager.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../../src/controllers/manifests.ts';
 import { createCsrPem, generatePrivateKey } from '../../src/pki/index.ts';
 import { IdentityCaches } from '../../src/runtime/identity-caches.ts';
@@ -25,7 +26,9 @@ import {
 } from '../../src/server/bootstrap-policy.ts';
 import { NodeRestrictingAuthorizer } from '../../src/server/node-restriction.ts';
 import { ADMIN_TOKEN, startTestApi, type TestApi } from '../../src/server/testing.ts';
+import { LocalSigner } from '../../src/signer/signer.ts';
 import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../../src/store/index.ts';
+import { selfSignedCa } from './pki.ts';
 
 const RBAC = 'rbac.authorization.k8s.io';
 
@@ -191,4 +194,25 @@ export async function storeApprovedClientCsr(store: Store, name: string): Promis
     { resource: storeKeyOf(CSRS), namespace: '', name },
     { ...obj, metadata: { ...(isObject(obj.metadata) ? obj.metadata : {}), name }, status: { conditions: [approved] } },
   );
+}
+
+/**
+ * Starts `controllers` against the in-process cluster as `tlsboot server` runs them, signing with
+ * a fresh local CA and no reserved identities; `warn` hears the controllers' warnings.
+ */
+export async function startSigningManager(
+  cluster: InProcessCluster,
+  o: { controllers: readonly ControllerName[]; now: () => Date; warn?: (obj: Record<string, unknown>, msg: string) => void },
+): Promise<ControllerManager> {
+  const ca = selfSignedCa();
+  const manager = new ControllerManager({
+    client: cluster.client,
+    signer: new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes }),
+    now: o.now,
+    logger: { warn: o.warn ?? (() => {}), info: () => {} },
+    reserved: () => reservedIdentities([]),
+    controllers: new Set(o.controllers),
+  });
+  await manager.start();
+  return manager;
 }
