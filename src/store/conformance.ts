@@ -728,6 +728,117 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       );
     });
 
+    describe('transactions', () => {
+      test('txn stores every op, in op order, with revisions above every earlier write and none between them', () =>
+        withStore(async (s) => {
+          const b = await s.create(key('b'), obj('b', '', { v: 1 }));
+          const stored = await s.txn([
+            { op: 'create', key: key('a'), object: obj('a', '', { v: 1 }) },
+            { op: 'update', key: key('b'), object: obj('b', '', { v: 2 }), expectedResourceVersion: rv(b) },
+            { op: 'create', key: key('s', 'ns', SECRETS), object: obj('s', 'ns') },
+          ]);
+          const revisions = stored.map((o) => Number(rv(o)));
+          assert.ok((revisions[0] ?? 0) > Number(rv(b)));
+          assert.deepEqual(
+            [...revisions].sort((x, y) => x - y),
+            revisions,
+          );
+          assert.equal(await s.revision(), revisions[2]);
+          assert.deepEqual(await s.get(key('a')), stored[0]);
+          assert.deepEqual(await s.get(key('b')), stored[1]);
+          assert.equal((await s.get(key('b'))).v, 2);
+          assert.deepEqual(await s.get(key('s', 'ns', SECRETS)), stored[2]);
+        }));
+
+      test("a txn with one refused op stores nothing of it, and its error is that op's", () =>
+        withStore(async (s) => {
+          const b = await s.create(key('b'), obj('b', '', { v: 1 }));
+          await s.create(key('c'), obj('c'));
+          const before = await s.revision();
+          const w = watchFor(s, CSR, { fromRevision: before });
+          await rejectsWith(
+            s.txn([
+              { op: 'create', key: key('a'), object: obj('a') },
+              { op: 'update', key: key('b'), object: obj('b', '', { v: 2 }), expectedResourceVersion: '999' },
+            ]),
+            'CONFLICT',
+          );
+          await rejectsWith(
+            s.txn([
+              { op: 'update', key: key('b'), object: obj('b', '', { v: 3 }), expectedResourceVersion: rv(b) },
+              { op: 'create', key: key('c'), object: obj('c', '', { again: true }) },
+            ]),
+            'ALREADY_EXISTS',
+          );
+          await rejectsWith(s.txn([{ op: 'update', key: key('gone'), object: obj('gone'), expectedResourceVersion: '1' }]), 'NOT_FOUND');
+          assert.equal(await s.revision(), before);
+          await rejectsWith(s.get(key('a')), 'NOT_FOUND');
+          assert.deepEqual(await s.get(key('b')), b);
+          await s.create(key('after'), obj('after'));
+          assert.deepEqual((await take(w, 1)).map(line), [`${before + 1} ADDED after`]);
+        }));
+
+      test('a txn refused beside other writes of the same moment leaves them as if it had never been', () =>
+        withStore(async (s) => {
+          const b = await s.create(key('b'), obj('b'));
+          const refused = s.txn([
+            { op: 'create', key: key('a'), object: obj('a', '', { from: 'txn' }) },
+            { op: 'update', key: key('b'), object: obj('b'), expectedResourceVersion: '999' },
+          ]);
+          const single = s.create(key('a'), obj('a', '', { from: 'single' }));
+          const update = s.update(key('b'), obj('b', '', { v: 2 }), { expectedResourceVersion: rv(b) });
+          await rejectsWith(refused, 'CONFLICT');
+          assert.equal((await single).from, 'single');
+          assert.equal((await update).v, 2);
+          assert.equal((await s.get(key('a'))).from, 'single');
+        }));
+
+      test('watchers see every op of a txn, in op order, and a watch on one name only its own', () =>
+        withStore(async (s) => {
+          const all = watchFor(s, CSR, { fromRevision: 0 });
+          const one = watchFor(s, CSR, { fromRevision: 0, name: 'b', namespace: '' });
+          const [a, b] = await s.txn([
+            { op: 'create', key: key('a'), object: obj('a') },
+            { op: 'create', key: key('b'), object: obj('b') },
+            { op: 'create', key: key('s', 'ns', SECRETS), object: obj('s', 'ns') },
+          ]);
+          assert.ok(a !== undefined && b !== undefined);
+          const events = await take(all, 2);
+          assert.deepEqual(
+            events.map((e) => [e.type, e.object.metadata.name, e.revision]),
+            [
+              ['ADDED', 'a', Number(rv(a))],
+              ['ADDED', 'b', Number(rv(b))],
+            ],
+          );
+          assert.deepEqual(
+            (await take(one, 1)).map((e) => e.object.metadata.name),
+            ['b'],
+          );
+        }));
+
+      test('a malformed txn is INVALID and changes nothing', () =>
+        withStore(async (s) => {
+          await rejectsWith(s.txn([]), 'INVALID');
+          await rejectsWith(
+            s.txn([
+              { op: 'create', key: key('a'), object: obj('a') },
+              { op: 'create', key: key('a'), object: obj('a') },
+            ]),
+            'INVALID',
+          );
+          await rejectsWith(
+            s.txn([
+              { op: 'create', key: key('a'), object: obj('a') },
+              { op: 'create', key: key('x'), object: obj('y') },
+            ]),
+            'INVALID',
+          );
+          assert.equal(await s.revision(), 0);
+          await rejectsWith(s.get(key('a')), 'NOT_FOUND');
+        }));
+    });
+
     describe('concurrency', () => {
       test('writes racing with starting watches are delivered exactly once each, without gaps', LIMIT, () =>
         withStore(async (s) => {

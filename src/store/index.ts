@@ -21,6 +21,7 @@ export type {
   PageStart,
   Store,
   StoredObject,
+  TxnOp,
   UpdateOptions,
   WatchEvent,
   WatchEventType,

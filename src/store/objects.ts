@@ -7,7 +7,7 @@
  */
 import { AlreadyExistsError, ConflictError, GoneError, InternalError, InvalidError, NotFoundError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import type { ObjectKey, StoredObject } from './types.ts';
+import type { ObjectKey, StoredObject, TxnOp } from './types.ts';
 
 export function isStoredObject(value: unknown): value is StoredObject {
   return isObject(value) && isObject(value.metadata) && typeof value.metadata.name === 'string';
@@ -50,6 +50,24 @@ export function checkObjectKey(key: ObjectKey, object: unknown): void {
       field: 'metadata.namespace',
     });
   }
+}
+
+/** A transaction's shape, before anything of it is queued: at least one op, each key once (as etcd's Txn requires). */
+export function checkTxn(ops: readonly TxnOp[]): void {
+  if (!Array.isArray(ops) || ops.length === 0) {
+    throw new InvalidError('STORE_TXN', 'a transaction needs at least one op', { field: 'ops' });
+  }
+  const seen = new Set<string>();
+  ops.forEach((op, i) => {
+    if (op.op !== 'create' && op.op !== 'update') {
+      throw new InvalidError('STORE_TXN', `ops[${i}].op must be create or update`, { field: `ops[${i}].op` });
+    }
+    checkObjectKey(op.key, op.object);
+    const id = JSON.stringify([op.key.resource, op.key.namespace, op.key.name]);
+    if (seen.has(id))
+      throw new InvalidError('STORE_TXN', `ops[${i}] writes ${describeKey(op.key)} a second time`, { field: `ops[${i}].key` });
+    seen.add(id);
+  });
 }
 
 export function checkRevision(value: number, what: string): void {

@@ -34,6 +34,7 @@ import {
   checkKey,
   checkObjectKey,
   checkRevision,
+  checkTxn,
   compacted,
   conflict,
   decodeObject,
@@ -52,6 +53,7 @@ import type {
   PageStart,
   Store,
   StoredObject,
+  TxnOp,
   UpdateOptions,
   WatchEvent,
   WatchEventType,
@@ -116,13 +118,18 @@ interface Written extends Persisted {
   readonly current: Current | null;
 }
 
-/** A write waiting for the next group commit. */
-interface QueuedWrite {
+/** One object change of a queued write. */
+interface QueuedOp {
   readonly key: ObjectKey;
   readonly type: WatchEventType;
   /** Checks and applies the object change at `revision`; throws a contract error to refuse. */
   readonly change: (revision: number) => Written;
-  readonly resolve: (object: StoredObject) => void;
+}
+
+/** A write waiting for the next group commit: one op, or a transaction's, applied all or none. */
+interface QueuedWrite {
+  readonly ops: readonly QueuedOp[];
+  readonly resolve: (objects: StoredObject[]) => void;
   readonly reject: (error: TlsbootError) => void;
 }
 
@@ -157,8 +164,8 @@ class FileSyncer {
 /** A write of the batch that applied, to be published and resolved once the batch committed. */
 interface AppliedWrite {
   readonly write: QueuedWrite;
-  readonly event: Pending;
-  readonly object: StoredObject;
+  readonly events: readonly { readonly key: ObjectKey; readonly event: Pending }[];
+  readonly objects: StoredObject[];
 }
 
 interface Watcher {
@@ -572,8 +579,13 @@ class SqliteStore implements Store {
    * it may refuse, and returns what it stored.
    */
   private write(key: ObjectKey, type: WatchEventType, change: (revision: number) => Written): Promise<StoredObject> {
+    return this.enqueue([{ key, type, change }]).then((objects) => objects[0] as StoredObject);
+  }
+
+  /** Queues ops that apply together or not at all, in one savepoint of the next group commit. */
+  private enqueue(ops: readonly QueuedOp[]): Promise<StoredObject[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ key, type, change, resolve, reject });
+      this.queue.push({ ops, resolve, reject });
       // setImmediate runs after the poll phase, so every request read from the network in this
       // turn of the loop has queued its write by then and they all share one commit.
       this.flushTimer ??= setImmediate(() => this.flush());
@@ -615,13 +627,23 @@ class SqliteStore implements Store {
       for (const write of batch) {
         this.stmt.savepoint.run();
         try {
-          const { body, object, value, prev, current } = write.change(revision + 1);
-          const { key } = write;
-          this.stmt.event.run(revision + 1, write.type, key.resource, key.namespace, key.name, value, prev);
+          let next = revision;
+          const events: { key: ObjectKey; event: Pending }[] = [];
+          const objects: StoredObject[] = [];
+          const changed: [string, Current | null][] = [];
+          for (const { key, type, change } of write.ops) {
+            const { body, object, value, prev, current } = change(next + 1);
+            this.stmt.event.run(next + 1, type, key.resource, key.namespace, key.name, value, prev);
+            next++;
+            changed.push([fullKey(key), current]);
+            events.push({ key, event: { type, revision: next, body, object: undefined } });
+            objects.push(object);
+          }
           this.stmt.release.run();
-          revision++;
-          staged.set(fullKey(key), current);
-          applied.push({ write, event: { type: write.type, revision, body, object: undefined }, object });
+          revision = next;
+          // Only now, so a transaction refused half-way leaves nothing staged for the writes after it.
+          for (const [k, current] of changed) staged.set(k, current);
+          applied.push({ write, events, objects });
         } catch (error) {
           // Some storage errors (I/O, disk full) abort the whole transaction: nothing of the
           // batch survives, so the outer handler must fail every write.
@@ -686,8 +708,8 @@ class SqliteStore implements Store {
       else this.current.set(k, current);
     }
     this.rev = batch.revision;
-    for (const { write, event } of batch.applied) this.publish(write.key, event);
-    for (const { write, object } of batch.applied) write.resolve(object);
+    for (const { events } of batch.applied) for (const { key, event } of events) this.publish(key, event);
+    for (const { write, objects } of batch.applied) write.resolve(objects);
     for (const { write, error } of batch.refused) write.reject(error);
   }
 
@@ -904,26 +926,46 @@ class SqliteStore implements Store {
   async create(key: ObjectKey, object: StoredObject): Promise<StoredObject> {
     this.assertOpen();
     checkObjectKey(key, object);
-    return this.write(key, 'ADDED', (revision) => {
-      if (this.lookup(key) !== undefined) throw alreadyExists(key);
-      const written = this.encode(key, object, revision);
-      this.stmt.insert.run(key.resource, key.namespace, key.name, revision, written.value);
-      return { ...written, prev: null, current: { rv: revision, value: written.value, body: written.body } };
-    });
+    return this.write(key, 'ADDED', (revision) => this.insert(key, object, revision));
   }
 
   async update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject> {
     this.assertOpen();
     checkObjectKey(key, object);
-    return this.write(key, 'MODIFIED', (revision) => {
-      const current = this.lookup(key);
-      if (current === undefined) throw notFound(key);
-      const stored = String(current.rv);
-      if (stored !== options.expectedResourceVersion) throw conflict(key, stored, options.expectedResourceVersion);
-      const written = this.encode(key, object, revision);
-      this.stmt.update.run(revision, written.value, key.resource, key.namespace, key.name);
-      return { ...written, prev: current.value, current: { rv: revision, value: written.value, body: written.body } };
-    });
+    return this.write(key, 'MODIFIED', (revision) => this.replace(key, object, options.expectedResourceVersion, revision));
+  }
+
+  async txn(ops: readonly TxnOp[]): Promise<StoredObject[]> {
+    this.assertOpen();
+    checkTxn(ops);
+    return this.enqueue(
+      ops.map((op) =>
+        op.op === 'create'
+          ? { key: op.key, type: 'ADDED', change: (revision: number) => this.insert(op.key, op.object, revision) }
+          : {
+              key: op.key,
+              type: 'MODIFIED',
+              change: (revision: number) => this.replace(op.key, op.object, op.expectedResourceVersion, revision),
+            },
+      ),
+    );
+  }
+
+  private insert(key: ObjectKey, object: StoredObject, revision: number): Written {
+    if (this.lookup(key) !== undefined) throw alreadyExists(key);
+    const written = this.encode(key, object, revision);
+    this.stmt.insert.run(key.resource, key.namespace, key.name, revision, written.value);
+    return { ...written, prev: null, current: { rv: revision, value: written.value, body: written.body } };
+  }
+
+  private replace(key: ObjectKey, object: StoredObject, expectedResourceVersion: string, revision: number): Written {
+    const current = this.lookup(key);
+    if (current === undefined) throw notFound(key);
+    const stored = String(current.rv);
+    if (stored !== expectedResourceVersion) throw conflict(key, stored, expectedResourceVersion);
+    const written = this.encode(key, object, revision);
+    this.stmt.update.run(revision, written.value, key.resource, key.namespace, key.name);
+    return { ...written, prev: current.value, current: { rv: revision, value: written.value, body: written.body } };
   }
 
   async delete(key: ObjectKey, options: DeleteOptions = {}): Promise<StoredObject> {

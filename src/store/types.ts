@@ -102,6 +102,11 @@ export interface DeleteOptions {
   readonly expectedResourceVersion?: string;
 }
 
+/** One write of a transaction: a create, or a compare-and-swap replace. */
+export type TxnOp =
+  | { readonly op: 'create'; readonly key: ObjectKey; readonly object: StoredObject }
+  | { readonly op: 'update'; readonly key: ObjectKey; readonly object: StoredObject; readonly expectedResourceVersion: string };
+
 export interface WatchOptions {
   /** Only this namespace ('' = only cluster-scoped objects); every namespace when absent. */
   readonly namespace?: string;
@@ -118,7 +123,7 @@ export interface WatchOptions {
 
 /**
  * One global revision orders every write: it starts at 0 for an empty store and every successful
- * write (create, update, delete) adds exactly 1; failed writes change nothing. All methods are
+ * write (create, update, delete) adds exactly 1 (a transaction: see txn); failed writes change nothing. All methods are
  * asynchronous so that a networked backend fits. Every object going in or out is a copy, except
  * those of watch events: they are deep-frozen, and a live event's object is shared by all its
  * watchers, so that an event costs one decode however many watch it (as in kube's watch cache).
@@ -142,6 +147,16 @@ export interface Store {
   create(key: ObjectKey, object: StoredObject): Promise<StoredObject>;
   /** Compare-and-swap replace. @throws NOT_FOUND, CONFLICT, INVALID */
   update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject>;
+  /**
+   * Applies every op or none (etcd's Txn: compares on each key's revision, then the puts), so that
+   * an issued certificate, its inventory record and its approval become durable in one write.
+   * Each op succeeds or fails as the single create or update would; the first that fails fails
+   * the transaction with that op's error, and nothing of it is stored or seen. The ops take revisions in op order with no other write between them:
+   * this backend gives them consecutive revisions, etcd one shared revision; watchers and readers
+   * see all of them or none. A key may appear once. @returns the stored objects, in op order.
+   * @throws INVALID (empty, a key twice, a bad key), and each op's own errors
+   */
+  txn(ops: readonly TxnOp[]): Promise<StoredObject[]>;
   /** Returns the last stored object with resourceVersion set to the deletion revision. @throws NOT_FOUND, CONFLICT */
   delete(key: ObjectKey, options?: DeleteOptions): Promise<StoredObject>;
   /**
