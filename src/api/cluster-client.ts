@@ -49,6 +49,9 @@ export const ADDRESS_CLAIMS = bookkeeping('addressclaims', 'AddressClaim');
 /** The addresses each node's serving certificates carry (its claims, by node). */
 export const NODE_ADDRESSES = bookkeeping('nodeaddresses', 'NodeAddresses');
 
+/** Several writes applied all or none, in one durable write (tlsboot's server only; never stored). */
+export const TRANSACTIONS = bookkeeping('transactions', 'Transaction');
+
 /** The bookkeeping kinds, in the order manifests list them. */
 export const BOOKKEEPING_RESOURCES: readonly ApiResource[] = [
   ISSUED_CERTIFICATES,

@@ -13,46 +13,31 @@ import type { Server } from 'node:https';
 import { setTimeout as delay } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { TRANSACTIONS } from '../api/cluster-client.ts';
 import { type Clock, REAL_CLOCK } from '../base/clock.ts';
 import { InternalError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
-
 import type { Certificate } from '../pki/index.ts';
-
 import type { Store } from '../store/index.ts';
-
 import { AuthThrottle } from './auth-throttle.ts';
-
 import type { StaticTokens } from './authn.ts';
-
 import type { Authorizer } from './authz.ts';
-
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
-
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
-
 import { authnPlugin } from './plugins/authn.ts';
-
 import { authzPlugin } from './plugins/authz.ts';
-
 import { bootstrapTokenAuthenticator } from './plugins/bootstrap-tokens.ts';
-
 import { discoveryPlugin } from './plugins/discovery.ts';
-
 import { errorsPlugin } from './plugins/errors.ts';
-
 import { healthPlugin } from './plugins/health.ts';
-
 import { impersonationPlugin } from './plugins/impersonation.ts';
-
 import { requestLogPlugin } from './plugins/request-log.ts';
-
 import { resourcesPlugin } from './plugins/resources.ts';
-
 import { targetPlugin } from './plugins/target.ts';
-
 import { type Registry, storeResourceOf, type VirtualResource } from './registry.ts';
+import { isStoredResource } from './resources.ts';
 import { type Admission, RestHandlers } from './rest.ts';
+import { transactionApi } from './transactions.ts';
 
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from './watch.ts';
 
@@ -185,7 +170,20 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     resourcesPlugin({
       rest,
       authorizer: deps.authorizer,
-      virtualResources: deps.virtualResources,
+      virtualResources: new Map([
+        ...(deps.virtualResources ?? []),
+        [
+          `${TRANSACTIONS.group}/${TRANSACTIONS.resource}`,
+          transactionApi({
+            rest,
+            registry: deps.registry,
+            authorizer: deps.authorizer,
+            store: deps.store,
+            stored: isStoredResource,
+            takeCreate: (user) => limits.creates.take(user),
+          }),
+        ],
+      ]),
       logger: deps.logger,
       store: deps.store,
       limits,

@@ -4,7 +4,7 @@
  * RBAC, Leases, Nodes, and the create-only access reviews.
  */
 
-import { type ApiResource, BOOKKEEPING_RESOURCES } from '../api/cluster-client.ts';
+import { type ApiResource, BOOKKEEPING_RESOURCES, TRANSACTIONS } from '../api/cluster-client.ts';
 
 import {
   csrConditionSummary,
@@ -232,6 +232,12 @@ function reviewResource(resource: string, kind: string, group = 'authorization.k
   };
 }
 
+/** Several writes applied all or none (transactions.ts); served by code, never stored. */
+const transactionResource: ResourceDef = {
+  ...reviewResource(TRANSACTIONS.resource, TRANSACTIONS.kind, TRANSACTIONS.group),
+  version: TRANSACTIONS.version,
+};
+
 /** The CA's signing sessions (sealed and remote signers); served by code, never stored. */
 const signingSessionResource: ResourceDef = {
   group: 'ca.tlsboot.io',
@@ -280,6 +286,22 @@ function bookkeepingResource(r: ApiResource): ResourceDef {
   };
 }
 
+/** Resources served by code (reviews, signing sessions, transactions): never written to the store. */
+const SERVED_BY_CODE: readonly ResourceDef[] = [
+  reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
+  reviewResource('selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
+  reviewResource('localsubjectaccessreviews', 'LocalSubjectAccessReview', 'authorization.k8s.io', true),
+  reviewResource('selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
+  reviewResource('selfsubjectreviews', 'SelfSubjectReview', 'authentication.k8s.io'),
+  signingSessionResource,
+  transactionResource,
+];
+
+/** Whether a resource's objects live in the store (what a transaction may write). */
+export function isStoredResource(def: ResourceDef): boolean {
+  return !SERVED_BY_CODE.includes(def);
+}
+
 export const ALL_RESOURCES: readonly ResourceDef[] = [
   configMapResource,
   eventResource,
@@ -291,11 +313,6 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   rbacResource('rolebindings', 'RoleBinding', true, true),
   leaseResource,
   nodeResource,
-  reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
-  reviewResource('selfsubjectaccessreviews', 'SelfSubjectAccessReview'),
-  reviewResource('localsubjectaccessreviews', 'LocalSubjectAccessReview', 'authorization.k8s.io', true),
-  reviewResource('selfsubjectrulesreviews', 'SelfSubjectRulesReview'),
-  reviewResource('selfsubjectreviews', 'SelfSubjectReview', 'authentication.k8s.io'),
-  signingSessionResource,
+  ...SERVED_BY_CODE,
   ...BOOKKEEPING_RESOURCES.map(bookkeepingResource),
 ];

@@ -8,7 +8,7 @@ import { looseMetadataOf } from '../api/index.ts';
 import { BadRequestError, ConflictError, InternalError, InvalidError, MethodNotAllowedError, TlsbootError } from '../base/errors.ts';
 import { isObject, type JsonObject, withoutNullFields } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
-import type { Store, StoredObject } from '../store/index.ts';
+import type { ObjectKey, Store, StoredObject, UpdateOptions } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
 import { type ManagedFieldsEntry, planApply, trackUpdate } from './managed-fields.ts';
 import { applyMergePatch } from './merge-patch.ts';
@@ -34,6 +34,16 @@ export interface CreateQuota {
    * no quota. @throws FORBIDDEN naming the limit
    */
   reserve(def: ResourceDef, obj: JsonObject, user: UserInfo): QuotaReservation | undefined;
+}
+
+/**
+ * Where a create or update reads the object it changes and writes the result: the store itself,
+ * or a transaction gathering several writes for one commit (transactions.ts).
+ */
+export interface WriteTarget {
+  get(key: ObjectKey): Promise<StoredObject>;
+  create(key: ObjectKey, object: StoredObject): Promise<StoredObject>;
+  update(key: ObjectKey, object: StoredObject, options: UpdateOptions): Promise<StoredObject>;
 }
 
 export interface RestDeps {
@@ -160,7 +170,7 @@ export class RestHandlers {
     this.deps = deps;
   }
 
-  private key(def: ResourceDef, t: Pick<Target, 'namespace' | 'name'>) {
+  key(def: ResourceDef, t: Pick<Target, 'namespace' | 'name'>): ObjectKey {
     return { resource: storeResourceOf(def), namespace: def.namespaced ? t.namespace : '', name: t.name };
   }
 
@@ -169,10 +179,24 @@ export class RestHandlers {
   }
 
   /** `manager` names the writer in metadata.managedFields (kube: the fieldManager parameter, else the user agent). */
-  async create(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun: boolean, manager = ''): Promise<JsonObject> {
+  async create(
+    def: ResourceDef,
+    t: Target,
+    raw: unknown,
+    user: UserInfo,
+    dryRun: boolean,
+    manager = '',
+    target: WriteTarget = this.deps.store,
+  ): Promise<JsonObject> {
     const now = this.deps.now();
-    return this.createTracked(def, t, decoded(raw), user, dryRun, (old, prepared) =>
-      trackUpdate(def, old, prepared, undefined, { manager, subresource: '', now }),
+    return this.createTracked(
+      def,
+      t,
+      decoded(raw),
+      user,
+      dryRun,
+      (old, prepared) => trackUpdate(def, old, prepared, undefined, { manager, subresource: '', now }),
+      target,
     );
   }
 
@@ -183,6 +207,7 @@ export class RestHandlers {
     user: UserInfo,
     dryRun: boolean,
     track: Track,
+    target: WriteTarget = this.deps.store,
   ): Promise<JsonObject> {
     if (t.subresource !== '') throw new MethodNotAllowedError('METHOD', `create is not supported on ${t.subresource}`);
     if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
@@ -227,7 +252,7 @@ export class RestHandlers {
     // fresh suffixes a few times before answering AlreadyExists.
     for (let attempt = 0; ; attempt++) {
       try {
-        const stored = await this.deps.store.create(this.key(def, { namespace: t.namespace, name }), storable(prepared));
+        const stored = await target.create(this.key(def, { namespace: t.namespace, name }), storable(prepared));
         reservation?.commit(stored);
         return present(def, stored);
       } catch (error) {
@@ -242,7 +267,15 @@ export class RestHandlers {
   }
 
   /** PUT on the resource or a subresource. */
-  async update(def: ResourceDef, t: Target, raw: unknown, user: UserInfo, dryRun = false, manager = ''): Promise<JsonObject> {
+  async update(
+    def: ResourceDef,
+    t: Target,
+    raw: unknown,
+    user: UserInfo,
+    dryRun = false,
+    manager = '',
+    target: WriteTarget = this.deps.store,
+  ): Promise<JsonObject> {
     const body = decoded(raw);
     if (!isObject(body)) throw new BadRequestError('BAD_REQUEST', 'the request body must be a JSON object');
     checkTypeMeta(def, body);
@@ -250,9 +283,9 @@ export class RestHandlers {
     if (typeof bodyMeta.name === 'string' && bodyMeta.name !== t.name) {
       throw new BadRequestError('BAD_REQUEST', `the name of the object (${bodyMeta.name}) does not match the name on the URL (${t.name})`);
     }
-    const old = await this.deps.store.get(this.key(def, t));
+    const old = await target.get(this.key(def, t));
     const rv = typeof bodyMeta.resourceVersion === 'string' && bodyMeta.resourceVersion !== '' ? bodyMeta.resourceVersion : undefined;
-    return this.write(def, t, old, body, rv, user, this.updateTracker(def, t, body, manager), dryRun);
+    return this.write(def, t, old, body, rv, user, this.updateTracker(def, t, body, manager), dryRun, target);
   }
 
   /** kube's Update entry; on the main resource the client may replace or clear (`[]`) the managedFields it read. */
@@ -346,6 +379,7 @@ export class RestHandlers {
     user: UserInfo,
     track: Track,
     dryRun = false,
+    target: WriteTarget = this.deps.store,
   ): Promise<JsonObject> {
     const oldMeta = looseMetadataOf(old);
     const currentRv = oldMeta.resourceVersion as string;
@@ -376,7 +410,7 @@ export class RestHandlers {
     const prepared = withManagedFields(untracked, track(old, untracked));
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
     if (dryRun) return present(def, { ...prepared, metadata: { ...looseMetadataOf(prepared), resourceVersion: currentRv } });
-    const stored = await this.deps.store.update(this.key(def, t), storable(prepared), { expectedResourceVersion: currentRv });
+    const stored = await target.update(this.key(def, t), storable(prepared), { expectedResourceVersion: currentRv });
     return present(def, stored);
   }
 
