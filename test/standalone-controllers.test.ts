@@ -55,12 +55,15 @@ function stop(c: Controllers, signal: NodeJS.Signals = 'SIGTERM'): Promise<void>
   });
 }
 
-/** Users whose CSR writes (approval, status) the server logged. */
+/** Who wrote a CSR's approval or certificate, from the server's request log. */
 function csrWriters(server: RunningServer): Set<string> {
   const out = new Set<string>();
   for (const chunk of server.logs)
     for (const line of chunk.split('\n')) {
-      if (!/"method":"PUT"/.test(line) || !/certificatesigningrequests\/[^"]+\/(approval|status)"/.test(line)) continue;
+      const put = /"method":"PUT"/.test(line) && /certificatesigningrequests\/[^"]+\/(approval|status)"/.test(line);
+      // An approval and its certificate in one write: tlsboot's transactions API.
+      const transaction = /"method":"POST"/.test(line) && /tlsboot\.io\/v1alpha1\/transactions"/.test(line);
+      if (!put && !transaction) continue;
       const m = /"user":"([^"]+)"/.exec(line);
       if (m?.[1]) out.add(m[1]);
     }

@@ -81,6 +81,14 @@ export function resourcePath(r: ApiResource, namespace?: string, name?: string, 
 
 export type KubeObject = JsonObject & ListWatchObject;
 
+/** One write of a transaction: a create, or an update of an object or of one of its subresources. */
+export interface ClusterWrite {
+  readonly verb: 'create' | 'update';
+  readonly resource: ApiResource;
+  readonly object: JsonObject;
+  readonly subresource?: 'status' | 'approval';
+}
+
 export interface ClusterClient {
   get(r: ApiResource, namespace: string, name: string): Promise<KubeObject | undefined>;
   list(r: ApiResource, namespace?: string): Promise<KubeObject[]>;
@@ -92,4 +100,12 @@ export interface ClusterClient {
   listWatch(r: ApiResource, namespace?: string): ListWatch<KubeObject>;
   /** A SubjectAccessReview: may this user do this? */
   allowed(attributes: AuthorizationAttributes): Promise<boolean>;
+  /** Whether the server applies transactions (tlsboot's `transactions.tlsboot.io`; a stock cluster does not). */
+  servesTransactions?(): Promise<boolean>;
+  /**
+   * Applies the writes all or none, as one durable write; only where servesTransactions said so.
+   * A second update of one object builds on the first (a CSR's approval, then its certificate).
+   * @returns the stored objects, in write order
+   */
+  transaction?(writes: readonly ClusterWrite[]): Promise<KubeObject[]>;
 }

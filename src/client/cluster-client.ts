@@ -5,7 +5,15 @@
  * GONE, so the informer re-lists), and SubjectAccessReview for `allowed`. Works against
  * `tlsboot server`, in process or over HTTPS, and against any Kubernetes API server.
  */
-import { type ApiResource, apiVersionOfResource, type ClusterClient, type KubeObject, resourcePath } from '../api/cluster-client.ts';
+import {
+  type ApiResource,
+  apiVersionOfResource,
+  type ClusterClient,
+  type ClusterWrite,
+  type KubeObject,
+  resourcePath,
+  TRANSACTIONS,
+} from '../api/cluster-client.ts';
 import type { ListWatch, ListWatchEvent } from '../api/list-watch.ts';
 import type { AuthorizationAttributes } from '../api/rbac.ts';
 import { InternalError, isTlsbootError } from '../base/errors.ts';
@@ -32,6 +40,7 @@ function withTypeMeta(r: ApiResource, obj: JsonObject): JsonObject {
 
 export class HttpClusterClient implements ClusterClient {
   private readonly kube: KubeClient;
+  private transactions: Promise<boolean> | undefined;
 
   constructor(kube: KubeClient) {
     this.kube = kube;
@@ -111,6 +120,47 @@ export class HttpClusterClient implements ClusterClient {
         }
       },
     };
+  }
+
+  /** Asked of discovery once; an answer that is not a clear yes or no is asked again next time. */
+  servesTransactions(): Promise<boolean> {
+    this.transactions ??= this.kube.request(`/apis/${TRANSACTIONS.group}/${TRANSACTIONS.version}`).then(
+      (list) => Array.isArray(list.resources) && list.resources.some((r) => isObject(r) && r.name === TRANSACTIONS.resource),
+      (error: unknown) => {
+        if (isTlsbootError(error) && error.code === 'NOT_FOUND') return false;
+        this.transactions = undefined;
+        return false;
+      },
+    );
+    return this.transactions;
+  }
+
+  async transaction(writes: readonly ClusterWrite[]): Promise<KubeObject[]> {
+    const answer = await this.kube.request(resourcePath(TRANSACTIONS), {
+      method: 'POST',
+      body: {
+        apiVersion: apiVersionOfResource(TRANSACTIONS),
+        kind: TRANSACTIONS.kind,
+        spec: {
+          writes: writes.map((w) => {
+            const { name, namespace } = metaOf(w.object);
+            return {
+              verb: w.verb,
+              apiVersion: apiVersionOfResource(w.resource),
+              resource: w.resource.resource,
+              ...(w.subresource === undefined ? {} : { subresource: w.subresource }),
+              ...(namespace === '' ? {} : { namespace }),
+              ...(w.verb === 'update' ? { name } : {}),
+              object: withTypeMeta(w.resource, w.object),
+            };
+          }),
+        },
+      },
+    });
+    const objects = isObject(answer.status) && Array.isArray(answer.status.objects) ? answer.status.objects : [];
+    if (objects.length !== writes.length)
+      throw new InternalError('CLIENT_BODY', `the server answered a transaction of ${writes.length} writes with ${objects.length} objects`);
+    return objects.map((o) => kubeObject(o, 'POST transactions'));
   }
 
   async allowed(a: AuthorizationAttributes): Promise<boolean> {

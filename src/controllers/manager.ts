@@ -20,13 +20,14 @@ import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { Informer } from '../runtime/informer.ts';
-import { Controller, type ControllerLogger } from '../runtime/runner.ts';
+import { Controller, type ControllerLogger, type ReconcileResult } from '../runtime/runner.ts';
 import { WorkQueue } from '../runtime/workqueue.ts';
 import { reconcileApproval } from './approver.ts';
 import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer.ts';
 import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, NODES, SECRETS } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
+import { reconcileIssuance } from './issuance.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning, SigningMemory } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
@@ -200,6 +201,26 @@ export class ControllerManager {
       await i.start();
     }
     if (this.closed) return;
+    const signer = this.o.signer;
+    const unrecorded = new Map<string, JsonObject>();
+    const signingOptions =
+      this.runs('signer') && signer
+        ? {
+            client,
+            csrs,
+            signer,
+            now,
+            nodeNames,
+            unrecorded,
+            memory,
+            cachedNodeClient: (n: string) => identity.registeredRecord(n),
+          }
+        : undefined;
+    // Where the API applies transactions, an approver that approves signs too and lands it all in one write.
+    const atomic = signingOptions !== undefined && (await client.servesTransactions?.()) === true;
+    if (this.closed) return;
+    const decided = (name: string, decide: (c: ClusterClient) => Promise<ReconcileResult | undefined>) =>
+      atomic && signingOptions !== undefined ? reconcileIssuance(name, { client, signing: signingOptions }, decide) : decide(client);
     const add = (name: ControllerName, queue: WorkQueue, controller: () => Controller) => {
       if (this.runs(name)) this.controllers.push(controller());
       else queue.close();
@@ -214,15 +235,17 @@ export class ControllerManager {
           workers: CSR_WORKERS,
           logger,
           reconcile: (name) =>
-            reconcileApproval(name, {
-              client,
-              csrs,
-              now,
-              nodeNames,
-              claimAlone: (n, fn) => identity.claimAlone(n, fn),
-              noteClaimed: (n) => identity.noteClaimed(n),
-              cachedClaim: (n) => identity.claimRecord(n),
-            }),
+            decided(name, (c) =>
+              reconcileApproval(name, {
+                client: c,
+                csrs,
+                now,
+                nodeNames,
+                claimAlone: (n, fn) => identity.claimAlone(n, fn),
+                noteClaimed: (n) => identity.noteClaimed(n),
+                cachedClaim: (n) => identity.claimRecord(n),
+              }),
+            ),
         }),
     );
     add(
@@ -246,12 +269,11 @@ export class ControllerManager {
           queue: serving,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileServing(name, { client, csrs, policy, context, now, resolve: dnsResolve, nodeAddresses }),
+          reconcile: (name) =>
+            decided(name, (c) => reconcileServing(name, { client: c, csrs, policy, context, now, resolve: dnsResolve, nodeAddresses })),
         }),
     );
-    const signer = this.o.signer;
-    const unrecorded = new Map<string, JsonObject>();
-    if (this.runs('signer') && signer) {
+    if (signingOptions !== undefined) {
       this.requeueSigning = () => {
         for (const csr of csrInformer.list()) signing.add(csr.metadata.name);
       };
@@ -261,17 +283,7 @@ export class ControllerManager {
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) =>
-            reconcileSigning(name, {
-              client,
-              csrs,
-              signer,
-              now,
-              nodeNames,
-              unrecorded,
-              memory,
-              cachedNodeClient: (n) => identity.registeredRecord(n),
-            }),
+          reconcile: (name) => reconcileSigning(name, signingOptions),
         }),
       );
     } else {

@@ -7,7 +7,7 @@
  * manifests` prints all of it for a stock cluster.
  */
 import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
-import { BOOKKEEPING_RESOURCES, TLSBOOT_GROUP } from '../api/cluster-client.ts';
+import { BOOKKEEPING_RESOURCES, TLSBOOT_GROUP, TRANSACTIONS } from '../api/cluster-client.ts';
 import { BOOTSTRAP_TOKEN_NAMESPACE, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING } from '../api/index.ts';
 import type { JsonObject } from '../base/json.ts';
 import { CLUSTER_INFO_NAMESPACE } from './bootstrap-signer.ts';
@@ -76,6 +76,8 @@ export function controllerRbac(subject: ControllerSubject): { clusterScoped: Jso
         resources: BOOKKEEPING_RESOURCES.map((r) => r.resource),
         verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
       },
+      // tlsboot's server only: several of the writes above as one (each still authorised by its own rule).
+      { apiGroups: [TLSBOOT_GROUP], resources: [TRANSACTIONS.resource], verbs: ['create'] },
     ],
   };
   const binding = {

@@ -503,6 +503,29 @@ export const DEFINITIONS: Record<string, Schema> = {
       status: { type: 'object', description: 'The state of the session (mode, phase, signed, expiresAt, openedBy), set by the server.' },
     },
   ),
+
+  'io.tlsboot.v1alpha1.TransactionWrite': obj(
+    'One write of a transaction, authorised and admitted as its own request would be.',
+    {
+      verb: str('create or update.'),
+      apiVersion: str('The apiVersion of the resource written.'),
+      resource: str('The plural resource written.'),
+      subresource: str('For an update: status or approval, where the resource has it.'),
+      namespace: str('For a namespaced resource.'),
+      name: str('For an update: the object written (a create names it in object.metadata.name).'),
+      object: { type: 'object', description: 'The object, as the request body of that write.' },
+    },
+    ['verb', 'apiVersion', 'resource', 'object'],
+  ),
+  'io.tlsboot.v1alpha1.Transaction': kind(
+    { group: 'tlsboot.io', version: 'v1alpha1', kind: 'Transaction' },
+    'Several writes applied all or none in one durable write; created, never stored.',
+    {
+      spec: obj('The writes, in order.', { writes: arr(ref('io.tlsboot.v1alpha1.TransactionWrite'), 'At most 16.') }, ['writes']),
+      status: obj('Set by the server.', { objects: arr({ type: 'object' }, 'The stored objects, in write order.') }),
+    },
+    ['spec'],
+  ),
 };
 
 for (const k of BOOKKEEPING_KINDS) {
