@@ -28,7 +28,7 @@ import { putBootstrapToken } from '../src/server/testing.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
 import type { Store, TxnOp } from '../src/store/index.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
-import { selfSignedCa } from './helpers/pki.ts';
+import { clientCsrObject, selfSignedCa } from './helpers/pki.ts';
 
 const TOKEN = 'iss123.0123456789abcdef';
 const now = () => new Date();
@@ -182,6 +182,29 @@ describe('issuance in one write', () => {
       const serial = parseCertificateBundle(pem, 'issued')[0]?.serialNumber;
       assert.equal((await cluster.admin.get(NODE_CLIENT_CERTIFICATES, '', 'one-write'))?.serialNumber, serial);
       assert.equal((await cluster.admin.get(NODE_NAME_CLAIMS, '', 'one-write'))?.csrName, name);
+      assert.equal(signer.signed, 1);
+    } finally {
+      await manager.close();
+    }
+  });
+
+  test('a CSR a person approved is signed in one write: its record and its certificate', async () => {
+    const signer = countingSigner();
+    const manager = await start(cluster.client, signer);
+    try {
+      const writes = recordWrites(cluster.store);
+      const created = await cluster.admin.create(CSRS, clientCsrObject('by-hand'));
+      await cluster.admin.update(
+        CSRS,
+        { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'ByHand', message: 'ok' }] } },
+        'approval',
+      );
+      await issued(cluster, 'by-hand');
+      assert.deepEqual(writes, [
+        'create certificatesigningrequests',
+        'update certificatesigningrequests',
+        'txn create issuedcertificates, update certificatesigningrequests',
+      ]);
       assert.equal(signer.signed, 1);
     } finally {
       await manager.close();

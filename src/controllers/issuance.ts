@@ -133,6 +133,17 @@ export async function reconcileIssuance(
   return result;
 }
 
+/**
+ * The signer controller's reconcile for a CSR approved by someone else (a person, another
+ * approver): the inventory record, the registration and the certificate in one transaction.
+ */
+export async function reconcileSigningInOneWrite(name: string, o: IssuanceOptions): Promise<ReconcileResult | undefined> {
+  const gathered = new GatheringClient(o.client);
+  const result = await reconcileSigning(name, { ...o.signing, client: gathered });
+  await land(o, gathered.writes, name, gathered.created(ISSUED_CERTIFICATES));
+  return result;
+}
+
 async function land(o: IssuanceOptions, writes: readonly ClusterWrite[], name: string, record: JsonObject | undefined): Promise<void> {
   const [only] = writes;
   if (only === undefined) return;

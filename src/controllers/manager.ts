@@ -27,7 +27,7 @@ import { CLUSTER_INFO_NAMESPACE, reconcileClusterInfo } from './bootstrap-signer
 import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, NODES, SECRETS } from './cluster.ts';
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
-import { reconcileIssuance } from './issuance.ts';
+import { reconcileIssuance, reconcileSigningInOneWrite } from './issuance.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning, SigningMemory } from './signer.ts';
 import { reconcileToken } from './token-cleaner.ts';
@@ -283,7 +283,8 @@ export class ControllerManager {
           queue: signing,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) => reconcileSigning(name, signingOptions),
+          reconcile: (name) =>
+            atomic ? reconcileSigningInOneWrite(name, { client, signing: signingOptions }) : reconcileSigning(name, signingOptions),
         }),
       );
     } else {
