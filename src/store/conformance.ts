@@ -499,6 +499,27 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         }),
       );
 
+      test('a watch on one name replays its own history from among many other writes, page after page', LIMIT, () =>
+        withStore(async (s) => {
+          const mine: string[] = [];
+          let x: StoredObject | undefined;
+          for (let i = 0; i < 24; i++) {
+            if (i % 6 === 2) {
+              x =
+                x === undefined
+                  ? await s.create(key('x'), obj('x'))
+                  : await s.update(key('x'), obj('x', '', { i }), { expectedResourceVersion: rv(x) });
+              mine.push(`${rv(x)} ${mine.length === 0 ? 'ADDED' : 'MODIFIED'} x`);
+            } else {
+              await s.create(key(`other-${i}`), obj(`other-${i}`));
+            }
+          }
+          assert.deepEqual((await take(watchFor(s, CSR, { fromRevision: 0, name: 'x' }), 4)).map(line), mine);
+          const from = Number(mine[1]?.split(' ')[0]);
+          assert.deepEqual((await take(watchFor(s, CSR, { fromRevision: from, name: 'x', namespace: '' }), 2)).map(line), mine.slice(2));
+        }),
+      );
+
       test('a watch ends cleanly when its signal aborts: before iterating, while waiting and during replay', LIMIT, () =>
         withStore(async (s) => {
           for (const n of ['a', 'b', 'c', 'd', 'e']) await s.create(key(n), obj(n));

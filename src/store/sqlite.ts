@@ -340,6 +340,8 @@ function openDatabase(path: string, lockTimeoutMs: number, report: StoreReport |
     // returns for an object changed since. NULL in files written before; those answer GONE.
     if (!columns.some((c) => c.name === 'prev')) db.exec('ALTER TABLE events ADD COLUMN prev TEXT');
     db.exec('CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rev)');
+    // A watch of one name replays only its object's events (a kubelet watching its CSR).
+    db.exec('CREATE INDEX IF NOT EXISTS events_by_name ON events (resource, name, rev)');
     moveObjectsToRowidTable(db);
     db.exec('COMMIT');
     if (path !== ':memory:') for (const suffix of SIDE_FILES) tighten(`${path}${suffix}`, FILE_MODE, report);
@@ -415,6 +417,8 @@ class SqliteStore implements Store {
     readonly setMeta: StatementSync;
     readonly history: StatementSync;
     readonly historyNamespace: StatementSync;
+    readonly historyName: StatementSync;
+    readonly historyNamespaceName: StatementSync;
     readonly compact: StatementSync;
     readonly begin: StatementSync;
     readonly commit: StatementSync;
@@ -463,6 +467,13 @@ class SqliteStore implements Store {
       ),
       historyNamespace: db.prepare(
         'SELECT rev, type, namespace, name, body FROM events WHERE resource = ? AND namespace = ? AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?',
+      ),
+      // Rows from before the name column have '' there: they are kept and judged by their body.
+      historyName: db.prepare(
+        "SELECT rev, type, namespace, name, body FROM events INDEXED BY events_by_name WHERE resource = ? AND (name = ? OR name = '') AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
+      ),
+      historyNamespaceName: db.prepare(
+        "SELECT rev, type, namespace, name, body FROM events INDEXED BY events_by_name WHERE resource = ? AND namespace = ? AND (name = ? OR name = '') AND rev > ? AND rev <= ? ORDER BY rev LIMIT ?",
       ),
       compact: db.prepare('DELETE FROM events WHERE rev <= ?'),
       begin: db.prepare('BEGIN IMMEDIATE'),
@@ -1021,10 +1032,7 @@ class SqliteStore implements Store {
         // Between pages the consumer may have been slow enough for a compaction to pass it;
         // querying on would silently skip the dropped events.
         if (cursor < this.compactedRev) throw compacted(cursor, this.compactedRev);
-        const rows =
-          w.namespace === undefined
-            ? this.stmt.history.all(resource, cursor, replayTo, this.pageSize)
-            : this.stmt.historyNamespace.all(resource, w.namespace, cursor, replayTo, this.pageSize);
+        const rows = this.historyPage(w, cursor, replayTo);
         for (const row of rows) {
           const type = row.type;
           if (!isEventType(type)) throw new InternalError('STORE_CORRUPT', 'a stored event has an unknown type');
@@ -1065,6 +1073,23 @@ class SqliteStore implements Store {
     } finally {
       this.release(w);
     }
+  }
+
+  /**
+   * A page of a watcher's history. A watch of one name reads its object's events through an index:
+   * a kubelet watching its CSR from its create would otherwise have every other CSR's events since
+   * turned into strings (profiled in a join storm: a few hundred 2 KB bodies per watch).
+   */
+  private historyPage(w: Watcher, cursor: number, replayTo: number): Row[] {
+    const { resource, namespace, name } = w;
+    if (name !== undefined) {
+      return namespace === undefined
+        ? this.stmt.historyName.all(resource, name, cursor, replayTo, this.pageSize)
+        : this.stmt.historyNamespaceName.all(resource, namespace, name, cursor, replayTo, this.pageSize);
+    }
+    return namespace === undefined
+      ? this.stmt.history.all(resource, cursor, replayTo, this.pageSize)
+      : this.stmt.historyNamespace.all(resource, namespace, cursor, replayTo, this.pageSize);
   }
 
   async revision(): Promise<number> {
