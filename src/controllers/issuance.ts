@@ -6,8 +6,8 @@
  * create, then this) instead of six. The approver's and the signer's own reconcilers run against
  * a GatheringClient, so every rule still lives in one place and is checked as before; only the
  * moment the writes land changes. A transaction that fails lands nothing: the CSR is looked at
- * again from what the API holds, and a certificate signed for it is kept for that retry unless
- * another writer won (the signer's `unrecorded`), so the CA does not sign it twice.
+ * again from what the API holds, and a certificate signed for it is kept for that retry (the
+ * signer's `unrecorded`; a record another writer made wins), so the CA does not sign it twice.
  */
 
 import type { ClusterWrite } from '../api/cluster-client.ts';
@@ -15,7 +15,7 @@ import { csrConditions } from '../api/index.ts';
 import { InternalError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
-import { type ApiResource, type ClusterClient, CSRS, ISSUED_CERTIFICATES, isLostWrite, type KubeObject } from './cluster.ts';
+import { type ApiResource, type ClusterClient, CSRS, ISSUED_CERTIFICATES, type KubeObject } from './cluster.ts';
 import { reconcileSigning, type SignerControllerOptions } from './signer.ts';
 
 function metaOf(obj: JsonObject): { name: string; namespace: string } {
@@ -121,43 +121,57 @@ export async function reconcileIssuance(
   o: IssuanceOptions,
   decide: (client: ClusterClient) => Promise<ReconcileResult | undefined>,
 ): Promise<ReconcileResult | undefined> {
-  const gathered = new GatheringClient(o.client);
-  const result = await decide(gathered);
-  const approved = gathered.latest(CSRS, '', name);
-  if (approved !== undefined && csrConditions(approved).some((c) => c.type === 'Approved')) {
-    const csrs = (n: string) => (n === name ? approved : o.signing.csrs(n));
-    // Its retry (a signer unavailable now) is the signer controller's: it sees the approval land.
-    await reconcileSigning(name, { ...o.signing, client: gathered, csrs });
-  }
-  await land(o, gathered.writes, name, gathered.created(ISSUED_CERTIFICATES));
-  return result;
+  return gatherAndLand(name, o, async (gathered) => {
+    const result = await decide(gathered);
+    const approved = gathered.latest(CSRS, '', name);
+    if (approved !== undefined && csrConditions(approved).some((c) => c.type === 'Approved')) {
+      const csrs = (n: string) => (n === name ? approved : o.signing.csrs(n));
+      // Its retry (a signer unavailable now) is the signer controller's: it sees the approval land.
+      await reconcileSigning(name, { ...o.signing, client: gathered, csrs });
+    }
+    return result;
+  });
 }
 
 /**
  * The signer controller's reconcile for a CSR approved by someone else (a person, another
  * approver): the inventory record, the registration and the certificate in one transaction.
  */
-export async function reconcileSigningInOneWrite(name: string, o: IssuanceOptions): Promise<ReconcileResult | undefined> {
-  const gathered = new GatheringClient(o.client);
-  const result = await reconcileSigning(name, { ...o.signing, client: gathered });
-  await land(o, gathered.writes, name, gathered.created(ISSUED_CERTIFICATES));
-  return result;
+export function reconcileSigningInOneWrite(name: string, o: IssuanceOptions): Promise<ReconcileResult | undefined> {
+  return gatherAndLand(name, o, (gathered) => reconcileSigning(name, { ...o.signing, client: gathered }));
 }
 
-async function land(o: IssuanceOptions, writes: readonly ClusterWrite[], name: string, record: JsonObject | undefined): Promise<void> {
-  const [only] = writes;
-  if (only === undefined) return;
+/**
+ * Runs `run` against a GatheringClient, then lands what it gathered. Whatever fails before the
+ * writes land (a read after signing, the transaction, a race it lost) lands nothing: the signer
+ * must ask the API again rather than trust what it noted of the gathered record, and the
+ * certificate it signed stays kept for the retry, so the CA does not sign the CSR twice.
+ */
+async function gatherAndLand(
+  name: string,
+  o: IssuanceOptions,
+  run: (gathered: GatheringClient) => Promise<ReconcileResult | undefined>,
+): Promise<ReconcileResult | undefined> {
+  const gathered = new GatheringClient(o.client);
   try {
-    if (writes.length > 1) {
-      if (o.client.transaction === undefined) throw new InternalError('NO_TRANSACTIONS', 'the cluster client applies no transactions');
-      await o.client.transaction(writes);
-    } else if (only.verb === 'create') await o.client.create(only.resource, only.object);
-    else await o.client.update(only.resource, only.object, only.subresource);
+    const result = await run(gathered);
+    await land(o, gathered.writes);
+    return result;
   } catch (error) {
-    // Nothing landed: the signer asks the API again, and re-records rather than re-signs.
     o.signing.memory?.forget(name);
+    const record = gathered.created(ISSUED_CERTIFICATES);
     const uid = isObject(record?.metadata) ? record.metadata.name : undefined;
-    if (record !== undefined && typeof uid === 'string' && !isLostWrite(error)) o.signing.unrecorded?.set(uid, record);
+    if (record !== undefined && typeof uid === 'string') o.signing.unrecorded?.set(uid, record);
     throw error;
   }
+}
+
+async function land(o: IssuanceOptions, writes: readonly ClusterWrite[]): Promise<void> {
+  const [only] = writes;
+  if (only === undefined) return;
+  if (writes.length > 1) {
+    if (o.client.transaction === undefined) throw new InternalError('NO_TRANSACTIONS', 'the cluster client applies no transactions');
+    await o.client.transaction(writes);
+  } else if (only.verb === 'create') await o.client.create(only.resource, only.object);
+  else await o.client.update(only.resource, only.object, only.subresource);
 }

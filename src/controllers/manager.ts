@@ -143,6 +143,8 @@ export class ControllerManager {
       servingByRequester.set(spec.username, (servingByRequester.get(spec.username) ?? new Set()).add(name));
     };
     const memory = new SigningMemory();
+    /** The signer's certificates kept for a retry, by CSR uid (SignerControllerOptions.unrecorded). */
+    const unrecorded = new Map<string, JsonObject>();
     const csrInformer = new Informer<KubeObject>({
       source: client.listWatch(CSRS),
       ...informerClock,
@@ -150,7 +152,11 @@ export class ControllerManager {
         const current = type === 'DELETED' ? undefined : csrInformer.get('', nameOf(key));
         noteServingRequest(nameOf(key), current);
         memory.observe(nameOf(key), current);
-        if (type === 'DELETED') return;
+        if (type === 'DELETED') {
+          // A kept certificate whose CSR is gone is never handed out: without this, every lost race kept one for good.
+          for (const [uid, kept] of unrecorded) if (kept.csrName === nameOf(key)) unrecorded.delete(uid);
+          return;
+        }
         approvals.add(nameOf(key));
         serving.add(nameOf(key));
         signing.add(nameOf(key));
@@ -202,7 +208,6 @@ export class ControllerManager {
     }
     if (this.closed) return;
     const signer = this.o.signer;
-    const unrecorded = new Map<string, JsonObject>();
     const signingOptions =
       this.runs('signer') && signer
         ? {

@@ -279,6 +279,8 @@ export async function reconcileSigning(name: string, o: SignerControllerOptions)
   }
   const remembered = o.memory?.recordOf(name, uid);
   let record = remembered === undefined ? await o.client.get(ISSUED_CERTIFICATES, '', uid) : (remembered ?? undefined);
+  // A certificate kept from a failed write is not needed once a record stands (another writer's).
+  if (record) o.unrecorded?.delete(uid);
   const signedNow = !record;
   const node = requestedNodeName(parsed) ?? '';
   const servingIps = signerName === SIGNER_KUBELET_SERVING ? parsed.sans.ip : [];

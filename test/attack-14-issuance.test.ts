@@ -1,0 +1,177 @@
+/**
+ * Attack review of one-write issuance (issue 14): what the gathered signer run must not do when
+ * something fails between gathering and landing, tested against the in-process cluster.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { type ClusterClient, type ClusterWrite, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES } from '../src/api/cluster-client.ts';
+import { csrCertificatePem, reservedIdentities } from '../src/api/index.ts';
+import type { Signer } from '../src/api/signer.ts';
+import { ConflictError, UnavailableError } from '../src/base/errors.ts';
+import { isObject } from '../src/base/json.ts';
+import { ControllerManager } from '../src/controllers/manager.ts';
+import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { LocalSigner } from '../src/signer/signer.ts';
+import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import { selfSignedCa } from './helpers/pki.ts';
+
+const now = () => new Date();
+
+function countingSigner(): Signer & { signed: number } {
+  const ca = selfSignedCa();
+  const local = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
+  const s = {
+    signed: 0,
+    caCertificate: local.caCertificate,
+    async sign(request: Parameters<Signer['sign']>[0], at: Date) {
+      s.signed++;
+      return local.sign(request, at);
+    },
+    close: () => local.close(),
+  };
+  return s;
+}
+
+/** The controllers' client, with hooks that can fail a read or a transaction. */
+function hooked(
+  base: ClusterClient,
+  hooks: { get?: (resource: string, name: string) => void; transaction?: (writes: readonly ClusterWrite[]) => void },
+): ClusterClient {
+  return {
+    get: (r, ns, n) => {
+      hooks.get?.(r.resource, n);
+      return base.get(r, ns, n);
+    },
+    list: base.list.bind(base),
+    create: base.create.bind(base),
+    update: base.update.bind(base),
+    delete: base.delete.bind(base),
+    listWatch: base.listWatch.bind(base),
+    allowed: base.allowed.bind(base),
+    servesTransactions: async () => (await base.servesTransactions?.()) === true,
+    async transaction(writes) {
+      hooks.transaction?.(writes);
+      if (base.transaction === undefined) throw new Error('no transactions');
+      return base.transaction(writes);
+    },
+  };
+}
+
+/** A kubelet client CSR for `node`, created and approved by a person (the admin). */
+async function approvedKubeletCsr(cluster: InProcessCluster, node: string): Promise<string> {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [
+      { type: 'O', value: 'system:nodes' },
+      { type: 'CN', value: `system:node:${node}` },
+    ],
+    sans: { dns: [], ip: [], email: [], uri: [] },
+  });
+  const name = `csr-${node}`;
+  const created = await cluster.admin.create(CSRS, {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+      usages: ['digital signature', 'client auth'],
+    },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await cluster.admin.update(
+    CSRS,
+    { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'ByHand', message: 'ok' }] } },
+    'approval',
+  );
+  return name;
+}
+
+async function issued(cluster: InProcessCluster, name: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const csr = await cluster.admin.get(CSRS, '', name);
+    const pem = csr === undefined ? undefined : csrCertificatePem(csr);
+    if (pem !== undefined) return pem;
+    assert.ok(Date.now() < deadline, `no certificate for ${name}: ${JSON.stringify(csr?.status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('attack 14: one-write issuance on failures', () => {
+  let cluster: InProcessCluster;
+  before(async () => {
+    cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  const start = async (client: ClusterClient, signer: Signer) => {
+    const manager = new ControllerManager({
+      client,
+      signer,
+      now,
+      logger: { warn: () => {}, info: () => {} },
+      reserved: () => reservedIdentities([]),
+      controllers: new Set(['signer']),
+    });
+    await manager.start();
+    return manager;
+  };
+
+  test('a gathered run that fails after signing hands out no certificate without its inventory record', async () => {
+    // The node's registration says it holds a certificate valid longer than the one about to be
+    // signed, so the signer re-reads it from the API after gathering the record; that read fails once.
+    await cluster.admin.create(NODE_CLIENT_CERTIFICATES, {
+      metadata: { name: 'phantom' },
+      serialNumber: '01',
+      notAfter: '2199-01-01T00:00:00.000Z',
+      issuedAt: '2020-01-01T00:00:00.000Z',
+      csrName: 'older',
+    });
+    let failed = 0;
+    const client = hooked(cluster.client, {
+      get: (resource, name) => {
+        if (resource === NODE_CLIENT_CERTIFICATES.resource && name === 'phantom' && failed++ === 0)
+          throw new UnavailableError('TEST', 'the API did not answer');
+      },
+    });
+    const signer = countingSigner();
+    const manager = await start(client, signer);
+    try {
+      const name = await approvedKubeletCsr(cluster, 'phantom');
+      const pem = await issued(cluster, name);
+      assert.ok(failed >= 1, 'the read failed once');
+      const csr = await cluster.admin.get(CSRS, '', name);
+      const uid = isObject(csr?.metadata) ? String(csr.metadata.uid) : '';
+      assert.equal((await cluster.admin.get(ISSUED_CERTIFICATES, '', uid))?.certificate, pem, 'the certificate handed out is recorded');
+      assert.equal(signer.signed, 1, 'the CA signed once');
+    } finally {
+      await manager.close();
+    }
+  });
+
+  test('a transaction lost to a conflict does not make the CA sign the CSR again', async () => {
+    let attempts = 0;
+    const client = hooked(cluster.client, {
+      transaction: () => {
+        if (attempts++ === 0) throw new ConflictError('TEST', 'the object has been modified');
+      },
+    });
+    const signer = countingSigner();
+    const manager = await start(client, signer);
+    try {
+      const name = await approvedKubeletCsr(cluster, 'conflicted');
+      const pem = await issued(cluster, name);
+      assert.equal(attempts, 2);
+      const csr = await cluster.admin.get(CSRS, '', name);
+      const uid = isObject(csr?.metadata) ? String(csr.metadata.uid) : '';
+      assert.equal((await cluster.admin.get(ISSUED_CERTIFICATES, '', uid))?.certificate, pem);
+      assert.equal(signer.signed, 1, 'the CA signed once');
+    } finally {
+      await manager.close();
+    }
+  });
+});
