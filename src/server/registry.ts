@@ -84,8 +84,8 @@ export class Registry {
  * Verbs left out answer 405. Authentication, authorization and auditing happen first, as for any resource.
  */
 export interface VirtualResource {
-  /** `namespace` is the request's, "" for a cluster-scoped resource. */
-  create?(body: unknown, user: UserInfo, namespace: string): Promise<JsonObject>;
+  /** `namespace` is the request's, "" for a cluster-scoped resource; `dryRun` the request's `dryRun=All`. */
+  create?(body: unknown, user: UserInfo, namespace: string, options?: { readonly dryRun: boolean }): Promise<JsonObject>;
   get?(name: string, user: UserInfo): Promise<JsonObject>;
   list?(user: UserInfo): Promise<JsonObject[]>;
   delete?(name: string, user: UserInfo): Promise<JsonObject>;

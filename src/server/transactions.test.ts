@@ -185,6 +185,19 @@ describe('transactions.tlsboot.io', () => {
     assert.equal((await get(csr.metadata.name)).metadata.resourceVersion, csr.metadata.resourceVersion);
   });
 
+  test('a dry run is refused rather than written for real', async () => {
+    const csr = await fresh();
+    const before = await revision();
+    const r = await request('issuer', 'POST', `${TRANSACTIONS}?dryRun=All`, {
+      apiVersion: 'tlsboot.io/v1alpha1',
+      kind: 'Transaction',
+      spec: { writes: [approvalWrite(csr), statusWrite(csr), recordWrite(csr)] },
+    });
+    assert.equal(r.statusCode, 400, r.body);
+    assert.match(r.json<{ message: string }>().message, /dry run/);
+    await unchanged(csr, before);
+  });
+
   test('malformed transactions are 422 naming the write, and change nothing', async () => {
     const csr = await fresh();
     const before = await revision();

@@ -11,7 +11,7 @@
  * suffix cannot be part of an all-or-none commit).
  */
 
-import { ForbiddenError, InternalError, InvalidError } from '../base/errors.ts';
+import { BadRequestError, ForbiddenError, InternalError, InvalidError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import type { ObjectKey, Store, StoredObject, TxnOp, UpdateOptions } from '../store/index.ts';
 import type { UserInfo } from './authn.ts';
@@ -203,7 +203,9 @@ class TransactionBatch implements WriteTarget {
 /** `transactions.tlsboot.io`: the handler of its create. */
 export function transactionApi(deps: TransactionDeps): VirtualResource {
   return {
-    create: async (body: unknown, user: UserInfo) => {
+    create: async (body: unknown, user: UserInfo, _namespace: string, options?: { readonly dryRun: boolean }) => {
+      // Its writes would each have to see the ones before them staged, which a dry run never stages.
+      if (options?.dryRun === true) throw new BadRequestError('DRY_RUN', 'a dry run of a transaction is not supported');
       const writes = parseTransaction(body, user, deps);
       for (const w of writes) if (w.verb === 'create') deps.takeCreate(user.name);
       const batch = new TransactionBatch(deps.store);

@@ -67,13 +67,14 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
     tableIncludeObject: string | null | undefined,
     body: unknown,
     contentType: string | undefined,
+    query: URLSearchParams,
   ): Promise<unknown> {
     const asTable = (items: JsonObject[]) =>
       buildTable({ columns: def.columns, items, resourceVersion: '', now: o.now(), includeObject: tableIncludeObject ?? null });
     switch (info.verb) {
       case 'create':
         if (!v.create) throw unsupported(info, def);
-        return reply.code(201).send(await v.create(parseBody(body, contentType), user, info.namespace));
+        return reply.code(201).send(await v.create(parseBody(body, contentType), user, info.namespace, { dryRun: queryDryRun(query) }));
       case 'get': {
         if (!v.get) throw unsupported(info, def);
         const obj = await v.get(info.name, user);
@@ -108,6 +109,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
         table ? query.get('includeObject') : undefined,
         req.body,
         req.headers['content-type'],
+        query,
       );
     switch (info.verb) {
       case 'get': {
