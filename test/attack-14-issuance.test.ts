@@ -6,17 +6,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type ClusterClient, type ClusterWrite, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES } from '../src/api/cluster-client.ts';
-import { csrCertificatePem, reservedIdentities } from '../src/api/index.ts';
+import { csrCertificatePem, csrConditions, parseBootstrapToken, reservedIdentities } from '../src/api/index.ts';
 import type { Signer } from '../src/api/signer.ts';
 import { ConflictError, UnavailableError } from '../src/base/errors.ts';
 import { isObject } from '../src/base/json.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { putBootstrapToken } from '../src/server/testing.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 
 const now = () => new Date();
+const TOKEN = 'atk014.0123456789abcdef';
 
 function countingSigner(): Signer & { signed: number } {
   const ca = selfSignedCa();
@@ -103,19 +105,24 @@ describe('attack 14: one-write issuance on failures', () => {
   let cluster: InProcessCluster;
   before(async () => {
     cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
+    await putBootstrapToken(cluster.store, {
+      token: parseBootstrapToken(TOKEN),
+      usages: ['authentication'],
+      groups: ['system:bootstrappers:kubeadm:default-node-token'],
+    });
   });
   after(async () => {
     await cluster?.close();
   });
 
-  const start = async (client: ClusterClient, signer: Signer) => {
+  const start = async (client: ClusterClient, signer: Signer, controllers: readonly ('approver' | 'signer')[] = ['signer']) => {
     const manager = new ControllerManager({
       client,
       signer,
       now,
       logger: { warn: () => {}, info: () => {} },
       reserved: () => reservedIdentities([]),
-      controllers: new Set(['signer']),
+      controllers: new Set(controllers),
     });
     await manager.start();
     return manager;
@@ -171,6 +178,71 @@ describe('attack 14: one-write issuance on failures', () => {
       assert.equal((await cluster.admin.get(ISSUED_CERTIFICATES, '', uid))?.certificate, pem);
       assert.equal(signer.signed, 1, 'the CA signed once');
     } finally {
+      await manager.close();
+    }
+  });
+
+  test('two first requests for one node name: the CA signs only the one that gets the name', async () => {
+    // The CA answers only once both requests asked it (or after a second), so a loser that got as
+    // far as signing is always seen.
+    const ca = countingSigner();
+    const release = Promise.withResolvers<void>();
+    const timer = setTimeout(() => release.resolve(), 1000);
+    const signer: Signer = {
+      caCertificate: ca.caCertificate,
+      async sign(request, at) {
+        const signed = await ca.sign(request, at);
+        if (ca.signed >= 2) release.resolve();
+        await release.promise;
+        return signed;
+      },
+      close: () => ca.close(),
+    };
+    const manager = await start(cluster.client, signer, ['approver', 'signer']);
+    try {
+      const csr = (name: string) => {
+        const pem = createCsrPem({
+          key: generatePrivateKey('ecdsa-p256'),
+          subject: [
+            { type: 'O', value: 'system:nodes' },
+            { type: 'CN', value: 'system:node:contested' },
+          ],
+          sans: { dns: [], ip: [], email: [], uri: [] },
+        });
+        return cluster.api.server.app.inject({
+          method: 'POST',
+          url: '/apis/certificates.k8s.io/v1/certificatesigningrequests',
+          headers: { authorization: `Bearer ${TOKEN}` },
+          payload: {
+            apiVersion: 'certificates.k8s.io/v1',
+            kind: 'CertificateSigningRequest',
+            metadata: { name },
+            spec: {
+              request: Buffer.from(pem).toString('base64'),
+              signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+              usages: ['digital signature', 'client auth'],
+            },
+          },
+        });
+      };
+      const created = await Promise.all([csr('contested-a'), csr('contested-b')]);
+      for (const r of created) assert.equal(r.statusCode, 201, r.body);
+      const decided = async () => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const both = await Promise.all(['contested-a', 'contested-b'].map((n) => cluster.admin.get(CSRS, '', n)));
+          const issuedOne = both.filter((c) => c !== undefined && csrCertificatePem(c) !== undefined).length;
+          const withheld = both.filter((c) => csrConditions(c ?? {}).some((x) => x.type === 'AutoApprovalWithheld')).length;
+          if (issuedOne === 1 && withheld === 1) return;
+          assert.ok(Date.now() < deadline, `undecided: ${JSON.stringify(both.map((c) => c?.status))}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      await decided();
+      assert.equal(ca.signed, 1, 'the CA signed only the request that got the name');
+    } finally {
+      clearTimeout(timer);
+      release.resolve();
       await manager.close();
     }
   });

@@ -224,6 +224,10 @@ export class ControllerManager {
     // Where the API applies transactions, an approver that approves signs too and lands it all in one write.
     const atomic = signingOptions !== undefined && (await client.servesTransactions?.()) === true;
     if (this.closed) return;
+    // Gathered, a name's claim lands with the certificate, after the CA signed: a later first request
+    // for that name waits for it to land or fail before it is judged, so the CA never signs for a
+    // request that would lose the name (before, the claim landed inside claimAlone).
+    const landing = new Map<string, Promise<void>>();
     const decided = (name: string, decide: (c: ClusterClient) => Promise<ReconcileResult | undefined>) =>
       atomic && signingOptions !== undefined ? reconcileIssuance(name, { client, signing: signingOptions }, decide) : decide(client);
     const add = (name: ControllerName, queue: WorkQueue, controller: () => Controller) => {
@@ -239,18 +243,35 @@ export class ControllerManager {
           queue: approvals,
           workers: CSR_WORKERS,
           logger,
-          reconcile: (name) =>
-            decided(name, (c) =>
+          reconcile: (name) => {
+            let claimed: PromiseWithResolvers<void> | undefined;
+            const noteClaimed = (n: string) => {
+              identity.noteClaimed(n);
+              if (!atomic) return;
+              claimed = Promise.withResolvers<void>();
+              const settled = claimed.promise;
+              landing.set(n, settled);
+              void settled.then(() => {
+                if (landing.get(n) === settled) landing.delete(n);
+              });
+            };
+            return decided(name, (c) =>
               reconcileApproval(name, {
                 client: c,
                 csrs,
                 now,
                 nodeNames,
-                claimAlone: (n, fn) => identity.claimAlone(n, fn),
-                noteClaimed: (n) => identity.noteClaimed(n),
-                cachedClaim: (n) => identity.claimRecord(n),
+                claimAlone: (n, fn) =>
+                  identity.claimAlone(n, async () => {
+                    await landing.get(n);
+                    return fn();
+                  }),
+                noteClaimed,
+                // Gathered, a claim lands after it was noted: what decides is read from the API.
+                ...(atomic ? {} : { cachedClaim: (n: string) => identity.claimRecord(n) }),
               }),
-            ),
+            ).finally(() => claimed?.resolve());
+          },
         }),
     );
     add(
