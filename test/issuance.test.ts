@@ -7,7 +7,6 @@
  * the server's real request path, RBAC and admission.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   type ClusterClient,
@@ -25,28 +24,12 @@ import { GatheringClient } from '../src/controllers/issuance.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey, parseCertificateBundle } from '../src/pki/index.ts';
 import { putBootstrapToken } from '../src/server/testing.ts';
-import { LocalSigner } from '../src/signer/signer.ts';
 import type { Store, TxnOp } from '../src/store/index.ts';
-import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
-import { clientCsrObject, selfSignedCa } from './helpers/pki.ts';
+import { countingSigner, type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 
 const TOKEN = 'iss123.0123456789abcdef';
 const now = () => new Date();
-
-function countingSigner(): Signer & { signed: number } {
-  const ca = selfSignedCa();
-  const local = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
-  const s = {
-    signed: 0,
-    caCertificate: local.caCertificate,
-    async sign(request: Parameters<Signer['sign']>[0], at: Date) {
-      s.signed++;
-      return local.sign(request, at);
-    },
-    close: () => local.close(),
-  };
-  return s;
-}
 
 /** Every store write that touches a CSR or the controllers' bookkeeping, as `verb resource...`. */
 function recordWrites(store: Store): string[] {

@@ -7,7 +7,7 @@
  * only: a stale copy costs a lost write and a read, never a wrong record or a skipped write.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { ApiResource, ClusterClient, KubeObject } from '../src/api/cluster-client.ts';
 import { CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES, NODE_NAME_CLAIMS } from '../src/api/cluster-client.ts';
@@ -17,8 +17,8 @@ import { isObject, type JsonObject } from '../src/base/json.ts';
 import { reconcileApproval } from '../src/controllers/approver.ts';
 import { reconcileSigning, recordNodeClient, SigningMemory } from '../src/controllers/signer.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { LocalSigner } from '../src/signer/signer.ts';
-import { clientCsrObject, selfSignedCa } from './helpers/pki.ts';
+import { countingSigner } from './helpers/in-process-cluster.ts';
+import { clientCsrObject } from './helpers/pki.ts';
 
 const lost = (code: string) => Object.assign(new Error(code), { code });
 
@@ -71,21 +71,6 @@ class CasCluster implements ClusterClient {
   async allowed(): Promise<boolean> {
     return true;
   }
-}
-
-function countingSigner(): Signer & { signed: number } {
-  const ca = selfSignedCa();
-  const local = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
-  const s = {
-    signed: 0,
-    caCertificate: local.caCertificate,
-    async sign(request: Parameters<Signer['sign']>[0], at: Date) {
-      s.signed++;
-      return local.sign(request, at);
-    },
-    close: () => local.close(),
-  };
-  return s;
 }
 
 const approved = { type: 'Approved', status: 'True', reason: 'Test', message: 'ok', lastUpdateTime: new Date().toISOString() };

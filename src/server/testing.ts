@@ -8,11 +8,14 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import {
   type AuthorizationAttributes,
+  authorize,
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
   type Decision,
+  type PolicyRule,
   parseBootstrapToken,
+  type RbacPolicy,
   type TokenSecretParams,
 } from '../api/index.ts';
 import { InternalError } from '../base/errors.ts';
@@ -26,6 +29,7 @@ import {
   spkiOf,
 } from '../pki/index.ts';
 import { openSqliteStore, type Store } from '../store/index.ts';
+import { ControlPlaneAdmission } from './admission.ts';
 import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
 import { StaticTokens } from './authn.ts';
 import { Registry, storeResourceOf } from './registry.ts';
@@ -41,7 +45,16 @@ export interface TestApi {
   readonly caPem: string;
   /** The fake clock; tests move it with `clock.ms += ...`. */
   readonly clock: { ms: number };
+  /** A request through the server's request path (inject) with `token` as its bearer token. */
+  request(token: string, method: 'GET' | 'POST' | 'PUT', url: string, payload?: unknown): Promise<InjectedResponse>;
   close(): Promise<void>;
+}
+
+/** What tests read of an injected response. */
+export interface InjectedResponse {
+  readonly statusCode: number;
+  readonly body: string;
+  json<T>(): T;
 }
 
 function allow(a: AuthorizationAttributes): Decision {
@@ -115,9 +128,46 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
     store,
     caPem,
     clock,
+    request: (token, method, url, payload) =>
+      server.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+      }),
     async close() {
       await server.close();
       await store.close();
     },
   };
+}
+
+/**
+ * The test API with real RBAC evaluation and the control plane's admission: one user per role,
+ * named as the role, whose bearer token is its name, bound to a ClusterRole of exactly those rules;
+ * and `admin` (token `admin`) in system:masters. For client-signer CSRs: node names are not needed.
+ */
+export function startTestApiWithRoles(roles: Readonly<Record<string, PolicyRule[]>>): Promise<TestApi> {
+  const policy: RbacPolicy = {
+    clusterRoles: Object.entries(roles).map(([name, rules]) => ({ metadata: { name }, rules })),
+    clusterRoleBindings: Object.keys(roles).map((name) => ({
+      metadata: { name },
+      roleRef: { kind: 'ClusterRole', name },
+      subjects: [{ kind: 'User', name }],
+    })),
+    roles: [],
+    roleBindings: [],
+  };
+  const authorizer = {
+    authorize: (a: AuthorizationAttributes): Decision =>
+      a.user.groups.includes('system:masters') ? { allowed: true, reason: 'masters' } : authorize(a, policy),
+  };
+  const tokens = ['admin,admin,0,system:masters', ...Object.keys(roles).map((r, i) => `${r},${r},${i + 1}`)].join('\n');
+  return startTestApi({
+    staticTokens: StaticTokens.parse(tokens, 'tokens.csv'),
+    authorizer,
+    admission: new ControlPlaneAdmission(authorizer, () => {
+      throw new InternalError('TEST', 'node names are not needed for the client signer');
+    }),
+  });
 }

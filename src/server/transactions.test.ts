@@ -7,13 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { clientCsrObject, selfSignedCa } from '../../test/helpers/pki.ts';
-import { type AuthorizationAttributes, authorize, type PolicyRule, type RbacPolicy } from '../api/index.ts';
-import { InternalError } from '../base/errors.ts';
+import type { PolicyRule } from '../api/index.ts';
 import { certificateToPem } from '../pki/index.ts';
-import { ControlPlaneAdmission } from './admission.ts';
-import { StaticTokens } from './authn.ts';
-import type { Authorizer } from './authz.ts';
-import { startTestApi, type TestApi } from './testing.ts';
+import { startTestApiWithRoles, type TestApi } from './testing.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const TRANSACTIONS = '/apis/tlsboot.io/v1alpha1/transactions';
@@ -38,20 +34,6 @@ const roles: Record<string, PolicyRule[]> = {
   'no-records': [approve, sign, approval, status, transactions],
   'no-transactions': [approve, sign, approval, status, records],
 };
-const policy: RbacPolicy = {
-  clusterRoles: Object.entries(roles).map(([name, rules]) => ({ metadata: { name }, rules })),
-  clusterRoleBindings: Object.keys(roles).map((name) => ({
-    metadata: { name },
-    roleRef: { kind: 'ClusterRole', name },
-    subjects: [{ kind: 'User', name }],
-  })),
-  roles: [],
-  roleBindings: [],
-};
-const authorizer: Authorizer = {
-  authorize: (a: AuthorizationAttributes) =>
-    a.user.groups.includes('system:masters') ? { allowed: true, reason: 'masters' } : authorize(a, policy),
-};
 
 type Condition = { type: string; status: string; reason?: string };
 type Csr = {
@@ -65,26 +47,13 @@ describe('transactions.tlsboot.io', () => {
   let api: TestApi;
   let n = 0;
   before(async () => {
-    const tokens = ['admin,admin,0,system:masters', ...Object.keys(roles).map((r, i) => `${r},${r},${i + 1}`)].join('\n');
-    api = await startTestApi({
-      staticTokens: StaticTokens.parse(tokens, 'tokens.csv'),
-      authorizer,
-      admission: new ControlPlaneAdmission(authorizer, () => {
-        throw new InternalError('TEST', 'node names are not needed for the client signer');
-      }),
-    });
+    api = await startTestApiWithRoles(roles);
   });
   after(async () => {
     await api?.close();
   });
 
-  const request = (token: string, method: 'GET' | 'POST', url: string, payload?: unknown) =>
-    api.server.app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${token}` },
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
+  const request: TestApi['request'] = (...args) => api.request(...args);
   const get = async (name: string) => (await request('admin', 'GET', `${CSRS}/${name}`)).json<Csr>();
   const fresh = async (): Promise<Csr> => {
     const r = await request('admin', 'POST', CSRS, clientCsrObject(`csr-${++n}`));

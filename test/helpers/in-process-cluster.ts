@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type ClusterClient, CSRS, storeKeyOf } from '../../src/api/cluster-client.ts';
 import { prepareCsrCreate, type ReservedIdentities, reservedIdentities } from '../../src/api/index.ts';
+import type { Signer } from '../../src/api/signer.ts';
 import { isObject, type JsonObject } from '../../src/base/json.ts';
 import { HttpClusterClient } from '../../src/client/cluster-client.ts';
 import { inProcessKubeClient, newInProcessToken } from '../../src/control-plane/in-process-client.ts';
@@ -215,4 +216,20 @@ export async function startSigningManager(
   });
   await manager.start();
   return manager;
+}
+
+/** A local signer with a fresh CA that counts its signatures (whether the CA signed twice). */
+export function countingSigner(): Signer & { signed: number } {
+  const ca = selfSignedCa();
+  const local = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
+  const s = {
+    signed: 0,
+    caCertificate: local.caCertificate,
+    async sign(request: Parameters<Signer['sign']>[0], at: Date) {
+      s.signed++;
+      return local.sign(request, at);
+    },
+    close: () => local.close(),
+  };
+  return s;
 }
