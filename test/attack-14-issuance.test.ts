@@ -3,7 +3,6 @@
  * something fails between gathering and landing, tested against the in-process cluster.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type ClusterClient, type ClusterWrite, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES } from '../src/api/cluster-client.ts';
 import { csrCertificatePem, csrConditions, parseBootstrapToken, reservedIdentities } from '../src/api/index.ts';
@@ -13,27 +12,10 @@ import { isObject } from '../src/base/json.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import { putBootstrapToken } from '../src/server/testing.ts';
-import { LocalSigner } from '../src/signer/signer.ts';
-import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
-import { selfSignedCa } from './helpers/pki.ts';
+import { countingSigner, type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 
 const now = () => new Date();
 const TOKEN = 'atk014.0123456789abcdef';
-
-function countingSigner(): Signer & { signed: number } {
-  const ca = selfSignedCa();
-  const local = new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes });
-  const s = {
-    signed: 0,
-    caCertificate: local.caCertificate,
-    async sign(request: Parameters<Signer['sign']>[0], at: Date) {
-      s.signed++;
-      return local.sign(request, at);
-    },
-    close: () => local.close(),
-  };
-  return s;
-}
 
 /** The controllers' client, with hooks that can fail a read or a transaction. */
 function hooked(
