@@ -247,6 +247,12 @@ describe('GatheringClient', () => {
     assert.equal((await g.get(NODE_NAME_CLAIMS, '', 'n'))?.csrName, 'b');
     assert.deepEqual((await g.get(CSRS, '', 'c'))?.status, { certificate: 'y' });
     assert.equal(await g.get(CSRS, '', 'other'), undefined);
+    // The object itself is another write than its status: never folded into it.
+    await g.update(CSRS, { ...csr, metadata: { name: 'c', resourceVersion: '7', labels: { a: 'b' } } });
+    assert.deepEqual(
+      g.writes.map((w) => w.subresource ?? ''),
+      ['', 'approval', 'status', ''],
+    );
     await assert.rejects(g.delete(), /does not delete/);
   });
 });

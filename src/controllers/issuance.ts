@@ -43,11 +43,15 @@ export class GatheringClient implements ClusterClient {
     this.base = base;
   }
 
+  /** The last write of this object; with `subresource` ('' for the object itself), the last write of exactly that. */
   private indexOf(r: ApiResource, namespace: string, name: string, subresource?: string): number {
     return this.writes.findLastIndex((w) => {
       const m = metaOf(w.object);
       return (
-        w.resource === r && m.name === name && m.namespace === namespace && (subresource === undefined || w.subresource === subresource)
+        w.resource === r &&
+        m.name === name &&
+        m.namespace === namespace &&
+        (subresource === undefined || (w.subresource ?? '') === subresource)
       );
     });
   }
@@ -86,7 +90,7 @@ export class GatheringClient implements ClusterClient {
 
   async update(r: ApiResource, obj: JsonObject, subresource?: 'status' | 'approval'): Promise<KubeObject> {
     const { name, namespace } = metaOf(obj);
-    const i = this.indexOf(r, namespace, name, subresource);
+    const i = this.indexOf(r, namespace, name, subresource ?? '');
     const earlier = this.writes[i];
     if (earlier === undefined) {
       this.writes.push({ verb: 'update', resource: r, object: obj, ...(subresource === undefined ? {} : { subresource }) });
