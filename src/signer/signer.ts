@@ -65,17 +65,21 @@ export function issueFromTemplate(
   ca: { readonly certificate: Certificate; readonly key: KeyObject },
   randomBytes: (size: number) => Uint8Array,
 ): SignedCertificate {
-  const der = issueCertificate({
-    subject: template.subject,
-    publicKey: template.publicKey,
-    sans: template.sans,
-    keyUsage: template.keyUsage,
-    extKeyUsage: [...template.extKeyUsage].sort(),
-    notBefore: template.notBefore,
-    notAfter: template.notAfter,
-    issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
-    randomBytes,
-  });
+  // Its own buffer, not a view into Node's shared allocation pool, which the parsed fields would
+  // pin and which a crypto worker would copy whole into its reply.
+  const der = new Uint8Array(
+    issueCertificate({
+      subject: template.subject,
+      publicKey: template.publicKey,
+      sans: template.sans,
+      keyUsage: template.keyUsage,
+      extKeyUsage: [...template.extKeyUsage].sort(),
+      notBefore: template.notBefore,
+      notAfter: template.notAfter,
+      issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
+      randomBytes,
+    }),
+  );
   return { certificate: parseCertificate(der), pem: certificateToPem(der) };
 }
 
