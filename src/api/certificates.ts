@@ -150,10 +150,13 @@ export function parseCsrRequestField(request: unknown, field = 'spec.request'): 
 
 /**
  * Parses spec.request with `parse` (parseCsr on a crypto worker) into the cache above, so that
- * the synchronous parse of validation finds it. Only a success is kept: anything else is left to
- * that parse, which reports it exactly as without a worker.
+ * the synchronous parse of validation finds it. Only a success is kept: anything else (also a
+ * worker not ready yet) is left to that parse, which reports it exactly as without a worker.
  */
-export async function warmCsrRequestField(request: unknown, parse: (der: Uint8Array) => Promise<CertificateRequest>): Promise<void> {
+export async function warmCsrRequestField(
+  request: unknown,
+  parse: (der: Uint8Array) => Promise<CertificateRequest> | undefined,
+): Promise<void> {
   if (typeof request !== 'string' || request === '' || parsedRequests.has(request) || !isBase64(request)) return;
   let der: Uint8Array;
   try {
@@ -161,7 +164,8 @@ export async function warmCsrRequestField(request: unknown, parse: (der: Uint8Ar
   } catch {
     return;
   }
-  const parsed = await parse(der).catch(() => undefined);
+  // undefined: the worker is not ready, and validation parses in process meanwhile.
+  const parsed = await parse(der)?.catch(() => undefined);
   if (parsed && !parsedRequests.has(request)) rememberParse(request, parsed);
 }
 

@@ -324,7 +324,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
-      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.parseCsr(der) : undefined),
+      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
         ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],

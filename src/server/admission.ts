@@ -45,10 +45,14 @@ function signingState(obj: JsonObject | undefined): string {
 export class ControlPlaneAdmission implements Admission {
   private readonly authorizer: Authorizer;
   private readonly nodeNames: () => NodeNameContext;
-  private readonly parseCsr: ((der: Uint8Array) => Promise<CertificateRequest>) | undefined;
+  private readonly parseCsr: ((der: Uint8Array) => Promise<CertificateRequest> | undefined) | undefined;
 
-  /** `parseCsr`, when given, parses new CSRs off the main thread (a crypto pool) before validation reads them. */
-  constructor(authorizer: Authorizer, nodeNames: () => NodeNameContext, parseCsr?: (der: Uint8Array) => Promise<CertificateRequest>) {
+  /** `parseCsr`, when given, parses new CSRs off the main thread (a crypto pool; undefined when it is not ready) before validation reads them. */
+  constructor(
+    authorizer: Authorizer,
+    nodeNames: () => NodeNameContext,
+    parseCsr?: (der: Uint8Array) => Promise<CertificateRequest> | undefined,
+  ) {
     this.authorizer = authorizer;
     this.nodeNames = nodeNames;
     this.parseCsr = parseCsr;

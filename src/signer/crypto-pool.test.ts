@@ -164,6 +164,22 @@ describe('CryptoPool: the same answers as the synchronous path', () => {
     assert.deepEqual(describeError(poolError), describeError(syncError));
   });
 
+  test('try*: undefined while no worker is ready (the caller works in process), the pool result once one is', async () => {
+    const pool = newPool({ workers: 1 });
+    const der = csrOf('ecdsa-p256', 7);
+    assert.equal(pool.tryParseCsr(der), undefined, 'cold');
+    assert.equal(pool.workerCount, 1, 'but starting');
+    let parsed: Promise<CertificateRequest> | undefined;
+    for (let i = 0; i < 200 && parsed === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      parsed = pool.tryParseCsr(der);
+    }
+    assert.deepEqual(plain(await parsed), plain(parseCsr(der)));
+    assert.ok(await pool.tryIssue(template(spkiOf(generatePrivateKey('ecdsa-p256')))));
+    await pool.close();
+    assert.equal(pool.tryParseCsr(der), undefined, 'closed: in process again');
+  });
+
   test('a pool without a CA verifies CSRs and refuses to sign', async () => {
     const pool = new CryptoPool({ workers: 1 });
     pools.push(pool);

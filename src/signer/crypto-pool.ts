@@ -100,6 +100,20 @@ export class CryptoPool implements TemplateIssuer {
     return value;
   }
 
+  /**
+   * `parseCsr` when a worker is ready; otherwise undefined (and the workers are started), so that
+   * the caller does the work itself instead of waiting seconds for a thread to boot on a loaded
+   * machine. Also undefined once the pool is closed or broken.
+   */
+  tryParseCsr(der: Uint8Array): Promise<CertificateRequest> | undefined {
+    return this.warm() ? this.parseCsr(der) : undefined;
+  }
+
+  /** `issue` when a worker is ready, else undefined, as tryParseCsr. */
+  tryIssue(template: IssueTemplate): Promise<SignedCertificate> | undefined {
+    return this.warm() ? this.issue(template) : undefined;
+  }
+
   /** Ends every worker; jobs not yet answered fail with UNAVAILABLE. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -119,6 +133,14 @@ export class CryptoPool implements TemplateIssuer {
   /** Worker threads running now (for tests and metrics). */
   get workerCount(): number {
     return this.slots.size;
+  }
+
+  /** Whether a worker is ready; if none is, starts them. */
+  private warm(): boolean {
+    if (this.closed || this.broken !== undefined) return false;
+    for (const slot of this.slots) if (slot.ready) return true;
+    while (this.slots.size < this.size) this.slots.add(this.start());
+    return false;
   }
 
   private malformed(what: string): TlsbootError {

@@ -83,9 +83,9 @@ export function issueFromTemplate(
   return { certificate: parseCertificate(der), pem: certificateToPem(der) };
 }
 
-/** Runs `issueFromTemplate` elsewhere (a crypto worker pool holding the same CA key). */
+/** Runs `issueFromTemplate` elsewhere (a crypto worker pool holding the same CA key), or answers undefined when it cannot start now. */
 export interface TemplateIssuer {
-  issue(template: IssueTemplate): Promise<SignedCertificate>;
+  tryIssue(template: IssueTemplate): Promise<SignedCertificate> | undefined;
 }
 
 export interface LocalSignerOptions {
@@ -131,7 +131,8 @@ export class LocalSigner implements Signer {
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
     };
-    if (this.issuer) return this.issuer.issue(template);
+    const elsewhere = this.issuer?.tryIssue(template);
+    if (elsewhere) return elsewhere;
     return issueFromTemplate(template, { certificate: this.caCertificate, key: caKey }, this.randomBytes);
   }
 
