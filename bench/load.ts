@@ -47,6 +47,8 @@ export interface Window {
   readonly rate: number;
   /** Server CPU (user + system, whole process) per certificate, ms. */
   readonly serverCpuMs: number;
+  /** The server's main thread alone (its event loop; a Go server's is meaningless), ms per certificate. */
+  readonly mainThreadCpuMs: number;
   /** The bench process's own CPU per certificate, ms (is the client the bottleneck?). */
   readonly clientCpuMs: number;
   readonly certificates: number;
@@ -58,6 +60,7 @@ export interface Window {
  */
 export async function loadWindow(pid: number, op: () => Promise<void>, concurrency: number, durationMs: number): Promise<Window> {
   const ticks0 = cpuTicks(pid);
+  const main0 = cpuTicks(pid, pid);
   const client0 = process.cpuUsage();
   const start = performance.now();
   const end = start + durationMs;
@@ -81,11 +84,13 @@ export async function loadWindow(pid: number, op: () => Promise<void>, concurren
   }
   const elapsed = performance.now() - start;
   const ticks = cpuTicks(pid) - ticks0;
+  const mainTicks = cpuTicks(pid, pid) - main0;
   const client = process.cpuUsage(client0);
   const per = (ms: number) => (done === 0 ? Number.NaN : ms / done);
   return {
     rate: (done * 1000) / elapsed,
     serverCpuMs: per((ticks * 1000) / CLK_TCK),
+    mainThreadCpuMs: per((mainTicks * 1000) / CLK_TCK),
     clientCpuMs: per((client.user + client.system) / 1000),
     certificates: done,
   };
@@ -97,6 +102,7 @@ export function meanWindow(ws: readonly Window[]): Window {
   return {
     rate: ws.reduce((a, w) => a + w.rate, 0) / ws.length,
     serverCpuMs: weighted((w) => w.serverCpuMs),
+    mainThreadCpuMs: weighted((w) => w.mainThreadCpuMs),
     clientCpuMs: weighted((w) => w.clientCpuMs),
     certificates,
   };

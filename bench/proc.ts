@@ -14,6 +14,8 @@ export const root = new URL('..', import.meta.url).pathname;
 export const MAIN = join(root, 'src/cli/main.ts');
 /** Node options for the servers under load only, e.g. BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof'. */
 export const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/** Extra `tlsboot server` flags for the servers under load, e.g. BENCH_SERVER_FLAGS='--crypto-workers 0' to compare. */
+export const serverFlagsExtra = (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter((a) => a !== '');
 export const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const children = new Set<ChildProcess>();
@@ -65,9 +67,9 @@ export function tempDir(prefix: string): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat). */
-export function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat), or of one of its threads. */
+export function cpuTicks(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
@@ -144,6 +146,7 @@ export async function startCluster(
       '--log-level',
       'warn',
       ...serverFlags,
+      ...serverFlagsExtra,
     ]);
     started = server;
     await waitReady(`https://127.0.0.1:${port}/livez`, 120_000, server);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isTlsbootError } from '../base/errors.ts';
-import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
-import { parseCsrRequestField, validateCsrSpec } from './certificates.ts';
+import { type CertificateRequest, createCsrPem, generatePrivateKey, parseCsr } from '../pki/index.ts';
+import { parseCsrRequestField, validateCsrSpec, warmCsrRequestField } from './certificates.ts';
 
 const field = (cn: string, key = generatePrivateKey('ecdsa-p256')) =>
   Buffer.from(createCsrPem({ key, subject: [{ type: 'CN', value: cn }] })).toString('base64');
@@ -49,5 +49,41 @@ describe('validateCsrSpec', () => {
     assert.equal(spec.request, request);
     assert.deepEqual(spec.usages, usages);
     assert.equal(spec.expirationSeconds, 600);
+  });
+});
+
+describe('warmCsrRequestField (a crypto worker parsing ahead of validation)', () => {
+  const field = (cn: string) =>
+    Buffer.from(createCsrPem({ key: generatePrivateKey('ecdsa-p256'), subject: [{ type: 'CN', value: cn }] })).toString('base64');
+
+  test("validation reads the worker's parse instead of parsing again", async () => {
+    const request = field('warm-1');
+    let calls = 0;
+    let fromWorker: CertificateRequest | undefined;
+    await warmCsrRequestField(request, async (der) => {
+      calls++;
+      fromWorker = parseCsr(der);
+      return fromWorker;
+    });
+    assert.equal(calls, 1);
+    assert.equal(parseCsrRequestField(request), fromWorker, 'the very object the worker returned');
+    await warmCsrRequestField(request, async () => assert.fail('already parsed'));
+  });
+
+  test('a worker failure is not kept: validation parses and reports as without a worker', async () => {
+    const good = field('warm-2');
+    await warmCsrRequestField(good, async () => {
+      throw new Error('worker died');
+    });
+    assert.equal(parseCsrRequestField(good).subject.attributes[0]?.value, 'warm-2');
+    const bad = Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n').toString('base64');
+    await warmCsrRequestField(bad, async (der) => parseCsr(der));
+    assert.throws(
+      () => parseCsrRequestField(bad),
+      (e: unknown) => isTlsbootError(e) && e.code === 'INVALID' && e.message.startsWith('spec.request: Invalid value: '),
+    );
+    // Nothing that is not base64 PEM reaches the worker.
+    for (const junk of [undefined, '', 'not base64!', Buffer.from('no pem').toString('base64')])
+      await warmCsrRequestField(junk, async () => assert.fail('not for a worker'));
   });
 });

@@ -13,7 +13,9 @@ import { formatRfc3339 } from '../base/rfc3339.ts';
 
 import {
   type CertificateRequest,
+  CSR_PEM_LABEL,
   commonName,
+  decodePem,
   type ExtKeyUsage,
   type KeyUsage,
   organizations,
@@ -126,12 +128,15 @@ function rememberParse(request: string, parsed: CertificateRequest): void {
   }
 }
 
+function isBase64(request: string): boolean {
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(request) && request.length % 4 === 0;
+}
+
 export function parseCsrRequestField(request: unknown, field = 'spec.request'): CertificateRequest {
   if (typeof request !== 'string' || request === '') throw invalid(field, 'Required value');
   const cached = parsedRequests.get(request);
   if (cached) return cached;
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(request) || request.length % 4 !== 0)
-    throw invalid(field, 'Invalid value: must be base64-encoded PEM');
+  if (!isBase64(request)) throw invalid(field, 'Invalid value: must be base64-encoded PEM');
   try {
     const parsed = parseCsrPem(Buffer.from(request, 'base64'), field);
     rememberParse(request, parsed);
@@ -141,6 +146,27 @@ export function parseCsrRequestField(request: unknown, field = 'spec.request'): 
       throw new InvalidError(error.reason, `${field}: Invalid value: ${error.message}`, { field, cause: error });
     throw error;
   }
+}
+
+/**
+ * Parses spec.request with `parse` (parseCsr on a crypto worker) into the cache above, so that
+ * the synchronous parse of validation finds it. Only a success is kept: anything else (also a
+ * worker not ready yet) is left to that parse, which reports it exactly as without a worker.
+ */
+export async function warmCsrRequestField(
+  request: unknown,
+  parse: (der: Uint8Array) => Promise<CertificateRequest> | undefined,
+): Promise<void> {
+  if (typeof request !== 'string' || request === '' || parsedRequests.has(request) || !isBase64(request)) return;
+  let der: Uint8Array;
+  try {
+    der = decodePem(Buffer.from(request, 'base64'), CSR_PEM_LABEL);
+  } catch {
+    return;
+  }
+  // undefined: the worker is not ready, and validation parses in process meanwhile.
+  const parsed = await parse(der)?.catch(() => undefined);
+  if (parsed && !parsedRequests.has(request)) rememberParse(request, parsed);
 }
 
 /** Every spec rule of reference §3.4. */

@@ -16,6 +16,7 @@ export {
   USAGES,
   validateCsrSpec,
   validateSignerName,
+  warmCsrRequestField,
   x509Usages,
 } from './certificates.ts';
 export type { BootstrapToken, TokenCheck, TokenExpiry, TokenFacts, TokenSecretParams, TokenSecretProblem } from './core.ts';

@@ -4,7 +4,7 @@
  * RBAC, admission, resources) and the controllers, and returns one handle that closes all of it
  * in reverse order.
  */
-import { randomUUID } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -39,6 +39,7 @@ import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
+import { CryptoPool } from '../signer/crypto-pool.ts';
 import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
@@ -86,6 +87,8 @@ export interface ControlPlaneParams {
   readonly controllers?: ReadonlySet<ControllerName>;
   /** Run the in-process controllers only while holding the controllers' Lease (with `tlsboot controllers` beside it). */
   readonly leaderElection?: LeaderElectionParams;
+  /** Worker threads that verify CSRs and, with a local CA key, sign (src/signer/crypto-pool.ts); none (all in process) when absent or 0. */
+  readonly cryptoWorkers?: number;
 }
 
 const CONFIGMAP_RESOURCE = storeKeyOf(CONFIGMAPS);
@@ -96,12 +99,14 @@ export type SignerMode = (typeof SIGNER_MODES)[number];
 export interface SignerSetup {
   readonly signer: Signer | undefined;
   readonly sessions: SessionSigner | undefined;
+  /** With `cryptoWorkers`: the pool that verifies CSRs, and signs when the CA key is local. The caller closes it. */
+  readonly pool: CryptoPool | undefined;
 }
 
 /** What building a Signer needs: where the key is, in which mode, and the limits. */
 export type SignerParams = Pick<
   ControlPlaneParams,
-  'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger' | 'clock'
+  'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger' | 'clock' | 'cryptoWorkers'
 >;
 
 /** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
@@ -119,10 +124,12 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
           field: 'signer',
         });
       p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
-      return { signer: undefined, sessions: undefined };
+      return { signer: undefined, sessions: undefined, pool: cryptoPool(p, undefined) };
     }
-    const local = new LocalSigner({ caCertificate, caKey: parsePrivateKeyPem(plain, keyPath), randomBytes: p.randomBytes, ...limits });
-    return { signer: new AuditedSigner(local, audit), sessions: undefined };
+    const caKey = parsePrivateKeyPem(plain, keyPath);
+    const pool = cryptoPool(p, { certificate: caCertificate, key: caKey });
+    const local = new LocalSigner({ caCertificate, caKey, randomBytes: p.randomBytes, ...limits, ...(pool ? { issuer: pool } : {}) });
+    return { signer: new AuditedSigner(local, audit), sessions: undefined, pool };
   }
   if (plain)
     throw new InvalidError(
@@ -144,7 +151,7 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
       ...limits,
     });
     const sessions = new SessionSigner({ ...common, backend });
-    return { signer: sessions, sessions };
+    return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
   }
   if (sealed)
     throw new InvalidError(
@@ -155,7 +162,17 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
       },
     );
   const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now, p.signingDurationMs) });
-  return { signer: sessions, sessions };
+  return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
+}
+
+/** The crypto pool `cryptoWorkers` asks for; it signs only with a CA key held here (local mode). */
+function cryptoPool(p: SignerParams, ca: { certificate: Certificate; key: KeyObject } | undefined): CryptoPool | undefined {
+  if (p.cryptoWorkers === undefined || p.cryptoWorkers <= 0) return undefined;
+  return new CryptoPool({
+    workers: p.cryptoWorkers,
+    ...(ca ? { ca } : {}),
+    onWorkerExit: (message) => p.logger.error({}, `${message}; replacing it`),
+  });
 }
 
 export interface ControlPlane {
@@ -248,8 +265,10 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     // The signer first: a directory whose key material contradicts --signer fails before anything opens.
     const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
     cleanup.push(async () => audit.close());
-    const { signer, sessions } = buildSigner(p, caCertificate, audit);
+    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit);
     if (signer) cleanup.push(() => signer.close());
+    // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
+    if (pool) cleanup.push(() => pool.close());
     const store = openClusterStore({
       dir: p.dir,
       storeUrl: p.storeUrl,
@@ -305,7 +324,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
-      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames()),
+      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
         ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],

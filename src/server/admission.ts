@@ -22,10 +22,11 @@ import {
   SIGNER_KUBELET_SERVING,
   tokenSecretProblem,
   type UserInfo,
+  warmCsrRequestField,
 } from '../api/index.ts';
 import { BadRequestError, ForbiddenError, InvalidError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
-import { commonName, organizations } from '../pki/index.ts';
+import { type CertificateRequest, commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 import { admitNodeWrite } from './node-restriction.ts';
 import type { ResourceDef, VirtualResource } from './registry.ts';
@@ -44,10 +45,22 @@ function signingState(obj: JsonObject | undefined): string {
 export class ControlPlaneAdmission implements Admission {
   private readonly authorizer: Authorizer;
   private readonly nodeNames: () => NodeNameContext;
+  private readonly parseCsr: ((der: Uint8Array) => Promise<CertificateRequest> | undefined) | undefined;
 
-  constructor(authorizer: Authorizer, nodeNames: () => NodeNameContext) {
+  /** `parseCsr`, when given, parses new CSRs off the main thread (a crypto pool; undefined when it is not ready) before validation reads them. */
+  constructor(
+    authorizer: Authorizer,
+    nodeNames: () => NodeNameContext,
+    parseCsr?: (der: Uint8Array) => Promise<CertificateRequest> | undefined,
+  ) {
     this.authorizer = authorizer;
     this.nodeNames = nodeNames;
+    this.parseCsr = parseCsr;
+  }
+
+  async beforeCreate(p: { def: ResourceDef; obj: JsonObject }): Promise<void> {
+    if (this.parseCsr === undefined || p.def.resource !== 'certificatesigningrequests' || !isObject(p.obj.spec)) return;
+    await warmCsrRequestField(p.obj.spec.request, this.parseCsr);
   }
 
   /** `verb` on `signers` named exactly, or `<domain>/*` (reference §3.6). */

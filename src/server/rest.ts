@@ -17,6 +17,11 @@ import { apiVersionOf, qualifiedResource, type ResourceDef, storeResourceOf } fr
 export interface Admission {
   /** Throws FORBIDDEN when the change may not be made by this user. */
   admit(params: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void>;
+  /**
+   * Runs before a create's validation and may only warm caches (a CSR parsed on a crypto worker);
+   * validation and admit decide, with the same answers as without it.
+   */
+  beforeCreate?(params: { def: ResourceDef; obj: JsonObject }): Promise<void>;
 }
 
 /** Room a requester holds for an object until its create is written (or fails). */
@@ -240,6 +245,7 @@ export class RestHandlers {
       kind: def.kind,
       metadata: { ...meta, name, uid: this.deps.uid(), creationTimestamp: formatRfc3339(now) },
     };
+    await this.deps.admission.beforeCreate?.({ def, obj });
     const untracked = withManagedFields(def.prepareCreate(obj, { user, now }), []);
     let prepared = withManagedFields(untracked, track(undefined, untracked));
     await this.deps.admission.admit({ def, subresource: '', old: undefined, obj: prepared, user });

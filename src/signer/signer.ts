@@ -8,7 +8,16 @@
 import type { KeyObject } from 'node:crypto';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { UnavailableError } from '../base/errors.ts';
-import { type Certificate, certificateToPem, issueCertificate, parseCertificate } from '../pki/index.ts';
+import {
+  type Certificate,
+  certificateToPem,
+  type ExtKeyUsage,
+  issueCertificate,
+  type KeyUsage,
+  type NameAttribute,
+  parseCertificate,
+  type SubjectAltNames,
+} from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
 export type { SignedCertificate, Signer, SignRequest };
@@ -39,11 +48,53 @@ export function signingValidity(p: { now: Date; requestedTtlMs: number | undefin
   return { notBefore, notAfter };
 }
 
+/** What a certificate is built from once policy and the lifetime rules have decided: no key, no randomness. */
+export interface IssueTemplate {
+  readonly subject: readonly NameAttribute[];
+  readonly publicKey: Uint8Array;
+  readonly sans: SubjectAltNames;
+  readonly keyUsage: readonly KeyUsage[];
+  readonly extKeyUsage: readonly ExtKeyUsage[];
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** Builds and signs the certificate of `template` under the CA: the one issuance step of the local signer, in process or in a crypto worker. */
+export function issueFromTemplate(
+  template: IssueTemplate,
+  ca: { readonly certificate: Certificate; readonly key: KeyObject },
+  randomBytes: (size: number) => Uint8Array,
+): SignedCertificate {
+  // Its own buffer, not a view into Node's shared allocation pool, which the parsed fields would
+  // pin and which a crypto worker would copy whole into its reply.
+  const der = new Uint8Array(
+    issueCertificate({
+      subject: template.subject,
+      publicKey: template.publicKey,
+      sans: template.sans,
+      keyUsage: template.keyUsage,
+      extKeyUsage: [...template.extKeyUsage].sort(),
+      notBefore: template.notBefore,
+      notAfter: template.notAfter,
+      issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
+      randomBytes,
+    }),
+  );
+  return { certificate: parseCertificate(der), pem: certificateToPem(der) };
+}
+
+/** Runs `issueFromTemplate` elsewhere (a crypto worker pool holding the same CA key), or answers undefined when it cannot start now. */
+export interface TemplateIssuer {
+  tryIssue(template: IssueTemplate): Promise<SignedCertificate> | undefined;
+}
+
 export interface LocalSignerOptions {
   readonly caCertificate: Certificate;
   readonly caKey: KeyObject;
   readonly maxTtlMs?: number;
   readonly randomBytes: (size: number) => Uint8Array;
+  /** Signs off the main thread (src/signer/crypto-pool.ts, loaded with this CA); in process when absent. */
+  readonly issuer?: TemplateIssuer;
 }
 
 /** Signs with a CA key held in this process's memory. */
@@ -52,12 +103,14 @@ export class LocalSigner implements Signer {
   private caKey: KeyObject | undefined;
   private readonly maxTtlMs: number;
   private readonly randomBytes: (size: number) => Uint8Array;
+  private readonly issuer: TemplateIssuer | undefined;
 
   constructor(options: LocalSignerOptions) {
     this.caCertificate = options.caCertificate;
     this.caKey = options.caKey;
     this.maxTtlMs = options.maxTtlMs ?? DEFAULT_MAX_TTL_MS;
     this.randomBytes = options.randomBytes;
+    this.issuer = options.issuer;
   }
 
   async sign(request: SignRequest, now: Date): Promise<SignedCertificate> {
@@ -69,18 +122,18 @@ export class LocalSigner implements Signer {
       maxTtlMs: this.maxTtlMs,
       caNotAfter: this.caCertificate.notAfter,
     });
-    const der = issueCertificate({
+    const template: IssueTemplate = {
       subject: request.subject,
       publicKey: request.publicKey,
       sans: request.sans,
       keyUsage: request.keyUsage,
-      extKeyUsage: [...request.extKeyUsage].sort(),
+      extKeyUsage: request.extKeyUsage,
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
-      issuer: { kind: 'ca', certificate: this.caCertificate, key: caKey },
-      randomBytes: this.randomBytes,
-    });
-    return { certificate: parseCertificate(der), pem: certificateToPem(der) };
+    };
+    const elsewhere = this.issuer?.tryIssue(template);
+    if (elsewhere) return elsewhere;
+    return issueFromTemplate(template, { certificate: this.caCertificate, key: caKey }, this.randomBytes);
   }
 
   /** Drops this signer's reference to the key, so a session's key can be collected once it ends. */

@@ -23,6 +23,7 @@ import { pkiPath, readIfPresent } from '../../kubeadm/pki-files.ts';
 import { type ConnectionLimits, checkConnectionLimits, DEFAULT_CONNECTION_LIMITS } from '../../server/connections.ts';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type RequesterLimitsConfig } from '../../server/limits.ts';
 import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
+import { defaultCryptoWorkers } from '../../signer/crypto-pool.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
 import { type LeaderElectFlags, leaderElectionOf, parseControllerList, withLeaderElectFlags } from './controllers.ts';
@@ -48,6 +49,7 @@ interface ServerFlags extends LeaderElectFlags {
   createsPerSecondPerUser: string;
   createBurstPerUser: string;
   maxWatchesPerUser: string;
+  cryptoWorkers: string;
   minRequestTimeout: string;
   etcdCompactionInterval: string;
   watchHistory: string;
@@ -203,6 +205,11 @@ export function registerServer(program: Command, env: CliEnv): void {
       seconds(COMPACTION_INTERVAL_MS),
     )
     .option(
+      '--crypto-workers <n>',
+      'worker threads that verify CSRs and sign with a local CA key; 0 does both on the main thread',
+      String(defaultCryptoWorkers()),
+    )
+    .option(
       '--watch-history <revisions>',
       'revisions of history kept for watchers; a watch from before them is 410 Expired',
       String(HISTORY_REVISIONS),
@@ -261,6 +268,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         minRequestTimeoutSeconds: positiveInteger(flags.minRequestTimeout, 'min-request-timeout'),
         compactionIntervalMs: parseDuration(flags.etcdCompactionInterval, 'etcd-compaction-interval'),
         historyRevisions: positiveInteger(flags.watchHistory, 'watch-history'),
+        cryptoWorkers: flags.cryptoWorkers === '0' ? 0 : positiveInteger(flags.cryptoWorkers, 'crypto-workers'),
         logger,
         now: env.now,
         clock: env.clock,
