@@ -85,6 +85,11 @@ describe('LIST items as GET sends them', () => {
       const five = JSON.parse(await get(api, `${CMS}/${name(5)}`)) as Record<string, unknown>;
       assert.equal((await api.request('admin', 'PUT', `${CMS}/${name(5)}`, { ...five, data: { v: '3' } })).status, 200);
       await check('after updates');
+      // Written through the API, an object is stored as GET presents it, so a LIST can pass its text on.
+      const stored = await api.store.listPageJson(STORED, { namespace: NS, limit: 10 });
+      for (const item of stored.items.filter((i) => [name(1), name(2), name(4), name(5)].includes(i.name))) {
+        assert.ok(item.json.startsWith('{"apiVersion":"v1","kind":"ConfigMap",'), item.json);
+      }
     } finally {
       await api.close();
     }
