@@ -161,6 +161,51 @@ describe('a streamed LIST equals the list built whole', () => {
   });
 });
 
+describe('remainingItemCount of a paged LIST', () => {
+  test('is counted in the store once per list: each later page subtracts what it sent, per revision, while objects change', async () => {
+    const store = openSqliteStore({ path: ':memory:' });
+    let counted = 0;
+    const listPageJson = store.listPageJson.bind(store);
+    store.listPageJson = (resource, options) => {
+      if (options.count) counted++;
+      return listPageJson(resource, options);
+    };
+    const api = await startTestApi({ store });
+    try {
+      // More than a store page (500), or a page's count comes from the page in memory.
+      await seed(api, 1200, 10);
+      /** A paged LIST of 300 objects a page, one page per call: what each page says remains. */
+      const walk = () => {
+        let token = '';
+        return async (): Promise<number | undefined> => {
+          const p = JSON.parse(await get(api, `${CMS}?limit=300${token ? `&continue=${encodeURIComponent(token)}` : ''}`)) as List;
+          token = p.metadata.continue ?? '';
+          return p.metadata.remainingItemCount;
+        };
+      };
+      const first = walk();
+      const then = [await first()];
+      // After the first list's cursor (keys sort as text: cm-999 is last): two more objects, and one fewer.
+      await api.store.create({ resource: STORED, namespace: NS, name: name(9990) }, shaped(9990, {}));
+      await api.store.create({ resource: STORED, namespace: NS, name: name(9991) }, shaped(9991, {}));
+      await api.store.delete({ resource: STORED, namespace: NS, name: name(998) });
+      const second = walk();
+      const now: (number | undefined)[] = [];
+      // In turn, so the second list pages after the very keys the first just counted after.
+      for (let i = 0; i < 3; i++) {
+        now.push(await second());
+        then.push(await first());
+      }
+      for (let i = 0; i < 2; i++) now.push(await second());
+      assert.deepEqual(then, [900, 600, 300, undefined]);
+      assert.deepEqual(now, [901, 601, 301, 1, undefined]);
+      assert.equal(counted, 2, 'one count per list');
+    } finally {
+      await api.close();
+    }
+  });
+});
+
 describe('a large LIST and the event loop', () => {
   // The bound leaves room for V8's old-generation pauses (up to 40 ms measured here with this heap);
   // a LIST that does not yield runs for over a second (seen with the chunk's yield removed).
