@@ -162,12 +162,14 @@ describe('a streamed LIST equals the list built whole', () => {
 });
 
 describe('remainingItemCount of a paged LIST', () => {
-  test('is counted in the store once per list: each later page subtracts what it sent, per revision, while objects change', async () => {
+  test('is counted in the store once per list: each later page subtracts what it sent, per revision, while objects change; no page reads more than it sends', async () => {
     const store = openSqliteStore({ path: ':memory:' });
     let counted = 0;
+    let largest = 0;
     const listPageJson = store.listPageJson.bind(store);
     store.listPageJson = (resource, options) => {
       if (options.count) counted++;
+      else largest = Math.max(largest, options.limit);
       return listPageJson(resource, options);
     };
     const api = await startTestApi({ store });
@@ -200,6 +202,7 @@ describe('remainingItemCount of a paged LIST', () => {
       assert.deepEqual(then, [900, 600, 300, undefined]);
       assert.deepEqual(now, [901, 601, 301, 1, undefined]);
       assert.equal(counted, 2, 'one count per list');
+      assert.equal(largest, 300, 'no page reads past what the LIST sends');
     } finally {
       await api.close();
     }

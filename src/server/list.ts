@@ -152,8 +152,21 @@ export class Scan {
 
   private readonly continued: boolean;
 
-  constructor(store: Store, def: ResourceDef, namespace: string, resume?: ListRequest['resume'], exact?: number, name?: string) {
+  /** The most objects the caller will take, when it knows (an unfiltered LIST with a limit): no page reads past them. */
+  private readonly want: number | undefined;
+  private returned = 0;
+
+  constructor(
+    store: Store,
+    def: ResourceDef,
+    namespace: string,
+    resume?: ListRequest['resume'],
+    exact?: number,
+    name?: string,
+    want?: number,
+  ) {
     this.store = store;
+    this.want = want;
     this.resource = storeResourceOf(def);
     this.namespace = def.namespaced && namespace !== '' ? namespace : undefined;
     // Cluster-scoped objects are all stored under namespace '', so one name is one key there too.
@@ -183,7 +196,8 @@ export class Scan {
 
   private fetch(): Promise<ListPageJson> {
     return this.store.listPageJson(this.resource, {
-      limit: PAGE_OBJECTS,
+      // A LIST of 500 whose first page ended early at PAGE_BYTES read 500 more keys for the last few.
+      limit: this.want === undefined ? PAGE_OBJECTS : Math.max(1, Math.min(PAGE_OBJECTS, this.want - this.returned)),
       maxBytes: PAGE_BYTES,
       ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
       ...(this.name === undefined ? {} : { name: this.name }),
@@ -206,6 +220,7 @@ export class Scan {
     const obj = page.items[this.index++];
     if (obj === undefined) return undefined;
     this.after = keyOf(obj);
+    this.returned++;
     return obj;
   }
 
@@ -313,7 +328,7 @@ export interface ServeListParams {
  * truncated list for a whole one.
  */
 export async function serveList(p: ServeListParams): Promise<void> {
-  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume, p.request.exact, p.name);
+  const scan = new Scan(p.store, p.def, p.namespace, p.request.resume, p.request.exact, p.name, p.filtered ? undefined : p.request.limit);
   const revision = await scan.open();
   const res = p.begin();
   const write = async (text: string): Promise<void> => {
