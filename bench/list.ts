@@ -2,14 +2,17 @@
  * Row 6: LIST of 50,000 CSRs. Seeds realistic, issued kubelet client CSRs (real request PEM,
  * conditions, a certificate signed by the cluster CA, ~2 KB of JSON each) straight into the
  * cluster's store before the server starts — opened as the server opens it (openClusterStore,
- * with the Secrets encryption transformer) — then, with the server running, one full LIST and
- * one paginated LIST (limit=500, following continue) over HTTPS as admin. For each: wall time,
- * server RSS growth (VmRSS every 20 ms), and the longest /livez probe (every 10 ms, its own
- * connection) as the server's event-loop stall seen from outside.
+ * with the Secrets encryption transformer) — then waits until the server is quiet (its
+ * controllers go through every CSR first), and measures one full LIST and one paginated LIST
+ * (limit=500, following continue) over HTTPS as admin. For each: wall time, the server's CPU time, server RSS growth
+ * (VmRSS every 20 ms), the server's longest event-loop delay as it records it itself
+ * (loop-delay.ts), and the longest /livez probe (every 10 ms, its own connection) as seen from
+ * outside, which adds the client's and the network's noise.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Agent, get } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isObject } from '../src/base/json.ts';
 import { loadKubeconfig } from '../src/client/client.ts';
@@ -23,8 +26,9 @@ import {
   parseCsrPem,
   parsePrivateKeyPem,
 } from '../src/pki/index.ts';
+import { LOOP_DELAY_ENV, LOOP_DELAY_NODE_ARGS, loopDelay } from './loop-delay.ts';
 import { CSR_PATH } from './peer.ts';
-import { memMb, startCluster } from './proc.ts';
+import { CLK_TCK, cpuTicks, memMb, quiesce, startCluster } from './proc.ts';
 
 const RESOURCE = 'certificates.k8s.io/certificatesigningrequests';
 /** Distinct request/certificate pairs; the 50,000 objects cycle through them. */
@@ -104,8 +108,12 @@ export async function seedCsrs(dir: string, count: number): Promise<number> {
 
 export interface ListMeasure {
   readonly wallMs: number;
+  /** The server's CPU time (utime + stime from /proc) over the LIST: its work, whatever the machine's load does to the wall time. */
+  readonly serverCpuMs: number;
   readonly rssGrowthMb: number;
   readonly maxProbeMs: number;
+  /** The server's longest event-loop delay during the LIST, as it recorded it. */
+  readonly maxLoopDelayMs: number;
   readonly items: number;
   readonly bytes: number;
   readonly pages: number;
@@ -116,6 +124,9 @@ export interface ListResult {
   readonly full: ListMeasure;
   readonly paged: ListMeasure;
   readonly idleProbeMs: number;
+  readonly idleLoopDelayMs: number;
+  /** How long the server took to become quiet after it answered /livez. */
+  readonly settleMs: number;
 }
 
 /** GET as admin; resolves with the body (or only its length when `keep` is false). */
@@ -170,34 +181,47 @@ function prober(port: number): { stop: () => Promise<number> } {
 async function measure(
   pid: number,
   port: number,
+  delays: ReturnType<typeof loopDelay>,
   run: () => Promise<{ items: number; bytes: number; pages: number }>,
 ): Promise<ListMeasure> {
   await new Promise((r) => setTimeout(r, 1000));
+  await delays.window();
   const base = memMb(pid, 'VmRSS');
   let peak = base;
   const sampler = setInterval(() => {
     peak = Math.max(peak, memMb(pid, 'VmRSS'));
   }, 20);
   const probe = prober(port);
+  const ticks = cpuTicks(pid);
   const started = performance.now();
   let maxProbeMs = 0;
   let result: { items: number; bytes: number; pages: number };
   let wallMs = 0;
+  let serverCpuMs = 0;
   try {
     result = await run();
     wallMs = performance.now() - started;
+    serverCpuMs = ((cpuTicks(pid) - ticks) * 1000) / CLK_TCK;
   } finally {
     clearInterval(sampler);
     maxProbeMs = await probe.stop();
   }
-  return { wallMs, rssGrowthMb: peak - base, maxProbeMs, ...result };
+  const maxLoopDelayMs = (await delays.window()).maxMs;
+  return { wallMs, serverCpuMs, rssGrowthMb: peak - base, maxProbeMs, maxLoopDelayMs, ...result };
 }
 
 export async function listRow(count: number): Promise<ListResult> {
   let objectBytes = 0;
-  const cluster = await startCluster('bench-list-', [], async (dir) => {
-    objectBytes = await seedCsrs(dir, count);
-  });
+  const delayFile = join(tmpdir(), `bench-list-loop-delay-${process.pid}.json`);
+  const cluster = await startCluster(
+    'bench-list-',
+    [],
+    async (dir) => {
+      objectBytes = await seedCsrs(dir, count);
+    },
+    { nodeArgs: LOOP_DELAY_NODE_ARGS, env: { [LOOP_DELAY_ENV]: delayFile } },
+  );
+  const delays = loopDelay(cluster.pid, delayFile);
   const config = loadKubeconfig(join(cluster.dir, 'admin.conf'));
   const agent = new Agent({
     keepAlive: true,
@@ -207,15 +231,18 @@ export async function listRow(count: number): Promise<ListResult> {
     ...(config.clientKeyPem === undefined ? {} : { key: config.clientKeyPem }),
   });
   try {
+    const settleMs = await quiesce(cluster.pid);
+    await delays.window();
     const idle = prober(cluster.port);
     await new Promise((r) => setTimeout(r, 1000));
     const idleProbeMs = await idle.stop();
-    const full = await measure(cluster.pid, cluster.port, async () => {
+    const idleLoopDelayMs = (await delays.window()).maxMs;
+    const full = await measure(cluster.pid, cluster.port, delays, async () => {
       const r = await fetchAs(agent, cluster.port, CSR_PATH, false, 300_000);
       if (r.status !== 200) throw new Error(`full LIST answered ${r.status}`);
       return { items: count, bytes: r.bytes, pages: 1 };
     });
-    const paged = await measure(cluster.pid, cluster.port, async () => {
+    const paged = await measure(cluster.pid, cluster.port, delays, async () => {
       let items = 0;
       let bytes = 0;
       let pages = 0;
@@ -235,9 +262,10 @@ export async function listRow(count: number): Promise<ListResult> {
       if (items < count) throw new Error(`paged LIST returned ${items} CSRs, expected at least ${count}`);
       return { items, bytes, pages };
     });
-    return { objectBytes, full, paged, idleProbeMs };
+    return { objectBytes, full, paged, idleProbeMs, idleLoopDelayMs, settleMs };
   } finally {
     agent.destroy();
     await cluster.close();
+    rmSync(delayFile, { force: true });
   }
 }

@@ -22,8 +22,8 @@ const children = new Set<ChildProcess>();
 const stopping = new WeakSet<ChildProcess>();
 
 /** Starts a child that `stopAll` (and `stop`) will end; output is discarded unless asked for. */
-export function startChild(cmd: string, args: readonly string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+export function startChild(cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(env === undefined ? {} : { env }) });
   let tail = '';
   child.stderr?.on('data', (d: Buffer) => {
     tail = (tail + d.toString()).slice(-2000);
@@ -65,6 +65,24 @@ export async function freePort(): Promise<number> {
 export function tempDir(prefix: string): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Waits until the process is quiet: under `share` of one core over a whole second. A server seeded
+ * with 50,000 objects answers /livez long before its controllers have gone through them (about
+ * 10 s of CPU here), and a measurement taken meanwhile measures that work. @returns the ms waited
+ */
+export async function quiesce(pid: number, share = 0.05, timeoutMs = 300_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const ticks = cpuTicks(pid);
+    const t = performance.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = ((cpuTicks(pid) - ticks) * 1000) / CLK_TCK / (performance.now() - t);
+    if (busy < share) return performance.now() - started;
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`process ${pid} still busy (${Math.round(busy * 100)} % of a core) after ${timeoutMs} ms`);
+  }
 }
 
 /** utime + stime of a process in clock ticks (fields 14 and 15 of /proc/PID/stat), or of one of its threads. */
@@ -123,11 +141,18 @@ export function initCluster(dir: string, port: number): void {
   if (init.status !== 0) throw new Error(`tlsboot init failed: ${init.stderr}`);
 }
 
+/** What a bench may add to the server process it starts: Node options and environment variables. */
+export interface ServerProcessOptions {
+  readonly nodeArgs?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** `tlsboot init` in a fresh directory; `seed` may fill the store before the server starts. */
 export async function startCluster(
   prefix: string,
   serverFlags: readonly string[],
   seed?: (dir: string) => Promise<void>,
+  extra: ServerProcessOptions = {},
 ): Promise<Cluster> {
   const tmp = tempDir(prefix);
   let started: ChildProcess | undefined;
@@ -135,19 +160,24 @@ export async function startCluster(
     const port = await freePort();
     initCluster(tmp.path, port);
     if (seed) await seed(tmp.path);
-    const server = startChild(process.execPath, [
-      ...serverNodeArgs,
-      MAIN,
-      'server',
-      '--dir',
-      tmp.path,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--log-level',
-      'warn',
-      ...serverFlags,
-      ...serverFlagsExtra,
-    ]);
+    const server = startChild(
+      process.execPath,
+      [
+        ...serverNodeArgs,
+        ...(extra.nodeArgs ?? []),
+        MAIN,
+        'server',
+        '--dir',
+        tmp.path,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--log-level',
+        'warn',
+        ...serverFlags,
+        ...serverFlagsExtra,
+      ],
+      extra.env === undefined ? undefined : { ...process.env, ...extra.env },
+    );
     started = server;
     await waitReady(`https://127.0.0.1:${port}/livez`, 120_000, server);
     const pid = server.pid;

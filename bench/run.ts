@@ -247,12 +247,17 @@ try {
     () => listRow(LIST_COUNT),
     (r): Row[] => {
       const show = (m: ListMeasure) =>
-        `${f0(m.wallMs)} ms, ${f1(m.bytes / 1048576)} MiB in ${m.pages} page(s); server RSS +${f0(m.rssGrowthMb)} MB; longest /livez probe ${f0(m.maxProbeMs)} ms`;
+        `${f0(m.wallMs)} ms (server CPU ${f0(m.serverCpuMs)} ms), ${f1(m.bytes / 1048576)} MiB in ${m.pages} page(s); server RSS +${f0(m.rssGrowthMb)} MB; ` +
+        `longest event-loop delay ${f0(m.maxLoopDelayMs)} ms (/livez probe ${f0(m.maxProbeMs)} ms)`;
       const l = `6 LIST ${LIST_COUNT} CSRs (~${f1(r.objectBytes / 1024)} KB JSON each)`;
       return [
         [l, 'full LIST (no limit), admin, HTTPS', show(r.full)],
         [l, 'paginated LIST (limit=500, continue)', show(r.paged)],
-        [l, 'longest /livez probe when idle', `${f0(r.idleProbeMs)} ms`],
+        [
+          l,
+          'idle, once quiet',
+          `longest event-loop delay ${f0(r.idleLoopDelayMs)} ms (/livez probe ${f0(r.idleProbeMs)} ms); quiet ${f1(r.settleMs / 1000)} s after /livez`,
+        ],
       ];
     },
   );

@@ -170,10 +170,10 @@ describe('LIST streaming', () => {
   test('a large list is streamed with back-pressure: store pages are read as the client reads, not all before the first byte', async () => {
     const store = openSqliteStore({ path: ':memory:' });
     let pages = 0;
-    const listPage = store.listPage.bind(store);
-    store.listPage = (resource, options) => {
+    const listPageJson = store.listPageJson.bind(store);
+    store.listPageJson = (resource, options) => {
       pages++;
-      return listPage(resource, options);
+      return listPageJson(resource, options);
     };
     const payload = 'p'.repeat(5000);
     const count = 4000;
@@ -246,13 +246,13 @@ describe('LIST pinned to one name', () => {
   test('a metadata.name field selector reads that one key from the store, namespaced or cluster-scoped; != still scans', async () => {
     const store = openSqliteStore({ path: ':memory:' });
     const asked: { name?: string; namespace?: string }[] = [];
-    const listPage = store.listPage.bind(store);
-    store.listPage = (resource, options) => {
+    const listPageJson = store.listPageJson.bind(store);
+    store.listPageJson = (resource, options) => {
       asked.push({
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
       });
-      return listPage(resource, options);
+      return listPageJson(resource, options);
     };
     const api = await startTestApi({ store });
     try {

@@ -71,11 +71,16 @@ export interface Target {
 
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** A strategy's result as the store takes it; the store itself checks that the name matches the key. */
-function storable(obj: JsonObject): StoredObject {
+/**
+ * A strategy's result as the store takes it, its fields in the order GET presents them (apiVersion
+ * and kind first, whatever order the client sent): then the stored JSON text is already what GET
+ * and LIST send, and a LIST passes it through without decoding it. The store itself checks that
+ * the name matches the key.
+ */
+function storable(def: ResourceDef, obj: JsonObject): StoredObject {
   const meta = looseMetadataOf(obj);
   if (typeof meta.name !== 'string') throw new InternalError('STRATEGY_RESULT', 'a strategy returned an object without metadata.name');
-  return { ...obj, metadata: { ...meta, name: meta.name } };
+  return { ...present(def, obj), metadata: { ...meta, name: meta.name } };
 }
 
 /** A field error as kube's field.Invalid writes it; `message` starts with the field path. */
@@ -258,7 +263,7 @@ export class RestHandlers {
     // fresh suffixes a few times before answering AlreadyExists.
     for (let attempt = 0; ; attempt++) {
       try {
-        const stored = await target.create(this.key(def, { namespace: t.namespace, name }), storable(prepared));
+        const stored = await target.create(this.key(def, { namespace: t.namespace, name }), storable(def, prepared));
         reservation?.commit(stored);
         return present(def, stored);
       } catch (error) {
@@ -416,7 +421,7 @@ export class RestHandlers {
     const prepared = withManagedFields(untracked, track(old, untracked));
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
     if (dryRun) return present(def, { ...prepared, metadata: { ...looseMetadataOf(prepared), resourceVersion: currentRv } });
-    const stored = await target.update(this.key(def, t), storable(prepared), { expectedResourceVersion: currentRv });
+    const stored = await target.update(this.key(def, t), storable(def, prepared), { expectedResourceVersion: currentRv });
     return present(def, stored);
   }
 

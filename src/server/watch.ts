@@ -13,7 +13,7 @@ import { metadataString } from '../api/index.ts';
 import { type Clock, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import type { JsonObject } from '../base/json.ts';
 import type { Store } from '../store/index.ts';
-import { drained, Scan } from './list.ts';
+import { drained, presentItem, Scan } from './list.ts';
 import type { ReadOptions } from './list-options.ts';
 import { apiVersionOf, type ResourceDef, storeResourceOf } from './registry.ts';
 import { present } from './rest.ts';
@@ -148,7 +148,7 @@ export async function serveWatch(p: WatchParams): Promise<void> {
       const scan = new Scan(p.store, p.def, p.namespace, undefined, undefined, p.name);
       revision = await scan.open();
       for (let item = await scan.next(); item !== undefined && !stop.signal.aborted; item = await scan.next()) {
-        const obj = present(p.def, item);
+        const obj = presentItem(p.def, item);
         if (p.matches(obj)) await write('ADDED', obj);
       }
       reached = revision;

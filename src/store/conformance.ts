@@ -694,6 +694,48 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           assert.equal(all.remaining, 1);
         }));
 
+      test('listPageJson answers what listPage answers, each object as JSON.stringify of what get returns', () =>
+        withStore(async (s) => {
+          for (const [n, ns] of [
+            ['a', 'x'],
+            ['b', 'y'],
+            ['c', 'y'],
+            ['d', 'z'],
+            ['e', 'z'],
+          ] as const)
+            await s.create(key(n, ns, SECRETS), obj(n, ns, { data: { text: 'é\u2028"<>', n: 1.5e300 } }));
+          const at = await s.revision();
+          const b = await s.get(key('b', 'y', SECRETS));
+          await s.update(key('b', 'y', SECRETS), { ...b, data: { v: 2 } }, { expectedResourceVersion: rv(b) });
+          await s.delete(key('d', 'z', SECRETS));
+          await s.create(key('bb', 'y', SECRETS), obj('bb', 'y'));
+          const pages: ListPageOptions[] = [
+            { limit: 10 },
+            { limit: 2, count: true },
+            { limit: 2, count: true, after: { namespace: 'y', name: 'b' } },
+            { limit: 10, namespace: 'y' },
+            { limit: 10, namespace: 'z', name: 'e' },
+            { limit: 10, maxBytes: 1, count: true },
+            { limit: 10, revision: at, count: true },
+            { limit: 2, revision: at, after: { namespace: 'y', name: 'a' }, count: true },
+            { limit: 10, namespace: 'y', name: 'b', revision: at },
+            { limit: 10, namespace: 'z', name: 'd', revision: at },
+          ];
+          for (const options of pages) {
+            const objects = await s.listPage(SECRETS, options);
+            const texts = await s.listPageJson(SECRETS, options);
+            const where = JSON.stringify(options);
+            assert.deepEqual({ ...texts, items: texts.items.map((i) => JSON.parse(i.json)) }, objects, where);
+            assert.deepEqual(
+              texts.items.map((i) => `${i.namespace}/${i.name}`),
+              names(objects.items),
+              where,
+            );
+            if (options.revision !== undefined) continue;
+            for (const i of texts.items) assert.equal(i.json, JSON.stringify(await s.get(key(i.name, i.namespace, SECRETS))), where);
+          }
+        }));
+
       test('a page below the compacted revision is GONE; a future revision or a bad limit is INVALID', () =>
         withStore(async (s) => {
           for (const n of ['a', 'b', 'c']) await s.create(key(n), obj(n));
@@ -702,6 +744,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
           assert.deepEqual(names((await s.listPage(CSR, { limit: 5, revision: 2 })).items), ['/a', '/b']);
           await rejectsWith(s.listPage(CSR, { limit: 1, revision: 4 }), 'INVALID');
           await rejectsWith(s.listPage(CSR, { limit: 0 }), 'INVALID');
+          await rejectsWith(s.listPageJson(CSR, { limit: 1, revision: 1 }), 'GONE');
+          await rejectsWith(s.listPageJson(CSR, { limit: 1, revision: 4 }), 'INVALID');
+          await rejectsWith(s.listPageJson(CSR, { limit: 0 }), 'INVALID');
         }));
     });
 

@@ -176,6 +176,42 @@ describe('SqliteStore', () => {
     }
   });
 
+  test('while a batch awaits its fsync, pages (objects and JSON) show the durable state, not the committed rows', async () => {
+    const held: (() => void)[] = [];
+    const s = openSqliteStore({ path: freshPath(), syncWal: () => new Promise<void>((resolve) => held.push(resolve)) });
+    const settle = async <T>(p: Promise<T>): Promise<T> => {
+      while (held.length === 0) await new Promise((r) => setImmediate(r));
+      held.shift()?.();
+      return p;
+    };
+    const shown = async () => {
+      const page = await s.listPageJson('r', { limit: 10, count: true });
+      assert.deepEqual(
+        page.items.map((i) => JSON.parse(i.json)),
+        (await s.listPage('r', { limit: 10, count: true })).items,
+      );
+      return page.items.map((i) => `${i.name}@${(JSON.parse(i.json) as StoredObject).metadata.resourceVersion}`);
+    };
+    try {
+      for (const n of ['a', 'b', 'c']) await settle(s.create(k(n), { metadata: { name: n } }));
+      const b = await s.get(k('b'));
+      const batch = [
+        s.update(k('b'), { ...b, v: 2 }, { expectedResourceVersion: '2' }),
+        s.delete(k('c')),
+        s.create(k('d'), { metadata: { name: 'd' } }),
+      ];
+      while (held.length === 0) await new Promise((r) => setImmediate(r));
+      assert.deepEqual(await shown(), ['a@1', 'b@2', 'c@3']);
+      held.shift()?.();
+      await Promise.all(batch);
+      assert.deepEqual(await shown(), ['a@1', 'b@4', 'd@6']);
+    } finally {
+      const closing = s.close();
+      for (const release of held.splice(0)) release();
+      await closing;
+    }
+  });
+
   test('a failed WAL fsync fails its writes and the store, and ends every watch: nothing not durable is taken as done', async () => {
     let fail = false;
     const s = openSqliteStore({

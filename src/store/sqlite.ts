@@ -38,6 +38,7 @@ import {
   compacted,
   conflict,
   decodeObject,
+  describeKey,
   type Encoded,
   encodeObject,
   notFound,
@@ -47,9 +48,11 @@ import type {
   DeleteOptions,
   ListOptions,
   ListPage,
+  ListPageJson,
   ListPageOptions,
   ListResult,
   ObjectKey,
+  PageItem,
   PageStart,
   Store,
   StoredObject,
@@ -444,11 +447,12 @@ class SqliteStore implements Store {
     this.stmt = {
       list: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? ORDER BY namespace, name'),
       listNamespace: db.prepare('SELECT namespace, name, body FROM objects WHERE resource = ? AND namespace = ? ORDER BY name'),
+      // Keys only, from the primary-key index alone: the bodies come from memory (`current`).
       page: db.prepare(
-        'SELECT namespace, name, body FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?',
+        'SELECT namespace, name FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?',
       ),
       pageNamespace: db.prepare(
-        'SELECT namespace, name, body FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?',
+        'SELECT namespace, name FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?',
       ),
       count: db.prepare('SELECT COUNT(*) AS n FROM objects WHERE resource = ? AND (namespace, name) > (?, ?)'),
       countNamespace: db.prepare('SELECT COUNT(*) AS n FROM objects WHERE resource = ? AND namespace = ? AND name > ?'),
@@ -804,6 +808,21 @@ class SqliteStore implements Store {
   }
 
   async listPage(resource: string, options: ListPageOptions): Promise<ListPage> {
+    const page = this.page(resource, options);
+    return { ...page, items: page.items.map((item) => decodeObject(item.json)) };
+  }
+
+  async listPageJson(resource: string, options: ListPageOptions): Promise<ListPageJson> {
+    return this.page(resource, options);
+  }
+
+  /**
+   * A page's keys come from the primary-key index, and the JSON of every object not written since
+   * `at` from memory: its row and its `current` entry are then the same write, durable (its
+   * revision is at most `at`, which is at most the durable revision). Reading bodies from the
+   * table instead was, with decoding them, most of a 50,000-object LIST's time.
+   */
+  private page(resource: string, options: ListPageOptions): ListPageJson {
     this.assertOpen();
     const { limit, namespace } = options;
     if (!Number.isSafeInteger(limit) || limit < 1) {
@@ -830,7 +849,7 @@ class SqliteStore implements Store {
     // Objects written since `at` show their state at `at`: the body their first later write
     // replaced, or nothing when that write created them. All others are read as they are now.
     const restored = [...changed.values()].filter((c) => c.first !== 'ADDED' && compareKeys(c, start) > 0).sort(compareKeys);
-    const items: StoredObject[] = [];
+    const items: PageItem[] = [];
     let cursor = start;
     let rows: Row[] = [];
     let row = 0;
@@ -864,17 +883,20 @@ class SqliteStore implements Store {
       if (current === undefined && old === undefined) break;
       const currentKey = current && { namespace: text(current, 'namespace'), name: text(current, 'name') };
       if (currentKey !== undefined && (old === undefined || compareKeys(currentKey, old) < 0)) {
-        const value = storedValue(current, 'body');
-        items.push(this.decode({ resource, ...currentKey }, value));
-        bytes += value.length;
+        const objectKey = { resource, ...currentKey };
+        const held = this.current.get(fullKey(objectKey));
+        if (held === undefined) throw new InternalError('STORE_CORRUPT', `${describeKey(objectKey)} is in the table but not in memory`);
+        const json = this.bodyOf(objectKey, held);
+        items.push({ ...currentKey, json });
+        bytes += json.length;
         row++;
         lastKey = currentKey;
       } else if (old !== undefined) {
         const row = this.stmt.prev.get(old.rev);
         if (row?.prev === null || row?.prev === undefined) throw compacted(at, old.rev);
-        const prev = storedValue(row, 'prev');
-        items.push(this.decode({ resource, namespace: old.namespace, name: old.name }, prev));
-        bytes += prev.length;
+        const json = this.transformer.fromStorage({ resource, namespace: old.namespace, name: old.name }, storedValue(row, 'prev'));
+        items.push({ namespace: old.namespace, name: old.name, json });
+        bytes += json.length;
         next++;
         lastKey = old;
       }
@@ -897,21 +919,21 @@ class SqliteStore implements Store {
   }
 
   /** listPage of one key: its state at `at` (the body its first later write replaced, if any), from memory otherwise. */
-  private pageOfOne(resource: string, key: PageStart, start: PageStart, at: number, count: boolean): ListPage {
-    const none: ListPage = { items: [], revision: at, more: false, ...(count ? { remaining: 0 } : {}) };
+  private pageOfOne(resource: string, key: PageStart, start: PageStart, at: number, count: boolean): ListPageJson {
+    const none: ListPageJson = { items: [], revision: at, more: false, ...(count ? { remaining: 0 } : {}) };
     if (compareKeys(key, start) <= 0) return none;
     const objectKey = { resource, ...key };
     const since =
       at === this.committedRev ? undefined : this.changedSince(resource, key.namespace, at).get(keyText(key.namespace, key.name));
     if (since === undefined) {
       const current = this.current.get(fullKey(objectKey));
-      return current === undefined ? none : { ...none, items: [decodeObject(this.bodyOf(objectKey, current))] };
+      return current === undefined ? none : { ...none, items: [{ ...key, json: this.bodyOf(objectKey, current) }] };
     }
     // Created after `at`: it did not exist then.
     if (since.first === 'ADDED') return none;
     const row = this.stmt.prev.get(since.rev);
     if (row?.prev === null || row?.prev === undefined) throw compacted(at, since.rev);
-    return { ...none, items: [this.decode(objectKey, storedValue(row, 'prev'))] };
+    return { ...none, items: [{ ...key, json: this.transformer.fromStorage(objectKey, storedValue(row, 'prev')) }] };
   }
 
   /** The keys written after `at`, each with its first and last write since then. */

@@ -92,6 +92,16 @@ export interface ListPage {
   readonly remaining?: number;
 }
 
+/** An object of a page as stored: its key and its JSON text, exactly `JSON.stringify` of what get would return for it then. */
+export interface PageItem extends PageStart {
+  readonly json: string;
+}
+
+/** A ListPage whose objects are JSON text, for a reader that passes them on rather than decoding them. */
+export interface ListPageJson extends Omit<ListPage, 'items'> {
+  readonly items: readonly PageItem[];
+}
+
 export interface UpdateOptions {
   /** The resourceVersion the caller last read; any other stored value is CONFLICT. */
   readonly expectedResourceVersion: string;
@@ -143,6 +153,12 @@ export interface Store {
    * compacted revision (its history is gone), INVALID for a revision not reached yet or a bad limit.
    */
   listPage(resource: string, options: ListPageOptions): Promise<ListPage>;
+  /**
+   * listPage with each object as its stored JSON text: the same objects, revision, `more`,
+   * `remaining` and errors. A LIST streams these to the client without parsing and re-encoding
+   * them (the text is shared, not copied), which was most of the cost of a large LIST.
+   */
+  listPageJson(resource: string, options: ListPageOptions): Promise<ListPageJson>;
   /** Stores a new object; its resourceVersion becomes the new revision. @throws ALREADY_EXISTS, INVALID */
   create(key: ObjectKey, object: StoredObject): Promise<StoredObject>;
   /** Compare-and-swap replace. @throws NOT_FOUND, CONFLICT, INVALID */

@@ -22,7 +22,7 @@ import { parseBody } from '../body.ts';
 
 import { fieldValidated } from '../field-validation.ts';
 
-import { parseListRequest, serveList } from '../list.ts';
+import { parseListRequest, RemainingCounts, serveList } from '../list.ts';
 
 import { parseReadOptions } from '../list-options.ts';
 
@@ -56,6 +56,7 @@ function unsupported(info: ResourceRequestInfo, def: ResourceDef): TlsbootError 
 
 export function resourcesPlugin(o: ResourcesOptions): Plugin {
   const { rest, limits } = o;
+  const counts = new RemainingCounts();
 
   async function serveVirtual(
     v: VirtualResource,
@@ -157,6 +158,7 @@ export function resourcesPlugin(o: ResourcesOptions): Plugin {
         await serveList({
           def,
           store: o.store,
+          counts,
           namespace: info.namespace,
           request: parseListRequest(
             query,
