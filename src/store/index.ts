@@ -2,7 +2,9 @@
  * The public surface of the store layer: the Store contract, the SQLite backend, encryption at
  * rest for any backend, and the contract as a ListWatch (storeListWatch) for the runtime's
  * informer. The conformance suite is imported by backend test files straight from conformance.ts,
- * so production code never loads node:test; everything else here is internal.
+ * so production code never loads node:test. The etcd backend is imported from etcd.ts itself
+ * (dynamically, where a command picks it): gRPC costs every process that loads it about half a
+ * second at start, which SQLite users should not pay. Everything else here is internal.
  */
 export type { AesGcmOptions, EncryptionKey, StoredValue, ValueTransformer } from './encryption.ts';
 export { AesGcmTransformer, IDENTITY_TRANSFORMER, KEY_BYTES, KEY_NAME } from './encryption.ts';

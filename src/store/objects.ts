@@ -86,11 +86,14 @@ export interface Encoded {
 /**
  * Serialises with the store's resourceVersion. Going through JSON is the deep copy: what the caller
  * gets back is exactly what a later get returns (undefined fields dropped, Dates as strings).
+ * Without a revision (etcd assigns it only when the write commits) the body has no
+ * resourceVersion, as kube-apiserver stores objects in etcd; the reader stamps the key's revision.
  */
-export function encodeObject(object: StoredObject, revision: number): Encoded {
+export function encodeObject(object: StoredObject, revision: number | undefined): Encoded {
   let body: string;
   try {
-    body = JSON.stringify({ ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } });
+    const resourceVersion = revision === undefined ? undefined : String(revision);
+    body = JSON.stringify({ ...object, metadata: { ...object.metadata, resourceVersion } });
   } catch (cause) {
     throw new InvalidError('STORE_OBJECT', 'the object cannot be stored as JSON', { cause });
   }
@@ -124,6 +127,11 @@ export function conflict(key: ObjectKey, stored: string, expected: string): Conf
 /** In kube-apiserver's words (its watch cache's), which clients show and match: the asked and the compacted revision. */
 export function compacted(fromRevision: number, compactedRevision: number): GoneError {
   return new GoneError('STORE_COMPACTED', `too old resource version: ${fromRevision} (${compactedRevision})`);
+}
+
+/** kube-apiserver's words for a list at a revision its etcd has compacted (etcd does not say down to where). */
+export function listTooOld(revision: number): GoneError {
+  return new GoneError('STORE_COMPACTED', `The resourceVersion for the provided list is too old: ${revision}`);
 }
 
 export function tooSlow(limit: number): GoneError {
