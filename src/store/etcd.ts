@@ -58,6 +58,7 @@ import type {
   DeleteOptions,
   ListOptions,
   ListPage,
+  ListPageJson,
   ListPageOptions,
   ListResult,
   ObjectKey,
@@ -292,6 +293,15 @@ class EtcdStore implements Store {
       }
       throw error;
     }
+  }
+
+  /** listPage's objects as JSON text; etcd holds them encoded without their resourceVersion, so they are encoded again. */
+  async listPageJson(resource: string, options: ListPageOptions): Promise<ListPageJson> {
+    const page = await this.listPage(resource, options);
+    return {
+      ...page,
+      items: page.items.map((o) => ({ namespace: o.metadata.namespace ?? '', name: o.metadata.name, json: JSON.stringify(o) })),
+    };
   }
 
   async listPage(resource: string, options: ListPageOptions): Promise<ListPage> {
