@@ -4,43 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type ClusterClient, type ClusterWrite, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES } from '../src/api/cluster-client.ts';
-import { csrCertificatePem, csrConditions, parseBootstrapToken, reservedIdentities } from '../src/api/index.ts';
+import { type ClusterClient, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES } from '../src/api/cluster-client.ts';
+import { csrCertificatePem, csrConditions, reservedIdentities } from '../src/api/index.ts';
 import type { Signer } from '../src/api/signer.ts';
 import { ConflictError, UnavailableError } from '../src/base/errors.ts';
 import { isObject } from '../src/base/json.ts';
-import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
-import { putBootstrapToken } from '../src/server/testing.ts';
-import { countingSigner, type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import {
+  countingSigner,
+  hookedClient,
+  type InProcessCluster,
+  issuedCertificate,
+  putNodeBootstrapToken,
+  startControllers,
+  startInProcessCluster,
+} from './helpers/in-process-cluster.ts';
 
 const now = () => new Date();
 const TOKEN = 'atk014.0123456789abcdef';
-
-/** The controllers' client, with hooks that can fail a read or a transaction. */
-function hooked(
-  base: ClusterClient,
-  hooks: { get?: (resource: string, name: string) => void; transaction?: (writes: readonly ClusterWrite[]) => void },
-): ClusterClient {
-  return {
-    get: (r, ns, n) => {
-      hooks.get?.(r.resource, n);
-      return base.get(r, ns, n);
-    },
-    list: base.list.bind(base),
-    create: base.create.bind(base),
-    update: base.update.bind(base),
-    delete: base.delete.bind(base),
-    listWatch: base.listWatch.bind(base),
-    allowed: base.allowed.bind(base),
-    servesTransactions: async () => (await base.servesTransactions?.()) === true,
-    async transaction(writes) {
-      hooks.transaction?.(writes);
-      if (base.transaction === undefined) throw new Error('no transactions');
-      return base.transaction(writes);
-    },
-  };
-}
 
 /** A kubelet client CSR for `node`, created and approved by a person (the admin). */
 async function approvedKubeletCsr(cluster: InProcessCluster, node: string): Promise<string> {
@@ -72,43 +53,18 @@ async function approvedKubeletCsr(cluster: InProcessCluster, node: string): Prom
   return name;
 }
 
-async function issued(cluster: InProcessCluster, name: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const csr = await cluster.admin.get(CSRS, '', name);
-    const pem = csr === undefined ? undefined : csrCertificatePem(csr);
-    if (pem !== undefined) return pem;
-    assert.ok(Date.now() < deadline, `no certificate for ${name}: ${JSON.stringify(csr?.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('attack 14: one-write issuance on failures', () => {
   let cluster: InProcessCluster;
   before(async () => {
     cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
-    await putBootstrapToken(cluster.store, {
-      token: parseBootstrapToken(TOKEN),
-      usages: ['authentication'],
-      groups: ['system:bootstrappers:kubeadm:default-node-token'],
-    });
+    await putNodeBootstrapToken(cluster.store, TOKEN);
   });
   after(async () => {
     await cluster?.close();
   });
 
-  const start = async (client: ClusterClient, signer: Signer, controllers: readonly ('approver' | 'signer')[] = ['signer']) => {
-    const manager = new ControllerManager({
-      client,
-      signer,
-      now,
-      logger: { warn: () => {}, info: () => {} },
-      reserved: () => reservedIdentities([]),
-      controllers: new Set(controllers),
-    });
-    await manager.start();
-    return manager;
-  };
+  const start = (client: ClusterClient, signer: Signer, controllers: readonly ('approver' | 'signer')[] = ['signer']) =>
+    startControllers(client, signer, controllers, now);
 
   test('a gathered run that fails after signing hands out no certificate without its inventory record', async () => {
     // The node's registration says it holds a certificate valid longer than the one about to be
@@ -121,7 +77,7 @@ describe('attack 14: one-write issuance on failures', () => {
       csrName: 'older',
     });
     let failed = 0;
-    const client = hooked(cluster.client, {
+    const client = hookedClient(cluster.client, {
       get: (resource, name) => {
         if (resource === NODE_CLIENT_CERTIFICATES.resource && name === 'phantom' && failed++ === 0)
           throw new UnavailableError('TEST', 'the API did not answer');
@@ -131,7 +87,7 @@ describe('attack 14: one-write issuance on failures', () => {
     const manager = await start(client, signer);
     try {
       const name = await approvedKubeletCsr(cluster, 'phantom');
-      const pem = await issued(cluster, name);
+      const pem = await issuedCertificate(cluster, name);
       assert.ok(failed >= 1, 'the read failed once');
       const csr = await cluster.admin.get(CSRS, '', name);
       const uid = isObject(csr?.metadata) ? String(csr.metadata.uid) : '';
@@ -144,7 +100,7 @@ describe('attack 14: one-write issuance on failures', () => {
 
   test('a transaction lost to a conflict does not make the CA sign the CSR again', async () => {
     let attempts = 0;
-    const client = hooked(cluster.client, {
+    const client = hookedClient(cluster.client, {
       transaction: () => {
         if (attempts++ === 0) throw new ConflictError('TEST', 'the object has been modified');
       },
@@ -153,7 +109,7 @@ describe('attack 14: one-write issuance on failures', () => {
     const manager = await start(client, signer);
     try {
       const name = await approvedKubeletCsr(cluster, 'conflicted');
-      const pem = await issued(cluster, name);
+      const pem = await issuedCertificate(cluster, name);
       assert.equal(attempts, 2);
       const csr = await cluster.admin.get(CSRS, '', name);
       const uid = isObject(csr?.metadata) ? String(csr.metadata.uid) : '';

@@ -8,24 +8,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  type ClusterClient,
-  type ClusterWrite,
-  CSRS,
-  ISSUED_CERTIFICATES,
-  NODE_CLIENT_CERTIFICATES,
-  NODE_NAME_CLAIMS,
-} from '../src/api/cluster-client.ts';
-import { csrCertificatePem, csrConditions, parseBootstrapToken, reservedIdentities } from '../src/api/index.ts';
+import { type ClusterClient, CSRS, ISSUED_CERTIFICATES, NODE_CLIENT_CERTIFICATES, NODE_NAME_CLAIMS } from '../src/api/cluster-client.ts';
+import { csrConditions, reservedIdentities } from '../src/api/index.ts';
 import type { Signer } from '../src/api/signer.ts';
 import { UnavailableError } from '../src/base/errors.ts';
 import { isObject } from '../src/base/json.ts';
 import { GatheringClient } from '../src/controllers/issuance.ts';
-import { ControllerManager } from '../src/controllers/manager.ts';
 import { createCsrPem, generatePrivateKey, parseCertificateBundle } from '../src/pki/index.ts';
-import { putBootstrapToken } from '../src/server/testing.ts';
 import type { Store, TxnOp } from '../src/store/index.ts';
-import { countingSigner, type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import {
+  countingSigner,
+  hookedClient,
+  type InProcessCluster,
+  issuedCertificate,
+  putNodeBootstrapToken,
+  startControllers,
+  startInProcessCluster,
+} from './helpers/in-process-cluster.ts';
 import { clientCsrObject } from './helpers/pki.ts';
 
 const TOKEN = 'iss123.0123456789abcdef';
@@ -83,65 +82,29 @@ async function bootstrapCsr(cluster: InProcessCluster, node: string): Promise<st
   return `node-csr-${node}`;
 }
 
-async function issued(cluster: InProcessCluster, name: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const csr = await cluster.admin.get(CSRS, '', name);
-    const pem = csr === undefined ? undefined : csrCertificatePem(csr);
-    if (pem !== undefined) return pem;
-    assert.ok(Date.now() < deadline, `no certificate for ${name}: ${JSON.stringify(csr?.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The in-process controllers' client with its first `failures` transactions failing before they reach the server. */
-function flaky(base: ClusterClient, failures: number): ClusterClient & { attempts: number } {
-  const c = {
-    attempts: 0,
-    get: base.get.bind(base),
-    list: base.list.bind(base),
-    create: base.create.bind(base),
-    update: base.update.bind(base),
-    delete: base.delete.bind(base),
-    listWatch: base.listWatch.bind(base),
-    allowed: base.allowed.bind(base),
-    servesTransactions: async () => (await base.servesTransactions?.()) === true,
-    async transaction(writes: readonly ClusterWrite[]) {
-      c.attempts++;
-      if (c.attempts <= failures) throw new UnavailableError('TEST', 'the API did not answer');
-      if (base.transaction === undefined) throw new Error('no transactions');
-      return base.transaction(writes);
+function flaky(base: ClusterClient, failures: number): { client: ClusterClient; counter: { attempts: number } } {
+  const counter = { attempts: 0 };
+  const client = hookedClient(base, {
+    transaction: () => {
+      counter.attempts++;
+      if (counter.attempts <= failures) throw new UnavailableError('TEST', 'the API did not answer');
     },
-  };
-  return c;
+  });
+  return { client, counter };
 }
 
 describe('issuance in one write', () => {
   let cluster: InProcessCluster;
   before(async () => {
     cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now });
-    await putBootstrapToken(cluster.store, {
-      token: parseBootstrapToken(TOKEN),
-      usages: ['authentication'],
-      groups: ['system:bootstrappers:kubeadm:default-node-token'],
-    });
+    await putNodeBootstrapToken(cluster.store, TOKEN);
   });
   after(async () => {
     await cluster?.close();
   });
 
-  const start = async (client: ClusterClient, signer: Signer) => {
-    const manager = new ControllerManager({
-      client,
-      signer,
-      now,
-      logger: { warn: () => {}, info: () => {} },
-      reserved: () => reservedIdentities([]),
-      controllers: new Set(['approver', 'signer']),
-    });
-    await manager.start();
-    return manager;
-  };
+  const start = (client: ClusterClient, signer: Signer) => startControllers(client, signer, ['approver', 'signer'], now);
 
   test('a new node certificate costs two store writes: the CSR, then one transaction with everything else', async () => {
     const signer = countingSigner();
@@ -149,7 +112,7 @@ describe('issuance in one write', () => {
     try {
       const writes = recordWrites(cluster.store);
       const name = await bootstrapCsr(cluster, 'one-write');
-      const pem = await issued(cluster, name);
+      const pem = await issuedCertificate(cluster, name);
       assert.deepEqual(writes, [
         'create certificatesigningrequests',
         'txn create nodenameclaims, update certificatesigningrequests, create issuedcertificates, create nodeclientcertificates',
@@ -182,7 +145,7 @@ describe('issuance in one write', () => {
         { ...created, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'ByHand', message: 'ok' }] } },
         'approval',
       );
-      await issued(cluster, 'by-hand');
+      await issuedCertificate(cluster, 'by-hand');
       assert.deepEqual(writes, [
         'create certificatesigningrequests',
         'update certificatesigningrequests',
@@ -196,12 +159,12 @@ describe('issuance in one write', () => {
 
   test('a transaction that fails lands nothing, and its retry records the certificate already signed', async () => {
     const signer = countingSigner();
-    const client = flaky(cluster.client, 2);
+    const { client, counter } = flaky(cluster.client, 2);
     const manager = await start(client, signer);
     try {
       const name = await bootstrapCsr(cluster, 'retried');
-      const pem = await issued(cluster, name);
-      assert.equal(client.attempts, 3);
+      const pem = await issuedCertificate(cluster, name);
+      assert.equal(counter.attempts, 3);
       assert.equal(signer.signed, 1, 'the CA signed once');
       const csr = await cluster.admin.get(CSRS, '', name);
       const uid = isObject(csr?.metadata) ? String(csr.metadata.uid) : '';

@@ -6,8 +6,14 @@
  * that admission judges by are kept over the store, as in `tlsboot server`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type ClusterClient, CSRS, storeKeyOf } from '../../src/api/cluster-client.ts';
-import { prepareCsrCreate, type ReservedIdentities, reservedIdentities } from '../../src/api/index.ts';
+import { type ClusterClient, type ClusterWrite, CSRS, storeKeyOf } from '../../src/api/cluster-client.ts';
+import {
+  csrCertificatePem,
+  parseBootstrapToken,
+  prepareCsrCreate,
+  type ReservedIdentities,
+  reservedIdentities,
+} from '../../src/api/index.ts';
 import type { Signer } from '../../src/api/signer.ts';
 import { isObject, type JsonObject } from '../../src/base/json.ts';
 import { HttpClusterClient } from '../../src/client/cluster-client.ts';
@@ -26,7 +32,7 @@ import {
   BOOTSTRAP_ROLES,
 } from '../../src/server/bootstrap-policy.ts';
 import { NodeRestrictingAuthorizer } from '../../src/server/node-restriction.ts';
-import { ADMIN_TOKEN, startTestApi, type TestApi } from '../../src/server/testing.ts';
+import { ADMIN_TOKEN, putBootstrapToken, startTestApi, type TestApi } from '../../src/server/testing.ts';
 import { LocalSigner } from '../../src/signer/signer.ts';
 import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../../src/store/index.ts';
 import { selfSignedCa } from './pki.ts';
@@ -232,4 +238,69 @@ export function countingSigner(): Signer & { signed: number } {
     close: () => local.close(),
   };
   return s;
+}
+
+/** The controllers' client with hooks that may fail (throw from) a read or a transaction before it reaches the server. */
+export function hookedClient(
+  base: ClusterClient,
+  hooks: { get?: (resource: string, name: string) => void; transaction?: (writes: readonly ClusterWrite[]) => void },
+): ClusterClient {
+  return {
+    get: (r, ns, n) => {
+      hooks.get?.(r.resource, n);
+      return base.get(r, ns, n);
+    },
+    list: base.list.bind(base),
+    create: base.create.bind(base),
+    update: base.update.bind(base),
+    delete: base.delete.bind(base),
+    listWatch: base.listWatch.bind(base),
+    allowed: base.allowed.bind(base),
+    servesTransactions: async () => (await base.servesTransactions?.()) === true,
+    async transaction(writes) {
+      hooks.transaction?.(writes);
+      if (base.transaction === undefined) throw new Error('no transactions');
+      return base.transaction(writes);
+    },
+  };
+}
+
+/** Starts `controllers` on `client` with `signer`, as `tlsboot server` runs them, with no reserved identities. */
+export async function startControllers(
+  client: ClusterClient,
+  signer: Signer,
+  controllers: readonly ControllerName[],
+  now: () => Date,
+): Promise<ControllerManager> {
+  const manager = new ControllerManager({
+    client,
+    signer,
+    now,
+    logger: { warn: () => {}, info: () => {} },
+    reserved: () => reservedIdentities([]),
+    controllers: new Set(controllers),
+  });
+  await manager.start();
+  return manager;
+}
+
+/** A bootstrap token in kubeadm's default node-token group, which the bootstrap policy lets create node CSRs. */
+export function putNodeBootstrapToken(store: Store, token: string): Promise<void> {
+  return putBootstrapToken(store, {
+    token: parseBootstrapToken(token),
+    usages: ['authentication'],
+    groups: ['system:bootstrappers:kubeadm:default-node-token'],
+  });
+}
+
+/** The certificate CSR `name` gets, waiting up to 10 s for it. */
+export async function issuedCertificate(cluster: InProcessCluster, name: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const csr = await cluster.admin.get(CSRS, '', name);
+    const pem = csr === undefined ? undefined : csrCertificatePem(csr);
+    if (pem !== undefined) return pem;
+    if (Date.now() >= deadline) throw new Error(`no certificate for ${name}: ${JSON.stringify(csr?.status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
