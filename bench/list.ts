@@ -61,7 +61,7 @@ export async function seedCsrs(dir: string, count: number): Promise<number> {
     });
     return { request: Buffer.from(pem).toString('base64'), certificate: Buffer.from(certificateToPem(cert)).toString('base64') };
   });
-  const store = openClusterStore({ dir, randomBytes, report: () => {} });
+  const store = await openClusterStore({ dir, randomBytes, report: () => {} });
   let bytes = 0;
   try {
     for (let i = 0; i < count; i += 1000) {

@@ -47,7 +47,7 @@ import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
 import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
-import { openClusterStore } from './secrets-at-rest.ts';
+import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
@@ -59,6 +59,8 @@ export interface ControlPlaneParams {
   readonly host: string;
   readonly port: number;
   readonly storeUrl?: string;
+  /** The etcd client certificate files, for an `etcd://` store; DIR/pki's by default. */
+  readonly etcd?: EtcdFiles;
   readonly tokenAuthFile?: string;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -269,9 +271,10 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     if (signer) cleanup.push(() => signer.close());
     // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
     if (pool) cleanup.push(() => pool.close());
-    const store = openClusterStore({
+    const store = await openClusterStore({
       dir: p.dir,
       storeUrl: p.storeUrl,
+      etcd: p.etcd,
       randomBytes: p.randomBytes,
       report: (level, message, details) => p.logger[level](details, message),
     });

@@ -52,7 +52,7 @@ function secret(name: string): StoredObject {
 }
 
 async function seed(params: StoreParams): Promise<void> {
-  const store = openClusterStore(params);
+  const store = await openClusterStore(params);
   try {
     for (const name of NAMES) await store.create(key(name), secret(name));
   } finally {
@@ -62,7 +62,7 @@ async function seed(params: StoreParams): Promise<void> {
 
 /** Opens the store as the server would, with the key file as it is now, and reads every Secret. */
 async function readAll(params: StoreParams): Promise<unknown[]> {
-  const store = openClusterStore(params);
+  const store = await openClusterStore(params);
   try {
     return await Promise.all(NAMES.map(async (name) => (await store.get(key(name))).data));
   } finally {
@@ -113,7 +113,7 @@ describe('the secrets encryption key file', () => {
     assert.match(reports.join('\n'), /warn: .*key file was readable by other users.*"oldMode":"0644"/);
   });
 
-  test('an invalid key file is refused naming the file, quoting nothing of it, before anything is stored', () => {
+  test('an invalid key file is refused naming the file, quoting nothing of it, before anything is stored', async () => {
     const material = randomBytes(32).toString('base64');
     const cases: [string, string][] = [
       ['not JSON', `key1:${material}`],
@@ -147,7 +147,7 @@ describe('the secrets encryption key file', () => {
       const { dir, params } = cluster();
       mkdirSync(join(dir, 'pki'), { mode: 0o700 });
       writeFileSync(secretsKeyPath(dir), content, { mode: 0o600 });
-      assert.throws(
+      await assert.rejects(
         () => openClusterStore(params),
         (e: unknown) => {
           assert.equal(code(e), 'INVALID', what);
@@ -168,7 +168,7 @@ describe('the secrets encryption key file', () => {
     await seed(params);
     const lost = parseSecretsKeys(readFileSync(secretsKeyPath(dir), 'utf8'), secretsKeyPath(dir))[0]?.name ?? '';
     rmSync(secretsKeyPath(dir));
-    assert.throws(
+    await assert.rejects(
       () => openClusterStore(params),
       (e: unknown) => reason(e) === 'STORE_DECRYPT' && String(e).includes(`encrypted with key "${lost}", which is not in the key file`),
     );
@@ -196,7 +196,7 @@ describe('tlsboot secrets rotate-key', () => {
     const { dir, params } = cluster();
     await seed(params);
     const keyFile = readFileSync(secretsKeyPath(dir));
-    const running = openClusterStore(params);
+    const running = await openClusterStore(params);
     try {
       await assert.rejects(rotateSecretsKey(params), (e: unknown) => code(e) === 'UNAVAILABLE' && /stop tlsboot server/.test(String(e)));
     } finally {

@@ -3,7 +3,7 @@
  * it with the key file's keys for Secrets (the server does this at start, creating the key file
  * when there is none), and the offline key rotation of `tlsboot secrets rotate-key`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SECRETS, storeKeyOf } from '../api/cluster-client.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
@@ -18,18 +18,59 @@ import { AesGcmTransformer, type EncryptionKey, openSqliteStore, type Store, typ
 /** What is encrypted at rest: kube-apiserver's usual EncryptionConfiguration covers exactly this. */
 const ENCRYPTED_RESOURCES = [SECRET_RESOURCE];
 
+/** The client certificate files an etcd store is reached with (kube-apiserver's --etcd-cafile, --etcd-certfile, --etcd-keyfile). */
+export interface EtcdFiles {
+  readonly caFile?: string | undefined;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+}
+
 export interface StoreParams {
   readonly dir: string;
-  /** `sqlite:PATH`; default DIR/tlsboot.db. */
+  /** `sqlite:PATH` or `etcd://HOST:PORT[,HOST:PORT...]`; default DIR/tlsboot.db. */
   readonly storeUrl?: string | undefined;
+  /** For etcd; each defaults to what `tlsboot init` writes under DIR/pki. */
+  readonly etcd?: EtcdFiles | undefined;
   readonly randomBytes: (size: number) => Uint8Array;
   readonly report: StoreReport;
 }
 
+export type StoreLocation = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'etcd'; readonly endpoints: string[] };
+
+const ENDPOINT = /^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$/;
+
+/** Where `--store` points: the embedded SQLite file, or etcd members. */
+export function parseStoreUrl(dir: string, url: string | undefined): StoreLocation {
+  if (url === undefined) return { kind: 'sqlite', path: join(dir, 'tlsboot.db') };
+  if (url.startsWith('sqlite:') && url.length > 'sqlite:'.length) return { kind: 'sqlite', path: url.slice('sqlite:'.length) };
+  if (url.startsWith('etcd://')) {
+    const endpoints = url.slice('etcd://'.length).split(',');
+    const bad = endpoints.find((e) => !ENDPOINT.test(e));
+    if (bad === undefined) return { kind: 'etcd', endpoints };
+    throw new InvalidError('STORE_URL', `--store "${url}": "${bad}" is not HOST:PORT`, { field: 'store' });
+  }
+  throw new InvalidError('STORE_URL', `--store "${url}" is not supported (use sqlite:PATH or etcd://HOST:PORT[,HOST:PORT...])`, {
+    field: 'store',
+  });
+}
+
+/** The SQLite file `--store` names, for the commands that work on the embedded store only. */
 export function storePath(dir: string, url: string | undefined): string {
-  if (url === undefined) return join(dir, 'tlsboot.db');
-  if (url.startsWith('sqlite:')) return url.slice('sqlite:'.length);
-  throw new InvalidError('STORE_URL', `--store "${url}" is not supported yet (use sqlite:PATH)`, { field: 'store' });
+  const location = parseStoreUrl(dir, url);
+  if (location.kind === 'sqlite') return location.path;
+  throw new InvalidError('STORE_URL', `--store "${url}" is etcd; this command works on the embedded SQLite store only`, {
+    field: 'store',
+  });
+}
+
+function readEtcdFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new InvalidError('ETCD_TLS', `${path} (${flag}) cannot be read: ${error instanceof Error ? error.message : String(error)}`, {
+      field: flag,
+    });
+  }
 }
 
 function transformer(keys: readonly EncryptionKey[], randomBytes: (size: number) => Uint8Array): AesGcmTransformer {
@@ -53,12 +94,23 @@ function reportKeyFile(loaded: LoadedSecretsKeys, report: StoreReport): void {
  * refused before the database is touched; Secrets still in clear, or under an older key, are
  * rewritten under the write key as the store opens.
  */
-export function openClusterStore(p: StoreParams): Store {
-  const path = storePath(p.dir, p.storeUrl);
+export async function openClusterStore(p: StoreParams): Promise<Store> {
+  const location = parseStoreUrl(p.dir, p.storeUrl);
   const loaded = loadSecretsKeys(p.dir, p.randomBytes, true);
   if (loaded === undefined) throw new InvalidError('SECRETS_KEY_MISSING', `${secretsKeyPath(p.dir)} is missing`);
   reportKeyFile(loaded, p.report);
-  return openSqliteStore({ path, transformer: transformer(loaded.keys, p.randomBytes), report: p.report });
+  if (location.kind === 'sqlite') {
+    return openSqliteStore({ path: location.path, transformer: transformer(loaded.keys, p.randomBytes), report: p.report });
+  }
+  // The mutual TLS of kube-apiserver to a stacked etcd: the etcd CA and the apiserver-etcd-client pair.
+  const tls = {
+    ca: readEtcdFile(p.etcd?.caFile ?? join(p.dir, 'pki', 'etcd', 'ca.crt'), 'etcd-cafile'),
+    cert: readEtcdFile(p.etcd?.certFile ?? join(p.dir, 'pki', 'apiserver-etcd-client.crt'), 'etcd-certfile'),
+    key: readEtcdFile(p.etcd?.keyFile ?? join(p.dir, 'pki', 'apiserver-etcd-client.key'), 'etcd-keyfile'),
+  };
+  // Loaded only here: gRPC adds about half a second to the start of every process that loads it.
+  const { openEtcdStore } = await import('../store/etcd.ts');
+  return openEtcdStore({ endpoints: location.endpoints, tls, transformer: transformer(loaded.keys, p.randomBytes) });
 }
 
 /** Opens and closes the store with `keys`, which rewrites what is stale; returns how many values that was. */

@@ -25,15 +25,20 @@ export function etcdPki(): EtcdPki {
   const dir = tempDir('tlsboot-etcd');
   const init = tlsboot(['init', '--dir', dir.path, '--node-name', 'etcd-test']);
   assert.equal(init.code, 0, init.stderr);
-  const pki = join(dir.path, 'pki');
+  return etcdPkiIn(dir.path, dir.remove);
+}
+
+/** The etcd PKI that `tlsboot init` wrote in `dir` (a cluster's own directory). */
+export function etcdPkiIn(dir: string, remove: () => void = () => {}): EtcdPki {
+  const pki = join(dir, 'pki');
   return {
-    dir: dir.path,
+    dir,
     tls: {
       ca: readFileSync(join(pki, 'etcd', 'ca.crt')),
       cert: readFileSync(join(pki, 'apiserver-etcd-client.crt')),
       key: readFileSync(join(pki, 'apiserver-etcd-client.key')),
     },
-    remove: dir.remove,
+    remove,
   };
 }
 

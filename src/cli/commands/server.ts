@@ -9,7 +9,7 @@ import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { COMPACTION_INTERVAL_MS, HISTORY_REVISIONS, SIGNER_MODES, startControlPlane } from '../../control-plane/control-plane.ts';
 import type { LeaderElectionParams } from '../../control-plane/elected-controllers.ts';
-import { storePath } from '../../control-plane/secrets-at-rest.ts';
+import { parseStoreUrl } from '../../control-plane/secrets-at-rest.ts';
 import { runInit } from '../../kubeadm/init.ts';
 import {
   DEFAULT_CA_VALIDITY_MS,
@@ -32,6 +32,9 @@ interface ServerFlags extends LeaderElectFlags {
   dir: string;
   listen?: string;
   store?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
   tokenAuthFile?: string;
   servingPolicy?: string;
   clusterSigningDuration: string;
@@ -137,7 +140,10 @@ export function registerServer(program: Command, env: CliEnv): void {
     .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
     .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
     .option('--listen <host:port>', 'address to serve HTTPS on (default: the local endpoint init wrote, else 127.0.0.1:6443)')
-    .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db)')
+    .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db), or etcd://HOST:PORT[,HOST:PORT...]')
+    .option('--etcd-cafile <file>', 'CA of the etcd members (default DIR/pki/etcd/ca.crt)')
+    .option('--etcd-certfile <file>', 'client certificate for etcd (default DIR/pki/apiserver-etcd-client.crt)')
+    .option('--etcd-keyfile <file>', 'its key (default DIR/pki/apiserver-etcd-client.key)')
     .option('--token-auth-file <file>', 'static bearer tokens: TOKEN,USER,UID,"GROUP1,GROUP2" per line')
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates (without it, a person approves them)')
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
@@ -221,7 +227,7 @@ export function registerServer(program: Command, env: CliEnv): void {
       const { host, port } = listenAddress(flags.dir, flags.listen);
       const connections = connectionLimits(flags);
       // Refused before anything is written: an unsupported store would otherwise leave a fresh PKI behind.
-      storePath(flags.dir, flags.store);
+      parseStoreUrl(flags.dir, flags.store);
       const logger = createLogger(env, flags.logLevel);
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
         // Creating the PKI here would put a plaintext CA key on this machine, which these modes exist to avoid.
@@ -254,6 +260,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         host,
         port,
         ...(flags.store === undefined ? {} : { storeUrl: flags.store }),
+        etcd: { caFile: flags.etcdCafile, certFile: flags.etcdCertfile, keyFile: flags.etcdKeyfile },
         ...(flags.tokenAuthFile === undefined ? {} : { tokenAuthFile: flags.tokenAuthFile }),
         ...(flags.servingPolicy === undefined
           ? {}
