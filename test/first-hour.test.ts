@@ -45,11 +45,14 @@ describe('server flags agree with init', () => {
 
   test('an unsupported --store is refused before the PKI is created', async () => {
     const fresh = join(dir.path, 'fresh');
-    const r = await tlsbootAsync(['server', '--dir', fresh, '--store', 'etcd://127.0.0.1:2379', '--listen', '127.0.0.1:16999'], {
-      timeoutMs: 30_000,
-    });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /--store "etcd:\/\/127\.0\.0\.1:2379" is not supported/);
-    assert.equal(existsSync(join(fresh, 'pki')), false, 'no PKI written');
+    for (const [store, message] of [
+      ['postgres://127.0.0.1:5432', /--store "postgres:\/\/127\.0\.0\.1:5432" is not supported \(use sqlite:PATH or etcd:/],
+      ['etcd://127.0.0.1', /--store "etcd:\/\/127\.0\.0\.1": "127\.0\.0\.1" is not HOST:PORT/],
+    ] as const) {
+      const r = await tlsbootAsync(['server', '--dir', fresh, '--store', store, '--listen', '127.0.0.1:16999'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(join(fresh, 'pki')), false, 'no PKI written');
+    }
   });
 });
