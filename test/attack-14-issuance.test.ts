@@ -9,12 +9,12 @@ import { csrCertificatePem, csrConditions, reservedIdentities } from '../src/api
 import type { Signer } from '../src/api/signer.ts';
 import { ConflictError, UnavailableError } from '../src/base/errors.ts';
 import { isObject } from '../src/base/json.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import {
   countingSigner,
   hookedClient,
   type InProcessCluster,
   issuedCertificate,
+  kubeletClientCsr,
   putNodeBootstrapToken,
   startControllers,
   startInProcessCluster,
@@ -25,25 +25,8 @@ const TOKEN = 'atk014.0123456789abcdef';
 
 /** A kubelet client CSR for `node`, created and approved by a person (the admin). */
 async function approvedKubeletCsr(cluster: InProcessCluster, node: string): Promise<string> {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
   const name = `csr-${node}`;
-  const created = await cluster.admin.create(CSRS, {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-      usages: ['digital signature', 'client auth'],
-    },
-  });
+  const created = await cluster.admin.create(CSRS, kubeletClientCsr(name, node));
   await new Promise((resolve) => setTimeout(resolve, 50));
   await cluster.admin.update(
     CSRS,
@@ -138,31 +121,13 @@ describe('attack 14: one-write issuance on failures', () => {
     };
     const manager = await start(cluster.client, signer, ['approver', 'signer']);
     try {
-      const csr = (name: string) => {
-        const pem = createCsrPem({
-          key: generatePrivateKey('ecdsa-p256'),
-          subject: [
-            { type: 'O', value: 'system:nodes' },
-            { type: 'CN', value: 'system:node:contested' },
-          ],
-          sans: { dns: [], ip: [], email: [], uri: [] },
-        });
-        return cluster.api.server.app.inject({
+      const csr = (name: string) =>
+        cluster.api.server.app.inject({
           method: 'POST',
           url: '/apis/certificates.k8s.io/v1/certificatesigningrequests',
           headers: { authorization: `Bearer ${TOKEN}` },
-          payload: {
-            apiVersion: 'certificates.k8s.io/v1',
-            kind: 'CertificateSigningRequest',
-            metadata: { name },
-            spec: {
-              request: Buffer.from(pem).toString('base64'),
-              signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-              usages: ['digital signature', 'client auth'],
-            },
-          },
+          payload: kubeletClientCsr(name, 'contested'),
         });
-      };
       const created = await Promise.all([csr('contested-a'), csr('contested-b')]);
       for (const r of created) assert.equal(r.statusCode, 201, r.body);
       const decided = async () => {

@@ -14,13 +14,14 @@ import type { Signer } from '../src/api/signer.ts';
 import { UnavailableError } from '../src/base/errors.ts';
 import { isObject } from '../src/base/json.ts';
 import { GatheringClient } from '../src/controllers/issuance.ts';
-import { createCsrPem, generatePrivateKey, parseCertificateBundle } from '../src/pki/index.ts';
+import { parseCertificateBundle } from '../src/pki/index.ts';
 import type { Store, TxnOp } from '../src/store/index.ts';
 import {
   countingSigner,
   hookedClient,
   type InProcessCluster,
   issuedCertificate,
+  kubeletClientCsr,
   putNodeBootstrapToken,
   startControllers,
   startInProcessCluster,
@@ -55,28 +56,11 @@ function recordWrites(store: Store): string[] {
 
 /** A kubelet's first client CSR, sent with the bootstrap token; returns its name. */
 async function bootstrapCsr(cluster: InProcessCluster, node: string): Promise<string> {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [], ip: [], email: [], uri: [] },
-  });
   const res = await cluster.api.server.app.inject({
     method: 'POST',
     url: '/apis/certificates.k8s.io/v1/certificatesigningrequests',
     headers: { authorization: `Bearer ${TOKEN}` },
-    payload: {
-      apiVersion: 'certificates.k8s.io/v1',
-      kind: 'CertificateSigningRequest',
-      metadata: { name: `node-csr-${node}` },
-      spec: {
-        request: Buffer.from(pem).toString('base64'),
-        signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-        usages: ['digital signature', 'client auth'],
-      },
-    },
+    payload: kubeletClientCsr(`node-csr-${node}`, node),
   });
   assert.equal(res.statusCode, 201, res.body);
   return `node-csr-${node}`;

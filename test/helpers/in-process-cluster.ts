@@ -304,3 +304,25 @@ export async function issuedCertificate(cluster: InProcessCluster, name: string)
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** A kubelet client CertificateSigningRequest named `name` for node `node`, with a fresh key, as a kubelet sends it. */
+export function kubeletClientCsr(name: string, node: string): JsonObject {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: [
+      { type: 'O', value: 'system:nodes' },
+      { type: 'CN', value: `system:node:${node}` },
+    ],
+    sans: { dns: [], ip: [], email: [], uri: [] },
+  });
+  return {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: {
+      request: Buffer.from(pem).toString('base64'),
+      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+      usages: ['digital signature', 'client auth'],
+    },
+  };
+}
