@@ -147,7 +147,10 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
  * named as the role, whose bearer token is its name, bound to a ClusterRole of exactly those rules;
  * and `admin` (token `admin`) in system:masters. For client-signer CSRs: node names are not needed.
  */
-export function startTestApiWithRoles(roles: Readonly<Record<string, PolicyRule[]>>): Promise<TestApi> {
+export function startTestApiWithRoles(
+  roles: Readonly<Record<string, PolicyRule[]>>,
+  overrides: Partial<ApiServerDeps> = {},
+): Promise<TestApi> {
   const policy: RbacPolicy = {
     clusterRoles: Object.entries(roles).map(([name, rules]) => ({ metadata: { name }, rules })),
     clusterRoleBindings: Object.keys(roles).map((name) => ({
@@ -169,5 +172,6 @@ export function startTestApiWithRoles(roles: Readonly<Record<string, PolicyRule[
     admission: new ControlPlaneAdmission(authorizer, () => {
       throw new InternalError('TEST', 'node names are not needed for the client signer');
     }),
+    ...overrides,
   });
 }

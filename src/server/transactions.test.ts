@@ -192,3 +192,30 @@ describe('transactions.tlsboot.io', () => {
     await unchanged(csr, before);
   });
 });
+
+describe('transactions.tlsboot.io under the per-requester create rate', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startTestApiWithRoles(roles, { limits: { createBurstPerUser: 2, createsPerSecondPerUser: 0.001 } });
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  test('each create of a transaction counts against the requester, and a refused one writes nothing', async () => {
+    const record = (name: string) => ({
+      verb: 'create',
+      apiVersion: 'tlsboot.io/v1alpha1',
+      resource: 'issuedcertificates',
+      object: { metadata: { name }, csrName: name, certificate: 'pem' },
+    });
+    const before = await api.store.revision();
+    const r = await api.request('issuer', 'POST', TRANSACTIONS, {
+      apiVersion: 'tlsboot.io/v1alpha1',
+      kind: 'Transaction',
+      spec: { writes: [record('r1'), record('r2'), record('r3')] },
+    });
+    assert.equal(r.statusCode, 429, r.body);
+    assert.equal(await api.store.revision(), before, 'nothing was written');
+  });
+});
