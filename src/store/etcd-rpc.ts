@@ -278,6 +278,13 @@ function nameOverride(endpoint: string): Record<string, string> {
   return isIP(hostOf(endpoint)) === 0 ? {} : { 'grpc.ssl_target_name_override': 'etcd' };
 }
 
+/** Whether a failed call may go to another member: see EtcdRpc.call. */
+function retriable(method: UnaryMethod, error: ServiceError): boolean {
+  if (error.code !== status.UNAVAILABLE) return false;
+  if (method === 'Range') return true;
+  return error.details.includes('No connection established') || error.details.includes('no leader');
+}
+
 /**
  * One gRPC channel per endpoint; calls go to the current one and move on to the next after a
  * failure that says the member is away, so a client given every member survives losing some.
@@ -316,16 +323,26 @@ export class EtcdRpc {
     }
   }
 
+  /**
+   * One unary call, moved on to the next member while the one tried was away in a way that says
+   * the request never reached etcd's log (as clientv3's retry policy): no connection to it, or
+   * no leader behind it. A read is retried after any UNAVAILABLE, since reading twice is harmless;
+   * a write that may have been sent is not, and fails for the caller to decide.
+   */
   call(method: UnaryMethod, request: Msg): Promise<Msg> {
+    return this.attempt(method, request, this.clients.length);
+  }
+
+  private attempt(method: UnaryMethod, request: Msg, attempts: number): Promise<Msg> {
     const { path, request: req, response: res } = UNARY[method];
     const { endpoint, client } = this.pick();
     const options: CallOptions = { deadline: Date.now() + this.timeoutMs };
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(path, req.encode, res.decode, request, new Metadata(), options, (error, value) => {
-        if (error) {
-          this.failed(client, error);
-          reject(new EtcdCallError(endpoint, method, error));
-        } else resolve(value ?? {});
+        if (!error) return resolve(value ?? {});
+        this.failed(client, error);
+        if (attempts > 1 && retriable(method, error)) resolve(this.attempt(method, request, attempts - 1));
+        else reject(new EtcdCallError(endpoint, method, error));
       });
     });
   }

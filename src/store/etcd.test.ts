@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type EtcdMember, type EtcdPki, etcdPki, startEtcd } from '../../test/helpers/etcd.ts';
-import { toolSkip } from '../../test/helpers/processes.ts';
+import { freePort, toolSkip } from '../../test/helpers/processes.ts';
 import { runStoreConformance } from './conformance.ts';
 import { openEtcdStore } from './etcd.ts';
 import { bytes, EtcdRpc, int, msgs } from './etcd-rpc.ts';
@@ -158,6 +158,32 @@ function registerTests(): void {
           assert.ok(Date.now() - started < 2000);
           await nowhere.close();
         }),
+    );
+
+    test('a member that is away is passed over at once: reads and writes go to the next endpoint, not fail', LIMIT, () =>
+      withMember(async (member) => {
+        const away = `127.0.0.1:${await freePort()}`;
+        const s = openEtcdStore({ endpoints: [away, member.endpoint], tls: thePki().tls, timeoutMs: 5000 });
+        try {
+          const started = Date.now();
+          assert.equal(await s.revision(), 0);
+          await s.create(csrKey('a'), { metadata: { name: 'a' } });
+          const s2 = openEtcdStore({ endpoints: [away, member.endpoint], tls: thePki().tls, timeoutMs: 5000 });
+          try {
+            // A write first, on a fresh client: its request never left, so it may go elsewhere.
+            await s2.create(csrKey('b'), { metadata: { name: 'b' } });
+          } finally {
+            await s2.close();
+          }
+          assert.deepEqual(
+            (await s.list(CSR)).items.map((o) => o.metadata.name),
+            ['a', 'b'],
+          );
+          assert.ok(Date.now() - started < 4000, 'no call waited for its deadline');
+        } finally {
+          await s.close();
+        }
+      }),
     );
 
     test('a watch survives the member stopping and starting again: no event lost, none repeated', LIMIT, () =>
