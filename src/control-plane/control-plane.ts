@@ -49,6 +49,7 @@ import { type LeaderElectionParams, startElectedControllers } from './elected-co
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
+import { storeReadiness } from './store-readiness.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
@@ -320,6 +321,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
     let manager: ControllerManager | undefined;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
+    const storeReady = storeReadiness(store, p.clock ?? REAL_CLOCK);
     const server: ApiServer = await createApiServer({
       store,
       registry,
@@ -349,7 +351,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       ...(p.connectionLimits === undefined ? {} : { connectionLimits: p.connectionLimits }),
       ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
       // With leader election the API serves whoever leads; without, it waits for its own controllers.
-      ready: () => !runControllers || p.leaderElection !== undefined || (manager?.hasSynced() ?? false),
+      // Either way a server whose store does not answer (etcd without quorum) is not ready.
+      ready: async () => (!runControllers || p.leaderElection !== undefined || (manager?.hasSynced() ?? false)) && (await storeReady()),
     });
     // Owned before it listens: a listen that fails must still close what the server started (its informers).
     cleanup.push(() => server.close());

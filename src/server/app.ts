@@ -86,8 +86,8 @@ export interface ApiServerDeps {
   readonly limits?: Partial<RequesterLimitsConfig>;
   /** Users the per-requester create rate does not apply to: this server's own components (limits.ts). */
   readonly exemptFromCreateRate?: readonly string[];
-  /** Reports readiness (controllers synced, store open). */
-  readonly ready: () => boolean;
+  /** Reports readiness (controllers synced, store answering); may take a store round trip. */
+  readonly ready: () => boolean | Promise<boolean>;
   /** Runs watch timeouts and bookmarks; the real clock when absent. */
   readonly clock?: Clock;
   /** kube-apiserver's `--min-request-timeout` for watches without `timeoutSeconds` (watch.ts); 1800 s when absent. */

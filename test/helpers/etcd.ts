@@ -74,21 +74,44 @@ function healthy(endpoint: string, tls: EtcdTls): Promise<boolean> {
 
 /** A one-member cluster of its own, started and healthy. */
 export async function startEtcd(pki: EtcdPki): Promise<EtcdMember> {
+  const [member] = await startEtcdCluster(pki, 1);
+  if (!member) throw new Error('no etcd member started');
+  return member;
+}
+
+/**
+ * A cluster of `size` members on loopback ports, started together (a member of several becomes
+ * healthy only once a quorum is up), each stoppable, killable and startable on its own.
+ */
+export async function startEtcdCluster(pki: EtcdPki, size: number): Promise<EtcdMember[]> {
+  const ports = [];
+  for (let i = 0; i < size; i++) ports.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const initialCluster = ports.map((p) => `${p.name}=https://127.0.0.1:${p.peer}`).join(',');
+  const members = ports.map((p) => etcdMember(pki, p.name, p.client, p.peer, initialCluster));
+  try {
+    await Promise.all(members.map((m) => m.start()));
+  } catch (error) {
+    await Promise.all(members.map((m) => m.remove()));
+    throw error;
+  }
+  return members;
+}
+
+/** One member of the cluster `initialCluster` names, not started yet. */
+function etcdMember(pki: EtcdPki, name: string, clientPort: number, peerPort: number, initialCluster: string): EtcdMember {
   const data = tempDir('tlsboot-etcd-member');
-  const clientPort = await freePort();
-  const peerPort = await freePort();
   const endpoint = `127.0.0.1:${clientPort}`;
   const peer = `https://127.0.0.1:${peerPort}`;
   const etcdPkiDir = join(pki.dir, 'pki', 'etcd');
   mkdirSync(join(data.path, 'data'), { mode: 0o700 });
   const args = [
-    '--name=m0',
+    `--name=${name}`,
     `--data-dir=${join(data.path, 'data')}`,
     `--listen-client-urls=https://${endpoint}`,
     `--advertise-client-urls=https://${endpoint}`,
     `--listen-peer-urls=${peer}`,
     `--initial-advertise-peer-urls=${peer}`,
-    `--initial-cluster=m0=${peer}`,
+    `--initial-cluster=${initialCluster}`,
     `--cert-file=${join(etcdPkiDir, 'server.crt')}`,
     `--key-file=${join(etcdPkiDir, 'server.key')}`,
     `--trusted-ca-file=${join(etcdPkiDir, 'ca.crt')}`,
@@ -149,6 +172,5 @@ export async function startEtcd(pki: EtcdPki): Promise<EtcdMember> {
       data.remove();
     },
   };
-  await member.start();
   return member;
 }

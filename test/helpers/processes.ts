@@ -85,10 +85,15 @@ export interface RunningServer {
   stop(): Promise<number | null>;
 }
 
-/** Starts `tlsboot server --dir DIR` on a free port and resolves once it logged readiness. */
-export async function startServer(dir: string, extraArgs: readonly string[] = [], fixedPort?: number): Promise<RunningServer> {
+/** Starts `tlsboot server --dir DIR` on a free port (of 127.0.0.1, or `host`) and resolves once it logged readiness. */
+export async function startServer(
+  dir: string,
+  extraArgs: readonly string[] = [],
+  fixedPort?: number,
+  host = '127.0.0.1',
+): Promise<RunningServer> {
   const port = fixedPort ?? (await freePort());
-  const child = spawn(process.execPath, [MAIN, 'server', '--dir', dir, '--listen', `127.0.0.1:${port}`, ...extraArgs], {
+  const child = spawn(process.execPath, [MAIN, 'server', '--dir', dir, '--listen', `${host}:${port}`, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -109,7 +114,7 @@ export async function startServer(dir: string, extraArgs: readonly string[] = []
     });
   });
   return {
-    url: `https://127.0.0.1:${port}`,
+    url: `https://${host}:${port}`,
     port,
     dir,
     caPin,

@@ -7,7 +7,7 @@
 import type { JsonObject } from '../../base/json.ts';
 import { METHODS, type Plugin } from './shared.ts';
 
-export function healthPlugin(o: { readonly ready: () => boolean; readonly version: JsonObject }): Plugin {
+export function healthPlugin(o: { readonly ready: () => boolean | Promise<boolean>; readonly version: JsonObject }): Plugin {
   return async (app) => {
     for (const url of ['/healthz', '/livez'])
       app.route({ method: METHODS, url, handler: async (_req, reply) => reply.type('text/plain').send('ok') });
@@ -15,7 +15,7 @@ export function healthPlugin(o: { readonly ready: () => boolean; readonly versio
       method: METHODS,
       url: '/readyz',
       handler: async (_req, reply) =>
-        o.ready() ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready'),
+        (await o.ready()) ? reply.type('text/plain').send('ok') : reply.code(503).type('text/plain').send('not ready'),
     });
     app.route({ method: METHODS, url: '/version', handler: async (_req, reply) => reply.send(o.version) });
   };
