@@ -10,7 +10,11 @@ import type { Store } from '../store/index.ts';
 /** How long a probe may take before the store counts as away. */
 export const STORE_READINESS_TIMEOUT_MS = 2000;
 
-export function storeReadiness(store: Store, clock: Clock, timeoutMs = STORE_READINESS_TIMEOUT_MS): () => Promise<boolean> {
+export function storeReadiness(
+  store: Pick<Store, 'revision'>,
+  clock: Clock,
+  timeoutMs = STORE_READINESS_TIMEOUT_MS,
+): () => Promise<boolean> {
   let inFlight: Promise<boolean> | undefined;
   const probe = (): Promise<boolean> =>
     new Promise((resolve) => {
