@@ -17,11 +17,12 @@ import { createInterface } from 'node:readline';
 import { signerPolicyProblem, x509Usages } from '../src/api/index.ts';
 import { createCsr, generatePrivateKey, issueCertificate, parseCsr } from '../src/pki/index.ts';
 import { selfSignedCa } from '../test/helpers/pki.ts';
+import { hasTool } from '../test/helpers/processes.ts';
 import { type ListMeasure, listRow } from './list.ts';
 import type { Window } from './load.ts';
 import { peer } from './peer.ts';
 import { freePort, initCluster, MAIN, memMb, root, stop, stopAll, tempDir } from './proc.ts';
-import { joinStorm } from './storm.ts';
+import { haServers, joinStorm, type StormResult } from './storm.ts';
 import { IDLE_WATCHES, watchersRow } from './watchers.ts';
 
 const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
@@ -210,21 +211,34 @@ try {
       ];
     },
   );
-  for (const nodes of STORM_NODES) {
-    await row(
-      '4',
-      `join storm ${nodes}`,
-      () => joinStorm(nodes, 200, 120_000 + nodes * 100),
-      (s): Row[] => [
-        [
-          '4 join storm',
-          `${nodes} nodes, 200 in flight, watch per CSR, ${s.tokens} token(s)`,
-          `${f1(s.totalMs / 1000)} s; latency p50 ${f2(s.p50 / 1000)} s, p99 ${f2(s.p99 / 1000)} s, max ${f2(s.max / 1000)} s; ` +
-            `server peak RSS ${f0(s.peakRssMb)} MB; CPU/node server ${f1(s.serverCpuMsPerNode)} ms, bench ${f1(s.clientCpuMsPerNode)} ms; 429s ${s.rateLimited}`,
-        ],
+  const stormShow =
+    (nodes: number, what: string) =>
+    (s: StormResult): Row[] => [
+      [
+        '4 join storm',
+        `${nodes} nodes, 200 in flight, watch per CSR, ${s.tokens} token(s)${what}`,
+        `${f1(s.totalMs / 1000)} s; latency p50 ${f2(s.p50 / 1000)} s, p99 ${f2(s.p99 / 1000)} s, max ${f2(s.max / 1000)} s; ` +
+          `server peak RSS ${f0(s.peakRssMb)} MB; CPU/node server ${f1(s.serverCpuMsPerNode)} ms, bench ${f1(s.clientCpuMsPerNode)} ms; 429s ${s.rateLimited}, 503s ${s.unavailable}`,
       ],
-    );
+    ];
+  const stormOnSqlite = new Map<number, StormResult>();
+  for (const nodes of STORM_NODES) {
+    const r = await row('4', `join storm ${nodes}`, () => joinStorm(nodes, 200, 120_000 + nodes * 100), stormShow(nodes, ''));
+    if (r) stormOnSqlite.set(nodes, r);
   }
+  // The same storm on the HA set-up of the tests: 2 servers on 3 etcd members, through haproxy.
+  const haNodes = Number(process.env.BENCH_STORM_HA_NODES ?? 2000);
+  if (hasTool('etcd') && hasTool('haproxy')) {
+    const ha = await row(
+      '4',
+      `join storm HA ${haNodes}`,
+      () => joinStorm(haNodes, 200, 120_000 + haNodes * 100, haServers),
+      // Server CPU is both servers' summed, peak RSS the larger one's; etcd's and haproxy's are not counted.
+      stormShow(haNodes, ', HA: 2 servers, 3 etcd, haproxy'),
+    );
+    const sqlite = stormOnSqlite.get(haNodes);
+    if (ha && sqlite) rows.push(['4 join storm', `HA / SQLite time for ${haNodes} nodes`, `${f2(ha.totalMs / sqlite.totalMs)}x`]);
+  } else rows.push(['4 join storm', 'HA', 'skipped: etcd or haproxy is not installed']);
   await row(
     '5',
     'idle footprint',
