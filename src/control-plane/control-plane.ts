@@ -6,6 +6,7 @@
  */
 import { type KeyObject, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
@@ -13,14 +14,14 @@ import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { equalJson, isObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../controllers/manifests.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
-import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
+import { controlPlaneNodeName, ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
@@ -47,12 +48,15 @@ import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
 import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
+import { startReservedPublisher } from './reserved-publisher.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
 export const COMPACTION_INTERVAL_MS = 5 * 60_000;
+/** How often a server looks whether its certificates' names changed, to publish them to the others. */
+export const RESERVED_RECHECK_MS = 10_000;
 
 export interface ControlPlaneParams {
   readonly dir: string;
@@ -203,6 +207,34 @@ async function createIfAbsent(store: Store, resource: string, obj: Record<string
   }
 }
 
+/**
+ * Creates `obj`, or brings the stored one's content (all but metadata) to it; several servers
+ * starting at once may race, and a lost compare-and-swap is read again.
+ */
+async function ensureCurrent(store: Store, resource: string, obj: Record<string, unknown>, now: Date): Promise<void> {
+  const meta = obj.metadata as { name: string; namespace?: string };
+  const key = { resource, namespace: meta.namespace ?? '', name: meta.name };
+  const { metadata: _wanted, ...content } = obj;
+  for (let attempt = 0; ; attempt++) {
+    let current: StoredObject;
+    try {
+      current = await store.get(key);
+    } catch (error) {
+      if (!(isTlsbootError(error) && error.code === 'NOT_FOUND')) throw error;
+      await createIfAbsent(store, resource, obj, now);
+      continue;
+    }
+    const { metadata, ...stored } = current;
+    if (equalJson(stored, content)) return;
+    try {
+      await store.update(key, { ...content, metadata } as StoredObject, { expectedResourceVersion: metadata.resourceVersion ?? '' });
+      return;
+    } catch (error) {
+      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
+    }
+  }
+}
+
 /** kube-public/cluster-info's kubeconfig as kubeadm writes it: one cluster named "", nothing else. */
 export function clusterInfoKubeconfig(server: string, caPem: string): string {
   return [
@@ -222,6 +254,17 @@ export function clusterInfoKubeconfig(server: string, caPem: string): string {
 }
 
 async function ensureClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
+  // Servers starting together on one etcd race here: one that loses reads again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeClusterInfo(store, server, caPem, now);
+    } catch (error) {
+      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function writeClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
   const kubeconfig = clusterInfoKubeconfig(server, caPem);
   const key = { resource: CONFIGMAP_RESOURCE, namespace: 'kube-public', name: 'cluster-info' };
   try {
@@ -290,23 +333,34 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     for (const obj of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) await createIfAbsent(store, storeKey('clusterrolebindings'), obj, now);
     for (const obj of BOOTSTRAP_ROLES) await createIfAbsent(store, storeKey('roles'), obj, now);
     for (const obj of BOOTSTRAP_ROLE_BINDINGS) await createIfAbsent(store, storeKey('rolebindings'), obj, now);
+    // The in-process controllers' own RBAC is this version's, also on a store an older server seeded.
     const controllersIdentity = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
     for (const obj of controllersIdentity.clusterScoped)
-      await createIfAbsent(store, storeKey(obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'), obj, now);
+      await ensureCurrent(store, storeKey(obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'), obj, now);
     for (const obj of controllersIdentity.namespaced)
-      await createIfAbsent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
+      await ensureCurrent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
     await ensureClusterInfo(store, advertised, caPem, now);
+    const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
+    const publisher = await startReservedPublisher({
+      store,
+      server: controlPlaneNodeName(p.dir) ?? hostname(),
+      sources: () => reserved.describe(),
+      now: p.now,
+      clock: p.clock ?? REAL_CLOCK,
+      intervalMs: RESERVED_RECHECK_MS,
+      onError: (e) => p.logger.error({ error: String(e) }, 'publishing the reserved identities failed; retrying'),
+    });
+    cleanup.push(async () => publisher.close());
 
     const rbac = await startRbacInformers(store, (e) => p.logger.warn({ error: String(e) }, 'rbac informer'));
     cleanup.push(() => rbac.close());
     const authorizer = new NodeRestrictingAuthorizer(new RbacAuthorizer(rbac));
-    const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
     p.logger.info(
       { reserved: reserved.describe().map((r) => ({ source: r.source, names: [...r.dns, ...r.ip] })) },
       'reserved identities: never certified to a node',
     );
     const identity = new IdentityCaches({
-      source: (r) => storeListWatch(store, storeKeyOf(r)),
+      source: (r, namespace) => storeListWatch(store, storeKeyOf(r), namespace),
       reserved: () => reserved.current(),
       staticNodes: Object.keys(p.servingPolicy?.nodes ?? {}),
       dnsSuffixes: p.servingPolicy?.dnsSuffixes ?? [],

@@ -110,7 +110,7 @@ export class ControllerManager {
     const clock = this.o.clock ?? REAL_CLOCK;
     const informerClock = { clock };
     const identity = new IdentityCaches({
-      source: (r) => client.listWatch(r),
+      source: (r, namespace) => client.listWatch(r, namespace),
       clock,
       reserved: this.o.reserved,
       staticNodes: Object.keys(this.o.servingPolicy?.nodes ?? {}),
