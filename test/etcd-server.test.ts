@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CSRS, storeKeyOf } from '../src/api/cluster-client.ts';
 import { csrCertificatePem } from '../src/api/index.ts';
+import { isObject } from '../src/base/json.ts';
 import { openEtcdStore } from '../src/store/etcd.ts';
 import { type EtcdMember, etcdPkiIn, startEtcd } from './helpers/etcd.ts';
 import { adminAndToken, freePort, joinNode, type RunningServer, startServer, tempDir, tlsboot, toolSkip } from './helpers/processes.ts';
@@ -95,6 +96,9 @@ describe('tlsboot server on etcd', { skip }, () => {
       const published = await admin.request('/api/v1/namespaces/kube-system/configmaps/tlsboot-reserved-identities');
       const entries = published.data !== null && typeof published.data === 'object' ? Object.keys(published.data) : [];
       assert.ok(entries.includes('cp-2'), `the second server published its entry: ${entries.join(', ')}`);
+      // On etcd the controllers run under leader election by default.
+      const lease = await admin.request('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/tlsboot-controllers');
+      assert.ok(isObject(lease.spec) && typeof lease.spec.holderIdentity === 'string' && lease.spec.holderIdentity !== '');
       // Only the first server runs controllers: the name reserved by the second must still be refused.
       const refused = await joinNode(server, token, 'cp2-lb.example', join(dir.path, 'cp2-lb'), ['--tls-bootstrap-timeout', '20s']);
       assert.notEqual(refused.code, 0, 'a node named after the second server must not get a certificate');
