@@ -46,7 +46,7 @@ import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
-import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
+import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
@@ -373,6 +373,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
     let manager: ControllerManager | undefined;
+    let elected: ElectedControllers | undefined;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
     const server: ApiServer = await createApiServer({
       store,
@@ -384,7 +385,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
-        ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],
+        ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local', () => elected)],
       ]),
       now: p.now,
       uid: () => randomUUID(),
@@ -437,8 +438,9 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       };
       sessions?.onOpen(() => current?.signAgain());
       if (p.leaderElection !== undefined) {
-        const elected = startElectedControllers(client, p.leaderElection, newManager, p.logger);
-        cleanup.push(() => elected.close());
+        const started = startElectedControllers(client, p.leaderElection, newManager, p.logger);
+        elected = started;
+        cleanup.push(() => started.close());
       } else {
         const started = newManager();
         manager = started;
