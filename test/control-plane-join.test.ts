@@ -162,8 +162,11 @@ describe('join --control-plane on etcd', { skip }, () => {
 
     server1 = await startServer(dir1, ['--store', store, '--leader-elect'], port1);
 
-    // A wrong key: a clear error, and nothing written.
-    const wrongKey = 'a'.repeat(64);
+    // Uploaded again through server 1's API (tlsboot certs upload): a new key; the one init printed no longer opens it.
+    const reupload = await tlsbootAsync(['certs', 'upload', '--dir', dir1]);
+    assert.equal(reupload.code, 0, reupload.stderr);
+    const newKey = /Using certificate key:\n([0-9a-f]{64})\n/.exec(reupload.stdout)?.[1];
+    assert.ok(newKey && newKey !== key, reupload.stdout);
     const refused = await tlsbootAsync([
       'join',
       `${ENDPOINT_HOST}:${lbPort}`,
@@ -173,7 +176,7 @@ describe('join --control-plane on etcd', { skip }, () => {
       pin,
       '--control-plane',
       '--certificate-key',
-      wrongKey,
+      key,
       '--store',
       store,
       '--apiserver-advertise-address',
@@ -187,7 +190,7 @@ describe('join --control-plane on etcd', { skip }, () => {
     ]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /does not decrypt with the --certificate-key given/);
-    assert.ok(!refused.stderr.includes(wrongKey) && !refused.stdout.includes(wrongKey), 'the key is never echoed');
+    assert.ok(!refused.stderr.includes(key) && !refused.stdout.includes(key), 'the key is never echoed');
     assert.equal(existsSync(dir2), false, 'nothing was written');
 
     server2 = await startCommand([
@@ -199,7 +202,7 @@ describe('join --control-plane on etcd', { skip }, () => {
       pin,
       '--control-plane',
       '--certificate-key',
-      key,
+      newKey,
       '--store',
       store,
       '--apiserver-advertise-address',
