@@ -140,6 +140,8 @@ async function uploadAtInit(env: CliEnv, flags: InitFlags, options: InitOptions,
   }
   const endpoint = new URL(clusterServerUrl(options)).host;
   const storeFlag = flags.store === undefined ? '' : ` --store ${flags.store}`;
+  // Control-plane nodes share one store: a SQLite file is one machine's, so say so instead of printing a command that cannot work.
+  const sharedStore = flags.store?.startsWith('etcd://') === true;
   env.stdout.write(
     [
       '',
@@ -147,6 +149,9 @@ async function uploadAtInit(env: CliEnv, flags: InitFlags, options: InitOptions,
       `[upload-certs] Using certificate key:`,
       certificateKey,
       '',
+      ...(sharedStore
+        ? []
+        : ['Control-plane nodes share the store: run this cluster on etcd (--store etcd://...) for the command below to work.', '']),
       'You can now join any number of control-plane nodes by running the following command on each:',
       '',
       `  tlsboot join ${endpoint} --token ${token} \\`,
