@@ -117,6 +117,16 @@ describe('kubeadm-certs', () => {
     assert.throws(() => openCertsSecret({ ...secret, data: withoutCaKey }, key), code('CA_KEY_NOT_HERE'));
   });
 
+  test('without pki/ca.key (a sealed or remote CA) nothing is uploaded: the CA key is not here', () => {
+    const sealedDir = join(root, 'sealed');
+    runInit(sealedDir, options('sealed', '10.0.0.5'), env);
+    rmSync(join(sealedDir, 'pki', 'ca.key'));
+    assert.throws(
+      () => readSharedFiles(sealedDir),
+      (error: unknown) => isTlsbootError(error) && error.reason === 'CA_KEY_NOT_HERE' && /the CA key is not here/.test(error.message),
+    );
+  });
+
   test('a joining node gets the shared files and its own certificates, or, on any failure, no directory at all', () => {
     const files = openCertsSecret(certsSecret(readSharedFiles(dir1), key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
     const caPem = readFileSync(join(dir1, 'pki', 'ca.crt'), 'utf8');

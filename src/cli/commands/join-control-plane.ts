@@ -27,6 +27,7 @@ import {
 import { KUBEADM_CERTS_SECRET, openCertsSecret } from '../../kubeadm/upload-certs.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { defaultLeaderElection } from './controllers.ts';
 
 export interface ControlPlaneJoinParams {
   readonly endpoint: string;
@@ -115,7 +116,7 @@ export async function joinControlPlane(p: ControlPlaneJoinParams, env: CliEnv): 
     port: p.bindPort,
     ...(p.store === undefined ? {} : { storeUrl: p.store }),
     etcd: p.etcd,
-    leaderElection: { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
+    leaderElection: defaultLeaderElection(),
     logger,
     now: env.now,
     clock: env.clock,
