@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { InvalidError } from '../base/errors.ts';
-import { writeFilesAtomically } from '../base/fs.ts';
+import { syncDir, writeFilesAtomically } from '../base/fs.ts';
 import { parseCertificatePem } from '../pki/index.ts';
 import type { IssueEnv } from './control-plane-certs.ts';
 import { type InitReport, runInit } from './init.ts';
@@ -70,6 +70,7 @@ export function writeJoinedControlPlane(
     const report = runInit(staging, options, env);
     if (existsEmpty) rmdirSync(target);
     renameSync(staging, target);
+    syncDir(dirname(target));
     const moved = (text: string) => text.split(staging).join(target);
     return { ...report, lines: report.lines.map(moved), written: report.written.map(moved) };
   } catch (error) {
