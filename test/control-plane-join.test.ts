@@ -250,3 +250,55 @@ describe('join --control-plane on etcd', { skip }, () => {
     assert.match(worker.stdout, /joined the cluster as system:node:worker-1/);
   });
 });
+
+describe('control-plane join flags', () => {
+  const dir = tempDir('cp-join-flags');
+  after(() => dir.remove());
+  const pin = `sha256:${'0'.repeat(64)}`;
+
+  test('a malformed certificate key is refused before anything is fetched or written, naming the flag and not the key', () => {
+    const target = join(dir.path, 'never');
+    const bad = `${'ab'.repeat(31)}zz`;
+    const join1 = tlsboot([
+      'join',
+      '127.0.0.1:1',
+      '--token',
+      'abcdef.0123456789abcdef',
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--control-plane',
+      '--certificate-key',
+      bad,
+      '--dir',
+      target,
+    ]);
+    assert.notEqual(join1.code, 0);
+    assert.match(join1.stderr, /--certificate-key must be 32 bytes as 64 hex characters/);
+    assert.ok(!join1.stderr.includes(bad) && !join1.stdout.includes('[discovery]'));
+    const init = tlsboot(['init', '--dir', target, '--upload-certs', '--certificate-key', bad]);
+    assert.notEqual(init.code, 0);
+    assert.match(init.stderr, /--certificate-key must be 32 bytes/);
+    assert.equal(existsSync(target), false, 'init wrote no PKI');
+  });
+
+  test('control-plane flags without --control-plane or --upload-certs are refused; certificate-key prints a new key', () => {
+    const worker = tlsboot([
+      'join',
+      '127.0.0.1:1',
+      '--token',
+      'abcdef.0123456789abcdef',
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--store',
+      'etcd://127.0.0.1:2379',
+    ]);
+    assert.notEqual(worker.code, 0);
+    assert.match(worker.stderr, /--store only makes sense with --control-plane/);
+    const init = tlsboot(['init', '--dir', join(dir.path, 'x'), '--certificate-key', 'a'.repeat(64)]);
+    assert.notEqual(init.code, 0);
+    assert.match(init.stderr, /--certificate-key only makes sense with --upload-certs/);
+    const key = tlsboot(['certs', 'certificate-key']);
+    assert.equal(key.code, 0);
+    assert.match(key.stdout, /^[0-9a-f]{64}\n$/);
+  });
+});
