@@ -6,7 +6,7 @@
  * what lands is what the API would have written.
  */
 import { randomUUID } from 'node:crypto';
-import { isTlsbootError } from '../base/errors.ts';
+import { ConflictError, isTlsbootError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import { Registry, storeResourceOf } from '../server/registry.ts';
@@ -42,7 +42,8 @@ export async function createIfAbsent(store: Store, resource: string, obj: JsonOb
 export async function createOrReplace(store: Store, resource: string, obj: JsonObject, now: Date): Promise<StoredObject> {
   const { object, namespace, name } = withServerMeta(obj, now);
   const key = { resource, namespace, name };
-  for (;;) {
+  // Each round loses only to another writer of the same name; a few rounds settle any honest race.
+  for (let attempt = 0; attempt < 5; attempt++) {
     try {
       return await store.create(key, object);
     } catch (error) {
@@ -55,4 +56,5 @@ export async function createOrReplace(store: Store, resource: string, obj: JsonO
       if (!(isTlsbootError(error) && (error.code === 'NOT_FOUND' || error.code === 'CONFLICT'))) throw error;
     }
   }
+  throw new ConflictError('STORE_REPLACE', `${namespace}/${name} kept changing while it was being replaced; try again`);
 }

@@ -106,8 +106,12 @@ export async function joinControlPlane(p: ControlPlaneJoinParams, env: CliEnv): 
   };
   const report = writeJoinedControlPlane(p.dir, files, cluster.caPem, options, { now: env.now(), randomBytes: env.randomBytes });
   log(report.lines.join('\n'));
+  const listen = `${p.advertiseAddress.includes(':') ? `[${p.advertiseAddress}]` : p.advertiseAddress}:${p.bindPort}`;
   log(
     `[control-plane-join] wrote ${p.dir} (${report.written.length + files.size} files); starting the API server and the elected controllers`,
+  );
+  log(
+    `[control-plane-join] to start this node again later: tlsboot server --dir ${p.dir}${p.store === undefined ? '' : ` --store ${p.store}`} --leader-elect --listen ${listen}`,
   );
   const logger = createLogger(env, p.logLevel);
   const plane = await startControlPlane({
@@ -124,12 +128,12 @@ export async function joinControlPlane(p: ControlPlaneJoinParams, env: CliEnv): 
   });
   logger.info(
     {
-      address: `https://${p.advertiseAddress.includes(':') ? `[${p.advertiseAddress}]` : p.advertiseAddress}:${p.bindPort}`,
+      address: `https://${listen}`,
       caPin: plane.caPin,
     },
     'tlsboot server ready',
   );
-  log(`This node has joined the cluster as a control-plane node and serves on ${p.advertiseAddress}:${p.bindPort}.`);
+  log(`This node has joined the cluster as a control-plane node and serves on ${listen}.`);
   await waitForShutdown(env);
   logger.info({}, 'shutting down');
   await plane.close();
