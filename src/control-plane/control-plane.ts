@@ -14,8 +14,7 @@ import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
-import { equalJson, isObject } from '../base/json.ts';
-import { formatRfc3339 } from '../base/rfc3339.ts';
+import { isObject } from '../base/json.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
@@ -37,7 +36,7 @@ import {
 import type { ConnectionLimits } from '../server/connections.ts';
 import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
-import { Registry, storeResourceOf } from '../server/registry.ts';
+import { Registry } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
@@ -45,12 +44,13 @@ import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
-import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
+import { type Store, storeListWatch } from '../store/index.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
+import { createIfAbsent, ensureCurrent, storeKeyFor } from './stored-objects.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
@@ -194,47 +194,6 @@ function required(path: string, what: string): string {
   return data.toString('utf8');
 }
 
-async function createIfAbsent(store: Store, resource: string, obj: Record<string, unknown>, now: Date): Promise<void> {
-  const meta = obj.metadata as { name: string; namespace?: string };
-  const object = {
-    ...obj,
-    metadata: { ...meta, uid: randomUUID(), creationTimestamp: formatRfc3339(now) },
-  } as StoredObject;
-  try {
-    await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, object);
-  } catch (error) {
-    if (!(isTlsbootError(error) && error.code === 'ALREADY_EXISTS')) throw error;
-  }
-}
-
-/**
- * Creates `obj`, or brings the stored one's content (all but metadata) to it; several servers
- * starting at once may race, and a lost compare-and-swap is read again.
- */
-async function ensureCurrent(store: Store, resource: string, obj: Record<string, unknown>, now: Date): Promise<void> {
-  const meta = obj.metadata as { name: string; namespace?: string };
-  const key = { resource, namespace: meta.namespace ?? '', name: meta.name };
-  const { metadata: _wanted, ...content } = obj;
-  for (let attempt = 0; ; attempt++) {
-    let current: StoredObject;
-    try {
-      current = await store.get(key);
-    } catch (error) {
-      if (!(isTlsbootError(error) && error.code === 'NOT_FOUND')) throw error;
-      await createIfAbsent(store, resource, obj, now);
-      continue;
-    }
-    const { metadata, ...stored } = current;
-    if (equalJson(stored, content)) return;
-    try {
-      await store.update(key, { ...content, metadata } as StoredObject, { expectedResourceVersion: metadata.resourceVersion ?? '' });
-      return;
-    } catch (error) {
-      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
-    }
-  }
-}
-
 /** kube-public/cluster-info's kubeconfig as kubeadm writes it: one cluster named "", nothing else. */
 export function clusterInfoKubeconfig(server: string, caPem: string): string {
   return [
@@ -324,11 +283,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     cleanup.push(() => store.close());
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);
-    const storeKey = (resource: string) => {
-      const def = registry.all.find((d) => d.resource === resource);
-      if (!def) throw new Error(`no resource ${resource}`);
-      return storeResourceOf(def);
-    };
+    const storeKey = storeKeyFor;
     for (const obj of BOOTSTRAP_CLUSTER_ROLES) await createIfAbsent(store, storeKey('clusterroles'), obj, now);
     for (const obj of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) await createIfAbsent(store, storeKey('clusterrolebindings'), obj, now);
     for (const obj of BOOTSTRAP_ROLES) await createIfAbsent(store, storeKey('roles'), obj, now);

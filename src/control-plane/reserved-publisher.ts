@@ -4,15 +4,14 @@
  * changes, so that the leading controllers, on whichever server, refuse them to nodes. It writes
  * to the store directly, as the seeding of cluster-info does, and only its own entry.
  */
-import { randomUUID } from 'node:crypto';
 import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import type { ReservedSource } from '../api/index.ts';
 import { PUBLISHED_RESERVED_NAME, PUBLISHED_RESERVED_NAMESPACE, publishedEntryKey, publishedEntryText } from '../api/published-reserved.ts';
 import { type Clock, every } from '../base/clock.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { formatRfc3339 } from '../base/rfc3339.ts';
-import type { Store, StoredObject } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
+import { createIfAbsent } from './stored-objects.ts';
 
 const KEY = { resource: storeKeyOf(CONFIGMAPS), namespace: PUBLISHED_RESERVED_NAMESPACE, name: PUBLISHED_RESERVED_NAME };
 /** Compare-and-swap rounds lost to other servers before giving up until the next check. */
@@ -36,18 +35,13 @@ export async function publishReserved(store: Store, server: string, sources: rea
     } catch (error) {
       const code = isTlsbootError(error) ? error.code : undefined;
       if (code === 'NOT_FOUND') {
-        const object = {
-          apiVersion: 'v1',
-          kind: 'ConfigMap',
-          metadata: { name: KEY.name, namespace: KEY.namespace, uid: randomUUID(), creationTimestamp: formatRfc3339(now) },
-          data: { [entry]: text },
-        } as StoredObject;
-        try {
-          await store.create(KEY, object);
-          return;
-        } catch (createError) {
-          if (!(isTlsbootError(createError) && createError.code === 'ALREADY_EXISTS')) throw createError;
-        }
+        // Created empty, then written by the next round like an existing one.
+        await createIfAbsent(
+          store,
+          KEY.resource,
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: KEY.name, namespace: KEY.namespace }, data: {} },
+          now,
+        );
       } else if (code !== 'CONFLICT') throw error;
       if (attempt >= MAX_ATTEMPTS) throw error;
     }
