@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CSRS } from '../src/api/cluster-client.ts';
 import { csrConditions, reservedIdentities } from '../src/api/index.ts';
+import { publishReserved } from '../src/control-plane/reserved-publisher.ts';
 import { ControllerManager } from '../src/controllers/manager.ts';
 import { type InProcessCluster, startInProcessCluster } from './helpers/in-process-cluster.ts';
 import { until } from './helpers/processes.ts';
@@ -101,5 +102,26 @@ describe('Node evidence another Node contests', () => {
     await cluster.registerNode('thief2', [], [{ type: 'Hostname', address: 'old-node' }]);
     const name = await cluster.servingCsr('thief2', { dns: ['old-node'], ip: [] });
     assert.ok(!(await decided(name)).some((c) => c.startsWith('Approved/')));
+  });
+});
+
+// Issue 15: with several control-plane servers, the one whose controllers lead must refuse the
+// names and addresses the others published, not only its own.
+describe('names another control-plane server published', () => {
+  test("a serving certificate for an address another server's certificate presents is denied, naming that server", async () => {
+    await registerNode('w9', [
+      { type: 'Hostname', address: 'w9' },
+      { type: 'InternalIP', address: '10.7.7.7' },
+    ]);
+    await publishReserved(
+      cluster.store,
+      'cp-3',
+      [{ source: 'API server certificate (pki/apiserver.crt)', dns: [], ip: ['10.7.7.7'] }],
+      now(),
+    );
+    const name = await servingCsr('w9', { dns: ['w9'], ip: ['10.7.7.7'] });
+    assert.deepEqual(await settled(name, 'Approved', 'Denied', 'AutoApprovalWithheld'), ['Denied/ReservedIdentity']);
+    const denied = csrConditions((await cluster.client.get(CSRS, '', name)) ?? {}).find((c) => c.type === 'Denied');
+    assert.match(denied?.message ?? '', /10\.7\.7\.7.*of server cp-3/);
   });
 });

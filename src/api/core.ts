@@ -109,6 +109,18 @@ export function parseBootstrapToken(text: string, field = 'token'): BootstrapTok
   return token;
 }
 
+/** Unbiased characters from the 36-letter alphabet: bytes at or above 252 are redrawn. */
+export function generateToken(randomBytes: (n: number) => Uint8Array): string {
+  const chars: string[] = [];
+  while (chars.length < 22) {
+    for (const b of randomBytes(32)) {
+      if (b >= 252 || chars.length >= 22) continue;
+      chars.push(TOKEN_ALPHABET[b % 36] as string);
+    }
+  }
+  return `${chars.slice(0, 6).join('')}.${chars.slice(6).join('')}`;
+}
+
 export function bootstrapTokenSecretName(id: string): string {
   return `${BOOTSTRAP_TOKEN_PREFIX}${id}`;
 }

@@ -31,6 +31,7 @@ export {
   bootstrapTokenUser,
   checkBootstrapTokenSecret,
   EXTRA_GROUP_PATTERN,
+  generateToken,
   matchBootstrapToken,
   parseBootstrapToken,
   prepareConfigMap,

@@ -6,7 +6,7 @@
  */
 
 import { InvalidError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, isStringArray } from '../base/json.ts';
 
 export interface UserInfo {
   readonly name: string;
@@ -41,7 +41,7 @@ export interface BindingLike {
 }
 
 function strings(v: unknown): readonly string[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+  return isStringArray(v) ? v : undefined;
 }
 
 function objectMeta(v: unknown): { name: string; namespace?: string } | undefined {
@@ -219,7 +219,7 @@ export function rulesFor(user: UserInfo, namespace: string, policy: RbacPolicy):
 
 function stringList(v: unknown, field: string): void {
   if (v === undefined || v === null) return;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+  if (!isStringArray(v)) {
     throw new InvalidError('FIELD_INVALID', `${field}: must be a list of strings`, { field });
   }
 }

@@ -10,7 +10,7 @@
  * them, which suffices without a policy; a policy's rules then apply as well. Pure.
  */
 import { InvalidError } from '../base/errors.ts';
-import { isObject } from '../base/json.ts';
+import { isObject, isStringArray } from '../base/json.ts';
 import { type CertificateRequest, canonicalIp, commonName, comparableIp, ipToBytes } from '../pki/index.ts';
 import { SIGNER_KUBELET_SERVING, signerPolicyProblem } from './certificates.ts';
 import {
@@ -145,8 +145,7 @@ export function parseServingPolicy(doc: unknown): ServingPolicy {
   const list = (key: string): string[] => {
     const v = o[key];
     if (v === undefined) return [];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
-      throw new InvalidError('SERVING_POLICY', `${key} must be a list of strings`, { field: key });
+    if (!isStringArray(v)) throw new InvalidError('SERVING_POLICY', `${key} must be a list of strings`, { field: key });
     return v;
   };
   const nodes: Record<string, NodeAddresses> = {};

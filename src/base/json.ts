@@ -11,6 +11,22 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Whether two decoded JSON values are equal, whatever the order of their objects' keys. */
+export function equalJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => equalJson(x, b[i]));
+  if (isObject(a) && isObject(b)) {
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && equalJson(a[k], b[k]));
+  }
+  return false;
+}
+
+/** An array of strings only. */
+export function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
 /**
  * The deepest nesting of objects and arrays a request body may have. Every object tlsboot serves
  * nests fewer than 10 levels; 100 leaves room for unknown fields while keeping every recursive

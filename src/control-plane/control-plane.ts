@@ -6,6 +6,7 @@
  */
 import { type KeyObject, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
@@ -14,13 +15,12 @@ import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { formatRfc3339 } from '../base/rfc3339.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../controllers/manifests.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
-import { ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
+import { controlPlaneNodeName, ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
@@ -36,7 +36,7 @@ import {
 import type { ConnectionLimits } from '../server/connections.ts';
 import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
-import { Registry, storeResourceOf } from '../server/registry.ts';
+import { Registry } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
 import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
@@ -44,16 +44,20 @@ import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
-import { type Store, type StoredObject, storeListWatch } from '../store/index.ts';
-import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
+import { type Store, storeListWatch } from '../store/index.ts';
+import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
+import { startReservedPublisher } from './reserved-publisher.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { storeReadiness } from './store-readiness.ts';
+import { createIfAbsent, ensureCurrent, storeKeyFor } from './stored-objects.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
 export const COMPACTION_INTERVAL_MS = 5 * 60_000;
+/** How often a server looks whether its certificates' names changed, to publish them to the others. */
+export const RESERVED_RECHECK_MS = 10_000;
 
 export interface ControlPlaneParams {
   readonly dir: string;
@@ -191,19 +195,6 @@ function required(path: string, what: string): string {
   return data.toString('utf8');
 }
 
-async function createIfAbsent(store: Store, resource: string, obj: Record<string, unknown>, now: Date): Promise<void> {
-  const meta = obj.metadata as { name: string; namespace?: string };
-  const object = {
-    ...obj,
-    metadata: { ...meta, uid: randomUUID(), creationTimestamp: formatRfc3339(now) },
-  } as StoredObject;
-  try {
-    await store.create({ resource, namespace: meta.namespace ?? '', name: meta.name }, object);
-  } catch (error) {
-    if (!(isTlsbootError(error) && error.code === 'ALREADY_EXISTS')) throw error;
-  }
-}
-
 /** kube-public/cluster-info's kubeconfig as kubeadm writes it: one cluster named "", nothing else. */
 export function clusterInfoKubeconfig(server: string, caPem: string): string {
   return [
@@ -223,6 +214,17 @@ export function clusterInfoKubeconfig(server: string, caPem: string): string {
 }
 
 async function ensureClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
+  // Servers starting together on one etcd race here: one that loses reads again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeClusterInfo(store, server, caPem, now);
+    } catch (error) {
+      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function writeClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
   const kubeconfig = clusterInfoKubeconfig(server, caPem);
   const key = { resource: CONFIGMAP_RESOURCE, namespace: 'kube-public', name: 'cluster-info' };
   try {
@@ -282,32 +284,39 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     cleanup.push(() => store.close());
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);
-    const storeKey = (resource: string) => {
-      const def = registry.all.find((d) => d.resource === resource);
-      if (!def) throw new Error(`no resource ${resource}`);
-      return storeResourceOf(def);
-    };
+    const storeKey = storeKeyFor;
     for (const obj of BOOTSTRAP_CLUSTER_ROLES) await createIfAbsent(store, storeKey('clusterroles'), obj, now);
     for (const obj of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) await createIfAbsent(store, storeKey('clusterrolebindings'), obj, now);
     for (const obj of BOOTSTRAP_ROLES) await createIfAbsent(store, storeKey('roles'), obj, now);
     for (const obj of BOOTSTRAP_ROLE_BINDINGS) await createIfAbsent(store, storeKey('rolebindings'), obj, now);
+    // The in-process controllers' own RBAC is this version's, also on a store an older server seeded.
     const controllersIdentity = controllerRbac({ kind: 'User', name: IN_PROCESS_CONTROLLERS_USER });
     for (const obj of controllersIdentity.clusterScoped)
-      await createIfAbsent(store, storeKey(obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'), obj, now);
+      await ensureCurrent(store, storeKey(obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'), obj, now);
     for (const obj of controllersIdentity.namespaced)
-      await createIfAbsent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
+      await ensureCurrent(store, storeKey(obj.kind === 'Role' ? 'roles' : 'rolebindings'), obj, now);
     await ensureClusterInfo(store, advertised, caPem, now);
+    const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
+    const publisher = await startReservedPublisher({
+      store,
+      server: controlPlaneNodeName(p.dir) ?? hostname(),
+      sources: () => reserved.describe(),
+      now: p.now,
+      clock: p.clock ?? REAL_CLOCK,
+      intervalMs: RESERVED_RECHECK_MS,
+      onError: (e) => p.logger.error({ error: String(e) }, 'publishing the reserved identities failed; retrying'),
+    });
+    cleanup.push(async () => publisher.close());
 
     const rbac = await startRbacInformers(store, (e) => p.logger.warn({ error: String(e) }, 'rbac informer'));
     cleanup.push(() => rbac.close());
     const authorizer = new NodeRestrictingAuthorizer(new RbacAuthorizer(rbac));
-    const reserved = new ReservedIdentityFiles({ dir: p.dir, now: p.now });
     p.logger.info(
       { reserved: reserved.describe().map((r) => ({ source: r.source, names: [...r.dns, ...r.ip] })) },
       'reserved identities: never certified to a node',
     );
     const identity = new IdentityCaches({
-      source: (r) => storeListWatch(store, storeKeyOf(r)),
+      source: (r, namespace) => storeListWatch(store, storeKeyOf(r), namespace),
       reserved: () => reserved.current(),
       staticNodes: Object.keys(p.servingPolicy?.nodes ?? {}),
       dnsSuffixes: p.servingPolicy?.dnsSuffixes ?? [],
@@ -320,6 +329,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
     let manager: ControllerManager | undefined;
+    let elected: ElectedControllers | undefined;
     const suffixAlphabet = 'bcdfghjklmnpqrstvwxz2456789';
     const storeReady = storeReadiness(store, p.clock ?? REAL_CLOCK);
     const server: ApiServer = await createApiServer({
@@ -332,7 +342,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
-        ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local')],
+        ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local', () => elected)],
       ]),
       now: p.now,
       uid: () => randomUUID(),
@@ -386,8 +396,9 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       };
       sessions?.onOpen(() => current?.signAgain());
       if (p.leaderElection !== undefined) {
-        const elected = startElectedControllers(client, p.leaderElection, newManager, p.logger);
-        cleanup.push(() => elected.close());
+        const started = startElectedControllers(client, p.leaderElection, newManager, p.logger);
+        elected = started;
+        cleanup.push(() => started.close());
       } else {
         const started = newManager();
         manager = started;

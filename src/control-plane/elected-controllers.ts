@@ -26,6 +26,8 @@ export interface ElectedControllers {
   readonly identity: string;
   /** Whether this instance leads now. */
   isLeader(): boolean;
+  /** The holder this instance last observed ('' for none). */
+  leader(): string;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function startElectedControllers(
   return {
     identity,
     isLeader: () => elector.isLeader(),
+    leader: () => elector.leader,
     async close() {
       await elector.close();
       await Promise.all(terms);

@@ -4,7 +4,7 @@
  * opened with arrives in the create body and goes straight to the SessionSigner; no response,
  * object or log line carries it.
  */
-import { InvalidError, NotFoundError } from '../base/errors.ts';
+import { InvalidError, NotFoundError, UnavailableError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339 } from '../base/rfc3339.ts';
 import type { UserInfo } from '../server/authn.ts';
@@ -61,8 +61,22 @@ function optionalInteger(spec: JsonObject, key: string): number | undefined {
   return v;
 }
 
-/** The session API for a sealed or remote signer, or one that explains why there is none. */
-export function signingSessionApi(signer: SessionSigner | undefined, signerMode: string): VirtualResource {
+/** Whether this server's controllers lead now, and who does, under leader election. */
+export interface Leadership {
+  isLeader(): boolean;
+  leader(): string;
+}
+
+/**
+ * The session API for a sealed or remote signer, or one that explains why there is none. Under
+ * leader election only the leading server's controllers sign, so another server refuses to open a
+ * session (503) rather than take a passphrase or grant that would sign nothing.
+ */
+export function signingSessionApi(
+  signer: SessionSigner | undefined,
+  signerMode: string,
+  leadership?: () => Leadership | undefined,
+): VirtualResource {
   const noSessions = () =>
     new InvalidError('SESSION_MODE', `this server signs with --signer ${signerMode}; signing sessions need --signer sealed or remote`);
   const actor = (user: UserInfo) => user.name;
@@ -76,6 +90,12 @@ export function signingSessionApi(signer: SessionSigner | undefined, signerMode:
   return {
     async create(body: unknown, user: UserInfo) {
       if (!signer) throw noSessions();
+      const elected = leadership?.();
+      if (elected !== undefined && !elected.isLeader())
+        throw new UnavailableError(
+          'NOT_LEADER',
+          `this server's controllers do not lead (the leader is ${elected.leader() || 'not known yet'}), so a session opened here would sign nothing: open it on the leading server's own address`,
+        );
       const spec = isObject(body) && isObject(body.spec) ? body.spec : undefined;
       if (!spec) throw new InvalidError('SESSION_SPEC', 'spec: Required value', { field: 'spec' });
       const ttlSeconds = optionalInteger(spec, 'ttlSeconds');

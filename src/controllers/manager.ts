@@ -30,7 +30,7 @@ import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileIssuance, reconcileSigningInOneWrite } from './issuance.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning, SigningMemory } from './signer.ts';
-import { reconcileToken } from './token-cleaner.ts';
+import { reconcileToken, tokenOwnerOf } from './token-cleaner.ts';
 
 /**
  * Workers per CSR controller. Each write waits for the API (and the store's commit): only many
@@ -110,7 +110,7 @@ export class ControllerManager {
     const clock = this.o.clock ?? REAL_CLOCK;
     const informerClock = { clock };
     const identity = new IdentityCaches({
-      source: (r) => client.listWatch(r),
+      source: (r, namespace) => client.listWatch(r, namespace),
       clock,
       reserved: this.o.reserved,
       staticNodes: Object.keys(this.o.servingPolicy?.nodes ?? {}),
@@ -169,10 +169,18 @@ export class ControllerManager {
       ...informerClock,
       onChange: (key, type) => {
         if (type !== 'DELETED') tokens.add(nameOf(key));
+        // A token gone by another hand leaves what it owned: look at those again (the owner rule).
+        else for (const name of ownedBy(nameOf(key))) tokens.add(name);
         clusterInfo.add('cluster-info');
       },
       onError: (error) => logger.warn({ error: String(error) }, 'secret informer'),
     });
+    /** The kube-system Secrets whose controller owner is the token of that name. */
+    const ownedBy = (tokenName: string): string[] =>
+      secretInformer
+        .list()
+        .filter((secret) => tokenOwnerOf(secret)?.name === tokenName)
+        .map((secret) => secret.metadata.name);
     const configInformer = new Informer<KubeObject>({
       source: client.listWatch(CONFIGMAPS, CLUSTER_INFO_NAMESPACE),
       ...informerClock,
@@ -277,7 +285,8 @@ export class ControllerManager {
     add(
       'token-cleaner',
       tokens,
-      () => new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now()) }),
+      () =>
+        new Controller({ name: 'token-cleaner', queue: tokens, logger, reconcile: (name) => reconcileToken(name, client, now(), ownedBy) }),
     );
     add(
       'bootstrap-signer',

@@ -1,7 +1,8 @@
 /**
  * What the controllers need from a cluster, as Kubernetes objects: the RBAC that lets one identity
  * run them (nothing more: CSRs, their approval and status, approve and sign on the built-in
- * signers, bootstrap-token Secrets in kube-system, cluster-info in kube-public, their Lease,
+ * signers, bootstrap-token Secrets and the servers' published reserved identities in kube-system,
+ * cluster-info in kube-public, their Lease,
  * SubjectAccessReviews, Nodes to read, their bookkeeping kinds) and the CustomResourceDefinitions of that
  * bookkeeping. `tlsboot server` seeds the RBAC for its in-process identity; `tlsboot controllers
  * manifests` prints all of it for a stock cluster.
@@ -89,6 +90,8 @@ export function controllerRbac(subject: ControllerSubject): { clusterScoped: Jso
   };
   const system = namespacedRole(BOOTSTRAP_TOKEN_NAMESPACE, [
     { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'delete'] },
+    // What every control-plane server reserves (src/api/published-reserved.ts); read, never written.
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [LEADER_LEASE_NAME], verbs: ['get', 'update'] },
   ]);

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseKubeconfig, type ReservedIdentities, type ReservedSource, reservedIdentities, resolveKubeconfig } from '../api/index.ts';
-import { parseCertificatePem } from '../pki/index.ts';
+import { commonName, parseCertificatePem } from '../pki/index.ts';
 import { pkiPath, readIfPresent } from './pki-files.ts';
 
 const SERVER_CERTIFICATES: readonly { file: string; label: string }[] = [
@@ -38,6 +38,16 @@ export function readReservedSources(dir: string): ReservedSource[] {
   const endpoint = endpointSource(dir);
   if (endpoint) out.push(endpoint);
   return out;
+}
+
+/**
+ * The control-plane node DIR belongs to: the common name of its etcd server certificate, which
+ * init and join give the node's name; undefined when DIR has none.
+ */
+export function controlPlaneNodeName(dir: string): string | undefined {
+  const path = pkiPath(dir, 'etcd/server', 'crt');
+  const pem = readIfPresent(path);
+  return pem ? commonName(parseCertificatePem(pem.toString('utf8'), path).subject) : undefined;
 }
 
 /** The files whose change changes the reserved set. */

@@ -1,23 +1,40 @@
 /**
  * The informers behind the identity rules: which node names the cluster knows (registered with a
  * client certificate, or claimed by an approved first request) and which node holds which IP in
- * a live serving certificate. Admission (over the store) and the controllers (over the API) each
- * keep one; the serving policy's inventory adds its names as static entries.
+ * a live serving certificate, and what every control-plane server reserves (the published
+ * ConfigMap, src/api/published-reserved.ts) beside this process's own reserved set. Admission (over
+ * the store) and the controllers (over the API) each keep one; the serving policy's inventory adds
+ * its names as static entries.
  */
-import { ADDRESS_CLAIMS, type ApiResource, type KubeObject, NODE_CLIENT_CERTIFICATES, NODE_NAME_CLAIMS } from '../api/cluster-client.ts';
-import { addressClaimName, type NodeNameContext, NodeNameIndex, type ReservedIdentities } from '../api/index.ts';
+import {
+  ADDRESS_CLAIMS,
+  type ApiResource,
+  CONFIGMAPS,
+  type KubeObject,
+  NODE_CLIENT_CERTIFICATES,
+  NODE_NAME_CLAIMS,
+} from '../api/cluster-client.ts';
+import {
+  addressClaimName,
+  type NodeNameContext,
+  NodeNameIndex,
+  type ReservedIdentities,
+  type ReservedSource,
+  reservedIdentities,
+} from '../api/index.ts';
 import type { ListWatch } from '../api/list-watch.ts';
+import { PUBLISHED_RESERVED_NAME, PUBLISHED_RESERVED_NAMESPACE, parsePublishedReserved } from '../api/published-reserved.ts';
 import type { ServingContext } from '../api/serving-policy.ts';
 import type { Clock } from '../base/clock.ts';
 import { Informer } from './informer.ts';
 
-/** An informer's source for one resource: the store in the server, the API for controllers. */
-export type SourceOf = (resource: ApiResource) => ListWatch<KubeObject>;
+/** An informer's source for one resource (in one namespace, or all): the store in the server, the API for controllers. */
+export type SourceOf = (resource: ApiResource, namespace?: string) => ListWatch<KubeObject>;
 
 export interface IdentityCachesOptions {
   readonly source: SourceOf;
   readonly clock?: Clock;
-  /** The cluster's own names and addresses, current (they change when the PKI does). */
+  /** This process's own reserved names and addresses, current (they change when the PKI does); the published ones are added. */
   readonly reserved: () => ReservedIdentities;
   /** Node names known from configuration (the serving policy's inventory). */
   readonly staticNodes?: readonly string[];
@@ -32,6 +49,9 @@ export class IdentityCaches {
   private readonly registered: Informer<KubeObject>;
   private readonly claimed: Informer<KubeObject>;
   private readonly addresses: Informer<KubeObject>;
+  private readonly published: Informer<KubeObject>;
+  /** The union last computed, and what it was computed from (so an unchanged pair is not merged again). */
+  private merged: { local: ReservedIdentities; from: KubeObject | undefined; value: ReservedIdentities } | undefined;
 
   private readonly o: IdentityCachesOptions;
 
@@ -53,10 +73,40 @@ export class IdentityCaches {
       onError: o.onError,
     });
     this.addresses = new Informer({ source: o.source(ADDRESS_CLAIMS), ...clock, onError: o.onError });
+    this.published = new Informer({
+      source: o.source(CONFIGMAPS, PUBLISHED_RESERVED_NAMESPACE),
+      ...clock,
+      onChange: (key) => {
+        if (key !== `${PUBLISHED_RESERVED_NAMESPACE}/${PUBLISHED_RESERVED_NAME}`) return;
+        const { malformed } = parsePublishedReserved(this.published.get(PUBLISHED_RESERVED_NAMESPACE, PUBLISHED_RESERVED_NAME));
+        if (malformed.length > 0)
+          o.onError(
+            new Error(
+              `${PUBLISHED_RESERVED_NAMESPACE}/${PUBLISHED_RESERVED_NAME}: entries ${malformed.join(', ')} are not lists of {source, dns, ip}; their names are not reserved until they are fixed`,
+            ),
+          );
+      },
+      onError: o.onError,
+    });
+  }
+
+  private informers(): Informer<KubeObject>[] {
+    return [this.registered, this.claimed, this.addresses, this.published];
   }
 
   async start(): Promise<void> {
-    for (const c of [this.registered, this.claimed, this.addresses]) await c.start();
+    for (const c of this.informers()) await c.start();
+  }
+
+  /** What this process reserves and what every server published, now. */
+  reserved(): ReservedIdentities {
+    const local = this.o.reserved();
+    const from = this.published.get(PUBLISHED_RESERVED_NAMESPACE, PUBLISHED_RESERVED_NAME);
+    if (this.merged?.local === local && this.merged.from === from) return this.merged.value;
+    const { sources } = parsePublishedReserved(from);
+    const value = sources.length === 0 ? local : withSources(local, sources);
+    this.merged = { local, from, value };
+    return value;
   }
 
   /** The claim in progress per first label: only names that share one can overlap. */
@@ -87,13 +137,13 @@ export class IdentityCaches {
 
   /** What the node-name rule judges by, now. */
   nodeNames(): NodeNameContext {
-    return { reserved: this.o.reserved(), dnsSuffixes: this.o.dnsSuffixes ?? [], nodes: this.nodes };
+    return { reserved: this.reserved(), dnsSuffixes: this.o.dnsSuffixes ?? [], nodes: this.nodes };
   }
 
   /** What the serving approver judges by, now. */
   serving(): ServingContext {
     const now = this.o.now();
-    return { reserved: this.o.reserved(), nodes: this.nodes, addressHolder: (ip) => this.addressHolder(ip, now) };
+    return { reserved: this.reserved(), nodes: this.nodes, addressHolder: (ip) => this.addressHolder(ip, now) };
   }
 
   /**
@@ -118,6 +168,15 @@ export class IdentityCaches {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.registered.close(), this.claimed.close(), this.addresses.close()]);
+    await Promise.all(this.informers().map((c) => c.close()));
   }
+}
+
+/** `local` with the published sources added; a name both reserve keeps its local source. */
+function withSources(local: ReservedIdentities, sources: readonly ReservedSource[]): ReservedIdentities {
+  const published = reservedIdentities(sources);
+  return {
+    names: new Map([...published.names, ...local.names]),
+    ips: new Map([...published.ips, ...local.ips]),
+  };
 }

@@ -6,7 +6,7 @@
  * the served kinds (ASSOCIATIVE_LISTS); maps (labels, annotations, data) are granular.
  */
 import { ConflictError, InternalError, InvalidError, type TlsbootError } from '../base/errors.ts';
-import { isObject, type JsonObject } from '../base/json.ts';
+import { equalJson, isObject, type JsonObject } from '../base/json.ts';
 import { formatRfc3339, rfc3339Millis } from '../base/rfc3339.ts';
 import { apiVersionOf, type ResourceDef } from './registry.ts';
 
@@ -135,16 +135,6 @@ interface Comparison {
   readonly added: FieldSet;
   readonly modified: FieldSet;
   readonly removed: FieldSet;
-}
-
-function equalJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => equalJson(x, b[i]));
-  if (isObject(a) && isObject(b)) {
-    const ka = Object.keys(a);
-    return ka.length === Object.keys(b).length && ka.every((k) => k in b && equalJson(a[k], b[k]));
-  }
-  return false;
 }
 
 /** What changed from `before` to `after`, path by path, as structured-merge-diff's Compare. */

@@ -91,7 +91,7 @@ export async function startInProcessCluster(o: {
     }
   const rbac = await startRbacInformers(store);
   const identity = new IdentityCaches({
-    source: (r) => storeListWatch(store, storeKeyOf(r)),
+    source: (r, namespace) => storeListWatch(store, storeKeyOf(r), namespace),
     reserved: o.reserved,
     dnsSuffixes: o.dnsSuffixes ?? [],
     now: o.now,

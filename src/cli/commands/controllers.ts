@@ -53,12 +53,36 @@ export interface LeaderElectFlags {
   leaderElectIdentity?: string;
 }
 
+/** kube-controller-manager's defaults. */
+const LEADER_ELECT_DEFAULTS = { lease: '15s', renew: '10s', retry: '2s' } as const;
+
+/** Leader election with the default timings (for `join --control-plane`, which has no such flags). */
+export function defaultLeaderElection(): LeaderElectionParams {
+  return {
+    leaseDurationMs: parseDuration(LEADER_ELECT_DEFAULTS.lease, 'leader-elect-lease-duration'),
+    renewDeadlineMs: parseDuration(LEADER_ELECT_DEFAULTS.renew, 'leader-elect-renew-deadline'),
+    retryPeriodMs: parseDuration(LEADER_ELECT_DEFAULTS.retry, 'leader-elect-retry-period'),
+  };
+}
+
 export function withLeaderElectFlags(command: Command): Command {
   return command
     .option('--leader-elect', 'run the controllers only while holding the kube-system/tlsboot-controllers Lease')
-    .option('--leader-elect-lease-duration <duration>', 'how long a candidate waits on an unrenewed lease before taking it', '15s')
-    .option('--leader-elect-renew-deadline <duration>', 'how long the leader keeps trying to renew before it stops acting', '10s')
-    .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire and the leader renews', '2s')
+    .option(
+      '--leader-elect-lease-duration <duration>',
+      'how long a candidate waits on an unrenewed lease before taking it',
+      LEADER_ELECT_DEFAULTS.lease,
+    )
+    .option(
+      '--leader-elect-renew-deadline <duration>',
+      'how long the leader keeps trying to renew before it stops acting',
+      LEADER_ELECT_DEFAULTS.renew,
+    )
+    .option(
+      '--leader-elect-retry-period <duration>',
+      'how often candidates try to acquire and the leader renews',
+      LEADER_ELECT_DEFAULTS.retry,
+    )
     .option('--leader-elect-identity <name>', 'this instance in the Lease (default: hostname_uuid)');
 }
 

@@ -5,10 +5,14 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
+import { openClusterStore, parseStoreUrl } from '../../control-plane/secrets-at-rest.ts';
+import { createDefaultNodeToken, uploadCertsThroughApi, uploadCertsToStore } from '../../control-plane/upload-certs.ts';
+import { newCertificateKey, parseCertificateKey } from '../../kubeadm/certificate-key.ts';
 import { checkExpiration, formatExpirationJson, formatExpirationTable, RENEWABLE, renewCertificates } from '../../kubeadm/certs.ts';
 import type { PendingCsr } from '../../kubeadm/external-ca.ts';
 import { type InitReport, runInit } from '../../kubeadm/init.ts';
 import {
+  clusterServerUrl,
   DEFAULT_BIND_PORT,
   DEFAULT_CERT_VALIDITY_MS,
   DEFAULT_DNS_DOMAIN,
@@ -21,6 +25,7 @@ import { isKeyAlgorithm, KEY_ALGORITHMS } from '../../pki/index.ts';
 import { FileAuditLog } from '../../signer/audit.ts';
 import type { CliEnv } from '../io.ts';
 import { readPassphrase } from './ca.ts';
+import { withClient } from './csr.ts';
 
 interface InitFlags {
   dir: string;
@@ -37,6 +42,12 @@ interface InitFlags {
   externalCa?: boolean;
   sealed?: boolean;
   passphraseFile?: string;
+  uploadCerts?: boolean;
+  certificateKey?: string;
+  store?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
 }
 
 function positiveDuration(text: string, flag: string): number {
@@ -110,6 +121,57 @@ function pendingSummary(dir: string, pending: readonly PendingCsr[]): string {
   ].join('\n');
 }
 
+/** `init --upload-certs`: the objects go straight into the store, then the join commands, as kubeadm prints them. */
+async function uploadAtInit(env: CliEnv, flags: InitFlags, options: InitOptions, caPin: string, certificateKey: string): Promise<void> {
+  const store = await openClusterStore({
+    dir: flags.dir,
+    storeUrl: flags.store,
+    etcd: { caFile: flags.etcdCafile, certFile: flags.etcdCertfile, keyFile: flags.etcdKeyfile },
+    randomBytes: env.randomBytes,
+    report: (_level, message) => env.stdout.write(`[secrets] ${message}\n`),
+  });
+  let token: string;
+  try {
+    const now = env.now();
+    await uploadCertsToStore(store, { dir: flags.dir, key: parseCertificateKey(certificateKey), now, randomBytes: env.randomBytes });
+    token = await createDefaultNodeToken(store, now, env.randomBytes);
+  } finally {
+    await store.close();
+  }
+  const endpoint = new URL(clusterServerUrl(options)).host;
+  const storeFlag = flags.store === undefined ? '' : ` --store ${flags.store}`;
+  // Control-plane nodes share one store: a SQLite file is one machine's, so say so instead of printing a command that cannot work.
+  const sharedStore = flags.store?.startsWith('etcd://') === true;
+  env.stdout.write(
+    [
+      '',
+      `[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace`,
+      `[upload-certs] Using certificate key:`,
+      certificateKey,
+      '',
+      ...(sharedStore
+        ? []
+        : ['Control-plane nodes share the store: run this cluster on etcd (--store etcd://...) for the command below to work.', '']),
+      'You can now join any number of control-plane nodes by running the following command on each:',
+      '',
+      `  tlsboot join ${endpoint} --token ${token} \\`,
+      `\t--discovery-token-ca-cert-hash ${caPin} \\`,
+      `\t--control-plane --certificate-key ${certificateKey}${storeFlag} \\`,
+      "\t--apiserver-advertise-address <this node's IP> --dir <DIR>",
+      '',
+      'Please note that the certificate-key gives access to cluster sensitive data, keep it secret!',
+      'As a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use',
+      '"tlsboot certs upload" to reload certs afterward.',
+      '',
+      'Then you can join any number of worker nodes by running the following on each:',
+      '',
+      `tlsboot join ${endpoint} --token ${token} \\`,
+      `\t--discovery-token-ca-cert-hash ${caPin}`,
+      '',
+    ].join('\n'),
+  );
+}
+
 function printInitReport(env: CliEnv, dir: string, report: InitReport): void {
   env.stdout.write(`${report.lines.join('\n')}\n\n`);
   if (report.pending.length > 0) {
@@ -126,6 +188,18 @@ export function registerInit(program: Command, env: CliEnv): void {
     .option('--external-ca', 'the cluster CA key is elsewhere (only pki/ca.crt is here): write keys and CSRs for what it must sign')
     .option('--sealed', 'write the CA keys only sealed under a passphrase (for tlsboot server --signer sealed)')
     .option('--passphrase-file <file>', 'with --sealed: read the passphrase from FILE (- for stdin) instead of prompting')
+    .option(
+      '--upload-certs',
+      'store the shared CAs and keys, encrypted under a certificate key, in kube-system/kubeadm-certs (deleted after 2 h)',
+    )
+    .option(
+      '--certificate-key <hex>',
+      'with --upload-certs: the key (64 hex characters) to encrypt them with (default: a new one, printed)',
+    )
+    .option('--store <url>', 'with --upload-certs: the store the servers will run on (as tlsboot server --store; default DIR/tlsboot.db)')
+    .option('--etcd-cafile <file>', 'CA of the etcd members (default DIR/pki/etcd/ca.crt)')
+    .option('--etcd-certfile <file>', 'client certificate for etcd (default DIR/pki/apiserver-etcd-client.crt)')
+    .option('--etcd-keyfile <file>', 'its key (default DIR/pki/apiserver-etcd-client.key)')
     .action(async (flags: InitFlags) => {
       const options = initOptionsFromFlags(flags, env);
       if (flags.sealed && flags.externalCa)
@@ -134,6 +208,23 @@ export function registerInit(program: Command, env: CliEnv): void {
         });
       if (flags.passphraseFile !== undefined && !flags.sealed)
         throw new InvalidError('INIT_OPTION', '--passphrase-file only makes sense with --sealed', { field: 'passphrase-file' });
+      if (!flags.uploadCerts) {
+        for (const [flag, value] of [
+          ['certificate-key', flags.certificateKey],
+          ['store', flags.store],
+        ] as const)
+          if (value !== undefined) throw new InvalidError('INIT_OPTION', `--${flag} only makes sense with --upload-certs`, { field: flag });
+      }
+      // Checked before anything is written: a bad key or store must not leave a PKI behind.
+      const certificateKey = flags.uploadCerts ? (flags.certificateKey ?? newCertificateKey(env.randomBytes)) : undefined;
+      if (certificateKey !== undefined) parseCertificateKey(certificateKey);
+      if (flags.uploadCerts) parseStoreUrl(flags.dir, flags.store);
+      if (flags.uploadCerts && (flags.sealed || flags.externalCa))
+        throw new InvalidError(
+          'CA_KEY_NOT_HERE',
+          'the CA key is not here (--sealed or --external-ca): with a sealed or remote CA no CA key travels, and joining a control-plane node by a CSR signed under a session or grant is not supported yet',
+          { field: 'upload-certs' },
+        );
       const passphrase = flags.sealed ? await readPassphrase(flags.passphraseFile, env, true) : undefined;
       try {
         const report = runInit(
@@ -143,12 +234,32 @@ export function registerInit(program: Command, env: CliEnv): void {
           { externalCa: flags.externalCa === true, ...(passphrase ? { passphrase } : {}) },
         );
         printInitReport(env, flags.dir, report);
+        if (certificateKey !== undefined) await uploadAtInit(env, flags, options, report.caPin, certificateKey);
       } finally {
         passphrase?.fill(0);
       }
     });
 
   const certs = program.command('certs').description('inspect and renew control-plane certificates');
+  certs
+    .command('certificate-key')
+    .description('print a new certificate key for upload-certs and join --control-plane (32 random bytes, hex)')
+    .action(() => env.stdout.write(`${newCertificateKey(env.randomBytes)}\n`));
+  certs
+    .command('upload')
+    .description("store the shared CAs and keys in kube-system/kubeadm-certs through a running server (kubeadm's upload-certs)")
+    .requiredOption('--dir <dir>', 'the directory whose DIR/pki is shared')
+    .option('--kubeconfig <file>', 'an admin kubeconfig (default: DIR/admin.conf)')
+    .option('--certificate-key <hex>', 'the key (64 hex characters) to encrypt them with (default: a new one, printed)')
+    .action(async (flags: { dir: string; kubeconfig?: string; certificateKey?: string }) => {
+      const text = flags.certificateKey ?? newCertificateKey(env.randomBytes);
+      const key = parseCertificateKey(text);
+      await withClient({ kubeconfig: flags.kubeconfig ?? join(flags.dir, 'admin.conf') }, env, (client) =>
+        uploadCertsThroughApi(client, { dir: flags.dir, key, now: env.now(), randomBytes: env.randomBytes }),
+      );
+      env.stdout.write(`[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace\n`);
+      env.stdout.write(`[upload-certs] Using certificate key:\n${text}\n`);
+    });
   certs
     .command('check-expiration')
     .description("show when each certificate expires (kubeadm's tables)")

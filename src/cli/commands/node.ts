@@ -5,9 +5,10 @@ import { agentNodeName, startAgent } from '../../agent/agent.ts';
 import { joinCluster } from '../../agent/join.ts';
 import { parseDuration } from '../../base/duration.ts';
 import { InvalidError } from '../../base/errors.ts';
-import { parseEndpoint } from '../../kubeadm/layout.ts';
+import { DEFAULT_DNS_DOMAIN, DEFAULT_SERVICE_CIDR, parseEndpoint } from '../../kubeadm/layout.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { joinControlPlane } from './join-control-plane.ts';
 
 interface JoinFlags {
   token?: string;
@@ -19,6 +20,24 @@ interface JoinFlags {
   dir?: string;
   discoveryTimeout: string;
   tlsBootstrapTimeout: string;
+  controlPlane?: boolean;
+  certificateKey?: string;
+  store?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  apiserverAdvertiseAddress: string;
+  apiserverBindPort: string;
+  serviceCidr?: string;
+  dnsDomain?: string;
+  logLevel: string;
+}
+
+/** Flags that belong to a control-plane join only. */
+const CONTROL_PLANE_ONLY = ['certificateKey', 'store', 'etcdCafile', 'etcdCertfile', 'etcdKeyfile'] as const;
+
+function flagName(camel: string): string {
+  return camel.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -39,6 +58,21 @@ export function registerNode(program: Command, env: CliEnv): void {
     .option('--dir <dir>', 'node directory: kubelet.conf, bootstrap-kubelet.conf and pki/ (default: ./node-<node name>)')
     .option('--discovery-timeout <duration>', 'how long to wait for signed cluster-info', '5m')
     .option('--tls-bootstrap-timeout <duration>', 'how long to wait for the certificate', '5m')
+    .option('--control-plane', 'join as a control-plane node: fetch the shared CAs (kubeadm-certs), write DIR, and serve')
+    .option('--certificate-key <hex>', 'with --control-plane: the key upload-certs printed (64 hex characters)')
+    .option('--store <url>', "with --control-plane: the cluster's store, etcd://HOST:PORT[,...] (as tlsboot server --store)")
+    .option('--etcd-cafile <file>', 'with --control-plane: CA of the etcd members (default DIR/pki/etcd/ca.crt)')
+    .option('--etcd-certfile <file>', 'with --control-plane: client certificate for etcd (default DIR/pki/apiserver-etcd-client.crt)')
+    .option('--etcd-keyfile <file>', 'with --control-plane: its key (default DIR/pki/apiserver-etcd-client.key)')
+    .option(
+      '--apiserver-advertise-address <ip>',
+      "with --control-plane: this node's API server address (in its certificate; served on)",
+      '127.0.0.1',
+    )
+    .option('--apiserver-bind-port <port>', "with --control-plane: this node's API server port", '6443')
+    .option('--service-cidr <cidr>', "with --control-plane: the cluster's service range, as given to init", DEFAULT_SERVICE_CIDR)
+    .option('--dns-domain <domain>', "with --control-plane: the cluster's DNS domain, as given to init", DEFAULT_DNS_DOMAIN)
+    .option('--log-level <level>', 'with --control-plane: fatal, error, warn, info or debug', 'info')
     .action(async (endpoint: string | undefined, flags: JoinFlags) => {
       let url: string | undefined;
       if (endpoint !== undefined) {
@@ -49,6 +83,49 @@ export function registerNode(program: Command, env: CliEnv): void {
       }
       const token = flags.tlsBootstrapToken ?? flags.token;
       const nodeName = flags.nodeName ?? env.hostname.toLowerCase();
+      if (flags.controlPlane) {
+        if (url === undefined || flags.token === undefined)
+          throw new InvalidError('JOIN_OPTION', '--control-plane joins by token discovery: give the endpoint and --token', {
+            field: 'token',
+          });
+        if (flags.certificateKey === undefined)
+          throw new InvalidError(
+            'JOIN_OPTION',
+            '--control-plane needs --certificate-key (printed by tlsboot certs upload or init --upload-certs)',
+            {
+              field: 'certificate-key',
+            },
+          );
+        if (flags.dir === undefined)
+          throw new InvalidError('JOIN_OPTION', '--control-plane needs --dir, the new PKI directory', { field: 'dir' });
+        const port = Number(flags.apiserverBindPort);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new InvalidError('JOIN_OPTION', '--apiserver-bind-port must be a port number', { field: 'apiserver-bind-port' });
+        await joinControlPlane(
+          {
+            endpoint: url,
+            token: flags.token,
+            pins: flags.discoveryTokenCaCertHash,
+            unsafeSkipCaVerification: flags.discoveryTokenUnsafeSkipCaVerification === true,
+            certificateKey: flags.certificateKey,
+            store: flags.store,
+            etcd: { caFile: flags.etcdCafile, certFile: flags.etcdCertfile, keyFile: flags.etcdKeyfile },
+            advertiseAddress: flags.apiserverAdvertiseAddress,
+            bindPort: port,
+            nodeName,
+            dir: flags.dir,
+            serviceCidr: flags.serviceCidr,
+            dnsDomain: flags.dnsDomain,
+            discoveryTimeoutMs: parseDuration(flags.discoveryTimeout, 'discovery-timeout'),
+            logLevel: flags.logLevel,
+          },
+          env,
+        );
+        return;
+      }
+      const stray = CONTROL_PLANE_ONLY.find((f) => flags[f] !== undefined);
+      if (stray !== undefined)
+        throw new InvalidError('JOIN_OPTION', `--${flagName(stray)} only makes sense with --control-plane`, { field: flagName(stray) });
       const result = await joinCluster({
         ...(url === undefined ? {} : { endpoint: url }),
         ...(token === undefined ? {} : { token }),

@@ -139,6 +139,7 @@ export function registerServer(program: Command, env: CliEnv): void {
   withLeaderElectFlags(program.command('server'))
     .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
     .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
+    .option('--no-leader-elect', 'run the controllers without the Lease (the default on sqlite; on etcd only with one server running them)')
     .option('--listen <host:port>', 'address to serve HTTPS on (default: the local endpoint init wrote, else 127.0.0.1:6443)')
     .option('--store <url>', 'sqlite:PATH (default DIR/tlsboot.db), or etcd://HOST:PORT[,HOST:PORT...]')
     .option('--etcd-cafile <file>', 'CA of the etcd members (default DIR/pki/etcd/ca.crt)')
@@ -227,8 +228,13 @@ export function registerServer(program: Command, env: CliEnv): void {
       const { host, port } = listenAddress(flags.dir, flags.listen);
       const connections = connectionLimits(flags);
       // Refused before anything is written: an unsupported store would otherwise leave a fresh PKI behind.
-      parseStoreUrl(flags.dir, flags.store);
+      const store = parseStoreUrl(flags.dir, flags.store);
+      // On etcd other servers may share the store: their controllers must never act at once, so
+      // leader election is on unless refused in so many words (kube-controller-manager's default).
+      const leaderElect = flags.leaderElect ?? store.kind === 'etcd';
       const logger = createLogger(env, flags.logLevel);
+      if (store.kind === 'etcd' && !leaderElect && flags.controllers !== 'none')
+        logger.warn({}, '--no-leader-elect on etcd: run controllers on one server only (--controllers none on the others)');
       if (!readIfPresent(pkiPath(flags.dir, 'ca', 'crt')) && signerMode !== 'local') {
         // Creating the PKI here would put a plaintext CA key on this machine, which these modes exist to avoid.
         throw new InvalidError(
@@ -268,7 +274,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         signerMode,
         ...(flags.controllers === undefined ? {} : { controllers: parseControllerList(flags.controllers) }),
-        ...withLeaderElection(leaderElectionOf(flags)),
+        ...withLeaderElection(leaderElectionOf({ ...flags, leaderElect })),
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         limits,

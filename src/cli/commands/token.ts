@@ -7,11 +7,11 @@ import {
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
   checkBootstrapTokenSecret,
+  generateToken,
   parseBootstrapToken,
   SECRET,
   type Secret,
   secretString,
-  TOKEN_ALPHABET,
   TOKEN_ID_PATTERN,
 } from '../../api/index.ts';
 import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
@@ -19,22 +19,11 @@ import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.t
 import { formatTextTable } from '../../base/text-table.ts';
 import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
 import type { CliEnv } from '../io.ts';
+
 import { withClient } from './csr.ts';
 
 const SECRETS = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
 const DEFAULT_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
-
-/** Unbiased characters from the 36-letter alphabet: bytes at or above 252 are redrawn. */
-export function generateToken(randomBytes: (n: number) => Uint8Array): string {
-  const chars: string[] = [];
-  while (chars.length < 22) {
-    for (const b of randomBytes(32)) {
-      if (b >= 252 || chars.length >= 22) continue;
-      chars.push(TOKEN_ALPHABET[b % 36] as string);
-    }
-  }
-  return `${chars.slice(0, 6).join('')}.${chars.slice(6).join('')}`;
-}
 
 /** kubeadm's ban list and more: a token must not look guessable even when typed in by hand. */
 function assertNotWeak(token: string): void {

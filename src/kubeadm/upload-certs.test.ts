@@ -1,0 +1,160 @@
+/**
+ * The certificate key and the kubeadm-certs Secret: kubeadm's sealed format (nonce, ciphertext,
+ * tag) opened independently with node:crypto, a wrong or malformed key refused without the key
+ * in any message, the Secret's entries and owner, and the joined PKI written whole or not at all.
+ */
+import assert from 'node:assert/strict';
+import { createDecipheriv, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { isTlsbootError } from '../base/errors.ts';
+import { parseCertificatePem } from '../pki/index.ts';
+import { decryptWithCertificateKey, encryptWithCertificateKey, newCertificateKey, parseCertificateKey } from './certificate-key.ts';
+import { runInit } from './init.ts';
+import { writeJoinedControlPlane } from './join-control-plane.ts';
+import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS, type InitOptions } from './layout.ts';
+import { certsOwnerToken, certsSecret, openCertsSecret, readSharedFiles, SHARED_FILES } from './upload-certs.ts';
+
+const env = { now: new Date(), randomBytes };
+const options = (nodeName: string, advertiseAddress: string): InitOptions => ({
+  nodeName,
+  advertiseAddress,
+  bindPort: 6443,
+  controlPlaneEndpoint: 'cp.example.test:6443',
+  extraSans: [],
+  serviceCidr: '10.96.0.0/12',
+  dnsDomain: 'cluster.local',
+  keyAlgorithm: 'ecdsa-p256',
+  certValidityMs: DEFAULT_CERT_VALIDITY_MS,
+  caValidityMs: DEFAULT_CA_VALIDITY_MS,
+});
+
+function code(reason: string) {
+  return (error: unknown) => isTlsbootError(error) && error.reason === reason;
+}
+
+describe('the certificate key', () => {
+  test('is 32 random bytes in hex; what it seals is the nonce, the ciphertext and the GCM tag', () => {
+    const text = newCertificateKey(randomBytes);
+    assert.match(text, /^[0-9a-f]{64}$/);
+    const key = parseCertificateKey(text);
+    const data = Buffer.from('-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n');
+    const sealed = encryptWithCertificateKey(data, key, randomBytes);
+    assert.equal(sealed.length, 12 + data.length + 16);
+    // Opened as kubeadm's DecryptBytes does: nonce first, tag last, no additional data.
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    assert.deepEqual(Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]), data);
+    assert.deepEqual(decryptWithCertificateKey(sealed, key, 'x'), data);
+  });
+
+  test('a wrong key or damaged data is refused clearly', () => {
+    const sealed = encryptWithCertificateKey(Buffer.from('data'), parseCertificateKey(newCertificateKey(randomBytes)), randomBytes);
+    const other = parseCertificateKey(newCertificateKey(randomBytes));
+    assert.throws(() => decryptWithCertificateKey(sealed, other, 'the "ca.key" entry'), code('CERTIFICATE_KEY_WRONG'));
+    assert.throws(() => decryptWithCertificateKey(sealed.subarray(0, 20), other, 'x'), code('CERTIFICATE_KEY_WRONG'));
+  });
+
+  test('a malformed key is refused naming the flag, never echoing it', () => {
+    for (const bad of ['', 'abc', 'g'.repeat(64), 'a'.repeat(63), 'a'.repeat(66), `${'a'.repeat(62)} x`]) {
+      assert.throws(
+        () => parseCertificateKey(bad),
+        (error: unknown) =>
+          isTlsbootError(error) &&
+          error.reason === 'CERTIFICATE_KEY' &&
+          error.message.includes('--certificate-key') &&
+          (bad === '' || !error.message.includes(bad)),
+      );
+    }
+  });
+});
+
+describe('kubeadm-certs', () => {
+  const root = mkdtempSync(join(tmpdir(), 'upload-certs-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const dir1 = join(root, 'cp1');
+  runInit(dir1, options('cp1', '10.0.0.1'), env);
+  const key = parseCertificateKey(newCertificateKey(randomBytes));
+  const owner = certsOwnerToken(env.now, randomBytes);
+  const ownerName = (owner.metadata as { name: string }).name;
+
+  test('holds every shared file under kubeadm names, sealed, owned by a 2-hour token without usages', () => {
+    const secret = certsSecret(readSharedFiles(dir1), key, { name: ownerName, uid: 'u-1' }, randomBytes);
+    const data = secret.data as Record<string, string>;
+    assert.deepEqual(
+      Object.keys(data),
+      SHARED_FILES.map((f) => f.entry),
+    );
+    assert.deepEqual(Object.keys(data).slice(0, 8), [
+      'ca.crt',
+      'ca.key',
+      'sa.key',
+      'sa.pub',
+      'front-proxy-ca.crt',
+      'front-proxy-ca.key',
+      'etcd-ca.crt',
+      'etcd-ca.key',
+    ]);
+    assert.ok(
+      !Buffer.from(data['ca.key'] ?? '', 'base64')
+        .toString('latin1')
+        .includes('PRIVATE KEY'),
+      'sealed, not in clear',
+    );
+    assert.deepEqual((secret.metadata as { ownerReferences: unknown }).ownerReferences, [
+      { apiVersion: 'v1', kind: 'Secret', name: ownerName, uid: 'u-1', controller: true, blockOwnerDeletion: true },
+    ]);
+    const ownerData = owner.data as Record<string, string>;
+    assert.equal(Object.keys(ownerData).filter((k) => k.startsWith('usage-')).length, 0);
+    const expiration = Date.parse(Buffer.from(ownerData.expiration ?? '', 'base64').toString());
+    assert.ok(Math.abs(expiration - (env.now.getTime() + 2 * 3_600_000)) < 1000);
+    const opened = openCertsSecret(secret, key);
+    for (const f of SHARED_FILES) assert.deepEqual(opened.get(f.entry), readFileSync(f.path(dir1)), f.entry);
+    assert.throws(() => openCertsSecret(secret, parseCertificateKey(newCertificateKey(randomBytes))), code('CERTIFICATE_KEY_WRONG'));
+    const { 'ca.key': _dropped, ...withoutCaKey } = data;
+    assert.throws(() => openCertsSecret({ ...secret, data: withoutCaKey }, key), code('CA_KEY_NOT_HERE'));
+  });
+
+  test('without pki/ca.key (a sealed or remote CA) nothing is uploaded: the CA key is not here', () => {
+    const sealedDir = join(root, 'sealed');
+    runInit(sealedDir, options('sealed', '10.0.0.5'), env);
+    rmSync(join(sealedDir, 'pki', 'ca.key'));
+    assert.throws(
+      () => readSharedFiles(sealedDir),
+      (error: unknown) => isTlsbootError(error) && error.reason === 'CA_KEY_NOT_HERE' && /the CA key is not here/.test(error.message),
+    );
+  });
+
+  test('a joining node gets the shared files and its own certificates, or, on any failure, no directory at all', () => {
+    const files = openCertsSecret(certsSecret(readSharedFiles(dir1), key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
+    const caPem = readFileSync(join(dir1, 'pki', 'ca.crt'), 'utf8');
+    const dir2 = join(root, 'cp2');
+    // A CA other than the one discovery pinned: refused, nothing written.
+    const otherDir = join(root, 'other');
+    runInit(otherDir, options('other', '10.0.0.9'), env);
+    assert.throws(
+      () => writeJoinedControlPlane(dir2, files, readFileSync(join(otherDir, 'pki', 'ca.crt'), 'utf8'), options('cp2', '10.0.0.2'), env),
+      code('JOIN_CA_MISMATCH'),
+    );
+    // A failure in the middle (a service-account public key that does not match its key): nothing left.
+    const broken = new Map(files);
+    broken.set('sa.pub', readFileSync(join(otherDir, 'pki', 'sa.pub')));
+    assert.throws(() => writeJoinedControlPlane(dir2, broken, caPem, options('cp2', '10.0.0.2'), env), code('PKI_KEY_MISMATCH'));
+    assert.equal(existsSync(dir2), false);
+    assert.deepEqual(
+      readdirSync(root).filter((n) => n.includes('joining')),
+      [],
+      'no staging directory is left',
+    );
+
+    writeJoinedControlPlane(dir2, files, caPem, options('cp2', '10.0.0.2'), env);
+    for (const f of SHARED_FILES) assert.deepEqual(readFileSync(f.path(dir2)), readFileSync(f.path(dir1)), f.entry);
+    const cert = parseCertificatePem(readFileSync(join(dir2, 'pki', 'apiserver.crt'), 'utf8'), 'apiserver.crt');
+    assert.ok(cert.sans.ip.includes('10.0.0.2') && !cert.sans.ip.includes('10.0.0.1'));
+    assert.ok(cert.sans.dns.includes('cp.example.test') && cert.sans.dns.includes('cp2'));
+    // An existing, non-empty directory is never written into.
+    assert.throws(() => writeJoinedControlPlane(dir2, files, caPem, options('cp2', '10.0.0.2'), env), code('JOIN_DIR_IN_USE'));
+  });
+});

@@ -1,0 +1,304 @@
+/**
+ * Joining a control-plane node (issue 15), end to end on a real etcd member: `init --upload-certs
+ * --store etcd://...` puts the shared CAs and keys into kube-system/kubeadm-certs before any server
+ * runs; server 1 serves on them; `join --control-plane --certificate-key` on a second directory
+ * fetches and opens them through the endpoint (a small TCP load balancer here), writes its own
+ * API-server certificate with its own address and the endpoint's, and serves on another loopback
+ * address. With server 1 stopped, a worker joins through server 2 with a token that server 1
+ * wrote: server 2 reads Secrets encrypted by server 1. A wrong certificate key writes nothing.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import { parseCertificatePem } from '../src/pki/index.ts';
+import { type EtcdMember, etcdPkiIn, startEtcd } from './helpers/etcd.ts';
+import {
+  adminAndToken,
+  freePort,
+  joinNode,
+  MAIN,
+  type RunningServer,
+  startServer,
+  tempDir,
+  tlsboot,
+  tlsbootAsync,
+  toolSkip,
+} from './helpers/processes.ts';
+
+const skip = toolSkip('etcd');
+
+/** A TCP load balancer: each connection goes to the first backend that accepts it. */
+function loadBalancer(host: string, port: number, backends: readonly { host: string; port: number }[]): Promise<Server> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    client.pause();
+    const tryBackend = (i: number) => {
+      const b = backends[i];
+      if (!b) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(b.port, b.host);
+      upstream.once('error', () => tryBackend(i + 1));
+      upstream.once('connect', () => {
+        upstream.removeAllListeners('error');
+        sockets.add(upstream);
+        upstream.once('close', () => sockets.delete(upstream));
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+        client.pipe(upstream).pipe(client);
+        client.resume();
+      });
+    };
+    tryBackend(0);
+  });
+  server.on('close', () => {
+    for (const s of sockets) s.destroy();
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
+/** A long-running CLI command, up once it logged `tlsboot server ready`. */
+async function startCommand(args: readonly string[]): Promise<{ child: ChildProcess; out: string[]; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => out.push(d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready: ${out.join('\n')}`)), 60_000);
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      out.push(line);
+      if (line.includes('tlsboot server ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}: ${out.join('\n')}`));
+    });
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { child, out, stop };
+}
+
+describe('join --control-plane on etcd', { skip }, () => {
+  const dir = tempDir('cp-join');
+  const dir1 = join(dir.path, 'cp1');
+  const dir2 = join(dir.path, 'cp2');
+  const ENDPOINT_HOST = '127.0.0.3';
+  const SERVER2_HOST = '127.0.0.2';
+  let member: EtcdMember;
+  let lb: Server;
+  let server1: RunningServer | undefined;
+  let server2: Awaited<ReturnType<typeof startCommand>> | undefined;
+  let port1 = 0;
+  let port2 = 0;
+  let lbPort = 0;
+
+  before(async () => {
+    [port1, port2, lbPort] = [await freePort(), await freePort(), await freePort()];
+    const common = [
+      '--dir',
+      dir1,
+      '--apiserver-bind-port',
+      String(port1),
+      '--control-plane-endpoint',
+      `${ENDPOINT_HOST}:${lbPort}`,
+      '--node-name',
+      'cp1',
+    ];
+    const init = tlsboot(['init', ...common]);
+    assert.equal(init.code, 0, init.stderr);
+    member = await startEtcd(etcdPkiIn(dir1));
+    lb = await loadBalancer(ENDPOINT_HOST, lbPort, [
+      { host: '127.0.0.1', port: port1 },
+      { host: SERVER2_HOST, port: port2 },
+    ]);
+  });
+
+  after(async () => {
+    await server2?.stop();
+    await server1?.stop();
+    await new Promise((resolve) => lb?.close(resolve));
+    await member?.remove();
+    dir.remove();
+  });
+
+  test('init uploads, a second control-plane node joins and serves, a worker joins through it', async () => {
+    const store = `etcd://${member.endpoint}`;
+    const upload = tlsboot([
+      'init',
+      '--dir',
+      dir1,
+      '--apiserver-bind-port',
+      String(port1),
+      '--control-plane-endpoint',
+      `${ENDPOINT_HOST}:${lbPort}`,
+      '--node-name',
+      'cp1',
+      '--upload-certs',
+      '--store',
+      store,
+    ]);
+    assert.equal(upload.code, 0, upload.stderr);
+    const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
+    const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
+    const pin = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(upload.stdout)?.[1];
+    assert.ok(key && token && pin, upload.stdout);
+    assert.match(upload.stdout, new RegExp(`tlsboot join ${ENDPOINT_HOST}:${lbPort} --token ${token}`));
+    assert.match(upload.stdout, new RegExp(`--control-plane --certificate-key ${key} --store ${store.replace(/\./g, '\\.')}`));
+
+    server1 = await startServer(dir1, ['--store', store, '--leader-elect'], port1);
+
+    // Uploaded again through server 1's API (tlsboot certs upload): a new key; the one init printed no longer opens it.
+    const reupload = await tlsbootAsync(['certs', 'upload', '--dir', dir1]);
+    assert.equal(reupload.code, 0, reupload.stderr);
+    const newKey = /Using certificate key:\n([0-9a-f]{64})\n/.exec(reupload.stdout)?.[1];
+    assert.ok(newKey && newKey !== key, reupload.stdout);
+    const refused = await tlsbootAsync([
+      'join',
+      `${ENDPOINT_HOST}:${lbPort}`,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--control-plane',
+      '--certificate-key',
+      key,
+      '--store',
+      store,
+      '--apiserver-advertise-address',
+      SERVER2_HOST,
+      '--apiserver-bind-port',
+      String(port2),
+      '--node-name',
+      'cp2',
+      '--dir',
+      dir2,
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /does not decrypt with the --certificate-key given/);
+    assert.ok(!refused.stderr.includes(key) && !refused.stdout.includes(key), 'the key is never echoed');
+    assert.equal(existsSync(dir2), false, 'nothing was written');
+
+    server2 = await startCommand([
+      'join',
+      `${ENDPOINT_HOST}:${lbPort}`,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--control-plane',
+      '--certificate-key',
+      newKey,
+      '--store',
+      store,
+      '--apiserver-advertise-address',
+      SERVER2_HOST,
+      '--apiserver-bind-port',
+      String(port2),
+      '--node-name',
+      'cp2',
+      '--dir',
+      dir2,
+    ]);
+    const read = (d: string, f: string) => readFileSync(join(d, 'pki', f));
+    for (const shared of ['ca.crt', 'ca.key', 'sa.key', 'front-proxy-ca.key', 'etcd/ca.key', 'secrets-encryption.key'])
+      assert.deepEqual(read(dir2, shared), read(dir1, shared), `${shared} is shared`);
+    assert.notDeepEqual(read(dir2, 'apiserver.key'), read(dir1, 'apiserver.key'), 'its own API server key');
+    const apiserver = parseCertificatePem(read(dir2, 'apiserver.crt').toString(), 'apiserver.crt');
+    assert.ok(apiserver.sans.ip.includes(SERVER2_HOST), `its own address: ${apiserver.sans.ip.join(',')}`);
+    assert.ok(apiserver.sans.ip.includes(ENDPOINT_HOST), `the endpoint's address: ${apiserver.sans.ip.join(',')}`);
+    assert.ok(apiserver.sans.dns.includes('cp2') && apiserver.sans.dns.includes('kubernetes.default.svc.cluster.local'));
+
+    // A token written by server 1 (encrypted at rest with the shared key); then server 1 goes.
+    const { admin, token: workerToken } = await adminAndToken(dir1);
+    admin.close();
+    await server1.stop();
+    server1 = undefined;
+
+    // Server 2 reads what server 1 wrote: an admin of DIR2 reads the token Secret from it.
+    const admin2 = new KubeClient({ ...loadKubeconfig(join(dir2, 'admin.conf')), server: `https://${SERVER2_HOST}:${port2}` });
+    try {
+      const id = workerToken.split('.')[0] ?? '';
+      const secret = await admin2.request(`/api/v1/namespaces/kube-system/secrets/bootstrap-token-${id}`);
+      assert.equal((secret.metadata as { name?: string }).name, `bootstrap-token-${id}`);
+    } finally {
+      admin2.close();
+    }
+
+    // A worker joins through server 2 (cluster-info from it, the CSR through the endpoint, which only it serves now).
+    const worker = await joinNode(
+      { url: `https://${SERVER2_HOST}:${port2}`, caPin: pin },
+      workerToken,
+      'worker-1',
+      join(dir.path, 'worker-1'),
+    );
+    assert.equal(worker.code, 0, `${worker.stderr}\n${server2.out.join('')}`);
+    assert.match(worker.stdout, /joined the cluster as system:node:worker-1/);
+  });
+});
+
+describe('control-plane join flags', () => {
+  const dir = tempDir('cp-join-flags');
+  after(() => dir.remove());
+  const pin = `sha256:${'0'.repeat(64)}`;
+
+  test('a malformed certificate key is refused before anything is fetched or written, naming the flag and not the key', () => {
+    const target = join(dir.path, 'never');
+    const bad = `${'ab'.repeat(31)}zz`;
+    const join1 = tlsboot([
+      'join',
+      '127.0.0.1:1',
+      '--token',
+      'abcdef.0123456789abcdef',
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--control-plane',
+      '--certificate-key',
+      bad,
+      '--dir',
+      target,
+    ]);
+    assert.notEqual(join1.code, 0);
+    assert.match(join1.stderr, /--certificate-key must be 32 bytes as 64 hex characters/);
+    assert.ok(!join1.stderr.includes(bad) && !join1.stdout.includes('[discovery]'));
+    const init = tlsboot(['init', '--dir', target, '--upload-certs', '--certificate-key', bad]);
+    assert.notEqual(init.code, 0);
+    assert.match(init.stderr, /--certificate-key must be 32 bytes/);
+    assert.equal(existsSync(target), false, 'init wrote no PKI');
+  });
+
+  test('control-plane flags without --control-plane or --upload-certs are refused; certificate-key prints a new key', () => {
+    const worker = tlsboot([
+      'join',
+      '127.0.0.1:1',
+      '--token',
+      'abcdef.0123456789abcdef',
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--store',
+      'etcd://127.0.0.1:2379',
+    ]);
+    assert.notEqual(worker.code, 0);
+    assert.match(worker.stderr, /--store only makes sense with --control-plane/);
+    const init = tlsboot(['init', '--dir', join(dir.path, 'x'), '--certificate-key', 'a'.repeat(64)]);
+    assert.notEqual(init.code, 0);
+    assert.match(init.stderr, /--certificate-key only makes sense with --upload-certs/);
+    const key = tlsboot(['certs', 'certificate-key']);
+    assert.equal(key.code, 0);
+    assert.match(key.stdout, /^[0-9a-f]{64}\n$/);
+  });
+});
