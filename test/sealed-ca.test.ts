@@ -112,7 +112,8 @@ describe('sealed CA with signing sessions', () => {
     const done = await join1;
     const took = Date.now() - opened;
     assert.equal(done.code, 0, done.stderr);
-    assert.ok(took < 5000, `join completed ${took} ms after the session opened`);
+    // Promptly, not after a long backoff: 15 s leaves room for the unseal and a loaded machine.
+    assert.ok(took < 15_000, `join completed ${took} ms after the session opened`);
     assert.match(
       done.stdout,
       /approved; the CA cannot sign yet \(SignerUnavailable: .*waiting for a signing session.*\)\. An operator opens a signing session with "tlsboot ca session open"/,
