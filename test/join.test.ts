@@ -186,7 +186,7 @@ describe('tlsboot join and agent', () => {
     const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
     const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
     assert.equal(withheld.length, 1);
-    assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-1 already holds a valid client certificate/);
+    assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-rr already holds a valid client certificate/);
   });
 
   test('forged serving CSRs are denied with a reason naming the SAN', async () => {
