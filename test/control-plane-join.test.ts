@@ -107,19 +107,21 @@ describe('join --control-plane on etcd', { skip }, () => {
   let port2 = 0;
   let lbPort = 0;
 
+  /** The first node's init flags, also given again with --upload-certs. */
+  const initFlags = () => [
+    '--dir',
+    dir1,
+    '--apiserver-bind-port',
+    String(port1),
+    '--control-plane-endpoint',
+    `${ENDPOINT_HOST}:${lbPort}`,
+    '--node-name',
+    'cp1',
+  ];
+
   before(async () => {
     [port1, port2, lbPort] = [await freePort(), await freePort(), await freePort()];
-    const common = [
-      '--dir',
-      dir1,
-      '--apiserver-bind-port',
-      String(port1),
-      '--control-plane-endpoint',
-      `${ENDPOINT_HOST}:${lbPort}`,
-      '--node-name',
-      'cp1',
-    ];
-    const init = tlsboot(['init', ...common]);
+    const init = tlsboot(['init', ...initFlags()]);
     assert.equal(init.code, 0, init.stderr);
     member = await startEtcd(etcdPkiIn(dir1));
     lb = await loadBalancer(ENDPOINT_HOST, lbPort, [
@@ -138,20 +140,7 @@ describe('join --control-plane on etcd', { skip }, () => {
 
   test('init uploads, a second control-plane node joins and serves, a worker joins through it', async () => {
     const store = `etcd://${member.endpoint}`;
-    const upload = tlsboot([
-      'init',
-      '--dir',
-      dir1,
-      '--apiserver-bind-port',
-      String(port1),
-      '--control-plane-endpoint',
-      `${ENDPOINT_HOST}:${lbPort}`,
-      '--node-name',
-      'cp1',
-      '--upload-certs',
-      '--store',
-      store,
-    ]);
+    const upload = tlsboot(['init', ...initFlags(), '--upload-certs', '--store', store]);
     assert.equal(upload.code, 0, upload.stderr);
     const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
     const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
@@ -167,7 +156,8 @@ describe('join --control-plane on etcd', { skip }, () => {
     assert.equal(reupload.code, 0, reupload.stderr);
     const newKey = /Using certificate key:\n([0-9a-f]{64})\n/.exec(reupload.stdout)?.[1];
     assert.ok(newKey && newKey !== key, reupload.stdout);
-    const refused = await tlsbootAsync([
+    // The second node's join command, with the certificate key it is given.
+    const joinCp2 = (certificateKey: string) => [
       'join',
       `${ENDPOINT_HOST}:${lbPort}`,
       '--token',
@@ -176,7 +166,7 @@ describe('join --control-plane on etcd', { skip }, () => {
       pin,
       '--control-plane',
       '--certificate-key',
-      key,
+      certificateKey,
       '--store',
       store,
       '--apiserver-advertise-address',
@@ -187,33 +177,14 @@ describe('join --control-plane on etcd', { skip }, () => {
       'cp2',
       '--dir',
       dir2,
-    ]);
+    ];
+    const refused = await tlsbootAsync(joinCp2(key));
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /does not decrypt with the --certificate-key given/);
     assert.ok(!refused.stderr.includes(key) && !refused.stdout.includes(key), 'the key is never echoed');
     assert.equal(existsSync(dir2), false, 'nothing was written');
 
-    server2 = await startCommand([
-      'join',
-      `${ENDPOINT_HOST}:${lbPort}`,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      pin,
-      '--control-plane',
-      '--certificate-key',
-      newKey,
-      '--store',
-      store,
-      '--apiserver-advertise-address',
-      SERVER2_HOST,
-      '--apiserver-bind-port',
-      String(port2),
-      '--node-name',
-      'cp2',
-      '--dir',
-      dir2,
-    ]);
+    server2 = await startCommand(joinCp2(newKey));
     const read = (d: string, f: string) => readFileSync(join(d, 'pki', f));
     for (const shared of ['ca.crt', 'ca.key', 'sa.key', 'front-proxy-ca.key', 'etcd/ca.key', 'secrets-encryption.key'])
       assert.deepEqual(read(dir2, shared), read(dir1, shared), `${shared} is shared`);

@@ -21,9 +21,9 @@ import { ControllerManager } from '../src/controllers/manager.ts';
 import { tokenOwnerOf } from '../src/controllers/token-cleaner.ts';
 import { newCertificateKey, parseCertificateKey } from '../src/kubeadm/certificate-key.ts';
 import { runInit } from '../src/kubeadm/init.ts';
-import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS } from '../src/kubeadm/layout.ts';
 import { certsOwnerToken, certsSecret, KUBEADM_CERTS_SECRET, openCertsSecret, readSharedFiles } from '../src/kubeadm/upload-certs.ts';
 import { type InProcessCluster, putNodeBootstrapToken, startInProcessCluster } from './helpers/in-process-cluster.ts';
+import { testInitOptions } from './helpers/pki.ts';
 
 const START = Date.parse('2026-06-01T00:00:00Z');
 const HOUR = 3_600_000;
@@ -36,21 +36,7 @@ describe('kubeadm-certs in a cluster', () => {
   let cluster: InProcessCluster;
 
   before(async () => {
-    runInit(
-      dir,
-      {
-        nodeName: 'cp1',
-        advertiseAddress: '10.0.0.1',
-        bindPort: 6443,
-        extraSans: [],
-        serviceCidr: '10.96.0.0/12',
-        dnsDomain: 'cluster.local',
-        keyAlgorithm: 'ecdsa-p256',
-        certValidityMs: DEFAULT_CERT_VALIDITY_MS,
-        caValidityMs: DEFAULT_CA_VALIDITY_MS,
-      },
-      { now: new Date(START), randomBytes },
-    );
+    runInit(dir, testInitOptions({ nodeName: 'cp1', advertiseAddress: '10.0.0.1' }), { now: new Date(START), randomBytes });
     cluster = await startInProcessCluster({ reserved: () => reservedIdentities([]), now: () => new Date(START) });
     await putNodeBootstrapToken(cluster.store, NODE_TOKEN);
     await uploadCertsToStore(cluster.store, { dir, key, now: new Date(START), randomBytes });

@@ -176,10 +176,14 @@ describe('remote signer with grants', () => {
     const list = await tlsbootAsync(['signer', 'grants', '--state-dir', state]);
     assert.match(list.stdout, new RegExp(`${id}\\s+revoked`));
     const pending = joinAs('node-3');
-    await until('a CSR waiting because the grant was revoked', async () => {
-      const items = (await admin.request(CSR_PATH, {}, asCertificateSigningRequestList)).items;
-      return items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /revoked/.test(String(x.message))));
-    }, 60_000);
+    await until(
+      'a CSR waiting because the grant was revoked',
+      async () => {
+        const items = (await admin.request(CSR_PATH, {}, asCertificateSigningRequestList)).items;
+        return items.find((c) => csrConditions(c).some((x) => x.type === 'SigningPending' && /revoked/.test(String(x.message))));
+      },
+      60_000,
+    );
     assert.equal(existsSync(join(dir.path, 'node-3', 'pki', 'kubelet-client-current.pem')), false);
     await cli(['ca', 'session', 'close']);
     const fresh = join(dir.path, 'grant-2.yaml');

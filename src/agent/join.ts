@@ -84,6 +84,42 @@ function discoverFromFile(path: string, token: string | undefined): { cluster: D
   return { cluster: { server: resolved.cluster.server, caPem }, token: credential };
 }
 
+/**
+ * Token discovery as every join runs it: the token and pin flags checked first, each attempt and
+ * retry logged, and the verified cluster with the pins it matched.
+ */
+export async function discoverLogged(p: {
+  readonly endpoint: string;
+  readonly token: string;
+  readonly pins: readonly string[];
+  readonly unsafeSkipCaVerification: boolean;
+  readonly discoveryTimeoutMs: number;
+  readonly discoveryRetryMs?: number;
+  readonly clock: Clock;
+  readonly signal?: AbortSignal;
+  readonly log: (line: string) => void;
+}): Promise<DiscoveredCluster> {
+  const { id, secret } = parseBootstrapToken(p.token);
+  validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
+  const retryMs = p.discoveryRetryMs ?? 5000;
+  p.log(`[discovery] fetching cluster-info from ${p.endpoint}`);
+  const cluster = await discoverWithToken({
+    endpoint: p.endpoint,
+    tokenId: id,
+    tokenSecret: secret,
+    pins: p.pins,
+    unsafeSkipCaVerification: p.unsafeSkipCaVerification,
+    timeoutMs: p.discoveryTimeoutMs,
+    retryIntervalMs: retryMs,
+    onRetry: (attempt, problem) => p.log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in ${Math.round(retryMs / 1000)}s`),
+    clock: p.clock,
+    ...(p.signal ? { signal: p.signal } : {}),
+  });
+  const pins = parseCertificateBundle(cluster.caPem).map(certificatePin);
+  p.log(`[discovery] cluster-info verified (JWS and CA pin ${pins.join(', ')}); API server ${cluster.server}`);
+  return cluster;
+}
+
 export async function joinCluster(p: JoinParams): Promise<JoinResult> {
   validateNodeName(p.nodeName);
   let cluster: DiscoveredCluster;
@@ -95,25 +131,8 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
     if (p.token === undefined) throw new InvalidError('TOKEN_FORMAT', 'a bootstrap token is required (--token)', { field: 'token' });
     if (p.endpoint === undefined)
       throw new InvalidError('ENDPOINT', 'the control-plane endpoint https://HOST:PORT is required', { field: 'endpoint' });
-    const { id, secret } = parseBootstrapToken(p.token);
-    validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
-    p.log(`[discovery] fetching cluster-info from ${p.endpoint}`);
-    cluster = await discoverWithToken({
-      endpoint: p.endpoint,
-      tokenId: id,
-      tokenSecret: secret,
-      pins: p.pins,
-      unsafeSkipCaVerification: p.unsafeSkipCaVerification,
-      timeoutMs: p.discoveryTimeoutMs,
-      retryIntervalMs: p.discoveryRetryMs ?? 5000,
-      onRetry: (attempt, problem) =>
-        p.log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in ${Math.round((p.discoveryRetryMs ?? 5000) / 1000)}s`),
-      clock: p.clock,
-      ...(p.signal ? { signal: p.signal } : {}),
-    });
+    cluster = await discoverLogged({ ...p, endpoint: p.endpoint, token: p.token });
     bootstrapToken = p.token;
-    const pins = parseCertificateBundle(cluster.caPem).map(certificatePin);
-    p.log(`[discovery] cluster-info verified (JWS and CA pin ${pins.join(', ')}); API server ${cluster.server}`);
   }
 
   const nodeDir = resolve(p.nodeDir);

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { snapshot } from '../../test/helpers/files.ts';
+import { testInitOptions } from '../../test/helpers/pki.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { createCsrPem, generatePrivateKey, NO_SANS, parseCertificatePem, parsePrivateKeyPem, type SubjectAltNames } from '../pki/index.ts';
 import { issueSelfSignedCa } from './control-plane-certs.ts';
 import { runInit } from './init.ts';
-import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS, type InitOptions } from './layout.ts';
+import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS } from './layout.ts';
 import { signOffline } from './sign-offline.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sign-offline-'));
@@ -21,17 +22,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const now = new Date('2030-01-01T00:00:00Z');
 const env = { now, randomBytes: (size: number) => new Uint8Array(size).map(() => 1 + Math.floor(Math.random() * 255)) };
-const options: InitOptions = {
-  nodeName: 'cp-1',
-  advertiseAddress: '10.0.0.2',
-  bindPort: 6443,
-  extraSans: [],
-  serviceCidr: '10.96.0.0/12',
-  dnsDomain: 'cluster.local',
-  keyAlgorithm: 'ecdsa-p256',
-  certValidityMs: DEFAULT_CERT_VALIDITY_MS,
-  caValidityMs: DEFAULT_CA_VALIDITY_MS,
-};
+const options = testInitOptions();
 
 /** A CA on "its machine" and a cluster directory with pending requests for it. */
 function setup(caValidityMs = DEFAULT_CA_VALIDITY_MS): { dir: string; caCertPath: string; caKeyPath: string } {

@@ -9,27 +9,17 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { testInitOptions } from '../../test/helpers/pki.ts';
 import { isTlsbootError } from '../base/errors.ts';
 import { parseCertificatePem } from '../pki/index.ts';
 import { decryptWithCertificateKey, encryptWithCertificateKey, newCertificateKey, parseCertificateKey } from './certificate-key.ts';
 import { runInit } from './init.ts';
 import { writeJoinedControlPlane } from './join-control-plane.ts';
-import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS, type InitOptions } from './layout.ts';
 import { certsOwnerToken, certsSecret, openCertsSecret, readSharedFiles, SHARED_FILES } from './upload-certs.ts';
 
 const env = { now: new Date(), randomBytes };
-const options = (nodeName: string, advertiseAddress: string): InitOptions => ({
-  nodeName,
-  advertiseAddress,
-  bindPort: 6443,
-  controlPlaneEndpoint: 'cp.example.test:6443',
-  extraSans: [],
-  serviceCidr: '10.96.0.0/12',
-  dnsDomain: 'cluster.local',
-  keyAlgorithm: 'ecdsa-p256',
-  certValidityMs: DEFAULT_CERT_VALIDITY_MS,
-  caValidityMs: DEFAULT_CA_VALIDITY_MS,
-});
+const options = (nodeName: string, advertiseAddress: string) =>
+  testInitOptions({ nodeName, advertiseAddress, controlPlaneEndpoint: 'cp.example.test:6443' });
 
 function code(reason: string) {
   return (error: unknown) => isTlsbootError(error) && error.reason === reason;

@@ -1,5 +1,6 @@
-/** Test fixtures for PKI material: a self-signed CA in one call, a client CSR object. */
+/** Test fixtures for PKI material: a self-signed CA in one call, a client CSR object, init's options for a test node. */
 import { type KeyObject, randomBytes } from 'node:crypto';
+import { DEFAULT_CA_VALIDITY_MS, DEFAULT_CERT_VALIDITY_MS, type InitOptions } from '../../src/kubeadm/layout.ts';
 import {
   type Certificate,
   createCsrPem,
@@ -62,5 +63,21 @@ export function clientCsrObject(
       usages: ['client auth'],
       ...extra.spec,
     },
+  };
+}
+
+/** `tlsboot init`'s options for a test control-plane node: kubeadm's defaults, changed by `overrides`. */
+export function testInitOptions(overrides: Partial<InitOptions> = {}): InitOptions {
+  return {
+    nodeName: 'cp-1',
+    advertiseAddress: '10.0.0.2',
+    bindPort: 6443,
+    extraSans: [],
+    serviceCidr: '10.96.0.0/12',
+    dnsDomain: 'cluster.local',
+    keyAlgorithm: 'ecdsa-p256',
+    certValidityMs: DEFAULT_CERT_VALIDITY_MS,
+    caValidityMs: DEFAULT_CA_VALIDITY_MS,
+    ...overrides,
   };
 }

@@ -6,8 +6,8 @@
  * `tlsboot server --dir DIR --store ... --leader-elect` would, until it is stopped.
  */
 
-import { discoverWithToken, validateDiscoveryFlags } from '../../agent/discovery.ts';
-import { validateNodeName } from '../../agent/join.ts';
+import { validateDiscoveryFlags } from '../../agent/discovery.ts';
+import { discoverLogged, validateNodeName } from '../../agent/join.ts';
 import { resourcePath, SECRETS } from '../../api/cluster-client.ts';
 import { parseBootstrapToken } from '../../api/core.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
@@ -67,27 +67,23 @@ async function fetchCertsSecret(server: string, caPem: string, token: string) {
 export async function joinControlPlane(p: ControlPlaneJoinParams, env: CliEnv): Promise<void> {
   // Every flag is checked before the network is touched or anything is written.
   const key = parseCertificateKey(p.certificateKey);
-  const { id, secret } = parseBootstrapToken(p.token);
+  parseBootstrapToken(p.token);
   validateDiscoveryFlags(p.pins, p.unsafeSkipCaVerification);
   validateNodeName(p.nodeName);
   parseStoreUrl(p.dir, p.store);
   if (!isIp(p.advertiseAddress))
     throw new InvalidError('JOIN_OPTION', '--apiserver-advertise-address must be an IP address', { field: 'apiserver-advertise-address' });
   const log = (line: string) => env.stdout.write(`${line}\n`);
-  log(`[discovery] fetching cluster-info from ${p.endpoint}`);
-  const cluster = await discoverWithToken({
+  const cluster = await discoverLogged({
     endpoint: p.endpoint,
-    tokenId: id,
-    tokenSecret: secret,
+    token: p.token,
     pins: p.pins,
     unsafeSkipCaVerification: p.unsafeSkipCaVerification,
-    timeoutMs: p.discoveryTimeoutMs,
-    retryIntervalMs: 5000,
+    discoveryTimeoutMs: p.discoveryTimeoutMs,
     clock: env.clock,
     signal: env.shutdown,
-    onRetry: (attempt, problem) => log(`[discovery] attempt ${attempt} failed: ${problem}; retrying in 5s`),
+    log,
   });
-  log(`[discovery] cluster-info verified; API server ${cluster.server}`);
   log(`[download-certs] Downloading the certificates in Secret "${KUBEADM_CERTS_SECRET}" in the "kube-system" Namespace`);
   const files = openCertsSecret(await fetchCertsSecret(cluster.server, cluster.caPem, p.token), key);
   // The endpoint every node reaches the control plane by (the load balancer): in this node's certificate and kubeconfigs.
