@@ -10,7 +10,8 @@ export function requestLogPlugin(p: { readonly logger: Logger }): Plugin {
   return shared(async (app) => {
     app.addHook('onRequest', async (req, reply) => {
       const started = performance.now();
-      reply.raw.on('finish', () => {
+      // Once: light-my-request (inject, the in-process controllers' path) emits 'finish' twice.
+      reply.raw.once('finish', () => {
         p.logger.info(
           {
             method: req.method,
