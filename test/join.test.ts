@@ -83,112 +83,7 @@ describe('tlsboot join and agent', () => {
     }
   });
 
-  test('a node joins with a discovery file instead of token discovery', async () => {
-    const r = await tlsbootAsync([
-      'join',
-      '--discovery-file',
-      join(dir.path, 'node-1', 'bootstrap-kubelet.conf'),
-      '--node-name',
-      'node-4',
-      '--dir',
-      join(dir.path, 'node-4'),
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const pem = join(dir.path, 'node-4', 'pki', 'kubelet-client-current.pem');
-    assert.equal(openssl(['verify', '-CAfile', join(server.dir, 'pki', 'ca.crt'), pem]).code, 0);
-  });
-
-  test('join refuses without a CA pin, with a wrong pin, or with a wrong token secret, and writes nothing', async () => {
-    const noPin = await tlsbootAsync(['join', server.url, '--token', token, '--node-name', 'x1', '--dir', join(dir.path, 'x1')]);
-    assert.equal(noPin.code, 1);
-    assert.match(noPin.stderr, /discovery-token-ca-cert-hash/);
-    assert.equal(existsSync(join(dir.path, 'x1')), false);
-    const wrongPin = await tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      `sha256:${'0'.repeat(64)}`,
-      '--node-name',
-      'x2',
-      '--dir',
-      join(dir.path, 'x2'),
-    ]);
-    assert.equal(wrongPin.code, 1);
-    assert.match(wrongPin.stderr, /not pinned/);
-    assert.ok(wrongPin.stderr.includes(server.caPin), 'the actual pin is shown');
-    assert.equal(existsSync(join(dir.path, 'x2')), false);
-    const wrongSecret = `${token.slice(0, 7)}${'z'.repeat(16)}`;
-    const forged = await tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      wrongSecret,
-      '--discovery-token-ca-cert-hash',
-      server.caPin,
-      '--node-name',
-      'x3',
-      '--dir',
-      join(dir.path, 'x3'),
-    ]);
-    assert.equal(forged.code, 1);
-    assert.match(forged.stderr, /JWS/);
-    assert.doesNotMatch(forged.stderr + forged.stdout, new RegExp(wrongSecret.slice(7)), 'no token secret in the output');
-  });
-
-  test('a predictable supplied token is refused, and a deleted token cannot join or leave a half-registered node', async () => {
-    const weak = await tlsbootAsync(['token', 'create', 'abcdef.0123456789abcdef'], { env: env() });
-    assert.equal(weak.code, 1);
-    assert.match(weak.stderr, /too predictable/);
-    const extra = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: env() });
-    const doomed = extra.stdout.trim();
-    const listed = await tlsbootAsync(['token', 'list'], { env: env() });
-    assert.match(listed.stdout, new RegExp(`^${doomed.slice(0, 6)}\\.<secret> +(59m|60m|1h) `, 'm'), 'TTL is the time left');
-    const deleted = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
-    assert.equal(deleted.code, 0, deleted.stderr);
-    const again = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
-    assert.equal(again.code, 1);
-    assert.equal(again.stderr.trim(), `error: bootstrap token "${doomed.slice(0, 6)}" not found`);
-    const nodeDir = join(dir.path, 'node-doomed');
-    const r = await tlsbootAsync([
-      'join',
-      server.url,
-      '--token',
-      doomed,
-      '--discovery-token-ca-cert-hash',
-      server.caPin,
-      '--node-name',
-      'doomed',
-      '--dir',
-      nodeDir,
-      '--discovery-timeout',
-      '1s',
-    ]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /no JWS signature|invalid for this cluster|expired/);
-    assert.equal(existsSync(join(nodeDir, 'kubelet.conf')), false);
-    assert.equal(existsSync(join(nodeDir, 'pki', 'kubelet-client-current.pem')), false);
-  });
-
-  test('a bootstrap token cannot re-register a node that holds a valid certificate', async () => {
-    // A node joined just now, so its 40 s certificate is valid however long the tests before took.
-    const first = await joinNode('node-rr');
-    assert.equal(first.code, 0, first.stdout + first.stderr);
-    const r = await joinNode('node-rr', ['--tls-bootstrap-timeout', '3s'], join(dir.path, 'node-rr-again'));
-    assert.notEqual(r.code, 0);
-    assert.match(r.stdout, /node-csr-\S+: not approved automatically \(NodeAlreadyRegistered\): system:node:node-rr already holds/);
-    assert.match(r.stdout, /An admin may approve it with "kubectl certificate approve node-csr-\S+"/);
-    assert.match(
-      r.stderr,
-      /timed out waiting for certificatesigningrequest node-csr-\S+ to be approved and signed: not approved automatically/,
-    );
-    const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
-    const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
-    assert.equal(withheld.length, 1);
-    assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-rr already holds a valid client certificate/);
-  });
-
+  // The next two use node-2's and node-3's 40 s certificates: they run right after the join, before those expire.
   test('forged serving CSRs are denied with a reason naming the SAN', async () => {
     const node3 = new KubeClient(loadKubeconfig(join(dir.path, 'node-3', 'kubelet.conf')));
     try {
@@ -293,6 +188,112 @@ describe('tlsboot join and agent', () => {
     stopAgent.abort();
     const exited = await agent;
     assert.equal(exited.code, 0, `the agent stops cleanly on SIGTERM: ${exited.stderr}`);
+  });
+
+  test('a node joins with a discovery file instead of token discovery', async () => {
+    const r = await tlsbootAsync([
+      'join',
+      '--discovery-file',
+      join(dir.path, 'node-1', 'bootstrap-kubelet.conf'),
+      '--node-name',
+      'node-4',
+      '--dir',
+      join(dir.path, 'node-4'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const pem = join(dir.path, 'node-4', 'pki', 'kubelet-client-current.pem');
+    assert.equal(openssl(['verify', '-CAfile', join(server.dir, 'pki', 'ca.crt'), pem]).code, 0);
+  });
+
+  test('join refuses without a CA pin, with a wrong pin, or with a wrong token secret, and writes nothing', async () => {
+    const noPin = await tlsbootAsync(['join', server.url, '--token', token, '--node-name', 'x1', '--dir', join(dir.path, 'x1')]);
+    assert.equal(noPin.code, 1);
+    assert.match(noPin.stderr, /discovery-token-ca-cert-hash/);
+    assert.equal(existsSync(join(dir.path, 'x1')), false);
+    const wrongPin = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      `sha256:${'0'.repeat(64)}`,
+      '--node-name',
+      'x2',
+      '--dir',
+      join(dir.path, 'x2'),
+    ]);
+    assert.equal(wrongPin.code, 1);
+    assert.match(wrongPin.stderr, /not pinned/);
+    assert.ok(wrongPin.stderr.includes(server.caPin), 'the actual pin is shown');
+    assert.equal(existsSync(join(dir.path, 'x2')), false);
+    const wrongSecret = `${token.slice(0, 7)}${'z'.repeat(16)}`;
+    const forged = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      wrongSecret,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      'x3',
+      '--dir',
+      join(dir.path, 'x3'),
+    ]);
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /JWS/);
+    assert.doesNotMatch(forged.stderr + forged.stdout, new RegExp(wrongSecret.slice(7)), 'no token secret in the output');
+  });
+
+  test('a predictable supplied token is refused, and a deleted token cannot join or leave a half-registered node', async () => {
+    const weak = await tlsbootAsync(['token', 'create', 'abcdef.0123456789abcdef'], { env: env() });
+    assert.equal(weak.code, 1);
+    assert.match(weak.stderr, /too predictable/);
+    const extra = await tlsbootAsync(['token', 'create', '--ttl', '1h'], { env: env() });
+    const doomed = extra.stdout.trim();
+    const listed = await tlsbootAsync(['token', 'list'], { env: env() });
+    assert.match(listed.stdout, new RegExp(`^${doomed.slice(0, 6)}\\.<secret> +(59m|60m|1h) `, 'm'), 'TTL is the time left');
+    const deleted = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const again = await tlsbootAsync(['token', 'delete', doomed.slice(0, 6)], { env: env() });
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr.trim(), `error: bootstrap token "${doomed.slice(0, 6)}" not found`);
+    const nodeDir = join(dir.path, 'node-doomed');
+    const r = await tlsbootAsync([
+      'join',
+      server.url,
+      '--token',
+      doomed,
+      '--discovery-token-ca-cert-hash',
+      server.caPin,
+      '--node-name',
+      'doomed',
+      '--dir',
+      nodeDir,
+      '--discovery-timeout',
+      '1s',
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no JWS signature|invalid for this cluster|expired/);
+    assert.equal(existsSync(join(nodeDir, 'kubelet.conf')), false);
+    assert.equal(existsSync(join(nodeDir, 'pki', 'kubelet-client-current.pem')), false);
+  });
+
+  test('a bootstrap token cannot re-register a node that holds a valid certificate', async () => {
+    // A node joined just now, so its 40 s certificate is valid however long the tests before took.
+    const first = await joinNode('node-rr');
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const r = await joinNode('node-rr', ['--tls-bootstrap-timeout', '3s'], join(dir.path, 'node-rr-again'));
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /node-csr-\S+: not approved automatically \(NodeAlreadyRegistered\): system:node:node-rr already holds/);
+    assert.match(r.stdout, /An admin may approve it with "kubectl certificate approve node-csr-\S+"/);
+    assert.match(
+      r.stderr,
+      /timed out waiting for certificatesigningrequest node-csr-\S+ to be approved and signed: not approved automatically/,
+    );
+    const list = await admin.request(CSRS, {}, asCertificateSigningRequestList);
+    const withheld = list.items.filter((c) => JSON.stringify(c.status).includes('NodeAlreadyRegistered'));
+    assert.equal(withheld.length, 1);
+    assert.match(JSON.stringify(withheld[0]?.status), /system:node:node-rr already holds a valid client certificate/);
   });
 
   test("a bootstrap token cannot enrol a node under a name the control plane presents, nor under another node's name space", async () => {
