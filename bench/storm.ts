@@ -2,7 +2,8 @@
  * Row 4: a join storm. N simulated nodes, 200 in flight, against a fresh server per size; each
  * node discovers the cluster (cluster-info, JWS and CA pin checks), creates its kubelet client
  * CSR with a bootstrap token, and waits on a watch of its own CSR (fieldSelector on the name,
- * from the create's resourceVersion) until the approver and signer have issued it.
+ * from the create's resourceVersion) until the approver and signer have issued it; whatever fails,
+ * a node keeps its one CSR (bench/join-node.ts).
  *
  * Limits: the server runs with its default per-user limits and the storm uses one bootstrap token
  * per 2,000 nodes, as real clusters hand out per-pool tokens; each token's identity stays within
