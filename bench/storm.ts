@@ -2,7 +2,8 @@
  * Row 4: a join storm. N simulated nodes, 200 in flight, against a fresh server per size; each
  * node discovers the cluster (cluster-info, JWS and CA pin checks), creates its kubelet client
  * CSR with a bootstrap token, and waits on a watch of its own CSR (fieldSelector on the name,
- * from the create's resourceVersion) until the approver and signer have issued it.
+ * from the create's resourceVersion) until the approver and signer have issued it; whatever fails,
+ * a node keeps its one CSR (bench/join-node.ts).
  *
  * Limits: the server runs with its default per-user limits and the storm uses one bootstrap token
  * per 2,000 nodes, as real clusters hand out per-pool tokens; each token's identity stays within
@@ -12,12 +13,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { asCertificateSigningRequest, asConfigMap, csrCertificatePem } from '../src/api/index.ts';
-import { isTlsbootError, RateLimitedError } from '../src/base/errors.ts';
+import { bootstrapCsrName, csrBody } from '../src/agent/request.ts';
+import { asConfigMap } from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import {
   certificatePin,
-  createCsrPem,
   generatePrivateKey,
   matchesAnyPin,
   parseCertificateBundle,
@@ -25,7 +25,7 @@ import {
   verifyDetachedJws,
 } from '../src/pki/index.ts';
 import { startHaCluster } from '../test/helpers/ha.ts';
-import { CSR_PATH } from './peer.ts';
+import { createAndWait, csrPortOf } from './join-node.ts';
 import { CLK_TCK, cpuTicks, memMb, startCluster } from './proc.ts';
 
 export const NODES_PER_TOKEN = 2000;
@@ -72,17 +72,17 @@ export async function joinStorm(
   timeoutMs: number,
   start: () => Promise<StormTarget> = singleServer,
 ): Promise<StormResult> {
-  const requests = Array.from({ length: nodes }, (_, i) =>
-    Buffer.from(
-      createCsrPem({
-        key: generatePrivateKey('ecdsa-p256'),
-        subject: [
-          { type: 'O', value: 'system:nodes' },
-          { type: 'CN', value: `system:node:storm-${i}` },
-        ],
-      }),
-    ).toString('base64'),
-  );
+  // Named as the kubelet names them (reference §7.1): a create retried after a lost answer finds its own request.
+  const requests = Array.from({ length: nodes }, (_, i) => {
+    const key = generatePrivateKey('ecdsa-p256');
+    const spec = {
+      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+      commonName: `system:node:storm-${i}`,
+      organizations: ['system:nodes'],
+      usages: ['digital signature', 'client auth'],
+    };
+    return csrBody(key, spec, { name: bootstrapCsrName(key, spec) });
+  });
   const cluster = await start();
   const clients: KubeClient[] = [];
   try {
@@ -96,7 +96,7 @@ export async function joinStorm(
       const secret = `stormsecret${String(k).padStart(5, '0')}`;
       const client = new KubeClient({ server: `https://127.0.0.1:${cluster.port}`, caPem, token: `${id}.${secret}` });
       clients.push(client);
-      return { id, secret, client };
+      return { id, secret, client, port: csrPortOf(client) };
     });
     for (const t of tokens) {
       await admin.request('/api/v1/namespaces/kube-system/secrets', {
@@ -124,8 +124,7 @@ export async function joinStorm(
       if (tries >= 300) throw new Error('the bootstrap signer did not publish every token within 30 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    let rateLimited = 0;
-    let unavailable = 0;
+    const counts = { rateLimited: 0, unavailable: 0 };
     const joinOne = async (i: number): Promise<number> => {
       const started = performance.now();
       const token = tokens[Math.floor(i / NODES_PER_TOKEN)];
@@ -145,35 +144,10 @@ export async function joinStorm(
         if (tries >= 600) throw new Error(`no JWS for token ${token.id} after 30 s`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      const body = {
-        metadata: { generateName: 'node-csr-' },
-        spec: {
-          request: requests[i] ?? '',
-          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-          usages: ['digital signature', 'client auth'],
-        },
-      };
-      for (let tries = 0; ; tries++) {
-        try {
-          const created = await token.client.request(CSR_PATH, { method: 'POST', body }, asCertificateSigningRequest);
-          const name = created.metadata?.name ?? '';
-          const query = { fieldSelector: `metadata.name=${name}`, resourceVersion: created.metadata?.resourceVersion ?? '' };
-          for await (const event of token.client.watch(CSR_PATH, query, AbortSignal.timeout(timeoutMs))) {
-            if (csrCertificatePem(event.object) !== undefined) return performance.now() - started;
-          }
-          throw new Error(`watch on ${name} ended without a certificate`);
-        } catch (error) {
-          if (tries >= 20) throw error;
-          if (error instanceof RateLimitedError) {
-            rateLimited++;
-            await new Promise((r) => setTimeout(r, error.retryAfterSeconds * 1000));
-          } else if (isTlsbootError(error) && error.code === 'UNAVAILABLE') {
-            // A server that answers 503 (its store past the call deadline) is asked again, as kubelet does.
-            unavailable++;
-            await new Promise((r) => setTimeout(r, 1000));
-          } else throw error;
-        }
-      }
+      const body = requests[i];
+      if (body === undefined) throw new Error('no request');
+      await createAndWait(token.port, body, timeoutMs, counts);
+      return performance.now() - started;
     };
     // Node i uses token floor(i / 2,000), so tokens are used one after another; a token's client
     // (and its keep-alive sockets) is closed after its last node, or the bench would hold up to 200
@@ -214,8 +188,8 @@ export async function joinStorm(
       peakRssMb,
       serverCpuMsPerNode: serverCpuMs / nodes,
       clientCpuMsPerNode: (client.user + client.system) / 1000 / nodes,
-      rateLimited,
-      unavailable,
+      rateLimited: counts.rateLimited,
+      unavailable: counts.unavailable,
     };
   } finally {
     for (const c of clients) c.close();

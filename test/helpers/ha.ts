@@ -7,11 +7,13 @@
  * admin.conf name the load balancer. The servers listen on the port init wrote, each on its own
  * loopback address (127.0.0.2, 127.0.0.3, ...), as control-plane nodes do on their own machines;
  * the API server certificate names those addresses too, so a test may also talk to one server.
- * Every process is killed when the test process exits.
+ * Every process is killed when the test process exits. With HA_LOG_DIR set, each server's log
+ * (info and up) is also written to HA_LOG_DIR/<identity>-<start ms>.log, which outlives the run:
+ * what a failed storm or test leaves to read.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -222,6 +224,14 @@ export async function startHaCluster(options: HaOptions = {}): Promise<HaCluster
         assert.equal(running, undefined, `${identity} is already running`);
         running = await startServer(cluster, args, port, host);
         const child = running.child;
+        const logDir = process.env.HA_LOG_DIR;
+        if (logDir) {
+          const out = createWriteStream(join(logDir, `${identity}-${Date.now()}.log`));
+          out.write(`${running.logs.join('\n')}\n`);
+          child.stdout?.pipe(out, { end: false });
+          child.stderr?.pipe(out, { end: false });
+          child.once('exit', () => out.end());
+        }
         children.add(child);
         child.once('exit', () => children.delete(child));
       },
