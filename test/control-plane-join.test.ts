@@ -226,23 +226,13 @@ describe('control-plane join flags', () => {
   const dir = tempDir('cp-join-flags');
   after(() => dir.remove());
   const pin = `sha256:${'0'.repeat(64)}`;
+  /** A join whose flags are checked before it would reach the (unreachable) endpoint. */
+  const joinNowhere = ['join', '127.0.0.1:1', '--token', 'abcdef.0123456789abcdef', '--discovery-token-ca-cert-hash', pin];
 
   test('a malformed certificate key is refused before anything is fetched or written, naming the flag and not the key', () => {
     const target = join(dir.path, 'never');
     const bad = `${'ab'.repeat(31)}zz`;
-    const join1 = tlsboot([
-      'join',
-      '127.0.0.1:1',
-      '--token',
-      'abcdef.0123456789abcdef',
-      '--discovery-token-ca-cert-hash',
-      pin,
-      '--control-plane',
-      '--certificate-key',
-      bad,
-      '--dir',
-      target,
-    ]);
+    const join1 = tlsboot([...joinNowhere, '--control-plane', '--certificate-key', bad, '--dir', target]);
     assert.notEqual(join1.code, 0);
     assert.match(join1.stderr, /--certificate-key must be 32 bytes as 64 hex characters/);
     assert.ok(!join1.stderr.includes(bad) && !join1.stdout.includes('[discovery]'));
@@ -253,16 +243,7 @@ describe('control-plane join flags', () => {
   });
 
   test('control-plane flags without --control-plane or --upload-certs are refused; certificate-key prints a new key', () => {
-    const worker = tlsboot([
-      'join',
-      '127.0.0.1:1',
-      '--token',
-      'abcdef.0123456789abcdef',
-      '--discovery-token-ca-cert-hash',
-      pin,
-      '--store',
-      'etcd://127.0.0.1:2379',
-    ]);
+    const worker = tlsboot([...joinNowhere, '--store', 'etcd://127.0.0.1:2379']);
     assert.notEqual(worker.code, 0);
     assert.match(worker.stderr, /--store only makes sense with --control-plane/);
     const init = tlsboot(['init', '--dir', join(dir.path, 'x'), '--certificate-key', 'a'.repeat(64)]);
