@@ -13,7 +13,7 @@ import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
-import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
+import { InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
@@ -51,7 +51,7 @@ import { startReservedPublisher } from './reserved-publisher.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { storeReadiness } from './store-readiness.ts';
-import { createIfAbsent, ensureCurrent, storeKeyFor } from './stored-objects.ts';
+import { createIfAbsent, ensureCurrent, storeKeyFor, upsert } from './stored-objects.ts';
 
 /** Revisions of history kept for watchers, and how often older ones are compacted away (defaults). */
 export const HISTORY_REVISIONS = 100_000;
@@ -214,38 +214,17 @@ export function clusterInfoKubeconfig(server: string, caPem: string): string {
 }
 
 async function ensureClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
-  // Servers starting together on one etcd race here: one that loses reads again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await writeClusterInfo(store, server, caPem, now);
-    } catch (error) {
-      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
-    }
-  }
-}
-
-async function writeClusterInfo(store: Store, server: string, caPem: string, now: Date): Promise<void> {
   const kubeconfig = clusterInfoKubeconfig(server, caPem);
-  const key = { resource: CONFIGMAP_RESOURCE, namespace: 'kube-public', name: 'cluster-info' };
-  try {
-    const current = await store.get(key);
-    const data = (current.data ?? {}) as Record<string, unknown>;
-    if (data.kubeconfig !== kubeconfig) {
-      await store.update(
-        key,
-        { ...current, data: { ...data, kubeconfig } },
-        { expectedResourceVersion: current.metadata.resourceVersion ?? '' },
-      );
-    }
-  } catch (error) {
-    if (!(isTlsbootError(error) && error.code === 'NOT_FOUND')) throw error;
-    await createIfAbsent(
-      store,
-      CONFIGMAP_RESOURCE,
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig } },
-      now,
-    );
-  }
+  await upsert(
+    store,
+    CONFIGMAP_RESOURCE,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig } },
+    (current) => {
+      const data = isObject(current.data) ? current.data : {};
+      return data.kubeconfig === kubeconfig ? undefined : { ...current, data: { ...data, kubeconfig } };
+    },
+    now,
+  );
 }
 
 export async function startControlPlane(p: ControlPlaneParams): Promise<ControlPlane> {

@@ -38,32 +38,55 @@ export async function createIfAbsent(store: Store, resource: string, obj: JsonOb
   }
 }
 
+/** Compare-and-swap rounds lost to other writers (servers starting together) before giving up. */
+const MAX_ROUNDS = 8;
+
 /**
- * Creates `obj`, or brings the stored one's content (all but metadata) to it; several servers
- * starting at once may race, and a lost compare-and-swap is read again.
+ * Creates `initial` when nothing of its name is stored, else brings the stored object to
+ * `change(current)` (undefined: it is right already), by compare-and-swap; a round lost to
+ * another writer, or a create that found the object after all, reads again.
  */
-export async function ensureCurrent(store: Store, resource: string, obj: JsonObject, now: Date): Promise<void> {
-  const meta = obj.metadata as { name: string; namespace?: string };
+export async function upsert(
+  store: Store,
+  resource: string,
+  initial: JsonObject,
+  change: (current: StoredObject) => StoredObject | undefined,
+  now: Date,
+): Promise<void> {
+  const meta = initial.metadata as { name: string; namespace?: string };
   const key = { resource, namespace: meta.namespace ?? '', name: meta.name };
-  const { metadata: _wanted, ...content } = obj;
-  for (let attempt = 0; ; attempt++) {
-    let current: StoredObject;
+  for (let round = 1; ; round++) {
     try {
-      current = await store.get(key);
-    } catch (error) {
-      if (!(isTlsbootError(error) && error.code === 'NOT_FOUND')) throw error;
-      await createIfAbsent(store, resource, obj, now);
-      continue;
-    }
-    const { metadata, ...stored } = current;
-    if (equalJson(stored, content)) return;
-    try {
-      await store.update(key, { ...content, metadata } as StoredObject, { expectedResourceVersion: metadata.resourceVersion ?? '' });
+      const current = await store.get(key);
+      const next = change(current);
+      if (next !== undefined) await store.update(key, next, { expectedResourceVersion: current.metadata.resourceVersion ?? '' });
       return;
     } catch (error) {
-      if (!(isTlsbootError(error) && error.code === 'CONFLICT') || attempt >= 5) throw error;
+      const code = isTlsbootError(error) ? error.code : undefined;
+      if (code === 'NOT_FOUND') {
+        const { object } = withServerMeta(initial, now);
+        try {
+          await store.create(key, object);
+          return;
+        } catch (createError) {
+          if (!(isTlsbootError(createError) && createError.code === 'ALREADY_EXISTS')) throw createError;
+        }
+      } else if (code !== 'CONFLICT') throw error;
+      if (round >= MAX_ROUNDS) throw error;
     }
   }
+}
+
+/** Creates `obj`, or brings the stored one's content (all but metadata) to it. */
+export async function ensureCurrent(store: Store, resource: string, obj: JsonObject, now: Date): Promise<void> {
+  const { metadata: _wanted, ...content } = obj;
+  await upsert(
+    store,
+    resource,
+    obj,
+    ({ metadata, ...stored }) => (equalJson(stored, content) ? undefined : ({ ...content, metadata } as StoredObject)),
+    now,
+  );
 }
 
 /** Creates `obj`, or replaces the object of that name (a new uid: it is a new object); returns what was stored. */
