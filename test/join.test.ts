@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import { asCertificateSigningRequest, asCertificateSigningRequestList, csrConditions } from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
-import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { csrObject, nodeSubject } from './helpers/pki.ts';
 import {
   freePort,
   joinNode as joinAs,
@@ -88,27 +88,14 @@ describe('tlsboot join and agent', () => {
     const node3 = new KubeClient(loadKubeconfig(join(dir.path, 'node-3', 'kubelet.conf')));
     try {
       const forge = async (name: string, sans: { dns?: string[]; ip?: string[] }) => {
-        const key = generatePrivateKey('ecdsa-p256');
-        const pem = createCsrPem({
-          key,
-          subject: [
-            { type: 'O', value: 'system:nodes' },
-            { type: 'CN', value: 'system:node:node-3' },
-          ],
-          sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: [], uri: [] },
-        });
         await node3.request(CSRS, {
           method: 'POST',
-          body: {
-            apiVersion: 'certificates.k8s.io/v1',
-            kind: 'CertificateSigningRequest',
-            metadata: { name },
-            spec: {
-              request: Buffer.from(pem).toString('base64'),
-              signerName: 'kubernetes.io/kubelet-serving',
-              usages: ['digital signature', 'server auth'],
-            },
-          },
+          body: csrObject(name, {
+            subject: nodeSubject('node-3'),
+            signerName: 'kubernetes.io/kubelet-serving',
+            usages: ['digital signature', 'server auth'],
+            sans,
+          }),
         });
         for (let i = 0; i < 50; i++) {
           const csr = await admin.request(`${CSRS}/${name}`, {}, asCertificateSigningRequest);

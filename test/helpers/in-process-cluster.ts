@@ -35,7 +35,7 @@ import { NodeRestrictingAuthorizer } from '../../src/server/node-restriction.ts'
 import { ADMIN_TOKEN, putBootstrapToken, startTestApi, type TestApi } from '../../src/server/testing.ts';
 import { LocalSigner } from '../../src/signer/signer.ts';
 import { openSqliteStore, type Store, type StoredObject, storeListWatch } from '../../src/store/index.ts';
-import { selfSignedCa } from './pki.ts';
+import { csrObject, nodeSubject, selfSignedCa } from './pki.ts';
 
 const RBAC = 'rbac.authorization.k8s.io';
 
@@ -142,24 +142,17 @@ export async function startInProcessCluster(o: {
       }),
     async servingCsr(node, sans) {
       const name = `serving-${node}-${randomUUID().slice(0, 8)}`;
-      const pem = createCsrPem({
-        key: generatePrivateKey('ecdsa-p256'),
-        subject: [
-          { type: 'O', value: 'system:nodes' },
-          { type: 'CN', value: `system:node:${node}` },
-        ],
-        sans: { dns: [...sans.dns], ip: [...sans.ip], email: [], uri: [] },
-      });
-      const res = await asNode(node, 'POST', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { name },
-        spec: {
-          request: Buffer.from(pem).toString('base64'),
+      const res = await asNode(
+        node,
+        'POST',
+        '/apis/certificates.k8s.io/v1/certificatesigningrequests',
+        csrObject(name, {
+          subject: nodeSubject(node),
           signerName: 'kubernetes.io/kubelet-serving',
           usages: ['digital signature', 'server auth'],
-        },
-      });
+          sans: { dns: [...sans.dns], ip: [...sans.ip] },
+        }),
+      );
       if (res.status !== 201) throw new Error(`serving CSR for ${node}: ${res.status} ${JSON.stringify(res.body)}`);
       return name;
     },
@@ -307,22 +300,9 @@ export async function issuedCertificate(cluster: InProcessCluster, name: string)
 
 /** A kubelet client CertificateSigningRequest named `name` for node `node`, with a fresh key, as a kubelet sends it. */
 export function kubeletClientCsr(name: string, node: string): JsonObject {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
-    subject: [
-      { type: 'O', value: 'system:nodes' },
-      { type: 'CN', value: `system:node:${node}` },
-    ],
-    sans: { dns: [], ip: [], email: [], uri: [] },
+  return csrObject(name, {
+    subject: nodeSubject(node),
+    signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+    usages: ['digital signature', 'client auth'],
   });
-  return {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
-      usages: ['digital signature', 'client auth'],
-    },
-  };
 }

@@ -40,6 +40,32 @@ export function selfSignedCa(
   return { certificate, key };
 }
 
+/** A CertificateSigningRequest object named `name` with a fresh P-256 key, as a client sends it. */
+export function csrObject(
+  name: string,
+  o: { subject: { type: string; value: string }[]; signerName: string; usages: string[]; sans?: { dns?: string[]; ip?: string[] } },
+) {
+  const pem = createCsrPem({
+    key: generatePrivateKey('ecdsa-p256'),
+    subject: o.subject,
+    sans: { dns: o.sans?.dns ?? [], ip: o.sans?.ip ?? [], email: [], uri: [] },
+  });
+  return {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { name },
+    spec: { request: Buffer.from(pem).toString('base64'), signerName: o.signerName, usages: o.usages },
+  };
+}
+
+/** The subject of node `node`'s kubelet certificates. */
+export function nodeSubject(node: string): { type: string; value: string }[] {
+  return [
+    { type: 'O', value: 'system:nodes' },
+    { type: 'CN', value: `system:node:${node}` },
+  ];
+}
+
 /**
  * A CertificateSigningRequest for the generic client signer with a fresh key, as a client sends
  * it: `metadata` and `spec` extras merge in (labels, an unknown field to test validation, ...).
@@ -48,22 +74,12 @@ export function clientCsrObject(
   name: string,
   extra: { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; signerName?: string } = {},
 ) {
-  const pem = createCsrPem({
-    key: generatePrivateKey('ecdsa-p256'),
+  const csr = csrObject(name, {
     subject: [{ type: 'CN', value: `user-${name}` }],
-    sans: { dns: [], ip: [], email: [], uri: [] },
+    signerName: extra.signerName ?? 'kubernetes.io/kube-apiserver-client',
+    usages: ['client auth'],
   });
-  return {
-    apiVersion: 'certificates.k8s.io/v1',
-    kind: 'CertificateSigningRequest',
-    metadata: { name, ...extra.metadata },
-    spec: {
-      request: Buffer.from(pem).toString('base64'),
-      signerName: extra.signerName ?? 'kubernetes.io/kube-apiserver-client',
-      usages: ['client auth'],
-      ...extra.spec,
-    },
-  };
+  return { ...csr, metadata: { ...csr.metadata, ...extra.metadata }, spec: { ...csr.spec, ...extra.spec } };
 }
 
 /** `tlsboot init`'s options for a test control-plane node: kubeadm's defaults, changed by `overrides`. */
