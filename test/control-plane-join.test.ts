@@ -9,12 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { asCertificateSigningRequestList, csrConditions, SIGNER_CONTROL_PLANE_SERVING } from '../src/api/index.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
+import { CSR_PATH, decideCsr } from '../src/client/csr.ts';
 import { parseCertificatePem } from '../src/pki/index.ts';
 import { type EtcdMember, etcdPkiIn, startEtcd } from './helpers/etcd.ts';
 import {
@@ -28,6 +30,7 @@ import {
   tlsboot,
   tlsbootAsync,
   toolSkip,
+  until,
 } from './helpers/processes.ts';
 
 const skip = toolSkip('etcd');
@@ -219,6 +222,158 @@ describe('join --control-plane on etcd', { skip }, () => {
     );
     assert.equal(worker.code, 0, `${worker.stderr}\n${server2.out.join('')}`);
     assert.match(worker.stdout, /joined the cluster as system:node:worker-1/);
+  });
+});
+
+describe('join --control-plane with a sealed CA: no CA key travels, the API-server certificate comes by CSR', { skip }, () => {
+  const dir = tempDir('cp-join-sealed');
+  const dir1 = join(dir.path, 'cp1');
+  const dir2 = join(dir.path, 'cp2');
+  const passFile = join(dir.path, 'passphrase');
+  const ENDPOINT_HOST = '127.0.0.4';
+  const SERVER2_HOST = '127.0.0.5';
+  let member: EtcdMember;
+  let lb: Server;
+  let server1: RunningServer | undefined;
+  let server2: Awaited<ReturnType<typeof startCommand>> | undefined;
+  let port1 = 0;
+  let port2 = 0;
+  let lbPort = 0;
+  const initFlags = () => [
+    '--dir',
+    dir1,
+    '--apiserver-bind-port',
+    String(port1),
+    '--control-plane-endpoint',
+    `${ENDPOINT_HOST}:${lbPort}`,
+    '--node-name',
+    'cp1',
+  ];
+
+  before(async () => {
+    [port1, port2, lbPort] = [await freePort(), await freePort(), await freePort()];
+    writeFileSync(passFile, 'control-plane join passphrase\n', { mode: 0o600 });
+    const init = tlsboot(['init', ...initFlags(), '--sealed', '--passphrase-file', passFile]);
+    assert.equal(init.code, 0, init.stderr);
+    member = await startEtcd(etcdPkiIn(dir1));
+    lb = await loadBalancer(ENDPOINT_HOST, lbPort, [
+      { host: '127.0.0.1', port: port1 },
+      { host: SERVER2_HOST, port: port2 },
+    ]);
+  });
+
+  after(async () => {
+    await server2?.stop();
+    await server1?.stop();
+    await new Promise((resolve) => lb?.close(resolve));
+    await member?.remove();
+    dir.remove();
+  });
+
+  test('a person approves, a signing session signs, the joined node serves and signs in its own session', async () => {
+    const store = `etcd://${member.endpoint}`;
+    const upload = tlsboot(['init', ...initFlags(), '--upload-certs', '--store', store]);
+    assert.equal(upload.code, 0, upload.stderr);
+    const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
+    const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
+    const pin = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(upload.stdout)?.[1];
+    assert.ok(key && token && pin, upload.stdout);
+    server1 = await startServer(dir1, ['--store', store, '--signer', 'sealed'], port1);
+    const kubeconfig = join(dir1, 'admin.conf');
+    const admin = new KubeClient(loadKubeconfig(kubeconfig));
+    const cli = (args: string[]) => tlsbootAsync(args, { env: { KUBECONFIG: kubeconfig } });
+    const joinCp2 = (target: string) => [
+      'join',
+      `${ENDPOINT_HOST}:${lbPort}`,
+      '--token',
+      token,
+      '--discovery-token-ca-cert-hash',
+      pin,
+      '--control-plane',
+      '--certificate-key',
+      key,
+      '--store',
+      store,
+      '--apiserver-advertise-address',
+      SERVER2_HOST,
+      '--apiserver-bind-port',
+      String(port2),
+      '--node-name',
+      'cp2',
+      '--dir',
+      target,
+    ];
+    /** The pending control-plane CSR no one has decided yet. */
+    const pendingCsr = () =>
+      until('a control-plane serving CSR', async () => {
+        const list = asCertificateSigningRequestList(await admin.request(CSR_PATH));
+        return list.items.find(
+          (c) =>
+            c.spec.signerName === SIGNER_CONTROL_PLANE_SERVING &&
+            !csrConditions(c).some((x) => x.type === 'Approved' || x.type === 'Denied'),
+        );
+      });
+    try {
+      // Denied: the join ends, saying so, and writes nothing.
+      const deniedDir = join(dir.path, 'cp2-denied');
+      const denied = tlsbootAsync(joinCp2(deniedDir));
+      const first = await pendingCsr();
+      const name = String(first.metadata?.name);
+      assert.match(name, /^control-plane-csr-/);
+      assert.equal(first.spec.username?.startsWith('system:bootstrap:'), true, 'requested with the bootstrap token');
+      await decideCsr(admin, name, 'Denied', 'NotOurs', 'not a node we expect', () => new Date());
+      const deniedResult = await denied;
+      assert.notEqual(deniedResult.code, 0);
+      assert.match(deniedResult.stderr, new RegExp(`certificatesigningrequest ${name} was denied: NotOurs`));
+      assert.equal(existsSync(deniedDir), false, 'nothing was written');
+
+      // Approved, then signed once a signing session opens.
+      const starting = startCommand(joinCp2(dir2));
+      starting.catch(() => undefined);
+      const second = await pendingCsr();
+      const secondName = String(second.metadata?.name);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const untouched = asCertificateSigningRequestList(await admin.request(CSR_PATH)).items.find((c) => c.metadata?.name === secondName);
+      assert.deepEqual(untouched && csrConditions(untouched), [], 'no controller approves a control-plane certificate');
+      await decideCsr(admin, secondName, 'Approved', 'ControlPlaneJoin', 'cp2 joins', () => new Date());
+      await until('signing waits for a session', async () => {
+        const csr = asCertificateSigningRequestList(await admin.request(CSR_PATH)).items.find((c) => c.metadata?.name === secondName);
+        return csr && csrConditions(csr).some((c) => c.type === 'SigningPending') ? csr : undefined;
+      });
+      const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
+      assert.equal(open.code, 0, open.stderr);
+      server2 = await starting;
+    } finally {
+      admin.close();
+    }
+
+    const has = (d: string, f: string) => existsSync(join(d, 'pki', f));
+    for (const caKey of ['ca.key', 'front-proxy-ca.key', 'etcd/ca.key']) assert.equal(has(dir2, caKey), false, `no ${caKey} travelled`);
+    assert.deepEqual(readFileSync(join(dir2, 'pki', 'ca.key.sealed')), readFileSync(join(dir1, 'pki', 'ca.key.sealed')));
+    const apiserver = parseCertificatePem(readFileSync(join(dir2, 'pki', 'apiserver.crt'), 'utf8'), 'apiserver.crt');
+    const ca = parseCertificatePem(readFileSync(join(dir1, 'pki', 'ca.crt'), 'utf8'), 'ca.crt');
+    assert.deepEqual(apiserver.issuer, ca.subject);
+    assert.ok(apiserver.sans.ip.includes(SERVER2_HOST) && apiserver.sans.ip.includes(ENDPOINT_HOST), apiserver.sans.ip.join(','));
+    assert.ok(apiserver.sans.dns.includes('cp2'));
+
+    // Server 1 goes; server 2 leads with the sealed key it received, signing in a session opened on it.
+    const { token: workerToken } = await adminAndToken(dir1);
+    await server1.stop();
+    server1 = undefined;
+    const worker = joinNode({ url: `https://${ENDPOINT_HOST}:${lbPort}`, caPin: pin }, workerToken, 'worker-1', join(dir.path, 'worker-1'));
+    await until(
+      'a session opened on server 2',
+      async () => {
+        const r = await tlsbootAsync(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile], {
+          env: { KUBECONFIG: join(dir1, 'admin.conf') },
+        });
+        return r.code === 0 ? r : undefined;
+      },
+      60_000,
+    );
+    const joined = await worker;
+    assert.equal(joined.code, 0, `${joined.stderr}\n${server2.out.join('')}`);
+    assert.match(joined.stdout, /joined the cluster as system:node:worker-1/);
   });
 });
 

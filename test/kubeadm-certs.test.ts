@@ -56,7 +56,7 @@ describe('kubeadm-certs in a cluster', () => {
     }
     assert.equal(got.statusCode, 200, got.body);
     const opened = openCertsSecret(got.json<JsonObject>(), key);
-    assert.deepEqual(opened.get('ca.key'), readSharedFiles(dir).get('ca.key'));
+    assert.deepEqual(opened.files.get('ca.key'), readSharedFiles(dir).files.get('ca.key'));
 
     const other = await cluster.api.request(NODE_TOKEN, 'GET', `${SECRETS_URL}/bootstrap-token-nodetk`);
     assert.equal(other.statusCode, 403);
@@ -105,7 +105,7 @@ describe('kubeadm-certs in a cluster', () => {
       const storedToken = await cluster.admin.create(SECRETS, token);
       await cluster.admin.create(
         SECRETS,
-        certsSecret(readSharedFiles(dir), key, { name: storedToken.metadata.name, uid: storedToken.metadata.uid ?? '' }, randomBytes),
+        certsSecret(readSharedFiles(dir).files, key, { name: storedToken.metadata.name, uid: storedToken.metadata.uid ?? '' }, randomBytes),
       );
       const stored = await cluster.admin.get(SECRETS, 'kube-system', storedToken.metadata.name);
       await cluster.admin.delete(SECRETS, 'kube-system', storedToken.metadata.name, stored?.metadata.resourceVersion ?? '');

@@ -12,14 +12,14 @@ import { join as joinPath, resolve } from 'node:path';
 import { parseBootstrapToken } from '../api/core.ts';
 import { dns1123SubdomainProblem } from '../api/identity.ts';
 import { buildKubeconfig, parseKubeconfig, resolveKubeconfig } from '../api/kubeconfig.ts';
-import { type Clock, sleep } from '../base/clock.ts';
+import type { Clock } from '../base/clock.ts';
 import { InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { KubeClient } from '../client/client.ts';
 import { certificatePin, parseCertificateBundle } from '../pki/index.ts';
 import { CertStore } from './cert-store.ts';
 import { type DiscoveredCluster, discoverWithToken, validateDiscoveryFlags } from './discovery.ts';
-import { bootstrapCsrName, type CertificateRequestSpec, csrBody, submitCsr, verifyIssued, waitForCertificate } from './request.ts';
+import { bootstrapCsrName, type CertificateRequestSpec, requestCertificate } from './request.ts';
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 
@@ -44,16 +44,6 @@ export interface JoinResult {
   readonly kubeconfigPath: string;
   readonly certificatePath: string;
   readonly csrName: string | undefined;
-}
-
-/** The wait before asking again after a transient failure of the TLS bootstrap, growing per attempt up to the cap. */
-const BOOTSTRAP_RETRY_MS = 500;
-const BOOTSTRAP_RETRY_MAX_MS = 5000;
-
-/** A failure that another attempt may not meet: the server or the network away, not a refusal or our own deadline. */
-function transient(error: unknown): boolean {
-  if (!(error instanceof TlsbootError)) return true;
-  return error.code === 'UNAVAILABLE' && error.reason !== 'CSR_TIMEOUT';
 }
 
 export function validateNodeName(name: string): void {
@@ -169,28 +159,18 @@ export async function joinCluster(p: JoinParams): Promise<JoinResult> {
     const key = store.pendingKey('kubelet-client');
     csrName = bootstrapCsrName(key, spec);
     const client = new KubeClient({ server: cluster.server, caPem: cluster.caPem, token: bootstrapToken });
-    const name = csrName;
     try {
-      const deadline = p.clock.now() + p.tlsBootstrapTimeoutMs;
-      let pem: string | undefined;
-      for (let attempt = 1; pem === undefined; attempt++) {
-        try {
-          p.log(`[kubelet-start] submitting certificatesigningrequest ${name}`);
-          const created = await submitCsr(client, csrBody(key, spec, { name }), key, spec, new Date(p.clock.now()));
-          p.log('[kubelet-start] waiting for the request to be approved and signed');
-          pem = await waitForCertificate(client, created, Math.max(1, deadline - p.clock.now()), p.signal, (reason) =>
-            p.log(`[kubelet-start] ${name}: ${reason}`),
-          );
-        } catch (error) {
-          // Behind a load balancer a server may die or lose etcd mid-request; the CSR's name is
-          // its key's, so asking again finds the same request (as kubelet's bootstrap retries).
-          const delay = Math.min(BOOTSTRAP_RETRY_MS * attempt, BOOTSTRAP_RETRY_MAX_MS);
-          if (!transient(error) || p.signal?.aborted || p.clock.now() + delay >= deadline) throw error;
-          p.log(`[kubelet-start] ${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms`);
-          await sleep(p.clock, delay, p.signal);
-        }
-      }
-      const chain = verifyIssued(pem, key, spec, cluster.caPem, new Date(p.clock.now()));
+      const chain = await requestCertificate({
+        client,
+        key,
+        spec,
+        name: csrName,
+        caPem: cluster.caPem,
+        deadline: p.clock.now() + p.tlsBootstrapTimeoutMs,
+        clock: p.clock,
+        ...(p.signal ? { signal: p.signal } : {}),
+        log: (line) => p.log(`[kubelet-start] ${line}`),
+      });
       certificatePath = store.install('kubelet-client', chain, key, new Date(p.clock.now()));
       const leaf = chain[0];
       if (leaf) {

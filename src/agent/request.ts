@@ -7,6 +7,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { type CertificateSigningRequest, csrCertificatePem, csrConditions } from '../api/index.ts';
+import { type Clock, sleep } from '../base/clock.ts';
 import {
   CancelledError,
   ConflictError,
@@ -44,11 +45,14 @@ export interface CertificateRequestSpec {
 
 const b64url = (data: Uint8Array | string) => Buffer.from(data).toString('base64url');
 
-/** `node-csr-<digest>` of reference §7.1 step 6: SHA-512/256 over `b64url(item)|` for key, CN, Os, usages. */
-export function bootstrapCsrName(key: KeyObject, spec: CertificateRequestSpec): string {
+/**
+ * `node-csr-<digest>` of reference §7.1 step 6: SHA-512/256 over `b64url(item)|` for key, CN, Os,
+ * usages. Other requesters that must find their request again give their own prefix.
+ */
+export function bootstrapCsrName(key: KeyObject, spec: CertificateRequestSpec, prefix = 'node-csr'): string {
   const h = createHash('sha512-256');
   for (const item of [spkiOf(key), spec.commonName, ...spec.organizations, ...spec.usages]) h.update(`${b64url(item)}|`);
-  return `node-csr-${h.digest('base64url')}`;
+  return `${prefix}-${h.digest('base64url')}`;
 }
 
 function subjectOf(spec: CertificateRequestSpec): NameAttribute[] {
@@ -223,4 +227,51 @@ export function verifyIssued(pem: string, key: KeyObject, spec: CertificateReque
     throw fail(error instanceof Error ? error.message : String(error));
   }
   return chain;
+}
+
+/** The wait before asking again after a transient failure, growing per attempt up to the cap. */
+const RETRY_MS = 500;
+const RETRY_MAX_MS = 5000;
+
+/** A failure that another attempt may not meet: the server or the network away, not a refusal or our own deadline. */
+function transient(error: unknown): boolean {
+  if (!(error instanceof TlsbootError)) return true;
+  return error.code === 'UNAVAILABLE' && error.reason !== 'CSR_TIMEOUT';
+}
+
+/**
+ * Submits the CSR named `name` (or finds it again) and waits until it is signed, then checks what
+ * came back. Behind a load balancer a server may die or lose etcd mid-request; the name is the
+ * caller's (derived from the key), so asking again finds the same request, as kubelet's bootstrap
+ * retries do.
+ */
+export async function requestCertificate(p: {
+  readonly client: KubeClient;
+  readonly key: KeyObject;
+  readonly spec: CertificateRequestSpec;
+  readonly name: string;
+  readonly caPem: string;
+  /** Clock time by which it must be signed. */
+  readonly deadline: number;
+  readonly clock: Clock;
+  readonly signal?: AbortSignal;
+  readonly log: (line: string) => void;
+}): Promise<Certificate[]> {
+  let pem: string | undefined;
+  for (let attempt = 1; pem === undefined; attempt++) {
+    try {
+      p.log(`submitting certificatesigningrequest ${p.name}`);
+      const created = await submitCsr(p.client, csrBody(p.key, p.spec, { name: p.name }), p.key, p.spec, new Date(p.clock.now()));
+      p.log('waiting for the request to be approved and signed');
+      pem = await waitForCertificate(p.client, created, Math.max(1, p.deadline - p.clock.now()), p.signal, (reason) =>
+        p.log(`${p.name}: ${reason}`),
+      );
+    } catch (error) {
+      const delay = Math.min(RETRY_MS * attempt, RETRY_MAX_MS);
+      if (!transient(error) || p.signal?.aborted || p.clock.now() + delay >= p.deadline) throw error;
+      p.log(`${error instanceof Error ? error.message : String(error)}; retrying in ${delay} ms`);
+      await sleep(p.clock, delay, p.signal);
+    }
+  }
+  return verifyIssued(pem, p.key, p.spec, p.caPem, new Date(p.clock.now()));
 }

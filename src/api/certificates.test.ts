@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isTlsbootError } from '../base/errors.ts';
-import { type CertificateRequest, createCsrPem, generatePrivateKey, parseCsr } from '../pki/index.ts';
-import { parseCsrRequestField, validateCsrSpec, warmCsrRequestField } from './certificates.ts';
+import { type CertificateRequest, createCsrPem, generatePrivateKey, parseCsr, parseCsrPem } from '../pki/index.ts';
+import {
+  parseCsrRequestField,
+  SIGNER_CONTROL_PLANE_SERVING,
+  signerPolicyProblem,
+  validateCsrSpec,
+  warmCsrRequestField,
+} from './certificates.ts';
 
 const field = (cn: string, key = generatePrivateKey('ecdsa-p256')) =>
   Buffer.from(createCsrPem({ key, subject: [{ type: 'CN', value: cn }] })).toString('base64');
@@ -85,5 +91,35 @@ describe('warmCsrRequestField (a crypto worker parsing ahead of validation)', ()
     // Nothing that is not base64 PEM reaches the worker.
     for (const junk of [undefined, '', 'not base64!', Buffer.from('no pem').toString('base64')])
       await warmCsrRequestField(junk, async () => assert.fail('not for a worker'));
+  });
+});
+
+describe('the control-plane serving signer (tlsboot.io/kube-apiserver-serving)', () => {
+  const key = generatePrivateKey('ecdsa-p256');
+  const csr = (subject: { type: string; value: string }[], sans: { dns?: string[]; ip?: string[]; email?: string[] }) =>
+    parseCsrPem(createCsrPem({ key, subject, sans: { dns: sans.dns ?? [], ip: sans.ip ?? [], email: sans.email ?? [], uri: [] } }));
+  const SERVING = ['digital signature', 'server auth'];
+  const apiserver = [{ type: 'CN', value: 'kube-apiserver' }];
+  const lb = { dns: ['kubernetes', 'cp.example.test'], ip: ['10.96.0.1', '10.0.0.2'] };
+
+  test("takes kubeadm's API server certificate: CN kube-apiserver, names, server usages", () => {
+    assert.equal(signerPolicyProblem(SIGNER_CONTROL_PLANE_SERVING, csr(apiserver, lb), SERVING), undefined);
+    assert.equal(
+      signerPolicyProblem(SIGNER_CONTROL_PLANE_SERVING, csr(apiserver, lb), ['digital signature', 'key encipherment', 'server auth']),
+      undefined,
+    );
+  });
+
+  test('refuses any other subject, no names, email names, wildcards and client usages', () => {
+    const refused: [CertificateRequest, string[], RegExp][] = [
+      [csr([{ type: 'CN', value: 'system:node:cp2' }], lb), SERVING, /CN=kube-apiserver/],
+      [csr([...apiserver, { type: 'O', value: 'system:masters' }], lb), SERVING, /CN=kube-apiserver/],
+      [csr(apiserver, {}), SERVING, /at least one DNS or IP/],
+      [csr(apiserver, { ...lb, email: ['a@example.test'] }), SERVING, /email or URI/],
+      [csr(apiserver, { dns: ['*.example.test'] }), SERVING, /wildcard/],
+      [csr(apiserver, lb), ['digital signature', 'server auth', 'client auth'], /usages must be exactly/],
+    ];
+    for (const [request, usages, why] of refused)
+      assert.match(signerPolicyProblem(SIGNER_CONTROL_PLANE_SERVING, request, usages) ?? '', why);
   });
 });

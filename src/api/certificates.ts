@@ -33,6 +33,15 @@ export const SIGNER_KUBE_APISERVER_CLIENT = 'kubernetes.io/kube-apiserver-client
 export const SIGNER_KUBELET_CLIENT = 'kubernetes.io/kube-apiserver-client-kubelet';
 export const SIGNER_KUBELET_SERVING = 'kubernetes.io/kubelet-serving';
 export const SIGNER_LEGACY_UNKNOWN = 'kubernetes.io/legacy-unknown';
+/**
+ * tlsboot's signer for the serving certificate of a control-plane node that joins a cluster whose
+ * CA key is sealed or remote: it certifies the cluster's own names (load balancer, service IP), so
+ * no controller approves it (a person does), and the remote signer signs it only under a grant
+ * that names it.
+ */
+export const SIGNER_CONTROL_PLANE_SERVING = 'tlsboot.io/kube-apiserver-serving';
+/** kubeadm's API server certificate subject: CN kube-apiserver, nothing else. */
+export const CONTROL_PLANE_SERVING_CN = 'kube-apiserver';
 
 /** Usage strings (reference §3.2) and the key usage or extended key usage each asserts. */
 export const USAGES: Readonly<Record<string, { readonly ku?: KeyUsage; readonly eku?: ExtKeyUsage }>> = {
@@ -351,7 +360,7 @@ const KUBELET_CLIENT_USAGES = [
   ['digital signature', 'key encipherment', 'client auth'],
   ['digital signature', 'client auth'],
 ];
-const KUBELET_SERVING_USAGES = [
+const SERVING_USAGES = [
   ['digital signature', 'key encipherment', 'server auth'],
   ['digital signature', 'server auth'],
 ];
@@ -404,8 +413,21 @@ export function signerPolicyProblem(signerName: string, csr: CertificateRequest,
         return 'kubelet serving certificates need at least one DNS or IP subject alternative name';
       if (csr.sans.email.length + csr.sans.uri.length > 0)
         return 'kubelet serving certificates may not carry email or URI subject alternative names';
-      if (!KUBELET_SERVING_USAGES.some((set) => sameSet(set, usages)))
-        return `usages must be exactly ${KUBELET_SERVING_USAGES.map((s) => JSON.stringify(s)).join(' or ')}`;
+      if (!SERVING_USAGES.some((set) => sameSet(set, usages)))
+        return `usages must be exactly ${SERVING_USAGES.map((s) => JSON.stringify(s)).join(' or ')}`;
+      return undefined;
+    }
+    case SIGNER_CONTROL_PLANE_SERVING: {
+      if (csr.subject.attributes.length !== 1 || commonName(csr.subject) !== CONTROL_PLANE_SERVING_CN)
+        return `subject must be exactly CN=${CONTROL_PLANE_SERVING_CN}`;
+      if (csr.sans.dns.length + csr.sans.ip.length === 0)
+        return 'API server certificates need at least one DNS or IP subject alternative name';
+      if (csr.sans.email.length + csr.sans.uri.length > 0)
+        return 'API server certificates may not carry email or URI subject alternative names';
+      const wildcard = csr.sans.dns.find((d) => d.includes('*'));
+      if (wildcard !== undefined) return `DNS name ${wildcard} is a wildcard, which no API server certificate carries`;
+      if (!SERVING_USAGES.some((set) => sameSet(set, usages)))
+        return `usages must be exactly ${SERVING_USAGES.map((s) => JSON.stringify(s)).join(' or ')}`;
       return undefined;
     }
     default:

@@ -8,6 +8,7 @@ export {
   parseCsrRequestField,
   prepareCsrCreate,
   prepareCsrUpdate,
+  SIGNER_CONTROL_PLANE_SERVING,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,

@@ -46,7 +46,7 @@ function uidOf(obj: JsonObject): string {
 
 /** Writes the owner token, kubeadm-certs and its RBAC into the store (no server needs to run). */
 export async function uploadCertsToStore(store: Store, p: UploadParams): Promise<void> {
-  const files = readSharedFiles(p.dir);
+  const { files } = readSharedFiles(p.dir);
   const secrets = storeKeyFor('secrets');
   const owner = await createOrReplace(store, secrets, certsOwnerToken(p.now, p.randomBytes), p.now);
   const secret = prepareSecret(
@@ -78,7 +78,7 @@ function isCode(error: unknown, code: string): boolean {
 
 /** The same objects through a running server's API, as an admin (`tlsboot certs upload`). */
 export async function uploadCertsThroughApi(client: KubeClient, p: UploadParams): Promise<void> {
-  const files = readSharedFiles(p.dir);
+  const { files } = readSharedFiles(p.dir);
   const secrets = resourcePath(SECRETS, NAMESPACE);
   const owner = await client.request(secrets, { method: 'POST', body: certsOwnerToken(p.now, p.randomBytes) });
   const secret = certsSecret(files, p.key, { name: nameOf(owner), uid: uidOf(owner) }, p.randomBytes);

@@ -16,6 +16,7 @@ import {
   parseCsrRequestField,
   requestedNodeName,
   reservedSanProblems,
+  SIGNER_CONTROL_PLANE_SERVING,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
@@ -40,7 +41,7 @@ import {
   NODE_CLIENT_CERTIFICATES,
 } from './cluster.ts';
 
-export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
+export const BUILT_IN_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, SIGNER_CONTROL_PLANE_SERVING];
 
 export interface SignerControllerOptions {
   readonly client: ClusterClient;

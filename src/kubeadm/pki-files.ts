@@ -11,6 +11,8 @@ import { type Certificate, keyMatchesSpki, parseCertificatePem, parsePrivateKeyP
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
+/** The node name of a directory that has no etcd server certificate to carry it (a node joined without the CA keys). */
+export const NODE_NAME_FILE = 'node-name';
 export const PKI_DIR_MODE = 0o700;
 
 export function pkiPath(dir: string, file: string, ext: 'crt' | 'key' | 'pub' | 'csr'): string {

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseKubeconfig, type ReservedIdentities, type ReservedSource, reservedIdentities, resolveKubeconfig } from '../api/index.ts';
 import { commonName, parseCertificatePem } from '../pki/index.ts';
-import { pkiPath, readIfPresent } from './pki-files.ts';
+import { NODE_NAME_FILE, pkiPath, readIfPresent } from './pki-files.ts';
 
 const SERVER_CERTIFICATES: readonly { file: string; label: string }[] = [
   { file: 'apiserver', label: 'API server certificate' },
@@ -42,12 +42,14 @@ export function readReservedSources(dir: string): ReservedSource[] {
 
 /**
  * The control-plane node DIR belongs to: the common name of its etcd server certificate, which
- * init and join give the node's name; undefined when DIR has none.
+ * init and join give the node's name, or, for a node that joined without the CA keys, the name
+ * it wrote; undefined when DIR has neither.
  */
 export function controlPlaneNodeName(dir: string): string | undefined {
   const path = pkiPath(dir, 'etcd/server', 'crt');
   const pem = readIfPresent(path);
-  return pem ? commonName(parseCertificatePem(pem.toString('utf8'), path).subject) : undefined;
+  if (pem) return commonName(parseCertificatePem(pem.toString('utf8'), path).subject);
+  return readIfPresent(join(dir, NODE_NAME_FILE))?.toString('utf8').trim() || undefined;
 }
 
 /** The files whose change changes the reserved set. */

@@ -14,7 +14,8 @@ import { isTlsbootError } from '../base/errors.ts';
 import { parseCertificatePem } from '../pki/index.ts';
 import { decryptWithCertificateKey, encryptWithCertificateKey, newCertificateKey, parseCertificateKey } from './certificate-key.ts';
 import { runInit } from './init.ts';
-import { writeJoinedControlPlane } from './join-control-plane.ts';
+import { writeJoinedControlPlane, writeKeylessControlPlane } from './join-control-plane.ts';
+import { controlPlaneNodeName } from './reserved-identities.ts';
 import { certsOwnerToken, certsSecret, openCertsSecret, readSharedFiles, SHARED_FILES } from './upload-certs.ts';
 
 const env = { now: new Date(), randomBytes };
@@ -71,7 +72,7 @@ describe('kubeadm-certs', () => {
   const ownerName = (owner.metadata as { name: string }).name;
 
   test('holds every shared file under kubeadm names, sealed, owned by a 2-hour token without usages', () => {
-    const secret = certsSecret(readSharedFiles(dir1), key, { name: ownerName, uid: 'u-1' }, randomBytes);
+    const secret = certsSecret(readSharedFiles(dir1).files, key, { name: ownerName, uid: 'u-1' }, randomBytes);
     const data = secret.data as Record<string, string>;
     assert.deepEqual(
       Object.keys(data),
@@ -101,24 +102,77 @@ describe('kubeadm-certs', () => {
     const expiration = Date.parse(Buffer.from(ownerData.expiration ?? '', 'base64').toString());
     assert.ok(Math.abs(expiration - (env.now.getTime() + 2 * 3_600_000)) < 1000);
     const opened = openCertsSecret(secret, key);
-    for (const f of SHARED_FILES) assert.deepEqual(opened.get(f.entry), readFileSync(f.path(dir1)), f.entry);
+    assert.equal(opened.mode, 'local');
+    for (const f of SHARED_FILES) assert.deepEqual(opened.files.get(f.entry), readFileSync(f.path(dir1)), f.entry);
     assert.throws(() => openCertsSecret(secret, parseCertificateKey(newCertificateKey(randomBytes))), code('CERTIFICATE_KEY_WRONG'));
+    // Without its ca.key the Secret reads as keyless, which needs the etcd client entries it lacks.
     const { 'ca.key': _dropped, ...withoutCaKey } = data;
-    assert.throws(() => openCertsSecret({ ...secret, data: withoutCaKey }, key), code('CA_KEY_NOT_HERE'));
+    assert.throws(() => openCertsSecret({ ...secret, data: withoutCaKey }, key), code('UPLOAD_ENTRY_MISSING'));
   });
 
-  test('without pki/ca.key (a sealed or remote CA) nothing is uploaded: the CA key is not here', () => {
+  const CA_KEYS = ['ca.key', 'front-proxy-ca.key', 'etcd-ca.key'];
+  const ETCD_CLIENT = ['apiserver-etcd-client.crt', 'apiserver-etcd-client.key'];
+
+  test('with the CA key sealed, no CA key travels but the sealed one, with the etcd client credential', () => {
     const sealedDir = join(root, 'sealed');
-    runInit(sealedDir, options('sealed', '10.0.0.5'), env);
-    rmSync(join(sealedDir, 'pki', 'ca.key'));
+    runInit(sealedDir, options('sealed', '10.0.0.5'), env, { externalCa: false, passphrase: Buffer.from('upload-certs test passphrase') });
+    const shared = readSharedFiles(sealedDir);
+    assert.equal(shared.mode, 'sealed');
+    const entries = [...shared.files.keys()];
+    for (const k of CA_KEYS) assert.ok(!entries.includes(k), `${k} is not sent`);
+    for (const k of ['ca.key.sealed', ...ETCD_CLIENT, 'ca.crt', 'sa.key', 'secrets-encryption.key'])
+      assert.ok(entries.includes(k), `${k} is sent`);
+    const opened = openCertsSecret(certsSecret(shared.files, key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
+    assert.equal(opened.mode, 'sealed');
+    assert.deepEqual(opened.files, shared.files);
+  });
+
+  test('with the CA key elsewhere (remote signer), neither a CA key nor a sealed one travels', () => {
+    const remoteDir = join(root, 'remote');
+    runInit(remoteDir, options('remote', '10.0.0.6'), env);
+    for (const k of ['ca', 'front-proxy-ca', 'etcd/ca']) rmSync(join(remoteDir, 'pki', `${k}.key`));
+    const shared = readSharedFiles(remoteDir);
+    assert.equal(shared.mode, 'remote');
+    const entries = [...shared.files.keys()];
+    for (const k of [...CA_KEYS, 'ca.key.sealed']) assert.ok(!entries.includes(k), `${k} is not sent`);
+    for (const k of ETCD_CLIENT) assert.ok(entries.includes(k), `${k} is sent`);
+    const opened = openCertsSecret(certsSecret(shared.files, key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
+    assert.equal(opened.mode, 'remote');
+    rmSync(join(remoteDir, 'pki', 'apiserver-etcd-client.key'));
+    assert.throws(() => readSharedFiles(remoteDir), code('UPLOAD_FILE_MISSING'));
+  });
+
+  test('a node joining without the CA keys gets the shared files, the certificate signed for it and its name, or no directory', () => {
+    const remoteDir = join(root, 'remote-2');
+    runInit(remoteDir, options('remote-2', '10.0.0.7'), env);
+    const own = {
+      nodeName: 'cp3',
+      certificatePem: readFileSync(join(remoteDir, 'pki', 'apiserver.crt'), 'utf8'),
+      keyPem: readFileSync(join(remoteDir, 'pki', 'apiserver.key'), 'utf8'),
+    };
+    for (const k of ['ca', 'front-proxy-ca', 'etcd/ca']) rmSync(join(remoteDir, 'pki', `${k}.key`));
+    const { files } = readSharedFiles(remoteDir);
+    const caPem = readFileSync(join(remoteDir, 'pki', 'ca.crt'), 'utf8');
+    const dir3 = join(root, 'cp3');
     assert.throws(
-      () => readSharedFiles(sealedDir),
-      (error: unknown) => isTlsbootError(error) && error.reason === 'CA_KEY_NOT_HERE' && /the CA key is not here/.test(error.message),
+      () => writeKeylessControlPlane(dir3, files, readFileSync(join(dir1, 'pki', 'ca.crt'), 'utf8'), own, randomBytes),
+      code('JOIN_CA_MISMATCH'),
     );
+    assert.equal(existsSync(dir3), false);
+    writeKeylessControlPlane(dir3, files, caPem, own, randomBytes);
+    for (const [entry] of files) assert.ok(entry !== 'ca.key');
+    assert.equal(existsSync(join(dir3, 'pki', 'ca.key')), false, 'no CA key on the joined node');
+    assert.equal(readFileSync(join(dir3, 'pki', 'apiserver.crt'), 'utf8'), own.certificatePem);
+    assert.deepEqual(
+      readFileSync(join(dir3, 'pki', 'apiserver-etcd-client.key')),
+      readFileSync(join(remoteDir, 'pki', 'apiserver-etcd-client.key')),
+    );
+    assert.equal(controlPlaneNodeName(dir3), 'cp3', 'the publisher names this server by the node name it wrote');
+    assert.throws(() => writeKeylessControlPlane(dir3, files, caPem, own, randomBytes), code('JOIN_DIR_IN_USE'));
   });
 
   test('a joining node gets the shared files and its own certificates, or, on any failure, no directory at all', () => {
-    const files = openCertsSecret(certsSecret(readSharedFiles(dir1), key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
+    const { files } = openCertsSecret(certsSecret(readSharedFiles(dir1).files, key, { name: ownerName, uid: 'u-1' }, randomBytes), key);
     const caPem = readFileSync(join(dir1, 'pki', 'ca.crt'), 'utf8');
     const dir2 = join(root, 'cp2');
     // A CA other than the one discovery pinned: refused, nothing written.

@@ -12,7 +12,7 @@ import { BOOTSTRAP_TOKEN_NAMESPACE, bootstrapTokenSecret, generateToken, parseBo
 import { InvalidError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { decryptWithCertificateKey, encryptWithCertificateKey } from './certificate-key.ts';
-import { pkiPath, readIfPresent } from './pki-files.ts';
+import { pkiPath, readIfPresent, sealedKeyPath } from './pki-files.ts';
 import { secretsKeyPath } from './secrets-key.ts';
 
 export const KUBEADM_CERTS_SECRET = 'kubeadm-certs';
@@ -47,28 +47,60 @@ export const SHARED_FILES: readonly SharedFile[] = [
   { entry: SECRETS_KEY_ENTRY, path: secretsKeyPath, mode: KEY },
 ];
 
-/** Joining control-plane nodes with a sealed or remote CA (the certificate through a CSR) is not built yet. */
-function caKeyNotHere(where: string): InvalidError {
-  return new InvalidError(
-    'CA_KEY_NOT_HERE',
-    `the CA key is not here (${where}): with a sealed or remote CA no CA key travels, and joining a control-plane node by a CSR signed under a session or grant is not supported yet`,
-    { field: 'certificate-key' },
-  );
+/**
+ * What travels when the cluster CA key is not on this machine: the sealed CA key, if that is where
+ * it is (it opens only with the passphrase, during a signing session, but a joined server must be
+ * able to lead and sign as the first one does), and the API server's etcd client credential, which
+ * a joining node cannot make without the etcd CA key. The plaintext CA keys never travel then, and
+ * a joining node gets its API-server certificate through a CSR (src/agent/control-plane-serving.ts).
+ */
+export const KEYLESS_FILES: readonly SharedFile[] = [
+  { entry: 'ca.key.sealed', path: (d) => sealedKeyPath(d, 'ca'), mode: KEY },
+  { entry: 'apiserver-etcd-client.crt', path: (d) => pkiPath(d, 'apiserver-etcd-client', 'crt'), mode: CERT },
+  { entry: 'apiserver-etcd-client.key', path: (d) => pkiPath(d, 'apiserver-etcd-client', 'key'), mode: KEY },
+];
+
+/** The CA keys kubeadm shares; with a sealed or remote CA none of them is sent. */
+const CA_KEY_ENTRIES: ReadonlySet<string> = new Set(['ca.key', 'front-proxy-ca.key', 'etcd-ca.key']);
+const SEALED_CA_ENTRY = 'ca.key.sealed';
+
+/**
+ * Where the cluster CA key is, as the shared files say: here (kubeadm's case, and the joining
+ * node makes its own certificates), sealed, or elsewhere (a remote signer or an external CA).
+ */
+export type CaKeyMode = 'local' | 'sealed' | 'remote';
+
+export interface SharedFiles {
+  readonly mode: CaKeyMode;
+  /** Entry name -> content, in SHARED_FILES then KEYLESS_FILES order. */
+  readonly files: Map<string, Buffer>;
 }
 
-/** The shared files of DIR, every one required. @throws INVALID naming a missing file; CA_KEY_NOT_HERE without pki/ca.key */
-export function readSharedFiles(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const f of SHARED_FILES) {
+/** Which entries a mode sends, each required. */
+function entriesOf(mode: CaKeyMode): SharedFile[] {
+  if (mode === 'local') return [...SHARED_FILES];
+  return [
+    ...SHARED_FILES.filter((f) => !CA_KEY_ENTRIES.has(f.entry)),
+    ...KEYLESS_FILES.filter((f) => mode === 'sealed' || f.entry !== SEALED_CA_ENTRY),
+  ];
+}
+
+/** The shared files of DIR for where its CA key is. @throws INVALID naming a missing file */
+export function readSharedFiles(dir: string): SharedFiles {
+  const mode: CaKeyMode = readIfPresent(pkiPath(dir, 'ca', 'key'))
+    ? 'local'
+    : readIfPresent(sealedKeyPath(dir, 'ca'))
+      ? 'sealed'
+      : 'remote';
+  const files = new Map<string, Buffer>();
+  for (const f of entriesOf(mode)) {
     const path = f.path(dir);
     const data = readIfPresent(path);
-    if (data === undefined) {
-      if (f.entry === 'ca.key') throw caKeyNotHere(`${path} is absent`);
+    if (data === undefined)
       throw new InvalidError('UPLOAD_FILE_MISSING', `${path} is missing; run tlsboot init --dir ${dir} first`, { field: path });
-    }
-    out.set(f.entry, data);
+    files.set(f.entry, data);
   }
-  return out;
+  return { mode, files };
 }
 
 /** kubeadm's short-lived token: TTL 2 h, no usages, no groups; it authenticates nobody and only carries the TTL. */
@@ -121,17 +153,21 @@ export const CERTS_ROLE_BINDING: JsonObject = {
 
 /**
  * The shared files out of a fetched kubeadm-certs Secret, each opened under `key`; an empty entry
- * (kubeadm's way of saying "absent") counts as absent. Nothing is written here.
- * @throws INVALID: CERTIFICATE_KEY_WRONG, CA_KEY_NOT_HERE, or an entry missing
+ * (kubeadm's way of saying "absent") counts as absent, and an absent ca.key means the CA key is
+ * sealed or remote. Nothing is written here.
+ * @throws INVALID: CERTIFICATE_KEY_WRONG, or an entry missing
  */
-export function openCertsSecret(secret: JsonObject, key: Uint8Array): Map<string, Buffer> {
+export function openCertsSecret(secret: JsonObject, key: Uint8Array): SharedFiles {
   const data = isObject(secret.data) ? secret.data : {};
-  const out = new Map<string, Buffer>();
-  for (const f of SHARED_FILES) {
-    const value = data[f.entry];
-    const sealed = typeof value === 'string' ? Buffer.from(value, 'base64') : Buffer.alloc(0);
-    if (sealed.length === 0) {
-      if (f.entry === 'ca.key') throw caKeyNotHere(`the ${KUBEADM_CERTS_SECRET} Secret holds no ca.key`);
+  const sealedOf = (entry: string) => {
+    const value = data[entry];
+    return typeof value === 'string' ? Buffer.from(value, 'base64') : Buffer.alloc(0);
+  };
+  const mode: CaKeyMode = sealedOf('ca.key').length > 0 ? 'local' : sealedOf(SEALED_CA_ENTRY).length > 0 ? 'sealed' : 'remote';
+  const files = new Map<string, Buffer>();
+  for (const f of entriesOf(mode)) {
+    const sealed = sealedOf(f.entry);
+    if (sealed.length === 0)
       throw new InvalidError(
         'UPLOAD_ENTRY_MISSING',
         `the ${KUBEADM_CERTS_SECRET} Secret has no "${f.entry}"; upload the certificates again`,
@@ -139,8 +175,7 @@ export function openCertsSecret(secret: JsonObject, key: Uint8Array): Map<string
           field: f.entry,
         },
       );
-    }
-    out.set(f.entry, decryptWithCertificateKey(sealed, key, `the "${f.entry}" entry of ${KUBEADM_CERTS_SECRET}`));
+    files.set(f.entry, decryptWithCertificateKey(sealed, key, `the "${f.entry}" entry of ${KUBEADM_CERTS_SECRET}`));
   }
-  return out;
+  return { mode, files };
 }

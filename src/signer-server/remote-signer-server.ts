@@ -16,6 +16,7 @@ import {
   type ReservedSource,
   reservedIdentities,
   reservedSanProblems,
+  SIGNER_CONTROL_PLANE_SERVING,
   SIGNER_KUBE_APISERVER_CLIENT,
   SIGNER_KUBELET_CLIENT,
   SIGNER_KUBELET_SERVING,
@@ -37,7 +38,7 @@ import { FileAuditLog } from '../signer/audit.ts';
 import { formatGrantCredential, type RemoteSignBody } from '../signer/remote-protocol.ts';
 import { LocalSigner } from '../signer/signer.ts';
 
-export const REMOTE_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
+export const REMOTE_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, SIGNER_CONTROL_PLANE_SERVING];
 const MAX_GRANT_TTL_MS = 24 * 3_600_000;
 const GRANT_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Signer names a grant covers when the operator names none: node certificates only. */
@@ -363,10 +364,14 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       }
       const problem = signerPolicyProblem(body.signerName, csr, body.usages);
       if (problem !== undefined) throw refuse('SIGNER_POLICY', problem);
-      const wildcard = csr.sans.dns.find((d) => reservedServingNameProblem(d) !== undefined);
-      if (wildcard !== undefined) throw refuse('SIGNER_POLICY', `this signer does not certify ${wildcard} for a node`);
-      const denied = reservedSanProblems(reserved, csr.sans);
-      if (denied.length > 0) throw refuse('SIGNER_POLICY', `this signer does not certify these for a node: ${denied.join('; ')}`);
+      // A control-plane serving certificate names the cluster's own identities by design; its
+      // signer needs a grant that names it, which the default grant does not.
+      if (body.signerName !== SIGNER_CONTROL_PLANE_SERVING) {
+        const wildcard = csr.sans.dns.find((d) => reservedServingNameProblem(d) !== undefined);
+        if (wildcard !== undefined) throw refuse('SIGNER_POLICY', `this signer does not certify ${wildcard} for a node`);
+        const denied = reservedSanProblems(reserved, csr.sans);
+        if (denied.length > 0) throw refuse('SIGNER_POLICY', `this signer does not certify these for a node: ${denied.join('; ')}`);
+      }
       const { keyUsage, extKeyUsage } = x509Usages(body.usages);
       // Counted before signing: a crash after the count costs the grant one certificate, never gives one away.
       grants.put({ ...grant, signed: grant.signed + 1 }, o.now());

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { outcomeOf } from '../../test/helpers/errors.ts';
 import { selfSignedCa } from '../../test/helpers/pki.ts';
+import { SIGNER_CONTROL_PLANE_SERVING } from '../api/certificates.ts';
 import type { SignRequest } from '../api/signer.ts';
 import { REAL_CLOCK } from '../base/clock.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
@@ -244,6 +245,39 @@ describe('remote signer', () => {
       compatibleIp: 'INVALID/REMOTE_REFUSED',
       node: 'ok',
     });
+    await cluster.closeSession('admin');
+  });
+
+  test("a joining control-plane node's API-server certificate: only under a grant that names its signer, reserved names and all", async () => {
+    const apiserver = (n: number) =>
+      customRequest({
+        n,
+        signerName: SIGNER_CONTROL_PLANE_SERVING,
+        subject: [{ type: 'CN', value: 'kube-apiserver' }],
+        dns: ['kubernetes.default.svc', 'api.example.com', 'cp2'],
+        ip: ['10.96.0.1', '10.0.0.2'],
+        usages: ['digital signature', 'server auth'],
+        extKeyUsage: ['serverAuth'],
+      });
+    await open(await grant({}));
+    assert.equal(
+      await outcomeOf(cluster.sign(apiserver(40), clusterNow())),
+      'UNAVAILABLE/REMOTE_GRANT_REFUSED',
+      'not under the default grant',
+    );
+    await cluster.closeSession('admin');
+    await open(await grant({ signerNames: [SIGNER_CONTROL_PLANE_SERVING], maxCertificates: 2 }));
+    assert.equal(await outcomeOf(cluster.sign(apiserver(41), clusterNow())), 'ok');
+    // Its policy still holds: a node subject under that signer is refused.
+    const node = customRequest({
+      n: 42,
+      signerName: SIGNER_CONTROL_PLANE_SERVING,
+      subject: [{ type: 'CN', value: 'system:node:n42' }],
+      dns: ['n42'],
+      usages: ['digital signature', 'server auth'],
+      extKeyUsage: ['serverAuth'],
+    });
+    assert.equal(await outcomeOf(cluster.sign(node, clusterNow())), 'INVALID/REMOTE_REFUSED');
     await cluster.closeSession('admin');
   });
 

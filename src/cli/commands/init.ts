@@ -219,10 +219,10 @@ export function registerInit(program: Command, env: CliEnv): void {
       const certificateKey = flags.uploadCerts ? (flags.certificateKey ?? newCertificateKey(env.randomBytes)) : undefined;
       if (certificateKey !== undefined) parseCertificateKey(certificateKey);
       if (flags.uploadCerts) parseStoreUrl(flags.dir, flags.store);
-      if (flags.uploadCerts && (flags.sealed || flags.externalCa))
+      if (flags.uploadCerts && flags.externalCa)
         throw new InvalidError(
-          'CA_KEY_NOT_HERE',
-          'the CA key is not here (--sealed or --external-ca): with a sealed or remote CA no CA key travels, and joining a control-plane node by a CSR signed under a session or grant is not supported yet',
+          'INIT_OPTION',
+          "--upload-certs with --external-ca: the external CA has not signed this node's certificates yet; after tlsboot certs sign-offline, run tlsboot certs upload",
           { field: 'upload-certs' },
         );
       const passphrase = flags.sealed ? await readPassphrase(flags.passphraseFile, env, true) : undefined;

@@ -57,7 +57,11 @@ export function registerNode(program: Command, env: CliEnv): void {
     .option('--node-name <name>', 'node name (default: the host name)')
     .option('--dir <dir>', 'node directory: kubelet.conf, bootstrap-kubelet.conf and pki/ (default: ./node-<node name>)')
     .option('--discovery-timeout <duration>', 'how long to wait for signed cluster-info', '5m')
-    .option('--tls-bootstrap-timeout <duration>', 'how long to wait for the certificate', '5m')
+    .option(
+      '--tls-bootstrap-timeout <duration>',
+      'how long to wait for the certificate (with --control-plane and a sealed or remote CA: the API-server certificate)',
+      '5m',
+    )
     .option('--control-plane', 'join as a control-plane node: fetch the shared CAs (kubeadm-certs), write DIR, and serve')
     .option('--certificate-key <hex>', 'with --control-plane: the key upload-certs printed (64 hex characters)')
     .option('--store <url>', "with --control-plane: the cluster's store, etcd://HOST:PORT[,...] (as tlsboot server --store)")
@@ -117,6 +121,7 @@ export function registerNode(program: Command, env: CliEnv): void {
             serviceCidr: flags.serviceCidr,
             dnsDomain: flags.dnsDomain,
             discoveryTimeoutMs: parseDuration(flags.discoveryTimeout, 'discovery-timeout'),
+            certificateTimeoutMs: parseDuration(flags.tlsBootstrapTimeout, 'tls-bootstrap-timeout'),
             logLevel: flags.logLevel,
           },
           env,
