@@ -66,6 +66,9 @@ export async function requestControlPlaneServing(p: ControlPlaneServingRequest):
   const spec = controlPlaneServingSpec(p.sans);
   const name = bootstrapCsrName(key, spec, 'control-plane-csr');
   const client = new KubeClient({ server: p.server, caPem: p.caPem, token: p.token });
+  p.log(
+    `[certs] no controller approves ${SIGNER_CONTROL_PLANE_SERVING}: an admin checks the names of ${name} and runs "kubectl certificate approve ${name}"; the CA then signs it in a signing session (tlsboot ca session open) or under a remote grant that names the signer`,
+  );
   try {
     const chain = await requestCertificate({
       client,
