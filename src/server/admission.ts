@@ -4,7 +4,8 @@
  * CertificateSigning (`sign` on the signer to set a certificate or Failed), CertificateSubject-
  * Restriction (no `system:masters` from the generic client signer), NodeRestriction (a node asks
  * only for its own name, and writes only its own Node: src/server/node-restriction.ts), the node-name identity rule (src/api/identity.ts) for kubelet signers, and a check that bootstrap-token Secrets are well-formed, because
- * authentication trusts their fields. Also the SubjectAccessReview endpoints.
+ * authentication trusts their fields; RBAC escalation prevention (src/server/rbac-escalation.ts).
+ * Also the SubjectAccessReview endpoints.
  */
 
 import {
@@ -29,6 +30,7 @@ import { isObject, type JsonObject } from '../base/json.ts';
 import { type CertificateRequest, commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
 import { admitNodeWrite } from './node-restriction.ts';
+import { admitRbacWrite } from './rbac-escalation.ts';
 import type { ResourceDef, VirtualResource } from './registry.ts';
 import type { Admission } from './rest.ts';
 
@@ -75,6 +77,8 @@ export class ControlPlaneAdmission implements Admission {
     if (p.def.resource === 'certificatesigningrequests') return this.admitCsr(p);
     if (p.def.group === '' && p.def.resource === 'nodes') return admitNodeWrite(p.user, p.old, p.obj);
     if (p.def.resource === 'secrets' && p.obj.type === BOOTSTRAP_TOKEN_SECRET_TYPE) return this.admitTokenSecret(p.obj);
+    if (p.def.group === 'rbac.authorization.k8s.io')
+      return admitRbacWrite(this.authorizer, { resource: p.def.resource, obj: p.obj, user: p.user });
   }
 
   private admitCsr(p: { subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): void {

@@ -3,7 +3,15 @@
  * four RBAC resources (started here over the store), so a decision costs no store read and follows edits within a watch event,
  * and kube-apiserver's wording of a Forbidden message.
  */
-import { type AuthorizationAttributes, authorize, type Decision, type PolicyRule, rulesFor, type UserInfo } from '../api/index.ts';
+import {
+  type AuthorizationAttributes,
+  authorize,
+  type Decision,
+  type PolicyRule,
+  type RbacPolicy,
+  rulesFor,
+  type UserInfo,
+} from '../api/index.ts';
 import { Informer } from '../runtime/informer.ts';
 import { type RbacCaches, rbacPolicy, type Store, type StoredObject, storeListWatch } from '../store/index.ts';
 
@@ -13,6 +21,8 @@ export interface Authorizer {
   authorize(attributes: AuthorizationAttributes): Decision;
   /** The rules `user` has in `namespace`, for SelfSubjectRulesReview; an authorizer without it answers `incomplete`. */
   rulesFor?(user: UserInfo, namespace: string): { resource: PolicyRule[]; nonResource: PolicyRule[] };
+  /** The rules of the role a binding in `namespace` refers to; undefined when there is no such role. */
+  roleRules?(roleRef: { readonly kind: string; readonly name: string }, namespace: string): readonly PolicyRule[] | undefined;
 }
 
 /** The four RBAC informers over the store, started (synced); `close()` stops them. */
@@ -44,19 +54,36 @@ export async function startRbacInformers(
   return { ...caches, close };
 }
 
-export class RbacAuthorizer implements Authorizer {
-  private readonly caches: RbacCaches;
+/** RBAC over a policy snapshot that `policy` reads afresh for every decision. */
+export class PolicyAuthorizer implements Authorizer {
+  private readonly policy: () => RbacPolicy;
 
-  constructor(caches: RbacCaches) {
-    this.caches = caches;
+  constructor(policy: () => RbacPolicy) {
+    this.policy = policy;
   }
 
   authorize(attributes: AuthorizationAttributes): Decision {
-    return authorize(attributes, rbacPolicy(this.caches));
+    return authorize(attributes, this.policy());
   }
 
   rulesFor(user: UserInfo, namespace: string): { resource: PolicyRule[]; nonResource: PolicyRule[] } {
-    return rulesFor(user, namespace, rbacPolicy(this.caches));
+    return rulesFor(user, namespace, this.policy());
+  }
+
+  roleRules(roleRef: { readonly kind: string; readonly name: string }, namespace: string): readonly PolicyRule[] | undefined {
+    const policy = this.policy();
+    const role =
+      roleRef.kind === 'ClusterRole'
+        ? policy.clusterRoles.find((r) => r.metadata.name === roleRef.name)
+        : policy.roles.find((r) => r.metadata.name === roleRef.name && r.metadata.namespace === namespace);
+    return role === undefined ? undefined : (role.rules ?? []);
+  }
+}
+
+/** RBAC over the four informers' current contents. */
+export class RbacAuthorizer extends PolicyAuthorizer {
+  constructor(caches: RbacCaches) {
+    super(() => rbacPolicy(caches));
   }
 }
 

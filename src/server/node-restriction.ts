@@ -22,11 +22,14 @@ const OWN_NODE_VERBS = new Set(['get', 'create', 'update', 'patch']);
 export class NodeRestrictingAuthorizer implements Authorizer {
   private readonly inner: Authorizer;
   readonly rulesFor?: NonNullable<Authorizer['rulesFor']>;
+  readonly roleRules?: NonNullable<Authorizer['roleRules']>;
 
   constructor(inner: Authorizer) {
     this.inner = inner;
     const rules = inner.rulesFor?.bind(inner);
     if (rules) this.rulesFor = rules;
+    const roleRules = inner.roleRules?.bind(inner);
+    if (roleRules) this.roleRules = roleRules;
   }
 
   authorize(a: AuthorizationAttributes): Decision {

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import {
   type AuthorizationAttributes,
-  authorize,
   BOOTSTRAP_TOKEN_NAMESPACE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
@@ -32,6 +31,7 @@ import { openSqliteStore, type Store } from '../store/index.ts';
 import { ControlPlaneAdmission } from './admission.ts';
 import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
 import { StaticTokens } from './authn.ts';
+import { PolicyAuthorizer } from './authz.ts';
 import { Registry, storeResourceOf } from './registry.ts';
 import { ALL_RESOURCES } from './resources.ts';
 
@@ -161,10 +161,7 @@ export function startTestApiWithRoles(
     roles: [],
     roleBindings: [],
   };
-  const authorizer = {
-    authorize: (a: AuthorizationAttributes): Decision =>
-      a.user.groups.includes('system:masters') ? { allowed: true, reason: 'masters' } : authorize(a, policy),
-  };
+  const authorizer = new PolicyAuthorizer(() => policy);
   const tokens = ['admin,admin,0,system:masters', ...Object.keys(roles).map((r, i) => `${r},${r},${i + 1}`)].join('\n');
   return startTestApi({
     staticTokens: StaticTokens.parse(tokens, 'tokens.csv'),
