@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import {
   asList,
-  BOOTSTRAP_TOKEN_NAMESPACE,
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
@@ -17,13 +16,13 @@ import {
 import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
+import { DEFAULT_TOKEN_GROUP, joinCommand, TOKEN_SECRETS_PATH } from '../../client/tokens.ts';
 import type { CliEnv } from '../io.ts';
 
 import { withClient } from './csr.ts';
 
-const SECRETS = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
-const DEFAULT_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
+const SECRETS = TOKEN_SECRETS_PATH;
+const DEFAULT_GROUP = DEFAULT_TOKEN_GROUP;
 
 /** kubeadm's ban list and more: a token must not look guessable even when typed in by hand. */
 function assertNotWeak(token: string): void {
@@ -116,11 +115,7 @@ export function registerToken(program: Command, env: CliEnv): void {
           env.stdout.write(`${text}\n`);
           return;
         }
-        const pins = parseCertificateBundle(client.config.caPem ?? '').map(certificatePin);
-        // npx runs the CLI from a clone on the pinned Node, where `tlsboot` itself is on no PATH.
-        env.stdout.write(
-          `npx tlsboot join ${client.config.server} --token ${text} ${pins.map((p) => `--discovery-token-ca-cert-hash ${p}`).join(' ')}\n`,
-        );
+        env.stdout.write(`${joinCommand(client.config, text)}\n`);
       }),
     );
   token
