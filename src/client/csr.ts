@@ -63,7 +63,10 @@ export async function decideCsr(
   for (let attempt = 0; ; attempt++) {
     const csr = await getCsr(client, name);
     if (expectUid !== undefined && csr.metadata?.uid !== expectUid)
-      throw new ConflictError('CSR_REPLACED', `certificatesigningrequest ${name} is not the request you saw: it was deleted and created anew`);
+      throw new ConflictError(
+        'CSR_REPLACED',
+        `certificatesigningrequest ${name} is not the request you saw: it was deleted and created anew`,
+      );
     const existing = csrConditions(csr).find((c) => c.type === 'Approved' || c.type === 'Denied');
     if (existing) {
       throw new ConflictError('CSR_ALREADY_DECIDED', `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`);

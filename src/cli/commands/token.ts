@@ -5,18 +5,17 @@ import {
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
-  checkBootstrapTokenSecret,
   generateToken,
   parseBootstrapToken,
   SECRET,
   type Secret,
-  secretString,
   TOKEN_ID_PATTERN,
 } from '../../api/index.ts';
-import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
+import { parseDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
 import { DEFAULT_TOKEN_GROUP, joinCommand, TOKEN_SECRETS_PATH } from '../../client/tokens.ts';
+import { tokenView } from '../../web/views.ts';
 import type { CliEnv } from '../io.ts';
 
 import { withClient } from './csr.ts';
@@ -42,30 +41,13 @@ interface CreateFlags {
   printJoinCommand?: boolean;
 }
 
-/** The rows of `tlsboot token list`; the TTL column reads validity through the one token rule. */
+/** The rows of `tlsboot token list`; the TTL column reads validity through the one token rule (the console's too). */
 export function listRows(secrets: readonly Secret[], now: Date): string[][] {
   return secrets
     .filter((s) => s.type === BOOTSTRAP_TOKEN_SECRET_TYPE)
     .map((s) => {
-      const check = checkBootstrapTokenSecret(s, now);
-      const id = secretString(s, 'token-id') ?? '?';
-      const expiration = secretString(s, 'expiration');
-      const usages = ['authentication', 'signing'].filter((u) => secretString(s, `usage-bootstrap-${u}`) === 'true').join(',');
-      // The time left, as kubeadm prints it; an expired or malformed token is <invalid>.
-      const ttl =
-        expiration === undefined
-          ? '<forever>'
-          : check.ok && check.token.expiration !== undefined
-            ? shortHumanDuration(check.token.expiration.getTime() - now.getTime())
-            : '<invalid>';
-      return [
-        `${id}.<secret>`,
-        ttl,
-        expiration ?? '<never>',
-        usages,
-        secretString(s, 'description') ?? '<none>',
-        secretString(s, 'auth-extra-groups') ?? '',
-      ];
+      const t = tokenView(s, now);
+      return [`${t.id}.<secret>`, t.ttl, t.expiration || '<never>', t.usages.join(','), t.description || '<none>', t.groups];
     });
 }
 
