@@ -30,7 +30,7 @@ function escapeHtml(text: string): string {
 }
 
 function shell(title: string, body: string, head = ''): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="/assets/console.css">${head}</head><body>${body}</body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title><link rel="icon" href="/assets/icon.svg"><link rel="stylesheet" href="/assets/console.css">${head}</head><body>${body}</body></html>`;
 }
 
 export function pageAssets(): PageAssets {
@@ -40,6 +40,7 @@ export function pageAssets(): PageAssets {
     if (name.endsWith('.ts') && !name.endsWith('.test.ts'))
       files.set(name, { type: 'text/javascript; charset=utf-8', body: stripTypeScriptTypes(text, { mode: 'strip' }) });
     else if (name.endsWith('.css')) files.set(name, { type: 'text/css; charset=utf-8', body: text });
+    else if (name.endsWith('.svg')) files.set(name, { type: 'image/svg+xml', body: text });
   }
   const index = readFileSync(join(PAGE_DIR, 'index.html'), 'utf8');
   return {

@@ -343,7 +343,15 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
     if (client.config.clientCertificatePem !== undefined)
       for (const cert of parseCertificateBundle(client.config.clientCertificatePem).slice(0, 1))
         items.push(controlPlaneCertificateView('your client certificate (kubeconfig)', cert));
-    return { items, problems };
+    // The kubeconfig's CA is often the chain's own root: one entry per certificate.
+    const seen = new Set<string>();
+    const unique = items.filter((c) => {
+      const key = `${c.serialNumber}/${c.signer}/${c.notAfter}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    return { items: unique, problems };
   });
 
   app.get('/api/cluster', async () => {

@@ -151,7 +151,7 @@ export class Queue {
     this.body.replaceChildren(...rows);
     const state = this.loading ? 'loading…' : this.live ? 'live' : 'reconnecting…';
     this.status.textContent =
-      `${this.pending.size} pending (${this.scanned} requests read), ${shown.length} match the filters` +
+      `${this.pending.size} pending${this.loading ? ` (${this.scanned} requests read so far)` : ''}, ${shown.length} match the filters` +
       `${shown.length > MAX_ROWS ? `, showing the newest ${MAX_ROWS}` : ''} · ${state}`;
   }
 
@@ -164,29 +164,33 @@ export class Queue {
     return el(
       'tr',
       { class: this.fresh.has(c.name) ? 'new' : '', 'data-name': c.name },
-      el('td', {}, el('div', { class: 'name' }, c.name), el('div', { class: 'small' }, ago(c.createdAt, now))),
-      el('td', {}, c.requester, el('div', { class: 'small' }, c.groups.join(', '))),
-      el('td', {}, c.signer),
+      el('td', { 'data-label': 'Request' }, el('div', { class: 'name' }, c.name), el('div', { class: 'small' }, ago(c.createdAt, now))),
+      el('td', { 'data-label': 'Requester' }, c.requester, el('div', { class: 'small' }, c.groups.join(', '))),
+      el('td', { 'data-label': 'Signer' }, c.signer),
       el(
         'td',
-        {},
+        { 'data-label': 'Subject, names' },
         c.subject,
         c.sans.length > 0 ? el('div', { class: 'small' }, c.sans.join(', ')) : null,
         el('div', { class: 'small' }, c.usages.join(', ')),
       ),
       el(
         'td',
-        {},
+        { 'data-label': 'Key, duration' },
         c.keyType,
         el('div', { class: 'small' }, c.requestedSeconds === null ? 'signer default' : span(c.requestedSeconds * 1000)),
       ),
       el(
         'td',
-        { class: 'why' },
+        { 'data-label': 'Why it waits', class: 'why' },
         approved ? el('span', { class: 'tag warn' }, 'approved, not issued') : null,
         ...c.why.map((w) => el('p', {}, w)),
       ),
-      el('td', {}, approved ? el('span', { class: 'small' }, 'decided') : el('div', { class: 'decide' }, approve, deny)),
+      el(
+        'td',
+        { 'data-label': 'Decide' },
+        approved ? el('span', { class: 'small' }, 'decided') : el('div', { class: 'decide' }, approve, deny),
+      ),
     );
   }
 

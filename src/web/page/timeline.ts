@@ -152,7 +152,7 @@ export class Timeline {
     for (const d of [7, 30, 90]) {
       const x = Math.min(W - 1, (d * W) / 90);
       root.append(svg('line', { class: 'mark', x1: x, x2: x, y1: 0, y2: H }));
-      root.append(svg('text', { x: Math.max(0, x - 40), y: H + 16 }, `${d} days`));
+      root.append(svg('text', { x: d === 90 ? x - 48 : x + 4, y: H + 16 }, `${d} days`));
     }
     root.append(svg('text', { x: 0, y: H + 16 }, 'today'));
     byId('chart', HTMLElement).replaceChildren(root);
