@@ -3,7 +3,8 @@
  * `tlsboot console` prints a login URL, the browser logs in with it, sees a CSR arrive live,
  * approves one and denies one with a reason (their conditions checked through the API), and a
  * console run as a user without RBAC to approve shows the API server's refusal and changes nothing.
- * It saves the screenshots of the queue and the timeline that README shows (docs/console-*.png).
+ * It saves screenshots of the queue, the timeline and the cluster view in its temporary directory,
+ * or, with CONSOLE_SCREENSHOTS=docs, where README shows them from (docs/console-*.png).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,6 @@ import { csrObject, nodeSubject } from './helpers/pki.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const ISSUED = '/apis/tlsboot.io/v1alpha1/issuedcertificates';
-const SCREENSHOTS = join(import.meta.dirname, '..', 'docs');
 const DAY = 86_400_000;
 
 /** `tlsboot console` in process; resolves with the login URL it prints, and stops on `stop()`. */
@@ -68,6 +68,7 @@ describe('console in Chromium', { skip }, () => {
   let browser: Browser;
   let dir: string;
   let server: string;
+  const shot = (name: string) => join(process.env.CONSOLE_SCREENSHOTS ?? dir, `console-${name}.png`);
   const kubeconfigFor = (user: string) => {
     const path = join(dir, `${user}.conf`);
     writeFileSync(path, buildKubeconfig({ clusterName: 'kubernetes', server, caPem: api.caPem, userName: user, token: user }));
@@ -107,6 +108,31 @@ describe('console in Chromium', { skip }, () => {
       );
     }
     await create(clientCsr('metrics-reader', 'system:metrics-reader'));
+    // What the approver and the signer leave on CSRs, so the queue shows their reasons.
+    const addCondition = async (name: string, subresource: 'approval' | 'status', condition: Record<string, string>) => {
+      const current = (await api.request('admin', 'GET', `${CSRS}/${name}`)).json<{ status?: { conditions?: unknown[] } }>();
+      const conditions = [
+        ...(current.status?.conditions ?? []),
+        { status: 'True', lastUpdateTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), ...condition },
+      ];
+      const res = await api.request('admin', 'PUT', `${CSRS}/${name}/${subresource}`, {
+        ...current,
+        status: { ...current.status, conditions },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+    };
+    await addCondition('csr-node-3-serving', 'status', {
+      type: 'AutoApprovalWithheld',
+      reason: 'NodeAlreadyRegistered',
+      message:
+        'system:node:node-3 already holds a valid client certificate (serial 5f2c…); a bootstrap credential may not obtain another. Approve by hand if this node is being re-registered.',
+    });
+    await addCondition('csr-node-7-serving', 'approval', { type: 'Approved', reason: 'AutoApproved', message: 'Auto approving.' });
+    await addCondition('csr-node-7-serving', 'status', {
+      type: 'SigningPending',
+      reason: 'SignerUnavailable',
+      message: 'the sealed CA signs only during a signing session, and none is open',
+    });
     // Issued certificates over the next months, as the signer's inventory keeps them.
     const now = Date.now();
     for (let i = 0; i < 240; i++) {
@@ -168,7 +194,7 @@ describe('console in Chromium', { skip }, () => {
       await page.waitForSelector('tr[data-name="metrics-reader"]');
       await create(clientCsr('arrived-live', 'bob'));
       await page.waitForSelector('tr[data-name="arrived-live"].new', { timeout: 15_000 });
-      await page.screenshot({ path: join(SCREENSHOTS, 'console-queue.png'), fullPage: true });
+      await page.screenshot({ path: shot('queue'), fullPage: true });
 
       await page.click('button[aria-label="Approve arrived-live"]');
       await page.waitForSelector('dialog#decide[open]');
@@ -203,7 +229,7 @@ describe('console in Chromium', { skip }, () => {
       await page.click('#expiring tbody tr button');
       await page.waitForSelector('#cert-details dl');
       await page.locator('h1').scrollIntoViewIfNeeded();
-      await page.screenshot({ path: join(SCREENSHOTS, 'console-timeline.png') });
+      await page.screenshot({ path: shot('timeline') });
 
       await page.click('#tab-cluster');
       await page.waitForSelector('#cluster-health .card');
@@ -219,7 +245,7 @@ describe('console in Chromium', { skip }, () => {
         /^npx tlsboot join https:\/\/127\.0\.0\.1:\d+ --token [a-z0-9]{6}\.[a-z0-9]{16} --discovery-token-ca-cert-hash sha256:[0-9a-f]{64}$/,
       );
       await page.waitForSelector('#tokens td:has-text("rack 4")');
-      await page.screenshot({ path: join(SCREENSHOTS, 'console-cluster.png'), fullPage: true });
+      await page.screenshot({ path: shot('cluster'), fullPage: true });
     } finally {
       assert.equal(await stop(), 0);
     }

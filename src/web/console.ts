@@ -370,18 +370,29 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
       const spec = isObject(lease.spec) ? lease.spec : {};
       leader = { holder: spec.holderIdentity ?? '', renewTime: spec.renewTime ?? '', durationSeconds: spec.leaseDurationSeconds ?? 0 };
     } catch (error) {
-      leader = { error: error instanceof Error ? error.message : String(error) };
+      leader =
+        isTlsbootError(error) && error.code === 'NOT_FOUND'
+          ? {
+              none: `no leader election Lease (${LEADER_LEASE_NAMESPACE}/${LEADER_LEASE_NAME}): a single tlsboot server runs its controllers itself; with several servers or tlsboot controllers it appears once one leads`,
+            }
+          : { error: error instanceof Error ? error.message : String(error) };
     }
     let signing: JsonObject;
     try {
       const list = await client.request(SESSIONS_PATH);
-      signing = {
-        sessions: (Array.isArray(list.items) ? list.items : [])
-          .filter(isObject)
-          .map((s) => (isObject(s.status) ? { name: isObject(s.metadata) ? s.metadata.name : '', ...s.status, spec: s.spec } : {})),
-      };
+      const sessions = (Array.isArray(list.items) ? list.items : [])
+        .filter(isObject)
+        .map((s) => ({ name: isObject(s.metadata) ? s.metadata.name : '', spec: s.spec, ...(isObject(s.status) ? s.status : {}) }));
+      signing = { sessions };
+      // No session at all: ask for the current one, whose refusal says whether this signer has sessions.
+      if (sessions.length === 0) await client.request(`${SESSIONS_PATH}/current`);
     } catch (error) {
-      signing = { error: error instanceof Error ? error.message : String(error) };
+      signing =
+        isTlsbootError(error) && error.code === 'NOT_FOUND'
+          ? { sessions: [] }
+          : isTlsbootError(error) && error.code === 'INVALID'
+            ? { none: error.message }
+            : { error: error instanceof Error ? error.message : String(error) };
     }
     let version: JsonObject = {};
     try {

@@ -70,28 +70,31 @@ export class Cluster {
           'div',
           { class: 'card' },
           el('h4', {}, 'Controllers'),
-          str(leader, 'error') !== ''
-            ? el('p', { class: 'bad' }, `no leader known: ${str(leader, 'error')}`)
-            : el(
-                'p',
-                {},
-                'leader: ',
-                el('strong', { class: stale ? 'bad' : 'ok' }, str(leader, 'holder') || 'none'),
-                renew === ''
-                  ? ''
-                  : el(
-                      'span',
-                      { class: 'small' },
-                      ` renewed ${span(Date.now() - Date.parse(renew))} ago${stale ? ' (stale: no controller is leading)' : ''}`,
-                    ),
-              ),
+          str(leader, 'none') !== ''
+            ? el('p', {}, str(leader, 'none'))
+            : str(leader, 'error') !== ''
+              ? el('p', { class: 'bad' }, `no leader known: ${str(leader, 'error')}`)
+              : el(
+                  'p',
+                  {},
+                  'leader: ',
+                  el('strong', { class: stale ? 'bad' : 'ok' }, str(leader, 'holder') || 'none'),
+                  renew === ''
+                    ? ''
+                    : el(
+                        'span',
+                        { class: 'small' },
+                        ` renewed ${span(Date.now() - Date.parse(renew))} ago${stale ? ' (stale: no controller is leading)' : ''}`,
+                      ),
+                ),
         ),
       );
       const signing = isRecord(c.signing) ? c.signing : {};
       const sessions = records(signing.sessions);
       const open = sessions.find((s) => s.phase === 'Open');
       const sessionLines: (HTMLElement | string)[] = [];
-      if (str(signing, 'error') !== '') sessionLines.push(el('p', {}, str(signing, 'error')));
+      if (str(signing, 'none') !== '') sessionLines.push(el('p', {}, `no sessions: ${str(signing, 'none')}`));
+      else if (str(signing, 'error') !== '') sessionLines.push(el('p', { class: 'bad' }, str(signing, 'error')));
       else if (!open) {
         sessionLines.push(el('p', { class: 'bad' }, 'no signing session is open: approved requests for a sealed or remote CA wait'));
         for (const s of sessions)

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { csrConditions } from '../api/index.ts';
-import { isTlsbootError } from '../base/errors.ts';
-import { KubeClient } from '../client/client.ts';
-import { createCsrPem, generatePrivateKey } from '../pki/index.ts';
-import { startTestApiWithRoles, type TestApi } from '../server/testing.ts';
-import { createConsole, parseListen, type WebConsole } from './console.ts';
-import { LOGIN_TTL_MS, SESSION_COOKIE } from './session.ts';
+import { csrConditions } from '../src/api/index.ts';
+import { isTlsbootError } from '../src/base/errors.ts';
+import { KubeClient } from '../src/client/client.ts';
+import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
+import { startTestApiWithRoles, type TestApi } from '../src/server/testing.ts';
+import { createConsole, parseListen, type WebConsole } from '../src/web/console.ts';
+import { LOGIN_TTL_MS, SESSION_COOKIE } from '../src/web/session.ts';
 
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const KEY = generatePrivateKey('ecdsa-p256');
