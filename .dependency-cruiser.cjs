@@ -15,7 +15,7 @@ const allowed = {
   signer: ['base', 'pki', 'api', 'kubeadm'],
   'signer-server': ['base', 'pki', 'api', 'kubeadm', 'signer'],
   agent: ['base', 'pki', 'api', 'client'],
-  web: ['base', 'api'],
+  web: ['base', 'pki', 'api', 'client'],
   'control-plane': ['base', 'pki', 'api', 'store', 'server', 'client', 'runtime', 'controllers', 'signer', 'kubeadm', 'web'],
   cli: [
     'base',

@@ -6,6 +6,9 @@
 import { InvalidError } from '../base/errors.ts';
 
 export const LEASE_API_VERSION = 'coordination.k8s.io/v1';
+/** Where the controllers' leader-election Lease lives (the console reads the leader from it). */
+export const LEADER_LEASE_NAMESPACE = 'kube-system';
+export const LEADER_LEASE_NAME = 'tlsboot-controllers';
 
 export interface LeaseSpec {
   holderIdentity?: string;

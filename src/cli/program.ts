@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { describeError, isCancelled, isTlsbootError } from '../base/errors.ts';
 import { VERSION } from '../base/version.ts';
 import { registerCa } from './commands/ca.ts';
+import { registerConsole } from './commands/console.ts';
 import { registerControllers } from './commands/controllers.ts';
 import { registerCsr } from './commands/csr.ts';
 import { registerInit } from './commands/init.ts';
@@ -33,6 +34,7 @@ export function buildProgram(env: CliEnv): Command {
   registerCa(program, env);
   registerSigner(program, env);
   registerSecrets(program, env);
+  registerConsole(program, env);
   return program;
 }
 

@@ -48,7 +48,8 @@ export type Decision = 'Approved' | 'Denied';
 
 /**
  * Adds an Approved or Denied condition through `/approval`. Refuses a CSR that already carries
- * either (the two are exclusive and immutable); retries when another writer won the race.
+ * either (the two are exclusive and immutable); retries when another writer won the race. With
+ * `expectUid`, refuses a CSR of that name that is not the one the caller saw (deleted and made anew).
  */
 export async function decideCsr(
   client: KubeClient,
@@ -57,9 +58,15 @@ export async function decideCsr(
   reason: string,
   message: string,
   now: () => Date,
+  expectUid?: string,
 ): Promise<CertificateSigningRequest> {
   for (let attempt = 0; ; attempt++) {
     const csr = await getCsr(client, name);
+    if (expectUid !== undefined && csr.metadata?.uid !== expectUid)
+      throw new ConflictError(
+        'CSR_REPLACED',
+        `certificatesigningrequest ${name} is not the request you saw: it was deleted and created anew`,
+      );
     const existing = csrConditions(csr).find((c) => c.type === 'Approved' || c.type === 'Denied');
     if (existing) {
       throw new ConflictError('CSR_ALREADY_DECIDED', `certificatesigningrequest ${name} is already ${existing.type.toLowerCase()}`);

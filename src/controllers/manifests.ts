@@ -10,6 +10,7 @@
 import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
 import { BOOKKEEPING_RESOURCES, TLSBOOT_GROUP, TRANSACTIONS } from '../api/cluster-client.ts';
 import { BOOTSTRAP_TOKEN_NAMESPACE, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING } from '../api/index.ts';
+import { LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE } from '../api/lease.ts';
 import type { JsonObject } from '../base/json.ts';
 import { CLUSTER_INFO_NAMESPACE } from './bootstrap-signer.ts';
 import { BUILT_IN_SIGNERS } from './signer.ts';
@@ -18,9 +19,7 @@ import { BUILT_IN_SIGNERS } from './signer.ts';
 export const CONTROLLERS_ROLE = 'tlsboot:controllers';
 /** The identity `tlsboot server` runs its in-process controllers as. */
 export const IN_PROCESS_CONTROLLERS_USER = 'system:tlsboot:controllers';
-/** Where the controllers' leader-election Lease lives. */
-export const LEADER_LEASE_NAMESPACE = 'kube-system';
-export const LEADER_LEASE_NAME = 'tlsboot-controllers';
+export { LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE };
 
 const RBAC = 'rbac.authorization.k8s.io/v1';
 const CSR = 'certificates.k8s.io';

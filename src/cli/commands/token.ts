@@ -2,28 +2,26 @@
 import type { Command } from 'commander';
 import {
   asList,
-  BOOTSTRAP_TOKEN_NAMESPACE,
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   bootstrapTokenSecret,
   bootstrapTokenSecretName,
-  checkBootstrapTokenSecret,
   generateToken,
   parseBootstrapToken,
   SECRET,
   type Secret,
-  secretString,
   TOKEN_ID_PATTERN,
 } from '../../api/index.ts';
-import { parseDuration, shortHumanDuration } from '../../base/duration.ts';
+import { parseDuration } from '../../base/duration.ts';
 import { InvalidError, isTlsbootError, NotFoundError } from '../../base/errors.ts';
 import { formatTextTable } from '../../base/text-table.ts';
-import { certificatePin, parseCertificateBundle } from '../../pki/index.ts';
+import { DEFAULT_TOKEN_GROUP, joinCommand, TOKEN_SECRETS_PATH } from '../../client/tokens.ts';
+import { tokenView } from '../../web/views.ts';
 import type { CliEnv } from '../io.ts';
 
 import { withClient } from './csr.ts';
 
-const SECRETS = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
-const DEFAULT_GROUP = 'system:bootstrappers:kubeadm:default-node-token';
+const SECRETS = TOKEN_SECRETS_PATH;
+const DEFAULT_GROUP = DEFAULT_TOKEN_GROUP;
 
 /** kubeadm's ban list and more: a token must not look guessable even when typed in by hand. */
 function assertNotWeak(token: string): void {
@@ -43,30 +41,13 @@ interface CreateFlags {
   printJoinCommand?: boolean;
 }
 
-/** The rows of `tlsboot token list`; the TTL column reads validity through the one token rule. */
+/** The rows of `tlsboot token list`; the TTL column reads validity through the one token rule (the console's too). */
 export function listRows(secrets: readonly Secret[], now: Date): string[][] {
   return secrets
     .filter((s) => s.type === BOOTSTRAP_TOKEN_SECRET_TYPE)
     .map((s) => {
-      const check = checkBootstrapTokenSecret(s, now);
-      const id = secretString(s, 'token-id') ?? '?';
-      const expiration = secretString(s, 'expiration');
-      const usages = ['authentication', 'signing'].filter((u) => secretString(s, `usage-bootstrap-${u}`) === 'true').join(',');
-      // The time left, as kubeadm prints it; an expired or malformed token is <invalid>.
-      const ttl =
-        expiration === undefined
-          ? '<forever>'
-          : check.ok && check.token.expiration !== undefined
-            ? shortHumanDuration(check.token.expiration.getTime() - now.getTime())
-            : '<invalid>';
-      return [
-        `${id}.<secret>`,
-        ttl,
-        expiration ?? '<never>',
-        usages,
-        secretString(s, 'description') ?? '<none>',
-        secretString(s, 'auth-extra-groups') ?? '',
-      ];
+      const t = tokenView(s, now);
+      return [`${t.id}.<secret>`, t.ttl, t.expiration || '<never>', t.usages.join(','), t.description || '<none>', t.groups];
     });
 }
 
@@ -116,11 +97,7 @@ export function registerToken(program: Command, env: CliEnv): void {
           env.stdout.write(`${text}\n`);
           return;
         }
-        const pins = parseCertificateBundle(client.config.caPem ?? '').map(certificatePin);
-        // npx runs the CLI from a clone on the pinned Node, where `tlsboot` itself is on no PATH.
-        env.stdout.write(
-          `npx tlsboot join ${client.config.server} --token ${text} ${pins.map((p) => `--discovery-token-ca-cert-hash ${p}`).join(' ')}\n`,
-        );
+        env.stdout.write(`${joinCommand(client.config, text)}\n`);
       }),
     );
   token
