@@ -201,7 +201,7 @@ describe('console in Chromium', { skip }, () => {
       await page.click('#decide-confirm');
       // No signer runs here: approved, it stays in the queue saying it waits for one.
       await page.waitForSelector('tr[data-name="arrived-live"] .tag:has-text("approved, not issued")', { timeout: 15_000 });
-      assert.deepEqual(await conditions('arrived-live'), [['Approved', 'TlsbootConsoleApprove', 'Approved in tlsboot console.']]);
+      assert.deepEqual(await conditions('arrived-live'), [['Approved', 'TlsbootConsoleApprove', 'Approved in tlsboot console by admin.']]);
 
       // Keyboard only: focus the row's Deny button, type the reason, confirm with Enter.
       await page.focus('button[aria-label="Deny ci-deployer"]');

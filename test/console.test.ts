@@ -75,6 +75,8 @@ describe('console guards (inject)', () => {
     const cookie = set.split(';')[0] ?? '';
     const session = await inject('GET', '/api/session', { cookie });
     assert.equal(session.statusCode, 200);
+    // A token user, named as the API server authenticated it (SelfSubjectReview).
+    assert.equal(session.json<{ user: string }>().user, 'admin');
     return { cookie, csrf: session.json<{ csrf: string }>().csrf };
   }
 
@@ -142,7 +144,7 @@ describe('console guards (inject)', () => {
     const headers = { cookie: me.cookie, 'x-csrf-token': me.csrf, origin: web.origin };
     const approved = await inject('POST', '/api/csrs/approve-me/approve', headers, { uid: await uidOf('approve-me') });
     assert.equal(approved.statusCode, 200, approved.body);
-    assert.match((await conditionsOf('approve-me'))[0] ?? '', /^Approved:Approved in tlsboot console\.$/);
+    assert.match((await conditionsOf('approve-me'))[0] ?? '', /^Approved:Approved in tlsboot console by admin\.$/);
     const noReason = await inject('POST', '/api/csrs/deny-me/deny', headers, { uid: await uidOf('deny-me'), message: ' ' });
     assert.equal(noReason.statusCode, 400, 'a denial needs a reason');
     const denied = await inject('POST', '/api/csrs/deny-me/deny', headers, { uid: await uidOf('deny-me'), message: 'not one of ours' });

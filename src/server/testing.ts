@@ -28,7 +28,7 @@ import {
   spkiOf,
 } from '../pki/index.ts';
 import { openSqliteStore, type Store } from '../store/index.ts';
-import { ControlPlaneAdmission } from './admission.ts';
+import { accessReviewHandlers, ControlPlaneAdmission } from './admission.ts';
 import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
 import { StaticTokens } from './authn.ts';
 import { PolicyAuthorizer } from './authz.ts';
@@ -169,6 +169,7 @@ export function startTestApiWithRoles(
     admission: new ControlPlaneAdmission(authorizer, () => {
       throw new InternalError('TEST', 'node names are not needed for the client signer');
     }),
+    virtualResources: accessReviewHandlers(authorizer),
     ...overrides,
   });
 }

@@ -235,12 +235,25 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
     return reply.type(asset.type).send(asset.body);
   });
 
-  // Who the kubeconfig's user is, from its client certificate: the page shows it and approvals name it.
-  // (SelfSubjectReview would ask the server, but tlsboot's server stores those rather than answer them.)
+  // Who the kubeconfig's user is, as the API server authenticated it (SelfSubjectReview, so token
+  // users are named too); a server without that API leaves the client certificate's common name.
   const certificateUser =
     client.config.clientCertificatePem === undefined ? undefined : parseCertificateBundle(client.config.clientCertificatePem)[0];
-  const user = certificateUser === undefined ? '' : (commonName(certificateUser.subject) ?? '');
-  const userName = async () => user;
+  let user: string | undefined;
+  const userName = async (): Promise<string> => {
+    if (user !== undefined) return user;
+    try {
+      const review = await client.request('/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+        method: 'POST',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+      const info = isObject(review.status) && isObject(review.status.userInfo) ? review.status.userInfo : {};
+      if (typeof info.username === 'string' && info.username !== '') user = info.username;
+    } catch {
+      // Answered below from the certificate, and asked again next time.
+    }
+    return user ?? (certificateUser === undefined ? '' : (commonName(certificateUser.subject) ?? ''));
+  };
 
   app.get('/api/session', async (req) => ({ csrf: sessions.csrfOf(sessionOf(req)), user: await userName(), server: client.config.server }));
 
