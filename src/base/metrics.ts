@@ -231,22 +231,25 @@ export class SessionMetrics {
     });
     new Gauge({
       name: 'tlsboot_signing_session_remaining_seconds',
-      help: 'Seconds until the open signing session expires (absent when none is open).',
+      help: 'Seconds until the open signing session expires, by CA mode (absent when none is open).',
+      // Labelled so that it can be absent: prom-client prints an unlabelled gauge as 0 after a reset.
+      labelNames: ['mode'],
       registers,
       collect() {
         this.reset();
         const s = source();
-        if (s.open && s.expiresAt) this.set(secondsBetween(now(), s.expiresAt.getTime()));
+        if (s.open && s.expiresAt) this.set({ mode }, secondsBetween(now(), s.expiresAt.getTime()));
       },
     });
     new Gauge({
       name: 'tlsboot_signing_session_remaining_certificates',
-      help: 'Certificates the open signing session may still sign (absent when none is open or it has no count limit).',
+      help: 'Certificates the open signing session may still sign, by CA mode (absent when none is open or it has no count limit).',
+      labelNames: ['mode'],
       registers,
       collect() {
         this.reset();
         const s = source();
-        if (s.open && s.certificatesLeft !== undefined) this.set(s.certificatesLeft);
+        if (s.open && s.certificatesLeft !== undefined) this.set({ mode }, s.certificatesLeft);
       },
     });
   }

@@ -44,7 +44,7 @@ import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
 import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
-import { SessionSigner } from '../signer/session-signer.ts';
+import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { meteredStore, type Store, storeListWatch } from '../store/index.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
@@ -273,20 +273,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     if (signer) cleanup.push(() => signer.close());
     // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
     if (pool) cleanup.push(() => pool.close());
-    if (sessions)
-      new SessionMetrics(
-        metrics,
-        sessions.mode,
-        () => {
-          const current = sessions.status().current;
-          if (current === undefined) return { open: false };
-          // A remote session is bounded by its own count and by the grant's, whichever is lower.
-          const limits = [current.maxCertificates, current.grant?.certificatesLeft].filter((n) => n !== undefined);
-          const left = limits.length === 0 ? undefined : Math.max(0, Math.min(...limits) - current.signed);
-          return { open: true, expiresAt: current.expiresAt, ...(left === undefined ? {} : { certificatesLeft: left }) };
-        },
-        nowMs,
-      );
+    if (sessions) new SessionMetrics(metrics, sessions.mode, () => sessionView(sessions.status()), nowMs);
     const store = meteredStore(
       await openClusterStore({
         dir: p.dir,
