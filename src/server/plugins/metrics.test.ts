@@ -5,6 +5,7 @@
  * with its own registry, and the output accepted by Debian's promtool.
  */
 import assert from 'node:assert/strict';
+import { finished } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { promtoolCheckMetrics, sample } from '../../../test/helpers/metrics.ts';
 import { toolSkip } from '../../../test/helpers/processes.ts';
@@ -44,6 +45,33 @@ describe('/metrics on the API server', () => {
     assert.equal(sample(text, 'tlsboot_apiserver_request_total', { verb: 'get', resource: '', code: '401' }), 1);
     assert.equal(sample(text, 'tlsboot_authentication_failures_total', { method: 'token' }), 1);
     assert.equal(sample(text, 'tlsboot_apiserver_open_watches'), 0);
+  });
+
+  test('an open watch shows in the gauge until it ends, and counts as a request without a duration', async () => {
+    const client = new AbortController();
+    const watch = await api.server.app.inject({
+      method: 'GET',
+      url: '/api/v1/namespaces/default/configmaps?watch=true',
+      headers: { authorization: 'Bearer admin' },
+      payloadAsStream: true,
+      signal: client.signal,
+    });
+    assert.equal(watch.statusCode, 200);
+    const open = (await api.request('monitor', 'GET', '/metrics')).body;
+    assert.equal(sample(open, 'tlsboot_apiserver_open_watches'), 1);
+    const ended = finished(watch.stream()).catch(() => 'aborted');
+    client.abort();
+    await ended;
+    let text = '';
+    for (let i = 0; i < 50; i++) {
+      text = (await api.request('monitor', 'GET', '/metrics')).body;
+      if (sample(text, 'tlsboot_apiserver_open_watches') === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(sample(text, 'tlsboot_apiserver_open_watches'), 0);
+    const labels = { verb: 'watch', group: '', resource: 'configmaps', subresource: '' };
+    assert.equal(sample(text, 'tlsboot_apiserver_request_total', { ...labels, code: '200' }), 1);
+    assert.equal(sample(text, 'tlsboot_apiserver_request_duration_seconds_count', labels), undefined);
   });
 
   test('each server counts in its own registry', async () => {
