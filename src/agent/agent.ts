@@ -2,7 +2,8 @@
  * `tlsboot agent`: registers the node's Node with its addresses (src/agent/node-registration.ts),
  * runs the rotators for the node's client certificate and, when asked, its serving certificate
  * (first requested once the Node registration was tried, so the approver can see the Node), and serves a small HTTPS endpoint with the current serving certificate
- * (swapped in place on rotation, no restart), so anyone can check it against the cluster CA.
+ * (swapped in place on rotation, no restart), so anyone can check it against the cluster CA, and
+ * optionally `/metrics` on a loopback address (src/agent/metrics-endpoint.ts).
  * Everything it starts is owned by the returned handle and stopped by `close()`.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { InvalidError } from '../base/errors.ts';
 import { canonicalIp, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import { CertStore, type StoredPair } from './cert-store.ts';
 import { kubeletClientSpec, validateNodeName } from './join.ts';
+import { checkMetricsListen, type MetricsEndpoint, startMetricsEndpoint } from './metrics-endpoint.ts';
 import { NodeRegistrar, nodeAddressesFor } from './node-registration.ts';
 import type { CertificateRequestSpec } from './request.ts';
 import { CertificateRotator, certificateConnection } from './rotation.ts';
@@ -30,6 +32,8 @@ export interface AgentParams {
   /** `host:port` for the HTTPS endpoint; served only with a serving certificate. */
   readonly servingHost: string;
   readonly servingPort: number;
+  /** Where to serve `/metrics` (a loopback address only); no metrics endpoint when absent. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
   readonly clock: Clock;
   /** Uniform in [0, 1): rotation jitter. */
   readonly random: () => number;
@@ -44,6 +48,8 @@ export interface AgentHandle {
   readonly node: NodeRegistrar;
   /** Resolves with the endpoint's address once it serves (after the first serving certificate). */
   readonly servingAddress: Promise<{ host: string; port: number } | undefined>;
+  /** The `/metrics` endpoint, with `metricsListen`. */
+  readonly metrics: MetricsEndpoint | undefined;
   close(): Promise<void>;
 }
 
@@ -107,6 +113,7 @@ export function startAgent(p: AgentParams): AgentHandle {
   if (p.rotateServerCertificates && p.nodeIps.length === 0) {
     throw new InvalidError('AGENT_NODE_IP', '--rotate-server-certificates needs at least one --node-ip', { field: 'node-ip' });
   }
+  if (p.metricsListen !== undefined) checkMetricsListen(p.metricsListen.host);
   const store = CertStore.open(join(p.nodeDir, 'pki'));
   store.recover('kubelet-client');
   store.recover('kubelet-server');
@@ -189,13 +196,33 @@ export function startAgent(p: AgentParams): AgentHandle {
   } else {
     resolveAddress(undefined);
   }
+  const prefixes = p.rotateServerCertificates ? (['kubelet-client', 'kubelet-server'] as const) : (['kubelet-client'] as const);
+  const metrics =
+    p.metricsListen === undefined
+      ? undefined
+      : startMetricsEndpoint({
+          ...p.metricsListen,
+          nodeName: p.nodeName,
+          // The files, not the rotators' memory: what a restart would serve is what counts.
+          certificates: () =>
+            prefixes.flatMap((prefix) => {
+              try {
+                const leaf = store.loadCurrent(prefix)?.certificates[0];
+                return leaf ? [{ certificate: prefix, notAfter: leaf.notAfter }] : [];
+              } catch {
+                return [];
+              }
+            }),
+        });
   return {
     client,
     serving,
     node,
     servingAddress,
+    metrics,
     async close() {
       stop.abort();
+      await metrics?.close();
       await Promise.allSettled(loops);
       resolveAddress(undefined);
       const s = server;

@@ -15,10 +15,12 @@ import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { ApiMetrics, CsrMetrics, ExpiryMetrics, MetricsRegistry, SessionMetrics, StoreMetrics } from '../base/metrics.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
 import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../controllers/manifests.ts';
+import { checkExpiration } from '../kubeadm/certs.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
 import { controlPlaneNodeName, ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
 import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
@@ -42,9 +44,9 @@ import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
 import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
-import { SessionSigner } from '../signer/session-signer.ts';
+import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
-import { type Store, storeListWatch } from '../store/index.ts';
+import { meteredStore, type Store, storeListWatch } from '../store/index.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
@@ -186,6 +188,8 @@ export interface ControlPlane {
   readonly address: { host: string; port: number };
   readonly caPin: string;
   readonly store: Store;
+  /** This server's metrics, as `/metrics` serves them. */
+  readonly metrics: MetricsRegistry;
   close(): Promise<void>;
 }
 
@@ -246,6 +250,22 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await c().catch((error: unknown) => p.logger.error({ error: String(error) }, 'shutdown step failed'));
   };
   try {
+    const metrics = new MetricsRegistry();
+    cleanup.push(async () => metrics.close());
+    const nowMs = () => p.now().getTime();
+    const csrMetrics = new CsrMetrics(metrics, nowMs);
+    // Read at each scrape, so a certificate renewed on disk (tlsboot certs renew) shows its new date.
+    new ExpiryMetrics(metrics, () => {
+      try {
+        const report = checkExpiration(p.dir);
+        return [...report.authorities, ...report.certificates].flatMap((r) =>
+          r.expires ? [{ certificate: r.name, notAfter: r.expires }] : [],
+        );
+      } catch (error) {
+        p.logger.warn({ error: String(error) }, 'reading the control-plane certificates for /metrics failed');
+        return [];
+      }
+    });
     // The signer first: a directory whose key material contradicts --signer fails before anything opens.
     const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
     cleanup.push(async () => audit.close());
@@ -253,13 +273,17 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     if (signer) cleanup.push(() => signer.close());
     // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
     if (pool) cleanup.push(() => pool.close());
-    const store = await openClusterStore({
-      dir: p.dir,
-      storeUrl: p.storeUrl,
-      etcd: p.etcd,
-      randomBytes: p.randomBytes,
-      report: (level, message, details) => p.logger[level](details, message),
-    });
+    if (sessions) new SessionMetrics(metrics, sessions.mode, () => sessionView(sessions.status()), nowMs);
+    const store = meteredStore(
+      await openClusterStore({
+        dir: p.dir,
+        storeUrl: p.storeUrl,
+        etcd: p.etcd,
+        randomBytes: p.randomBytes,
+        report: (level, message, details) => p.logger[level](details, message),
+      }),
+      new StoreMetrics(metrics),
+    );
     cleanup.push(() => store.close());
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);
@@ -341,6 +365,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       ...(p.minRequestTimeoutSeconds === undefined ? {} : { minRequestTimeoutSeconds: p.minRequestTimeoutSeconds }),
       // With leader election the API serves whoever leads; without, it waits for its own controllers.
       // Either way a server whose store does not answer (etcd without quorum) is not ready.
+      metrics: { registry: metrics, api: new ApiMetrics(metrics) },
       ready: async () => (!runControllers || p.leaderElection !== undefined || (manager?.hasSynced() ?? false)) && (await storeReady()),
     });
     // Owned before it listens: a listen that fails must still close what the server started (its informers).
@@ -367,6 +392,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
           now: p.now,
           logger: p.logger,
           reserved: () => reserved.current(),
+          metrics: csrMetrics,
           ...(p.controllers === undefined ? {} : { controllers: p.controllers }),
           ...(p.csrCleanupIntervalMs === undefined ? {} : { csrCleanupIntervalMs: p.csrCleanupIntervalMs }),
           ...(p.servingPolicy === undefined ? {} : { servingPolicy: p.servingPolicy }),
@@ -374,6 +400,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         return current;
       };
       sessions?.onOpen(() => current?.signAgain());
+      csrMetrics.pendingSource = () => current?.pendingCsrs() ?? [];
       if (p.leaderElection !== undefined) {
         const started = startElectedControllers(client, p.leaderElection, newManager, p.logger);
         elected = started;
@@ -399,7 +426,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       { unref: true },
     );
     cleanup.push(async () => compactor.cancel());
-    return { address, caPin: certificatePin(caCertificate), store, close: closeAll };
+    return { address, caPin: certificatePin(caCertificate), store, metrics, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

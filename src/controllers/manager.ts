@@ -18,6 +18,7 @@ import type { ServingPolicy } from '../api/serving-policy.ts';
 import type { Signer } from '../api/signer.ts';
 import { type Clock, every, REAL_CLOCK, type Timer } from '../base/clock.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
+import type { CsrMetrics, PendingCsr } from '../base/metrics.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { Informer } from '../runtime/informer.ts';
 import { Controller, type ControllerLogger, type ReconcileResult } from '../runtime/runner.ts';
@@ -28,6 +29,7 @@ import { type ClusterClient, CONFIGMAPS, CSRS, type KubeObject, NODES, SECRETS }
 import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileIssuance, reconcileSigningInOneWrite } from './issuance.ts';
+import { meteredClient, pendingCsrs } from './metrics.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning, SigningMemory } from './signer.ts';
 import { reconcileToken, tokenOwnerOf } from './token-cleaner.ts';
@@ -58,6 +60,8 @@ export interface ControllerManagerOptions {
   readonly servingPolicy?: ServingPolicy;
   /** The cluster's own names and addresses, current. */
   readonly reserved: () => ReservedIdentities;
+  /** Where the CSR controllers' decisions and certificates are counted (src/controllers/metrics.ts). */
+  readonly metrics?: CsrMetrics;
 }
 
 /** The system resolver: every address of a name. */
@@ -76,6 +80,7 @@ export class ControllerManager {
   private synced = false;
   private closed = false;
   private starting: Promise<void> | undefined;
+  private csrCache: (() => KubeObject[]) | undefined;
 
   constructor(options: ControllerManagerOptions) {
     this.o = options;
@@ -84,6 +89,11 @@ export class ControllerManager {
   /** Whether every informer has loaded its first list (for /readyz). */
   hasSynced(): boolean {
     return this.synced;
+  }
+
+  /** The CSRs neither denied, failed nor issued, from the informer's cache; none once closed. */
+  pendingCsrs(): PendingCsr[] {
+    return this.closed || this.csrCache === undefined ? [] : pendingCsrs(this.csrCache());
   }
 
   /** Looks at every CSR again now, e.g. when a signing session opens, instead of at the next retry. */
@@ -106,7 +116,12 @@ export class ControllerManager {
 
   private async run(): Promise<void> {
     if (this.closed) return;
-    const { client, now, logger } = this.o;
+    const { now, logger } = this.o;
+    const metrics = this.o.metrics;
+    const client: ClusterClient =
+      metrics === undefined
+        ? this.o.client
+        : meteredClient(this.o.client, metrics, (name): KubeObject | undefined => csrInformer.get('', name), now);
     const clock = this.o.clock ?? REAL_CLOCK;
     const informerClock = { clock };
     const identity = new IdentityCaches({
@@ -145,7 +160,7 @@ export class ControllerManager {
     const memory = new SigningMemory();
     /** The signer's certificates kept for a retry, by CSR uid (SignerControllerOptions.unrecorded). */
     const unrecorded = new Map<string, JsonObject>();
-    const csrInformer = new Informer<KubeObject>({
+    const csrInformer: Informer<KubeObject> = new Informer<KubeObject>({
       source: client.listWatch(CSRS),
       ...informerClock,
       onChange: (key, type) => {
@@ -164,6 +179,7 @@ export class ControllerManager {
       onError: (error) => logger.warn({ error: String(error) }, 'csr informer'),
     });
     const csrs = (name: string) => csrInformer.get('', name);
+    this.csrCache = () => csrInformer.list();
     const secretInformer = new Informer<KubeObject>({
       source: client.listWatch(SECRETS, BOOTSTRAP_TOKEN_NAMESPACE),
       ...informerClock,

@@ -17,6 +17,7 @@ import { TRANSACTIONS } from '../api/cluster-client.ts';
 import { type Clock, REAL_CLOCK } from '../base/clock.ts';
 import { InternalError } from '../base/errors.ts';
 import type { JsonObject } from '../base/json.ts';
+import { ApiMetrics, MetricsRegistry } from '../base/metrics.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
@@ -31,6 +32,7 @@ import { discoveryPlugin } from './plugins/discovery.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { healthPlugin } from './plugins/health.ts';
 import { impersonationPlugin } from './plugins/impersonation.ts';
+import { metricsPlugin } from './plugins/metrics.ts';
 import { requestLogPlugin } from './plugins/request-log.ts';
 import { resourcesPlugin } from './plugins/resources.ts';
 import { targetPlugin } from './plugins/target.ts';
@@ -92,6 +94,8 @@ export interface ApiServerDeps {
   readonly clock?: Clock;
   /** kube-apiserver's `--min-request-timeout` for watches without `timeoutSeconds` (watch.ts); 1800 s when absent. */
   readonly minRequestTimeoutSeconds?: number;
+  /** The process's registry that `/metrics` serves, with the API's metrics in it; a registry of its own (closed with it) when absent. */
+  readonly metrics?: { readonly registry: MetricsRegistry; readonly api: ApiMetrics };
 }
 
 export interface ApiServer {
@@ -101,6 +105,8 @@ export interface ApiServer {
    * `payloadAsStream: true` and ends when inject's `signal` aborts.
    */
   readonly app: FastifyInstance<Server>;
+  /** What `/metrics` serves. */
+  readonly metrics: MetricsRegistry;
   listen(host: string, port: number): Promise<{ host: string; port: number }>;
   close(): Promise<void>;
 }
@@ -136,6 +142,10 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     tarpitMs: deps.authTarpitMs ?? DEFAULT_AUTH_TARPIT_MS,
     clock,
   });
+  const ownMetrics = deps.metrics === undefined;
+  const metricsRegistry = deps.metrics?.registry ?? new MetricsRegistry();
+  const apiMetrics = deps.metrics?.api ?? new ApiMetrics(metricsRegistry);
+  apiMetrics.watchSource = () => limits.watches.total();
   const connections: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connectionLimits };
   const limited = createLimitedServer({ cert: deps.tls.certPem, key: deps.tls.keyPem, ca: deps.tls.clientCaPem }, connections);
   const app = Fastify<Server>({
@@ -149,6 +159,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
 
   await app.register(errorsPlugin({ logger: deps.logger, maxBodyBytes }));
   await app.register(requestLogPlugin({ logger: deps.logger }));
+  await app.register(metricsPlugin({ registry: metricsRegistry, api: apiMetrics }));
   await app.register(targetPlugin());
   await app.register(
     authnPlugin({
@@ -160,6 +171,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       sleep: deps.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }).catch(() => {})),
       shutdown: shutdown.signal,
       trust: (socket) => limited.trust(socket),
+      onFailure: (method) => apiMetrics.authnFailures.inc({ method }),
     }),
   );
   await app.register(impersonationPlugin({ authorizer: deps.authorizer }));
@@ -196,6 +208,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
 
   return {
     app,
+    metrics: metricsRegistry,
     async listen(host, port) {
       await app.listen({ host, port });
       const addr = app.server.address();
@@ -207,6 +220,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       limited.destroyConnections();
       await app.close();
       await limits.close();
+      if (ownMetrics) metricsRegistry.close();
     },
   };
 }

@@ -47,6 +47,15 @@ function clusterRoleBinding(name: string, role: string, subjects: readonly JsonO
 
 const CSR = 'certificates.k8s.io';
 
+/**
+ * Kubernetes' system:monitoring role, for scrapers, bound to the group system:monitoring: a
+ * Prometheus whose client certificate says O=system:monitoring (or a token in that group) may
+ * read /metrics and the health paths.
+ */
+export const MONITORING_RULES: readonly Rule[] = [
+  { nonResourceURLs: ['/healthz', '/healthz/*', '/livez', '/livez/*', '/metrics', '/readyz', '/readyz/*'], verbs: ['get'] },
+];
+
 export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
   clusterRole('cluster-admin', [
     { apiGroups: ['*'], resources: ['*'], verbs: ['*'] },
@@ -73,6 +82,7 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
   clusterRole('system:public-info-viewer', [
     { nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] },
   ]),
+  clusterRole('system:monitoring', MONITORING_RULES),
   clusterRole('system:basic-user', [
     { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
     { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
@@ -120,6 +130,7 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly JsonObject[] = [
     subject('Group', 'system:authenticated'),
     subject('Group', 'system:unauthenticated'),
   ]),
+  clusterRoleBinding('system:monitoring', 'system:monitoring', [subject('Group', 'system:monitoring')]),
   clusterRoleBinding('system:basic-user', 'system:basic-user', [subject('Group', 'system:authenticated')]),
   clusterRoleBinding('kubeadm:kubelet-bootstrap', 'system:node-bootstrapper', [subject('Group', DEFAULT_TOKEN_GROUP)]),
   clusterRoleBinding('kubeadm:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [

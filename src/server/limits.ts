@@ -132,6 +132,13 @@ export class WatchSlots {
   count(user: string): number {
     return this.open.get(user) ?? 0;
   }
+
+  /** Watches open now, all users together (tlsboot_apiserver_open_watches). */
+  total(): number {
+    let sum = 0;
+    for (const n of this.open.values()) sum += n;
+    return sum;
+  }
 }
 
 interface Usage {

@@ -7,7 +7,7 @@
  *
  * State directory: transport-ca.{crt,key}, grants.json, audit.log, admin.sock.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -29,6 +29,7 @@ import { STATUS_TABLE } from '../api/status.ts';
 import { BadRequestError, ForbiddenError, InternalError, InvalidError, isTlsbootError, NotFoundError } from '../base/errors.ts';
 import { ensureDirectory, writeFilesAtomically } from '../base/fs.ts';
 import { isObject } from '../base/json.ts';
+import { authenticationFailures, ExpiryMetrics, GrantMetrics, issuedCertificates, MetricsRegistry } from '../base/metrics.ts';
 import { rfc3339Millis } from '../base/rfc3339.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
 import { isIp } from '../kubeadm/layout.ts';
@@ -75,13 +76,24 @@ export interface RemoteSignerOptions {
   readonly maxTtlMs: number;
   readonly now: () => Date;
   readonly randomBytes: (size: number) => Uint8Array;
+  /**
+   * The bearer token a scraper presents for `/metrics` (`--metrics-token-file`): the signer's
+   * peers hold grants, not accounts, so its metrics have a credential of their own. Without one,
+   * `/metrics` is not served.
+   */
+  readonly metricsToken?: string;
 }
 
 export interface RemoteSignerServer {
   readonly url: string;
   readonly adminSocket: string;
+  /** What `/metrics` serves. */
+  readonly metrics: MetricsRegistry;
   close(): Promise<void>;
 }
+
+/** Metrics without a token configured are not served; a wrong or missing one is 401. */
+const METRICS_PATH = '/metrics';
 
 function sha256(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
@@ -289,12 +301,55 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
     https: { key: serving.keyPem, cert: serving.certificatePem, ca: transport.pem, requestCert: true, rejectUnauthorized: false },
   });
 
+  const metrics = new MetricsRegistry();
+  const issuedCount = issuedCertificates(metrics);
+  const authnFailures = authenticationFailures(metrics);
+  const nowMs = () => o.now().getTime();
+  new GrantMetrics(
+    metrics,
+    () =>
+      grants.all().map((g) => {
+        const expiresAt = new Date(g.expiresAt);
+        const left = g.maxCertificates === undefined ? undefined : Math.max(0, g.maxCertificates - g.signed);
+        const open = g.revokedAt === undefined && expiresAt.getTime() > nowMs() && left !== 0;
+        return { id: g.id, open, expiresAt, ...(left === undefined ? {} : { certificatesLeft: left }) };
+      }),
+    nowMs,
+  );
+  new ExpiryMetrics(metrics, () => [
+    { certificate: 'ca', notAfter: o.caCertificate.notAfter },
+    { certificate: 'transport-ca', notAfter: transport.certificate.notAfter },
+    { certificate: 'signer-serving', notAfter: serving.certificate.notAfter },
+  ]);
+  const metricsTokenHash = o.metricsToken === undefined ? undefined : createHash('sha256').update(o.metricsToken).digest();
+  const metricsAllowed = (authorization: string | undefined): boolean => {
+    if (metricsTokenHash === undefined) return false;
+    const presented = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    return presented !== undefined && timingSafeEqual(createHash('sha256').update(presented).digest(), metricsTokenHash);
+  };
+
   // A peer without a certificate from the transport CA gets nothing: no body parsing, no log line.
+  // `/metrics` has its own credential (a scraper holds no grant) and is checked in its handler.
   app.addHook('onRequest', async (req, reply) => {
-    if (!(req.raw.socket as TLSSocket).authorized)
+    if (req.url.split('?')[0] === METRICS_PATH) return;
+    if (!(req.raw.socket as TLSSocket).authorized) {
+      authnFailures.inc({ method: 'grant_certificate' });
       return reply
         .code(403)
         .send({ code: 'FORBIDDEN', reason: 'GRANT_UNKNOWN', message: 'the grant certificate was not issued by this signer' });
+    }
+  });
+
+  app.get(METRICS_PATH, async (req, reply) => {
+    if (metricsTokenHash === undefined)
+      return reply
+        .code(404)
+        .send({ code: 'NOT_FOUND', reason: 'METRICS_OFF', message: 'start the signer with --metrics-token-file to serve /metrics' });
+    if (!metricsAllowed(req.headers.authorization)) {
+      authnFailures.inc({ method: 'metrics_token' });
+      return reply.code(401).send({ code: 'UNAUTHENTICATED', reason: 'METRICS_TOKEN', message: 'Unauthorized' });
+    }
+    return reply.type(metrics.contentType).send(await metrics.text());
   });
 
   const liveGrant = (socket: TLSSocket, signerName: string | undefined, checkBudget = true): GrantRecord => {
@@ -308,8 +363,10 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       audit.record({ event: 'grant.refused', actor: `grant:${id}`, grant: id, reason, ...(signer ? { signer } : {}) });
       return new ForbiddenError(reason, message);
     };
-    if (!socket.authorized || !grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256)
+    if (!socket.authorized || !grant || !peer.raw || sha256(peer.raw) !== grant.clientCertificateSha256) {
+      authnFailures.inc({ method: 'grant_certificate' });
       throw refuse('GRANT_UNKNOWN', 'the grant certificate was not issued by this signer');
+    }
     if (grant.revokedAt) throw refuse('GRANT_REVOKED', `grant ${id} was revoked at ${grant.revokedAt}`);
     if (o.now() >= new Date(grant.expiresAt)) throw refuse('GRANT_EXPIRED', `grant ${id} expired at ${grant.expiresAt}`);
     if (signerName !== undefined && grant.signerNames !== undefined && !grant.signerNames.includes(signerName))
@@ -410,6 +467,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         serial: signed.certificate.serialNumber,
         notAfter: signed.certificate.notAfter.toISOString(),
       });
+      issuedCount.inc({ signer: body.signerName });
       return reply.send({ certificate: signed.pem });
     } catch (error) {
       return sendError(reply, error);
@@ -515,6 +573,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
   return {
     url,
     adminSocket,
+    metrics,
     async close() {
       await admin.close();
       await app.close();
@@ -522,6 +581,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
       await signer.close();
       issued.close();
       audit.close();
+      metrics.close();
     },
   };
 }

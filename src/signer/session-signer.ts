@@ -9,6 +9,7 @@
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import type { Clock, Timer } from '../base/clock.ts';
 import { AlreadyExistsError, ConflictError, InvalidError, RateLimitedError, TlsbootError, UnavailableError } from '../base/errors.ts';
+import type { SessionView } from '../base/metrics.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
@@ -74,6 +75,18 @@ interface OpenSession {
   signer: Signer;
   inFlight: number;
   timer: Timer;
+}
+
+/**
+ * The open session as the session gauges see it (src/base/metrics.ts): a remote session is
+ * bounded by its own count and by its grant's, whichever leaves fewer.
+ */
+export function sessionView(status: SessionStatus): SessionView {
+  const current = status.current;
+  if (current === undefined) return { open: false };
+  const limits = [current.maxCertificates, current.grant?.certificatesLeft].filter((n) => n !== undefined);
+  const left = limits.length === 0 ? undefined : Math.max(0, Math.min(...limits) - current.signed);
+  return { open: true, expiresAt: current.expiresAt, ...(left === undefined ? {} : { certificatesLeft: left }) };
 }
 
 export const MAX_SESSION_TTL_MS = 24 * 3_600_000;

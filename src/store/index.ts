@@ -9,6 +9,7 @@
 export type { AesGcmOptions, EncryptionKey, StoredValue, ValueTransformer } from './encryption.ts';
 export { AesGcmTransformer, IDENTITY_TRANSFORMER, KEY_BYTES, KEY_NAME } from './encryption.ts';
 export { storeListWatch } from './list-watch.ts';
+export { meteredStore } from './metered.ts';
 export { type RbacCaches, rbacPolicy } from './rbac-caches.ts';
 export type { SqliteStoreOptions, StoreReport } from './sqlite.ts';
 export { openSqliteStore } from './sqlite.ts';

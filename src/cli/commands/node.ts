@@ -160,6 +160,7 @@ export function registerNode(program: Command, env: CliEnv): void {
     .option('--rotate-server-certificates', 'also request and rotate a kubelet-serving certificate')
     .option('--node-ip <ips>', 'IP addresses of this node for the serving certificate, comma-separated', '')
     .option('--serving-address <host:port>', 'where the HTTPS endpoint listens (with --rotate-server-certificates)', '127.0.0.1:10250')
+    .option('--metrics-listen <host:port>', 'serve Prometheus /metrics over plain HTTP on this loopback address (off by default)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(
       async (flags: {
@@ -169,10 +170,12 @@ export function registerNode(program: Command, env: CliEnv): void {
         rotateServerCertificates?: boolean;
         nodeIp: string;
         servingAddress: string;
+        metricsListen?: string;
         logLevel: string;
       }) => {
         const logger = createLogger(env, flags.logLevel);
         const serving = parseEndpoint(flags.servingAddress, 10250, 'serving-address');
+        const metricsListen = flags.metricsListen === undefined ? undefined : parseEndpoint(flags.metricsListen, 10255, 'metrics-listen');
         const agent = startAgent({
           nodeDir: flags.dir,
           nodeName: agentNodeName(flags.dir, flags.nodeName, env.hostname.toLowerCase()),
@@ -184,12 +187,17 @@ export function registerNode(program: Command, env: CliEnv): void {
             .filter((s) => s !== ''),
           servingHost: serving.host,
           servingPort: serving.port,
+          ...(metricsListen === undefined ? {} : { metricsListen }),
           clock: env.clock,
           random: () => Buffer.from(env.randomBytes(4)).readUInt32BE() / 2 ** 32,
           log: (event, message) => logger.info(event, message),
           warn: (event, message) => logger.warn(event, message),
         });
-        logger.info({ dir: flags.dir }, 'agent running');
+        const metricsAddress = await agent.metrics?.address.catch(async (error: unknown) => {
+          await agent.close();
+          throw error;
+        });
+        logger.info({ dir: flags.dir, ...(metricsAddress ? { metrics: metricsAddress } : {}) }, 'agent running');
         await waitForShutdown(env);
         await agent.close();
         logger.info({}, 'agent stopped');

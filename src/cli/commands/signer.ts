@@ -49,6 +49,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
       "also never certify what the cluster's own servers present: the SANs of DIR/pki/apiserver.crt, etcd/server.crt, etcd/peer.crt and admin.conf's endpoint (public files only)",
     )
     .option('--max-ttl <duration>', 'the longest certificate this signer issues', '8760h')
+    .option('--metrics-token-file <file>', 'serve Prometheus /metrics to scrapers presenting the bearer token in FILE (off without it)')
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(
       async (flags: {
@@ -60,9 +61,19 @@ export function registerSigner(program: Command, env: CliEnv): void {
         denySan: string;
         reservedFrom?: string;
         maxTtl: string;
+        metricsTokenFile?: string;
         logLevel: string;
       }) => {
         const { host, port } = listenAddress(flags.listen);
+        const metricsToken = flags.metricsTokenFile === undefined ? undefined : readFileSync(flags.metricsTokenFile, 'utf8').trim();
+        if (metricsToken !== undefined && !/^\S{16,}$/.test(metricsToken))
+          throw new InvalidError(
+            'METRICS_TOKEN',
+            `${flags.metricsTokenFile} must hold one token of at least 16 characters without spaces`,
+            {
+              field: 'metrics-token-file',
+            },
+          );
         const caCertificate = parseCertificatePem(readFileSync(flags.caCert), flags.caCert);
         const caKey = parsePrivateKeyPem(readFileSync(flags.caKey), flags.caKey);
         if (!keyMatchesSpki(caKey, caCertificate.spki))
@@ -86,6 +97,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
             .filter((s) => s !== ''),
           ...(flags.reservedFrom === undefined ? {} : { reserved: readReservedSources(flags.reservedFrom) }),
           maxTtlMs: parseDuration(flags.maxTtl, 'max-ttl'),
+          ...(metricsToken === undefined ? {} : { metricsToken }),
           now: env.now,
           randomBytes: env.randomBytes,
         });

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { RateLimitedError, UnauthenticatedError } from '../../base/errors.ts';
+import type { AuthnMethod } from '../../base/metrics.ts';
 import type { Certificate } from '../../pki/index.ts';
 import type { AuthThrottle } from '../auth-throttle.ts';
 import {
@@ -37,6 +38,8 @@ export interface AuthnOptions {
   readonly shutdown: AbortSignal;
   /** Exempts an authenticated connection from eviction (connections.ts). */
   readonly trust: (socket: Socket) => void;
+  /** Told of each credential that did not authenticate (tlsboot_authentication_failures_total). */
+  readonly onFailure?: (method: AuthnMethod) => void;
 }
 
 type PeerUser = { readonly user: UserInfo; readonly notBefore: number; readonly notAfter: number } | null;
@@ -54,6 +57,8 @@ export function authnPlugin(o: AuthnOptions): Plugin {
         const leaf = parsePeerCertificate(x509.raw);
         const user = userFromCertificate(leaf, o.clientCas, now);
         peer = user ? { user, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } : null;
+        // Counted once per connection: the request goes on as anonymous, as kube-apiserver's would not, but the failure is real.
+        if (!user) o.onFailure?.('x509');
       } else {
         peer = null;
       }
@@ -66,6 +71,7 @@ export function authnPlugin(o: AuthnOptions): Plugin {
     const now = o.now();
     const peer = peerOf(req.socket, now);
     if (peer && (now.getTime() < peer.notBefore || now.getTime() > peer.notAfter)) {
+      o.onFailure?.('x509');
       throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
     }
     if (peer) return withAuthenticatedGroup(peer.user);
@@ -74,6 +80,7 @@ export function authnPlugin(o: AuthnOptions): Plugin {
     // The token is checked before anything is throttled: a valid credential always succeeds.
     const user = o.staticTokens.lookup(token) ?? (await o.bootstrapTokens(token, now));
     if (user) return withAuthenticatedGroup(user);
+    o.onFailure?.('token');
     const penalty = o.throttle.recordFailure(req.socket.remoteAddress ?? '');
     if (penalty) {
       await o.sleep(penalty.delayMs, o.shutdown);
