@@ -48,6 +48,7 @@ import { type Store, storeListWatch } from '../store/index.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
+import { RevokedSerialsCache, revocationAdmission } from './revocations.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { storeReadiness } from './store-readiness.ts';
@@ -304,6 +305,13 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await identity.start();
     cleanup.push(() => identity.close());
+    const revoked = new RevokedSerialsCache({
+      store,
+      ...(p.clock === undefined ? {} : { clock: p.clock }),
+      onError: (e) => p.logger.warn({ error: String(e) }, 'revocations informer'),
+    });
+    await revoked.start();
+    cleanup.push(() => revoked.close());
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
@@ -318,7 +326,13 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
-      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
+      admission: new ControlPlaneAdmission(
+        authorizer,
+        () => identity.nodeNames(),
+        pool ? (der) => pool.tryParseCsr(der) : undefined,
+        revocationAdmission(store, p.now, audit),
+      ),
+      revoked,
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
         ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local', () => elected)],

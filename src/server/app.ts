@@ -20,7 +20,7 @@ import type { JsonObject } from '../base/json.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
-import type { StaticTokens } from './authn.ts';
+import type { RevokedSerials, StaticTokens } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
@@ -58,6 +58,8 @@ export interface ApiServerDeps {
   readonly tls: { readonly certPem: string; readonly keyPem: string; readonly clientCaPem: string };
   /** Trust anchors for client certificates (the cluster CA). */
   readonly clientCas: readonly Certificate[];
+  /** Revoked client certificates, refused at once (none when absent). */
+  readonly revoked?: RevokedSerials;
   /** The `--token-auth-file` tokens. Bootstrap tokens need no dependency: they are Secrets in `store`. */
   readonly staticTokens: StaticTokens;
   readonly authorizer: Authorizer;
@@ -160,6 +162,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       sleep: deps.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }).catch(() => {})),
       shutdown: shutdown.signal,
       trust: (socket) => limited.trust(socket),
+      ...(deps.revoked === undefined ? {} : { revoked: deps.revoked }),
     }),
   );
   await app.register(impersonationPlugin({ authorizer: deps.authorizer }));

@@ -77,6 +77,11 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
     { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
     { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
   ]),
+  // Revoking certificates without the rest of cluster-admin: bind it to the people who may.
+  clusterRole('tlsboot:certificate-revoker', [
+    { apiGroups: ['tlsboot.io'], resources: ['certificaterevocations'], verbs: ['create', 'get', 'list', 'watch'] },
+    { apiGroups: ['tlsboot.io'], resources: ['issuedcertificates'], verbs: ['get', 'list'] },
+  ]),
   clusterRole('system:node-bootstrapper', [
     { apiGroups: [CSR], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
   ]),

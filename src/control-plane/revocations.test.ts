@@ -1,0 +1,233 @@
+/**
+ * Revocation in one process, over the real request path: the CertificateRevocation create
+ * (admission against the issued-certificates inventory, the server's who and when, RBAC, the
+ * audit record), bad input refused with nothing stored, and the effect on a client certificate
+ * over real TLS: its open watch is closed when the revocation arrives and its next request is 401.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { selfSignedCa } from '../../test/helpers/pki.ts';
+import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, resourcePath, storeKeyOf } from '../api/cluster-client.ts';
+import type { AuthorizationAttributes, Decision } from '../api/index.ts';
+import { InternalError } from '../base/errors.ts';
+import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, privateKeyToPem, spkiOf } from '../pki/index.ts';
+import { ControlPlaneAdmission } from '../server/admission.ts';
+import { StaticTokens } from '../server/authn.ts';
+import { startTestApi, type TestApi } from '../server/testing.ts';
+import { MemoryAuditLog } from '../signer/audit.ts';
+import { openSqliteStore } from '../store/index.ts';
+import { RevokedSerialsCache, revocationAdmission } from './revocations.ts';
+
+const REVOCATIONS = resourcePath(CERTIFICATE_REVOCATIONS);
+const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+const HOUR = 3_600_000;
+
+/** Masters may do anything; nodes may read CSRs; `viewer` may only read revocations. */
+function authorize(a: AuthorizationAttributes): Decision {
+  if (a.user.groups.includes('system:masters')) return { allowed: true, reason: 'masters' };
+  if ('nonResourceURL' in a) return { allowed: false, reason: 'none' };
+  if (a.user.groups.includes('system:nodes'))
+    return { allowed: a.resource === 'certificatesigningrequests' && a.verb !== 'create', reason: 'node' };
+  return { allowed: a.user.name === 'viewer' && a.resource === CERTIFICATE_REVOCATIONS.resource && a.verb === 'list', reason: 'viewer' };
+}
+
+describe('certificate revocation', () => {
+  const ca = selfSignedCa();
+  const audit = new MemoryAuditLog();
+  const store = openSqliteStore({ path: ':memory:' });
+  const revoked = new RevokedSerialsCache({ store, onError: () => {} });
+  let api: TestApi;
+  let port = 0;
+
+  /** A node client certificate from `ca`, recorded in the inventory as the signer records it (unless `unrecorded`). */
+  async function nodeCertificate(node: string, o: { hours?: number; unrecorded?: boolean } = {}) {
+    const key = generatePrivateKey('ecdsa-p256');
+    const now = Date.now();
+    const cert = parseCertificate(
+      issueCertificate({
+        subject: [
+          { type: 'O', value: 'system:nodes' },
+          { type: 'CN', value: `system:node:${node}` },
+        ],
+        publicKey: spkiOf(key),
+        keyUsage: ['digitalSignature'],
+        extKeyUsage: ['clientAuth'],
+        notBefore: new Date(now - 2 * HOUR),
+        notAfter: new Date(now + (o.hours ?? 1) * HOUR),
+        issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
+        randomBytes,
+      }),
+    );
+    if (o.unrecorded !== true) {
+      const uid = randomBytes(8).toString('hex');
+      await store.create(
+        { resource: storeKeyOf(ISSUED_CERTIFICATES), namespace: '', name: uid },
+        {
+          metadata: { name: uid },
+          csrName: `csr-${node}`,
+          signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+          commonName: `system:node:${node}`,
+          serialNumber: cert.serialNumber,
+          notAfter: cert.notAfter.toISOString(),
+        },
+      );
+    }
+    return { serial: cert.serialNumber, certPem: certificateToPem(cert.der), keyPem: privateKeyToPem(key) };
+  }
+
+  /** A serving certificate for 127.0.0.1 from `ca`, which also verifies client certificates. */
+  function servingTls() {
+    const key = generatePrivateKey('ecdsa-p256');
+    const cert = issueCertificate({
+      subject: [{ type: 'CN', value: 'kube-apiserver' }],
+      publicKey: spkiOf(key),
+      sans: { dns: ['localhost'], ip: ['127.0.0.1'], email: [], uri: [] },
+      keyUsage: ['digitalSignature'],
+      extKeyUsage: ['serverAuth'],
+      notBefore: new Date(Date.now() - HOUR),
+      notAfter: new Date(Date.now() + HOUR),
+      issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
+      randomBytes,
+    });
+    return { certPem: certificateToPem(cert), keyPem: privateKeyToPem(key), clientCaPem: certificateToPem(ca.certificate.der) };
+  }
+
+  type Credential = { certPem: string; keyPem: string };
+  /** A GET over a fresh TLS connection with this client certificate. */
+  function get(cred: Credential, path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port, path, cert: cred.certPem, key: cred.keyPem, rejectUnauthorized: false, agent: false },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  const revoke = (token: string, name: unknown, reason?: unknown) =>
+    api.request(token, 'POST', REVOCATIONS, {
+      apiVersion: 'tlsboot.io/v1alpha1',
+      kind: 'CertificateRevocation',
+      metadata: { name },
+      ...(reason === undefined ? {} : { reason }),
+    });
+  const stored = async () => (await store.list(storeKeyOf(CERTIFICATE_REVOCATIONS))).items.map((i) => i.metadata.name);
+
+  before(async () => {
+    await revoked.start();
+    const authorizer = { authorize };
+    api = await startTestApi({
+      store,
+      clientCas: [ca.certificate],
+      tls: servingTls(),
+      staticTokens: StaticTokens.parse('admin,admin,0,"system:masters"\nviewer,viewer,1', 'tokens.csv'),
+      authorizer,
+      admission: new ControlPlaneAdmission(
+        authorizer,
+        () => {
+          throw new InternalError('TEST', 'no node names here');
+        },
+        undefined,
+        revocationAdmission(store, () => new Date(), audit),
+      ),
+      revoked,
+      now: () => new Date(),
+    });
+    port = (await api.server.listen('127.0.0.1', 0)).port;
+  });
+  after(async () => {
+    await api?.close();
+    await revoked.close();
+  });
+
+  test('a revoked client certificate loses its open watch at once and is refused (401) on its next request', async () => {
+    const node = await nodeCertificate('node-1');
+    assert.equal((await get(node, CSRS)).status, 200);
+    const watch = await new Promise<{ closed: Promise<void> }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: `${CSRS}?watch=true`,
+          cert: node.certPem,
+          key: node.keyPem,
+          rejectUnauthorized: false,
+          agent: false,
+        },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          res.resume();
+          resolve({ closed: new Promise<void>((done) => res.on('close', () => done())) });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    const r = await revoke('admin', node.serial, 'keyCompromise');
+    assert.equal(r.statusCode, 201, r.body);
+    const obj = r.json<Record<string, unknown>>();
+    assert.equal(obj.reason, 'keyCompromise');
+    assert.equal(obj.revokedBy, 'admin');
+    assert.equal(obj.commonName, 'system:node:node-1');
+    assert.equal(obj.csrName, 'csr-node-1');
+    assert.equal(typeof obj.notAfter, 'string');
+    const closed = await Promise.race([watch.closed.then(() => true), delay(5000).then(() => false)]);
+    assert.equal(closed, true, 'the watch the revoked certificate held was closed');
+    const again = await get(node, CSRS);
+    assert.equal(again.status, 401);
+    assert.match(again.body, /revoked/);
+    const other = await nodeCertificate('node-2');
+    assert.equal((await get(other, CSRS)).status, 200, 'another certificate still works');
+    const event = audit.events.find((e) => e.event === 'certificate.revoked' && e.serial === node.serial);
+    assert.deepEqual(
+      { actor: event?.actor, reason: event?.reason, commonName: event?.commonName },
+      { actor: 'admin', reason: 'keyCompromise', commonName: 'system:node:node-1' },
+    );
+  });
+
+  test('revoking twice is 409 AlreadyExists; a revocation cannot be changed', async () => {
+    const node = await nodeCertificate('node-3');
+    assert.equal((await revoke('admin', node.serial)).statusCode, 201);
+    const twice = await revoke('admin', node.serial, 'superseded');
+    assert.equal(twice.statusCode, 409, twice.body);
+    assert.match(twice.body, /already exists/);
+    const current = await api.request('admin', 'GET', `${REVOCATIONS}/${node.serial}`);
+    assert.equal(current.json<{ reason: string }>().reason, 'unspecified', 'the default reason, unchanged by the second try');
+    const put = await api.request('admin', 'PUT', `${REVOCATIONS}/${node.serial}`, { ...current.json<object>(), reason: 'superseded' });
+    assert.equal(put.statusCode, 405, put.body);
+    assert.equal(audit.events.filter((e) => e.event === 'certificate.revoked' && e.serial === node.serial).length, 1);
+  });
+
+  test('bad input gets a clear error and stores nothing', async () => {
+    const before = await stored();
+    const live = await nodeCertificate('node-4');
+    const expired = await nodeCertificate('node-5', { hours: -1 });
+    const foreign = await nodeCertificate('node-6', { unrecorded: true });
+    const cases: [unknown, unknown, number, RegExp][] = [
+      [foreign.serial, undefined, 422, /issued no certificate with serial/],
+      [expired.serial, undefined, 422, /expired/],
+      ['XYZ', undefined, 422, /RFC 1123 subdomain/],
+      ['xyz', undefined, 422, /not a certificate serial number/],
+      [`00${live.serial}`, undefined, 422, /not a certificate serial number/],
+      [live.serial, 'certificateHold', 422, /reason: Unsupported value "certificateHold"/],
+      [live.serial, 7, 422, /reason: Unsupported value 7/],
+    ];
+    for (const [name, reason, status, message] of cases) {
+      const r = await revoke('admin', name, reason);
+      assert.equal(r.statusCode, status, `${String(name)} ${String(reason)}: ${r.body}`);
+      assert.match(r.json<{ message: string }>().message, message);
+    }
+    const forbidden = await revoke('viewer', live.serial);
+    assert.equal(forbidden.statusCode, 403, forbidden.body);
+    assert.deepEqual(await stored(), before, 'nothing was stored');
+    assert.equal((await get(live, CSRS)).status, 200, 'the certificate still works');
+  });
+});
