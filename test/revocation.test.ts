@@ -2,24 +2,31 @@
  * Revocation in one process, over the real request path: the CertificateRevocation create
  * (admission against the issued-certificates inventory, the server's who and when, RBAC, the
  * audit record), bad input refused with nothing stored, and the effect on a client certificate
- * over real TLS: its open watch is closed when the revocation arrives and its next request is 401.
+ * over real TLS: its open watch is closed when the revocation arrives, its next request is 401,
+ * and the agent's rotation with it fails saying so.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { selfSignedCa } from '../../test/helpers/pki.ts';
-import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, resourcePath, storeKeyOf } from '../api/cluster-client.ts';
-import type { AuthorizationAttributes, Decision } from '../api/index.ts';
-import { InternalError } from '../base/errors.ts';
-import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, privateKeyToPem, spkiOf } from '../pki/index.ts';
-import { ControlPlaneAdmission } from '../server/admission.ts';
-import { StaticTokens } from '../server/authn.ts';
-import { startTestApi, type TestApi } from '../server/testing.ts';
-import { MemoryAuditLog } from '../signer/audit.ts';
-import { openSqliteStore } from '../store/index.ts';
-import { RevokedSerialsCache, revocationAdmission } from './revocations.ts';
+import { CertStore } from '../src/agent/cert-store.ts';
+import { CertificateRotator } from '../src/agent/rotation.ts';
+import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, resourcePath, storeKeyOf } from '../src/api/cluster-client.ts';
+import type { AuthorizationAttributes, Decision } from '../src/api/index.ts';
+import { REAL_CLOCK } from '../src/base/clock.ts';
+import { InternalError, isTlsbootError } from '../src/base/errors.ts';
+import { RevokedSerialsCache, revocationAdmission } from '../src/control-plane/revocations.ts';
+import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, privateKeyToPem, spkiOf } from '../src/pki/index.ts';
+import { ControlPlaneAdmission } from '../src/server/admission.ts';
+import { StaticTokens } from '../src/server/authn.ts';
+import { startTestApi, type TestApi } from '../src/server/testing.ts';
+import { MemoryAuditLog } from '../src/signer/audit.ts';
+import { openSqliteStore } from '../src/store/index.ts';
+import { selfSignedCa } from './helpers/pki.ts';
 
 const REVOCATIONS = resourcePath(CERTIFICATE_REVOCATIONS);
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -75,7 +82,7 @@ describe('certificate revocation', () => {
         },
       );
     }
-    return { serial: cert.serialNumber, certPem: certificateToPem(cert.der), keyPem: privateKeyToPem(key) };
+    return { serial: cert.serialNumber, cert, key, certPem: certificateToPem(cert.der), keyPem: privateKeyToPem(key) };
   }
 
   /** A serving certificate for 127.0.0.1 from `ca`, which also verifies client certificates. */
@@ -148,7 +155,7 @@ describe('certificate revocation', () => {
     await revoked.close();
   });
 
-  test('a revoked client certificate loses its open watch at once and is refused (401) on its next request', async () => {
+  test('a revoked client certificate loses its open watch at once, is refused (401) on its next request, and cannot rotate', async () => {
     const node = await nodeCertificate('node-1');
     assert.equal((await get(node, CSRS)).status, 200);
     const watch = await new Promise<{ closed: Promise<void> }>((resolve, reject) => {
@@ -186,6 +193,34 @@ describe('certificate revocation', () => {
     assert.match(again.body, /revoked/);
     const other = await nodeCertificate('node-2');
     assert.equal((await get(other, CSRS)).status, 200, 'another certificate still works');
+    const dir = mkdtempSync(join(tmpdir(), 'tlsboot-revoked-'));
+    chmodSync(dir, 0o700);
+    const rotator = new CertificateRotator({
+      store: CertStore.open(dir),
+      prefix: 'kubelet-client',
+      spec: {
+        signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+        commonName: 'system:node:node-1',
+        organizations: ['system:nodes'],
+        usages: ['digital signature', 'client auth'],
+      },
+      server: `https://127.0.0.1:${port}`,
+      caPem: certificateToPem(ca.certificate.der),
+      clientCredential: () => ({ certificates: [node.cert], key: node.key, path: join(dir, 'current.pem') }),
+      clock: REAL_CLOCK,
+      random: () => 0.5,
+      log: () => {},
+      warn: () => {},
+    });
+    await assert.rejects(
+      rotator.rotateOnce(AbortSignal.timeout(10_000)),
+      (e: unknown) =>
+        isTlsbootError(e) &&
+        e.code === 'UNAUTHENTICATED' &&
+        e.reason === 'CLIENT_CERTIFICATE_REFUSED' &&
+        /has been revoked/.test(e.message),
+    );
+    rmSync(dir, { recursive: true, force: true });
     const event = audit.events.find((e) => e.event === 'certificate.revoked' && e.serial === node.serial);
     assert.deepEqual(
       { actor: event?.actor, reason: event?.reason, commonName: event?.commonName },
