@@ -6,8 +6,9 @@
  * and the agent's rotation with it fails saying so.
  */
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,14 +18,16 @@ import { CertStore } from '../src/agent/cert-store.ts';
 import { CertificateRotator } from '../src/agent/rotation.ts';
 import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, resourcePath, storeKeyOf } from '../src/api/cluster-client.ts';
 import type { AuthorizationAttributes, Decision } from '../src/api/index.ts';
-import { REAL_CLOCK } from '../src/base/clock.ts';
+import { FakeClock, REAL_CLOCK } from '../src/base/clock.ts';
 import { InternalError, isTlsbootError } from '../src/base/errors.ts';
+import { CrlPublisher } from '../src/control-plane/crl-publisher.ts';
 import { RevokedSerialsCache, revocationAdmission } from '../src/control-plane/revocations.ts';
 import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, privateKeyToPem, spkiOf } from '../src/pki/index.ts';
 import { ControlPlaneAdmission } from '../src/server/admission.ts';
 import { StaticTokens } from '../src/server/authn.ts';
 import { startTestApi, type TestApi } from '../src/server/testing.ts';
 import { MemoryAuditLog } from '../src/signer/audit.ts';
+import { LocalSigner } from '../src/signer/signer.ts';
 import { openSqliteStore } from '../src/store/index.ts';
 import { selfSignedCa } from './helpers/pki.ts';
 
@@ -35,19 +38,30 @@ const HOUR = 3_600_000;
 /** Masters may do anything; nodes may read CSRs; `viewer` may only read revocations. */
 function authorize(a: AuthorizationAttributes): Decision {
   if (a.user.groups.includes('system:masters')) return { allowed: true, reason: 'masters' };
-  if ('nonResourceURL' in a) return { allowed: false, reason: 'none' };
+  if ('nonResourceURL' in a) return { allowed: a.nonResourceURL.startsWith('/crl/'), reason: 'crl-reader' };
   if (a.user.groups.includes('system:nodes'))
     return { allowed: a.resource === 'certificatesigningrequests' && a.verb !== 'create', reason: 'node' };
   return { allowed: a.user.name === 'viewer' && a.resource === CERTIFICATE_REVOCATIONS.resource && a.verb === 'list', reason: 'viewer' };
 }
 
 describe('certificate revocation', () => {
-  const ca = selfSignedCa();
+  const ca = selfSignedCa({ crlSign: true });
   const audit = new MemoryAuditLog();
   const store = openSqliteStore({ path: ':memory:' });
   const revoked = new RevokedSerialsCache({ store, onError: () => {} });
   let api: TestApi;
   let port = 0;
+  const clock = new FakeClock(Date.now());
+  const distribution = { baseUrl: 'https://127.0.0.1:6443', shards: 4 };
+  const crls = new CrlPublisher({
+    signer: new LocalSigner({ caCertificate: ca.certificate, caKey: ca.key, randomBytes }),
+    revocations: revoked,
+    distribution,
+    clock,
+    onError: (e) => {
+      throw e;
+    },
+  });
 
   /** A node client certificate from `ca`, recorded in the inventory as the signer records it (unless `unrecorded`). */
   async function nodeCertificate(node: string, o: { hours?: number; unrecorded?: boolean } = {}) {
@@ -66,6 +80,7 @@ describe('certificate revocation', () => {
         notAfter: new Date(now + (o.hours ?? 1) * HOUR),
         issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
         randomBytes,
+        crl: distribution,
       }),
     );
     if (o.unrecorded !== true) {
@@ -130,6 +145,7 @@ describe('certificate revocation', () => {
 
   before(async () => {
     await revoked.start();
+    await crls.start();
     const authorizer = { authorize };
     api = await startTestApi({
       store,
@@ -146,11 +162,13 @@ describe('certificate revocation', () => {
         revocationAdmission(store, () => new Date(), audit),
       ),
       revoked,
+      crls: { get: (shard) => crls.get(shard), shards: distribution.shards },
       now: () => new Date(),
     });
     port = (await api.server.listen('127.0.0.1', 0)).port;
   });
   after(async () => {
+    await crls.close();
     await api?.close();
     await revoked.close();
   });
@@ -264,5 +282,83 @@ describe('certificate revocation', () => {
     assert.equal(forbidden.statusCode, 403, forbidden.body);
     assert.deepEqual(await stored(), before, 'nothing was stored');
     assert.equal((await get(live, CSRS)).status, 200, 'the certificate still works');
+  });
+
+  /** The shard CRL as served, anonymously, once the publisher has seen every revocation stored. */
+  async function servedCrl(shard: number): Promise<Buffer> {
+    const r = await api.server.app.inject({ method: 'GET', url: `/crl/${shard}.crl` });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.headers['content-type'], 'application/pkix-crl');
+    return r.rawPayload;
+  }
+  const crlText = (der: Buffer) => execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-text'], { input: der, encoding: 'utf8' });
+  const crlNumber = (der: Buffer) => /CRL Number:\s+(\d+)/.exec(crlText(der))?.[1] ?? '';
+
+  test('CRLs are served without authentication, rebuilt on revocation and refreshed before nextUpdate; openssl refuses the revoked certificate and passes a live one', async () => {
+    const node = await nodeCertificate('node-7', { hours: 48 });
+    const short = await nodeCertificate('node-9', { hours: 1 });
+    const shard = Number.parseInt(node.serial.slice(-2), 16) % distribution.shards;
+    let live = await nodeCertificate('node-8');
+    while (Number.parseInt(live.serial.slice(-2), 16) % distribution.shards !== shard)
+      live = await nodeCertificate('node-8', { hours: 48 });
+    for (const bad of ['4.crl', 'x.crl', '01.crl'])
+      assert.equal((await api.server.app.inject({ method: 'GET', url: `/crl/${bad}` })).statusCode, 404);
+    const before = await servedCrl(shard);
+    assert.doesNotMatch(crlText(before), new RegExp(node.serial.toUpperCase()));
+    assert.equal((await revoke('admin', node.serial, 'cessationOfOperation')).statusCode, 201);
+    assert.equal((await revoke('admin', short.serial, 'superseded')).statusCode, 201);
+    const shortShard = Number.parseInt(short.serial.slice(-2), 16) % distribution.shards;
+    for (let i = 0; i < 100 && !(revoked.has(node.serial) && revoked.has(short.serial)); i++) await delay(20);
+    clock.advance(1000);
+    await crls.rebuild();
+    const after = await servedCrl(shard);
+    assert.match(crlText(await servedCrl(shortShard)), new RegExp(short.serial.toUpperCase()), 'listed while it is live');
+    assert.match(crlText(after), new RegExp(`Serial Number: ${node.serial.toUpperCase()}[\\s\\S]*Cessation Of Operation`));
+    assert.ok(BigInt(crlNumber(after)) > BigInt(crlNumber(before)), 'the CRL number grew');
+    const dir = mkdtempSync(join(tmpdir(), 'tlsboot-crl-'));
+    try {
+      const caFile = join(dir, 'ca.pem');
+      writeFileSync(caFile, certificateToPem(ca.certificate.der));
+      const crlFile = join(dir, 'crl.der');
+      writeFileSync(crlFile, after);
+      const verified = spawnSync('openssl', ['crl', '-inform', 'DER', '-in', crlFile, '-CAfile', caFile, '-noout', '-verify'], {
+        encoding: 'utf8',
+      });
+      assert.match(verified.stdout + verified.stderr, /verify OK/);
+      const crlPem = join(dir, 'crl.pem');
+      writeFileSync(crlPem, execFileSync('openssl', ['crl', '-inform', 'DER', '-in', crlFile], { encoding: 'utf8' }));
+      const check = (certPem: string) => {
+        writeFileSync(join(dir, 'leaf.pem'), certPem);
+        return spawnSync('openssl', ['verify', '-crl_check', '-CAfile', caFile, '-CRLfile', crlPem, join(dir, 'leaf.pem')], {
+          encoding: 'utf8',
+        });
+      };
+      const refused = check(node.certPem);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stdout + refused.stderr, /certificate revoked/);
+      const passed = check(live.certPem);
+      assert.equal(passed.status, 0, passed.stdout + passed.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Nothing changes for half a day: the CRL is signed again before its nextUpdate all the same.
+    const nextUpdate = (der: Buffer) => Date.parse(/Next Update: (.+)/.exec(crlText(der))?.[1] ?? '');
+    clock.advance(12 * HOUR + 1000);
+    let refreshed = await servedCrl(shard);
+    for (let i = 0; i < 100 && crlNumber(refreshed) === crlNumber(after); i++) {
+      await delay(20);
+      refreshed = await servedCrl(shard);
+    }
+    assert.ok(BigInt(crlNumber(refreshed)) > BigInt(crlNumber(after)));
+    assert.ok(
+      nextUpdate(refreshed) > nextUpdate(after) && nextUpdate(after) > clock.now(),
+      'refreshed while the last one was still current',
+    );
+    assert.match(crlText(refreshed), new RegExp(node.serial.toUpperCase()));
+    assert.doesNotMatch(
+      crlText(await servedCrl(shortShard)),
+      new RegExp(short.serial.toUpperCase()),
+      'an expired certificate left the CRL',
+    );
   });
 });

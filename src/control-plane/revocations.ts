@@ -6,7 +6,7 @@
  * inventory, and the CA audit log once a revocation is stored.
  */
 import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, type KubeObject, storeKeyOf } from '../api/cluster-client.ts';
-import type { RevokedCertificateFacts } from '../api/revocation.ts';
+import { asRevocation, type CertificateRevocation, type RevokedCertificateFacts } from '../api/revocation.ts';
 import type { Clock } from '../base/clock.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { Informer } from '../runtime/informer.ts';
@@ -18,12 +18,14 @@ import { type Store, storeListWatch } from '../store/index.ts';
 export class RevokedSerialsCache implements RevokedSerials {
   private readonly informer: Informer<KubeObject>;
   private readonly listeners = new Set<(serial: string) => void>();
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(o: { store: Store; clock?: Clock; onError: (error: unknown) => void }) {
     this.informer = new Informer({
       source: storeListWatch(o.store, storeKeyOf(CERTIFICATE_REVOCATIONS)),
       ...(o.clock === undefined ? {} : { clock: o.clock }),
       onChange: (key, type) => {
+        for (const l of this.changeListeners) l();
         if (type !== 'ADDED') return;
         const serial = key.slice(key.indexOf('/') + 1);
         for (const l of this.listeners) l(serial);
@@ -43,6 +45,17 @@ export class RevokedSerialsCache implements RevokedSerials {
   onRevoked(listener: (serial: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Calls `listener` after every change (a revocation added, or pruned); returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Every well-formed revocation held now. */
+  list(): CertificateRevocation[] {
+    return this.informer.list().flatMap((o) => asRevocation(o) ?? []);
   }
 
   close(): Promise<void> {
