@@ -5,9 +5,12 @@
  * piles up keys), authenticates with the current client certificate or, when that is unusable, the
  * bootstrap credential, waits for issuance with a watch, checks the result, and swaps it in.
  * Failures back off 2 s, 4 s, ... up to 32 s with 10% jitter. Time, randomness and sleep are injected.
+ * A client certificate the server refuses (revoked) is not replaced by the bootstrap credential:
+ * the failure says so, and the node must join again.
  */
 import type { KeyObject } from 'node:crypto';
 import { type Clock, sleep } from '../base/clock.ts';
+import { TlsbootError, UnauthenticatedError } from '../base/errors.ts';
 import { type ConnectionConfig, KubeClient } from '../client/client.ts';
 import { type Certificate, certificateToPem, commonName, privateKeyToPem } from '../pki/index.ts';
 import type { CertPrefix, CertStore, StoredPair } from './cert-store.ts';
@@ -108,13 +111,16 @@ export class CertificateRotator {
     return this.deadline.at;
   }
 
-  private connection(): ConnectionConfig {
+  /** The connection to request with, and the serial of the client certificate it presents (if any). */
+  private connection(): { config: ConnectionConfig; serial?: string } {
     const { server, caPem, clock } = this.o;
-    const byCertificate = certificateConnection(server, caPem, this.o.clientCredential(), new Date(clock.now()));
-    if (byCertificate) return byCertificate;
+    const credential = this.o.clientCredential();
+    const byCertificate = certificateConnection(server, caPem, credential, new Date(clock.now()));
+    const serial = credential?.certificates[0]?.serialNumber;
+    if (byCertificate) return { config: byCertificate, ...(serial === undefined ? {} : { serial }) };
     if (this.o.bootstrapToken !== undefined) {
       this.o.log({ prefix: this.o.prefix }, 'client certificate unusable; falling back to the bootstrap credential');
-      return { server, caPem, token: this.o.bootstrapToken };
+      return { config: { server, caPem, token: this.o.bootstrapToken } };
     }
     throw new Error('no usable credential: the client certificate is missing or expired and there is no bootstrap credential');
   }
@@ -123,7 +129,8 @@ export class CertificateRotator {
   async rotateOnce(signal: AbortSignal): Promise<StoredPair> {
     const { store, prefix, spec, clock } = this.o;
     const key: KeyObject = store.pendingKey(prefix);
-    const client = new KubeClient(this.connection());
+    const { config, serial } = this.connection();
+    const client = new KubeClient(config);
     try {
       const body = csrBody(key, spec, { generateName: 'csr-' });
       const created = await submitCsr(client, body, key, spec, new Date(clock.now()));
@@ -135,6 +142,15 @@ export class CertificateRotator {
       this.o.log({ prefix, serial: chain[0]?.serialNumber, notAfter: chain[0]?.notAfter.toISOString() }, 'certificate rotated');
       this.o.onRotated?.(pair);
       return pair;
+    } catch (error) {
+      if (serial !== undefined && error instanceof TlsbootError && error.code === 'UNAUTHENTICATED') {
+        throw new UnauthenticatedError(
+          'CLIENT_CERTIFICATE_REFUSED',
+          `the API server refused this node's client certificate (serial ${serial}): ${error.message}; the node cannot rotate with it. If it was revoked (tlsboot certs revoke), join the node again with a new bootstrap token`,
+          { cause: error },
+        );
+      }
+      throw error;
     } finally {
       client.close();
     }

@@ -6,6 +6,7 @@
 import {
   ADDRESS_CLAIMS,
   type ApiResource,
+  CERTIFICATE_REVOCATIONS,
   ISSUED_CERTIFICATES,
   NODE_ADDRESSES,
   NODE_CLIENT_CERTIFICATES,
@@ -71,5 +72,20 @@ export const BOOKKEEPING_KINDS: readonly BookkeepingKind[] = [
     resource: NODE_ADDRESSES,
     description: "The addresses in a node's live serving certificates (at most 16 per node).",
     fields: { addresses: { type: 'map', description: 'Address -> until when (RFC 3339).' } },
+  },
+  {
+    resource: CERTIFICATE_REVOCATIONS,
+    description:
+      'A revoked certificate, named by its serial number (lower-case hex): refused by the API server at once, listed in CRLs until it expires.',
+    fields: {
+      serialNumber: s('The serial number, hex (the name).'),
+      reason: s('RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn.'),
+      revokedAt: s('When it was revoked (RFC 3339).'),
+      revokedBy: s('The user who revoked it.'),
+      commonName: s("The certificate's subject common name."),
+      csrName: s('The CertificateSigningRequest it answered.'),
+      signerName: s('The signer that issued it.'),
+      notAfter: s('End of validity (RFC 3339): after it the revocation leaves CRLs and this list.'),
+    },
   },
 ];

@@ -49,6 +49,9 @@ export const ADDRESS_CLAIMS = bookkeeping('addressclaims', 'AddressClaim');
 /** The addresses each node's serving certificates carry (its claims, by node). */
 export const NODE_ADDRESSES = bookkeeping('nodeaddresses', 'NodeAddresses');
 
+/** Revoked certificates, named by serial (src/api/revocation.ts). */
+export const CERTIFICATE_REVOCATIONS = bookkeeping('certificaterevocations', 'CertificateRevocation');
+
 /** Several writes applied all or none, in one durable write (tlsboot's server only; never stored). */
 export const TRANSACTIONS = bookkeeping('transactions', 'Transaction');
 
@@ -59,6 +62,7 @@ export const BOOKKEEPING_RESOURCES: readonly ApiResource[] = [
   NODE_NAME_CLAIMS,
   ADDRESS_CLAIMS,
   NODE_ADDRESSES,
+  CERTIFICATE_REVOCATIONS,
 ];
 
 export function apiVersionOfResource(r: ApiResource): string {

@@ -3,7 +3,7 @@
  * (local, sealed, remote): a request built from an approved CSR, and the certificate that comes
  * back. A backend that cannot sign right now throws UNAVAILABLE and the CSR waits.
  */
-import type { Certificate, ExtKeyUsage, KeyUsage, NameAttribute, SubjectAltNames } from '../pki/index.ts';
+import type { Certificate, CrlContent, ExtKeyUsage, KeyUsage, NameAttribute, SubjectAltNames } from '../pki/index.ts';
 
 export interface SignRequest {
   readonly signerName: string;
@@ -34,6 +34,8 @@ export interface SignedCertificate {
 export interface Signer {
   /** Throws UNAVAILABLE when the backend cannot sign right now (sealed, remote down). */
   sign(request: SignRequest, now: Date): Promise<SignedCertificate>;
+  /** Signs a CRL under the CA; absent where the key cannot sign one now (sealed and remote backends). */
+  signCrl?(content: CrlContent, now: Date): Promise<Uint8Array>;
   /** The CA certificate this signer issues under. */
   readonly caCertificate: Certificate;
   close(): Promise<void>;

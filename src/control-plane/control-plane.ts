@@ -23,7 +23,14 @@ import { controllerRbac, IN_PROCESS_CONTROLLERS_USER } from '../controllers/mani
 import { checkExpiration } from '../kubeadm/certs.ts';
 import { pkiPath, readIfPresent, sealedKeyPath } from '../kubeadm/pki-files.ts';
 import { controlPlaneNodeName, ReservedIdentityFiles } from '../kubeadm/reserved-identities.ts';
-import { type Certificate, certificatePin, parseCertificateBundle, parseCertificatePem, parsePrivateKeyPem } from '../pki/index.ts';
+import {
+  type Certificate,
+  type CrlDistribution,
+  certificatePin,
+  parseCertificateBundle,
+  parseCertificatePem,
+  parsePrivateKeyPem,
+} from '../pki/index.ts';
 import { IdentityCaches } from '../runtime/identity-caches.ts';
 import { accessReviewHandlers, ControlPlaneAdmission } from '../server/admission.ts';
 import { type ApiServer, createApiServer } from '../server/app.ts';
@@ -47,9 +54,11 @@ import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { meteredStore, type Store, storeListWatch } from '../store/index.ts';
+import { CRL_SHARDS, CrlPublisher } from './crl-publisher.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
+import { RevokedSerialsCache, revocationAdmission } from './revocations.ts';
 import { type EtcdFiles, openClusterStore } from './secrets-at-rest.ts';
 import { signingSessionApi } from './signing-sessions.ts';
 import { storeReadiness } from './store-readiness.ts';
@@ -96,6 +105,8 @@ export interface ControlPlaneParams {
   readonly controllers?: ReadonlySet<ControllerName>;
   /** Run the in-process controllers only while holding the controllers' Lease (with `tlsboot controllers` beside it). */
   readonly leaderElection?: LeaderElectionParams;
+  /** Base URL of the CRLs named in every certificate issued (`<base>/crl/<shard>.crl`); the control-plane endpoint when absent. */
+  readonly crlBaseUrl?: string;
   /** Worker threads that verify CSRs and, with a local CA key, sign (src/signer/crypto-pool.ts); none (all in process) when absent or 0. */
   readonly cryptoWorkers?: number;
 }
@@ -119,7 +130,7 @@ export type SignerParams = Pick<
 >;
 
 /** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
-export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
+export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog, crl?: CrlDistribution): SignerSetup {
   const mode = p.signerMode ?? 'local';
   const keyPath = pkiPath(p.dir, 'ca', 'key');
   const sealedPath = sealedKeyPath(p.dir, 'ca');
@@ -137,7 +148,14 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
     }
     const caKey = parsePrivateKeyPem(plain, keyPath);
     const pool = cryptoPool(p, { certificate: caCertificate, key: caKey });
-    const local = new LocalSigner({ caCertificate, caKey, randomBytes: p.randomBytes, ...limits, ...(pool ? { issuer: pool } : {}) });
+    const local = new LocalSigner({
+      caCertificate,
+      caKey,
+      randomBytes: p.randomBytes,
+      ...limits,
+      ...(pool ? { issuer: pool } : {}),
+      ...(crl === undefined ? {} : { crl }),
+    });
     return { signer: new AuditedSigner(local, audit), sessions: undefined, pool };
   }
   if (plain)
@@ -269,7 +287,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     // The signer first: a directory whose key material contradicts --signer fails before anything opens.
     const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
     cleanup.push(async () => audit.close());
-    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit);
+    const crlDistribution: CrlDistribution = { baseUrl: p.crlBaseUrl ?? advertised, shards: CRL_SHARDS };
+    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, crlDistribution);
     if (signer) cleanup.push(() => signer.close());
     // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
     if (pool) cleanup.push(() => pool.close());
@@ -328,6 +347,27 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
     });
     await identity.start();
     cleanup.push(() => identity.close());
+    const revoked = new RevokedSerialsCache({
+      store,
+      ...(p.clock === undefined ? {} : { clock: p.clock }),
+      onError: (e) => p.logger.warn({ error: String(e) }, 'revocations informer'),
+    });
+    await revoked.start();
+    cleanup.push(() => revoked.close());
+    const crls =
+      signer === undefined
+        ? undefined
+        : new CrlPublisher({
+            signer,
+            revocations: revoked,
+            distribution: crlDistribution,
+            clock: p.clock ?? REAL_CLOCK,
+            onError: (e) => p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
+          });
+    if (crls) {
+      cleanup.push(() => crls.close());
+      await crls.start();
+    }
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
@@ -342,7 +382,14 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
-      admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
+      admission: new ControlPlaneAdmission(
+        authorizer,
+        () => identity.nodeNames(),
+        pool ? (der) => pool.tryParseCsr(der) : undefined,
+        revocationAdmission(store, p.now, audit),
+      ),
+      revoked,
+      ...(crls === undefined ? {} : { crls: { get: (shard: number) => crls.get(shard), shards: CRL_SHARDS } }),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
         ['ca.tlsboot.io/signingsessions', signingSessionApi(sessions, p.signerMode ?? 'local', () => elected)],

@@ -8,7 +8,7 @@
  * manifests` prints all of it for a stock cluster.
  */
 import { BOOKKEEPING_KINDS } from '../api/bookkeeping.ts';
-import { BOOKKEEPING_RESOURCES, TLSBOOT_GROUP, TRANSACTIONS } from '../api/cluster-client.ts';
+import { BOOKKEEPING_RESOURCES, CERTIFICATE_REVOCATIONS, TLSBOOT_GROUP, TRANSACTIONS } from '../api/cluster-client.ts';
 import { BOOTSTRAP_TOKEN_NAMESPACE, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING } from '../api/index.ts';
 import { LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE } from '../api/lease.ts';
 import type { JsonObject } from '../base/json.ts';
@@ -73,9 +73,11 @@ export function controllerRbac(subject: ControllerSubject): { clusterScoped: Jso
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       {
         apiGroups: [TLSBOOT_GROUP],
-        resources: BOOKKEEPING_RESOURCES.map((r) => r.resource),
+        resources: BOOKKEEPING_RESOURCES.filter((r) => r !== CERTIFICATE_REVOCATIONS).map((r) => r.resource),
         verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
       },
+      // Revoking is a person's decision; the controllers read revocations and prune expired ones.
+      { apiGroups: [TLSBOOT_GROUP], resources: [CERTIFICATE_REVOCATIONS.resource], verbs: ['get', 'list', 'watch', 'delete'] },
       // tlsboot's server only: several of the writes above as one (each still authorised by its own rule).
       { apiGroups: [TLSBOOT_GROUP], resources: [TRANSACTIONS.resource], verbs: ['create'] },
     ],

@@ -24,6 +24,9 @@ import {
 } from './der.ts';
 import {
   type BasicConstraints,
+  type CrlDistribution,
+  crlShardOf,
+  crlShardUri,
   type Extension,
   encodeCertificateExtensions,
   NO_SANS,
@@ -225,13 +228,16 @@ export interface IssueParams {
   readonly notAfter: Date;
   readonly issuer: IssuerSpec;
   readonly randomBytes: (size: number) => Uint8Array;
+  /** Where the issuer's CRL shards are served: the certificate names its shard's URI (CDP). */
+  readonly crl?: CrlDistribution;
 }
 
-function randomSerial(randomBytes: (size: number) => Uint8Array): Buffer {
+/** 128 random bits, never zero: the INTEGER and its last octet (which picks the CRL shard). */
+function randomSerial(randomBytes: (size: number) => Uint8Array): { der: Buffer; hex: string } {
   for (;;) {
     const bytes = randomBytes(16);
     if (bytes.length !== 16) throw new RangeError('randomBytes returned the wrong length');
-    if (bytes.some((b) => b !== 0)) return encodeUnsignedInteger(bytes);
+    if (bytes.some((b) => b !== 0)) return { der: encodeUnsignedInteger(bytes), hex: Buffer.from(bytes).toString('hex') };
   }
 }
 
@@ -267,7 +273,9 @@ export function issueCertificate(params: IssueParams): Buffer {
   const issuerDer = issuer.kind === 'ca' ? issuer.certificate.subject.der : subjectDer;
   const subjectKeyId = keyIdentifier(params.publicKey);
   const authorityKeyId = ca ? ca.keyId : subjectKeyId;
+  const serial = randomSerial(params.randomBytes);
   const extensions = encodeCertificateExtensions({
+    ...(params.crl === undefined ? {} : { crlDistributionPoint: crlShardUri(params.crl, crlShardOf(serial.hex, params.crl.shards)) }),
     basicConstraints: params.ca
       ? { ca: true, ...(params.ca.pathLength === undefined ? {} : { pathLength: params.ca.pathLength }) }
       : { ca: false },
@@ -280,7 +288,7 @@ export function issueCertificate(params: IssueParams): Buffer {
   });
   const tbs = encodeSequence(
     encodeExplicit(0, encodeSmallInt(2)),
-    randomSerial(params.randomBytes),
+    serial.der,
     alg.der,
     issuerDer,
     encodeSequence(encodeTime(params.notBefore), encodeTime(notAfter)),

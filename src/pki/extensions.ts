@@ -206,6 +206,36 @@ export function hasSans(sans: SubjectAltNames): boolean {
   return sans.dns.length + sans.ip.length + sans.email.length + sans.uri.length > 0;
 }
 
+/** DistributionPointName [0] { fullName [0] GeneralNames { uniformResourceIdentifier [6] } }. */
+export function distributionPointName(uri: string): Buffer {
+  if (!/^[\x21-\x7e]+$/.test(uri)) throw new RangeError(`a distribution point URI is printable ASCII: ${JSON.stringify(uri)}`);
+  return encodeTlv(0xa0, [encodeTlv(0xa0, [encodeTlv(0x86, Buffer.from(uri, 'ascii'))])]);
+}
+
+/** The value of a certificate's cRLDistributionPoints extension (2.5.29.31) naming one URI. */
+export function crlDistributionPointsValue(uri: string): Buffer {
+  return encodeSequence(encodeSequence(distributionPointName(uri)));
+}
+
+/** Where the CRL shards of an issuer are served: `<baseUrl>/crl/<shard>.crl`, one of `shards`. */
+export interface CrlDistribution {
+  readonly baseUrl: string;
+  readonly shards: number;
+}
+
+/** The URI of a shard, as a certificate's CDP and its CRL's IDP name it. */
+export function crlShardUri(d: CrlDistribution, shard: number): string {
+  return `${d.baseUrl.replace(/\/+$/, '')}/crl/${shard}.crl`;
+}
+
+/**
+ * The shard a serial belongs to: its last octet modulo `shards` (Boulder's rule: serials are
+ * random, so shards fill evenly, and a certificate's shard is fixed when it is issued).
+ */
+export function crlShardOf(serialNumber: string, shards: number): number {
+  return Number.parseInt(serialNumber.slice(-2), 16) % shards;
+}
+
 export interface ExtensionSet {
   readonly basicConstraints: BasicConstraints;
   readonly keyUsage: readonly KeyUsage[];
@@ -215,6 +245,8 @@ export interface ExtensionSet {
   readonly authorityKeyId?: Uint8Array;
   /** RFC 5280 §4.2.1.6: SANs are critical when the subject is empty. */
   readonly subjectEmpty: boolean;
+  /** The URI of the CRL that will list this certificate if it is revoked. */
+  readonly crlDistributionPoint?: string;
 }
 
 /** The `[3] EXPLICIT Extensions` element of a TBSCertificate. */
@@ -234,6 +266,9 @@ export function encodeCertificateExtensions(set: ExtensionSet): Buffer {
     exts.push(extension(Oid.authorityKeyIdentifier, false, encodeSequence(encodeTlv(contextTag(0, false), set.authorityKeyId))));
   }
   if (hasSans(set.sans)) exts.push(extension(Oid.subjectAltName, set.subjectEmpty, encodeSubjectAltNamesValue(set.sans)));
+  if (set.crlDistributionPoint !== undefined) {
+    exts.push(extension(Oid.crlDistributionPoints, false, crlDistributionPointsValue(set.crlDistributionPoint)));
+  }
   return encodeExplicit(3, encodeSequence(...exts));
 }
 

@@ -15,12 +15,13 @@ export {
 } from './certificate.ts';
 export type { ChainParams } from './chain.ts';
 export { verifyChain } from './chain.ts';
+export { type CrlContent, type CrlEntry, crlTbs, issueCrl } from './crl.ts';
 export type { CertificateRequest, CreateCsrParams } from './csr.ts';
 export { CSR_PEM_LABEL, createCsr, createCsrPem, parseCsr, parseCsrPem } from './csr.ts';
 export type { DerLimits } from './der.ts';
 export { DEFAULT_DER_LIMITS } from './der.ts';
 export type { BasicConstraints, Extension, SubjectAltNames } from './extensions.ts';
-export { NO_SANS } from './extensions.ts';
+export { type CrlDistribution, crlShardOf, crlShardUri, NO_SANS } from './extensions.ts';
 export { bytesToIp, canonicalIp, comparableIp, ipToBytes } from './ip.ts';
 export { signDetachedJws, verifyDetachedJws } from './jws.ts';
 export type { KeyAlgorithm, PublicKeyInfo } from './keys.ts';

@@ -35,6 +35,11 @@ export const Oid = {
   basicConstraints: '2.5.29.19',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  // CRLs (RFC 5280 §5.2, §5.3) and the certificate extension that points at them.
+  crlNumber: '2.5.29.20',
+  crlReason: '2.5.29.21',
+  issuingDistributionPoint: '2.5.29.28',
+  crlDistributionPoints: '2.5.29.31',
 } as const;
 
 export const WEAK_SIGNATURE_OIDS: ReadonlyMap<string, string> = new Map([

@@ -8,6 +8,7 @@
  * Also the SubjectAccessReview endpoints.
  */
 
+import { CERTIFICATE_REVOCATIONS, TLSBOOT_GROUP } from '../api/cluster-client.ts';
 import {
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   csrCertificatePem,
@@ -25,7 +26,8 @@ import {
   type UserInfo,
   warmCsrRequestField,
 } from '../api/index.ts';
-import { BadRequestError, ForbiddenError, InvalidError } from '../base/errors.ts';
+import { asRevocation, type RevokedCertificateFacts } from '../api/revocation.ts';
+import { BadRequestError, ForbiddenError, InternalError, InvalidError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { type CertificateRequest, commonName, organizations } from '../pki/index.ts';
 import { type Authorizer, forbiddenMessage } from './authz.ts';
@@ -44,20 +46,73 @@ function signingState(obj: JsonObject | undefined): string {
   return JSON.stringify([csrCertificatePem(obj) ?? '', csrConditions(obj).filter((c) => c.type !== 'Approved' && c.type !== 'Denied')]);
 }
 
+/** What revocation admission reads: the issued-certificates inventory, the time, and where revocations are audited. */
+export interface RevocationAdmission {
+  /** The facts of the certificate tlsboot issued with this serial, or undefined when it issued none. */
+  issued(serial: string): Promise<RevokedCertificateFacts | undefined>;
+  readonly now: () => Date;
+  /** Called once a revocation is stored, with who made it. */
+  revoked(revocation: JsonObject, user: UserInfo): void;
+}
+
+function isRevocations(def: ResourceDef): boolean {
+  return def.group === TLSBOOT_GROUP && def.resource === CERTIFICATE_REVOCATIONS.resource;
+}
+
 export class ControlPlaneAdmission implements Admission {
   private readonly authorizer: Authorizer;
   private readonly nodeNames: () => NodeNameContext;
   private readonly parseCsr: ((der: Uint8Array) => Promise<CertificateRequest> | undefined) | undefined;
+  private readonly revocations: RevocationAdmission | undefined;
 
-  /** `parseCsr`, when given, parses new CSRs off the main thread (a crypto pool; undefined when it is not ready) before validation reads them. */
+  /**
+   * `parseCsr`, when given, parses new CSRs off the main thread (a crypto pool; undefined when it
+   * is not ready) before validation reads them; without `revocations` no revocation is admitted.
+   */
   constructor(
     authorizer: Authorizer,
     nodeNames: () => NodeNameContext,
     parseCsr?: (der: Uint8Array) => Promise<CertificateRequest> | undefined,
+    revocations?: RevocationAdmission,
   ) {
     this.authorizer = authorizer;
     this.nodeNames = nodeNames;
     this.parseCsr = parseCsr;
+    this.revocations = revocations;
+  }
+
+  afterCreate(p: { def: ResourceDef; stored: JsonObject; user: UserInfo }): void {
+    if (isRevocations(p.def)) this.revocations?.revoked(p.stored, p.user);
+  }
+
+  /**
+   * A revocation names a certificate this cluster's signer issued and that has not expired; the
+   * certificate's facts (holder, CSR, signer, expiry) are copied from the inventory, so that the
+   * API server, the CRLs and pruning need not read it again. Revoking twice is AlreadyExists
+   * (the name is the serial).
+   */
+  private async admitRevocation(obj: JsonObject): Promise<void> {
+    if (this.revocations === undefined)
+      throw new InternalError('REVOCATION', 'this server admits no revocations: it has no certificate inventory');
+    const serial = isObject(obj.metadata) ? String(obj.metadata.name ?? '') : '';
+    const facts = await this.revocations.issued(serial);
+    if (facts === undefined) {
+      throw new InvalidError(
+        'REVOCATION',
+        `metadata.name: this cluster's signer issued no certificate with serial ${serial} (issuedcertificates.tlsboot.io holds none)`,
+        { field: 'metadata.name' },
+      );
+    }
+    const now = this.revocations.now();
+    if (Date.parse(facts.notAfter) <= now.getTime()) {
+      throw new InvalidError(
+        'REVOCATION',
+        `metadata.name: the certificate with serial ${serial} (${facts.commonName}) expired at ${facts.notAfter}; an expired certificate is refused already`,
+        { field: 'metadata.name' },
+      );
+    }
+    Object.assign(obj, facts);
+    if (asRevocation(obj) === undefined) throw new InternalError('REVOCATION', `the revocation of ${serial} is incomplete`);
   }
 
   async beforeCreate(p: { def: ResourceDef; obj: JsonObject }): Promise<void> {
@@ -75,6 +130,7 @@ export class ControlPlaneAdmission implements Admission {
 
   async admit(p: { def: ResourceDef; subresource: string; old: JsonObject | undefined; obj: JsonObject; user: UserInfo }): Promise<void> {
     if (p.def.resource === 'certificatesigningrequests') return this.admitCsr(p);
+    if (isRevocations(p.def) && p.old === undefined) return this.admitRevocation(p.obj);
     if (p.def.group === '' && p.def.resource === 'nodes') return admitNodeWrite(p.user, p.old, p.obj);
     if (p.def.resource === 'secrets' && p.obj.type === BOOTSTRAP_TOKEN_SECRET_TYPE) return this.admitTokenSecret(p.obj);
     if (p.def.group === 'rbac.authorization.k8s.io')

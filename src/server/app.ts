@@ -21,13 +21,14 @@ import { ApiMetrics, MetricsRegistry } from '../base/metrics.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
 import { AuthThrottle } from './auth-throttle.ts';
-import type { StaticTokens } from './authn.ts';
+import type { RevokedSerials, StaticTokens } from './authn.ts';
 import type { Authorizer } from './authz.ts';
 import { type ConnectionLimits, createLimitedServer, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { DEFAULT_LIMITS, RequesterLimits, type RequesterLimitsConfig } from './limits.ts';
 import { authnPlugin } from './plugins/authn.ts';
 import { authzPlugin } from './plugins/authz.ts';
 import { bootstrapTokenAuthenticator } from './plugins/bootstrap-tokens.ts';
+import { type CrlSource, crlPlugin } from './plugins/crl.ts';
 import { discoveryPlugin } from './plugins/discovery.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { healthPlugin } from './plugins/health.ts';
@@ -60,6 +61,10 @@ export interface ApiServerDeps {
   readonly tls: { readonly certPem: string; readonly keyPem: string; readonly clientCaPem: string };
   /** Trust anchors for client certificates (the cluster CA). */
   readonly clientCas: readonly Certificate[];
+  /** The CA's CRL shards, served at /crl/<shard>.crl (not served when absent). */
+  readonly crls?: CrlSource;
+  /** Revoked client certificates, refused at once (none when absent). */
+  readonly revoked?: RevokedSerials;
   /** The `--token-auth-file` tokens. Bootstrap tokens need no dependency: they are Secrets in `store`. */
   readonly staticTokens: StaticTokens;
   readonly authorizer: Authorizer;
@@ -172,11 +177,13 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
       shutdown: shutdown.signal,
       trust: (socket) => limited.trust(socket),
       onFailure: (method) => apiMetrics.authnFailures.inc({ method }),
+      ...(deps.revoked === undefined ? {} : { revoked: deps.revoked }),
     }),
   );
   await app.register(impersonationPlugin({ authorizer: deps.authorizer }));
   await app.register(authzPlugin({ authorizer: deps.authorizer, registry: deps.registry }));
   await app.register(healthPlugin({ ready: deps.ready, version: deps.version }));
+  if (deps.crls !== undefined) await app.register(crlPlugin({ crls: deps.crls }));
   await app.register(discoveryPlugin({ registry: deps.registry, advertisedAddress: deps.advertisedAddress }));
   await app.register(
     resourcesPlugin({

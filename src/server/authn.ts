@@ -23,6 +23,13 @@ export function withAuthenticatedGroup(user: UserInfo): UserInfo {
   return user.groups.includes('system:authenticated') ? user : { ...user, groups: [...user.groups, 'system:authenticated'] };
 }
 
+/** The revoked certificates' serials (lower-case hex), kept in memory from the revocations' watch. */
+export interface RevokedSerials {
+  has(serial: string): boolean;
+  /** Calls `listener` with each serial revoked from now on; returns the unsubscribe. */
+  onRevoked(listener: (serial: string) => void): () => void;
+}
+
 /** Maps a verified client certificate to a user (reference §9). */
 export function userFromCertificate(leaf: Certificate, roots: readonly Certificate[], now: Date): UserInfo | undefined {
   try {

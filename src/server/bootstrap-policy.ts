@@ -87,6 +87,13 @@ export const BOOTSTRAP_CLUSTER_ROLES: readonly JsonObject[] = [
     { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] },
     { apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'], verbs: ['create'] },
   ]),
+  // CRLs are signed and must reach every party that checks a certificate (plugins/crl.ts).
+  clusterRole('tlsboot:crl-reader', [{ nonResourceURLs: ['/crl/*'], verbs: ['get'] }]),
+  // Revoking certificates without the rest of cluster-admin: bind it to the people who may.
+  clusterRole('tlsboot:certificate-revoker', [
+    { apiGroups: ['tlsboot.io'], resources: ['certificaterevocations'], verbs: ['create', 'get', 'list', 'watch'] },
+    { apiGroups: ['tlsboot.io'], resources: ['issuedcertificates'], verbs: ['get', 'list'] },
+  ]),
   clusterRole('system:node-bootstrapper', [
     { apiGroups: [CSR], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
   ]),
@@ -132,6 +139,10 @@ export const BOOTSTRAP_CLUSTER_ROLE_BINDINGS: readonly JsonObject[] = [
   ]),
   clusterRoleBinding('system:monitoring', 'system:monitoring', [subject('Group', 'system:monitoring')]),
   clusterRoleBinding('system:basic-user', 'system:basic-user', [subject('Group', 'system:authenticated')]),
+  clusterRoleBinding('tlsboot:crl-reader', 'tlsboot:crl-reader', [
+    subject('Group', 'system:authenticated'),
+    subject('Group', 'system:unauthenticated'),
+  ]),
   clusterRoleBinding('kubeadm:kubelet-bootstrap', 'system:node-bootstrapper', [subject('Group', DEFAULT_TOKEN_GROUP)]),
   clusterRoleBinding('kubeadm:node-autoapprove-bootstrap', 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', [
     subject('Group', DEFAULT_TOKEN_GROUP),

@@ -38,6 +38,8 @@ export interface ResourceDef {
   readonly prepareCreate: (obj: JsonObject, ctx: StrategyContext) => JsonObject;
   /** Validates an update of the main resource ('' ) or a subresource and returns what to store. */
   readonly prepareUpdate: (old: JsonObject, obj: JsonObject, subresource: string, ctx: StrategyContext) => JsonObject;
+  /** Written one request at a time, never in a transaction: admission audits each create once it is stored (revocations). */
+  readonly alone?: boolean;
 }
 
 export function apiVersionOf(def: ResourceDef): string {

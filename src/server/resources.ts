@@ -4,7 +4,7 @@
  * RBAC, Leases, Nodes, and the create-only access reviews.
  */
 
-import { type ApiResource, BOOKKEEPING_RESOURCES, TRANSACTIONS } from '../api/cluster-client.ts';
+import { type ApiResource, BOOKKEEPING_RESOURCES, CERTIFICATE_REVOCATIONS, TRANSACTIONS } from '../api/cluster-client.ts';
 
 import {
   csrConditionSummary,
@@ -17,8 +17,10 @@ import {
   prepareRole,
   prepareSecret,
 } from '../api/index.ts';
+import { prepareRevocationCreate } from '../api/revocation.ts';
 
 import { humanDuration } from '../base/duration.ts';
+import { MethodNotAllowedError } from '../base/errors.ts';
 
 import { isObject, type JsonObject } from '../base/json.ts';
 
@@ -286,6 +288,31 @@ function bookkeepingResource(r: ApiResource): ResourceDef {
   };
 }
 
+/**
+ * Revocations: created and deleted (pruning), never changed, so a revocation's reason and time are
+ * what was first stored. Admission checks the serial against the issued-certificates inventory.
+ */
+const revocationResource: ResourceDef = {
+  ...bookkeepingResource(CERTIFICATE_REVOCATIONS),
+  verbs: ['create', 'delete', 'get', 'list', 'watch'],
+  alone: true,
+  columns: [
+    NAME_COLUMN,
+    column('Reason', (o) => String(o.reason ?? '')),
+    column('Common-Name', (o) => String(o.commonName ?? '')),
+    column('Revoked-By', (o) => String(o.revokedBy ?? '')),
+    column('Not-After', (o) => String(o.notAfter ?? '')),
+    AGE_COLUMN,
+  ],
+  prepareCreate: (obj, ctx) => prepareRevocationCreate(obj, ctx.user, ctx.now),
+  prepareUpdate: () => {
+    throw new MethodNotAllowedError(
+      'REVOCATION_IMMUTABLE',
+      'a certificate revocation cannot be changed; it ends when the certificate expires',
+    );
+  },
+};
+
 /** Resources served by code (reviews, signing sessions, transactions): never written to the store. */
 const SERVED_BY_CODE: readonly ResourceDef[] = [
   reviewResource('subjectaccessreviews', 'SubjectAccessReview'),
@@ -314,5 +341,5 @@ export const ALL_RESOURCES: readonly ResourceDef[] = [
   leaseResource,
   nodeResource,
   ...SERVED_BY_CODE,
-  ...BOOKKEEPING_RESOURCES.map(bookkeepingResource),
+  ...BOOKKEEPING_RESOURCES.map((r) => (r === CERTIFICATE_REVOCATIONS ? revocationResource : bookkeepingResource(r))),
 ];

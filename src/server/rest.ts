@@ -22,6 +22,8 @@ export interface Admission {
    * validation and admit decide, with the same answers as without it.
    */
   beforeCreate?(params: { def: ResourceDef; obj: JsonObject }): Promise<void>;
+  /** Runs once a create is stored (never for a dry run or inside a transaction): records what must be audited. */
+  afterCreate?(params: { def: ResourceDef; stored: JsonObject; user: UserInfo }): void;
 }
 
 /** Room a requester holds for an object until its create is written (or fails). */
@@ -265,6 +267,7 @@ export class RestHandlers {
       try {
         const stored = await target.create(this.key(def, { namespace: t.namespace, name }), storable(def, prepared));
         reservation?.commit(stored);
+        if (target === this.deps.store) this.deps.admission.afterCreate?.({ def, stored, user });
         return present(def, stored);
       } catch (error) {
         if (!(generated && error instanceof TlsbootError && error.code === 'ALREADY_EXISTS' && attempt < 7)) {

@@ -64,7 +64,7 @@ function parseWrite(raw: unknown, field: string, deps: TransactionDeps): ParsedW
   const [group, version] = slash < 0 ? ['', apiVersion] : [apiVersion.slice(0, slash), apiVersion.slice(slash + 1)];
   const resource = optionalString(raw, 'resource', field);
   const def = deps.registry.find(group, version, resource);
-  if (def === undefined || !deps.stored(def) || !def.verbs.includes(verb)) {
+  if (def === undefined || !deps.stored(def) || def.alone === true || !def.verbs.includes(verb)) {
     throw invalid(
       field,
       `${verb} of ${resource || '(no resource)'} in ${apiVersion || '(no apiVersion)'} is not a write this server stores`,

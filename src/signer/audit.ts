@@ -1,7 +1,8 @@
 /**
  * The CA audit log: one JSON object per line, appended, never rewritten. It records who did what
  * to the signing authority and when: every certificate signed (serial, CSR, signer, subject),
- * every signing session opened, closed, expired or refused, every grant issued, used up or revoked.
+ * every certificate revoked (serial, reason, holder), every signing session opened, closed, expired
+ * or refused, every grant issued, used up or revoked.
  * Callers pass only public facts; secrets (passphrases, grant keys, tokens) have no field here.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 export type AuditEventType =
   | 'certificate.signed'
   | 'certificate.refused'
+  | 'certificate.revoked'
   | 'session.opened'
   | 'session.closed'
   | 'session.expired'

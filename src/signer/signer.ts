@@ -10,9 +10,12 @@ import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { UnavailableError } from '../base/errors.ts';
 import {
   type Certificate,
+  type CrlContent,
+  type CrlDistribution,
   certificateToPem,
   type ExtKeyUsage,
   issueCertificate,
+  issueCrl,
   type KeyUsage,
   type NameAttribute,
   parseCertificate,
@@ -57,6 +60,8 @@ export interface IssueTemplate {
   readonly extKeyUsage: readonly ExtKeyUsage[];
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** Where the CA's CRL shards are served (the certificate's CDP names its shard). */
+  readonly crl?: CrlDistribution;
 }
 
 /** Builds and signs the certificate of `template` under the CA: the one issuance step of the local signer, in process or in a crypto worker. */
@@ -78,6 +83,7 @@ export function issueFromTemplate(
       notAfter: template.notAfter,
       issuer: { kind: 'ca', certificate: ca.certificate, key: ca.key },
       randomBytes,
+      ...(template.crl === undefined ? {} : { crl: template.crl }),
     }),
   );
   return { certificate: parseCertificate(der), pem: certificateToPem(der) };
@@ -95,6 +101,8 @@ export interface LocalSignerOptions {
   readonly randomBytes: (size: number) => Uint8Array;
   /** Signs off the main thread (src/signer/crypto-pool.ts, loaded with this CA); in process when absent. */
   readonly issuer?: TemplateIssuer;
+  /** Where the CA's CRL shards are served: every certificate names its shard (none when absent). */
+  readonly crl?: CrlDistribution;
 }
 
 /** Signs with a CA key held in this process's memory. */
@@ -104,8 +112,10 @@ export class LocalSigner implements Signer {
   private readonly maxTtlMs: number;
   private readonly randomBytes: (size: number) => Uint8Array;
   private readonly issuer: TemplateIssuer | undefined;
+  private readonly crl: CrlDistribution | undefined;
 
   constructor(options: LocalSignerOptions) {
+    this.crl = options.crl;
     this.caCertificate = options.caCertificate;
     this.caKey = options.caKey;
     this.maxTtlMs = options.maxTtlMs ?? DEFAULT_MAX_TTL_MS;
@@ -130,10 +140,17 @@ export class LocalSigner implements Signer {
       extKeyUsage: request.extKeyUsage,
       notBefore: validity.notBefore,
       notAfter: validity.notAfter,
+      ...(this.crl === undefined ? {} : { crl: this.crl }),
     };
     const elsewhere = this.issuer?.tryIssue(template);
     if (elsewhere) return elsewhere;
     return issueFromTemplate(template, { certificate: this.caCertificate, key: caKey }, this.randomBytes);
+  }
+
+  async signCrl(content: CrlContent): Promise<Uint8Array> {
+    const caKey = this.caKey;
+    if (!caKey) throw new UnavailableError('SIGNER_CLOSED', 'the signer is closed');
+    return issueCrl(content, { certificate: this.caCertificate, key: caKey });
   }
 
   /** Drops this signer's reference to the key, so a session's key can be collected once it ends. */
@@ -166,6 +183,12 @@ export class AuditedSigner implements Signer {
       notAfter: signed.certificate.notAfter.toISOString(),
     });
     return signed;
+  }
+
+  /** CRLs are not audited one by one: each only restates revocations the audit log already holds. */
+  signCrl(content: CrlContent, now: Date): Promise<Uint8Array> {
+    if (this.inner.signCrl === undefined) throw new UnavailableError('CRL_UNSIGNABLE', 'this signer does not sign CRLs');
+    return this.inner.signCrl(content, now);
   }
 
   close(): Promise<void> {

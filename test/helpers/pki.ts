@@ -17,9 +17,9 @@ export interface TestCa {
   readonly key: KeyObject;
 }
 
-/** A self-signed CA valid from an hour ago for `hours` hours. */
+/** A self-signed CA valid from an hour ago for `hours` hours (`crlSign`: it signs CRLs too, as init's cluster CA). */
 export function selfSignedCa(
-  p: { cn?: string; hours?: number; sans?: SubjectAltNames; extKeyUsage?: ExtKeyUsage[]; key?: KeyObject } = {},
+  p: { cn?: string; hours?: number; sans?: SubjectAltNames; extKeyUsage?: ExtKeyUsage[]; key?: KeyObject; crlSign?: boolean } = {},
 ): TestCa {
   const key = p.key ?? generatePrivateKey('ecdsa-p256');
   const now = Date.now();
@@ -27,7 +27,7 @@ export function selfSignedCa(
     issueCertificate({
       subject: [{ type: 'CN', value: p.cn ?? 'kubernetes' }],
       publicKey: spkiOf(key),
-      keyUsage: ['digitalSignature', 'keyCertSign'],
+      keyUsage: ['digitalSignature', 'keyCertSign', ...(p.crlSign === true ? (['cRLSign'] as const) : [])],
       ...(p.extKeyUsage ? { extKeyUsage: p.extKeyUsage } : {}),
       ...(p.sans ? { sans: p.sans } : {}),
       ca: {},

@@ -26,6 +26,7 @@ import { FileAuditLog } from '../../signer/audit.ts';
 import type { CliEnv } from '../io.ts';
 import { readPassphrase } from './ca.ts';
 import { withClient } from './csr.ts';
+import { registerRevoke } from './revoke.ts';
 
 interface InitFlags {
   dir: string;
@@ -240,7 +241,7 @@ export function registerInit(program: Command, env: CliEnv): void {
       }
     });
 
-  const certs = program.command('certs').description('inspect and renew control-plane certificates');
+  const certs = program.command('certs').description('inspect and renew control-plane certificates; revoke issued ones');
   certs
     .command('certificate-key')
     .description('print a new certificate key for upload-certs and join --control-plane (32 random bytes, hex)')
@@ -260,6 +261,7 @@ export function registerInit(program: Command, env: CliEnv): void {
       env.stdout.write(`[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace\n`);
       env.stdout.write(`[upload-certs] Using certificate key:\n${text}\n`);
     });
+  registerRevoke(certs, env);
   certs
     .command('check-expiration')
     .description("show when each certificate expires (kubeadm's tables)")

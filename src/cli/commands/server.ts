@@ -41,6 +41,7 @@ interface ServerFlags extends LeaderElectFlags {
   signer: string;
   controllers?: string;
   auditLog?: string;
+  crlBaseUrl?: string;
   logLevel: string;
   headerTimeout: string;
   requestTimeout: string;
@@ -75,6 +76,22 @@ const seconds = (ms: number) => `${ms / 1000}s`;
  * port that differs from the one the PKI's kubeconfigs name is refused, naming both, since
  * kubectl and `tlsboot token create` would then dial a port nobody serves.
  */
+/** An http(s) URL of printable ASCII without query or fragment: certificates carry it verbatim. */
+function crlBaseUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || !/^[\x21-\x7e]+$/.test(text)) {
+    throw new InvalidError('CRL_BASE_URL', `--crl-base-url ${text}: expected an http:// or https:// URL without query or fragment`, {
+      field: 'crl-base-url',
+    });
+  }
+  return text.replace(/\/+$/, '');
+}
+
 function listenAddress(dir: string, listen: string | undefined): { host: string; port: number } {
   const conf = readIfPresent(join(dir, 'controller-manager.conf'));
   const local = conf ? new URL(resolveKubeconfig(parseKubeconfig(conf.toString('utf8'))).cluster.server) : undefined;
@@ -151,6 +168,10 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
     .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
     .option(
+      '--crl-base-url <url>',
+      'base URL of the CRLs every issued certificate names: <url>/crl/<shard>.crl (default: the control-plane endpoint)',
+    )
+    .option(
       '--controllers <list>',
       'controllers run in process: none, or a comma-separated list (default: all); run others with tlsboot controllers',
     )
@@ -225,6 +246,7 @@ export function registerServer(program: Command, env: CliEnv): void {
       const signerMode = SIGNER_MODES.find((m) => m === flags.signer);
       if (!signerMode) throw new InvalidError('SIGNER_MODE', `--signer must be one of ${SIGNER_MODES.join(', ')}`, { field: 'signer' });
       const limits = parseLimits(flags);
+      const crlBase = flags.crlBaseUrl === undefined ? undefined : crlBaseUrl(flags.crlBaseUrl);
       const { host, port } = listenAddress(flags.dir, flags.listen);
       const connections = connectionLimits(flags);
       // Refused before anything is written: an unsupported store would otherwise leave a fresh PKI behind.
@@ -277,6 +299,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         ...withLeaderElection(leaderElectionOf({ ...flags, leaderElect })),
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
+        ...(crlBase === undefined ? {} : { crlBaseUrl: crlBase }),
         limits,
         minRequestTimeoutSeconds: positiveInteger(flags.minRequestTimeout, 'min-request-timeout'),
         compactionIntervalMs: parseDuration(flags.etcdCompactionInterval, 'etcd-compaction-interval'),

@@ -5,7 +5,9 @@
  * static token file, then bootstrap tokens), else anonymous. A presented but invalid credential is
  * a 401, never anonymous. Failed bearer tokens are counted per source and in total; over budget
  * they are slowed and answered 429, but a valid token is checked first and always succeeds. An
- * authenticated connection is exempt from the connection cap's eviction.
+ * authenticated connection is exempt from the connection cap's eviction. A revoked client
+ * certificate is refused on its next request, and the connections it authenticated (watches,
+ * keep-alive) are closed when its revocation arrives.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -18,6 +20,7 @@ import {
   ANONYMOUS,
   bearerToken,
   parsePeerCertificate,
+  type RevokedSerials,
   type StaticTokens,
   type UserInfo,
   userFromCertificate,
@@ -40,12 +43,26 @@ export interface AuthnOptions {
   readonly trust: (socket: Socket) => void;
   /** Told of each credential that did not authenticate (tlsboot_authentication_failures_total). */
   readonly onFailure?: (method: AuthnMethod) => void;
+  /** The revoked serials; none when absent. */
+  readonly revoked?: RevokedSerials;
 }
 
-type PeerUser = { readonly user: UserInfo; readonly notBefore: number; readonly notAfter: number } | null;
+type PeerUser = { readonly user: UserInfo; readonly serial: string; readonly notBefore: number; readonly notAfter: number } | null;
 
 export function authnPlugin(o: AuthnOptions): Plugin {
   const peerUsers = new WeakMap<TLSSocket, PeerUser>();
+  /** The open connections each client certificate authenticated, to close when it is revoked. */
+  const bySerial = new Map<string, Set<TLSSocket>>();
+
+  function track(socket: TLSSocket, serial: string): void {
+    const sockets = bySerial.get(serial) ?? new Set<TLSSocket>();
+    bySerial.set(serial, sockets);
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && bySerial.get(serial) === sockets) bySerial.delete(serial);
+    });
+  }
 
   function peerOf(socket: Socket, now: Date): PeerUser {
     // In-process requests (inject) have no TLS socket and so no client certificate.
@@ -56,7 +73,8 @@ export function authnPlugin(o: AuthnOptions): Plugin {
       if (x509) {
         const leaf = parsePeerCertificate(x509.raw);
         const user = userFromCertificate(leaf, o.clientCas, now);
-        peer = user ? { user, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } : null;
+        peer = user ? { user, serial: leaf.serialNumber, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() } : null;
+        if (peer) track(socket, peer.serial);
         // Counted once per connection: the request goes on as anonymous, as kube-apiserver's would not, but the failure is real.
         if (!user) o.onFailure?.('x509');
       } else {
@@ -74,6 +92,9 @@ export function authnPlugin(o: AuthnOptions): Plugin {
       o.onFailure?.('x509');
       throw new UnauthenticatedError('AUTHN_FAILED', 'Unauthorized: the client certificate is not valid now');
     }
+    if (peer && o.revoked?.has(peer.serial)) {
+      throw new UnauthenticatedError('AUTHN_FAILED', `Unauthorized: the client certificate (serial ${peer.serial}) has been revoked`);
+    }
     if (peer) return withAuthenticatedGroup(peer.user);
     const token = bearerToken(req.headers.authorization);
     if (token === undefined) return ANONYMOUS;
@@ -90,6 +111,10 @@ export function authnPlugin(o: AuthnOptions): Plugin {
   }
 
   return shared(async (app) => {
+    const unsubscribe = o.revoked?.onRevoked((serial) => {
+      for (const socket of bySerial.get(serial) ?? []) socket.destroy();
+    });
+    app.addHook('onClose', async () => unsubscribe?.());
     app.addHook('onRequest', async (req) => {
       const state = stateOf(req);
       const user = await authenticate(req.raw);
