@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, isCancelled, isTlsbootError } from '../base/errors.ts';
 import { VERSION } from '../base/version.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerControllers } from './commands/controllers.ts';
 import { registerCsr } from './commands/csr.ts';
@@ -33,6 +34,7 @@ export function buildProgram(env: CliEnv): Command {
   registerCa(program, env);
   registerSigner(program, env);
   registerSecrets(program, env);
+  registerAudit(program, env);
   return program;
 }
 
