@@ -76,7 +76,11 @@ export function backupName(path: string, lastSeq: number): string {
 /** The rotated files of `path` that exist, oldest first. */
 export function listBackups(path: string): string[] {
   const { dir, name, ext } = parse(path);
-  const pattern = new RegExp(`^${escape(name)}-\\d{12}${escape(ext)}$`);
+  const isBackup = (n: string) =>
+    n.length === name.length + 13 + ext.length &&
+    n.startsWith(`${name}-`) &&
+    n.endsWith(ext) &&
+    /^\d{12}$/.test(n.slice(name.length + 1, name.length + 13));
   let names: string[];
   try {
     names = readdirSync(dir || '.');
@@ -84,13 +88,9 @@ export function listBackups(path: string): string[] {
     return [];
   }
   return names
-    .filter((n) => pattern.test(n))
+    .filter(isBackup)
     .sort()
     .map((n) => join(dir, n));
-}
-
-function escape(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 interface Tail {
