@@ -38,7 +38,7 @@ import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
 import { Registry } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
-import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
+import { type AuditLog, type AuditRotation, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
 import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
@@ -86,6 +86,8 @@ export interface ControlPlaneParams {
   readonly signerMode?: SignerMode;
   /** The CA audit log (default DIR/audit.log). */
   readonly auditLogPath?: string;
+  /** When the audit log rotates and how many rotated files it keeps (src/signer/audit.ts's defaults when absent). */
+  readonly auditRotation?: AuditRotation;
   /** The API server's connection timeouts and cap (defaults: DEFAULT_CONNECTION_LIMITS). */
   readonly connectionLimits?: Partial<ConnectionLimits>;
   /** Limits per requester; each one left out takes its default. */
@@ -247,7 +249,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
   };
   try {
     // The signer first: a directory whose key material contradicts --signer fails before anything opens.
-    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
+    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation);
     cleanup.push(async () => audit.close());
     const { signer, sessions, pool } = buildSigner(p, caCertificate, audit);
     if (signer) cleanup.push(() => signer.close());
@@ -318,6 +320,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
+      // The in-process approvers record their decisions themselves, naming the controller.
+      audit: { log: audit, selfAuditing: [IN_PROCESS_CONTROLLERS_USER] },
       admission: new ControlPlaneAdmission(authorizer, () => identity.nodeNames(), pool ? (der) => pool.tryParseCsr(der) : undefined),
       virtualResources: new Map([
         ...accessReviewHandlers(authorizer),
@@ -364,6 +368,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         current = new ControllerManager({
           client,
           signer,
+          audit,
           now: p.now,
           logger: p.logger,
           reserved: () => reserved.current(),
