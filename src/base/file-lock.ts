@@ -4,6 +4,7 @@
  * drops it when the process dies however it dies, so no stale lock outlives a crash, and SQLite
  * refuses a second holder in the same process as in another.
  */
+import { closeSync, openSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { UnavailableError } from './errors.ts';
 
@@ -16,6 +17,8 @@ export interface FileLock {
  * @throws UNAVAILABLE (reason `FILE_LOCKED`) with `busy` as the message when another holds it
  */
 export function lockFile(lockPath: string, busy: string): FileLock {
+  // Created private before SQLite opens it (SQLite would create it with the umask's mode).
+  closeSync(openSync(lockPath, 'a', 0o600));
   const db = new DatabaseSync(lockPath, { timeout: 0 });
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
