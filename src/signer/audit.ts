@@ -257,7 +257,7 @@ export class FileAuditLog implements AuditLog {
     }
     this.size += bytes.length;
     this.seq = seq;
-    this.last = hashLine(line);
+    this.last = hashLine(bytes.subarray(0, bytes.length - 1));
   }
 
   /** Moves the full file aside under its backup name and starts a new one; the chain runs on. */
