@@ -61,6 +61,7 @@ describe('tlsboot audit verify on a real server’s log', () => {
     );
     const nodeApprovals = all.filter((r) => r.event === 'csr.approved' && r.actor === 'controller:csr-approver');
     assert.equal(nodeApprovals.length, 2, 'each node’s approval names the approver controller');
+    assert.equal(all.filter((r) => r.event === 'csr.approved').length, 3, 'each approval is recorded once');
     const signed = new Set(all.filter((r) => r.event === 'certificate.signed').map((r) => r.csr));
     for (const a of nodeApprovals) assert.ok(signed.has(a.csr), `${String(a.csr)} was approved and signed`);
     assert.ok(all.some((r) => r.event === 'csr.approved' && r.csr === 'by-hand-yes' && r.actor === 'kubernetes-admin'));
