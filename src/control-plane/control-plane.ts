@@ -13,7 +13,7 @@ import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
-import { InvalidError, UnavailableError } from '../base/errors.ts';
+import { InternalError, InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
@@ -118,27 +118,26 @@ export type SignerParams = Pick<
   'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger' | 'clock' | 'cryptoWorkers'
 >;
 
-/** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
-export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog): SignerSetup {
+/** The CA key material in `dir` for the mode: the plaintext key (local) or the sealed one (sealed); none for remote. */
+export interface SignerKeyMaterial {
+  readonly mode: SignerMode;
+  readonly plain: Buffer | undefined;
+  readonly sealed: Buffer | undefined;
+}
+
+/** Reads the CA key material, refusing a directory whose key material contradicts the mode (before anything opens). */
+export function signerKeyMaterial(p: Pick<SignerParams, 'dir' | 'signerMode'>): SignerKeyMaterial {
   const mode = p.signerMode ?? 'local';
   const keyPath = pkiPath(p.dir, 'ca', 'key');
   const sealedPath = sealedKeyPath(p.dir, 'ca');
   const plain = readIfPresent(keyPath);
   const sealed = readIfPresent(sealedPath);
-  const limits = p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs };
   if (mode === 'local') {
-    if (!plain) {
-      if (sealed)
-        throw new InvalidError('SIGNER_MODE', `the CA key is sealed (${sealedPath}); run the server with --signer sealed`, {
-          field: 'signer',
-        });
-      p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
-      return { signer: undefined, sessions: undefined, pool: cryptoPool(p, undefined) };
-    }
-    const caKey = parsePrivateKeyPem(plain, keyPath);
-    const pool = cryptoPool(p, { certificate: caCertificate, key: caKey });
-    const local = new LocalSigner({ caCertificate, caKey, randomBytes: p.randomBytes, ...limits, ...(pool ? { issuer: pool } : {}) });
-    return { signer: new AuditedSigner(local, audit), sessions: undefined, pool };
+    if (!plain && sealed)
+      throw new InvalidError('SIGNER_MODE', `the CA key is sealed (${sealedPath}); run the server with --signer sealed`, {
+        field: 'signer',
+      });
+    return { mode, plain, sealed: undefined };
   }
   if (plain)
     throw new InvalidError(
@@ -146,12 +145,44 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
       `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
       { field: 'signer' },
     );
+  if (mode === 'sealed' && !sealed)
+    throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
+      field: 'signer',
+    });
+  if (mode === 'remote' && sealed)
+    throw new InvalidError(
+      'SIGNER_MODE',
+      `--signer remote keeps no key material here, but ${sealedPath} is present; move it to the signer machine`,
+      {
+        field: 'signer',
+      },
+    );
+  return { mode, plain: undefined, sealed };
+}
+
+/** Builds the Signer for the mode from its key material (signerKeyMaterial, which refuses a contradiction). */
+export function buildSigner(
+  p: SignerParams,
+  caCertificate: Certificate,
+  audit: AuditLog,
+  material: SignerKeyMaterial = signerKeyMaterial(p),
+): SignerSetup {
+  const { mode, plain, sealed } = material;
+  const limits = p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs };
+  if (mode === 'local') {
+    if (!plain) {
+      p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
+      return { signer: undefined, sessions: undefined, pool: cryptoPool(p, undefined) };
+    }
+    const caKey = parsePrivateKeyPem(plain, pkiPath(p.dir, 'ca', 'key'));
+    const pool = cryptoPool(p, { certificate: caCertificate, key: caKey });
+    const local = new LocalSigner({ caCertificate, caKey, randomBytes: p.randomBytes, ...limits, ...(pool ? { issuer: pool } : {}) });
+    return { signer: new AuditedSigner(local, audit), sessions: undefined, pool };
+  }
   const common = { caCertificate, audit, clock: p.clock ?? REAL_CLOCK, newId: () => randomUUID() };
   if (mode === 'sealed') {
-    if (!sealed)
-      throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
-        field: 'signer',
-      });
+    const sealedPath = sealedKeyPath(p.dir, 'ca');
+    if (!sealed) throw new InternalError('SIGNER_MATERIAL', `sealed mode without ${sealedPath}: signerKeyMaterial was bypassed`);
     const backend = new SealedKeyBackend({
       sealedText: sealed.toString('utf8'),
       sealedPath,
@@ -162,14 +193,6 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
     const sessions = new SessionSigner({ ...common, backend });
     return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
   }
-  if (sealed)
-    throw new InvalidError(
-      'SIGNER_MODE',
-      `--signer remote keeps no key material here, but ${sealedPath} is present; move it to the signer machine`,
-      {
-        field: 'signer',
-      },
-    );
   const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now, p.signingDurationMs) });
   return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
 }
@@ -248,10 +271,12 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await c().catch((error: unknown) => p.logger.error({ error: String(error) }, 'shutdown step failed'));
   };
   try {
-    // The signer first: a directory whose key material contradicts --signer fails before anything opens.
+    // The signer's key material first: a directory that contradicts --signer fails before anything opens
+    // (the audit log, which another server on this directory may hold).
+    const material = signerKeyMaterial(p);
     const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation);
     cleanup.push(async () => audit.close());
-    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit);
+    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, material);
     if (signer) cleanup.push(() => signer.close());
     // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
     if (pool) cleanup.push(() => pool.close());
