@@ -271,15 +271,10 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await c().catch((error: unknown) => p.logger.error({ error: String(error) }, 'shutdown step failed'));
   };
   try {
-    // The signer's key material first: a directory that contradicts --signer fails before anything opens
-    // (the audit log, which another server on this directory may hold).
+    // The signer's key material first: a directory that contradicts --signer fails before anything opens.
     const material = signerKeyMaterial(p);
-    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation);
-    cleanup.push(async () => audit.close());
-    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, material);
-    if (signer) cleanup.push(() => signer.close());
-    // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
-    if (pool) cleanup.push(() => pool.close());
+    // The store before the audit log: a bad --store or etcd file is named as such, also while another
+    // server on this directory holds the log.
     const store = await openClusterStore({
       dir: p.dir,
       storeUrl: p.storeUrl,
@@ -288,6 +283,12 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       report: (level, message, details) => p.logger[level](details, message),
     });
     cleanup.push(() => store.close());
+    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation);
+    cleanup.push(async () => audit.close());
+    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, material);
+    if (signer) cleanup.push(() => signer.close());
+    // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
+    if (pool) cleanup.push(() => pool.close());
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);
     const storeKey = storeKeyFor;
