@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LEASES } from '../src/api/cluster-client.ts';
 import { isObject } from '../src/base/json.ts';
@@ -38,9 +38,15 @@ interface Controllers {
 }
 
 function startControllers(name: string, cluster: string, kubeconfig: string, extra: readonly string[]): Controllers {
-  const child = spawn(process.execPath, [MAIN, 'controllers', '--kubeconfig', kubeconfig, '--dir', cluster, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Each process its own audit log: one writer per file keeps its hash chain whole.
+  const audit = join(dirname(kubeconfig), `${name}-audit.log`);
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'controllers', '--kubeconfig', kubeconfig, '--dir', cluster, '--audit-log', audit, ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: string[] = [];
   child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));

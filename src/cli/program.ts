@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, isCancelled, isTlsbootError } from '../base/errors.ts';
 import { VERSION } from '../base/version.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerCa } from './commands/ca.ts';
 import { registerConsole } from './commands/console.ts';
 import { registerControllers } from './commands/controllers.ts';
@@ -35,6 +36,7 @@ export function buildProgram(env: CliEnv): Command {
   registerSigner(program, env);
   registerSecrets(program, env);
   registerConsole(program, env);
+  registerAudit(program, env);
   return program;
 }
 

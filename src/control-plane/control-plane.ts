@@ -13,7 +13,7 @@ import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
-import { InvalidError, UnavailableError } from '../base/errors.ts';
+import { InternalError, InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import { ApiMetrics, CsrMetrics, ExpiryMetrics, MetricsRegistry, SessionMetrics, StoreMetrics } from '../base/metrics.ts';
 import { VERSION } from '../base/version.ts';
@@ -47,7 +47,7 @@ import type { RequesterLimitsConfig } from '../server/limits.ts';
 import { NodeRestrictingAuthorizer } from '../server/node-restriction.ts';
 import { Registry } from '../server/registry.ts';
 import { ALL_RESOURCES } from '../server/resources.ts';
-import { type AuditLog, FileAuditLog } from '../signer/audit.ts';
+import { type AuditLog, type AuditRotation, FileAuditLog } from '../signer/audit.ts';
 import { CryptoPool } from '../signer/crypto-pool.ts';
 import { RemoteBackend } from '../signer/remote-backend.ts';
 import { SealedKeyBackend } from '../signer/sealed-ca.ts';
@@ -97,6 +97,8 @@ export interface ControlPlaneParams {
   readonly signerMode?: SignerMode;
   /** The CA audit log (default DIR/audit.log). */
   readonly auditLogPath?: string;
+  /** When the audit log rotates and how many rotated files it keeps (src/signer/audit.ts's defaults when absent). */
+  readonly auditRotation?: AuditRotation;
   /** The API server's connection timeouts and cap (defaults: DEFAULT_CONNECTION_LIMITS). */
   readonly connectionLimits?: Partial<ConnectionLimits>;
   /** Limits per requester; each one left out takes its default. */
@@ -129,24 +131,64 @@ export type SignerParams = Pick<
   'dir' | 'signerMode' | 'signingDurationMs' | 'randomBytes' | 'now' | 'logger' | 'clock' | 'cryptoWorkers'
 >;
 
-/** Builds the Signer for the mode, refusing a directory whose key material contradicts it. */
-export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: AuditLog, crl?: CrlDistribution): SignerSetup {
+/** The CA key material in `dir` for the mode: the plaintext key (local) or the sealed one (sealed); none for remote. */
+export interface SignerKeyMaterial {
+  readonly mode: SignerMode;
+  readonly plain: Buffer | undefined;
+  readonly sealed: Buffer | undefined;
+}
+
+/** Reads the CA key material, refusing a directory whose key material contradicts the mode (before anything opens). */
+export function signerKeyMaterial(p: Pick<SignerParams, 'dir' | 'signerMode'>): SignerKeyMaterial {
   const mode = p.signerMode ?? 'local';
   const keyPath = pkiPath(p.dir, 'ca', 'key');
   const sealedPath = sealedKeyPath(p.dir, 'ca');
   const plain = readIfPresent(keyPath);
   const sealed = readIfPresent(sealedPath);
+  if (mode === 'local') {
+    if (!plain && sealed)
+      throw new InvalidError('SIGNER_MODE', `the CA key is sealed (${sealedPath}); run the server with --signer sealed`, {
+        field: 'signer',
+      });
+    return { mode, plain, sealed: undefined };
+  }
+  if (plain)
+    throw new InvalidError(
+      'SIGNER_MODE',
+      `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
+      { field: 'signer' },
+    );
+  if (mode === 'sealed' && !sealed)
+    throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
+      field: 'signer',
+    });
+  if (mode === 'remote' && sealed)
+    throw new InvalidError(
+      'SIGNER_MODE',
+      `--signer remote keeps no key material here, but ${sealedPath} is present; move it to the signer machine`,
+      {
+        field: 'signer',
+      },
+    );
+  return { mode, plain: undefined, sealed };
+}
+
+/** Builds the Signer for the mode from its key material (signerKeyMaterial, which refuses a contradiction). */
+export function buildSigner(
+  p: SignerParams,
+  caCertificate: Certificate,
+  audit: AuditLog,
+  material: SignerKeyMaterial = signerKeyMaterial(p),
+  crl?: CrlDistribution,
+): SignerSetup {
+  const { mode, plain, sealed } = material;
   const limits = p.signingDurationMs === undefined ? {} : { maxTtlMs: p.signingDurationMs };
   if (mode === 'local') {
     if (!plain) {
-      if (sealed)
-        throw new InvalidError('SIGNER_MODE', `the CA key is sealed (${sealedPath}); run the server with --signer sealed`, {
-          field: 'signer',
-        });
       p.logger.warn({}, 'pki/ca.key is absent: approved CSRs wait for an external signer');
       return { signer: undefined, sessions: undefined, pool: cryptoPool(p, undefined) };
     }
-    const caKey = parsePrivateKeyPem(plain, keyPath);
+    const caKey = parsePrivateKeyPem(plain, pkiPath(p.dir, 'ca', 'key'));
     const pool = cryptoPool(p, { certificate: caCertificate, key: caKey });
     const local = new LocalSigner({
       caCertificate,
@@ -158,18 +200,10 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
     });
     return { signer: new AuditedSigner(local, audit), sessions: undefined, pool };
   }
-  if (plain)
-    throw new InvalidError(
-      'SIGNER_MODE',
-      `--signer ${mode} keeps the CA key out of this machine, but ${keyPath} is here in plaintext; ${mode === 'sealed' ? 'seal it with tlsboot ca seal' : 'move it to the signer machine'}`,
-      { field: 'signer' },
-    );
   const common = { caCertificate, audit, clock: p.clock ?? REAL_CLOCK, newId: () => randomUUID() };
   if (mode === 'sealed') {
-    if (!sealed)
-      throw new InvalidError('SIGNER_MODE', `--signer sealed needs ${sealedPath} (tlsboot ca seal, or tlsboot init --sealed)`, {
-        field: 'signer',
-      });
+    const sealedPath = sealedKeyPath(p.dir, 'ca');
+    if (!sealed) throw new InternalError('SIGNER_MATERIAL', `sealed mode without ${sealedPath}: signerKeyMaterial was bypassed`);
     const backend = new SealedKeyBackend({
       sealedText: sealed.toString('utf8'),
       sealedPath,
@@ -180,14 +214,6 @@ export function buildSigner(p: SignerParams, caCertificate: Certificate, audit: 
     const sessions = new SessionSigner({ ...common, backend });
     return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
   }
-  if (sealed)
-    throw new InvalidError(
-      'SIGNER_MODE',
-      `--signer remote keeps no key material here, but ${sealedPath} is present; move it to the signer machine`,
-      {
-        field: 'signer',
-      },
-    );
   const sessions = new SessionSigner({ ...common, backend: new RemoteBackend(caCertificate, p.now, p.signingDurationMs) });
   return { signer: sessions, sessions, pool: cryptoPool(p, undefined) };
 }
@@ -284,15 +310,10 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         return [];
       }
     });
-    // The signer first: a directory whose key material contradicts --signer fails before anything opens.
-    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now);
-    cleanup.push(async () => audit.close());
-    const crlDistribution: CrlDistribution = { baseUrl: p.crlBaseUrl ?? advertised, shards: CRL_SHARDS };
-    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, crlDistribution);
-    if (signer) cleanup.push(() => signer.close());
-    // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
-    if (pool) cleanup.push(() => pool.close());
-    if (sessions) new SessionMetrics(metrics, sessions.mode, () => sessionView(sessions.status()), nowMs);
+    // The signer's key material first: a directory that contradicts --signer fails before anything opens.
+    const material = signerKeyMaterial(p);
+    // The store before the audit log: a bad --store or etcd file is named as such, also while another
+    // server on this directory holds the log.
     const store = meteredStore(
       await openClusterStore({
         dir: p.dir,
@@ -304,6 +325,14 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       new StoreMetrics(metrics),
     );
     cleanup.push(() => store.close());
+    const audit = new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation);
+    cleanup.push(async () => audit.close());
+    const crlDistribution: CrlDistribution = { baseUrl: p.crlBaseUrl ?? advertised, shards: CRL_SHARDS };
+    const { signer, sessions, pool } = buildSigner(p, caCertificate, audit, material, crlDistribution);
+    if (signer) cleanup.push(() => signer.close());
+    // Closed after the server and the controllers (cleanup runs in reverse), whose jobs it may still be running.
+    if (pool) cleanup.push(() => pool.close());
+    if (sessions) new SessionMetrics(metrics, sessions.mode, () => sessionView(sessions.status()), nowMs);
     const now = p.now();
     const registry = new Registry(ALL_RESOURCES);
     const storeKey = storeKeyFor;
@@ -382,6 +411,8 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       clientCas,
       staticTokens: staticTokens.withToken(controllersToken, { name: IN_PROCESS_CONTROLLERS_USER, groups: [] }),
       authorizer,
+      // The in-process approvers record their decisions themselves, naming the controller.
+      audit: { log: audit, selfAuditing: [IN_PROCESS_CONTROLLERS_USER] },
       admission: new ControlPlaneAdmission(
         authorizer,
         () => identity.nodeNames(),
@@ -436,6 +467,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         current = new ControllerManager({
           client,
           signer,
+          audit,
           now: p.now,
           logger: p.logger,
           reserved: () => reserved.current(),

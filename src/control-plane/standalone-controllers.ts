@@ -14,7 +14,7 @@ import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
 import { pkiPath, readIfPresent } from '../kubeadm/pki-files.ts';
 import { parseCertificatePem } from '../pki/index.ts';
-import { FileAuditLog } from '../signer/audit.ts';
+import { type AuditRotation, FileAuditLog } from '../signer/audit.ts';
 import { buildSigner } from './control-plane.ts';
 import { type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 
@@ -28,6 +28,9 @@ export interface StandaloneControllersParams {
   readonly servingPolicy?: ServingPolicy;
   readonly reserved: () => ReservedIdentities;
   readonly signingDurationMs?: number;
+  /** The audit log of signatures, approvals and denials (default DIR/audit.log). */
+  readonly auditLogPath?: string;
+  readonly auditRotation?: AuditRotation;
   readonly leaderElection?: LeaderElectionParams;
   readonly csrCleanupIntervalMs?: number;
   readonly logger: Logger;
@@ -62,9 +65,20 @@ export async function startStandaloneControllers(p: StandaloneControllersParams)
   const client = new HttpClusterClient(kube);
   const closers: (() => Promise<void>)[] = [async () => kube.close()];
   let signer: ReturnType<typeof buildSigner>['signer'];
-  if (runsSigner && caPem) {
-    const audit = new FileAuditLog(join(p.dir, 'audit.log'), p.now);
-    closers.push(async () => audit.close());
+  // The signer records signatures, the approvers their decisions; the cleaners and the bootstrap signer record nothing.
+  const audited = runsSigner || p.controllers === undefined || p.controllers.has('approver') || p.controllers.has('serving-approver');
+  let audit: FileAuditLog | undefined;
+  try {
+    audit = audited ? new FileAuditLog(p.auditLogPath ?? join(p.dir, 'audit.log'), p.now, p.auditRotation) : undefined;
+  } catch (error) {
+    kube.close();
+    throw error;
+  }
+  if (audit) {
+    const opened = audit;
+    closers.push(async () => opened.close());
+  }
+  if (runsSigner && caPem && audit) {
     signer = buildSigner(
       {
         dir: p.dir,
@@ -82,6 +96,7 @@ export async function startStandaloneControllers(p: StandaloneControllersParams)
     new ControllerManager({
       client,
       signer,
+      ...(audit === undefined ? {} : { audit }),
       now: p.now,
       logger: p.logger,
       reserved: p.reserved,

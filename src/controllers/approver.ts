@@ -8,6 +8,7 @@
  * request whose node name breaks the identity rules, or whose name another request claimed first.
  */
 import {
+  type CsrCondition,
   csrCertificatePem,
   csrConditions,
   isNodeClientRequest,
@@ -44,6 +45,8 @@ export interface ApproverOptions {
   readonly noteClaimed: (name: string) => void;
   /** The identity informer's copy of NODE_NAME_CLAIMS/<node>: when it has none, the claim is tried without asking the API first. */
   readonly cachedClaim?: (node: string) => JsonObject | undefined;
+  /** Told of each approval once its write returned (for the audit log). */
+  readonly onDecided?: (csr: JsonObject, decision: CsrCondition) => void;
 }
 
 /**
@@ -175,6 +178,8 @@ export async function reconcileApproval(name: string, o: ApproverOptions): Promi
   } else {
     return undefined;
   }
-  await appendApprovalCondition(o.client, csr, { type: 'Approved', status: 'True', reason: 'AutoApproved', message }, o.now());
+  const approved = { type: 'Approved', status: 'True', reason: 'AutoApproved', message };
+  await appendApprovalCondition(o.client, csr, approved, o.now());
+  o.onDecided?.(csr, approved);
   return undefined;
 }

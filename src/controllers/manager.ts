@@ -7,8 +7,10 @@
  * started, workers first, then informers, and waits for a sweep in progress.
  */
 import { lookup } from 'node:dns/promises';
+import { type AuditEvent, type AuditLog, csrDecisionEvent } from '../api/audit.ts';
 import {
   BOOTSTRAP_TOKEN_NAMESPACE,
+  type CsrCondition,
   csrConditions,
   NodeAddressIndex,
   type ReservedIdentities,
@@ -62,6 +64,8 @@ export interface ControllerManagerOptions {
   readonly reserved: () => ReservedIdentities;
   /** Where the CSR controllers' decisions and certificates are counted (src/controllers/metrics.ts). */
   readonly metrics?: CsrMetrics;
+  /** Where the approvers record their approvals and denials (the CA audit log); unrecorded when absent. */
+  readonly audit?: AuditLog;
 }
 
 /** The system resolver: every address of a name. */
@@ -252,8 +256,21 @@ export class ControllerManager {
     // for that name waits for it to land or fail before it is judged, so the CA never signs for a
     // request that would lose the name (before, the claim landed inside claimAlone).
     const landing = new Map<string, Promise<void>>();
-    const decided = (name: string, decide: (c: ClusterClient) => Promise<ReconcileResult | undefined>) =>
-      atomic && signingOptions !== undefined ? reconcileIssuance(name, { client, signing: signingOptions }, decide) : decide(client);
+    // An approver's decisions are recorded once they landed: gathered, that is after the transaction.
+    const decided = async (
+      name: string,
+      controller: string,
+      decide: (c: ClusterClient, onDecided: (csr: JsonObject, d: CsrCondition) => void) => Promise<ReconcileResult | undefined>,
+    ) => {
+      const noted: AuditEvent[] = [];
+      const run = (c: ClusterClient) => decide(c, (csr, d) => noted.push(csrDecisionEvent(`controller:${controller}`, csr, d)));
+      const result =
+        atomic && signingOptions !== undefined
+          ? await reconcileIssuance(name, { client, signing: signingOptions }, run)
+          : await run(client);
+      for (const event of noted) this.o.audit?.record(event);
+      return result;
+    };
     const add = (name: ControllerName, queue: WorkQueue, controller: () => Controller) => {
       if (this.runs(name)) this.controllers.push(controller());
       else queue.close();
@@ -279,9 +296,10 @@ export class ControllerManager {
                 if (landing.get(n) === settled) landing.delete(n);
               });
             };
-            return decided(name, (c) =>
+            return decided(name, 'csr-approver', (c, onDecided) =>
               reconcileApproval(name, {
                 client: c,
+                onDecided,
                 csrs,
                 now,
                 nodeNames,
@@ -321,7 +339,9 @@ export class ControllerManager {
           workers: CSR_WORKERS,
           logger,
           reconcile: (name) =>
-            decided(name, (c) => reconcileServing(name, { client: c, csrs, policy, context, now, resolve: dnsResolve, nodeAddresses })),
+            decided(name, 'serving-approver', (c, onDecided) =>
+              reconcileServing(name, { client: c, csrs, policy, context, now, resolve: dnsResolve, nodeAddresses, onDecided }),
+            ),
         }),
     );
     if (signingOptions !== undefined) {

@@ -9,9 +9,11 @@
  * Where the requesting node has a Node object, its status.addresses are evidence too: enough
  * without a policy, required in addition to one (src/api/serving-policy.ts).
  */
+import type { CsrCondition } from '../api/csr.ts';
 import { nodeNameOf } from '../api/identity.ts';
 import type { NodeAddress } from '../api/nodes.ts';
 import { evaluateServingRequest, namesToResolve, type Resolution, type ServingContext, type ServingPolicy } from '../api/serving-policy.ts';
+import type { JsonObject } from '../base/json.ts';
 import type { ReconcileResult } from '../runtime/runner.ts';
 import { appendApprovalCondition, type ClusterClient, type CsrLister, loadUndecidedCsr } from './cluster.ts';
 
@@ -46,6 +48,8 @@ export async function reconcileServing(
     resolve?: Resolver;
     /** The `status.addresses` of the Node of that name, undefined when there is no such Node. */
     nodeAddresses?: (nodeName: string) => readonly NodeAddress[] | undefined;
+    /** Told of each approval or denial once its write returned (for the audit log). */
+    onDecided?: (csr: JsonObject, decision: CsrCondition) => void;
   },
 ): Promise<ReconcileResult | undefined> {
   const pending = loadUndecidedCsr(o.csrs, name);
@@ -88,5 +92,6 @@ export async function reconcileServing(
     return undefined;
   }
   await appendApprovalCondition(o.client, csr, condition, o.now());
+  o.onDecided?.(csr, condition);
   return undefined;
 }

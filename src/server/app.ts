@@ -20,6 +20,7 @@ import type { JsonObject } from '../base/json.ts';
 import { ApiMetrics, MetricsRegistry } from '../base/metrics.ts';
 import type { Certificate } from '../pki/index.ts';
 import type { Store } from '../store/index.ts';
+import { type ApprovalAudit, approvalAuditor } from './approval-audit.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import type { RevokedSerials, StaticTokens } from './authn.ts';
 import type { Authorizer } from './authz.ts';
@@ -69,6 +70,8 @@ export interface ApiServerDeps {
   readonly staticTokens: StaticTokens;
   readonly authorizer: Authorizer;
   readonly admission: Admission;
+  /** The CA audit log, for approvals and denials made through the API. */
+  readonly audit?: ApprovalAudit;
   /** Resources served by code rather than REST storage (access reviews, signing sessions), by `group/resource`. */
   readonly virtualResources?: ReadonlyMap<string, VirtualResource>;
   readonly now: () => Date;
@@ -139,6 +142,7 @@ export async function createApiServer(deps: ApiServerDeps): Promise<ApiServer> {
     randomSuffix: deps.randomSuffix,
     admission: deps.admission,
     quota: limits.csrs,
+    ...(deps.audit === undefined ? {} : { onUpdated: approvalAuditor(deps.audit) }),
   });
   const throttle = new AuthThrottle({
     perSource: deps.maxFailedAuthPerMinute ?? DEFAULT_FAILED_AUTH_PER_MINUTE,

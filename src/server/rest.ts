@@ -60,6 +60,8 @@ export interface RestDeps {
   readonly randomSuffix: () => string;
   readonly admission: Admission;
   readonly quota?: CreateQuota;
+  /** Told of every update once it is stored (a transaction's, once it committed): the audit of approvals. */
+  readonly onUpdated?: (p: { def: ResourceDef; subresource: string; old: JsonObject; stored: JsonObject; user: UserInfo }) => void;
 }
 
 /** Kubernetes' TotalAnnotationSizeLimitB: the keys and values of an object's annotations together. */
@@ -425,6 +427,7 @@ export class RestHandlers {
     await this.deps.admission.admit({ def, subresource: t.subresource, old, obj: prepared, user });
     if (dryRun) return present(def, { ...prepared, metadata: { ...looseMetadataOf(prepared), resourceVersion: currentRv } });
     const stored = await target.update(this.key(def, t), storable(def, prepared), { expectedResourceVersion: currentRv });
+    this.deps.onUpdated?.({ def, subresource: t.subresource, old, stored, user });
     return present(def, stored);
   }
 

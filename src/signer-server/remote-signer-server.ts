@@ -35,7 +35,7 @@ import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts'
 import { isIp } from '../kubeadm/layout.ts';
 import { KEY_MODE, readIfPresent } from '../kubeadm/pki-files.ts';
 import { type Certificate, keyMatchesSpki, parseCertificatePem, parseCsr, parsePrivateKeyPem, privateKeyToPem } from '../pki/index.ts';
-import { FileAuditLog } from '../signer/audit.ts';
+import { type AuditRotation, FileAuditLog } from '../signer/audit.ts';
 import { formatGrantCredential, type RemoteSignBody } from '../signer/remote-protocol.ts';
 import { LocalSigner } from '../signer/signer.ts';
 
@@ -75,6 +75,8 @@ export interface RemoteSignerOptions {
   readonly reserved?: readonly ReservedSource[];
   readonly maxTtlMs: number;
   readonly now: () => Date;
+  /** When the audit log rotates and how many rotated files it keeps (defaults when absent). */
+  readonly auditRotation?: AuditRotation;
   readonly randomBytes: (size: number) => Uint8Array;
   /**
    * The bearer token a scraper presents for `/metrics` (`--metrics-token-file`): the signer's
@@ -272,7 +274,7 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
     throw new InvalidError('STATE_DIR_MODE', `${o.stateDir} must be accessible to its owner only (chmod 700)`, { field: o.stateDir });
   const transport = loadOrCreateTransportCa(o.stateDir, o.now(), o.randomBytes);
   const grants = new GrantBook(join(o.stateDir, 'grants.json'));
-  const audit = new FileAuditLog(join(o.stateDir, 'audit.log'), o.now);
+  const audit = new FileAuditLog(join(o.stateDir, 'audit.log'), o.now, o.auditRotation);
   const signer = new LocalSigner({ caCertificate: o.caCertificate, caKey: o.caKey, randomBytes: o.randomBytes, maxTtlMs: o.maxTtlMs });
   const issued = new IssuedLog(join(o.stateDir, 'issued.jsonl'));
   const reserved = reservedIdentities([

@@ -17,6 +17,7 @@ import { bookkeepingCrds, type ControllerSubject, controllerRbac } from '../../c
 import { ReservedIdentityFiles } from '../../kubeadm/reserved-identities.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { auditRotationOf, withAuditRotationFlags } from './audit.ts';
 
 /** `--controllers a,b` (or `none`) as a set of known names; an unknown one is refused by name. */
 export function parseControllerList(text: string): ReadonlySet<ControllerName> {
@@ -104,10 +105,13 @@ interface RunFlags extends LeaderElectFlags {
   servingPolicy?: string;
   clusterSigningDuration: string;
   logLevel: string;
+  auditLog?: string;
+  auditMaxBytes: string;
+  auditMaxBackups: string;
 }
 
 export function registerControllers(program: Command, env: CliEnv): void {
-  const controllers = withLeaderElectFlags(program.command('controllers'))
+  const controllers = withAuditRotationFlags(withLeaderElectFlags(program.command('controllers')))
     .description('run the approvers, signer, bootstrap signer and cleaners against any Kubernetes API server')
     .option('--kubeconfig <file>', 'how to reach the API server, as the controllers identity (required)')
     .option(
@@ -118,6 +122,10 @@ export function registerControllers(program: Command, env: CliEnv): void {
     .option('--signer <mode>', 'local (the CA key in DIR/pki); sealed and remote run inside tlsboot server only', 'local')
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates')
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
+    .option(
+      '--audit-log <file>',
+      'the hash-chained audit log of signatures, approvals and denials (default DIR/audit.log; one process per file: beside a server on the same DIR, give another)',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info or debug', 'info')
     .action(async (flags: RunFlags) => {
       if (flags.signer !== 'local')
@@ -152,6 +160,8 @@ export function registerControllers(program: Command, env: CliEnv): void {
           ? {}
           : { servingPolicy: parseServingPolicy(parseYaml(readFileSync(flags.servingPolicy, 'utf8'))) }),
         reserved: () => reserved.current(),
+        ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
+        auditRotation: auditRotationOf(flags),
         signingDurationMs: parseDuration(flags.clusterSigningDuration, 'cluster-signing-duration'),
         ...(leaderElection === undefined ? {} : { leaderElection }),
         logger,

@@ -26,6 +26,7 @@ import { DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from '../../server/watch.ts';
 import { defaultCryptoWorkers } from '../../signer/crypto-pool.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { auditRotationOf, withAuditRotationFlags } from './audit.ts';
 import { type LeaderElectFlags, leaderElectionOf, parseControllerList, withLeaderElectFlags } from './controllers.ts';
 
 interface ServerFlags extends LeaderElectFlags {
@@ -42,6 +43,8 @@ interface ServerFlags extends LeaderElectFlags {
   controllers?: string;
   auditLog?: string;
   crlBaseUrl?: string;
+  auditMaxBytes: string;
+  auditMaxBackups: string;
   logLevel: string;
   headerTimeout: string;
   requestTimeout: string;
@@ -153,7 +156,7 @@ function withLeaderElection(le: LeaderElectionParams | undefined): { leaderElect
 }
 
 export function registerServer(program: Command, env: CliEnv): void {
-  withLeaderElectFlags(program.command('server'))
+  withAuditRotationFlags(withLeaderElectFlags(program.command('server')))
     .description('run the control plane: Kubernetes-compatible CSR API, bootstrap tokens, approvers and signer')
     .requiredOption('--dir <dir>', 'data directory: DIR/pki (created by init when absent) and the embedded store')
     .option('--no-leader-elect', 'run the controllers without the Lease (the default on sqlite; on etcd only with one server running them)')
@@ -166,7 +169,7 @@ export function registerServer(program: Command, env: CliEnv): void {
     .option('--serving-policy <file>', 'YAML policy for auto-approving kubelet serving certificates (without it, a person approves them)')
     .option('--cluster-signing-duration <duration>', 'the longest certificate the signer issues', '8760h')
     .option('--signer <mode>', 'local (CA key on disk), sealed (key sealed, signs in sessions) or remote (key on a remote signer)', 'local')
-    .option('--audit-log <file>', 'append-only CA audit log (default DIR/audit.log)')
+    .option('--audit-log <file>', 'append-only, hash-chained CA audit log (default DIR/audit.log); check it with tlsboot audit verify')
     .option(
       '--crl-base-url <url>',
       'base URL of the CRLs every issued certificate names: <url>/crl/<shard>.crl (default: the control-plane endpoint)',
@@ -300,6 +303,7 @@ export function registerServer(program: Command, env: CliEnv): void {
         connectionLimits: connections,
         ...(flags.auditLog === undefined ? {} : { auditLogPath: flags.auditLog }),
         ...(crlBase === undefined ? {} : { crlBaseUrl: crlBase }),
+        auditRotation: auditRotationOf(flags),
         limits,
         minRequestTimeoutSeconds: positiveInteger(flags.minRequestTimeout, 'min-request-timeout'),
         compactionIntervalMs: parseDuration(flags.etcdCompactionInterval, 'etcd-compaction-interval'),

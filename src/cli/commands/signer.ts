@@ -16,6 +16,7 @@ import { adminRequest as admin } from '../../signer-server/remote-admin.ts';
 import { DEFAULT_GRANT_SIGNERS, REMOTE_SIGNERS, startRemoteSigner } from '../../signer-server/remote-signer-server.ts';
 import { type CliEnv, waitForShutdown } from '../io.ts';
 import { createLogger } from '../logger.ts';
+import { auditRotationOf, withAuditRotationFlags } from './audit.ts';
 
 function listenAddress(text: string): { host: string; port: number } {
   // Port 0 (any free port) is fine here, unlike for the cluster's advertised endpoint.
@@ -31,8 +32,7 @@ function actorOf(env: CliEnv): string {
 
 export function registerSigner(program: Command, env: CliEnv): void {
   const signer = program.command('signer').description('a remote signer that keeps the CA key off the cluster, and its grants');
-  signer
-    .command('serve')
+  withAuditRotationFlags(signer.command('serve'))
     .description('sign for the cluster over mutual TLS, only under a live grant')
     .requiredOption('--ca-cert <file>', 'the cluster CA certificate')
     .requiredOption('--ca-key <file>', 'the cluster CA key')
@@ -63,6 +63,8 @@ export function registerSigner(program: Command, env: CliEnv): void {
         maxTtl: string;
         metricsTokenFile?: string;
         logLevel: string;
+        auditMaxBytes: string;
+        auditMaxBackups: string;
       }) => {
         const { host, port } = listenAddress(flags.listen);
         const metricsToken = flags.metricsTokenFile === undefined ? undefined : readFileSync(flags.metricsTokenFile, 'utf8').trim();
@@ -85,6 +87,7 @@ export function registerSigner(program: Command, env: CliEnv): void {
           caCertificate,
           caKey,
           stateDir: flags.stateDir,
+          auditRotation: auditRotationOf(flags),
           host,
           port,
           sans: (flags.san ?? '')
