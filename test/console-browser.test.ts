@@ -2,7 +2,8 @@
  * The console end to end in headless Chromium (Debian's `chromium`, driven by playwright-core):
  * `tlsboot console` prints a login URL, the browser logs in with it, sees a CSR arrive live,
  * approves one and denies one with a reason (their conditions checked through the API), and a
- * console run as a user without RBAC to approve shows the API server's refusal and changes nothing.
+ * console run as a user without RBAC to approve or revoke shows the API server's refusal and
+ * changes nothing.
  * On the certificates view it revokes one certificate through the dialog (checked through the API)
  * and sees a revocation made elsewhere arrive live.
  * It saves screenshots of the queue, the timeline and the cluster view in its temporary directory,
@@ -95,7 +96,13 @@ describe('console in Chromium', { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), 'tlsboot-console-'));
     const store = openSqliteStore({ path: ':memory:' });
     api = await startTestApiWithRoles(
-      { viewer: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list', 'watch'] }] },
+      {
+        // May read CSRs, the inventory and revocations, and change nothing.
+        viewer: [
+          { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: ['tlsboot.io'], resources: ['issuedcertificates', 'certificaterevocations'], verbs: ['get', 'list', 'watch'] },
+        ],
+      },
       { store },
       revocationAdmission(store, () => new Date(), new MemoryAuditLog()),
     );
@@ -243,7 +250,6 @@ describe('console in Chromium', { skip }, () => {
       assert.match((await page.textContent('#revoke-summary')) ?? '', /Serial1000Holdersystem:node:node-0/);
       await page.selectOption('#revoke-reason', 'keyCompromise');
       assert.equal(await page.textContent('#revoke-confirm'), 'Revoke 1000 (system:node:node-0)');
-      await page.screenshot({ path: shot('revoke') });
       await page.click('#revoke-confirm');
       await page.waitForSelector('#revocations tr[data-serial="1000"]', { timeout: 15_000 });
       await page.waitForSelector('#cert-details .bad:has-text("revoked (keyCompromise) by admin")');
@@ -288,7 +294,7 @@ describe('console in Chromium', { skip }, () => {
     }
   });
 
-  test('a user without RBAC to approve sees the API server’s refusal and nothing changes', async () => {
+  test('a user without RBAC to approve or revoke sees the API server’s refusal and nothing changes', async () => {
     const { page, stop } = await open(kubeconfigFor('viewer'));
     try {
       await page.waitForSelector('tr[data-name="alice-laptop"]');
@@ -301,6 +307,18 @@ describe('console in Chromium', { skip }, () => {
       const shown = (await page.textContent('#decide-error')) ?? '';
       assert.match(shown, /viewer/, shown);
       assert.deepEqual(await conditions('alice-laptop'), []);
+      await page.click('#decide-cancel');
+
+      await page.click('#tab-certificates');
+      await page.click('#expiring button:text-is("system:node:node-2")');
+      await page.click('button[aria-label="Revoke 1002"]');
+      await page.click('#revoke-confirm');
+      await page
+        .locator('#revoke-error')
+        .filter({ hasText: /^Refused:.*viewer/ })
+        .waitFor();
+      const revoked = (await api.request('admin', 'GET', REVOCATIONS)).json<{ items: { metadata: { name: string } }[] }>().items;
+      assert.ok(!revoked.some((r) => r.metadata.name === '1002'), 'nothing revoked');
     } finally {
       assert.equal(await stop(), 0);
     }

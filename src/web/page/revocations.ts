@@ -52,11 +52,6 @@ export class Revocations {
     return this.bySerial.get(serial);
   }
 
-  /** Revoking needs the reasons from the list: without them (the list refused) no dialog opens. */
-  get canRevoke(): boolean {
-    return this.reasons.length > 0;
-  }
-
   /** Lists every page, then watches from the list's resourceVersion, as the queue does. */
   private async load(): Promise<void> {
     this.events?.close();
