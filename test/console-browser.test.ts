@@ -2,7 +2,10 @@
  * The console end to end in headless Chromium (Debian's `chromium`, driven by playwright-core):
  * `tlsboot console` prints a login URL, the browser logs in with it, sees a CSR arrive live,
  * approves one and denies one with a reason (their conditions checked through the API), and a
- * console run as a user without RBAC to approve shows the API server's refusal and changes nothing.
+ * console run as a user without RBAC to approve or revoke shows the API server's refusal and
+ * changes nothing.
+ * On the certificates view it revokes one certificate through the dialog (checked through the API)
+ * and sees a revocation made elsewhere arrive live.
  * It saves screenshots of the queue, the timeline and the cluster view in its temporary directory,
  * or, with CONSOLE_SCREENSHOTS=docs, where README shows them from (docs/console-*.png).
  */
@@ -16,12 +19,16 @@ import { buildKubeconfig, csrConditions } from '../src/api/index.ts';
 import { REAL_CLOCK } from '../src/base/clock.ts';
 import type { CliEnv } from '../src/cli/io.ts';
 import { runCli } from '../src/cli/program.ts';
+import { revocationAdmission } from '../src/control-plane/revocations.ts';
 import { startTestApiWithRoles, type TestApi } from '../src/server/testing.ts';
+import { MemoryAuditLog } from '../src/signer/audit.ts';
+import { openSqliteStore } from '../src/store/index.ts';
 import { csrObject, nodeSubject } from './helpers/pki.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const ISSUED = '/apis/tlsboot.io/v1alpha1/issuedcertificates';
+const REVOCATIONS = '/apis/tlsboot.io/v1alpha1/certificaterevocations';
 const DAY = 86_400_000;
 
 /** `tlsboot console` in process; resolves with the login URL it prints, and stops on `stop()`. */
@@ -87,9 +94,18 @@ describe('console in Chromium', { skip }, () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tlsboot-console-'));
-    api = await startTestApiWithRoles({
-      viewer: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list', 'watch'] }],
-    });
+    const store = openSqliteStore({ path: ':memory:' });
+    api = await startTestApiWithRoles(
+      {
+        // May read CSRs, the inventory and revocations, and change nothing.
+        viewer: [
+          { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list', 'watch'] },
+          { apiGroups: ['tlsboot.io'], resources: ['issuedcertificates', 'certificaterevocations'], verbs: ['get', 'list', 'watch'] },
+        ],
+      },
+      { store },
+      revocationAdmission(store, () => new Date(), new MemoryAuditLog()),
+    );
     // Real time, so ages and expiry read as they would on a cluster.
     api.clock.ms = Date.now();
     const { port } = await api.server.listen('127.0.0.1', 0);
@@ -226,8 +242,35 @@ describe('console in Chromium', { skip }, () => {
         .locator('#timeline-status')
         .filter({ hasText: /\b24\d certificates;/ })
         .waitFor();
-      await page.click('#expiring tbody tr button');
-      await page.waitForSelector('#cert-details dl');
+      // Revoke node-0's certificate (serial 1000, live for 18 more days) through the dialog, which names exactly it.
+      await page.click('#expiring button:text-is("system:node:node-0")');
+      await page.click('button[aria-label="Revoke 1000"]');
+      await page.waitForSelector('dialog#revoke[open]');
+      assert.equal(await page.textContent('#revoke-title'), 'Revoke the certificate with serial 1000?');
+      assert.match((await page.textContent('#revoke-summary')) ?? '', /Serial1000Holdersystem:node:node-0/);
+      await page.selectOption('#revoke-reason', 'keyCompromise');
+      assert.equal(await page.textContent('#revoke-confirm'), 'Revoke 1000 (system:node:node-0)');
+      await page.click('#revoke-confirm');
+      await page.waitForSelector('#revocations tr[data-serial="1000"]', { timeout: 15_000 });
+      await page.waitForSelector('#cert-details .bad:has-text("revoked (keyCompromise) by admin")');
+      const stored = (await api.request('admin', 'GET', REVOCATIONS)).json<{
+        items: { metadata: { name: string }; reason: string; revokedBy: string; commonName: string }[];
+      }>().items;
+      assert.deepEqual(
+        stored.map((r) => [r.metadata.name, r.reason, r.revokedBy, r.commonName]),
+        [['1000', 'keyCompromise', 'admin', 'system:node:node-0']],
+        'exactly the one named certificate is revoked',
+      );
+      // One revoked elsewhere (tlsboot certs revoke) arrives through the watch and marks its row.
+      const elsewhere = await api.request('admin', 'POST', REVOCATIONS, {
+        apiVersion: 'tlsboot.io/v1alpha1',
+        kind: 'CertificateRevocation',
+        metadata: { name: '1001' },
+        reason: 'superseded',
+      });
+      assert.equal(elsewhere.statusCode, 201, elsewhere.body);
+      await page.waitForSelector('#revocations tr[data-serial="1001"]', { timeout: 15_000 });
+      await page.waitForSelector('#expiring tr:has(button:text-is("system:node:node-1")) .tag:has-text("revoked: superseded")');
       await page.locator('h1').scrollIntoViewIfNeeded();
       await page.screenshot({ path: shot('timeline') });
 
@@ -251,7 +294,7 @@ describe('console in Chromium', { skip }, () => {
     }
   });
 
-  test('a user without RBAC to approve sees the API server’s refusal and nothing changes', async () => {
+  test('a user without RBAC to approve or revoke sees the API server’s refusal and nothing changes', async () => {
     const { page, stop } = await open(kubeconfigFor('viewer'));
     try {
       await page.waitForSelector('tr[data-name="alice-laptop"]');
@@ -264,6 +307,18 @@ describe('console in Chromium', { skip }, () => {
       const shown = (await page.textContent('#decide-error')) ?? '';
       assert.match(shown, /viewer/, shown);
       assert.deepEqual(await conditions('alice-laptop'), []);
+      await page.click('#decide-cancel');
+
+      await page.click('#tab-certificates');
+      await page.click('#expiring button:text-is("system:node:node-2")');
+      await page.click('button[aria-label="Revoke 1002"]');
+      await page.click('#revoke-confirm');
+      await page
+        .locator('#revoke-error')
+        .filter({ hasText: /^Refused:.*viewer/ })
+        .waitFor();
+      const revoked = (await api.request('admin', 'GET', REVOCATIONS)).json<{ items: { metadata: { name: string } }[] }>().items;
+      assert.ok(!revoked.some((r) => r.metadata.name === '1002'), 'nothing revoked');
     } finally {
       assert.equal(await stop(), 0);
     }

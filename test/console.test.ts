@@ -10,8 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import { csrConditions } from '../src/api/index.ts';
 import { isTlsbootError } from '../src/base/errors.ts';
 import { KubeClient } from '../src/client/client.ts';
+import { revocationAdmission } from '../src/control-plane/revocations.ts';
 import { createCsrPem, generatePrivateKey } from '../src/pki/index.ts';
 import { startTestApiWithRoles, type TestApi } from '../src/server/testing.ts';
+import { MemoryAuditLog } from '../src/signer/audit.ts';
+import { openSqliteStore } from '../src/store/index.ts';
 import { createConsole, parseListen, type WebConsole } from '../src/web/console.ts';
 import { LOGIN_TTL_MS, SESSION_COOKIE } from '../src/web/session.ts';
 
@@ -228,5 +231,173 @@ describe('console guards (inject)', () => {
     for (const n of names) assert.ok(seen.has(n), n);
     const big = await inject('GET', '/api/csrs?limit=100000', { cookie: me.cookie });
     assert.equal(big.statusCode, 400, 'no page larger than the cap');
+  });
+});
+
+describe('console revocations (inject)', () => {
+  const REVOCATIONS = '/apis/tlsboot.io/v1alpha1/certificaterevocations';
+  const store = openSqliteStore({ path: ':memory:' });
+  let api: TestApi;
+  let client: KubeClient;
+  let web: WebConsole;
+  let host: string;
+  before(async () => {
+    api = await startTestApiWithRoles(
+      {
+        viewer: [
+          { apiGroups: ['tlsboot.io'], resources: ['certificaterevocations', 'issuedcertificates'], verbs: ['get', 'list', 'watch'] },
+        ],
+      },
+      { store },
+      revocationAdmission(store, () => new Date(), new MemoryAuditLog()),
+    );
+    const { port } = await api.server.listen('127.0.0.1', 0);
+    client = new KubeClient({ server: `https://127.0.0.1:${port}`, caPem: api.caPem, token: 'admin' });
+    web = await createConsole({ client, listen: parseListen('127.0.0.1:0'), now: () => new Date(), randomBytes });
+    host = new URL(web.origin).host;
+    for (let i = 0; i < 8; i++) {
+      const res = await api.request('admin', 'POST', '/apis/tlsboot.io/v1alpha1/issuedcertificates', {
+        apiVersion: 'tlsboot.io/v1alpha1',
+        kind: 'IssuedCertificate',
+        metadata: { name: `uid-${i}` },
+        csrName: `csr-node-${i}`,
+        signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+        commonName: `system:node:node-${i}`,
+        serialNumber: (0x1000 + i).toString(16),
+        notAfter: new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      });
+      assert.equal(res.statusCode, 201, res.body);
+    }
+  });
+  after(async () => {
+    await web.close();
+    client.close();
+    await api.close();
+  });
+
+  const stored = async () =>
+    (await api.request('admin', 'GET', REVOCATIONS)).json<{ items: { metadata: { name: string }; reason: string; revokedBy: string }[] }>()
+      .items;
+
+  async function loginTo(console: WebConsole): Promise<{ cookie: string; csrf: string; h: string }> {
+    const h = new URL(console.origin).host;
+    const token = new URL(console.loginUrl()).searchParams.get('token') ?? '';
+    const login = await console.app.inject({ method: 'GET', url: `/login?token=${token}`, headers: { host: h } });
+    const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
+    const csrf = (await console.app.inject({ method: 'GET', url: '/api/session', headers: { host: h, cookie } })).json<{ csrf: string }>()
+      .csrf;
+    return { cookie, csrf, h };
+  }
+  const revoke = (console: WebConsole, headers: Record<string, string>, body: unknown) =>
+    console.app.inject({
+      method: 'POST',
+      url: '/api/revocations',
+      headers: { host, 'content-type': 'application/json', ...headers },
+      payload: JSON.stringify(body),
+    });
+
+  test('revokes the one named serial with the chosen reason, as the user; a second time is the API’s 409', async () => {
+    const me = await loginTo(web);
+    const headers = { cookie: me.cookie, 'x-csrf-token': me.csrf, origin: web.origin };
+    const res = await revoke(web, headers, { serial: '1001', reason: 'keyCompromise' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(
+      { ...res.json<Record<string, string>>(), revokedAt: '' },
+      {
+        serialNumber: '1001',
+        reason: 'keyCompromise',
+        revokedBy: 'admin',
+        commonName: 'system:node:node-1',
+        notAfter: res.json<{ notAfter: string }>().notAfter,
+        revokedAt: '',
+      },
+    );
+    assert.deepEqual(
+      (await stored()).map((r) => [r.metadata.name, r.reason, r.revokedBy]),
+      [['1001', 'keyCompromise', 'admin']],
+    );
+    const again = await revoke(web, headers, { serial: '1001', reason: 'superseded' });
+    assert.equal(again.statusCode, 409);
+    const list = await web.app.inject({ method: 'GET', url: '/api/revocations', headers: { host, cookie: me.cookie } });
+    assert.equal(list.statusCode, 200);
+    const page = list.json<{ items: { serialNumber: string; reason: string }[]; reasons: string[] }>();
+    assert.deepEqual(
+      page.items.map((r) => [r.serialNumber, r.reason]),
+      [['1001', 'keyCompromise']],
+    );
+    assert.deepEqual(page.reasons, [
+      'unspecified',
+      'keyCompromise',
+      'affiliationChanged',
+      'superseded',
+      'cessationOfOperation',
+      'privilegeWithdrawn',
+    ]);
+  });
+
+  test('without the cookie, without or with a forged CSRF token, with a bad serial or reason: refused, nothing revoked', async () => {
+    const me = await loginTo(web);
+    const before = (await stored()).length;
+    const attempts: [string, Record<string, string>, unknown, number][] = [
+      ['no cookie', { 'x-csrf-token': me.csrf }, { serial: '1002', reason: 'unspecified' }, 401],
+      ['no CSRF token', { cookie: me.cookie }, { serial: '1002', reason: 'unspecified' }, 403],
+      ['a forged CSRF token', { cookie: me.cookie, 'x-csrf-token': 'forged-000000000000000000000000000000000' }, { serial: '1002' }, 403],
+      [
+        'another Origin',
+        { cookie: me.cookie, 'x-csrf-token': me.csrf, origin: 'http://evil.example' },
+        { serial: '1002', reason: 'unspecified' },
+        403,
+      ],
+      ['no serial', { cookie: me.cookie, 'x-csrf-token': me.csrf }, { reason: 'unspecified' }, 400],
+      ['a serial in another form', { cookie: me.cookie, 'x-csrf-token': me.csrf }, { serial: '10:02', reason: 'unspecified' }, 400],
+      ['no reason', { cookie: me.cookie, 'x-csrf-token': me.csrf }, { serial: '1002' }, 400],
+      ['certificateHold', { cookie: me.cookie, 'x-csrf-token': me.csrf }, { serial: '1002', reason: 'certificateHold' }, 400],
+      ['a serial never issued', { cookie: me.cookie, 'x-csrf-token': me.csrf }, { serial: '7777', reason: 'unspecified' }, 422],
+    ];
+    for (const [what, headers, body, status] of attempts) assert.equal((await revoke(web, headers, body)).statusCode, status, what);
+    assert.equal((await stored()).length, before);
+  });
+
+  test('a user without RBAC to revoke gets the API server’s refusal and nothing is revoked', async () => {
+    const viewer = new KubeClient({ server: client.config.server, caPem: api.caPem, token: 'viewer' });
+    const limited = await createConsole({ client: viewer, listen: parseListen('127.0.0.1:0'), now: () => new Date(), randomBytes });
+    try {
+      const me = await loginTo(limited);
+      const res = await limited.app.inject({
+        method: 'POST',
+        url: '/api/revocations',
+        headers: { host: me.h, cookie: me.cookie, 'x-csrf-token': me.csrf, 'content-type': 'application/json' },
+        payload: JSON.stringify({ serial: '1003', reason: 'unspecified' }),
+      });
+      assert.equal(res.statusCode, 403);
+      assert.match(res.json<{ error: string }>().error, /viewer/);
+      assert.ok(!(await stored()).some((r) => r.metadata.name === '1003'));
+    } finally {
+      await limited.close();
+      viewer.close();
+    }
+  });
+
+  test('revocations come in pages', async () => {
+    const me = await loginTo(web);
+    for (const serial of ['1004', '1005', '1006', '1007'])
+      assert.equal((await revoke(web, { cookie: me.cookie, 'x-csrf-token': me.csrf }, { serial, reason: 'superseded' })).statusCode, 200);
+    const seen: string[] = [];
+    let next = '';
+    let pages = 0;
+    do {
+      const res = await web.app.inject({
+        method: 'GET',
+        url: `/api/revocations?limit=2${next === '' ? '' : `&continue=${encodeURIComponent(next)}`}`,
+        headers: { host, cookie: me.cookie },
+      });
+      const page = res.json<{ items: { serialNumber: string }[]; continue: string }>();
+      assert.ok(page.items.length <= 2);
+      seen.push(...page.items.map((i) => i.serialNumber));
+      next = page.continue;
+      pages++;
+    } while (next !== '');
+    assert.ok(pages >= 3, `${pages} pages`);
+    for (const s of ['1001', '1004', '1005', '1006', '1007']) assert.ok(seen.includes(s), s);
   });
 });

@@ -28,7 +28,7 @@ import {
   spkiOf,
 } from '../pki/index.ts';
 import { openSqliteStore, type Store } from '../store/index.ts';
-import { accessReviewHandlers, ControlPlaneAdmission } from './admission.ts';
+import { accessReviewHandlers, ControlPlaneAdmission, type RevocationAdmission } from './admission.ts';
 import { type ApiServer, type ApiServerDeps, createApiServer } from './app.ts';
 import { StaticTokens } from './authn.ts';
 import { PolicyAuthorizer } from './authz.ts';
@@ -146,10 +146,12 @@ export async function startTestApi(overrides: Partial<ApiServerDeps> = {}): Prom
  * The test API with real RBAC evaluation and the control plane's admission: one user per role,
  * named as the role, whose bearer token is its name, bound to a ClusterRole of exactly those rules;
  * and `admin` (token `admin`) in system:masters. For client-signer CSRs: node names are not needed.
+ * Revocations are admitted only with `revocations` (the control plane's revocationAdmission).
  */
 export function startTestApiWithRoles(
   roles: Readonly<Record<string, PolicyRule[]>>,
   overrides: Partial<ApiServerDeps> = {},
+  revocations?: RevocationAdmission,
 ): Promise<TestApi> {
   const policy: RbacPolicy = {
     clusterRoles: Object.entries(roles).map(([name, rules]) => ({ metadata: { name }, rules })),
@@ -166,9 +168,14 @@ export function startTestApiWithRoles(
   return startTestApi({
     staticTokens: StaticTokens.parse(tokens, 'tokens.csv'),
     authorizer,
-    admission: new ControlPlaneAdmission(authorizer, () => {
-      throw new InternalError('TEST', 'node names are not needed for the client signer');
-    }),
+    admission: new ControlPlaneAdmission(
+      authorizer,
+      () => {
+        throw new InternalError('TEST', 'node names are not needed for the client signer');
+      },
+      undefined,
+      revocations,
+    ),
     virtualResources: accessReviewHandlers(authorizer),
     ...overrides,
   });

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { connect } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { CERTIFICATE_REVOCATIONS, resourcePath } from '../api/cluster-client.ts';
 import {
   asCertificateSigningRequest,
   asCertificateSigningRequestList,
@@ -23,6 +24,7 @@ import {
   toStatus,
 } from '../api/index.ts';
 import { LEADER_LEASE_NAME, LEADER_LEASE_NAMESPACE } from '../api/lease.ts';
+import { isRevocationReason, REVOCATION_REASONS, revocationObject, serialProblem } from '../api/revocation.ts';
 import { parseDuration } from '../base/duration.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
@@ -32,7 +34,7 @@ import { DEFAULT_TOKEN_GROUP, joinCommand, TOKEN_SECRETS_PATH } from '../client/
 import { commonName, parseCertificate, parseCertificateBundle } from '../pki/index.ts';
 import { type PageAssets, pageAssets } from './assets.ts';
 import { CSRF_HEADER, cookieValue, SESSION_COOKIE, Sessions } from './session.ts';
-import { type CertificateView, controlPlaneCertificateView, csrView, issuedCertificateView, tokenView } from './views.ts';
+import { type CertificateView, controlPlaneCertificateView, csrView, issuedCertificateView, revocationView, tokenView } from './views.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 /** A page of the API's lists: enough to fill a screen, small enough that 10,000 nodes never come in one answer. */
@@ -40,6 +42,7 @@ export const DEFAULT_PAGE = 500;
 const MAX_PAGE = 2000;
 const ISSUED_PATH = '/apis/tlsboot.io/v1alpha1/issuedcertificates';
 const SESSIONS_PATH = '/apis/ca.tlsboot.io/v1alpha1/signingsessions';
+const REVOCATIONS_PATH = resourcePath(CERTIFICATE_REVOCATIONS);
 
 const CSP = [
   "default-src 'self'",
@@ -268,7 +271,11 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
     return { ...listMeta(list), scanned: views.length, items: views.filter((v) => v.pending) };
   });
 
-  app.get('/api/csrs/watch', (req, reply) => {
+  /**
+   * An API watch from the list's resourceVersion, relayed as server-sent events named `event`
+   * (each `{type, <event>: view}`); `gone` (410: list again), `failed` or `ended` close it.
+   */
+  const relayWatch = (req: FastifyRequest, reply: FastifyReply, path: string, event: string, view: (o: unknown) => unknown) => {
     const resourceVersion = queryString(req, 'resourceVersion');
     if (resourceVersion === undefined) throw new HttpError(400, 'resourceVersion is required (from the list)');
     const controller = new AbortController();
@@ -281,7 +288,7 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
       'Content-Security-Policy': CSP,
       'X-Content-Type-Options': 'nosniff',
     });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const send = (name: string, data: unknown) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
     // A comment now and then keeps proxies and the browser from calling an idle stream dead.
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     const end = () => {
@@ -293,14 +300,15 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
     res.on('close', end);
     void (async () => {
       try {
-        for await (const event of client.watch(CSR_PATH, { resourceVersion, allowWatchBookmarks: 'false' }, controller.signal)) {
-          if (event.type === 'ERROR') {
-            const code = isObject(event.object) ? event.object.code : undefined;
-            send(code === 410 ? 'gone' : 'failed', { message: isObject(event.object) ? event.object.message : '' });
+        for await (const e of client.watch(path, { resourceVersion, allowWatchBookmarks: 'false' }, controller.signal)) {
+          if (e.type === 'ERROR') {
+            const code = isObject(e.object) ? e.object.code : undefined;
+            send(code === 410 ? 'gone' : 'failed', { message: isObject(e.object) ? e.object.message : '' });
             break;
           }
-          if (event.type === 'BOOKMARK') continue;
-          send('csr', { type: event.type, csr: csrView(asCertificateSigningRequest(event.object)) });
+          if (e.type === 'BOOKMARK') continue;
+          const shown = view(e.object);
+          if (shown !== undefined) send(event, { type: e.type, [event]: shown });
         }
         if (!controller.signal.aborted) send('ended', {});
       } catch (error) {
@@ -312,7 +320,9 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
         end();
       }
     })();
-  });
+  };
+
+  app.get('/api/csrs/watch', (req, reply) => relayWatch(req, reply, CSR_PATH, 'csr', (o) => csrView(asCertificateSigningRequest(o))));
 
   for (const [verb, decision, reason] of [
     ['approve', 'Approved', 'TlsbootConsoleApprove'],
@@ -336,6 +346,28 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
     const list = await client.request(ISSUED_PATH, { query: listQuery(req) });
     const items = (Array.isArray(list.items) ? list.items : []).filter(isObject).map(issuedCertificateView);
     return { ...listMeta(list), items };
+  });
+
+  // The reasons travel with the list, so the page offers exactly those the API accepts.
+  app.get('/api/revocations', async (req) => {
+    const list = await client.request(REVOCATIONS_PATH, { query: listQuery(req) });
+    const items = (Array.isArray(list.items) ? list.items : []).map(revocationView).filter((v) => v !== undefined);
+    return { ...listMeta(list), items, reasons: Object.keys(REVOCATION_REASONS) };
+  });
+
+  app.get('/api/revocations/watch', (req, reply) => relayWatch(req, reply, REVOCATIONS_PATH, 'revocation', revocationView));
+
+  /** Revokes the one certificate the dialog named, by its serial; admission checks it against the inventory. */
+  app.post('/api/revocations', async (req) => {
+    const serial = bodyString(req.body, 'serial') ?? '';
+    const reason = bodyString(req.body, 'reason') ?? '';
+    const problem = serialProblem(serial);
+    if (problem !== undefined) throw new HttpError(400, problem);
+    if (!isRevocationReason(reason))
+      throw new HttpError(400, `reason must be one of ${Object.keys(REVOCATION_REASONS).join(', ')} (RFC 5280), not "${reason}"`);
+    const stored = revocationView(await client.request(REVOCATIONS_PATH, { method: 'POST', body: revocationObject(serial, reason) }));
+    if (stored === undefined) throw new HttpError(502, `the API server stored the revocation of ${serial} but answered something else`);
+    return stored;
   });
 
   app.get('/api/control-plane-certificates', async () => {

@@ -14,12 +14,13 @@ import {
   SIGNER_KUBELET_SERVING,
   secretString,
 } from '../api/index.ts';
+import { asRevocation } from '../api/revocation.ts';
 import { shortHumanDuration } from '../base/duration.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
 import { type Certificate, commonName, formatName, organizations, parseCsrPem } from '../pki/index.ts';
-import type { CertificateView, CsrView, TokenView } from './page/view-types.ts';
+import type { CertificateView, CsrView, RevocationView, TokenView } from './page/view-types.ts';
 
-export type { CertificateView, CsrView, TokenView };
+export type { CertificateView, CsrView, RevocationView, TokenView };
 
 function keyTypeOf(info: ReturnType<typeof parseCsrPem>['publicKeyInfo']): string {
   return info.kind === 'ec' ? `ECDSA ${info.curve}` : `RSA ${info.bits}`;
@@ -151,6 +152,21 @@ export function controlPlaneCertificateView(name: string, cert: Certificate): Ce
     notAfter: cert.notAfter.toISOString(),
     issuedAt: '',
   };
+}
+
+/** A revocation as the page shows it, or undefined for an object that is not a valid one (never trusted). */
+export function revocationView(o: unknown): RevocationView | undefined {
+  const r = asRevocation(o);
+  return r === undefined
+    ? undefined
+    : {
+        serialNumber: r.serialNumber,
+        reason: r.reason,
+        revokedAt: r.revokedAt,
+        revokedBy: r.revokedBy,
+        commonName: r.commonName,
+        notAfter: r.notAfter,
+      };
 }
 
 export function tokenView(s: Secret, now: Date): TokenView {

@@ -1,11 +1,13 @@
 /**
  * The certificates view: the signer's issued-certificates inventory (read page by page, so 10,000
  * nodes never arrive in one answer) and the control-plane certificates, on one expiry timeline:
- * counts for 7, 30 and 90 days, a chart by day, and the soonest-expiring ones, each openable.
+ * counts for 7, 30 and 90 days, a chart by day, and the soonest-expiring ones, each openable,
+ * marked when revoked, and revocable from its details.
  */
 
 import { call, isRecord, records, str } from './api.ts';
 import { byId, el, span, time } from './dom.ts';
+import { Revocations } from './revocations.ts';
 import type { CertificateView } from './view-types.ts';
 
 const DAY = 86_400_000;
@@ -42,6 +44,11 @@ export class Timeline {
   private loaded = false;
   private started = false;
   private problems: string[] = [];
+  private opened: CertificateView | undefined;
+  private readonly revocations = new Revocations(() => {
+    this.draw();
+    if (this.opened) this.details(this.opened, false);
+  });
 
   /** Loads on first show: the queue comes first. */
   start(): void {
@@ -54,6 +61,7 @@ export class Timeline {
         this.draw();
       });
     void this.load();
+    this.revocations.start();
   }
 
   private add(items: unknown): void {
@@ -107,12 +115,19 @@ export class Timeline {
     body?.replaceChildren(
       ...window.map((c) => {
         const open = el('button', { type: 'button', class: 'link' }, c.view.commonName || c.view.name);
-        open.addEventListener('click', () => this.details(c.view));
+        open.addEventListener('click', () => this.details(c.view, true));
+        const revoked = c.view.source === 'issued' ? this.revocations.of(c.view.serialNumber) : undefined;
         const left = c.at - now;
         return el(
           'tr',
           {},
-          el('td', {}, open, el('div', { class: 'small' }, c.view.name)),
+          el(
+            'td',
+            {},
+            open,
+            revoked ? el('span', { class: 'tag bad' }, `revoked: ${revoked.reason}`) : null,
+            el('div', { class: 'small' }, c.view.name),
+          ),
           el('td', {}, c.view.source === 'issued' ? 'issued' : 'control plane'),
           el('td', {}, c.view.signer),
           el(
@@ -126,7 +141,8 @@ export class Timeline {
     );
     this.status.textContent =
       `${this.certs.length} certificates${this.loaded ? '' : ' so far (reading…)'}; ${window.length} listed for the next ${this.days} days` +
-      (this.problems.length > 0 ? `. Not shown: ${this.problems.join('; ')}` : '');
+      (this.problems.length > 0 ? `. Not shown: ${this.problems.join('; ')}` : '') +
+      (this.revocations.problem === '' ? '' : `. Not shown: ${this.revocations.problem}`);
   }
 
   /** One bar per day over the next 90 days; the dashed lines mark 7 and 30 days. */
@@ -158,7 +174,8 @@ export class Timeline {
     byId('chart', HTMLElement).replaceChildren(root);
   }
 
-  private details(c: CertificateView): void {
+  private details(c: CertificateView, focus: boolean): void {
+    this.opened = c;
     const pair = (k: string, v: Node | string) => [el('dt', {}, k), el('dd', {}, v || '—')];
     const aside = byId('cert-details', HTMLElement);
     aside.replaceChildren(
@@ -175,9 +192,21 @@ export class Timeline {
         ...pair('Valid from', c.notBefore === '' ? '' : time(c.notBefore)),
         ...pair('Valid until', time(c.notAfter)),
         ...pair('Issued at', c.issuedAt === '' ? '' : time(c.issuedAt)),
+        ...(c.source === 'issued' ? pair('Revocation', this.revocationOf(c)) : []),
       ),
     );
     aside.tabIndex = -1;
-    aside.focus();
+    if (focus) aside.focus();
+  }
+
+  /** Whether it is revoked (reason, by whom, when), or the button that revokes it while it is live. */
+  private revocationOf(c: CertificateView): Node | string {
+    const r = this.revocations.of(c.serialNumber);
+    if (r) return el('span', { class: 'bad' }, `revoked (${r.reason}) by ${r.revokedBy || 'unknown'} at `, time(r.revokedAt));
+    if (Date.parse(c.notAfter) <= Date.now()) return 'not revoked (expired: refused already)';
+    if (!this.revocations.loaded) return this.revocations.problem === '' ? 'reading revocations…' : 'unknown (revocations not readable)';
+    const revoke = el('button', { type: 'button', class: 'deny', 'aria-label': `Revoke ${c.serialNumber}` }, 'Revoke…');
+    revoke.addEventListener('click', () => this.revocations.open(c));
+    return el('span', {}, 'not revoked ', revoke);
   }
 }

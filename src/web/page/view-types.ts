@@ -39,6 +39,16 @@ export interface CertificateView {
   readonly issuedAt: string;
 }
 
+/** A stored CertificateRevocation: the serial, the RFC 5280 reason, who and when, and the holder it was issued to. */
+export interface RevocationView {
+  readonly serialNumber: string;
+  readonly reason: string;
+  readonly revokedAt: string;
+  readonly revokedBy: string;
+  readonly commonName: string;
+  readonly notAfter: string;
+}
+
 export interface TokenView {
   readonly id: string;
   readonly description: string;
