@@ -96,98 +96,117 @@ async function startCommand(args: readonly string[]): Promise<{ child: ChildProc
   return { child, out, stop };
 }
 
-describe('join --control-plane on etcd', { skip }, () => {
-  const dir = tempDir('cp-join');
-  const dir1 = join(dir.path, 'cp1');
-  const dir2 = join(dir.path, 'cp2');
-  const ENDPOINT_HOST = '127.0.0.3';
-  const SERVER2_HOST = '127.0.0.2';
-  let member: EtcdMember;
-  let lb: Server;
-  let server1: RunningServer | undefined;
-  let server2: Awaited<ReturnType<typeof startCommand>> | undefined;
-  let port1 = 0;
-  let port2 = 0;
-  let lbPort = 0;
-
-  /** The first node's init flags, also given again with --upload-certs. */
-  const initFlags = () => [
-    '--dir',
-    dir1,
-    '--apiserver-bind-port',
-    String(port1),
-    '--control-plane-endpoint',
-    `${ENDPOINT_HOST}:${lbPort}`,
-    '--node-name',
-    'cp1',
-  ];
-
+/**
+ * Two control-plane nodes' worth of set-up, with hooks in the calling describe: DIR1 initialised
+ * (with `initExtra`) for node cp1 behind an endpoint on `endpointHost`, one etcd member on its PKI,
+ * and a TCP load balancer on the endpoint to cp1 and to where cp2 will serve (`server2Host`).
+ */
+function controlPlanePair(name: string, endpointHost: string, server2Host: string, initExtra: (dir: string) => string[] = () => []) {
+  const dir = tempDir(name);
+  const pair = {
+    dir,
+    dir1: join(dir.path, 'cp1'),
+    dir2: join(dir.path, 'cp2'),
+    member: undefined as EtcdMember | undefined,
+    lb: undefined as Server | undefined,
+    server1: undefined as RunningServer | undefined,
+    server2: undefined as Awaited<ReturnType<typeof startCommand>> | undefined,
+    port1: 0,
+    port2: 0,
+    lbPort: 0,
+    /** The first node's init flags, also given again with --upload-certs. */
+    initFlags: () => [
+      '--dir',
+      pair.dir1,
+      '--apiserver-bind-port',
+      String(pair.port1),
+      '--control-plane-endpoint',
+      `${endpointHost}:${pair.lbPort}`,
+      '--node-name',
+      'cp1',
+    ],
+    store: () => `etcd://${pair.member?.endpoint ?? ''}`,
+    /** `init --upload-certs` into the store: the certificate key, token and pin it printed. */
+    upload: () => {
+      const upload = tlsboot(['init', ...pair.initFlags(), '--upload-certs', '--store', pair.store()]);
+      assert.equal(upload.code, 0, upload.stderr);
+      const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
+      const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
+      const pin = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(upload.stdout)?.[1];
+      assert.ok(key && token && pin, upload.stdout);
+      return { key, token, pin, stdout: upload.stdout };
+    },
+    /** cp2's join command with the token, pin and certificate key it is given, into `target`. */
+    joinCp2: (p: { token: string; pin: string; key: string; target?: string }) => [
+      'join',
+      `${endpointHost}:${pair.lbPort}`,
+      '--token',
+      p.token,
+      '--discovery-token-ca-cert-hash',
+      p.pin,
+      '--control-plane',
+      '--certificate-key',
+      p.key,
+      '--store',
+      pair.store(),
+      '--apiserver-advertise-address',
+      server2Host,
+      '--apiserver-bind-port',
+      String(pair.port2),
+      '--node-name',
+      'cp2',
+      '--dir',
+      p.target ?? pair.dir2,
+    ],
+  };
   before(async () => {
-    [port1, port2, lbPort] = [await freePort(), await freePort(), await freePort()];
-    const init = tlsboot(['init', ...initFlags()]);
+    [pair.port1, pair.port2, pair.lbPort] = [await freePort(), await freePort(), await freePort()];
+    const init = tlsboot(['init', ...pair.initFlags(), ...initExtra(dir.path)]);
     assert.equal(init.code, 0, init.stderr);
-    member = await startEtcd(etcdPkiIn(dir1));
-    lb = await loadBalancer(ENDPOINT_HOST, lbPort, [
-      { host: '127.0.0.1', port: port1 },
-      { host: SERVER2_HOST, port: port2 },
+    pair.member = await startEtcd(etcdPkiIn(pair.dir1));
+    pair.lb = await loadBalancer(endpointHost, pair.lbPort, [
+      { host: '127.0.0.1', port: pair.port1 },
+      { host: server2Host, port: pair.port2 },
     ]);
   });
-
   after(async () => {
-    await server2?.stop();
-    await server1?.stop();
-    await new Promise((resolve) => lb?.close(resolve));
-    await member?.remove();
+    await pair.server2?.stop();
+    await pair.server1?.stop();
+    await new Promise((resolve) => (pair.lb ? pair.lb.close(resolve) : resolve(undefined)));
+    await pair.member?.remove();
     dir.remove();
   });
+  return pair;
+}
+
+describe('join --control-plane on etcd', { skip }, () => {
+  const ENDPOINT_HOST = '127.0.0.3';
+  const SERVER2_HOST = '127.0.0.2';
+  const pair = controlPlanePair('cp-join', ENDPOINT_HOST, SERVER2_HOST);
 
   test('init uploads, a second control-plane node joins and serves, a worker joins through it', async () => {
-    const store = `etcd://${member.endpoint}`;
-    const upload = tlsboot(['init', ...initFlags(), '--upload-certs', '--store', store]);
-    assert.equal(upload.code, 0, upload.stderr);
-    const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
-    const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
-    const pin = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(upload.stdout)?.[1];
-    assert.ok(key && token && pin, upload.stdout);
-    assert.match(upload.stdout, new RegExp(`tlsboot join ${ENDPOINT_HOST}:${lbPort} --token ${token}`));
-    assert.match(upload.stdout, new RegExp(`--control-plane --certificate-key ${key} --store ${store.replace(/\./g, '\\.')}`));
+    const { dir, dir1, dir2, lbPort, port1, port2 } = pair;
+    const store = pair.store();
+    const { key, token, pin, stdout } = pair.upload();
+    assert.match(stdout, new RegExp(`tlsboot join ${ENDPOINT_HOST}:${lbPort} --token ${token}`));
+    assert.match(stdout, new RegExp(`--control-plane --certificate-key ${key} --store ${store.replace(/\./g, '\\.')}`));
 
-    server1 = await startServer(dir1, ['--store', store, '--leader-elect'], port1);
+    pair.server1 = await startServer(dir1, ['--store', store, '--leader-elect'], port1);
 
     // Uploaded again through server 1's API (tlsboot certs upload): a new key; the one init printed no longer opens it.
     const reupload = await tlsbootAsync(['certs', 'upload', '--dir', dir1]);
     assert.equal(reupload.code, 0, reupload.stderr);
     const newKey = /Using certificate key:\n([0-9a-f]{64})\n/.exec(reupload.stdout)?.[1];
     assert.ok(newKey && newKey !== key, reupload.stdout);
-    // The second node's join command, with the certificate key it is given.
-    const joinCp2 = (certificateKey: string) => [
-      'join',
-      `${ENDPOINT_HOST}:${lbPort}`,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      pin,
-      '--control-plane',
-      '--certificate-key',
-      certificateKey,
-      '--store',
-      store,
-      '--apiserver-advertise-address',
-      SERVER2_HOST,
-      '--apiserver-bind-port',
-      String(port2),
-      '--node-name',
-      'cp2',
-      '--dir',
-      dir2,
-    ];
+    const joinCp2 = (certificateKey: string) => pair.joinCp2({ token, pin, key: certificateKey });
     const refused = await tlsbootAsync(joinCp2(key));
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /does not decrypt with the --certificate-key given/);
     assert.ok(!refused.stderr.includes(key) && !refused.stdout.includes(key), 'the key is never echoed');
     assert.equal(existsSync(dir2), false, 'nothing was written');
 
-    server2 = await startCommand(joinCp2(newKey));
+    const server2 = await startCommand(joinCp2(newKey));
+    pair.server2 = server2;
     const read = (d: string, f: string) => readFileSync(join(d, 'pki', f));
     for (const shared of ['ca.crt', 'ca.key', 'sa.key', 'front-proxy-ca.key', 'etcd/ca.key', 'secrets-encryption.key'])
       assert.deepEqual(read(dir2, shared), read(dir1, shared), `${shared} is shared`);
@@ -200,8 +219,8 @@ describe('join --control-plane on etcd', { skip }, () => {
     // A token written by server 1 (encrypted at rest with the shared key); then server 1 goes.
     const { admin, token: workerToken } = await adminAndToken(dir1);
     admin.close();
-    await server1.stop();
-    server1 = undefined;
+    await pair.server1.stop();
+    pair.server1 = undefined;
 
     // Server 2 reads what server 1 wrote: an admin of DIR2 reads the token Secret from it.
     const admin2 = new KubeClient({ ...loadKubeconfig(join(dir2, 'admin.conf')), server: `https://${SERVER2_HOST}:${port2}` });
@@ -226,83 +245,24 @@ describe('join --control-plane on etcd', { skip }, () => {
 });
 
 describe('join --control-plane with a sealed CA: no CA key travels, the API-server certificate comes by CSR', { skip }, () => {
-  const dir = tempDir('cp-join-sealed');
-  const dir1 = join(dir.path, 'cp1');
-  const dir2 = join(dir.path, 'cp2');
-  const passFile = join(dir.path, 'passphrase');
   const ENDPOINT_HOST = '127.0.0.4';
   const SERVER2_HOST = '127.0.0.5';
-  let member: EtcdMember;
-  let lb: Server;
-  let server1: RunningServer | undefined;
-  let server2: Awaited<ReturnType<typeof startCommand>> | undefined;
-  let port1 = 0;
-  let port2 = 0;
-  let lbPort = 0;
-  const initFlags = () => [
-    '--dir',
-    dir1,
-    '--apiserver-bind-port',
-    String(port1),
-    '--control-plane-endpoint',
-    `${ENDPOINT_HOST}:${lbPort}`,
-    '--node-name',
-    'cp1',
-  ];
-
-  before(async () => {
-    [port1, port2, lbPort] = [await freePort(), await freePort(), await freePort()];
-    writeFileSync(passFile, 'control-plane join passphrase\n', { mode: 0o600 });
-    const init = tlsboot(['init', ...initFlags(), '--sealed', '--passphrase-file', passFile]);
-    assert.equal(init.code, 0, init.stderr);
-    member = await startEtcd(etcdPkiIn(dir1));
-    lb = await loadBalancer(ENDPOINT_HOST, lbPort, [
-      { host: '127.0.0.1', port: port1 },
-      { host: SERVER2_HOST, port: port2 },
-    ]);
-  });
-
-  after(async () => {
-    await server2?.stop();
-    await server1?.stop();
-    await new Promise((resolve) => lb?.close(resolve));
-    await member?.remove();
-    dir.remove();
+  const passFile = (dir: string) => join(dir, 'passphrase');
+  const pair = controlPlanePair('cp-join-sealed', ENDPOINT_HOST, SERVER2_HOST, (dir) => {
+    writeFileSync(passFile(dir), 'control-plane join passphrase\n', { mode: 0o600 });
+    return ['--sealed', '--passphrase-file', passFile(dir)];
   });
 
   test('a person approves, a signing session signs, the joined node serves and signs in its own session', async () => {
-    const store = `etcd://${member.endpoint}`;
-    const upload = tlsboot(['init', ...initFlags(), '--upload-certs', '--store', store]);
-    assert.equal(upload.code, 0, upload.stderr);
-    const key = /Using certificate key:\n([0-9a-f]{64})\n/.exec(upload.stdout)?.[1];
-    const token = /--token ([a-z0-9]{6}\.[a-z0-9]{16})/.exec(upload.stdout)?.[1];
-    const pin = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(upload.stdout)?.[1];
-    assert.ok(key && token && pin, upload.stdout);
-    server1 = await startServer(dir1, ['--store', store, '--signer', 'sealed'], port1);
+    const { dir, dir1, dir2, lbPort, port1 } = pair;
+    const passphrase = passFile(dir.path);
+    const store = pair.store();
+    const { key, token, pin } = pair.upload();
+    pair.server1 = await startServer(dir1, ['--store', store, '--signer', 'sealed'], port1);
     const kubeconfig = join(dir1, 'admin.conf');
     const admin = new KubeClient(loadKubeconfig(kubeconfig));
     const cli = (args: string[]) => tlsbootAsync(args, { env: { KUBECONFIG: kubeconfig } });
-    const joinCp2 = (target: string) => [
-      'join',
-      `${ENDPOINT_HOST}:${lbPort}`,
-      '--token',
-      token,
-      '--discovery-token-ca-cert-hash',
-      pin,
-      '--control-plane',
-      '--certificate-key',
-      key,
-      '--store',
-      store,
-      '--apiserver-advertise-address',
-      SERVER2_HOST,
-      '--apiserver-bind-port',
-      String(port2),
-      '--node-name',
-      'cp2',
-      '--dir',
-      target,
-    ];
+    const joinCp2 = (target: string) => pair.joinCp2({ token, pin, key, target });
     /** The pending control-plane CSR no one has decided yet. */
     const pendingCsr = () =>
       until('a control-plane serving CSR', async () => {
@@ -340,9 +300,9 @@ describe('join --control-plane with a sealed CA: no CA key travels, the API-serv
         const csr = asCertificateSigningRequestList(await admin.request(CSR_PATH)).items.find((c) => c.metadata?.name === secondName);
         return csr && csrConditions(csr).some((c) => c.type === 'SigningPending') ? csr : undefined;
       });
-      const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
+      const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passphrase]);
       assert.equal(open.code, 0, open.stderr);
-      server2 = await starting;
+      pair.server2 = await starting;
     } finally {
       admin.close();
     }
@@ -358,13 +318,13 @@ describe('join --control-plane with a sealed CA: no CA key travels, the API-serv
 
     // Server 1 goes; server 2 leads with the sealed key it received, signing in a session opened on it.
     const { token: workerToken } = await adminAndToken(dir1);
-    await server1.stop();
-    server1 = undefined;
+    await pair.server1.stop();
+    pair.server1 = undefined;
     const worker = joinNode({ url: `https://${ENDPOINT_HOST}:${lbPort}`, caPin: pin }, workerToken, 'worker-1', join(dir.path, 'worker-1'));
     await until(
       'a session opened on server 2',
       async () => {
-        const r = await tlsbootAsync(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile], {
+        const r = await tlsbootAsync(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passphrase], {
           env: { KUBECONFIG: join(dir1, 'admin.conf') },
         });
         return r.code === 0 ? r : undefined;
@@ -372,7 +332,7 @@ describe('join --control-plane with a sealed CA: no CA key travels, the API-serv
       60_000,
     );
     const joined = await worker;
-    assert.equal(joined.code, 0, `${joined.stderr}\n${server2.out.join('')}`);
+    assert.equal(joined.code, 0, `${joined.stderr}\n${pair.server2?.out.join('') ?? ''}`);
     assert.match(joined.stdout, /joined the cluster as system:node:worker-1/);
   });
 });
