@@ -54,7 +54,8 @@ import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { meteredStore, type Store, storeListWatch } from '../store/index.ts';
-import { CRL_SHARDS, CrlPublisher } from './crl-publisher.ts';
+import { storeCrlKeeper } from './crl-keeper.ts';
+import { CRL_SHARDS, CrlPublisher, SESSION_CRL_LIFETIME_MS } from './crl-publisher.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
@@ -362,11 +363,14 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
             revocations: revoked,
             distribution: crlDistribution,
             clock: p.clock ?? REAL_CLOCK,
+            // A session CA signs CRLs only in sessions: they must outlast the gap, and be kept for the servers between them.
+            ...(sessions === undefined ? {} : { lifetimeMs: SESSION_CRL_LIFETIME_MS, keeper: storeCrlKeeper(store, p.now) }),
             onError: (e) => p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
           });
     if (crls) {
       cleanup.push(() => crls.close());
       await crls.start();
+      sessions?.onOpen(() => void crls.rebuild());
     }
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
