@@ -72,7 +72,7 @@ test('a sealed CA signs its CRLs in a session, for a week, and every server serv
   const signed = first.crls.get(0);
   assert.ok(signed, 'signed during the session');
   assert.equal(first.sessions.status().current?.signed, 0, 'a CRL uses none of the certificate budget');
-  const times = first.crls.served()[0];
+  const times = first.crls.served().find((c) => c.shard === 0);
   assert.equal((times?.nextUpdate.getTime() ?? 0) - (times?.thisUpdate.getTime() ?? 0), SESSION_CRL_LIFETIME_MS);
   const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-nextupdate'], { input: signed, encoding: 'utf8' });
   assert.match(text, /nextUpdate=Dec {2}8 00:00:00 2026 GMT/);

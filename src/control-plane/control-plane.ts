@@ -15,7 +15,15 @@ import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
 import { InvalidError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { ApiMetrics, CsrMetrics, ExpiryMetrics, MetricsRegistry, SessionMetrics, StoreMetrics } from '../base/metrics.ts';
+import {
+  ApiMetrics,
+  CsrMetrics,
+  ExpiryMetrics,
+  MetricsRegistry,
+  RevocationMetrics,
+  SessionMetrics,
+  StoreMetrics,
+} from '../base/metrics.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
@@ -372,6 +380,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
       await crls.start();
       sessions?.onOpen(() => void crls.rebuild());
     }
+    const revocationMetrics = new RevocationMetrics(metrics, () => crls?.served() ?? [], nowMs);
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
@@ -390,7 +399,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         authorizer,
         () => identity.nodeNames(),
         pool ? (der) => pool.tryParseCsr(der) : undefined,
-        revocationAdmission(store, p.now, audit),
+        revocationAdmission(store, p.now, audit, revocationMetrics),
       ),
       revoked,
       ...(crls === undefined ? {} : { crls: { get: (shard: number) => crls.get(shard), shards: CRL_SHARDS } }),

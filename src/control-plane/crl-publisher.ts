@@ -12,6 +12,7 @@
 import { REVOCATION_REASONS } from '../api/revocation.ts';
 import type { Signer } from '../api/signer.ts';
 import type { Clock, Timer } from '../base/clock.ts';
+import type { ServedCrl } from '../base/metrics.ts';
 import { type CrlDistribution, type CrlEntry, crlShardOf, crlShardUri, readSignedCrl, type SignedCrlTimes } from '../pki/index.ts';
 import type { RevokedSerialsCache } from './revocations.ts';
 
@@ -73,8 +74,8 @@ export class CrlPublisher {
   }
 
   /** When each served shard was signed and when it says the next comes (for the metrics). */
-  served(): readonly (SignedCrlTimes | undefined)[] {
-    return this.times;
+  served(): ServedCrl[] {
+    return this.times.flatMap((t, shard) => (t === undefined ? [] : [{ shard, ...t }]));
   }
 
   private scheduleReload(): void {
