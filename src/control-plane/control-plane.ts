@@ -13,7 +13,7 @@ import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
-import { InvalidError, UnavailableError } from '../base/errors.ts';
+import { InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
 import {
   ApiMetrics,
@@ -373,7 +373,11 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
             clock: p.clock ?? REAL_CLOCK,
             // A session CA signs CRLs only in sessions: they must outlast the gap, and be kept for the servers between them.
             ...(sessions === undefined ? {} : { lifetimeMs: SESSION_CRL_LIFETIME_MS, keeper: storeCrlKeeper(store, p.now) }),
-            onError: (e) => p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
+            onError: (e) =>
+              // Between signing sessions a sealed CA's CRLs wait, which is no failure.
+              isTlsbootError(e) && e.reason === 'SESSION_NONE'
+                ? p.logger.info({}, 'the CRLs wait for the next signing session (the last signed ones stay served)')
+                : p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
           });
     if (crls) {
       cleanup.push(() => crls.close());
