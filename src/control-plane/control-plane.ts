@@ -374,9 +374,9 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
             // A session CA signs CRLs only in sessions: they must outlast the gap, and be kept for the servers between them.
             ...(sessions === undefined ? {} : { lifetimeMs: SESSION_CRL_LIFETIME_MS, keeper: storeCrlKeeper(store, p.now) }),
             onError: (e) =>
-              // Between signing sessions a sealed CA's CRLs wait, which is no failure.
-              isTlsbootError(e) && e.reason === 'SESSION_NONE'
-                ? p.logger.info({}, 'the CRLs wait for the next signing session (the last signed ones stay served)')
+              // Between signing sessions a sealed CA's CRLs wait, and a remote CA signs none: no failure either way.
+              isTlsbootError(e) && (e.reason === 'SESSION_NONE' || e.reason === 'CRL_UNSIGNABLE')
+                ? p.logger.info({ reason: e.reason }, 'no CRL signed now (the last signed ones stay served)')
                 : p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
           });
     if (crls) {
