@@ -133,6 +133,9 @@ describe('metrics after a real join', () => {
       Math.floor(apiserver.notAfter.getTime() / 1000),
     );
     assert.ok(sample(text, 'tlsboot_certificate_expiry_timestamp_seconds', { certificate: 'ca' }));
+    const crlAge = sample(text, 'tlsboot_crl_age_seconds', { shard: '31' }) ?? -1;
+    assert.ok(crlAge >= 0 && crlAge < 60, `the CRLs were signed at start (${crlAge} s ago)`);
+    assert.ok((sample(text, 'tlsboot_crl_next_update_timestamp_seconds', { shard: '0' }) ?? 0) * 1000 > Date.now());
     assert.equal(sample(text, 'tlsboot_csr_pending', { signer: KUBELET_CLIENT }), undefined, 'the joined node waits for nothing');
   });
 

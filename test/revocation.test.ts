@@ -20,6 +20,7 @@ import { CERTIFICATE_REVOCATIONS, ISSUED_CERTIFICATES, resourcePath, storeKeyOf 
 import type { AuthorizationAttributes, Decision } from '../src/api/index.ts';
 import { FakeClock, REAL_CLOCK } from '../src/base/clock.ts';
 import { InternalError, isTlsbootError } from '../src/base/errors.ts';
+import { MetricsRegistry, RevocationMetrics } from '../src/base/metrics.ts';
 import { CrlPublisher } from '../src/control-plane/crl-publisher.ts';
 import { RevokedSerialsCache, revocationAdmission } from '../src/control-plane/revocations.ts';
 import { certificateToPem, generatePrivateKey, issueCertificate, parseCertificate, privateKeyToPem, spkiOf } from '../src/pki/index.ts';
@@ -29,7 +30,9 @@ import { startTestApi, type TestApi } from '../src/server/testing.ts';
 import { MemoryAuditLog } from '../src/signer/audit.ts';
 import { LocalSigner } from '../src/signer/signer.ts';
 import { openSqliteStore } from '../src/store/index.ts';
+import { promtoolCheckMetrics, sample } from './helpers/metrics.ts';
 import { selfSignedCa } from './helpers/pki.ts';
+import { toolSkip } from './helpers/processes.ts';
 
 const REVOCATIONS = resourcePath(CERTIFICATE_REVOCATIONS);
 const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -62,6 +65,14 @@ describe('certificate revocation', () => {
       throw e;
     },
   });
+
+  const metrics = new MetricsRegistry();
+  const revocationMetrics = new RevocationMetrics(
+    metrics,
+    () => crls.served(),
+    () => clock.now(),
+  );
+  const revokedCount = async (reason: string) => sample(await metrics.text(), 'tlsboot_certificates_revoked_total', { reason }) ?? 0;
 
   /** A node client certificate from `ca`, recorded in the inventory as the signer records it (unless `unrecorded`). */
   async function nodeCertificate(node: string, o: { hours?: number; unrecorded?: boolean } = {}) {
@@ -159,7 +170,7 @@ describe('certificate revocation', () => {
           throw new InternalError('TEST', 'no node names here');
         },
         undefined,
-        revocationAdmission(store, () => new Date(), audit),
+        revocationAdmission(store, () => new Date(), audit, revocationMetrics),
       ),
       revoked,
       crls: { get: (shard) => crls.get(shard), shards: distribution.shards },
@@ -248,9 +259,12 @@ describe('certificate revocation', () => {
 
   test('revoking twice is 409 AlreadyExists; a revocation cannot be changed', async () => {
     const node = await nodeCertificate('node-3');
+    const [unspecified, superseded] = [await revokedCount('unspecified'), await revokedCount('superseded')];
     assert.equal((await revoke('admin', node.serial)).statusCode, 201);
     const twice = await revoke('admin', node.serial, 'superseded');
     assert.equal(twice.statusCode, 409, twice.body);
+    assert.equal(await revokedCount('unspecified'), unspecified + 1, 'counted once, by reason');
+    assert.equal(await revokedCount('superseded'), superseded, 'a refused revocation counts nothing');
     assert.match(twice.body, /already exists/);
     const current = await api.request('admin', 'GET', `${REVOCATIONS}/${node.serial}`);
     assert.equal(current.json<{ reason: string }>().reason, 'unspecified', 'the default reason, unchanged by the second try');
@@ -355,6 +369,14 @@ describe('certificate revocation', () => {
       'refreshed while the last one was still current',
     );
     assert.match(crlText(refreshed), new RegExp(node.serial.toUpperCase()));
+    // The gauges read the served shard: its age on the injected clock and its nextUpdate.
+    clock.advance(5000);
+    const exposition = await metrics.text();
+    const age = sample(exposition, 'tlsboot_crl_age_seconds', { shard: String(shard) }) ?? -1;
+    // The refresh fired 12 h after the last build, up to the second of the advance above.
+    assert.ok(age >= 5 && age <= 7, `age ${age}`);
+    assert.equal(sample(exposition, 'tlsboot_crl_next_update_timestamp_seconds', { shard: String(shard) }), nextUpdate(refreshed) / 1000);
+    if (!toolSkip('promtool')) assert.equal(promtoolCheckMetrics(exposition).status, 0, promtoolCheckMetrics(exposition).output);
     assert.doesNotMatch(
       crlText(await servedCrl(shortShard)),
       new RegExp(short.serial.toUpperCase()),

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asCertificateSigningRequestList, csrCertificatePem, csrConditions } from '../src/api/index.ts';
@@ -63,6 +64,18 @@ describe('sealed CA with signing sessions', () => {
     ({ kubeconfig, admin, token } = await adminAndToken(cluster));
   });
 
+  /** GET /crl/0.crl without credentials, as any relying party fetches it. */
+  const crl = (): Promise<{ status: number; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const req = request(`${server.url}/crl/0.crl`, { ca: readFileSync(join(cluster, 'pki', 'ca.crt')) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
   after(async () => {
     admin?.close();
     await server?.stop();
@@ -105,6 +118,8 @@ describe('sealed CA with signing sessions', () => {
     const name = String(waiting.metadata?.name);
     assert.equal(csrCertificatePem(await admin.request(`${CSR_PATH}/${name}`)), undefined, 'no certificate outside a session');
 
+    assert.equal((await crl()).status, 503, 'no CRL is signed before the first session');
+
     const opened = Date.now();
     const open = await cli(['ca', 'session', 'open', '--ttl', '10m', '--passphrase-file', passFile]);
     assert.equal(open.code, 0, open.stderr);
@@ -124,9 +139,22 @@ describe('sealed CA with signing sessions', () => {
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
     const status = await cli(['ca', 'session', 'status']);
     assert.match(status.stdout, /sealed\s+Open\s+1\s+<none>/);
+    // The session signed the CRLs when it opened, for a week; they stay served once it closes.
+    const signed = await until('the CRLs signed in the session', async () => {
+      const r = await crl();
+      return r.status === 200 ? r.body : undefined;
+    });
     const close = await cli(['ca', 'session', 'close']);
     assert.equal(close.code, 0, close.stderr);
     assert.match(close.stdout, /Phase:\s+Closed/);
+    const kept = await crl();
+    assert.equal(kept.status, 200);
+    assert.deepEqual(kept.body, signed);
+    const crlFile = join(dir.path, 'crl-0.der');
+    writeFileSync(crlFile, signed);
+    const text = openssl(['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-lastupdate', '-nextupdate']);
+    const field = (name: string) => Date.parse(new RegExp(`${name}=(.+)`).exec(text.stdout)?.[1] ?? '');
+    assert.equal(field('nextUpdate') - field('lastUpdate'), 7 * 24 * 3_600_000, text.stdout);
   });
 
   test('a session with a budget signs that many; closing mid-batch leaves every CSR whole or waiting', async () => {

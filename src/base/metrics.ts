@@ -51,8 +51,55 @@ export function authenticationFailures(m: MetricsRegistry): Counter<'method'> {
   });
 }
 
-// Revocations and CRL age (issue 16's revocation part) belong here, as a RevocationMetrics class
-// beside these: tlsboot_certificates_revoked_total{reason} and tlsboot_crl_age_seconds{partition}.
+/** One served CRL shard, as the CRL gauges see it. */
+export interface ServedCrl {
+  readonly shard: number;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+/**
+ * Revocations this server stored, by reason, and the CRL shards it serves: how old each is and
+ * when it says the next comes (an alert on nextUpdate - time() catches a sealed CA whose
+ * sessions stopped before any relying party fails closed).
+ */
+export class RevocationMetrics {
+  private readonly revokedTotal: Counter<'reason'>;
+
+  constructor(m: MetricsRegistry, crls: () => readonly ServedCrl[], now: () => number) {
+    const registers = [m.registry];
+    this.revokedTotal = new Counter({
+      name: 'tlsboot_certificates_revoked_total',
+      help: 'Certificate revocations this server stored, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    new Gauge({
+      name: 'tlsboot_crl_age_seconds',
+      help: 'Seconds since the served CRL of a shard was signed (its thisUpdate), by shard (absent before one is signed).',
+      labelNames: ['shard'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of crls()) this.set({ shard: String(c.shard) }, secondsBetween(c.thisUpdate.getTime(), now()));
+      },
+    });
+    new Gauge({
+      name: 'tlsboot_crl_next_update_timestamp_seconds',
+      help: 'The nextUpdate of the served CRL of a shard, in unix seconds, by shard (absent before one is signed).',
+      labelNames: ['shard'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of crls()) this.set({ shard: String(c.shard) }, Math.floor(c.nextUpdate.getTime() / 1000));
+      },
+    });
+  }
+
+  revoked(reason: string): void {
+    this.revokedTotal.inc({ reason });
+  }
+}
 
 /** A CSR that is neither decided nor issued, as the pending gauges see it. */
 export interface PendingCsr {

@@ -13,9 +13,17 @@ import { CONFIGMAPS, storeKeyOf } from '../api/cluster-client.ts';
 import { parseKubeconfig, resolveKubeconfig } from '../api/index.ts';
 import type { ServingPolicy } from '../api/serving-policy.ts';
 import { type Clock, every, REAL_CLOCK } from '../base/clock.ts';
-import { InternalError, InvalidError, UnavailableError } from '../base/errors.ts';
+import { InternalError, InvalidError, isTlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
-import { ApiMetrics, CsrMetrics, ExpiryMetrics, MetricsRegistry, SessionMetrics, StoreMetrics } from '../base/metrics.ts';
+import {
+  ApiMetrics,
+  CsrMetrics,
+  ExpiryMetrics,
+  MetricsRegistry,
+  RevocationMetrics,
+  SessionMetrics,
+  StoreMetrics,
+} from '../base/metrics.ts';
 import { VERSION } from '../base/version.ts';
 import { HttpClusterClient } from '../client/cluster-client.ts';
 import { ControllerManager, type ControllerName } from '../controllers/manager.ts';
@@ -54,7 +62,8 @@ import { SealedKeyBackend } from '../signer/sealed-ca.ts';
 import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { AuditedSigner, LocalSigner, type Signer } from '../signer/signer.ts';
 import { meteredStore, type Store, storeListWatch } from '../store/index.ts';
-import { CRL_SHARDS, CrlPublisher } from './crl-publisher.ts';
+import { storeCrlKeeper } from './crl-keeper.ts';
+import { CRL_SHARDS, CrlPublisher, SESSION_CRL_LIFETIME_MS } from './crl-publisher.ts';
 import { type ElectedControllers, type LeaderElectionParams, startElectedControllers } from './elected-controllers.ts';
 import { inProcessKubeClient, newInProcessToken } from './in-process-client.ts';
 import { startReservedPublisher } from './reserved-publisher.ts';
@@ -391,12 +400,20 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
             revocations: revoked,
             distribution: crlDistribution,
             clock: p.clock ?? REAL_CLOCK,
-            onError: (e) => p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
+            // A session CA signs CRLs only in sessions: they must outlast the gap, and be kept for the servers between them.
+            ...(sessions === undefined ? {} : { lifetimeMs: SESSION_CRL_LIFETIME_MS, keeper: storeCrlKeeper(store, p.now) }),
+            onError: (e) =>
+              // Between signing sessions a sealed CA's CRLs wait, and a remote CA signs none: no failure either way.
+              isTlsbootError(e) && (e.reason === 'SESSION_NONE' || e.reason === 'CRL_UNSIGNABLE')
+                ? p.logger.info({ reason: e.reason }, 'no CRL signed now (the last signed ones stay served)')
+                : p.logger.warn({ error: String(e) }, 'building the CRLs failed; retrying at the next change or refresh'),
           });
     if (crls) {
       cleanup.push(() => crls.close());
       await crls.start();
+      sessions?.onOpen(() => void crls.rebuild());
     }
+    const revocationMetrics = new RevocationMetrics(metrics, () => crls?.served() ?? [], nowMs);
     const random = p.randomBytes;
     const controllersToken = newInProcessToken();
     const runControllers = p.controllers === undefined || p.controllers.size > 0;
@@ -417,7 +434,7 @@ export async function startControlPlane(p: ControlPlaneParams): Promise<ControlP
         authorizer,
         () => identity.nodeNames(),
         pool ? (der) => pool.tryParseCsr(der) : undefined,
-        revocationAdmission(store, p.now, audit),
+        revocationAdmission(store, p.now, audit, revocationMetrics),
       ),
       revoked,
       ...(crls === undefined ? {} : { crls: { get: (shard: number) => crls.get(shard), shards: CRL_SHARDS } }),

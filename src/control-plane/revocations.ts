@@ -83,7 +83,12 @@ export async function issuedBySerial(store: Store, serial: string): Promise<Revo
   };
 }
 
-export function revocationAdmission(store: Store, now: () => Date, audit: AuditLog): RevocationAdmission {
+export function revocationAdmission(
+  store: Store,
+  now: () => Date,
+  audit: AuditLog,
+  counted?: { revoked(reason: string): void },
+): RevocationAdmission {
   return {
     issued: (serial) => issuedBySerial(store, serial),
     now,
@@ -98,6 +103,7 @@ export function revocationAdmission(store: Store, now: () => Date, audit: AuditL
         csr: text(revocation, 'csrName'),
         signer: text(revocation, 'signerName'),
       });
+      counted?.revoked(text(revocation, 'reason'));
     },
   };
 }

@@ -32,6 +32,7 @@ import { sweepCsrs } from './csr-cleaner.ts';
 import { sweepIdentities } from './identity-cleaner.ts';
 import { reconcileIssuance, reconcileSigningInOneWrite } from './issuance.ts';
 import { meteredClient, pendingCsrs } from './metrics.ts';
+import { sweepRevocations } from './revocation-cleaner.ts';
 import { reconcileServing } from './serving-approver.ts';
 import { reconcileSigning, SigningMemory } from './signer.ts';
 import { reconcileToken, tokenOwnerOf } from './token-cleaner.ts';
@@ -375,6 +376,12 @@ export class ControllerManager {
           if (gone.length > 0) logger.info({ deleted: gone }, 'identity cleaner removed dead names and addresses');
         } catch (error) {
           logger.warn({ error: String(error) }, 'identity cleaner');
+        }
+        try {
+          const pruned = await sweepRevocations(client, now());
+          if (pruned.length > 0) logger.info({ deleted: pruned }, 'revocation cleaner removed revocations of expired certificates');
+        } catch (error) {
+          logger.warn({ error: String(error) }, 'revocation cleaner');
         }
       };
       const once = () => {

@@ -7,10 +7,13 @@
  * one) (shards: extensions.ts, beside the CDP they share). Pure: the caller passes
  * the times; signing uses node:crypto with the issuer's key.
  */
-import { type KeyObject, sign } from 'node:crypto';
+import { type KeyObject, sign, verify } from 'node:crypto';
 import { type Certificate, keyIdentifier } from './certificate.ts';
 import {
   type Der,
+  DerReader,
+  decodeBitStringBytes,
+  decodeTime,
   encodeBitString,
   encodeExplicit,
   encodeOctetString,
@@ -105,4 +108,45 @@ export function issueCrl(content: CrlContent, issuer: { readonly certificate: Ce
   const alg = signatureAlgorithmFor(parseSpki(issuer.certificate.spki).info);
   const signature = sign(alg.hash, tbs, { key: issuer.key, dsaEncoding: 'der' });
   return encodeSequence(tbs, alg.der, encodeBitString(signature));
+}
+
+/** The times of a CRL read back (readSignedCrl). */
+export interface SignedCrlTimes {
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+}
+
+/** A CRL of 100k revocations over 32 shards stays below this; one larger is refused, not parsed. */
+const MAX_CRL_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads back a CRL this module issued (kept between signing sessions outside the key's reach):
+ * undefined unless its signature verifies under `issuer` and its issuer name is `issuer`'s
+ * subject, so a copy that was edited anywhere is never served. Reads only what the caller needs.
+ */
+export function readSignedCrl(der: Uint8Array, issuer: Certificate): SignedCrlTimes | undefined {
+  try {
+    const top = DerReader.of(der, { maxBytes: MAX_CRL_BYTES, maxDepth: 24 });
+    const outer = top.enterNext(Tag.SEQUENCE, 'CertificateList');
+    top.finish('CertificateList');
+    const tbsTlv = outer.expect(Tag.SEQUENCE, 'TBSCertList');
+    outer.expect(Tag.SEQUENCE, 'CRL signature algorithm');
+    const signature = decodeBitStringBytes(outer.content(outer.expect(Tag.BIT_STRING, 'CRL signature')), 'CRL signature');
+    outer.finish('CertificateList');
+    const parsed = parseSpki(issuer.spki);
+    const alg = signatureAlgorithmFor(parsed.info);
+    if (!verify(alg.hash, outer.bytes(tbsTlv), { key: parsed.key, dsaEncoding: 'der' }, signature)) return undefined;
+    const tbs = outer.enter(tbsTlv, 'TBSCertList');
+    tbs.expect(Tag.INTEGER, 'CRL version');
+    tbs.expect(Tag.SEQUENCE, 'TBSCertList signature algorithm');
+    if (!Buffer.from(tbs.bytes(tbs.expect(Tag.SEQUENCE, 'CRL issuer'))).equals(issuer.subject.der)) return undefined;
+    const thisTlv = tbs.next();
+    const nextTlv = tbs.next();
+    return {
+      thisUpdate: decodeTime(thisTlv.tag, tbs.content(thisTlv), 'thisUpdate'),
+      nextUpdate: decodeTime(nextTlv.tag, tbs.content(nextTlv), 'nextUpdate'),
+    };
+  } catch {
+    return undefined;
+  }
 }

@@ -15,7 +15,7 @@ export {
 } from './certificate.ts';
 export type { ChainParams } from './chain.ts';
 export { verifyChain } from './chain.ts';
-export { type CrlContent, type CrlEntry, crlTbs, issueCrl } from './crl.ts';
+export { type CrlContent, type CrlEntry, crlTbs, issueCrl, readSignedCrl, type SignedCrlTimes } from './crl.ts';
 export type { CertificateRequest, CreateCsrParams } from './csr.ts';
 export { CSR_PEM_LABEL, createCsr, createCsrPem, parseCsr, parseCsrPem } from './csr.ts';
 export type { DerLimits } from './der.ts';

@@ -10,7 +10,7 @@ import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import type { Clock, Timer } from '../base/clock.ts';
 import { AlreadyExistsError, ConflictError, InvalidError, RateLimitedError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import type { SessionView } from '../base/metrics.ts';
-import type { Certificate } from '../pki/index.ts';
+import type { Certificate, CrlContent } from '../pki/index.ts';
 import type { AuditLog } from './audit.ts';
 
 export type SessionMode = 'sealed' | 'remote';
@@ -285,6 +285,21 @@ export class SessionSigner implements Signer {
     if (this.session === session && info.maxCertificates !== undefined && session.info.signed >= info.maxCertificates)
       await this.end('exhausted', 'tlsboot');
     return signed;
+  }
+
+  /**
+   * Signs a CRL with the open session's key; between sessions, UNAVAILABLE (the last CRLs stay
+   * served). A CRL counts against no certificate budget and no signer-name limit: it only restates
+   * revocations, which the audit log already holds. A remote grant signs certificates only (its
+   * protocol carries no CRL), so a remote session answers UNAVAILABLE too.
+   */
+  async signCrl(content: CrlContent, now: Date): Promise<Uint8Array> {
+    this.expireIfDue(now);
+    const session = this.session;
+    if (!session) throw new UnavailableError('SESSION_NONE', 'CRLs are signed during signing sessions; none is open');
+    if (session.signer.signCrl === undefined)
+      throw new UnavailableError('CRL_UNSIGNABLE', `a ${this.mode} signing session cannot sign CRLs`);
+    return session.signer.signCrl(content, now);
   }
 
   async close(): Promise<void> {
