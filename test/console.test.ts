@@ -2,7 +2,8 @@
  * The console's guards in process (inject()), against the test API server with real RBAC: only
  * loopback, a one-time login, the session cookie's attributes, and that a request without the
  * cookie, with a forged or missing CSRF token, from another origin or another Host changes nothing.
- * Also the page's assets (strict CSP, no inline script) and the queue's pagination over many CSRs.
+ * Also the page's assets (strict CSP, no inline script), the queue's pagination over many CSRs, and
+ * the metrics read as the user (a user without `get` on /metrics gets the API's 403).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -181,6 +182,36 @@ describe('console guards (inject)', () => {
       assert.equal(res.statusCode, 403);
       assert.match(res.json<{ error: string }>().error, /viewer/);
       assert.deepEqual(await conditionsOf('not-yours'), []);
+    } finally {
+      await limited.close();
+      viewer.close();
+    }
+  });
+
+  test('metrics: read from /metrics as the user and summarised; a user without get on /metrics sees the API’s 403 and nothing else breaks', async () => {
+    assert.equal((await api.request('no-such-token', 'GET', '/api')).statusCode, 401);
+    const { cookie } = await login();
+    const res = await inject('GET', '/api/metrics', { cookie });
+    assert.equal(res.statusCode, 200, res.body);
+    const view = res.json<{ authenticationFailures: { labels: { method: string }; value: number }[]; skippedLines: number }>();
+    assert.ok((view.authenticationFailures.find((c) => c.labels.method === 'token')?.value ?? 0) >= 1, res.body);
+    assert.equal(view.skippedLines, 0);
+    assert.equal((await inject('GET', '/api/metrics')).statusCode, 401);
+
+    const viewer = new KubeClient({ server: client.config.server, caPem: api.caPem, token: 'viewer' });
+    const limited = await createConsole({ client: viewer, listen: parseListen('127.0.0.1:0'), now: () => new Date(clock.ms), randomBytes });
+    try {
+      const h = new URL(limited.origin).host;
+      const token = new URL(limited.loginUrl()).searchParams.get('token') ?? '';
+      const viewerCookie =
+        String(
+          (await limited.app.inject({ method: 'GET', url: `/login?token=${token}`, headers: { host: h } })).headers['set-cookie'],
+        ).split(';')[0] ?? '';
+      const refused = await limited.app.inject({ method: 'GET', url: '/api/metrics', headers: { host: h, cookie: viewerCookie } });
+      assert.equal(refused.statusCode, 403);
+      assert.match(refused.json<{ error: string }>().error, /viewer.*\/metrics/);
+      const queue = await limited.app.inject({ method: 'GET', url: '/api/csrs', headers: { host: h, cookie: viewerCookie } });
+      assert.equal(queue.statusCode, 200);
     } finally {
       await limited.close();
       viewer.close();

@@ -28,11 +28,12 @@ import { isRevocationReason, REVOCATION_REASONS, revocationObject, serialProblem
 import { parseDuration } from '../base/duration.ts';
 import { InvalidError, isTlsbootError } from '../base/errors.ts';
 import { isObject, type JsonObject } from '../base/json.ts';
-import type { KubeClient } from '../client/client.ts';
+import { errorFromStatus, type KubeClient } from '../client/client.ts';
 import { CSR_PATH, decideCsr } from '../client/csr.ts';
 import { DEFAULT_TOKEN_GROUP, joinCommand, TOKEN_SECRETS_PATH } from '../client/tokens.ts';
 import { commonName, parseCertificate, parseCertificateBundle } from '../pki/index.ts';
 import { type PageAssets, pageAssets } from './assets.ts';
+import { metricsView } from './metrics.ts';
 import { CSRF_HEADER, cookieValue, SESSION_COOKIE, Sessions } from './session.ts';
 import { type CertificateView, controlPlaneCertificateView, csrView, issuedCertificateView, revocationView, tokenView } from './views.ts';
 
@@ -446,6 +447,22 @@ export async function createConsole(o: ConsoleOptions): Promise<WebConsole> {
       // Shown as unknown.
     }
     return { server: client.config.server, health, leader, signing, version, now: o.now().toISOString() };
+  });
+
+  /** The API server's /metrics, read as the user (it needs `get` on that URL, as Prometheus does), summarised. */
+  app.get('/api/metrics', async () => {
+    const { status, body } = await client.raw('/metrics', { accept: 'text/plain', signal: AbortSignal.timeout(10_000) });
+    const text = body.toString('utf8');
+    if (status !== 200) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      throw errorFromStatus(status, parsed);
+    }
+    return metricsView(text);
   });
 
   app.get('/api/tokens', async () => {

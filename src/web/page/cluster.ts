@@ -1,14 +1,17 @@
 /**
  * The cluster view: server health and version, the controllers' leader, the signing session with
- * its budget, and bootstrap tokens (time left, create with a copyable join command, delete).
+ * its budget, the API server's metrics (every 15 s), and bootstrap tokens (time left, create with a
+ * copyable join command, delete).
  */
 import { ApiError, call, isRecord, records, str } from './api.ts';
 import { byId, el, span, time } from './dom.ts';
+import type { IssuanceLatency, MetricCount, MetricsView } from './view-types.ts';
 
 const num = (o: Record<string, unknown>, k: string): number | undefined => (typeof o[k] === 'number' ? o[k] : undefined);
 
 export class Cluster {
   private timer: ReturnType<typeof setInterval> | undefined;
+  private metricsTimer: ReturnType<typeof setInterval> | undefined;
   private wired = false;
   private readonly tokenStatus = byId('token-status', HTMLElement);
 
@@ -23,11 +26,27 @@ export class Cluster {
     }
     void this.refresh();
     this.timer ??= setInterval(() => void this.refresh(), 10_000);
+    void this.metrics();
+    // Counters move slowly and /metrics is a large answer: every 15 s, as a Prometheus scrape would.
+    this.metricsTimer ??= setInterval(() => void this.metrics(), 15_000);
   }
 
   hide(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.metricsTimer !== undefined) clearInterval(this.metricsTimer);
     this.timer = undefined;
+    this.metricsTimer = undefined;
+  }
+
+  private async metrics(): Promise<void> {
+    const target = byId('cluster-metrics', HTMLElement);
+    try {
+      target.replaceChildren(...metricCards(asMetricsView(await call('GET', '/api/metrics'))));
+    } catch (error) {
+      target.replaceChildren(
+        el('p', { class: 'bad' }, `Could not read the metrics: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
   }
 
   private async refresh(): Promise<void> {
@@ -184,4 +203,95 @@ export class Cluster {
       this.tokenStatus.textContent = error instanceof ApiError ? `Refused: ${error.message}` : String(error);
     }
   }
+}
+
+const counts = (v: unknown): MetricCount[] =>
+  records(v).map((c) => ({
+    labels: isRecord(c.labels) ? Object.fromEntries(Object.entries(c.labels).map(([k, l]) => [k, typeof l === 'string' ? l : ''])) : {},
+    value: num(c, 'value') ?? 0,
+  }));
+const orNull = (o: Record<string, unknown>, k: string): number | null => num(o, k) ?? null;
+
+/** The console's answer read field by field: a missing or odd field shows as nothing, never breaks the tab. */
+function asMetricsView(o: Record<string, unknown>): MetricsView {
+  const issuance: IssuanceLatency[] = records(o.issuance).map((h) => ({
+    signer: str(h, 'signer'),
+    count: num(h, 'count') ?? 0,
+    meanSeconds: orNull(h, 'meanSeconds'),
+    p50Seconds: orNull(h, 'p50Seconds'),
+    p99Seconds: orNull(h, 'p99Seconds'),
+  }));
+  return {
+    issued: counts(o.issued),
+    pending: counts(o.pending),
+    issuance,
+    approvals: counts(o.approvals),
+    denials: counts(o.denials),
+    authenticationFailures: counts(o.authenticationFailures),
+    revocations: counts(o.revocations),
+    crlAgeSeconds: counts(o.crlAgeSeconds),
+    skippedLines: num(o, 'skippedLines') ?? 0,
+  };
+}
+
+const AGES = ['under_1m', '1m_to_1h', '1h_to_1d', 'over_1d'];
+const seconds = (s: number | null): string =>
+  s === null ? '–' : s < 1 ? `${Math.round(s * 1000)} ms` : s < 120 ? `${s.toFixed(1)} s` : span(s * 1000);
+
+function countLines(items: readonly MetricCount[], label: (l: Readonly<Record<string, string>>) => string, none: string): HTMLElement[] {
+  if (items.length === 0) return [el('p', { class: 'small' }, none)];
+  return [...items]
+    .sort((a, b) => b.value - a.value)
+    .map((c) => el('p', {}, `${label(c.labels) || '(none)'}: `, el('strong', {}, String(c.value))));
+}
+
+function metricCards(m: MetricsView): HTMLElement[] {
+  const card = (title: string, ...body: HTMLElement[]) => el('div', { class: 'card' }, el('h4', {}, title), ...body);
+  const pending = AGES.map((age) => m.pending.filter((p) => p.labels.age === age).reduce((n, p) => n + p.value, 0));
+  const decided = (c: Readonly<Record<string, string>>) => `${c.controller ?? ''} ${c.reason ?? ''}`.trim();
+  const cards = [
+    card('Certificates issued', ...countLines(m.issued, (l) => l.signer ?? '', 'none counted by this server')),
+    card(
+      'Pending CSRs by age',
+      ...(m.pending.length === 0
+        ? [el('p', { class: 'small' }, "not counted here (this server's controllers do not lead)")]
+        : AGES.map((age, i) =>
+            el(
+              'p',
+              {},
+              `${age.replaceAll('_', ' ')}: `,
+              el('strong', { class: i >= 2 && (pending[i] ?? 0) > 0 ? 'bad' : '' }, String(pending[i] ?? 0)),
+            ),
+          )),
+    ),
+    card(
+      'CSR to certificate',
+      ...(m.issuance.length === 0
+        ? [el('p', { class: 'small' }, 'no certificate issued yet')]
+        : m.issuance.map((h) =>
+            el(
+              'p',
+              {},
+              `${h.signer}: ${h.count} issued, p50 ${seconds(h.p50Seconds)}, p99 ${seconds(h.p99Seconds)}, mean ${seconds(h.meanSeconds)}`,
+            ),
+          )),
+    ),
+    card(
+      'Decisions by controllers',
+      ...countLines(m.approvals, (l) => `approved, ${decided(l)}`, 'no approvals counted'),
+      ...countLines(m.denials, (l) => `denied, ${decided(l)}`, 'no denials counted'),
+    ),
+    card('Authentication failures', ...countLines(m.authenticationFailures, (l) => l.method ?? '', 'none')),
+  ];
+  if (m.revocations.length > 0 || m.crlAgeSeconds.length > 0)
+    cards.push(
+      card(
+        'Revocations',
+        ...countLines(m.revocations, (l) => l.reason ?? '', 'none counted'),
+        ...m.crlAgeSeconds.map((c) => el('p', {}, `CRL ${c.labels.partition ?? ''} age: `, el('strong', {}, seconds(c.value)))),
+      ),
+    );
+  if (m.skippedLines > 0)
+    cards.push(card('Unread', el('p', { class: 'small' }, `${m.skippedLines} lines of /metrics did not parse and were skipped`)));
+  return cards;
 }

@@ -58,3 +58,32 @@ export interface TokenView {
   readonly usages: readonly string[];
   readonly groups: string;
 }
+
+/** A count by the labels that tell it apart (signer, reason, method...). */
+export interface MetricCount {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+/** CSR-to-certificate latency of one signer, from the histogram; quantiles estimated within buckets. */
+export interface IssuanceLatency {
+  readonly signer: string;
+  readonly count: number;
+  readonly meanSeconds: number | null;
+  readonly p50Seconds: number | null;
+  readonly p99Seconds: number | null;
+}
+
+/** What the Cluster tab shows of the API server's /metrics; a family the server does not expose is empty. */
+export interface MetricsView {
+  readonly issued: readonly MetricCount[];
+  readonly pending: readonly MetricCount[];
+  readonly issuance: readonly IssuanceLatency[];
+  readonly approvals: readonly MetricCount[];
+  readonly denials: readonly MetricCount[];
+  readonly authenticationFailures: readonly MetricCount[];
+  readonly revocations: readonly MetricCount[];
+  readonly crlAgeSeconds: readonly MetricCount[];
+  /** Sample lines that did not parse, skipped. */
+  readonly skippedLines: number;
+}
