@@ -19,7 +19,7 @@ tlsboot_csr_issuance_duration_seconds_count{signer="s"} 100
 tlsboot_authentication_failures_total{method="token"} 3
 tlsboot_csr_denials_total{controller="approver",reason="NotAllowed"} 4
 tlsboot_certificates_revoked_total{reason="keyCompromise"} 1
-tlsboot_crl_age_seconds{partition="0"} 42.5
+tlsboot_crl_age_seconds{shard="0"} 42.5
 a line that is not a sample
 tlsboot_bad_value 12abc
 tlsboot_bad_labels{signer="unterminated} 1
@@ -54,7 +54,7 @@ test('summarises issued, pending by age, latency, decisions, failures and revoca
   assert.deepEqual(m.approvals, []);
   assert.deepEqual(m.authenticationFailures, [{ labels: { method: 'token' }, value: 3 }]);
   assert.deepEqual(m.revocations, [{ labels: { reason: 'keyCompromise' }, value: 1 }]);
-  assert.deepEqual(m.crlAgeSeconds, [{ labels: { partition: '0' }, value: 42.5 }]);
+  assert.deepEqual(m.crlAgeSeconds, [{ labels: { shard: '0' }, value: 42.5 }]);
   assert.equal(m.skippedLines, 4);
 });
 

@@ -132,7 +132,7 @@ export function metricsView(text: string): MetricsView {
     denials: counts(samples, 'tlsboot_csr_denials_total', ['controller', 'reason']),
     authenticationFailures: counts(samples, 'tlsboot_authentication_failures_total', ['method']),
     revocations: counts(samples, 'tlsboot_certificates_revoked_total', ['reason']),
-    crlAgeSeconds: counts(samples, 'tlsboot_crl_age_seconds', ['partition']),
+    crlAgeSeconds: counts(samples, 'tlsboot_crl_age_seconds', ['shard']),
     skippedLines: skipped,
   };
 }

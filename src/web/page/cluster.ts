@@ -288,7 +288,7 @@ function metricCards(m: MetricsView): HTMLElement[] {
       card(
         'Revocations',
         ...countLines(m.revocations, (l) => l.reason ?? '', 'none counted'),
-        ...m.crlAgeSeconds.map((c) => el('p', {}, `CRL ${c.labels.partition ?? ''} age: `, el('strong', {}, seconds(c.value)))),
+        ...m.crlAgeSeconds.map((c) => el('p', {}, `CRL ${c.labels.shard ?? ''} age: `, el('strong', {}, seconds(c.value)))),
       ),
     );
   if (m.skippedLines > 0)
