@@ -170,7 +170,7 @@ describe('certificate revocation', () => {
           throw new InternalError('TEST', 'no node names here');
         },
         undefined,
-        revocationAdmission(store, () => new Date(), audit, revocationMetrics),
+        revocationAdmission(store, () => new Date(clock.now()), audit, revocationMetrics),
       ),
       revoked,
       crls: { get: (shard) => crls.get(shard), shards: distribution.shards },
@@ -382,5 +382,19 @@ describe('certificate revocation', () => {
       new RegExp(short.serial.toUpperCase()),
       'an expired certificate left the CRL',
     );
+  });
+
+  test('a revocation is permanent: nobody deletes it while its certificate is valid; once it expired, it may go', async () => {
+    // The CRL test above moved the fake clock 12 h ahead of the certificates' real time.
+    const node = await nodeCertificate('node-permanent', { hours: 13 });
+    assert.equal((await revoke('admin', node.serial)).statusCode, 201);
+    const del = () =>
+      api.server.app.inject({ method: 'DELETE', url: `${REVOCATIONS}/${node.serial}`, headers: { authorization: 'Bearer admin' } });
+    const refused = await del();
+    assert.equal(refused.statusCode, 403, refused.body);
+    assert.match(refused.body, /a revocation is permanent; it is removed after its certificate expires/);
+    assert.equal((await api.request('admin', 'GET', `${REVOCATIONS}/${node.serial}`)).statusCode, 200, 'still revoked');
+    clock.advance(2 * HOUR);
+    assert.equal((await del()).statusCode, 200);
   });
 });

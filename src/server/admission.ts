@@ -115,6 +115,26 @@ export class ControlPlaneAdmission implements Admission {
     if (asRevocation(obj) === undefined) throw new InternalError('REVOCATION', `the revocation of ${serial} is incomplete`);
   }
 
+  /**
+   * Revocation is permanent (RFC 5280's certificateHold is refused for that reason): a revocation
+   * leaves only once its certificate has expired (the controllers prune it then), or deleting it
+   * would make a revoked certificate good again.
+   */
+  async admitDelete(p: { def: ResourceDef; current: () => Promise<JsonObject> }): Promise<void> {
+    if (!isRevocations(p.def)) return;
+    const current = await p.current();
+    const notAfter = typeof current.notAfter === 'string' ? Date.parse(current.notAfter) : Number.NaN;
+    // Without the revocation clock (a server that admits no revocations) nothing is known to have expired.
+    const now = this.revocations?.now().getTime() ?? Number.NEGATIVE_INFINITY;
+    if (!(notAfter <= now)) {
+      const name = isObject(current.metadata) ? String(current.metadata.name ?? '') : '';
+      throw new ForbiddenError(
+        'REVOCATION_PERMANENT',
+        `certificaterevocations.tlsboot.io "${name}" is forbidden: a revocation is permanent; it is removed after its certificate expires (${String(current.notAfter ?? 'unknown')})`,
+      );
+    }
+  }
+
   async beforeCreate(p: { def: ResourceDef; obj: JsonObject }): Promise<void> {
     if (this.parseCsr === undefined || p.def.resource !== 'certificatesigningrequests' || !isObject(p.obj.spec)) return;
     await warmCsrRequestField(p.obj.spec.request, this.parseCsr);

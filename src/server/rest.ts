@@ -24,6 +24,11 @@ export interface Admission {
   beforeCreate?(params: { def: ResourceDef; obj: JsonObject }): Promise<void>;
   /** Runs once a create is stored (never for a dry run or inside a transaction): records what must be audited. */
   afterCreate?(params: { def: ResourceDef; stored: JsonObject; user: UserInfo }): void;
+  /**
+   * Throws when the object may not be deleted by anyone. `current` reads it (only when the rule
+   * needs it); the delete then removes exactly the version that was admitted.
+   */
+  admitDelete?(params: { def: ResourceDef; current: () => Promise<JsonObject> }): Promise<void>;
 }
 
 /** Room a requester holds for an object until its create is written (or fails). */
@@ -449,6 +454,17 @@ export class RestHandlers {
         );
       }
       expectedRv ??= current.resourceVersion as string;
+    }
+    const admitDelete = this.deps.admission.admitDelete;
+    if (admitDelete !== undefined) {
+      await admitDelete.call(this.deps.admission, {
+        def,
+        current: async () => {
+          const current = await this.deps.store.get(this.key(def, t));
+          expectedRv ??= looseMetadataOf(current).resourceVersion as string;
+          return current;
+        },
+      });
     }
     if (dryRun) {
       const current = await this.deps.store.get(this.key(def, t));
