@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +17,7 @@ import { CSR_PATH } from '../src/client/csr.ts';
 import { parseGrantCredential } from '../src/signer/remote-protocol.ts';
 import {
   adminAndToken,
+  fetchCrl,
   freePort,
   joinNode,
   MAIN,
@@ -153,6 +154,16 @@ describe('remote signer with grants', () => {
     const status = await cli(['ca', 'session', 'status']);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /^\S+ +remote +Open +1 +10 \(grant\) /m);
+    // The session also has the remote signer sign the CRLs, served to anyone and valid under the CA.
+    const served = await until('a CRL signed under the grant', async () => {
+      const r = await fetchCrl(server.url, join(cluster, 'pki', 'ca.crt'));
+      return r.status === 200 ? r : undefined;
+    });
+    const crlFile = join(dir.path, 'remote-crl-0.der');
+    writeFileSync(crlFile, served.body);
+    const verified = openssl(['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-verify', '-CAfile', join(cluster, 'pki', 'ca.crt')]);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.match(readFileSync(join(state, 'audit.log'), 'utf8'), /"event":"crl.signed"/);
   });
 
   test('while the signer is down CSRs wait; when it is back they are signed; nothing is lost', async () => {

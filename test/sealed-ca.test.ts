@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asCertificateSigningRequestList, csrCertificatePem, csrConditions } from '../src/api/index.ts';
@@ -22,6 +21,7 @@ import { createCsrPem, generatePrivateKey, privateKeyToPem } from '../src/pki/in
 
 import {
   adminAndToken,
+  fetchCrl,
   freePort,
   joinNode,
   kubectl,
@@ -64,17 +64,7 @@ describe('sealed CA with signing sessions', () => {
     ({ kubeconfig, admin, token } = await adminAndToken(cluster));
   });
 
-  /** GET /crl/0.crl without credentials, as any relying party fetches it. */
-  const crl = (): Promise<{ status: number; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const req = request(`${server.url}/crl/0.crl`, { ca: readFileSync(join(cluster, 'pki', 'ca.crt')) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const crl = () => fetchCrl(server.url, join(cluster, 'pki', 'ca.crt'));
 
   after(async () => {
     admin?.close();

@@ -11,6 +11,7 @@ export type AuditEventType =
   | 'certificate.signed'
   | 'certificate.refused'
   | 'certificate.revoked'
+  | 'crl.signed'
   | 'csr.approved'
   | 'csr.denied'
   | 'session.opened'

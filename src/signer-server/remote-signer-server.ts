@@ -36,13 +36,18 @@ import { isIp } from '../kubeadm/layout.ts';
 import { KEY_MODE, readIfPresent } from '../kubeadm/pki-files.ts';
 import { type Certificate, keyMatchesSpki, parseCertificatePem, parseCsr, parsePrivateKeyPem, privateKeyToPem } from '../pki/index.ts';
 import { type AuditRotation, FileAuditLog } from '../signer/audit.ts';
-import { formatGrantCredential, type RemoteSignBody } from '../signer/remote-protocol.ts';
+import { formatGrantCredential, parseRemoteCrlBody, type RemoteSignBody } from '../signer/remote-protocol.ts';
 import { LocalSigner } from '../signer/signer.ts';
 
 export const REMOTE_SIGNERS = [SIGNER_KUBE_APISERVER_CLIENT, SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING, SIGNER_CONTROL_PLANE_SERVING];
 const MAX_GRANT_TTL_MS = 24 * 3_600_000;
 const GRANT_RETENTION_MS = 7 * 24 * 3_600_000;
 /** Signer names a grant covers when the operator names none: node certificates only. */
+/** A CRL request's bounds: its body (a shard of 100k revocations is well under it), its lifetime, its clock. */
+const MAX_CRL_REQUEST_BYTES = 8 * 1024 * 1024;
+const MAX_CRL_VALIDITY_MS = 10 * 86_400_000;
+const CRL_CLOCK_SKEW_MS = 10 * 60_000;
+
 export const DEFAULT_GRANT_SIGNERS = [SIGNER_KUBELET_CLIENT, SIGNER_KUBELET_SERVING];
 const MAX_ISSUED_REMEMBERED = 100_000;
 const TRANSPORT_CA_VALIDITY_MS = 10 * 365 * 24 * 3_600_000;
@@ -388,6 +393,38 @@ export async function startRemoteSigner(o: RemoteSignerOptions): Promise<RemoteS
         maxCertificates: g.maxCertificates,
         signerNames: g.signerNames,
       });
+    } catch (error) {
+      return sendError(reply, error);
+    }
+  });
+
+  // A CRL restates revocations the cluster decided (its audit log holds them), so any live grant
+  // may have one signed, without using its certificate budget or needing a signer name; the
+  // window is bounded so that a stolen grant cannot mint CRLs for a far future.
+  app.post('/v1/crl', { bodyLimit: MAX_CRL_REQUEST_BYTES }, async (req, reply) => {
+    try {
+      const grant = liveGrant(req.raw.socket as TLSSocket, undefined, false);
+      const content = parseRemoteCrlBody(req.body);
+      const now = o.now().getTime();
+      const span = content.nextUpdate.getTime() - content.thisUpdate.getTime();
+      if (Math.abs(content.thisUpdate.getTime() - now) > CRL_CLOCK_SKEW_MS)
+        throw new InvalidError('CRL_REQUEST', `thisUpdate ${content.thisUpdate.toISOString()} is not now on this signer's clock`, {
+          field: 'thisUpdate',
+        });
+      if (span <= 0 || span > MAX_CRL_VALIDITY_MS)
+        throw new InvalidError('CRL_REQUEST', `nextUpdate must come after thisUpdate, within ${MAX_CRL_VALIDITY_MS / 86_400_000} days`, {
+          field: 'nextUpdate',
+        });
+      const crl = await signer.signCrl(content);
+      audit.record({
+        event: 'crl.signed',
+        actor: `grant:${grant.id}`,
+        grant: grant.id,
+        crlNumber: content.crlNumber.toString(),
+        entries: content.entries.length,
+        ...(content.distributionPoint === undefined ? {} : { distributionPoint: content.distributionPoint }),
+      });
+      return reply.send({ crl: Buffer.from(crl).toString('base64') });
     } catch (error) {
       return sendError(reply, error);
     }

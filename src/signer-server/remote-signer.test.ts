@@ -17,7 +17,9 @@ import { selfSignedCa } from '../../test/helpers/pki.ts';
 import { SIGNER_CONTROL_PLANE_SERVING } from '../api/certificates.ts';
 import type { SignRequest } from '../api/signer.ts';
 import { REAL_CLOCK } from '../base/clock.ts';
+import { isTlsbootError } from '../base/errors.ts';
 import { issueLeaf, issueSelfSignedCa } from '../kubeadm/control-plane-certs.ts';
+import { readSignedCrl } from '../pki/crl.ts';
 import {
   certificateToPem,
   createCsr,
@@ -279,6 +281,28 @@ describe('remote signer', () => {
     });
     assert.equal(await outcomeOf(cluster.sign(node, clusterNow())), 'INVALID/REMOTE_REFUSED');
     await cluster.closeSession('admin');
+  });
+
+  test('CRLs are signed under any live grant, within bounds, and checked by the cluster against its CA', async () => {
+    const content = (days: number) => {
+      const thisUpdate = new Date(Math.floor(clusterNow().getTime() / 1000) * 1000);
+      return {
+        crlNumber: 7n,
+        thisUpdate,
+        nextUpdate: new Date(thisUpdate.getTime() + days * 86_400_000),
+        entries: [{ serialNumber: '0a1b', revokedAt: thisUpdate, reasonCode: 1 }],
+        distributionPoint: 'https://127.0.0.1:6443/crl/3.crl',
+      };
+    };
+    await assert.rejects(cluster.signCrl(content(7), clusterNow()), (e: unknown) => isTlsbootError(e) && e.reason === 'SESSION_NONE');
+    // A grant for one signer name and a budget of one: a CRL needs neither.
+    await open(await grant({ signerNames: [SIGNER_CONTROL_PLANE_SERVING], maxCertificates: 1 }));
+    const der = await cluster.signCrl(content(7), clusterNow());
+    const times = readSignedCrl(der, ca.certificate);
+    assert.equal(times?.nextUpdate.getTime(), content(7).nextUpdate.getTime());
+    assert.equal(await outcomeOf(cluster.signCrl(content(30), clusterNow())), 'UNAVAILABLE/REMOTE_ERROR', 'past 10 days: refused');
+    await cluster.closeSession('admin');
+    assert.match(readFileSync(join(stateDir, 'audit.log'), 'utf8'), /"event":"crl.signed","actor":"grant:[^"]+".*"entries":1/);
   });
 
   test('the cluster’s lifetime limit travels with each request and bounds what comes back', async () => {

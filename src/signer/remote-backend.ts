@@ -9,8 +9,9 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { SignedCertificate, Signer, SignRequest } from '../api/signer.ts';
 import { errorForCode, ForbiddenError, InvalidError, TlsbootError, UnavailableError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import { type CrlContent, readSignedCrl } from '../pki/crl.ts';
 import { type Certificate, certificateToPem, parseCertificatePem } from '../pki/index.ts';
-import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteSignBody } from './remote-protocol.ts';
+import { checkReturnedCertificate, type GrantCredential, parseGrantCredential, remoteCrlBody, remoteSignBody } from './remote-protocol.ts';
 import type { SessionBackend, SessionSecret, Unlocked } from './session-signer.ts';
 import { DEFAULT_MAX_TTL_MS, signingValidity } from './signer.ts';
 
@@ -162,6 +163,39 @@ export class RemoteSigner implements Signer {
         `the remote signer returned a certificate valid until ${cert.notAfter.toISOString()}, beyond this cluster's limit; refused (serial ${cert.serialNumber})`,
       );
     return { certificate: cert, pem: certificateToPem(cert) };
+  }
+
+  /**
+   * Has the remote signer sign a CRL under the grant; what comes back must verify under the
+   * cluster CA and carry the times asked for, or it is refused.
+   */
+  async signCrl(content: CrlContent, _now: Date): Promise<Uint8Array> {
+    const client = this.client;
+    if (!client) throw new UnavailableError('SIGNER_CLOSED', 'the signing session has ended');
+    const call = client.call('POST', '/v1/crl', remoteCrlBody(content));
+    this.inFlight.add(call);
+    let answer: Answer;
+    try {
+      answer = await call;
+    } finally {
+      this.inFlight.delete(call);
+    }
+    if (answer.status === 403)
+      throw new UnavailableError('REMOTE_GRANT_REFUSED', `the remote signer refused the grant for a CRL (${remoteMessage(answer)})`);
+    if (answer.status !== 200 || typeof answer.body.crl !== 'string')
+      throw new UnavailableError('REMOTE_ERROR', `the remote signer did not sign the CRL: ${remoteMessage(answer)}`);
+    const der = Buffer.from(answer.body.crl, 'base64');
+    const times = readSignedCrl(der, this.caCertificate);
+    if (
+      times === undefined ||
+      times.thisUpdate.getTime() !== Math.floor(content.thisUpdate.getTime() / 1000) * 1000 ||
+      times.nextUpdate.getTime() !== Math.floor(content.nextUpdate.getTime() / 1000) * 1000
+    )
+      throw new InvalidError(
+        'REMOTE_CRL_MISMATCH',
+        'the remote signer returned a CRL that is not the one asked for under the cluster CA; refused',
+      );
+    return der;
   }
 
   /** Ends the session's use of the grant: new calls are refused, calls already sent are awaited. */

@@ -9,6 +9,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { SignRequest } from '../api/signer.ts';
 import { InvalidError } from '../base/errors.ts';
 import { isObject } from '../base/json.ts';
+import type { CrlContent } from '../pki/crl.ts';
 import {
   type Certificate,
   keyMatchesSpki,
@@ -171,3 +172,61 @@ export function checkReturnedCertificate(cert: Certificate, request: SignRequest
 }
 
 const KNOWN_CRITICAL = new Set(['2.5.29.15', '2.5.29.19', '2.5.29.17', '2.5.29.37']);
+
+/** A CRL to sign, as it travels to the remote signer (dates RFC 3339, the CRL number and serials as text). */
+export interface RemoteCrlBody {
+  readonly crlNumber: string;
+  readonly thisUpdate: string;
+  readonly nextUpdate: string;
+  readonly entries: readonly { readonly serialNumber: string; readonly revokedAt: string; readonly reasonCode: number }[];
+  readonly distributionPoint?: string;
+}
+
+export function remoteCrlBody(content: CrlContent): RemoteCrlBody {
+  return {
+    crlNumber: content.crlNumber.toString(),
+    thisUpdate: content.thisUpdate.toISOString(),
+    nextUpdate: content.nextUpdate.toISOString(),
+    entries: content.entries.map((e) => ({ serialNumber: e.serialNumber, revokedAt: e.revokedAt.toISOString(), reasonCode: e.reasonCode })),
+    ...(content.distributionPoint === undefined ? {} : { distributionPoint: content.distributionPoint }),
+  };
+}
+
+const HEX_SERIAL = /^[0-9a-f]{1,40}$/;
+/** RFC 5280 CRLReason codes a leaf revocation may carry (7 is unused; 8, certificateHold's removal, is not a reason here). */
+const CRL_REASON_CODES = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
+
+/** The remote signer's reading of a CRL request: every field checked, named when wrong. @throws INVALID */
+export function parseRemoteCrlBody(body: unknown): CrlContent {
+  const bad = (field: string, what: string) => new InvalidError('CRL_REQUEST', `${field} ${what}`, { field });
+  if (!isObject(body)) throw bad('body', 'must be a JSON object');
+  const date = (field: 'thisUpdate' | 'nextUpdate') => {
+    const v = body[field];
+    const d = typeof v === 'string' ? new Date(v) : new Date(Number.NaN);
+    if (Number.isNaN(d.getTime())) throw bad(field, 'must be an RFC 3339 time');
+    return d;
+  };
+  const number = body.crlNumber;
+  if (typeof number !== 'string' || !/^[0-9]{1,48}$/.test(number)) throw bad('crlNumber', 'must be a decimal number');
+  if (!Array.isArray(body.entries)) throw bad('entries', 'must be a list');
+  const entries = body.entries.map((e: unknown, i: number) => {
+    if (!isObject(e)) throw bad(`entries[${i}]`, 'must be an object');
+    const revokedAt = typeof e.revokedAt === 'string' ? new Date(e.revokedAt) : new Date(Number.NaN);
+    if (typeof e.serialNumber !== 'string' || !HEX_SERIAL.test(e.serialNumber))
+      throw bad(`entries[${i}].serialNumber`, 'must be lower-case hex');
+    if (Number.isNaN(revokedAt.getTime())) throw bad(`entries[${i}].revokedAt`, 'must be an RFC 3339 time');
+    if (typeof e.reasonCode !== 'number' || !CRL_REASON_CODES.has(e.reasonCode))
+      throw bad(`entries[${i}].reasonCode`, 'is not a leaf revocation reason');
+    return { serialNumber: e.serialNumber, revokedAt, reasonCode: e.reasonCode };
+  });
+  const dp = body.distributionPoint;
+  if (dp !== undefined && (typeof dp !== 'string' || !/^https?:\/\/[^\s]+$/.test(dp)))
+    throw bad('distributionPoint', 'must be an http(s) URL');
+  return {
+    crlNumber: BigInt(number),
+    thisUpdate: date('thisUpdate'),
+    nextUpdate: date('nextUpdate'),
+    entries,
+    ...(typeof dp === 'string' ? { distributionPoint: dp } : {}),
+  };
+}

@@ -290,8 +290,8 @@ export class SessionSigner implements Signer {
   /**
    * Signs a CRL with the open session's key; between sessions, UNAVAILABLE (the last CRLs stay
    * served). A CRL counts against no certificate budget and no signer-name limit: it only restates
-   * revocations, which the audit log already holds. A remote grant signs certificates only (its
-   * protocol carries no CRL), so a remote session answers UNAVAILABLE too.
+   * revocations, which the audit log already holds. A remote session has the remote signer sign it
+   * under the grant (POST /v1/crl).
    */
   async signCrl(content: CrlContent, now: Date): Promise<Uint8Array> {
     this.expireIfDue(now);

@@ -4,7 +4,8 @@
  * private discovery cache, and temporary directories that are removed afterwards.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,4 +225,17 @@ export async function startCluster(
   if (init.code !== 0) throw new Error(`tlsboot init failed: ${init.stderr}`);
   const server = await startServer(cluster, args, port);
   return { cluster, server, ...(await adminAndToken(cluster)) };
+}
+
+/** GET `/crl/<shard>.crl` of a server without credentials, as any relying party fetches it. */
+export function fetchCrl(serverUrl: string, caFile: string, shard = 0): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${serverUrl}/crl/${shard}.crl`, { ca: readFileSync(caFile) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
