@@ -186,6 +186,19 @@ describe('revoking a joined node end to end', () => {
       audit.map((e) => [e.actor, e.serial, e.reason, e.commonName]),
       [['kubernetes-admin', cert.serialNumber, 'keyCompromise', 'system:node:node-1']],
     );
+    // The log that holds it proves itself, and a copy with one byte changed does not.
+    const logPath = join(dir.path, 'cluster', 'audit.log');
+    const chain = await tlsbootAsync(['audit', 'verify', logPath]);
+    assert.equal(chain.code, 0, chain.stderr);
+    const log = readFileSync(logPath, 'utf8');
+    const at = log.indexOf('keyCompromise');
+    const copy = join(dir.path, 'audit-tampered.log');
+    writeFileSync(copy, `${log.slice(0, at)}KeyCompromise${log.slice(at + 'keyCompromise'.length)}`);
+    // The revocation is the last record: its edit shows against the last hash the first verify printed.
+    const lastHash = /^last hash: ([0-9a-f]{64})$/m.exec(chain.stdout)?.[1] ?? '';
+    const tampered = await tlsbootAsync(['audit', 'verify', '--expect-last', lastHash, copy]);
+    assert.notEqual(tampered.code, 0);
+    assert.match(tampered.stderr, /audit chain broken|does not reach|edited/);
   });
 
   test('kubectl lists and describes revocations', { skip: !hasTool('kubectl') && 'kubectl is not installed' }, () => {
