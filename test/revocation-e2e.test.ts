@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { get } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseCombinedPem } from '../src/agent/cert-store.ts';
@@ -17,6 +16,7 @@ import { isTlsbootError } from '../src/base/errors.ts';
 import { KubeClient, loadKubeconfig } from '../src/client/client.ts';
 import type { Certificate } from '../src/pki/index.ts';
 import {
+  fetchCrl,
   hasTool,
   joinNode,
   kubectl,
@@ -51,17 +51,7 @@ describe('revoking a joined node end to end', () => {
     const list = await admin.request(REVOCATIONS);
     return Array.isArray(list.items) ? list.items.length : -1;
   };
-  /** A CRL shard as anyone fetches it: HTTPS without a client credential. */
-  const fetchCrl = (shard: number) =>
-    new Promise<{ status: number; type: string; body: Buffer }>((resolve, reject) => {
-      get(`${server.url}/crl/${shard}.crl`, { ca: readFileSync(caFile) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks) }),
-        );
-      }).on('error', reject);
-    });
+  const crlShard = (shard: number) => fetchCrl(server.url, caFile, shard);
 
   before(async () => {
     const started = await startCluster(dir.path, ['--cluster-signing-duration', '40s']);
@@ -119,7 +109,7 @@ describe('revoking a joined node end to end', () => {
     const shard = Number.parseInt(cert.serialNumber.slice(-2), 16) % SHARDS;
     const crlFile = join(dir.path, 'node-1.crl');
     const crl = await until('the CRL to list the serial', async () => {
-      const r = await fetchCrl(shard);
+      const r = await crlShard(shard);
       if (r.status !== 200) return undefined;
       writeFileSync(crlFile, r.body);
       return openssl(['crl', '-inform', 'DER', '-in', crlFile, '-noout', '-text']).stdout.includes(cert.serialNumber.toUpperCase())
@@ -147,7 +137,7 @@ describe('revoking a joined node end to end', () => {
     assert.match(check.stdout + check.stderr, /certificate revoked/);
     const otherShard = Number.parseInt(other.serialNumber.slice(-2), 16) % SHARDS;
     const otherFile = join(dir.path, 'node-2.crl');
-    writeFileSync(otherFile, (await fetchCrl(otherShard)).body);
+    writeFileSync(otherFile, (await crlShard(otherShard)).body);
     const otherPem = join(dir.path, 'node-2-crl.pem');
     writeFileSync(otherPem, openssl(['crl', '-inform', 'DER', '-in', otherFile]).stdout);
     const live = openssl([

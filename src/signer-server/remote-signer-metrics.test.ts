@@ -5,7 +5,6 @@
  * gauges of a remote session, bounded by the grant's count. promtool accepts the output.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import { parseGrantCredential } from '../signer/remote-protocol.ts';
 import { SessionSigner, sessionView } from '../signer/session-signer.ts';
 import { adminRequest } from './remote-admin.ts';
 import { type RemoteSignerServer, startRemoteSigner } from './remote-signer-server.ts';
+import { testRemoteSignerOptions } from './testing.ts';
 
 const MIN = 60_000;
 const TOKEN = 'scrape-token-0123456789abcdef';
@@ -58,19 +58,7 @@ describe('remote signer metrics', () => {
   });
 
   before(async () => {
-    remote = await startRemoteSigner({
-      caCertificate: ca.certificate,
-      caKey: ca.key,
-      stateDir,
-      host: '127.0.0.1',
-      port: 0,
-      sans: [],
-      deniedSans: [],
-      maxTtlMs: 24 * 60 * MIN,
-      now: () => new Date(),
-      randomBytes,
-      metricsToken: TOKEN,
-    });
+    remote = await startRemoteSigner(testRemoteSignerOptions(ca, stateDir, { metricsToken: TOKEN }));
     transportPem = readFileSync(join(stateDir, 'transport-ca.crt'), 'utf8');
   });
 

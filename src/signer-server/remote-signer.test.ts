@@ -37,6 +37,7 @@ import { formatGrantCredential, parseGrantCredential } from '../signer/remote-pr
 import { SessionSigner } from '../signer/session-signer.ts';
 import { adminRequest } from './remote-admin.ts';
 import { type RemoteSignerServer, startRemoteSigner } from './remote-signer-server.ts';
+import { testRemoteSignerOptions } from './testing.ts';
 
 const MIN = 60_000;
 const ca = selfSignedCa();
@@ -126,18 +127,9 @@ describe('remote signer', () => {
   const open = (credential: string, ttlMs = 30 * MIN) => cluster.open({ secret: { credential }, ttlMs, actor: 'admin' });
 
   before(async () => {
-    remote = await startRemoteSigner({
-      caCertificate: ca.certificate,
-      caKey: ca.key,
-      stateDir,
-      host: '127.0.0.1',
-      port: 0,
-      sans: [],
-      deniedSans: ['10.96.0.1', 'api.example.com'],
-      maxTtlMs: 24 * 60 * MIN,
-      now: remoteNow,
-      randomBytes,
-    });
+    remote = await startRemoteSigner(
+      testRemoteSignerOptions(ca, stateDir, { deniedSans: ['10.96.0.1', 'api.example.com'], now: remoteNow }),
+    );
   });
 
   after(async () => {
@@ -325,18 +317,7 @@ describe('remote signer', () => {
     await cluster.closeSession('admin');
     const port = Number(new URL(remote.url).port);
     await remote.close();
-    remote = await startRemoteSigner({
-      caCertificate: ca.certificate,
-      caKey: ca.key,
-      stateDir,
-      host: '127.0.0.1',
-      port,
-      sans: [],
-      deniedSans: [],
-      maxTtlMs: 24 * 60 * MIN,
-      now: remoteNow,
-      randomBytes,
-    });
+    remote = await startRemoteSigner(testRemoteSignerOptions(ca, stateDir, { port, now: remoteNow }));
     await open(fresh);
     assert.equal((await cluster.sign(request, clusterNow())).certificate.serialNumber, first.certificate.serialNumber, 'after a restart');
     const grants = (await adminRequest(stateDir, 'GET', '/v1/grants')).grants as { id: string; signed: number }[];
@@ -439,18 +420,9 @@ describe('the remote signer trusts no grants file it cannot read as grants', () 
       const stateDir = mkdtempSync(join(tmpdir(), 'remote-signer-grants-'));
       chmodSync(stateDir, 0o700);
       writeFileSync(join(stateDir, 'grants.json'), JSON.stringify(file));
-      const started = startRemoteSigner({
-        caCertificate: ca.certificate,
-        caKey: ca.key,
-        stateDir,
-        host: '127.0.0.1',
-        port: 0,
-        sans: [],
-        deniedSans: [],
-        maxTtlMs: 60 * MIN,
-        now: () => new Date('2026-12-01T10:30:00Z'),
-        randomBytes,
-      });
+      const started = startRemoteSigner(
+        testRemoteSignerOptions(ca, stateDir, { maxTtlMs: 60 * MIN, now: () => new Date('2026-12-01T10:30:00Z') }),
+      );
       try {
         assert.equal(await outcomeOf(started), outcome);
       } finally {

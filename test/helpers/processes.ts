@@ -227,13 +227,13 @@ export async function startCluster(
   return { cluster, server, ...(await adminAndToken(cluster)) };
 }
 
-/** GET `/crl/<shard>.crl` of a server without credentials, as any relying party fetches it. */
-export function fetchCrl(serverUrl: string, caFile: string, shard = 0): Promise<{ status: number; body: Buffer }> {
+/** GET `/crl/<shard>.crl` of a server without credentials, the way a relying party fetches it. */
+export function fetchCrl(serverUrl: string, caFile: string, shard = 0): Promise<{ status: number; type: string; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(`${serverUrl}/crl/${shard}.crl`, { ca: readFileSync(caFile) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body: Buffer.concat(chunks) }));
     });
     req.on('error', reject);
     req.end();
