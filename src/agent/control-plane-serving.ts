@@ -43,7 +43,7 @@ const sameMembers = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
 
 /** The certificate names exactly what was asked, neither more nor less. */
-function checkNames(leaf: Certificate, sans: SubjectAltNames): void {
+export function checkNames(leaf: Certificate, sans: SubjectAltNames): void {
   if (!sameMembers(leaf.sans.dns, sans.dns) || !sameMembers(leaf.sans.ip.map(comparableIp), sans.ip.map(comparableIp)))
     throw new InvalidError(
       'ISSUED_CERTIFICATE',
